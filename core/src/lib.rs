@@ -1,0 +1,13 @@
+//! idflow: one Rust core for PKCE, JOSE/JWT, OpenID Connect and identity
+//! flows, shared by the Python, Node, Swift and Kotlin bindings and the
+//! `idflow` binary. Bindings only convert types and errors; all behaviour
+//! lives here. See DESIGN.md for the architecture.
+
+mod b64;
+mod der;
+pub mod error;
+pub mod jose;
+mod json;
+pub mod pkce;
+
+pub use error::{Error, ErrorCode, ErrorFamily, Result};

@@ -1,0 +1,43 @@
+"""idflow: an identity SDK on one Rust core (PKCE, JOSE/JWT, OpenID Connect, flows).
+
+Errors are ``IdflowError`` subclasses with a stable ``.code`` (see ``ERROR_CODES``).
+"""
+
+from ._idflow import (
+    ALGORITHMS,
+    ERROR_CODES,
+    ConfigError,
+    FlowError,
+    IdflowError,
+    InternalError,
+    JwksCache,
+    Key,
+    KeySet,
+    NetworkError,
+    OAuthError,
+    PkcePair,
+    StorageError,
+    TokenError,
+    __version__,
+)
+from . import jwt, pkce
+
+__all__ = [
+    "ALGORITHMS",
+    "ERROR_CODES",
+    "ConfigError",
+    "FlowError",
+    "IdflowError",
+    "InternalError",
+    "JwksCache",
+    "Key",
+    "KeySet",
+    "NetworkError",
+    "OAuthError",
+    "PkcePair",
+    "StorageError",
+    "TokenError",
+    "__version__",
+    "jwt",
+    "pkce",
+]
