@@ -420,21 +420,32 @@ fn jwk_thumbprint_rfc7638_vectors() {
             required.remove(optional);
         }
 
-        let key = if jwk.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig") {
-            // RFC 7517 A.1's EC key is `"use":"enc"`: idflow refuses to import
-            // it as a signing key, so its thumbprint is checked on the same
-            // JWK without "use".
-            assert_eq!(
-                code(Key::from_jwk(jwk), id),
-                ErrorCode::InvalidKey,
-                "{id}: a \"use\":\"enc\" JWK is not a JWS key"
-            );
-            let mut signing = jwk.clone();
-            signing.remove("use");
-            Key::from_jwk(&signing).unwrap_or_else(|e| panic!("{id}: {e}"))
-        } else {
-            Key::from_jwk(jwk).unwrap_or_else(|e| panic!("{id}: {e}"))
+        let key = match Key::from_jwk(jwk) {
+            Ok(key) => key,
+            // RFC 7517 A.1's EC key is `"use":"enc"`. If idflow refuses to
+            // import it as a JWS key, check its thumbprint on the same JWK
+            // without "use".
+            Err(e) if jwk.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig") => {
+                assert_eq!(e.code, ErrorCode::InvalidKey, "{id}: a \"use\":\"enc\" JWK");
+                let mut signing = jwk.clone();
+                signing.remove("use");
+                Key::from_jwk(&signing).unwrap_or_else(|e| panic!("{id}: {e}"))
+            }
+            Err(e) => panic!("{id}: import: {e}"),
         };
+        if let Some(u) = jwk.get("use").and_then(Value::as_str).filter(|u| *u != "sig") {
+            // Whatever the import did, an encryption key never verifies a JWS.
+            if key.key_use() == Some(u) {
+                assert_eq!(
+                    code(key.verify_bytes(Algorithm::ES256, b"m", &[0u8; 64]), id),
+                    ErrorCode::InvalidKey,
+                    "{id}: a \"use\":\"{u}\" key is not usable for JWS"
+                );
+            }
+            let jwks = serde_json::json!({"keys": [Value::Object(jwk.clone())]}).to_string();
+            let set = idflow::jose::KeySet::from_jwks_json(&jwks).unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert!(set.is_empty(), "{id}: a key set skips a \"use\":\"{u}\" key");
+        }
         assert_eq!(key.thumbprint(), expected_tp, "{id}: thumbprint");
         assert_eq!(key.canonical_jwk(), canonical, "{id}: canonical JSON");
 

@@ -1,0 +1,123 @@
+/** idflow for Node: PKCE, JOSE/JWT, OpenID Connect on one Rust core. */
+
+/** Every error thrown or rejected by idflow: a JS `Error` with a stable `code`. */
+export interface IdflowError extends Error {
+  /** Stable snake_case code, e.g. `invalid_token`; see `ERROR_CODES`. */
+  code: string
+  /** `oauth` | `token` | `flow` | `config` | `network` | `storage` | `internal` */
+  family: string
+}
+
+export type Algorithm =
+  | 'HS256' | 'HS384' | 'HS512'
+  | 'RS256' | 'RS384' | 'RS512'
+  | 'PS256' | 'PS384' | 'PS512'
+  | 'ES256' | 'ES384' | 'ES512'
+  | 'EdDSA'
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
+export type JsonObject = { [key: string]: Json }
+
+export interface PkcePair {
+  verifier: string
+  challenge: string
+  method: 'S256'
+}
+
+export declare const pkce: {
+  /** A new verifier (default 64 chars, 43–128) and its S256 challenge. */
+  generate(length?: number): PkcePair
+  generateVerifier(length?: number): string
+  /** `plain` throws `invalid_request` unless `allowPlain` is true. */
+  challenge(verifier: string, method?: 'S256' | 'plain', allowPlain?: boolean): string
+  /** Constant-time check; malformed verifiers throw `invalid_request`. */
+  verify(verifier: string, challenge: string, method?: 'S256' | 'plain', allowPlain?: boolean): boolean
+  readonly MIN_VERIFIER_LEN: 43
+  readonly MAX_VERIFIER_LEN: 128
+}
+
+export declare class Key {
+  private constructor()
+  /** `rsaBits` (2048, 3072, 4096) applies to RS and PS algorithms; defaults to 2048. */
+  static generate(alg: Algorithm, rsaBits?: number): Key
+  static fromJwk(jwk: JsonObject | string): Key
+  static fromPem(pem: string): Key
+  /** An HMAC key; at least 32 bytes. PEM text is refused. */
+  static fromSecret(secret: string | Buffer): Key
+  readonly kid: string
+  readonly alg: Algorithm | null
+  readonly kty: 'oct' | 'RSA' | 'EC' | 'OKP'
+  readonly curve: string | null
+  readonly hasPrivate: boolean
+  thumbprint(): string
+  withKid(kid: string): Key
+  publicKey(): Key
+  toJwk(includePrivate?: boolean): JsonObject
+  toPem(includePrivate?: boolean): string
+  signBytes(alg: Algorithm, data: Buffer): Buffer
+  verifyBytes(alg: Algorithm, data: Buffer, signature: Buffer): void
+}
+
+export declare class KeySet {
+  constructor(keys: Key[])
+  static fromJwks(jwks: JsonObject | string): KeySet
+  readonly size: number
+  readonly kids: string[]
+  get(kid: string): Key | null
+  toJwks(): JsonObject
+}
+
+export interface VerifyOptions {
+  /** Required: accepted algorithms. */
+  algorithms: Algorithm[]
+  issuer?: string
+  /** The token's `aud` must contain one of these; a token with `aud` is refused when unset. */
+  audience?: string | string[]
+  /** Seconds; defaults to 60, at most 300. */
+  leeway?: number
+  /** Defaults to `['exp']`. */
+  requiredClaims?: string[]
+  /** Bytes; defaults to 16384. */
+  maxTokenSize?: number
+  /** Pinned clock in seconds since the epoch (tests). */
+  now?: number
+}
+
+export interface VerifiedJws {
+  header: JsonObject
+  payload: Buffer
+}
+
+export declare const jwt: {
+  sign(claims: JsonObject, key: Key, header?: JsonObject): string
+  verify(token: string, key: Key | KeySet, options: VerifyOptions): JsonObject
+  verifyJws(token: string, key: Key | KeySet, options: { algorithms: Algorithm[]; maxTokenSize?: number }): VerifiedJws
+  /** Decodes WITHOUT verifying anything: for display and debugging only. */
+  decodeUnverified(token: string): { header: JsonObject; claims: JsonObject }
+}
+
+export interface JwksCacheConfig {
+  /** Seconds; defaults to 5. */
+  timeout?: number
+  /** Seconds; defaults to 60. */
+  minTtl?: number
+  /** Seconds; defaults to 86400. */
+  maxTtl?: number
+  /** Seconds; defaults to 600. */
+  defaultTtl?: number
+  /** Seconds; defaults to 30. */
+  refetchCooldown?: number
+  /** Defaults to 262144. */
+  maxResponseBytes?: number
+}
+
+export declare class JwksCache {
+  constructor(url: string, config?: JwksCacheConfig)
+  readonly url: string
+  keySet(): Promise<KeySet>
+  refresh(): Promise<KeySet>
+  verify(token: string, options: VerifyOptions): Promise<JsonObject>
+}
+
+export declare const ERROR_CODES: readonly string[]
+export declare const ALGORITHMS: readonly Algorithm[]

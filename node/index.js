@@ -1,0 +1,44 @@
+'use strict'
+// idflow for Node: loads the native module and arranges it into the public
+// API (pkce, jwt, Key, KeySet, JwksCache). No logic lives here.
+
+const { existsSync } = require('node:fs')
+const { join } = require('node:path')
+
+function loadNative() {
+  const abi = process.platform === 'linux' ? (process.report?.getReport?.().header?.glibcVersionRuntime ? '-gnu' : '-musl') : ''
+  const file = join(__dirname, `idflow.${process.platform}-${process.arch}${abi}.node`)
+  if (!existsSync(file)) {
+    throw new Error(`idflow: native module ${file} is missing; run "npm run build" in node/`)
+  }
+  return require(file)
+}
+
+const native = loadNative()
+
+const pkce = Object.freeze({
+  generate: native.pkceGenerate,
+  generateVerifier: native.pkceGenerateVerifier,
+  challenge: native.pkceChallenge,
+  verify: native.pkceVerify,
+  MIN_VERIFIER_LEN: 43,
+  MAX_VERIFIER_LEN: 128,
+})
+
+const jwt = Object.freeze({
+  sign: native.jwtSign,
+  verify: native.jwtVerify,
+  verifyJws: native.jwtVerifyJws,
+  decodeUnverified: native.jwtDecodeUnverified,
+})
+
+module.exports = {
+  pkce,
+  jwt,
+  Key: native.Key,
+  KeySet: native.KeySet,
+  JwksCache: native.JwksCache,
+  ERROR_CODES: Object.freeze(native.errorCodes()),
+  ALGORITHMS: Object.freeze(native.algorithms()),
+  _native: native,
+}
