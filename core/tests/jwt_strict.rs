@@ -1099,6 +1099,9 @@ fn malformed_inputs() -> Vec<(String, String)> {
     out
 }
 
+/// Runs one parser; `Some(debug text)` when it wrongly accepted the input.
+type Check<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
 #[test]
 fn malformed_input_is_an_error_never_a_panic() {
     let inputs = malformed_inputs();
@@ -1107,7 +1110,7 @@ fn malformed_input_is_an_error_never_a_panic() {
     let v = validation(&Algorithm::ALL);
     let mut failures = Vec::new();
     for (i, (what, input)) in inputs.iter().enumerate() {
-        let checks: [(&str, Box<dyn Fn(&str) -> Option<String>>); 6] = [
+        let checks: [(&str, Check<'_>); 6] = [
             ("verify(key set)", Box::new(|s: &str| jose::verify(s, &verify_keys, &v).ok().map(|t| format!("{t:?}")))),
             ("verify(key)", Box::new(|s: &str| jose::verify(s, hs256(), &v).ok().map(|t| format!("{t:?}")))),
             ("decode_unverified", Box::new(|s: &str| jose::decode_unverified(s).ok().map(|t| format!("{t:?}")))),

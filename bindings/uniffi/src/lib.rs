@@ -1,1 +1,14 @@
+//! Swift and Kotlin binding (uniffi proc-macros, no UDL). Only conversion of
+//! types and errors lives here; behaviour is in the `idflow` core crate.
+//! JSON values (claims, headers, JWKs) cross as JSON text, which every
+//! platform parses with its own JSON library.
 
+uniffi::setup_scaffolding!("idflow");
+
+mod error;
+mod jose;
+mod pkce;
+
+pub use error::IdflowError;
+pub use jose::{JwksCache, Key, KeySet, VerifiedJws, VerifyOptions};
+pub use pkce::PkcePair;

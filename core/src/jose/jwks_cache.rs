@@ -51,7 +51,8 @@ impl Default for JwksCacheOptions {
 struct State {
     keys: Option<Arc<KeySet>>,
     fresh_until: Option<Instant>,
-    last_fetch: Option<Instant>,
+    /// When an unknown `kid` last caused a fetch (the cool-down's start).
+    last_kid_refetch: Option<Instant>,
 }
 
 /// A cached remote key set (see the module doc).
@@ -109,7 +110,7 @@ impl JwksCache {
     fn cached(&self) -> (Option<Arc<KeySet>>, bool, Option<Instant>) {
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let fresh = state.fresh_until.is_some_and(|t| Instant::now() < t);
-        (state.keys.clone(), fresh, state.last_fetch)
+        (state.keys.clone(), fresh, state.last_kid_refetch)
     }
 
     /// The current key set: cached while fresh, else fetched. A failed fetch
@@ -144,10 +145,6 @@ impl JwksCache {
     }
 
     async fn fetch(&self) -> Result<Arc<KeySet>> {
-        {
-            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            state.last_fetch = Some(Instant::now());
-        }
         let fetched = self.download().await;
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         match fetched {
@@ -233,15 +230,16 @@ impl JwksCache {
 
     async fn refetch_for_unknown_kid(&self, kid: &str) -> Option<Arc<KeySet>> {
         let _guard = self.fetch_lock.lock().await;
-        let (current, _, last_fetch) = self.cached();
+        let (current, _, last_kid_refetch) = self.cached();
         if let Some(keys) = &current {
             if keys.get(kid).is_some() {
                 return current; // someone else's refetch brought it
             }
         }
-        if last_fetch.is_some_and(|t| t.elapsed() < self.options.refetch_cooldown) {
+        if last_kid_refetch.is_some_and(|t| t.elapsed() < self.options.refetch_cooldown) {
             return None;
         }
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).last_kid_refetch = Some(Instant::now());
         self.fetch().await.ok()
     }
 }

@@ -211,10 +211,14 @@ fn verify_parts(parts: &Parts<'_>, keys: &dyn KeySource, algorithms: &[Algorithm
     // Only the caller's keys are candidates: jwk/jku/x5u/x5c in the header
     // are attacker-controlled and deliberately never looked at.
     let key = keys.select_key(header_kid(&parts.header)?)?;
+    // Every segment's encoding is checked before any cryptography, so a
+    // malformed token is `invalid_token` whatever its signature.
+    let payload = b64::decode(parts.payload_b64)
+        .ok_or_else(|| Error::invalid_token("payload is not unpadded base64url"))?;
     let signature = b64::decode(parts.signature_b64)
         .ok_or_else(|| Error::invalid_token("signature is not unpadded base64url"))?;
     key.verify_bytes(alg, parts.signing_input.as_bytes(), &signature)?;
-    b64::decode(parts.payload_b64).ok_or_else(|| Error::invalid_token("payload is not unpadded base64url"))
+    Ok(payload)
 }
 
 /// Verifies a JWT: signature (see [`verify_jws`]) and then claims.
