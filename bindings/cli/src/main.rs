@@ -1,1 +1,256 @@
-fn main(){}
+//! The `idflow` command: key generation, JWT sign/verify/decode and PKCE.
+//! (`serve` arrives with the provider.) Bad input exits with status 2 and a
+//! one-line message on stderr naming the error code.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use idflow::jose::{self, Algorithm, Key, KeySet, Validation};
+use idflow::{pkce, Error};
+use serde_json::{Map, Value};
+use std::io::Read;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "idflow", version, about = "idflow: PKCE, JOSE/JWT and OpenID Connect tools")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate and inspect keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Sign, verify and decode JWTs.
+    #[command(subcommand)]
+    Jwt(JwtCommand),
+    /// Make a PKCE verifier and S256 challenge, or check a pair.
+    Pkce(PkceArgs),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Generate a private key and print it (JWK by default).
+    Generate {
+        /// Algorithm: HS256..HS512, RS256..RS512, PS256..PS512, ES256, ES384, ES512, EdDSA.
+        #[arg(long, default_value = "ES256")]
+        alg: String,
+        /// RSA modulus size: 2048, 3072 or 4096.
+        #[arg(long)]
+        bits: Option<u32>,
+        /// Key id; defaults to the RFC 7638 thumbprint.
+        #[arg(long)]
+        kid: Option<String>,
+        #[arg(long, value_enum, default_value_t = KeyFormat::Jwk)]
+        format: KeyFormat,
+    },
+    /// Print the public half of a key file (JWK or PEM) as a JWKS or PEM.
+    Public {
+        /// Key file (JWK JSON or PEM), or - for stdin.
+        key: String,
+        #[arg(long, value_enum, default_value_t = KeyFormat::Jwk)]
+        format: KeyFormat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KeyFormat {
+    Jwk,
+    Pem,
+}
+
+#[derive(Subcommand)]
+enum JwtCommand {
+    /// Sign claims (JSON) into a compact JWT.
+    Sign {
+        /// Private key file (JWK JSON or PEM).
+        #[arg(long)]
+        key: String,
+        /// Claims as JSON text, @FILE, or - for stdin.
+        #[arg(long)]
+        claims: String,
+        /// Extra header members as JSON text (may set "alg", "typ", "kid").
+        #[arg(long)]
+        header: Option<String>,
+    },
+    /// Verify a JWT and print its claims.
+    Verify(VerifyArgs),
+    /// Decode a JWT WITHOUT verifying it (debugging only).
+    Decode {
+        /// The token, or - for stdin.
+        token: String,
+    },
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// The token, or - for stdin.
+    #[arg(allow_hyphen_values = true)]
+    token: String,
+    /// Key file (JWK, JWKS or PEM).
+    #[arg(long)]
+    key: String,
+    /// Allowed algorithm; repeat for several. Required.
+    #[arg(long = "alg", required = true)]
+    algorithms: Vec<String>,
+    #[arg(long)]
+    issuer: Option<String>,
+    /// Accepted audience; repeat for several.
+    #[arg(long = "audience")]
+    audience: Vec<String>,
+    /// Clock leeway in seconds (default 60, at most 300).
+    #[arg(long, default_value_t = 60)]
+    leeway: u64,
+    /// Required claim; repeat for several (default: exp).
+    #[arg(long = "require")]
+    require: Vec<String>,
+    /// Pin the clock (seconds since the epoch).
+    #[arg(long)]
+    now: Option<u64>,
+}
+
+#[derive(Args)]
+struct PkceArgs {
+    /// Verifier length, 43 to 128.
+    #[arg(long, default_value_t = pkce::DEFAULT_VERIFIER_LEN)]
+    length: usize,
+    /// Check this verifier against --challenge instead of generating.
+    #[arg(long, requires = "challenge", allow_hyphen_values = true)]
+    verifier: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    challenge: Option<String>,
+}
+
+fn read_input(arg: &str) -> Result<String, Error> {
+    if arg == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).map_err(|e| Error::invalid_request(format!("cannot read stdin: {e}")))?;
+        Ok(s.trim().to_owned())
+    } else if let Some(path) = arg.strip_prefix('@') {
+        read_file(path)
+    } else {
+        Ok(arg.to_owned())
+    }
+}
+
+fn read_file(path: &str) -> Result<String, Error> {
+    if path == "-" {
+        return read_input("-");
+    }
+    std::fs::read_to_string(path).map_err(|e| Error::invalid_request(format!("cannot read {path}: {e}")))
+}
+
+fn json_object(text: &str, what: &str) -> Result<Map<String, Value>, Error> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(Error::invalid_request(format!("{what} must be a JSON object"))),
+    }
+}
+
+enum Keys {
+    One(Key),
+    Set(KeySet),
+}
+
+fn load_keys(path: &str) -> Result<Keys, Error> {
+    let text = read_file(path)?;
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') {
+        let doc = json_object(trimmed, "key file")?;
+        if doc.contains_key("keys") {
+            return Ok(Keys::Set(KeySet::from_jwks(&doc)?));
+        }
+        return Ok(Keys::One(Key::from_jwk(&doc)?));
+    }
+    Ok(Keys::One(Key::from_pem(&text)?))
+}
+
+fn load_key(path: &str) -> Result<Key, Error> {
+    match load_keys(path)? {
+        Keys::One(k) => Ok(k),
+        Keys::Set(_) => Err(Error::invalid_request("--key must name a single key, not a JWKS")),
+    }
+}
+
+fn pretty(v: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+fn run(cli: Cli) -> Result<String, Error> {
+    match cli.command {
+        Command::Keys(KeysCommand::Generate { alg, bits, kid, format }) => {
+            let mut key = Key::generate(Algorithm::parse(&alg)?, bits)?;
+            if let Some(kid) = kid {
+                key = key.with_kid(kid);
+            }
+            match format {
+                KeyFormat::Jwk => Ok(pretty(&key.to_jwk(true)?)),
+                KeyFormat::Pem => key.to_pem(true),
+            }
+        }
+        Command::Keys(KeysCommand::Public { key, format }) => {
+            let public = load_key(&key)?.public_key()?;
+            match format {
+                KeyFormat::Jwk => Ok(pretty(&KeySet::new(vec![public])?.to_public_jwks()?)),
+                KeyFormat::Pem => public.to_pem(false),
+            }
+        }
+        Command::Jwt(JwtCommand::Sign { key, claims, header }) => {
+            let key = load_key(&key)?;
+            let claims = json_object(&read_input(&claims)?, "--claims")?;
+            let header = header.map(|h| json_object(&h, "--header")).transpose()?;
+            jose::sign(&claims, &key, header.as_ref())
+        }
+        Command::Jwt(JwtCommand::Verify(args)) => {
+            let token = read_input(&args.token)?;
+            let algs = args.algorithms.iter().map(|a| Algorithm::parse(a)).collect::<Result<Vec<_>, _>>()?;
+            let mut v = Validation::new(&algs);
+            v.issuer = args.issuer;
+            v.audience = args.audience;
+            v.leeway = args.leeway;
+            if !args.require.is_empty() {
+                v.required_claims = args.require;
+            }
+            v.now = args.now;
+            let verified = match load_keys(&args.key)? {
+                Keys::One(k) => jose::verify(&token, &k, &v)?,
+                Keys::Set(s) => jose::verify(&token, &s, &v)?,
+            };
+            Ok(pretty(&verified.claims))
+        }
+        Command::Jwt(JwtCommand::Decode { token }) => {
+            let t = jose::decode_unverified(&read_input(&token)?)?;
+            Ok(pretty(&serde_json::json!({"header": t.header, "claims": t.claims, "verified": false})))
+        }
+        Command::Pkce(PkceArgs { length, verifier: Some(verifier), challenge: Some(challenge) }) => {
+            let _ = length;
+            if pkce::verify(&verifier, &challenge, pkce::Method::S256, false)? {
+                Ok("match".to_owned())
+            } else {
+                Err(Error::new(idflow::ErrorCode::InvalidGrant, "code_verifier does not match code_challenge"))
+            }
+        }
+        Command::Pkce(PkceArgs { length, .. }) => {
+            let pair = pkce::generate(Some(length))?;
+            Ok(pretty(&serde_json::json!({
+                "code_verifier": pair.verifier,
+                "code_challenge": pair.challenge,
+                "code_challenge_method": pair.method.as_str(),
+            })))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(out) => {
+            println!("{}", out.trim_end());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("idflow: {}: {}", e.code.as_str(), e.message);
+            ExitCode::from(2)
+        }
+    }
+}

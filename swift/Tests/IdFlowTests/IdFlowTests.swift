@@ -1,0 +1,95 @@
+import Foundation
+import XCTest
+@testable import IdFlow
+
+private let vectorsDir = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("tests/vectors")
+
+private func load(_ name: String) throws -> [String: Any] {
+    let data = try Data(contentsOf: vectorsDir.appendingPathComponent(name))
+    return try JSONSerialization.jsonObject(with: data) as! [String: Any]
+}
+
+private func b64u(_ s: String) -> Data {
+    var t = s.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+    while t.count % 4 != 0 { t += "=" }
+    return Data(base64Encoded: t)!
+}
+
+private func jsonText(_ obj: Any) throws -> String {
+    String(data: try JSONSerialization.data(withJSONObject: obj), encoding: .utf8)!
+}
+
+final class IdFlowTests: XCTestCase {
+    func testErrorCodesMatchTheSharedList() throws {
+        let codes = (try load("error_codes.json")["codes"] as! [[String: Any]]).map { $0["code"] as! String }
+        XCTAssertEqual(codes, errorCodes())
+        for code in codes {
+            XCTAssertThrowsError(try debugRaise(code: code)) { error in
+                let name = String(describing: error).split(separator: "(").first.map(String.init) ?? ""
+                let camel = code.split(separator: "_").map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
+                XCTAssertTrue(name.hasSuffix(camel), "\(code) -> \(name)")
+            }
+        }
+        XCTAssertThrowsError(try debugPanic()) { error in
+            guard case IdflowError.Internal = error else { return XCTFail("expected Internal, got \(error)") }
+        }
+    }
+
+    func testPkceVectors() throws {
+        let doc = try load("pkce_rfc7636.json")
+        for vec in doc["vectors"] as! [[String: Any]] {
+            let method = vec["code_challenge_method"] as! String
+            let ok = try pkceVerify(verifier: vec["code_verifier"] as! String, challenge: vec["code_challenge"] as! String,
+                                    method: method, allowPlain: method == "plain")
+            XCTAssertEqual(ok, (vec["expected"] as! String) == "match", vec["id"] as! String)
+        }
+        XCTAssertThrowsError(try pkceGenerateVerifier(length: 12))
+        XCTAssertEqual(try pkceGenerate().verifier.count, 64)
+    }
+
+    func testJwsVectors() throws {
+        let anyKey = try Key.fromSecret(secret: Data(repeating: 7, count: 64))
+        for file in ["jws_rfc7515.json", "jws_rfc7520.json", "jws_rfc8037.json", "jws_rfc7797.json"] {
+            for vec in try load(file)["vectors"] as! [[String: Any]] {
+                let alg = vec["alg"] as! String
+                let expected = vec["expected"] as! String
+                let compact = vec["compact"] as? String
+                if expected == "reject" {
+                    XCTAssertThrowsError(try jwtVerifyJws(token: compact!, key: anyKey, algorithms: ["HS256"]))
+                    continue
+                }
+                let key = try Key.fromJwk(jwk: try jsonText(vec["key"]!))
+                if expected == "reject_unless_b64_supported" {
+                    XCTAssertThrowsError(try jwtVerifyJws(token: compact!, key: key, algorithms: [alg]))
+                    continue
+                }
+                let input = (vec["signing_input"] as! String).data(using: .utf8)!
+                let sig = b64u(vec["signature_b64u"] as! String)
+                try key.verifyBytes(alg: alg, data: input, signature: sig)
+                if let c = compact, (vec["detached_payload"] as? Bool) != true {
+                    let out = try jwtVerifyJws(token: c, key: key, algorithms: [alg])
+                    XCTAssertEqual(String(data: out.payload, encoding: .utf8), vec["payload"] as? String)
+                }
+                if vec["deterministic"] as! Bool {
+                    XCTAssertEqual(try key.signBytes(alg: alg, data: input), sig, vec["id"] as! String)
+                }
+            }
+        }
+        for vec in try load("jwk_thumbprint_rfc7638.json")["vectors"] as! [[String: Any]] {
+            XCTAssertEqual(try Key.fromJwk(jwk: try jsonText(vec["jwk"]!)).thumbprint(), vec["thumbprint_sha256"] as? String)
+        }
+    }
+
+    func testSignVerifyEveryAlgorithm() throws {
+        let exp = Int(Date().timeIntervalSince1970) + 600
+        for alg in algorithms() {
+            let key = try Key.generate(alg: alg)
+            let token = try jwtSign(claims: "{\"sub\":\"u1\",\"exp\":\(exp)}", key: key)
+            let verifier = alg.hasPrefix("HS") ? key : try key.publicKey()
+            let claims = try jwtVerify(token: token, key: verifier, options: VerifyOptions(algorithms: [alg]))
+            XCTAssertTrue(claims.contains("\"sub\":\"u1\""), alg)
+        }
+    }
+}

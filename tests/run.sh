@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The one test command: builds everything once and runs every suite
+# (Rust, Python, Node, Kotlin; Swift where a toolchain exists). It installs
+# what it needs into local folders: .venv, node/node_modules, Maven's local
+# repository. Usage: bash tests/run.sh
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# One target dir for every build; napi always passes --target, so everyone does.
+export CARGO_BUILD_TARGET="${CARGO_BUILD_TARGET:-x86_64-unknown-linux-gnu}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+export CARGO_TERM_COLOR=never
+export RUST_BACKTRACE=0
+LIB_DIR="$CARGO_TARGET_DIR/$CARGO_BUILD_TARGET/debug"
+PY="$ROOT/.venv/bin/python"
+
+passed=()
+failed=()
+skipped=()
+
+step() { printf '\n==== %s ====\n' "$*"; }
+
+suite() {
+  # suite NAME COMMAND...: runs a suite and records its outcome.
+  local name="$1"
+  shift
+  step "$name"
+  local t0=$SECONDS
+  if "$@"; then
+    passed+=("$name")
+    echo "---- $name: ok ($((SECONDS - t0)) s)"
+  else
+    failed+=("$name")
+    echo "---- $name: FAILED ($((SECONDS - t0)) s)"
+  fi
+}
+
+rust_suite() {
+  cargo test --workspace --exclude idflow-python --exclude idflow-node --exclude idflow-uniffi
+}
+
+uniffi_build() {
+  # The cdylib for Kotlin/Swift and the pinned bindgen binary, in one build.
+  cargo build -p idflow-uniffi --features bindgen || return 1
+  local gen
+  gen="$(mktemp -d)"
+  "$LIB_DIR/uniffi-bindgen" generate "$LIB_DIR/libidflow_uniffi.so" -l kotlin -l swift --no-format -o "$gen" || return 1
+  cp "$gen/dev/idflow/idflow.kt" kotlin/src/main/kotlin/dev/idflow/idflow.kt
+  cp "$gen/IdFlow.swift" swift/Sources/IdFlow/IdFlow.swift
+  cp "$gen/IdFlowFFI.h" swift/Sources/IdFlowFFI/IdFlowFFI.h
+  rm -rf "$gen"
+  # The committed bindings must be what this core generates.
+  if ! git diff --quiet -- kotlin/src/main swift/Sources 2>/dev/null; then
+    echo "generated bindings changed: commit kotlin/src/main and swift/Sources"
+    git --no-pager diff --stat -- kotlin/src/main swift/Sources
+    [ "${CI:-}" = "true" ] && return 1
+  fi
+  return 0
+}
+
+python_suite() {
+  if [ ! -x "$PY" ]; then
+    python3 -m venv "$ROOT/.venv" || return 1
+  fi
+  "$PY" -m pip install -q --disable-pip-version-check "maturin>=1.9.4,<2" "pytest>=8,<9" || return 1
+  (cd python && "$ROOT/.venv/bin/maturin" build --profile dev -o "$CARGO_TARGET_DIR/wheels" -i "$PY") || return 1
+  local wheel
+  wheel="$(ls -t "$CARGO_TARGET_DIR"/wheels/idflow-*.whl | head -n 1)"
+  "$PY" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel" || return 1
+  # Run from outside python/ so the source tree cannot shadow the installed module.
+  (cd "$CARGO_TARGET_DIR" && "$PY" -m pytest -q -p no:cacheprovider "$ROOT/python/tests")
+}
+
+node_suite() {
+  (cd node && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build:debug && npm test)
+}
+
+kotlin_suite() {
+  (cd kotlin && mvn -B -ntp test -Didflow.lib.dir="$LIB_DIR")
+}
+
+swift_suite() {
+  (cd swift && IDFLOW_LIB_DIR="$LIB_DIR" LD_LIBRARY_PATH="$LIB_DIR" swift test)
+}
+
+t_start=$SECONDS
+suite rust rust_suite
+suite uniffi-build uniffi_build
+suite python python_suite
+suite node node_suite
+suite kotlin kotlin_suite
+if command -v swift >/dev/null 2>&1; then
+  suite swift swift_suite
+else
+  step swift
+  echo "SKIPPED: Swift suite: no swift toolchain on this machine (bindings are generated; run 'bash tests/run.sh' where swift exists)"
+  skipped+=(swift)
+fi
+
+step summary
+echo "passed:  ${passed[*]:-none}"
+echo "failed:  ${failed[*]:-none}"
+echo "skipped: ${skipped[*]:-none}"
+echo "total time: $((SECONDS - t_start)) s"
+echo "suites: ${#passed[@]} passed, ${#failed[@]} failed, ${#skipped[@]} skipped"
+[ "${#failed[@]}" -eq 0 ]
