@@ -35,7 +35,7 @@ class JwksCacheTest {
     private fun tokenFor(key: Key) = jwtSign("""{"sub":"u","exp":${System.currentTimeMillis() / 1000 + 600}}""", key)
 
     @Test
-    fun fetchCacheRotateAndRateLimit() = runBlocking {
+    fun fetchCacheRotateAndRateLimit(): Unit = runBlocking {
         val s = Server()
         try {
             val k1 = Key.generate("ES256")
