@@ -1,0 +1,24 @@
+'use strict'
+// The README's Node example is run as written, so it cannot rot.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const vm = require('node:vm')
+
+test('README js blocks run', () => {
+  const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8')
+  const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1])
+  assert.ok(blocks.length > 0)
+  for (const code of blocks) {
+    const failures = []
+    const sandbox = {
+      require: (name) => require(name === 'idflow' ? '..' : name),
+      console: { ...console, assert: (cond, ...msg) => { if (!cond) failures.push(msg.join(' ') || 'console.assert failed') } },
+      Date,
+      Math,
+    }
+    vm.runInNewContext(code, sandbox, { filename: 'README.md' })
+    assert.deepEqual(failures, [])
+  }
+})
