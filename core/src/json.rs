@@ -1,15 +1,21 @@
 //! Strict JSON for JOSE: duplicate member names are refused at any depth
 //! (RFC 7515 §5.2 lets a JWS consumer reject them, and accepting them makes two
-//! parsers disagree about the same token).
+//! parsers disagree about the same token), and nesting is capped at
+//! [`MAX_DEPTH`] by this module itself, whatever serde_json features another
+//! crate in the build enables (`unbounded_depth` would otherwise let a small
+//! token exhaust the stack).
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::fmt;
 
+/// Deepest nesting of arrays and objects accepted.
+pub(crate) const MAX_DEPTH: usize = 64;
+
 /// Parses `bytes` as JSON, refusing duplicate object keys.
 pub(crate) fn parse_strict(bytes: &[u8]) -> Result<Value, String> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = StrictValue.deserialize(&mut de).map_err(|e| e.to_string())?;
+    let value = StrictValue { depth: 0 }.deserialize(&mut de).map_err(|e| e.to_string())?;
     de.end().map_err(|e| e.to_string())?;
     Ok(value)
 }
@@ -22,7 +28,19 @@ pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
     }
 }
 
-struct StrictValue;
+#[derive(Clone, Copy)]
+struct StrictValue {
+    depth: usize,
+}
+
+impl StrictValue {
+    fn nested<E: de::Error>(self) -> Result<StrictValue, E> {
+        if self.depth >= MAX_DEPTH {
+            return Err(E::custom(format_args!("nesting is deeper than {MAX_DEPTH} levels")));
+        }
+        Ok(StrictValue { depth: self.depth + 1 })
+    }
+}
 
 impl<'de> DeserializeSeed<'de> for StrictValue {
     type Value = Value;
@@ -62,19 +80,21 @@ impl<'de> Visitor<'de> for StrictValue {
         Ok(Value::Null)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let inner = self.nested()?;
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(item) = seq.next_element_seed(StrictValue)? {
+        while let Some(item) = seq.next_element_seed(inner)? {
             items.push(item);
         }
         Ok(Value::Array(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let inner = self.nested()?;
         let mut map = Map::new();
         while let Some(key) = access.next_key::<String>()? {
             if map.contains_key(&key) {
                 return Err(de::Error::custom(format_args!("duplicate member name {key:?}")));
             }
-            let value = access.next_value_seed(StrictValue)?;
+            let value = access.next_value_seed(inner)?;
             map.insert(key, value);
         }
         Ok(Value::Object(map))
@@ -93,5 +113,15 @@ mod tests {
         assert!(parse_strict(br#"{"a":1,"b":[1,2,{"c":null}]}"#).is_ok());
         assert!(parse_strict(br#"{"a":1} x"#).is_err());
         assert!(parse_object(b"[1]").is_err());
+    }
+
+    #[test]
+    fn nesting_is_capped_here_not_by_serde_json_features() {
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse_strict(ok.as_bytes()).is_ok());
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert!(parse_strict(deep.as_bytes()).is_err());
+        let huge = "[".repeat(100_000);
+        assert!(parse_strict(huge.as_bytes()).is_err());
     }
 }
