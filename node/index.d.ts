@@ -88,7 +88,14 @@ export interface VerifiedJws {
   payload: Buffer
 }
 
+/** A key (or key set) and options bound once; `verify(token)` does the per-token work. */
+export declare class Verifier {
+  constructor(key: Key | KeySet, options: VerifyOptions)
+  verify(token: string): JsonObject
+}
+
 export declare const jwt: {
+  Verifier: typeof Verifier
   sign(claims: JsonObject, key: Key, header?: JsonObject): string
   verify(token: string, key: Key | KeySet, options: VerifyOptions): JsonObject
   verifyJws(token: string, key: Key | KeySet, options: { algorithms: Algorithm[]; maxTokenSize?: number }): VerifiedJws

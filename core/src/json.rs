@@ -28,6 +28,16 @@ pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
     }
 }
 
+/// A seed for one strict JSON value nested inside a document being scanned.
+pub(crate) struct StrictValueSeed;
+
+impl<'de> DeserializeSeed<'de> for StrictValueSeed {
+    type Value = Value;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        StrictValue { depth: 1 }.deserialize(d)
+    }
+}
+
 #[derive(Clone, Copy)]
 struct StrictValue {
     depth: usize,

@@ -1132,3 +1132,46 @@ fn malformed_input_is_an_error_never_a_panic() {
 fn preview(s: &str) -> String {
     s.chars().take(120).collect()
 }
+
+/// The allocation-light scanner behind `verify_payload` and the JSON tree
+/// parser behind `verify`/`decode_unverified` must accept exactly the same
+/// payloads.
+#[test]
+fn fast_scanner_and_tree_parser_agree() {
+    use idflow::jose::{sign_payload, verify, verify_payload, Algorithm, Key, Validation};
+    let key = Key::generate(Algorithm::HS256, None).unwrap_or_else(|e| unreachable!("{e}"));
+    let deep_ok = format!(r#"{{"x":{}1{}}}"#, "[".repeat(63), "]".repeat(63));
+    let deep_bad = format!(r#"{{"x":{}1{}}}"#, "[".repeat(64), "]".repeat(64));
+    let payloads: Vec<String> = vec![
+        r#"{"a":1}"#.into(),
+        r#"{"a":1,"a":2}"#.into(),
+        r#"{"a":1,"\u0061":2}"#.into(),
+        r#"{"a":{"b":1,"b":2}}"#.into(),
+        r#"{"a":[{"b":1},{"b":1}]}"#.into(),
+        r#"{"a":[{"b":1,"b":1}]}"#.into(),
+        r#"{"exp":1e400}"#.into(),
+        r#"{"n":18446744073709551616}"#.into(),
+        r#"{"s":"\ud800"}"#.into(),
+        r#"{"a":1} "#.into(),
+        r#"{"a":1} x"#.into(),
+        r#"{"a":1}{"b":2}"#.into(),
+        "\u{feff}{}".into(),
+        r#"[{"a":1}]"#.into(),
+        r#""x""#.into(),
+        "{}".into(),
+        r#"{"aud":[["x"]],"iss":{"a":1,"a":1}}"#.into(),
+        deep_ok,
+        deep_bad,
+    ];
+    let mut v = Validation::new(&[Algorithm::HS256]);
+    v.required_claims.clear();
+    for p in payloads {
+        let token = sign_payload(p.as_bytes(), &key, None).unwrap_or_else(|e| unreachable!("{e}"));
+        let fast = verify_payload(&token, &key, &v);
+        let tree = verify(&token, &key, &v);
+        assert_eq!(fast.is_ok(), tree.is_ok(), "payload {p:?}: fast {fast:?} tree {tree:?}");
+        if let Err(e) = fast {
+            assert_eq!(Some(e.code), tree.err().map(|t| t.code), "payload {p:?}");
+        }
+    }
+}

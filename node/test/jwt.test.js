@@ -84,3 +84,15 @@ test('malformed input never crashes', () => {
   }
   assert.throws(() => jwt.sign({ a: 1 }, {}), Error)
 })
+
+test('Verifier binds key and options once', () => {
+  const key = Key.generate('ES256')
+  const v = new jwt.Verifier(key.publicKey(), { algorithms: ['ES256'], issuer: 'me', audience: 'api' })
+  const good = jwt.sign({ exp: future(), iss: 'me', aud: 'api', n: [1, { x: null }] }, key)
+  assert.deepEqual(v.verify(good).n, [1, { x: null }])
+  assert.throws(() => v.verify(jwt.sign({ exp: future(), iss: 'other', aud: 'api' }, key)), { code: 'invalid_issuer' })
+  const ks = new jwt.Verifier(new KeySet([key.publicKey()]), { algorithms: ['ES256'], issuer: 'me', audience: ['api'] })
+  assert.equal(ks.verify(good).iss, 'me')
+  assert.throws(() => new jwt.Verifier(key, { algorithms: [] }), { code: 'config' })
+  assert.throws(() => v.verify('garbage'), { code: 'invalid_token' })
+})

@@ -81,6 +81,21 @@ def jwt_verify(
     max_token_size: int = 16384,
     now: Optional[int] = None,
 ) -> dict[str, Any]: ...
+class Verifier:
+    def __init__(
+        self,
+        key: Union[Key, KeySet],
+        *,
+        algorithms: Sequence[str],
+        issuer: Optional[str] = None,
+        audience: Union[str, Sequence[str], None] = None,
+        leeway: int = 60,
+        required_claims: Optional[Sequence[str]] = None,
+        max_token_size: int = 16384,
+        now: Optional[int] = None,
+    ) -> None: ...
+    def verify(self, token: str) -> dict[str, Any]: ...
+
 def jwt_verify_jws(
     token: str, key: Union[Key, KeySet], *, algorithms: Sequence[str], max_token_size: int = 16384
 ) -> Tuple[dict[str, Any], bytes]: ...

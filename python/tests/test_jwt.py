@@ -120,3 +120,19 @@ def test_malformed_input_never_crashes():
             idflow.Key.from_jwk(s if s else "{}")
         with pytest.raises(idflow.IdflowError):
             idflow.KeySet.from_jwks(s if s else "{}")
+
+
+def test_verifier_binds_key_and_options_once():
+    key = idflow.Key.generate("ES256")
+    v = jwt.Verifier(key.public_key(), algorithms=["ES256"], issuer="me", audience="api")
+    good = jwt.sign({"exp": future(), "iss": "me", "aud": "api", "n": [1, {"x": None}]}, key)
+    assert v.verify(good)["n"] == [1, {"x": None}]
+    with pytest.raises(idflow.TokenError) as info:
+        v.verify(jwt.sign({"exp": future(), "iss": "other", "aud": "api"}, key))
+    assert info.value.code == "invalid_issuer"
+    ks = jwt.Verifier(idflow.KeySet([key.public_key()]), algorithms=["ES256"], issuer="me", audience=["api"])
+    assert ks.verify(good)["iss"] == "me"
+    with pytest.raises(idflow.ConfigError):
+        jwt.Verifier(key, algorithms=[])
+    hs = idflow.Key.generate("HS256")
+    assert jwt.Verifier(hs, algorithms=["HS256"]).verify(jwt.sign({"exp": future(), "big": 2**63}, hs))["big"] == 2**63

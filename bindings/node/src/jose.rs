@@ -200,6 +200,27 @@ fn validation(o: &VerifyOptions) -> Result<Validation, Error> {
 
 type KeyArg<'a> = Either<&'a Key, &'a KeySet>;
 
+/// A key or key set held by a `Verifier`.
+enum Keys {
+    One(CoreKey),
+    Set(Arc<CoreKeySet>),
+}
+
+impl Keys {
+    fn from_arg(key: &KeyArg<'_>) -> Keys {
+        match key {
+            Either::A(k) => Keys::One(k.inner.clone()),
+            Either::B(s) => Keys::Set(s.inner.clone()),
+        }
+    }
+    fn source(&self) -> &dyn KeySource {
+        match self {
+            Keys::One(k) => k,
+            Keys::Set(s) => &**s,
+        }
+    }
+}
+
 fn source<'a>(key: &'a KeyArg<'a>) -> &'a dyn KeySource {
     match key {
         Either::A(k) => &k.inner,
@@ -207,14 +228,43 @@ fn source<'a>(key: &'a KeyArg<'a>) -> &'a dyn KeySource {
     }
 }
 
+/// The verified payload as JSON text: `index.js` hands it to `JSON.parse`,
+/// which builds the claims object straight from the JSON.
+fn payload_text(payload: Vec<u8>) -> Result<String, Error> {
+    String::from_utf8(payload).map_err(|_| Error::invalid_token("payload is not UTF-8"))
+}
+
 #[napi(js_name = "jwtSign")]
 pub fn sign(env: Env, claims: Map<String, Value>, key: &Key, header: Option<Map<String, Value>>) -> napi::Result<String> {
     run(&env, || jose::sign(&claims, &key.inner, header.as_ref()))
 }
 
+/// Returns the claims as JSON text (see `payload_text`).
 #[napi(js_name = "jwtVerify")]
-pub fn verify(env: Env, token: String, key: KeyArg<'_>, options: VerifyOptions) -> napi::Result<Map<String, Value>> {
-    run(&env, || Ok(jose::verify(&token, source(&key), &validation(&options)?)?.claims))
+pub fn verify(env: Env, token: String, key: KeyArg<'_>, options: VerifyOptions) -> napi::Result<String> {
+    run(&env, || payload_text(jose::verify_payload(&token, source(&key), &validation(&options)?)?.payload))
+}
+
+/// A key (or key set) and validation options bound once.
+#[napi]
+pub struct Verifier {
+    keys: Keys,
+    validation: Validation,
+}
+
+#[napi]
+impl Verifier {
+    #[napi(constructor)]
+    pub fn new(env: Env, key: KeyArg<'_>, options: VerifyOptions) -> napi::Result<Verifier> {
+        let validation = run(&env, || validation(&options))?;
+        Ok(Verifier { keys: Keys::from_arg(&key), validation })
+    }
+
+    /// Returns the claims as JSON text (see `payload_text`).
+    #[napi]
+    pub fn verify(&self, env: Env, token: String) -> napi::Result<String> {
+        run(&env, || payload_text(jose::verify_payload(&token, self.keys.source(), &self.validation)?.payload))
+    }
 }
 
 #[napi(object)]

@@ -109,3 +109,84 @@ pub(crate) fn object_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Map<Str
     }
     Err(bad(format!("{what} must be a dict or JSON text")))
 }
+
+/// Builds Python objects straight from JSON bytes (no intermediate tree).
+/// Used for verified payloads, which core has already checked strictly.
+pub(crate) fn json_bytes_to_py<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    PyJson { py, depth: 0 }
+        .deserialize(&mut de)
+        .map_err(|e| to_py(Error::invalid_token(format!("payload is not valid JSON: {e}"))))
+}
+
+#[derive(Clone, Copy)]
+struct PyJson<'py> {
+    py: Python<'py>,
+    depth: usize,
+}
+
+fn de_err<E: serde::de::Error>(e: PyErr) -> E {
+    E::custom(e.to_string())
+}
+
+impl<'de, 'py> serde::de::DeserializeSeed<'de> for PyJson<'py> {
+    type Value = Bound<'py, PyAny>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, 'py> serde::de::Visitor<'de> for PyJson<'py> {
+    type Value = Bound<'py, PyAny>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(PyBool::new(self.py, v).to_owned().into_any())
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        let Ok(int) = v.into_pyobject(self.py);
+        Ok(int.into_any())
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        let Ok(int) = v.into_pyobject(self.py);
+        Ok(int.into_any())
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(PyFloat::new(self.py, v).into_any())
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(PyString::new(self.py, v).into_any())
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(self.py.None().into_bound(self.py))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let inner = self.nested()?;
+        let list = PyList::empty(self.py);
+        while let Some(item) = seq.next_element_seed(inner)? {
+            list.append(item).map_err(de_err)?;
+        }
+        Ok(list.into_any())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let inner = self.nested()?;
+        let dict = PyDict::new(self.py);
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let value = map.next_value_seed(inner)?;
+            dict.set_item(PyString::new(self.py, &key), value).map_err(de_err)?;
+        }
+        Ok(dict.into_any())
+    }
+}
+
+impl PyJson<'_> {
+    fn nested<E: serde::de::Error>(self) -> Result<Self, E> {
+        if self.depth >= MAX_DEPTH {
+            return Err(E::custom("nesting is too deep"));
+        }
+        Ok(PyJson { py: self.py, depth: self.depth + 1 })
+    }
+}

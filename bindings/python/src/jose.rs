@@ -1,6 +1,6 @@
 //! `idflow.Key`, `idflow.KeySet`, `idflow.jwt.*` and `idflow.JwksCache`.
 
-use crate::convert::{dict_to_map, object_arg, to_py_dict};
+use crate::convert::{dict_to_map, json_bytes_to_py, object_arg, to_py_dict};
 use crate::error::{guard, guard_py, to_py, IntoPyResult};
 use idflow::jose::{self, Algorithm, JwksCache, JwksCacheOptions, Key, KeySet, KeySource, Validation};
 use idflow::Error;
@@ -179,6 +179,23 @@ impl Keys {
             Keys::Set(s) => &**s,
         }
     }
+
+    /// HMAC verification takes about a microsecond: releasing and retaking
+    /// the GIL would cost a good part of that, so only asymmetric work
+    /// releases it.
+    fn worth_releasing_gil(&self) -> bool {
+        !matches!(self, Keys::One(k) if k.key_type() == idflow::jose::KeyType::Oct)
+    }
+
+    fn verify<'py>(&self, py: Python<'py>, token: &str, v: &Validation) -> PyResult<Bound<'py, PyAny>> {
+        let verified = if self.worth_releasing_gil() {
+            py.detach(|| guard(|| jose::verify_payload(token, self.source(), v)))
+        } else {
+            guard(|| jose::verify_payload(token, self.source(), v))
+        }
+        .py()?;
+        json_bytes_to_py(py, &verified.payload)
+    }
 }
 
 fn keys_arg(obj: &Bound<'_, PyAny>) -> PyResult<Keys> {
@@ -245,11 +262,47 @@ fn jwt_verify<'py>(
     required_claims: Option<Vec<String>>,
     max_token_size: usize,
     now: Option<u64>,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> PyResult<Bound<'py, PyAny>> {
     let v = validation(algorithms, issuer, audience, leeway, required_claims, max_token_size, now)?;
-    let keys = keys_arg(key)?;
-    let token = py.detach(|| guard(|| jose::verify(token, keys.source(), &v))).py()?;
-    to_py_dict(py, &token.claims)
+    keys_arg(key)?.verify(py, token, &v)
+}
+
+/// A key (or key set) and validation options bound once; `verify(token)`
+/// then does only the per-token work.
+#[pyclass(frozen, module = "idflow", name = "Verifier")]
+pub struct PyVerifier {
+    keys: Keys,
+    validation: Validation,
+}
+
+#[pymethods]
+impl PyVerifier {
+    #[new]
+    #[pyo3(signature = (key, *, algorithms, issuer=None, audience=None, leeway=60, required_claims=None, max_token_size=16384, now=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        key: &Bound<'_, PyAny>,
+        algorithms: Vec<String>,
+        issuer: Option<String>,
+        audience: Option<&Bound<'_, PyAny>>,
+        leeway: u64,
+        required_claims: Option<Vec<String>>,
+        max_token_size: usize,
+        now: Option<u64>,
+    ) -> PyResult<PyVerifier> {
+        let validation = validation(algorithms, issuer, audience, leeway, required_claims, max_token_size, now)?;
+        Ok(PyVerifier { keys: keys_arg(key)?, validation })
+    }
+
+    /// Verifies `token` and returns its claims.
+    fn verify<'py>(&self, py: Python<'py>, token: &str) -> PyResult<Bound<'py, PyAny>> {
+        self.keys.verify(py, token, &self.validation)
+    }
+
+    fn __repr__(&self) -> String {
+        let algs: Vec<&str> = self.validation.algorithms.iter().map(|a| a.as_str()).collect();
+        format!("Verifier(algorithms={algs:?})")
+    }
 }
 
 #[pyfunction]
@@ -401,6 +454,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyKey>()?;
     m.add_class::<PyKeySet>()?;
     m.add_class::<PyJwksCache>()?;
+    m.add_class::<PyVerifier>()?;
     m.add_function(wrap_pyfunction!(jwt_sign, m)?)?;
     m.add_function(wrap_pyfunction!(jwt_verify, m)?)?;
     m.add_function(wrap_pyfunction!(jwt_verify_jws, m)?)?;

@@ -176,7 +176,10 @@ pub fn jwt_sign(claims: String, key: Arc<Key>, header: Option<String>) -> Result
 }
 
 fn verify_with(token: &str, keys: &dyn KeySource, options: &VerifyOptions) -> Result<String, IdflowError> {
-    guard(|| Ok(to_json(&jose::verify(token, keys, &validation(options)?)?.claims)))
+    guard(|| {
+        let verified = jose::verify_payload(token, keys, &validation(options)?)?;
+        String::from_utf8(verified.payload).map_err(|_| Error::invalid_token("payload is not UTF-8"))
+    })
 }
 
 /// Verifies a JWT with one key; returns the claims as JSON text.

@@ -12,6 +12,7 @@
 
 use super::alg::{truncate, Algorithm};
 use super::keyset::KeySource;
+use super::scan::{self, Audience, ClaimsScan, HeaderScan};
 use crate::error::{Error, Result};
 use crate::{b64, json};
 use serde_json::{Map, Value};
@@ -137,7 +138,7 @@ pub fn sign_payload(payload: &[u8], key: &super::Key, extra_header: Option<&Map<
 
 struct Parts<'a> {
     signing_input: &'a str,
-    header: Map<String, Value>,
+    header_bytes: Vec<u8>,
     payload_b64: &'a str,
     signature_b64: &'a str,
 }
@@ -151,48 +152,53 @@ fn split(token: &str, max_size: usize) -> Result<Parts<'_>> {
         return Err(Error::invalid_token("a compact JWS has exactly three dot-separated parts"));
     };
     let header_bytes = b64::decode(h).ok_or_else(|| Error::invalid_token("header is not unpadded base64url"))?;
-    let header = json::parse_object(&header_bytes).map_err(|e| Error::invalid_token(format!("header {e}")))?;
-    Ok(Parts { signing_input: &token[..h.len() + 1 + p.len()], header, payload_b64: p, signature_b64: s })
+    Ok(Parts { signing_input: &token[..h.len() + 1 + p.len()], header_bytes, payload_b64: p, signature_b64: s })
 }
 
-fn header_algorithm(header: &Map<String, Value>) -> Result<Algorithm> {
-    match header.get("alg") {
-        Some(Value::String(name)) => Algorithm::parse(name),
-        Some(_) => Err(Error::invalid_token("header alg must be a string")),
-        None => Err(Error::invalid_token("header has no alg")),
-    }
-}
-
-fn check_header(header: &Map<String, Value>, allowed: &[Algorithm]) -> Result<Algorithm> {
-    let alg = header_algorithm(header)?;
+fn check_header(header: &HeaderScan<'_>, allowed: &[Algorithm]) -> Result<Algorithm> {
+    let alg = match &header.alg {
+        Some(Ok(name)) => Algorithm::parse(name)?,
+        Some(Err(())) => return Err(Error::invalid_token("header alg must be a string")),
+        None => return Err(Error::invalid_token("header has no alg")),
+    };
     if !allowed.contains(&alg) {
         return Err(Error::unsupported_algorithm(format!("alg {alg} is not in the allowed algorithms")));
     }
-    if let Some(crit) = header.get("crit") {
+    if let Some(names) = &header.crit {
         // RFC 7515 §4.1.11: a recipient must reject a crit it does not
         // understand; idflow implements no extension, so any crit is refused.
-        let names = match crit {
-            Value::Array(items) if !items.is_empty() => {
-                items.iter().map(|v| v.as_str().unwrap_or("?")).collect::<Vec<_>>().join(", ")
-            }
-            _ => String::from("(malformed)"),
-        };
-        return Err(Error::invalid_token(format!("unsupported critical header parameter(s): {}", truncate(&names))));
+        return Err(Error::invalid_token(format!("unsupported critical header parameter(s): {}", truncate(names))));
     }
-    if let Some(b64) = header.get("b64") {
-        if b64 != &Value::Bool(true) {
-            return Err(Error::invalid_token("unencoded payloads (RFC 7797 b64) are not supported"));
-        }
+    if header.b64_not_true {
+        return Err(Error::invalid_token("unencoded payloads (RFC 7797 b64) are not supported"));
     }
     Ok(alg)
 }
 
-fn header_kid(header: &Map<String, Value>) -> Result<Option<&str>> {
-    match header.get("kid") {
-        None => Ok(None),
-        Some(Value::String(kid)) => Ok(Some(kid)),
-        Some(_) => Err(Error::invalid_token("header kid must be a string")),
-    }
+/// Checks the signature of `parts`; returns the algorithm and payload bytes.
+fn verify_parts(parts: &Parts<'_>, keys: &dyn KeySource, algorithms: &[Algorithm]) -> Result<(Algorithm, Vec<u8>)> {
+    let header = scan::scan_header(&parts.header_bytes).map_err(|e| Error::invalid_token(format!("header {e}")))?;
+    let alg = check_header(&header, algorithms)?;
+    let kid = match &header.kid {
+        None => None,
+        Some(Ok(kid)) => Some(&**kid),
+        Some(Err(())) => return Err(Error::invalid_token("header kid must be a string")),
+    };
+    // Only the caller's keys are candidates: jwk/jku/x5u/x5c in the header
+    // are attacker-controlled and deliberately never looked at.
+    let key = keys.select_key(kid)?;
+    // Every segment's encoding is checked before any cryptography, so a
+    // malformed token is `invalid_token` whatever its signature.
+    let payload = b64::decode(parts.payload_b64)
+        .ok_or_else(|| Error::invalid_token("payload is not unpadded base64url"))?;
+    let signature = b64::decode(parts.signature_b64)
+        .ok_or_else(|| Error::invalid_token("signature is not unpadded base64url"))?;
+    key.verify_bytes(alg, parts.signing_input.as_bytes(), &signature)?;
+    Ok((alg, payload))
+}
+
+fn header_map(parts: &Parts<'_>) -> Result<Map<String, Value>> {
+    json::parse_object(&parts.header_bytes).map_err(|e| Error::invalid_token(format!("header {e}")))
 }
 
 /// Verifies a compact JWS and returns its header and payload bytes, without
@@ -202,60 +208,67 @@ pub fn verify_jws(token: &str, keys: &dyn KeySource, algorithms: &[Algorithm], m
         return Err(Error::config("verification needs at least one allowed algorithm"));
     }
     let parts = split(token, max_size)?;
-    let payload = verify_parts(&parts, keys, algorithms)?;
-    Ok(Jws { header: parts.header, payload })
+    let (_, payload) = verify_parts(&parts, keys, algorithms)?;
+    Ok(Jws { header: header_map(&parts)?, payload })
 }
 
-fn verify_parts(parts: &Parts<'_>, keys: &dyn KeySource, algorithms: &[Algorithm]) -> Result<Vec<u8>> {
-    let alg = check_header(&parts.header, algorithms)?;
-    // Only the caller's keys are candidates: jwk/jku/x5u/x5c in the header
-    // are attacker-controlled and deliberately never looked at.
-    let key = keys.select_key(header_kid(&parts.header)?)?;
-    // Every segment's encoding is checked before any cryptography, so a
-    // malformed token is `invalid_token` whatever its signature.
-    let payload = b64::decode(parts.payload_b64)
-        .ok_or_else(|| Error::invalid_token("payload is not unpadded base64url"))?;
-    let signature = b64::decode(parts.signature_b64)
-        .ok_or_else(|| Error::invalid_token("signature is not unpadded base64url"))?;
-    key.verify_bytes(alg, parts.signing_input.as_bytes(), &signature)?;
-    Ok(payload)
+/// A JWT whose signature and claims passed: the algorithm and the payload
+/// bytes, a strict JSON object. Bindings build their own objects straight
+/// from these bytes; [`verify`] builds JSON maps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedPayload {
+    pub alg: Algorithm,
+    pub payload: Vec<u8>,
+}
+
+/// Verifies a JWT (signature, then claims) without building JSON trees.
+pub fn verify_payload(token: &str, keys: &dyn KeySource, validation: &Validation) -> Result<VerifiedPayload> {
+    validation.check()?;
+    let parts = split(token, validation.max_token_size)?;
+    let (alg, payload) = verify_parts(&parts, keys, &validation.algorithms)?;
+    let claims = scan::scan_claims(&payload, &validation.required_claims)
+        .map_err(|e| Error::invalid_token(format!("payload {e}")))?;
+    check_claims(&claims, validation)?;
+    drop(claims);
+    Ok(VerifiedPayload { alg, payload })
 }
 
 /// Verifies a JWT: signature (see [`verify_jws`]) and then claims.
 pub fn verify(token: &str, keys: &dyn KeySource, validation: &Validation) -> Result<Token> {
-    validation.check()?;
+    let verified = verify_payload(token, keys, validation)?;
     let parts = split(token, validation.max_token_size)?;
-    let payload = verify_parts(&parts, keys, &validation.algorithms)?;
-    let claims = json::parse_object(&payload).map_err(|e| Error::invalid_token(format!("payload {e}")))?;
-    validate_claims(&claims, validation)?;
-    Ok(Token { header: parts.header, claims })
+    let claims = json::parse_object(&verified.payload).map_err(|e| Error::invalid_token(format!("payload {e}")))?;
+    Ok(Token { header: header_map(&parts)?, claims })
 }
 
-fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>> {
-    match claims.get(name) {
+fn numeric_date(value: Option<Option<f64>>, name: &str) -> Result<Option<f64>> {
+    match value {
         None => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .filter(|v| v.is_finite())
-            .map(Some)
-            .ok_or_else(|| Error::invalid_token(format!("claim {name} is not a valid NumericDate"))),
-        Some(_) => Err(Error::invalid_token(format!("claim {name} must be a number (NumericDate)"))),
+        Some(Some(v)) => Ok(Some(v)),
+        Some(None) => Err(Error::invalid_token(format!("claim {name} must be a number (NumericDate)"))),
     }
 }
 
 /// Checks the registered claims against `validation` (the signature is
 /// assumed verified).
 pub fn validate_claims(claims: &Map<String, Value>, validation: &Validation) -> Result<()> {
-    for name in &validation.required_claims {
-        if !claims.contains_key(name) {
+    let bytes = serde_json::to_vec(claims).map_err(|_| Error::invalid_request("claims could not be serialized"))?;
+    let scan = scan::scan_claims(&bytes, &validation.required_claims)
+        .map_err(|e| Error::invalid_token(format!("payload {e}")))?;
+    check_claims(&scan, validation)
+}
+
+fn check_claims(claims: &ClaimsScan<'_>, validation: &Validation) -> Result<()> {
+    for (name, present) in validation.required_claims.iter().zip(&claims.required_present) {
+        if !present {
             return Err(Error::invalid_token(format!("required claim {:?} is missing", truncate(name))));
         }
     }
     let now = validation.now.unwrap_or_else(now_secs) as f64;
     let leeway = validation.leeway as f64;
-    let exp = numeric_date(claims, "exp")?;
-    let nbf = numeric_date(claims, "nbf")?;
-    let iat = numeric_date(claims, "iat")?;
+    let exp = numeric_date(claims.exp, "exp")?;
+    let nbf = numeric_date(claims.nbf, "nbf")?;
+    let iat = numeric_date(claims.iat, "iat")?;
     if let Some(exp) = exp {
         if now - leeway >= exp {
             return Err(Error::new(crate::ErrorCode::ExpiredToken, "the token has expired (exp)"));
@@ -271,18 +284,17 @@ pub fn validate_claims(claims: &Map<String, Value>, validation: &Validation) -> 
             return Err(Error::new(crate::ErrorCode::ImmatureToken, "the token was issued in the future (iat)"));
         }
     }
+    let iss_err = |m: &str| Error::new(crate::ErrorCode::InvalidIssuer, m.to_owned());
     if let Some(expected) = &validation.issuer {
-        match claims.get("iss") {
-            Some(Value::String(iss)) if iss == expected => {}
-            Some(Value::String(_)) => {
-                return Err(Error::new(crate::ErrorCode::InvalidIssuer, "iss does not match the expected issuer"))
-            }
-            Some(_) => return Err(Error::new(crate::ErrorCode::InvalidIssuer, "iss must be a string")),
-            None => return Err(Error::new(crate::ErrorCode::InvalidIssuer, "the token has no iss claim")),
+        match &claims.iss {
+            Some(Ok(iss)) if iss == expected => {}
+            Some(Ok(_)) => return Err(iss_err("iss does not match the expected issuer")),
+            Some(Err(())) => return Err(iss_err("iss must be a string")),
+            None => return Err(iss_err("the token has no iss claim")),
         }
     }
     let aud_err = |m: &str| Error::new(crate::ErrorCode::InvalidAudience, m.to_owned());
-    match claims.get("aud") {
+    match &claims.aud {
         None if validation.audience.is_empty() => {}
         None => return Err(aud_err("the token has no aud claim")),
         Some(aud) => {
@@ -291,14 +303,9 @@ pub fn validate_claims(claims: &Map<String, Value>, validation: &Validation) -> 
             }
             let matches = |s: &str| validation.audience.iter().any(|a| a == s);
             let ok = match aud {
-                Value::String(s) => matches(s),
-                Value::Array(items) => {
-                    if items.iter().any(|v| !v.is_string()) {
-                        return Err(aud_err("aud must be a string or an array of strings"));
-                    }
-                    items.iter().filter_map(Value::as_str).any(matches)
-                }
-                _ => return Err(aud_err("aud must be a string or an array of strings")),
+                Audience::One(s) => matches(s),
+                Audience::Many(items) => items.iter().any(|s| matches(s)),
+                Audience::Invalid => return Err(aud_err("aud must be a string or an array of strings")),
             };
             if !ok {
                 return Err(aud_err("aud does not contain an expected audience"));
@@ -312,9 +319,13 @@ pub fn validate_claims(claims: &Map<String, Value>, validation: &Validation) -> 
 /// debugging only. Never trust what it returns.
 pub fn decode_unverified(token: &str) -> Result<Token> {
     let parts = split(token, DEFAULT_MAX_TOKEN_SIZE * 4)?;
-    header_algorithm(&parts.header)?;
+    let header = header_map(&parts)?;
+    match header.get("alg") {
+        Some(Value::String(_)) => {}
+        _ => return Err(Error::invalid_token("header alg must be a string")),
+    }
     let payload = b64::decode(parts.payload_b64)
         .ok_or_else(|| Error::invalid_token("payload is not unpadded base64url"))?;
     let claims = json::parse_object(&payload).map_err(|e| Error::invalid_token(format!("payload {e}")))?;
-    Ok(Token { header: parts.header, claims })
+    Ok(Token { header, claims })
 }
