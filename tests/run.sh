@@ -64,13 +64,14 @@ python_suite() {
   if [ ! -x "$PY" ]; then
     python3 -m venv "$ROOT/.venv" || return 1
   fi
-  "$PY" -m pip install -q --disable-pip-version-check "maturin>=1.9.4,<2" "pytest>=8,<9" || return 1
+  "$PY" -m pip install -q --disable-pip-version-check "maturin>=1.9.4,<2" "pytest>=8,<9" "mypy>=1.15,<2" || return 1
   (cd python && "$ROOT/.venv/bin/maturin" build --profile dev -o "$CARGO_TARGET_DIR/wheels" -i "$PY") || return 1
   local wheel
   wheel="$(ls -t "$CARGO_TARGET_DIR"/wheels/idflow-*.whl | head -n 1)"
   "$PY" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel" || return 1
   # Run from outside python/ so the source tree cannot shadow the installed module.
-  (cd "$CARGO_TARGET_DIR" && "$PY" -m pytest -q -p no:cacheprovider "$ROOT/python/tests")
+  # stubtest checks the .pyi stubs against the compiled module.
+  (cd "$CARGO_TARGET_DIR" && "$PY" -m mypy.stubtest idflow && "$PY" -m pytest -q -p no:cacheprovider "$ROOT/python/tests")
 }
 
 node_suite() {
