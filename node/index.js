@@ -38,7 +38,7 @@ class Verifier {
 }
 
 const jwt = Object.freeze({
-  sign: native.jwtSign,
+  sign: (claims, key, header) => native.jwtSign(JSON.stringify(claims), key, header),
   verify: (token, key, options) => JSON.parse(native.jwtVerify(token, key, options)),
   Verifier,
   verifyJws: native.jwtVerifyJws,

@@ -1175,3 +1175,16 @@ fn fast_scanner_and_tree_parser_agree() {
         }
     }
 }
+
+#[test]
+fn sign_json_needs_one_strict_object() {
+    use idflow::jose::{sign_json, verify, Algorithm, Key, Validation};
+    use idflow::ErrorCode;
+    let key = Key::generate(Algorithm::ES256, None).unwrap_or_else(|e| unreachable!("{e}"));
+    for bad in ["[1]", "\"x\"", "1", "", "{\"a\":1,\"a\":2}", "{\"a\":1} {}", "{"] {
+        assert_eq!(sign_json(bad, &key, None).map_err(|e| e.code), Err(ErrorCode::InvalidRequest), "{bad:?}");
+    }
+    let token = sign_json(r#"{"sub":"u","exp":4102444800}"#, &key, None).unwrap_or_else(|e| unreachable!("{e}"));
+    let claims = verify(&token, &key, &Validation::new(&[Algorithm::ES256])).unwrap_or_else(|e| unreachable!("{e}")).claims;
+    assert_eq!(claims["sub"], "u");
+}

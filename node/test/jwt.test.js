@@ -83,6 +83,9 @@ test('malformed input never crashes', () => {
     assert.throws(() => Key.fromJwk(s || '{}'), (e) => typeof e.code === 'string')
   }
   assert.throws(() => jwt.sign({ a: 1 }, {}), Error)
+  for (const bad of [[1], 'x', 1, null, undefined, () => 1]) {
+    assert.throws(() => jwt.sign(bad, key), { code: 'invalid_request' }, String(bad))
+  }
 })
 
 test('Verifier binds key and options once', () => {

@@ -104,6 +104,14 @@ pub fn sign(claims: &Map<String, Value>, key: &super::Key, extra_header: Option<
     sign_payload(&payload, key, extra_header)
 }
 
+/// Signs claims given as JSON text (a JSON object; duplicate member names and
+/// over-deep nesting are refused), for bindings whose language serialises
+/// JSON faster than it can hand over a tree.
+pub fn sign_json(claims_json: &str, key: &super::Key, extra_header: Option<&Map<String, Value>>) -> Result<String> {
+    scan::check_object(claims_json.as_bytes()).map_err(|e| Error::invalid_request(format!("claims {e}")))?;
+    sign_payload(claims_json.as_bytes(), key, extra_header)
+}
+
 /// Signs arbitrary payload bytes as a compact JWS (see [`sign`] for the header).
 pub fn sign_payload(payload: &[u8], key: &super::Key, extra_header: Option<&Map<String, Value>>) -> Result<String> {
     let alg = match extra_header.and_then(|h| h.get("alg")) {
@@ -221,8 +229,7 @@ pub struct VerifiedPayload {
     pub payload: Vec<u8>,
 }
 
-/// Verifies a JWT (signature, then claims) without building JSON trees.
-pub fn verify_payload(token: &str, keys: &dyn KeySource, validation: &Validation) -> Result<VerifiedPayload> {
+fn verify_jwt<'t>(token: &'t str, keys: &dyn KeySource, validation: &Validation) -> Result<(Parts<'t>, VerifiedPayload)> {
     validation.check()?;
     let parts = split(token, validation.max_token_size)?;
     let (alg, payload) = verify_parts(&parts, keys, &validation.algorithms)?;
@@ -230,13 +237,17 @@ pub fn verify_payload(token: &str, keys: &dyn KeySource, validation: &Validation
         .map_err(|e| Error::invalid_token(format!("payload {e}")))?;
     check_claims(&claims, validation)?;
     drop(claims);
-    Ok(VerifiedPayload { alg, payload })
+    Ok((parts, VerifiedPayload { alg, payload }))
+}
+
+/// Verifies a JWT (signature, then claims) without building JSON trees.
+pub fn verify_payload(token: &str, keys: &dyn KeySource, validation: &Validation) -> Result<VerifiedPayload> {
+    verify_jwt(token, keys, validation).map(|(_, verified)| verified)
 }
 
 /// Verifies a JWT: signature (see [`verify_jws`]) and then claims.
 pub fn verify(token: &str, keys: &dyn KeySource, validation: &Validation) -> Result<Token> {
-    let verified = verify_payload(token, keys, validation)?;
-    let parts = split(token, validation.max_token_size)?;
+    let (parts, verified) = verify_jwt(token, keys, validation)?;
     let claims = json::parse_object(&verified.payload).map_err(|e| Error::invalid_token(format!("payload {e}")))?;
     Ok(Token { header: header_map(&parts)?, claims })
 }

@@ -344,6 +344,13 @@ fn finish<'de, T>(
     Ok(value)
 }
 
+/// Checks that `bytes` are one strict JSON object (no tree is built).
+pub(crate) fn check_object(bytes: &[u8]) -> Result<(), String> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = de::Deserializer::deserialize_map(&mut de, StrictSkip { depth: 0 });
+    finish(&mut de, value)
+}
+
 pub(crate) fn scan_header(bytes: &[u8]) -> Result<HeaderScan<'_>, String> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = de::Deserializer::deserialize_map(&mut de, HeaderVisitor);
