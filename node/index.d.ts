@@ -128,3 +128,14 @@ export declare class JwksCache {
 
 export declare const ERROR_CODES: readonly string[]
 export declare const ALGORITHMS: readonly Algorithm[]
+
+export interface FlowProblem {
+  /** The step concerned; null for the flow's own fields. */
+  step: string | null
+  /** Dotted field path inside the step, e.g. `inputs.0.type`; empty for the step itself. */
+  field: string
+  message: string
+}
+
+/** Every problem in a flow's JSON text, all at once (empty when valid). */
+export declare function validateFlow(text: string): FlowProblem[]

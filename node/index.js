@@ -51,6 +51,7 @@ module.exports = {
   Key: native.Key,
   KeySet: native.KeySet,
   JwksCache: native.JwksCache,
+  validateFlow: native.validateFlow,
   ERROR_CODES: Object.freeze(native.errorCodes()),
   ALGORITHMS: Object.freeze(native.algorithms()),
   _native: native,

@@ -6,6 +6,7 @@
 mod b64;
 mod der;
 pub mod error;
+pub mod flow;
 pub mod jose;
 mod json;
 pub mod pkce;

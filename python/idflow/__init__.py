@@ -19,6 +19,7 @@ from ._idflow import (
     StorageError,
     TokenError,
     __version__,
+    validate_flow,
 )
 from . import jwt, pkce
 
@@ -40,4 +41,5 @@ __all__ = [
     "__version__",
     "jwt",
     "pkce",
+    "validate_flow",
 ]

@@ -1,6 +1,6 @@
-from typing import Any, Mapping, Optional, Sequence, Tuple, Union, final
+from typing import Any, Mapping, Optional, Sequence, Tuple, TypedDict, Union, final
 
-__all__ = ["ALGORITHMS", "ConfigError", "ERROR_CODES", "FlowError", "IdflowError", "InternalError", "JwksCache", "Key", "KeySet", "NetworkError", "OAuthError", "PKCE_MAX_VERIFIER_LEN", "PKCE_MIN_VERIFIER_LEN", "PkcePair", "StorageError", "TokenError", "Verifier", "__version__", "_debug_panic", "_debug_raise", "jwt_decode_unverified", "jwt_sign", "jwt_verify", "jwt_verify_jws", "pkce_challenge", "pkce_generate", "pkce_generate_verifier", "pkce_verify"]
+__all__ = ["ALGORITHMS", "ConfigError", "ERROR_CODES", "FlowError", "IdflowError", "InternalError", "JwksCache", "Key", "KeySet", "NetworkError", "OAuthError", "PKCE_MAX_VERIFIER_LEN", "PKCE_MIN_VERIFIER_LEN", "PkcePair", "StorageError", "TokenError", "Verifier", "__version__", "_debug_panic", "_debug_raise", "jwt_decode_unverified", "jwt_sign", "jwt_verify", "jwt_verify_jws", "pkce_challenge", "pkce_generate", "pkce_generate_verifier", "pkce_verify", "validate_flow"]
 
 __version__: str
 ERROR_CODES: list[str]
@@ -153,3 +153,10 @@ class JwksCache:
 
 def _debug_panic() -> None: ...
 def _debug_raise(code: str) -> None: ...
+
+class _FlowProblem(TypedDict):
+    step: Optional[str]
+    field: str
+    message: str
+
+def validate_flow(text: str) -> list[_FlowProblem]: ...

@@ -26,6 +26,18 @@ enum Command {
     Jwt(JwtCommand),
     /// Make a PKCE verifier and S256 challenge, or check a pair.
     Pkce(PkceArgs),
+    /// Work with flow files.
+    #[command(subcommand)]
+    Flow(FlowCommand),
+}
+
+#[derive(Subcommand)]
+enum FlowCommand {
+    /// Check a flow file and print every problem (exit 2 when there are any).
+    Validate {
+        /// The flow JSON file, or - for stdin.
+        file: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -221,6 +233,17 @@ fn run(cli: Cli) -> Result<String, Error> {
         Command::Jwt(JwtCommand::Decode { token }) => {
             let t = jose::decode_unverified(&read_input(&token)?)?;
             Ok(pretty(&serde_json::json!({"header": t.header, "claims": t.claims, "verified": false})))
+        }
+        Command::Flow(FlowCommand::Validate { file }) => {
+            let problems = idflow::flow::validate_flow(&read_file(&file)?);
+            if problems.is_empty() {
+                return Ok(format!("{file}: ok"));
+            }
+            let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+            Err(Error::new(
+                idflow::ErrorCode::InvalidFlow,
+                format!("{file}: {} problem(s)\n{}", problems.len(), lines.join("\n")),
+            ))
         }
         Command::Pkce(PkceArgs { length, verifier: Some(verifier), challenge: Some(challenge) }) => {
             let _ = length;

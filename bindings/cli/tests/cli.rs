@@ -93,3 +93,18 @@ fn pkce_generates_and_checks() {
     let help = idflow(&["--help"], None);
     assert!(stdout(&help).contains("jwt"));
 }
+
+#[test]
+fn flow_validate_prints_every_problem() {
+    let flows = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/flows");
+    let ok = idflow(&["flow", "validate", &format!("{flows}/random-user.json")], None);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(stdout(&ok).ends_with(": ok"));
+    let bad = idflow(&["flow", "validate", &format!("{flows}/invalid.json")], None);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = stderr(&bad);
+    assert!(err.starts_with("idflow: invalid_flow: "), "{err}");
+    assert!(err.contains("step \"mystery\", type: unknown step type \"teleport\""), "{err}");
+    assert!(err.contains("step \"claims\", claims.0.key:"), "{err}");
+    assert!(err.lines().count() > 15, "{err}");
+}

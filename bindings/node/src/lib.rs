@@ -3,5 +3,6 @@
 //! exports into the public `pkce`, `jwt`, `Key`, `KeySet`, `JwksCache` API.
 
 mod error;
+mod flow;
 mod jose;
 mod pkce;

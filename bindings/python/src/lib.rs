@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 
 mod convert;
 mod error;
+mod flow;
 mod jose;
 mod pkce;
 
@@ -13,6 +14,7 @@ fn _idflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     error::register(m)?;
     pkce::register(m)?;
     jose::register(m)?;
+    flow::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -6,9 +6,11 @@
 uniffi::setup_scaffolding!("idflow");
 
 mod error;
+mod flow;
 mod jose;
 mod pkce;
 
 pub use error::IdflowError;
+pub use flow::FlowProblem;
 pub use jose::{JwksCache, Key, KeySet, VerifiedJws, VerifyOptions};
 pub use pkce::PkcePair;

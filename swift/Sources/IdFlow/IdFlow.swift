@@ -1279,6 +1279,68 @@ public func FfiConverterTypeKeySet_lower(_ value: KeySet) -> UInt64 {
 
 
 
+/**
+ * One problem in a flow: the step (none for the flow's own fields), the
+ * dotted field path and what is wrong.
+ */
+public struct FlowProblem: Equatable, Hashable {
+    public var step: String?
+    public var field: String
+    public var message: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(step: String?, field: String, message: String) {
+        self.step = step
+        self.field = field
+        self.message = message
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FlowProblem: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFlowProblem: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FlowProblem {
+        return
+            try FlowProblem(
+                step: FfiConverterOptionString.read(from: &buf), 
+                field: FfiConverterString.read(from: &buf), 
+                message: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FlowProblem, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.step, into: &buf)
+        FfiConverterString.write(value.field, into: &buf)
+        FfiConverterString.write(value.message, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFlowProblem_lift(_ buf: RustBuffer) throws -> FlowProblem {
+    return try FfiConverterTypeFlowProblem.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFlowProblem_lower(_ value: FlowProblem) -> RustBuffer {
+    return FfiConverterTypeFlowProblem.lower(value)
+}
+
+
 public struct PkcePair: Equatable, Hashable {
     public var verifier: String
     public var challenge: String
@@ -1984,6 +2046,31 @@ fileprivate struct FfiConverterSequenceTypeKey: FfiConverterRustBuffer {
         return seq
     }
 }
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeFlowProblem: FfiConverterRustBuffer {
+    typealias SwiftType = [FlowProblem]
+
+    public static func write(_ value: [FlowProblem], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeFlowProblem.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [FlowProblem] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [FlowProblem]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeFlowProblem.read(from: &buf))
+        }
+        return seq
+    }
+}
 private let UNIFFI_RUST_FUTURE_POLL_READY: Int8 = 0
 private let UNIFFI_RUST_FUTURE_POLL_WAKE: Int8 = 1
 
@@ -2058,6 +2145,17 @@ public func errorCodes() -> [String]  {
     return try!  FfiConverterSequenceString.lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_idflow_uniffi_fn_func_error_codes(uniffiCallStatus
+    )
+})
+}
+/**
+ * Every problem in a flow's JSON text (empty when the flow is valid).
+ */
+public func validateFlow(text: String) -> [FlowProblem]  {
+    return try!  FfiConverterSequenceTypeFlowProblem.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_idflow_uniffi_fn_func_validate_flow(
+        FfiConverterString.lower(text),uniffiCallStatus
     )
 })
 }
@@ -2191,6 +2289,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_func_error_codes() != 30468) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_func_validate_flow() != 30280) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_func_algorithms() != 45759) {

@@ -420,6 +420,11 @@ RustBuffer uniffi_idflow_uniffi_fn_func_error_codes(RustCallStatus *_Nonnull out
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_FUNC_VALIDATE_FLOW
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_FUNC_VALIDATE_FLOW
+RustBuffer uniffi_idflow_uniffi_fn_func_validate_flow(RustBuffer text, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_FUNC_ALGORITHMS
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_FUNC_ALGORITHMS
 RustBuffer uniffi_idflow_uniffi_fn_func_algorithms(RustCallStatus *_Nonnull out_status
@@ -746,6 +751,12 @@ uint16_t uniffi_idflow_uniffi_checksum_func_debug_raise(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_FUNC_ERROR_CODES
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_FUNC_ERROR_CODES
 uint16_t uniffi_idflow_uniffi_checksum_func_error_codes(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_FUNC_VALIDATE_FLOW
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_FUNC_VALIDATE_FLOW
+uint16_t uniffi_idflow_uniffi_checksum_func_validate_flow(void
     
 );
 #endif

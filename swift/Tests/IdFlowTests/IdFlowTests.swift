@@ -93,3 +93,14 @@ final class IdFlowTests: XCTestCase {
         }
     }
 }
+
+final class FlowTests: XCTestCase {
+    func testValidateFlow() throws {
+        let dir = vectorsDir.deletingLastPathComponent().appendingPathComponent("flows")
+        let valid = try String(contentsOf: dir.appendingPathComponent("random-user.json"), encoding: .utf8)
+        XCTAssertEqual(validateFlow(text: valid).count, 0)
+        let invalid = try String(contentsOf: dir.appendingPathComponent("invalid.json"), encoding: .utf8)
+        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("invalid.expected.json"))) as! [String: Any]
+        XCTAssertEqual(validateFlow(text: invalid).count, (expected["problems"] as! [Any]).count)
+    }
+}

@@ -688,6 +688,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_idflow_uniffi_checksum_func_error_codes(
     ): Int
+    external fun uniffi_idflow_uniffi_checksum_func_validate_flow(
+    ): Int
     external fun uniffi_idflow_uniffi_checksum_func_algorithms(
     ): Int
     external fun uniffi_idflow_uniffi_checksum_func_jwt_decode_unverified(
@@ -850,6 +852,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_idflow_uniffi_fn_func_error_codes(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_idflow_uniffi_fn_func_validate_flow(`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_idflow_uniffi_fn_func_algorithms(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_idflow_uniffi_fn_func_jwt_decode_unverified(`token`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -996,6 +1000,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_func_error_codes() and 0xFFFF) != 30468) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_func_validate_flow() and 0xFFFF) != 30280) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_func_algorithms() and 0xFFFF) != 45759) {
@@ -2658,6 +2665,53 @@ public object FfiConverterTypeKeySet: FfiConverter<KeySet, Long> {
 
 
 
+/**
+ * One problem in a flow: the step (none for the flow's own fields), the
+ * dotted field path and what is wrong.
+ */
+data class FlowProblem (
+    var `step`: kotlin.String?
+    , 
+    var `field`: kotlin.String
+    , 
+    var `message`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFlowProblem: FfiConverterRustBuffer<FlowProblem> {
+    override fun read(buf: ByteBuffer): FlowProblem {
+        return FlowProblem(
+            FfiConverterOptionalString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FlowProblem) = (
+            FfiConverterOptionalString.allocationSize(value.`step`) +
+            FfiConverterString.allocationSize(value.`field`) +
+            FfiConverterString.allocationSize(value.`message`)
+    )
+
+    override fun write(value: FlowProblem, buf: ByteBuffer) {
+            FfiConverterOptionalString.write(value.`step`, buf)
+            FfiConverterString.write(value.`field`, buf)
+            FfiConverterString.write(value.`message`, buf)
+    }
+}
+
+
+
 data class PkcePair (
     var `verifier`: kotlin.String
     , 
@@ -3303,6 +3357,34 @@ public object FfiConverterSequenceTypeKey: FfiConverterRustBuffer<List<Key>> {
 
 
 
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeFlowProblem: FfiConverterRustBuffer<List<FlowProblem>> {
+    override fun read(buf: ByteBuffer): List<FlowProblem> {
+        val len = buf.getInt()
+        return List<FlowProblem>(len) {
+            FfiConverterTypeFlowProblem.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<FlowProblem>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeFlowProblem.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<FlowProblem>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeFlowProblem.write(it, buf)
+        }
+    }
+}
+
+
+
+
 
 
 
@@ -3342,6 +3424,20 @@ public object FfiConverterSequenceTypeKey: FfiConverterRustBuffer<List<Key>> {
     UniffiLib.uniffi_idflow_uniffi_fn_func_error_codes(
     
         _status)
+}
+    )
+    }
+    
+
+        /**
+         * Every problem in a flow's JSON text (empty when the flow is valid).
+         */ fun `validateFlow`(`text`: kotlin.String): List<FlowProblem> {
+            return FfiConverterSequenceTypeFlowProblem.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_idflow_uniffi_fn_func_validate_flow(
+    
+        
+        FfiConverterString.lower(`text`),_status)
 }
     )
     }
