@@ -5,6 +5,7 @@
 
 mod b64;
 mod der;
+pub mod connectors;
 pub mod error;
 pub mod flow;
 pub mod jose;

@@ -6,11 +6,15 @@
 //! step id and the field it concerns, so a flow author fixes a file in one
 //! pass. The engine (issue: flow engine) runs only flows that parsed.
 
+pub mod condition;
+pub mod context;
 mod model;
+pub mod template;
 mod validate;
 
 pub use model::{
     Branch, ClaimSpec, ClaimValue, Condition, ConnectorStep, Flow, GenerateJwtMode, GenerateJwtStep, Input,
     InputType, Interaction, Method, Operator, ScreenStep, Step, StepKind, UpdateUserStep,
 };
+pub use context::Context;
 pub use validate::{parse_flow, validate_flow, FlowProblem, RESERVED_CLAIMS};

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 fn push_key<'de, E: de::Error>(seen: &mut Vec<Cow<'de, str>>, key: Cow<'de, str>) -> Result<(), E> {
-    if seen.iter().any(|k| *k == key) {
+    if seen.contains(&key) {
         return Err(E::custom(format_args!("duplicate member name {:?}", super::alg::truncate(&key))));
     }
     seen.push(key);
