@@ -11,5 +11,7 @@ pub mod flow;
 pub mod jose;
 mod json;
 pub mod pkce;
+pub mod store;
+pub mod users;
 
 pub use error::{Error, ErrorCode, ErrorFamily, Result};

@@ -8,6 +8,7 @@
 
 pub mod condition;
 pub mod context;
+mod engine;
 mod model;
 pub mod template;
 mod validate;
@@ -17,4 +18,5 @@ pub use model::{
     InputType, Interaction, Method, Operator, ScreenStep, Step, StepKind, UpdateUserStep,
 };
 pub use context::Context;
+pub use engine::{AuthInfo, EngineConfig, FlowEngine, FlowResponse, FlowStatus};
 pub use validate::{parse_flow, validate_flow, FlowProblem, RESERVED_CLAIMS};

@@ -1,0 +1,541 @@
+//! The flow engine: runs flows step by step, keeping each execution's state
+//! in the [`Store`] between requests.
+//!
+//! `start` runs from the flow's start step until it needs the user (a
+//! screen), ends, or fails; `next` answers the waiting screen and goes on.
+//! Answers are claimed with a compare-and-swap on the execution's version
+//! before anything runs, so a replayed or concurrent `next` for the same
+//! step is refused instead of running the step twice. Each request runs at
+//! most `max_steps_per_request` steps, so a cycle without a screen fails
+//! with `invalid_flow` instead of spinning. Password inputs live only for
+//! the request that submits them and are never persisted.
+
+use super::condition::evaluate;
+use super::context::Context;
+use super::model::{ClaimValue, Flow, GenerateJwtMode, InputType, ScreenStep, Step, StepKind};
+use super::template::{render_header, render_json, render_url};
+use crate::connectors::{ConnectorCall, HttpConnector};
+use crate::error::{Error, ErrorCode, Result};
+use crate::jose::{self, Key};
+use crate::store::{ExecutionRecord, RefreshRecord, Store};
+use crate::users::{looks_like_email, User, UserStatus};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Engine settings; every field has a default.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// `iss` of session and refresh JWTs.
+    pub issuer: String,
+    /// The project's signing key (private).
+    pub signing_key: Key,
+    /// Session JWT lifetime in seconds. Defaults to 600.
+    pub session_ttl: u64,
+    /// Refresh JWT lifetime in seconds. Defaults to 30 days.
+    pub refresh_ttl: u64,
+    /// How long an execution may wait for its next answer. Defaults to 30 min.
+    pub execution_ttl: u64,
+    /// Steps run per request before the flow is declared a cycle. Defaults to 100.
+    pub max_steps_per_request: usize,
+}
+
+impl EngineConfig {
+    pub fn new(issuer: impl Into<String>, signing_key: Key) -> EngineConfig {
+        EngineConfig {
+            issuer: issuer.into(),
+            signing_key,
+            session_ttl: 600,
+            refresh_ttl: 30 * 24 * 3600,
+            execution_ttl: 30 * 60,
+            max_steps_per_request: 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowStatus {
+    Waiting,
+    Completed,
+    Failed,
+}
+
+impl FlowStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowStatus::Waiting => "waiting",
+            FlowStatus::Completed => "completed",
+            FlowStatus::Failed => "failed",
+        }
+    }
+}
+
+/// What a completed, authenticated flow issues.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthInfo {
+    pub session_jwt: String,
+    pub refresh_jwt: String,
+    pub user: Value,
+}
+
+/// The answer to `start` and `next` (the flow API's JSON, see `to_json`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowResponse {
+    pub execution_id: String,
+    pub step_id: Option<String>,
+    pub status: FlowStatus,
+    /// The screen to show when waiting: `{id, title, inputs, interactions}`.
+    pub screen: Option<Value>,
+    pub redirect: Option<String>,
+    pub auth_info: Option<AuthInfo>,
+    /// Why the flow failed, or why a screen answer was refused.
+    pub error: Option<Error>,
+}
+
+impl FlowResponse {
+    pub fn to_json(&self) -> Value {
+        let mut out = Map::new();
+        out.insert("executionId".into(), self.execution_id.clone().into());
+        if let Some(s) = &self.step_id {
+            out.insert("stepId".into(), s.clone().into());
+        }
+        out.insert("status".into(), self.status.as_str().into());
+        if let Some(screen) = &self.screen {
+            out.insert("screen".into(), screen.clone());
+        }
+        if let Some(url) = &self.redirect {
+            out.insert("redirect".into(), json!({ "url": url }));
+        }
+        if let Some(a) = &self.auth_info {
+            out.insert("authInfo".into(), json!({"sessionJwt": a.session_jwt, "refreshJwt": a.refresh_jwt, "user": a.user}));
+        }
+        if let Some(e) = &self.error {
+            out.insert("error".into(), json!({"code": e.code.as_str(), "message": e.message}));
+        }
+        Value::Object(out)
+    }
+}
+
+/// Engine state kept in the context under a root flows cannot address.
+const INTERNAL: &str = "_idflow";
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn random_id(prefix: &str) -> Result<String> {
+    let mut bytes = [0u8; 18];
+    getrandom::fill(&mut bytes).map_err(|_| Error::internal("the operating system's random generator failed"))?;
+    Ok(format!("{prefix}{}", crate::b64::encode(bytes)))
+}
+
+enum Outcome {
+    Waiting(String),
+    Completed,
+    Failed(Error),
+}
+
+/// Runs flows against a store.
+pub struct FlowEngine {
+    config: EngineConfig,
+    flows: HashMap<String, Arc<Flow>>,
+    connectors: HashMap<String, HttpConnector>,
+    store: Arc<dyn Store>,
+}
+
+impl FlowEngine {
+    pub fn new(config: EngineConfig, store: Arc<dyn Store>) -> FlowEngine {
+        FlowEngine { config, flows: HashMap::new(), connectors: HashMap::new(), store }
+    }
+
+    pub fn add_connector(&mut self, connector: HttpConnector) {
+        self.connectors.insert(connector.config().id.clone(), connector);
+    }
+
+    /// Adds a parsed flow; every connector it names must already be added.
+    pub fn add_flow(&mut self, flow: Flow) -> Result<()> {
+        for step in &flow.steps {
+            if let StepKind::Connector(c) = &step.kind {
+                if !self.connectors.contains_key(&c.connector) {
+                    return Err(Error::new(
+                        ErrorCode::InvalidFlow,
+                        format!("flow {:?}, step {:?}: connector {:?} is not configured", flow.id, step.id, c.connector),
+                    ));
+                }
+            }
+        }
+        self.flows.insert(flow.id.clone(), Arc::new(flow));
+        Ok(())
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn flow(&self, id: &str) -> Result<Arc<Flow>> {
+        self.flows
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::new(ErrorCode::FlowNotFound, format!("no flow with id {id:?}")))
+    }
+
+    /// Starts `flow_id`. `input` pre-fills `form.*` (e.g. a login hint);
+    /// `request` is the authorization request a flow runs for (`request.*`).
+    pub async fn start(&self, flow_id: &str, input: Map<String, Value>, request: Option<Value>) -> Result<FlowResponse> {
+        let flow = self.flow(flow_id)?;
+        let mut ctx = Context::new();
+        for (k, v) in input {
+            ctx.set(&format!("form.{k}"), v)?;
+        }
+        if let Some(r) = request {
+            ctx.set("request", r)?;
+        }
+        let execution_id = random_id("E")?;
+        let outcome = self.run(&flow, &flow.start, &mut ctx).await;
+        self.finish(&flow, execution_id, None, outcome, ctx, &[]).await
+    }
+
+    /// Answers the screen `step_id` of `execution_id` with `interaction_id`.
+    pub async fn next(
+        &self,
+        execution_id: &str,
+        step_id: &str,
+        interaction_id: &str,
+        input: Map<String, Value>,
+    ) -> Result<FlowResponse> {
+        let unknown = || Error::invalid_request("no such execution (it finished, expired or never existed)");
+        let record = self.store.execution(execution_id)?.ok_or_else(unknown)?;
+        if record.expires_at <= now() {
+            self.store.delete_execution(execution_id)?;
+            return Err(Error::invalid_request("the execution has expired; start the flow again"));
+        }
+        if record.step_id != step_id {
+            return Err(Error::invalid_request("stepId is not the step this execution waits on (already answered?)"));
+        }
+        let flow = self.flow(&record.flow_id)?;
+        let step = flow.step(step_id).ok_or_else(|| Error::internal("stored step is not in the flow"))?;
+        let StepKind::Screen(screen) = &step.kind else {
+            return Err(Error::internal("stored step is not a screen"));
+        };
+        let Some(interaction) = screen.interactions.iter().find(|i| i.id == interaction_id) else {
+            return Err(Error::invalid_request(format!("interactionId {interaction_id:?} is not on this screen")));
+        };
+        let mut ctx = Context::from_value(record.context.clone())?;
+        if let Err(e) = collect_inputs(screen, &input, &mut ctx) {
+            // The same screen again, with what was wrong; nothing is saved.
+            return Ok(FlowResponse {
+                execution_id: execution_id.to_owned(),
+                step_id: Some(step_id.to_owned()),
+                status: FlowStatus::Waiting,
+                screen: Some(screen_view(step_id, screen)),
+                redirect: None,
+                auth_info: None,
+                error: Some(e),
+            });
+        }
+        // Claim the answer: only one concurrent `next` gets past this.
+        let claimed = ExecutionRecord { step_id: String::new(), version: record.version + 1, ..record.clone() };
+        if !self.store.save_execution(&claimed, record.version)? {
+            return Err(Error::invalid_request("this step was already answered"));
+        }
+        // Passwords serve the steps of this request only.
+        let transient: Vec<String> =
+            screen.inputs.iter().filter(|i| i.input_type == InputType::Password).map(|i| format!("form.{}", i.name)).collect();
+        let outcome = self.run(&flow, &interaction.next, &mut ctx).await;
+        self.finish(&flow, execution_id.to_owned(), Some(claimed.version), outcome, ctx, &transient).await
+    }
+
+    async fn finish(
+        &self,
+        flow: &Flow,
+        execution_id: String,
+        version: Option<u64>,
+        outcome: Outcome,
+        mut ctx: Context,
+        transient: &[String],
+    ) -> Result<FlowResponse> {
+        for path in transient {
+            ctx.remove(path);
+        }
+        let mut response = FlowResponse {
+            execution_id: execution_id.clone(),
+            step_id: None,
+            status: FlowStatus::Completed,
+            screen: None,
+            redirect: None,
+            auth_info: None,
+            error: None,
+        };
+        match outcome {
+            Outcome::Waiting(step_id) => {
+                let record = ExecutionRecord {
+                    id: execution_id.clone(),
+                    flow_id: flow.id.clone(),
+                    step_id: step_id.clone(),
+                    version: version.map_or(0, |v| v + 1),
+                    context: ctx.into_value(),
+                    expires_at: now() + self.config.execution_ttl,
+                };
+                match version {
+                    None => self.store.insert_execution(&record)?,
+                    Some(v) => {
+                        if !self.store.save_execution(&record, v)? {
+                            return Err(Error::new(ErrorCode::Storage, "the execution changed while this step ran"));
+                        }
+                    }
+                }
+                if let Some(StepKind::Screen(screen)) = flow.step(&step_id).map(|s| &s.kind) {
+                    response.screen = Some(screen_view(&step_id, screen));
+                }
+                response.step_id = Some(step_id);
+                response.status = FlowStatus::Waiting;
+            }
+            Outcome::Completed => {
+                if version.is_some() {
+                    self.store.delete_execution(&execution_id)?;
+                }
+                if ctx.get(&format!("{INTERNAL}.userId")).is_some() {
+                    response.auth_info = Some(self.issue(&ctx)?);
+                }
+            }
+            Outcome::Failed(e) => {
+                if version.is_some() {
+                    self.store.delete_execution(&execution_id)?;
+                }
+                response.status = FlowStatus::Failed;
+                response.error = Some(e);
+            }
+        }
+        Ok(response)
+    }
+
+    /// Session and refresh JWTs for the authenticated user.
+    fn issue(&self, ctx: &Context) -> Result<AuthInfo> {
+        let user_id = ctx.get(&format!("{INTERNAL}.userId")).and_then(Value::as_str).unwrap_or_default();
+        let user = self
+            .store
+            .user(user_id)?
+            .ok_or_else(|| Error::new(ErrorCode::UserNotFound, "the flow's user no longer exists"))?;
+        let iat = now();
+        let mut claims = Map::new();
+        if let Some(Value::Object(custom)) = ctx.get("claims") {
+            claims.extend(custom.clone());
+        }
+        claims.insert("sub".into(), user.user_id.clone().into());
+        claims.insert("iss".into(), self.config.issuer.clone().into());
+        claims.insert("iat".into(), iat.into());
+        claims.insert("exp".into(), (iat + self.config.session_ttl).into());
+        let amr = ctx.get(&format!("{INTERNAL}.amr")).cloned().unwrap_or_else(|| json!(["user"]));
+        claims.insert("amr".into(), amr);
+        if !user.tenants.is_empty() {
+            let tenants: Map<String, Value> =
+                user.tenants.iter().map(|t| (t.tenant_id.clone(), json!({"roles": t.roles}))).collect();
+            claims.insert("tenants".into(), Value::Object(tenants));
+        }
+        let session_jwt = jose::sign(&claims, &self.config.signing_key, None)?;
+        let jti = random_id("R")?;
+        let exp = iat + self.config.refresh_ttl;
+        let refresh_claims: Map<String, Value> = [
+            ("sub".to_owned(), Value::from(user.user_id.clone())),
+            ("iss".to_owned(), Value::from(self.config.issuer.clone())),
+            ("iat".to_owned(), Value::from(iat)),
+            ("exp".to_owned(), Value::from(exp)),
+            ("jti".to_owned(), Value::from(jti.clone())),
+        ]
+        .into_iter()
+        .collect();
+        let header: Map<String, Value> = [("typ".to_owned(), Value::from("refresh+jwt"))].into_iter().collect();
+        let refresh_jwt = jose::sign(&refresh_claims, &self.config.signing_key, Some(&header))?;
+        self.store.insert_refresh(&RefreshRecord { jti, user_id: user.user_id.clone(), expires_at: exp, revoked: false })?;
+        Ok(AuthInfo { session_jwt, refresh_jwt, user: user.to_json() })
+    }
+
+    async fn run(&self, flow: &Flow, from: &str, ctx: &mut Context) -> Outcome {
+        let mut current = from.to_owned();
+        let mut steps_run = 0usize;
+        loop {
+            steps_run += 1;
+            if steps_run > self.config.max_steps_per_request {
+                return Outcome::Failed(Error::new(
+                    ErrorCode::InvalidFlow,
+                    format!("more than {} steps ran without a screen: the flow has a cycle", self.config.max_steps_per_request),
+                ));
+            }
+            let Some(step) = flow.step(&current) else {
+                return Outcome::Failed(Error::new(ErrorCode::InvalidFlow, format!("step {current:?} does not exist")));
+            };
+            let result = match &step.kind {
+                StepKind::Screen(_) => return Outcome::Waiting(current),
+                StepKind::End => return Outcome::Completed,
+                _ => self.run_step(step, ctx).await,
+            };
+            current = match result {
+                Ok(next) => next,
+                Err(e) => match &step.on_error {
+                    Some(target) => {
+                        if let Err(set_err) = ctx.set("error", json!({"code": e.code.as_str(), "message": e.message, "step": step.id})) {
+                            return Outcome::Failed(set_err);
+                        }
+                        target.clone()
+                    }
+                    None => return Outcome::Failed(e),
+                },
+            };
+        }
+    }
+
+    /// Runs one non-screen step; returns the next step id.
+    async fn run_step(&self, step: &Step, ctx: &mut Context) -> Result<String> {
+        match &step.kind {
+            StepKind::Connector(c) => {
+                let connector = self.connectors.get(&c.connector).ok_or_else(|| {
+                    Error::new(ErrorCode::InvalidFlow, format!("connector {:?} is not configured", c.connector))
+                })?;
+                let endpoint = render_url(&c.endpoint, ctx)?;
+                let headers = c
+                    .headers
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), render_header(v, ctx)?)))
+                    .collect::<Result<Vec<_>>>()?;
+                let body = c.body.as_ref().map(|b| render_json(b, ctx)).transpose()?;
+                let call = ConnectorCall { method: c.method, endpoint, headers, body, timeout: Some(c.timeout) };
+                let response = connector.call(&call).await?;
+                ctx.set(&format!("connectors.{}", c.context_key), response.context_value())?;
+                Ok(c.next.clone())
+            }
+            StepKind::Condition { branches, otherwise } => {
+                Ok(branches.iter().find(|b| evaluate(&b.when, ctx)).map_or_else(|| otherwise.clone(), |b| b.next.clone()))
+            }
+            StepKind::CustomClaims { claims, next } => {
+                for claim in claims {
+                    let value = match &claim.value {
+                        ClaimValue::Static(v) => v.clone(),
+                        ClaimValue::Dynamic(path) => ctx.get(path).cloned().unwrap_or(Value::Null),
+                    };
+                    ctx.set(&format!("claims.{}", claim.key), value)?;
+                }
+                Ok(next.clone())
+            }
+            StepKind::GenerateJwt(g) => {
+                let login_id = match &g.login_id {
+                    Some(path) => ctx.get(path),
+                    None => ctx.get("form.email").or_else(|| ctx.get("form.externalId")),
+                }
+                .and_then(|v| match v {
+                    Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .ok_or_else(|| Error::invalid_request("generateJwt found no login id (form.email, form.externalId or its loginId path)"))?;
+                let existing = self.store.user_by_login_id(&login_id)?;
+                let user = match (g.mode, existing) {
+                    (GenerateJwtMode::SignIn, None) => {
+                        return Err(Error::new(ErrorCode::UserNotFound, "no user has this login id"))
+                    }
+                    (GenerateJwtMode::SignUp, Some(_)) => {
+                        return Err(Error::new(ErrorCode::UserExists, "a user with this login id exists"))
+                    }
+                    (_, Some(user)) => user,
+                    (_, None) => {
+                        let user = User::new(random_id("U")?, &login_id, now());
+                        self.store.create_user(&user)?;
+                        user
+                    }
+                };
+                if user.status == UserStatus::Disabled {
+                    return Err(Error::new(ErrorCode::AccessDenied, "this user is disabled"));
+                }
+                ctx.set("user", user.to_json())?;
+                ctx.set(&format!("{INTERNAL}.userId"), user.user_id.clone().into())?;
+                let password_used = ctx.get(&format!("{INTERNAL}.passwordSeen")).is_some();
+                ctx.set(&format!("{INTERNAL}.amr"), if password_used { json!(["pwd"]) } else { json!(["user"]) })?;
+                Ok(g.next.clone())
+            }
+            StepKind::UpdateUser(u) => {
+                let user_id = ctx
+                    .get(&format!("{INTERNAL}.userId"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| Error::new(ErrorCode::UserNotFound, "updateUser runs after generateJwt: no user yet"))?;
+                let mut user = self
+                    .store
+                    .user(&user_id)?
+                    .ok_or_else(|| Error::new(ErrorCode::UserNotFound, "the flow's user no longer exists"))?;
+                let read = |v: &ClaimValue| match v {
+                    ClaimValue::Static(v) => v.clone(),
+                    ClaimValue::Dynamic(path) => ctx.get(path).cloned().unwrap_or(Value::Null),
+                };
+                for field in &u.fields {
+                    user.set_field(&field.key, &read(&field.value)).map_err(|m| Error::new(ErrorCode::StepFailed, m))?;
+                }
+                for attr in &u.custom_attributes {
+                    user.custom_attributes.insert(attr.key.clone(), read(&attr.value));
+                }
+                user.updated_time = now();
+                self.store.update_user(&user)?;
+                ctx.set("user", user.to_json())?;
+                Ok(u.next.clone())
+            }
+            StepKind::OAuth { provider, .. } => Err(Error::new(
+                ErrorCode::StepFailed,
+                format!("oauth step for provider {provider:?}: social login is not available in this build yet"),
+            )),
+            StepKind::Screen(_) | StepKind::End => Err(Error::internal("screen and end steps are handled by the run loop")),
+        }
+    }
+}
+
+/// The screen as the flow API shows it.
+fn screen_view(step_id: &str, screen: &ScreenStep) -> Value {
+    let inputs: Vec<Value> = screen
+        .inputs
+        .iter()
+        .map(|i| {
+            let mut v = json!({"name": i.name, "type": i.input_type.as_str(), "label": i.label, "required": i.required});
+            if !i.options.is_empty() {
+                v["options"] = json!(i.options);
+            }
+            v
+        })
+        .collect();
+    let interactions: Vec<Value> = screen.interactions.iter().map(|i| json!({"id": i.id, "label": i.label})).collect();
+    json!({"id": step_id, "title": screen.title, "inputs": inputs, "interactions": interactions})
+}
+
+/// Checks a screen's answer and stores it under `form.*`.
+fn collect_inputs(screen: &ScreenStep, input: &Map<String, Value>, ctx: &mut Context) -> Result<()> {
+    for declared in &screen.inputs {
+        let value = input.get(&declared.name).filter(|v| !v.is_null());
+        let text = match value {
+            None => None,
+            Some(Value::String(s)) => Some(s.trim().to_owned()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(Value::Bool(b)) => Some(b.to_string()),
+            Some(_) => return Err(Error::invalid_request(format!("input {} must be a text value", declared.name))),
+        };
+        match text.as_deref() {
+            None | Some("") if declared.required => {
+                return Err(Error::invalid_request(format!("{} is required", declared.label)))
+            }
+            None | Some("") => continue,
+            Some(t) => {
+                if declared.input_type == InputType::Email && !looks_like_email(t) {
+                    return Err(Error::invalid_request(format!("{} is not a valid email address", declared.label)));
+                }
+                if declared.input_type == InputType::Select && !declared.options.iter().any(|o| o == t) {
+                    return Err(Error::invalid_request(format!("{} must be one of the offered options", declared.label)));
+                }
+                if declared.input_type == InputType::Password {
+                    // Passwords keep their exact bytes (no trimming).
+                    let raw = value.and_then(Value::as_str).unwrap_or(t).to_owned();
+                    ctx.set(&format!("form.{}", declared.name), Value::String(raw))?;
+                    ctx.set(&format!("{INTERNAL}.passwordSeen"), Value::Bool(true))?;
+                    continue;
+                }
+                ctx.set(&format!("form.{}", declared.name), Value::String(t.to_owned()))?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! An in-memory [`Store`] for tests and embedding; one lock, so every
+//! method is atomic.
+
+use super::{ExecutionRecord, RefreshRecord, Store};
+use crate::error::{Error, ErrorCode, Result};
+use crate::users::{normalize_login_id, User};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Default)]
+struct Inner {
+    users: HashMap<String, User>,
+    login_ids: HashMap<String, String>,
+    executions: HashMap<String, ExecutionRecord>,
+    refresh: HashMap<String, RefreshRecord>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn taken(login_id: &str) -> Error {
+    Error::new(ErrorCode::UserExists, format!("login id {login_id:?} already belongs to a user"))
+}
+
+impl Store for MemoryStore {
+    fn create_user(&self, user: &User) -> Result<()> {
+        let mut inner = self.lock();
+        if inner.users.contains_key(&user.user_id) {
+            return Err(Error::new(ErrorCode::UserExists, "a user with this user id exists"));
+        }
+        let ids: Vec<String> = user.login_ids.iter().map(|l| normalize_login_id(l)).collect();
+        if let Some(t) = ids.iter().find(|l| inner.login_ids.contains_key(*l)) {
+            return Err(taken(t));
+        }
+        for id in ids {
+            inner.login_ids.insert(id, user.user_id.clone());
+        }
+        inner.users.insert(user.user_id.clone(), user.clone());
+        Ok(())
+    }
+
+    fn update_user(&self, user: &User) -> Result<()> {
+        let mut inner = self.lock();
+        let Some(old) = inner.users.get(&user.user_id).cloned() else {
+            return Err(Error::new(ErrorCode::UserNotFound, "no user with this user id"));
+        };
+        let ids: Vec<String> = user.login_ids.iter().map(|l| normalize_login_id(l)).collect();
+        if let Some(t) = ids.iter().find(|l| inner.login_ids.get(*l).is_some_and(|owner| owner != &user.user_id)) {
+            return Err(taken(t));
+        }
+        for id in &old.login_ids {
+            inner.login_ids.remove(&normalize_login_id(id));
+        }
+        for id in ids {
+            inner.login_ids.insert(id, user.user_id.clone());
+        }
+        inner.users.insert(user.user_id.clone(), user.clone());
+        Ok(())
+    }
+
+    fn user(&self, user_id: &str) -> Result<Option<User>> {
+        Ok(self.lock().users.get(user_id).cloned())
+    }
+
+    fn user_by_login_id(&self, login_id: &str) -> Result<Option<User>> {
+        let inner = self.lock();
+        Ok(inner.login_ids.get(&normalize_login_id(login_id)).and_then(|id| inner.users.get(id)).cloned())
+    }
+
+    fn insert_execution(&self, record: &ExecutionRecord) -> Result<()> {
+        let mut inner = self.lock();
+        if inner.executions.contains_key(&record.id) {
+            return Err(Error::new(ErrorCode::Storage, "execution id collision"));
+        }
+        inner.executions.insert(record.id.clone(), record.clone());
+        Ok(())
+    }
+
+    fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>> {
+        Ok(self.lock().executions.get(id).cloned())
+    }
+
+    fn save_execution(&self, record: &ExecutionRecord, expected_version: u64) -> Result<bool> {
+        let mut inner = self.lock();
+        match inner.executions.get(&record.id) {
+            Some(current) if current.version == expected_version => {
+                inner.executions.insert(record.id.clone(), record.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn delete_execution(&self, id: &str) -> Result<()> {
+        self.lock().executions.remove(id);
+        Ok(())
+    }
+
+    fn insert_refresh(&self, record: &RefreshRecord) -> Result<()> {
+        self.lock().refresh.insert(record.jti.clone(), record.clone());
+        Ok(())
+    }
+
+    fn refresh(&self, jti: &str) -> Result<Option<RefreshRecord>> {
+        Ok(self.lock().refresh.get(jti).cloned())
+    }
+}

@@ -1,0 +1,62 @@
+//! Storage behind the engine and the provider.
+//!
+//! [`Store`] is the seam: the engine calls only these methods, so the
+//! embedded SQLite store (next), the in-memory store here and a networked
+//! backend can be swapped without changing callers. Every method is one
+//! atomic operation; `save_execution` is a compare-and-swap on the
+//! execution's version, which is what makes a replayed or concurrent `next`
+//! lose cleanly instead of double-running a step.
+
+mod memory;
+
+pub use memory::MemoryStore;
+
+use crate::error::Result;
+use crate::users::User;
+use serde_json::Value;
+
+/// A flow execution as stored between requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionRecord {
+    pub id: String,
+    pub flow_id: String,
+    /// The screen step the execution waits on.
+    pub step_id: String,
+    /// Bumped by every save; saves must name the version they read.
+    pub version: u64,
+    /// The flow context (passwords never included).
+    pub context: Value,
+    /// Seconds since the epoch.
+    pub expires_at: u64,
+}
+
+/// A refresh token issued at the end of a flow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshRecord {
+    pub jti: String,
+    pub user_id: String,
+    pub expires_at: u64,
+    pub revoked: bool,
+}
+
+pub trait Store: Send + Sync {
+    /// Creates a user; `user_exists` when one of its login ids is taken.
+    fn create_user(&self, user: &User) -> Result<()>;
+    /// Replaces a user; `user_not_found` when absent, `user_exists` when a
+    /// changed login id collides with another user's.
+    fn update_user(&self, user: &User) -> Result<()>;
+    fn user(&self, user_id: &str) -> Result<Option<User>>;
+    /// The user owning `login_id` (normalised before the lookup).
+    fn user_by_login_id(&self, login_id: &str) -> Result<Option<User>>;
+
+    /// Inserts a new execution (version 0).
+    fn insert_execution(&self, record: &ExecutionRecord) -> Result<()>;
+    fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>>;
+    /// Saves `record` only if the stored version is still `expected_version`;
+    /// returns false (nothing written) when another save came first.
+    fn save_execution(&self, record: &ExecutionRecord, expected_version: u64) -> Result<bool>;
+    fn delete_execution(&self, id: &str) -> Result<()>;
+
+    fn insert_refresh(&self, record: &RefreshRecord) -> Result<()>;
+    fn refresh(&self, jti: &str) -> Result<Option<RefreshRecord>>;
+}

@@ -1,0 +1,185 @@
+//! Users: the identities flows create and match.
+//!
+//! Login ids are unique and compared case-insensitively for emails (they are
+//! stored lower-cased); a disabled user cannot sign in. The JSON shape is the
+//! one every `/v1` route and binding uses (DESIGN.md).
+
+use serde_json::{json, Map, Value};
+
+/// Whether a user may sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserStatus {
+    Enabled,
+    Disabled,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Enabled => "enabled",
+            UserStatus::Disabled => "disabled",
+        }
+    }
+    pub fn parse(s: &str) -> Option<UserStatus> {
+        match s {
+            "enabled" => Some(UserStatus::Enabled),
+            "disabled" => Some(UserStatus::Disabled),
+            _ => None,
+        }
+    }
+}
+
+/// A user's membership in a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantMembership {
+    pub tenant_id: String,
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub user_id: String,
+    pub login_ids: Vec<String>,
+    pub email: Option<String>,
+    pub verified_email: bool,
+    pub phone: Option<String>,
+    pub verified_phone: bool,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub picture: Option<String>,
+    pub custom_attributes: Map<String, Value>,
+    pub tenants: Vec<TenantMembership>,
+    pub status: UserStatus,
+    /// Seconds since the epoch.
+    pub created_time: u64,
+    pub updated_time: u64,
+}
+
+/// Normalises a login id: trimmed, and lower-cased when it is an email.
+pub fn normalize_login_id(login_id: &str) -> String {
+    let trimmed = login_id.trim();
+    if trimmed.contains('@') {
+        trimmed.to_lowercase()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+/// A light syntactic email check (one `@`, a dot in the domain, no spaces).
+pub fn looks_like_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else { return false };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+impl User {
+    /// A new enabled user with one login id (an email login id also becomes
+    /// the unverified email).
+    pub fn new(user_id: String, login_id: &str, now: u64) -> User {
+        let login_id = normalize_login_id(login_id);
+        let email = looks_like_email(&login_id).then(|| login_id.clone());
+        User {
+            user_id,
+            login_ids: vec![login_id],
+            email,
+            verified_email: false,
+            phone: None,
+            verified_phone: false,
+            name: None,
+            given_name: None,
+            family_name: None,
+            picture: None,
+            custom_attributes: Map::new(),
+            tenants: Vec::new(),
+            status: UserStatus::Enabled,
+            created_time: now,
+            updated_time: now,
+        }
+    }
+
+    /// The `/v1` JSON shape.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "userId": self.user_id,
+            "loginIds": self.login_ids,
+            "email": self.email,
+            "verifiedEmail": self.verified_email,
+            "phone": self.phone,
+            "verifiedPhone": self.verified_phone,
+            "name": self.name,
+            "givenName": self.given_name,
+            "familyName": self.family_name,
+            "picture": self.picture,
+            "customAttributes": self.custom_attributes,
+            "tenants": self.tenants.iter().map(|t| json!({"tenantId": t.tenant_id, "roles": t.roles})).collect::<Vec<_>>(),
+            "status": self.status.as_str(),
+            "createdTime": self.created_time,
+            "updatedTime": self.updated_time,
+        })
+    }
+
+    /// Sets a built-in field by its JSON name; `Err` names what was wrong.
+    pub fn set_field(&mut self, field: &str, value: &Value) -> Result<(), String> {
+        let text = || -> Result<Option<String>, String> {
+            match value {
+                Value::Null => Ok(None),
+                Value::String(s) => Ok(Some(s.clone())),
+                Value::Number(n) => Ok(Some(n.to_string())),
+                _ => Err(format!("user field {field} takes a string")),
+            }
+        };
+        let flag = || -> Result<bool, String> {
+            match value {
+                Value::Bool(b) => Ok(*b),
+                Value::String(s) if s == "true" || s == "false" => Ok(s == "true"),
+                _ => Err(format!("user field {field} takes true or false")),
+            }
+        };
+        match field {
+            "name" => self.name = text()?,
+            "givenName" => self.given_name = text()?,
+            "familyName" => self.family_name = text()?,
+            "picture" => self.picture = text()?,
+            "phone" => self.phone = text()?,
+            "email" => {
+                let email = text()?.map(|e| normalize_login_id(&e));
+                if let Some(e) = &email {
+                    if !looks_like_email(e) {
+                        return Err("user field email is not an email address".into());
+                    }
+                }
+                self.email = email;
+            }
+            "verifiedEmail" => self.verified_email = flag()?,
+            "verifiedPhone" => self.verified_phone = flag()?,
+            other => return Err(format!("{other:?} is not a user field")),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_ids_and_emails() {
+        assert_eq!(normalize_login_id("  Ann@Example.COM "), "ann@example.com");
+        assert_eq!(normalize_login_id("Ext-ID-7"), "Ext-ID-7");
+        assert!(looks_like_email("a@b.co"));
+        for bad in ["a@b", "@b.co", "a b@c.de", "a@b@c.de", "a@.b", "a@b."] {
+            assert!(!looks_like_email(bad), "{bad}");
+        }
+        let mut u = User::new("U1".into(), "Ann@Example.com", 5);
+        assert_eq!(u.email.as_deref(), Some("ann@example.com"));
+        assert!(u.set_field("verifiedEmail", &Value::Bool(true)).is_ok());
+        assert!(u.set_field("email", &Value::String("nope".into())).is_err());
+        assert!(u.set_field("colour", &Value::Null).is_err());
+        assert_eq!(u.to_json()["loginIds"][0], "ann@example.com");
+    }
+}

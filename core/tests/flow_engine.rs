@@ -1,0 +1,251 @@
+//! The flow engine end to end, with a real HTTP server on 127.0.0.1 playing
+//! the third-party APIs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use idflow::connectors::{HttpConnector, HttpConnectorConfig};
+use idflow::flow::{parse_flow, EngineConfig, FlowEngine, FlowStatus};
+use idflow::jose::{self, Algorithm, Key, Validation};
+use idflow::store::{MemoryStore, Store};
+use idflow::users::{User, UserStatus};
+use idflow::ErrorCode;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use support::{Reply, TestServer};
+
+const ISSUER: &str = "http://127.0.0.1:8080/local";
+
+fn read_flow(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/../tests/flows/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn engine(server: &TestServer, key: &Key, store: Arc<MemoryStore>) -> FlowEngine {
+    let mut engine = FlowEngine::new(EngineConfig::new(ISSUER, key.clone()), store);
+    for id in ["random", "auth"] {
+        let config = json!({"id": id, "type": "http", "baseUrl": format!("{}/{id}", server.url()), "timeout": 2});
+        engine.add_connector(HttpConnector::new(HttpConnectorConfig::from_json(&config).unwrap()).unwrap());
+    }
+    engine
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+fn verify_session(key: &Key, jwt: &str) -> Map<String, Value> {
+    let mut v = Validation::new(&[Algorithm::ES256]);
+    v.issuer = Some(ISSUER.into());
+    jose::verify(jwt, &key.public_key().unwrap(), &v).unwrap().claims
+}
+
+#[tokio::test]
+async fn documented_connector_flow_issues_a_session_with_dob() {
+    let server = TestServer::start().await;
+    server.route(
+        "/random/users",
+        Reply::json(200, &json!({"id": 4262, "first_name": "Jerrold", "email": "Jerrold.Kerluke@email.com",
+            "date_of_birth": "1979-10-03", "employment": {"title": "Chief Hospitality Producer"}})),
+    );
+    let key = Key::generate(Algorithm::ES256, None).unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let mut engine = engine(&server, &key, store.clone());
+    engine.add_flow(parse_flow(&read_flow("random-user.json")).unwrap()).unwrap();
+    let response = engine.start("random-user", Map::new(), None).await.unwrap();
+    assert_eq!(response.status, FlowStatus::Completed, "{:?}", response.error);
+    let auth = response.auth_info.clone().unwrap();
+    let claims = verify_session(&key, &auth.session_jwt);
+    assert_eq!(claims["dob"], json!("1979-10-03"));
+    assert_eq!(claims["title"], json!("Chief Hospitality Producer"));
+    assert_eq!(claims["source"], json!("random-data-api"));
+    assert_eq!(claims["sub"], auth.user["userId"]);
+    assert_eq!(auth.user["loginIds"], json!(["jerrold.kerluke@email.com"]));
+    // The refresh JWT is recorded in the store.
+    let refresh = jose::decode_unverified(&auth.refresh_jwt).unwrap();
+    let jti = refresh.claims["jti"].as_str().unwrap();
+    assert!(store.refresh(jti).unwrap().is_some());
+    // The flow API's JSON shape.
+    let wire = response.to_json();
+    assert_eq!(wire["status"], "completed");
+    assert!(wire["authInfo"]["sessionJwt"].is_string());
+    // A second run signs the same user in (signUpOrIn).
+    let again = engine.start("random-user", Map::new(), None).await.unwrap();
+    assert_eq!(again.auth_info.unwrap().user["userId"], auth.user["userId"]);
+    assert_eq!(server.requests()[0].target, "/random/users?size=1");
+}
+
+fn byo_idp_flow() -> String {
+    json!({
+        "id": "byo-idp", "start": "login",
+        "steps": {
+            "login": {"type": "screen", "title": "Sign in",
+                "inputs": [{"name": "email", "type": "email", "required": true}, {"name": "password", "type": "password", "required": true}],
+                "interactions": [{"id": "submit", "next": "check"}]},
+            "check": {"type": "connector", "connector": "auth", "method": "POST", "endpoint": "/verify",
+                "body": {"username": "{{form.email}}", "password": "{{form.password}}"}, "contextKey": "auth", "next": "valid", "onError": "denied"},
+            "valid": {"type": "condition", "branches": [{"when": {"key": "connectors.auth.valid", "operator": "isTrue"}, "next": "jwt"}], "else": "denied"},
+            "jwt": {"type": "generateJwt", "mode": "signIn", "next": "profile"},
+            "profile": {"type": "updateUser", "set": {"name": {"type": "dynamic", "value": "connectors.auth.displayName"}},
+                "customAttributes": {"department": {"type": "dynamic", "value": "connectors.auth.department"}}, "next": "done"},
+            "denied": {"type": "end"},
+            "done": {"type": "end"}
+        }
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn bring_your_own_idp() {
+    let server = TestServer::start().await;
+    server.route("/auth/verify", Reply::json(200, &json!({"valid": true, "displayName": "Ann Example", "department": "R&D"})));
+    let key = Key::generate(Algorithm::ES256, None).unwrap();
+    let store = Arc::new(MemoryStore::new());
+    store.create_user(&User::new("U-ann".into(), "ann@example.com", 1)).unwrap();
+    let mut engine = engine(&server, &key, store.clone());
+    engine.add_flow(parse_flow(&byo_idp_flow()).unwrap()).unwrap();
+
+    // Unknown user: the API says valid, but signIn needs an existing user.
+    let first = engine.start("byo-idp", Map::new(), None).await.unwrap();
+    assert_eq!((first.status, first.step_id.as_deref()), (FlowStatus::Waiting, Some("login")));
+    assert_eq!(first.screen.as_ref().unwrap()["inputs"][1]["type"], "password");
+    let answer = obj(json!({"email": "nobody@example.com", "password": "pw"}));
+    let r = engine.next(&first.execution_id, "login", "submit", answer).await.unwrap();
+    assert_eq!(r.status, FlowStatus::Failed);
+    assert_eq!(r.error.map(|e| e.code), Some(ErrorCode::UserNotFound));
+
+    // Known user: signed in, profile copied from the connector's answer.
+    let start = engine.start("byo-idp", Map::new(), None).await.unwrap();
+    let answer = obj(json!({"email": "Ann@Example.com", "password": "p&ss \"word\""}));
+    let r = engine.next(&start.execution_id, "login", "submit", answer).await.unwrap();
+    assert_eq!(r.status, FlowStatus::Completed, "{:?}", r.error);
+    let auth = r.auth_info.unwrap();
+    assert_eq!(auth.user["userId"], "U-ann");
+    assert_eq!(auth.user["name"], "Ann Example");
+    assert_eq!(auth.user["customAttributes"]["department"], "R&D");
+    assert_eq!(verify_session(&key, &auth.session_jwt)["amr"], json!(["pwd"]));
+    let sent = server.requests().pop().unwrap();
+    // The connector gets what the user typed; login ids are normalised only for lookup.
+    assert_eq!(sent.json(), json!({"username": "Ann@Example.com", "password": "p&ss \"word\""}));
+    assert_eq!(store.user("U-ann").unwrap().unwrap().name.as_deref(), Some("Ann Example"));
+
+    // The API says invalid: the condition branches to the denied end, no session.
+    server.route("/auth/verify", Reply::json(200, &json!({"valid": false})));
+    let start = engine.start("byo-idp", Map::new(), None).await.unwrap();
+    let r = engine.next(&start.execution_id, "login", "submit", obj(json!({"email": "ann@example.com", "password": "x"}))).await.unwrap();
+    assert_eq!((r.status, r.auth_info.is_none()), (FlowStatus::Completed, true));
+
+    // The API fails: onError takes the denied branch.
+    server.route("/auth/verify", Reply::json(500, &json!({})));
+    let start = engine.start("byo-idp", Map::new(), None).await.unwrap();
+    let r = engine.next(&start.execution_id, "login", "submit", obj(json!({"email": "ann@example.com", "password": "x"}))).await.unwrap();
+    assert_eq!((r.status, r.auth_info.is_none()), (FlowStatus::Completed, true));
+
+    // A disabled user cannot sign in.
+    server.route("/auth/verify", Reply::json(200, &json!({"valid": true, "displayName": "A", "department": "B"})));
+    let mut ann = store.user("U-ann").unwrap().unwrap();
+    ann.status = UserStatus::Disabled;
+    store.update_user(&ann).unwrap();
+    let start = engine.start("byo-idp", Map::new(), None).await.unwrap();
+    let r = engine.next(&start.execution_id, "login", "submit", obj(json!({"email": "ann@example.com", "password": "x"}))).await.unwrap();
+    assert_eq!(r.error.map(|e| e.code), Some(ErrorCode::AccessDenied));
+}
+
+#[tokio::test]
+async fn answers_are_checked_replays_refused_and_passwords_not_kept() {
+    let server = TestServer::start().await;
+    let key = Key::generate(Algorithm::ES256, None).unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let mut engine = engine(&server, &key, store.clone());
+    let flow = json!({"id": "two-screens", "start": "a", "steps": {
+        "a": {"type": "screen", "inputs": [{"name": "email", "type": "email", "required": true}, {"name": "password", "type": "password"}], "next": "b"},
+        "b": {"type": "screen", "inputs": [{"name": "plan", "type": "select", "options": ["free", "pro"], "required": true}], "next": "jwt"},
+        "jwt": {"type": "generateJwt", "mode": "signUpOrIn", "next": "end"},
+        "end": {"type": "end"}}});
+    engine.add_flow(parse_flow(&flow.to_string()).unwrap()).unwrap();
+    let s = engine.start("two-screens", Map::new(), None).await.unwrap();
+    let id = s.execution_id.clone();
+    // Bad answers re-show the screen with the reason, and change nothing.
+    for bad in [json!({}), json!({"email": "not-an-email"})] {
+        let r = engine.next(&id, "a", "submit", obj(bad)).await.unwrap();
+        assert_eq!((r.status, r.step_id.as_deref()), (FlowStatus::Waiting, Some("a")));
+        assert_eq!(r.error.map(|e| e.code), Some(ErrorCode::InvalidRequest));
+    }
+    assert_eq!(engine.next(&id, "a", "nope", Map::new()).await.map_err(|e| e.code).err(), Some(ErrorCode::InvalidRequest));
+    let r = engine.next(&id, "a", "submit", obj(json!({"email": "new@example.com", "password": "hunter2"}))).await.unwrap();
+    assert_eq!(r.step_id.as_deref(), Some("b"));
+    // The password is not in the stored execution.
+    let stored = store.execution(&id).unwrap().unwrap();
+    assert_eq!(stored.context["form"]["email"], "new@example.com");
+    assert!(stored.context["form"].get("password").is_none(), "{}", stored.context);
+    assert!(!stored.context.to_string().contains("hunter2"));
+    // Replaying the first answer is refused.
+    let replay = engine.next(&id, "a", "submit", obj(json!({"email": "new@example.com"}))).await;
+    assert_eq!(replay.map_err(|e| e.code).err(), Some(ErrorCode::InvalidRequest));
+    let r = engine.next(&id, "b", "submit", obj(json!({"plan": "gold"}))).await.unwrap();
+    assert_eq!(r.error.map(|e| e.code), Some(ErrorCode::InvalidRequest));
+    let r = engine.next(&id, "b", "submit", obj(json!({"plan": "pro"}))).await.unwrap();
+    assert_eq!(r.status, FlowStatus::Completed);
+    // A finished execution cannot be answered again.
+    assert!(engine.next(&id, "b", "submit", obj(json!({"plan": "pro"}))).await.is_err());
+    assert_eq!(engine.start("nope", Map::new(), None).await.map_err(|e| e.code).err(), Some(ErrorCode::FlowNotFound));
+}
+
+#[tokio::test]
+async fn a_cycle_without_a_screen_fails_instead_of_spinning() {
+    let server = TestServer::start().await;
+    let key = Key::generate(Algorithm::ES256, None).unwrap();
+    let mut engine = engine(&server, &key, Arc::new(MemoryStore::new()));
+    let flow = json!({"id": "loop", "start": "a", "steps": {
+        "a": {"type": "customClaims", "claims": [{"key": "n", "type": "static", "value": 1}], "next": "b"},
+        "b": {"type": "condition", "branches": [{"when": {"key": "claims.n", "operator": "equals", "value": 1}, "next": "a"}], "else": "end"},
+        "end": {"type": "end"}}});
+    engine.add_flow(parse_flow(&flow.to_string()).unwrap()).unwrap();
+    let r = engine.start("loop", Map::new(), None).await.unwrap();
+    assert_eq!(r.status, FlowStatus::Failed);
+    assert_eq!(r.error.map(|e| e.code), Some(ErrorCode::InvalidFlow));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_answers_exactly_one_wins() {
+    let server = TestServer::start().await;
+    server.route("/auth/verify", Reply::json(200, &json!({"valid": true, "displayName": "C", "department": "D"})).delay(Duration::from_millis(300)));
+    let key = Key::generate(Algorithm::ES256, None).unwrap();
+    let store = Arc::new(MemoryStore::new());
+    store.create_user(&User::new("U-c".into(), "c@example.com", 1)).unwrap();
+    let mut engine = engine(&server, &key, store.clone());
+    engine.add_flow(parse_flow(&byo_idp_flow()).unwrap()).unwrap();
+    let engine = Arc::new(engine);
+    let s = engine.start("byo-idp", Map::new(), None).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let (engine, id) = (engine.clone(), s.execution_id.clone());
+        tasks.push(tokio::spawn(async move {
+            engine.next(&id, "login", "submit", obj(json!({"email": "c@example.com", "password": "pw"}))).await
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(r) => {
+                assert_eq!(r.status, FlowStatus::Completed);
+                wins += 1;
+            }
+            Err(e) => assert_eq!(e.code, ErrorCode::InvalidRequest),
+        }
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(server.requests().len(), 1, "the connector ran once");
+}
+
+#[tokio::test]
+async fn flows_naming_unknown_connectors_are_refused() {
+    let key = Key::generate(Algorithm::ES256, None).unwrap();
+    let mut engine = FlowEngine::new(EngineConfig::new(ISSUER, key), Arc::new(MemoryStore::new()));
+    let err = engine.add_flow(parse_flow(&read_flow("random-user.json")).unwrap()).unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidFlow);
+}
