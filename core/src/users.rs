@@ -123,6 +123,41 @@ impl User {
         })
     }
 
+    /// Reads the `/v1` JSON shape back (the stores keep users this way).
+    pub fn from_json(v: &Value) -> Option<User> {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        let b = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
+        let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+        Some(User {
+            user_id: s("userId")?,
+            login_ids: v.get("loginIds")?.as_array()?.iter().filter_map(|l| l.as_str().map(str::to_owned)).collect(),
+            email: s("email"),
+            verified_email: b("verifiedEmail"),
+            phone: s("phone"),
+            verified_phone: b("verifiedPhone"),
+            name: s("name"),
+            given_name: s("givenName"),
+            family_name: s("familyName"),
+            picture: s("picture"),
+            custom_attributes: v.get("customAttributes").and_then(Value::as_object).cloned().unwrap_or_default(),
+            tenants: v
+                .get("tenants")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|t| {
+                    Some(TenantMembership {
+                        tenant_id: t.get("tenantId")?.as_str()?.to_owned(),
+                        roles: t.get("roles")?.as_array()?.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect(),
+                    })
+                })
+                .collect(),
+            status: UserStatus::parse(&s("status")?)?,
+            created_time: n("createdTime"),
+            updated_time: n("updatedTime"),
+        })
+    }
+
     /// Sets a built-in field by its JSON name; `Err` names what was wrong.
     pub fn set_field(&mut self, field: &str, value: &Value) -> Result<(), String> {
         let text = || -> Result<Option<String>, String> {
@@ -181,5 +216,8 @@ mod tests {
         assert!(u.set_field("email", &Value::String("nope".into())).is_err());
         assert!(u.set_field("colour", &Value::Null).is_err());
         assert_eq!(u.to_json()["loginIds"][0], "ann@example.com");
+        u.tenants.push(TenantMembership { tenant_id: "T1".into(), roles: vec!["admin".into()] });
+        u.custom_attributes.insert("plan".into(), Value::from("pro"));
+        assert_eq!(User::from_json(&u.to_json()), Some(u));
     }
 }

@@ -1,15 +1,17 @@
 //! Storage behind the engine and the provider.
 //!
 //! [`Store`] is the seam: the engine calls only these methods, so the
-//! embedded SQLite store (next), the in-memory store here and a networked
+//! embedded SQLite store, the in-memory store and a networked
 //! backend can be swapped without changing callers. Every method is one
 //! atomic operation; `save_execution` is a compare-and-swap on the
 //! execution's version, which is what makes a replayed or concurrent `next`
 //! lose cleanly instead of double-running a step.
 
 mod memory;
+mod sqlite;
 
 pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
 
 use crate::error::Result;
 use crate::users::User;

@@ -1,0 +1,228 @@
+//! The embedded default store: one SQLite file (WAL), schema migrations
+//! versioned in code (`PRAGMA user_version`), every write in a transaction,
+//! so a crash mid-step leaves either the old or the new state.
+
+use super::{ExecutionRecord, RefreshRecord, Store};
+use crate::error::{Error, ErrorCode, Result};
+use crate::users::{normalize_login_id, User};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::Path;
+use std::sync::Mutex;
+
+/// Schema steps; entry `i` migrates version `i` to `i + 1`. Append only.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE users (user_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+     CREATE TABLE login_ids (login_id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE);
+     CREATE INDEX login_ids_user ON login_ids(user_id);
+     CREATE TABLE executions (id TEXT PRIMARY KEY, flow_id TEXT NOT NULL, step_id TEXT NOT NULL,
+         version INTEGER NOT NULL, context TEXT NOT NULL, expires_at INTEGER NOT NULL);
+     CREATE TABLE refresh_tokens (jti TEXT PRIMARY KEY, user_id TEXT NOT NULL, expires_at INTEGER NOT NULL,
+         revoked INTEGER NOT NULL DEFAULT 0);",
+];
+
+fn db(e: rusqlite::Error) -> Error {
+    Error::new(ErrorCode::Storage, format!("sqlite: {e}"))
+}
+
+fn json_err(_: serde_json::Error) -> Error {
+    Error::new(ErrorCode::Storage, "a stored record is not valid JSON")
+}
+
+/// A [`Store`] in one SQLite database file.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating as needed) the database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
+        let conn = Connection::open(path).map_err(db)?;
+        SqliteStore::init(conn)
+    }
+
+    /// A private in-memory database (tests).
+    pub fn open_in_memory() -> Result<SqliteStore> {
+        SqliteStore::init(Connection::open_in_memory().map_err(db)?)
+    }
+
+    fn init(mut conn: Connection) -> Result<SqliteStore> {
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(db)?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(Error::new(
+                ErrorCode::Storage,
+                format!("the database schema is version {version}, newer than this idflow knows ({known})"),
+            ));
+        }
+        for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+            tx.execute_batch(step).map_err(db)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(db)?;
+            tx.commit().map_err(db)?;
+        }
+        Ok(SqliteStore { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn load_user(conn: &Connection, user_id: &str) -> Result<Option<User>> {
+    let data: Option<String> = conn
+        .query_row("SELECT data FROM users WHERE user_id = ?1", params![user_id], |r| r.get(0))
+        .optional()
+        .map_err(db)?;
+    match data {
+        None => Ok(None),
+        Some(text) => {
+            let value: serde_json::Value = serde_json::from_str(&text).map_err(json_err)?;
+            User::from_json(&value).map(Some).ok_or_else(|| Error::new(ErrorCode::Storage, "a stored user is malformed"))
+        }
+    }
+}
+
+fn taken(login_id: &str) -> Error {
+    Error::new(ErrorCode::UserExists, format!("login id {login_id:?} already belongs to a user"))
+}
+
+impl Store for SqliteStore {
+    fn create_user(&self, user: &User) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        let inserted = tx
+            .execute("INSERT OR IGNORE INTO users (user_id, data) VALUES (?1, ?2)", params![user.user_id, user.to_json().to_string()])
+            .map_err(db)?;
+        if inserted == 0 {
+            return Err(Error::new(ErrorCode::UserExists, "a user with this user id exists"));
+        }
+        for login_id in &user.login_ids {
+            let id = normalize_login_id(login_id);
+            let n = tx
+                .execute("INSERT OR IGNORE INTO login_ids (login_id, user_id) VALUES (?1, ?2)", params![id, user.user_id])
+                .map_err(db)?;
+            if n == 0 {
+                return Err(taken(&id)); // dropping `tx` rolls everything back
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn update_user(&self, user: &User) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        let n = tx
+            .execute("UPDATE users SET data = ?2 WHERE user_id = ?1", params![user.user_id, user.to_json().to_string()])
+            .map_err(db)?;
+        if n == 0 {
+            return Err(Error::new(ErrorCode::UserNotFound, "no user with this user id"));
+        }
+        tx.execute("DELETE FROM login_ids WHERE user_id = ?1", params![user.user_id]).map_err(db)?;
+        for login_id in &user.login_ids {
+            let id = normalize_login_id(login_id);
+            let n = tx
+                .execute("INSERT OR IGNORE INTO login_ids (login_id, user_id) VALUES (?1, ?2)", params![id, user.user_id])
+                .map_err(db)?;
+            if n == 0 {
+                return Err(taken(&id));
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn user(&self, user_id: &str) -> Result<Option<User>> {
+        load_user(&self.conn(), user_id)
+    }
+
+    fn user_by_login_id(&self, login_id: &str) -> Result<Option<User>> {
+        let conn = self.conn();
+        let owner: Option<String> = conn
+            .query_row("SELECT user_id FROM login_ids WHERE login_id = ?1", params![normalize_login_id(login_id)], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        match owner {
+            None => Ok(None),
+            Some(id) => load_user(&conn, &id),
+        }
+    }
+
+    fn insert_execution(&self, r: &ExecutionRecord) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO executions (id, flow_id, step_id, version, context, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![r.id, r.flow_id, r.step_id, r.version as i64, r.context.to_string(), r.expires_at as i64],
+            )
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>> {
+        let row = self
+            .conn()
+            .query_row(
+                "SELECT flow_id, step_id, version, context, expires_at FROM executions WHERE id = ?1",
+                params![id],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?, r.get::<_, i64>(4)?)),
+            )
+            .optional()
+            .map_err(db)?;
+        match row {
+            None => Ok(None),
+            Some((flow_id, step_id, version, context, expires_at)) => Ok(Some(ExecutionRecord {
+                id: id.to_owned(),
+                flow_id,
+                step_id,
+                version: version as u64,
+                context: serde_json::from_str(&context).map_err(json_err)?,
+                expires_at: expires_at as u64,
+            })),
+        }
+    }
+
+    fn save_execution(&self, r: &ExecutionRecord, expected_version: u64) -> Result<bool> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE executions SET step_id = ?2, version = ?3, context = ?4, expires_at = ?5 WHERE id = ?1 AND version = ?6",
+                params![r.id, r.step_id, r.version as i64, r.context.to_string(), r.expires_at as i64, expected_version as i64],
+            )
+            .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    fn delete_execution(&self, id: &str) -> Result<()> {
+        self.conn().execute("DELETE FROM executions WHERE id = ?1", params![id]).map(|_| ()).map_err(db)
+    }
+
+    fn insert_refresh(&self, r: &RefreshRecord) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO refresh_tokens (jti, user_id, expires_at, revoked) VALUES (?1, ?2, ?3, ?4)",
+                params![r.jti, r.user_id, r.expires_at as i64, r.revoked],
+            )
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    fn refresh(&self, jti: &str) -> Result<Option<RefreshRecord>> {
+        self.conn()
+            .query_row(
+                "SELECT user_id, expires_at, revoked FROM refresh_tokens WHERE jti = ?1",
+                params![jti],
+                |r| {
+                    Ok(RefreshRecord {
+                        jti: jti.to_owned(),
+                        user_id: r.get(0)?,
+                        expires_at: r.get::<_, i64>(1)? as u64,
+                        revoked: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db)
+    }
+}

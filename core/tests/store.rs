@@ -1,0 +1,148 @@
+//! The `Store` contract, run against every implementation, and SQLite
+//! persistence across a reopen in the middle of a flow.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use idflow::flow::{parse_flow, EngineConfig, FlowEngine, FlowStatus};
+use idflow::jose::{Algorithm, Key};
+use idflow::store::{ExecutionRecord, MemoryStore, RefreshRecord, SqliteStore, Store};
+use idflow::users::User;
+use idflow::ErrorCode;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+fn contract(store: &dyn Store) {
+    let ann = User::new("U1".into(), "Ann@Example.com", 10);
+    store.create_user(&ann).unwrap();
+    assert_eq!(store.user("U1").unwrap(), Some(ann.clone()));
+    assert_eq!(store.user_by_login_id("ANN@example.COM").unwrap().map(|u| u.user_id), Some("U1".into()));
+    assert_eq!(store.user_by_login_id("bob@example.com").unwrap(), None);
+    // Login ids are unique; a failed create leaves nothing behind.
+    let mut clash = User::new("U2".into(), "bob@example.com", 10);
+    clash.login_ids.push("ann@example.com".into());
+    assert_eq!(store.create_user(&clash).map_err(|e| e.code), Err(ErrorCode::UserExists));
+    assert_eq!(store.user("U2").unwrap(), None);
+    assert_eq!(store.user_by_login_id("bob@example.com").unwrap(), None);
+    assert_eq!(store.create_user(&ann).map_err(|e| e.code), Err(ErrorCode::UserExists));
+    // Updates move login ids.
+    let bob = User::new("U2".into(), "bob@example.com", 11);
+    store.create_user(&bob).unwrap();
+    let mut ann2 = ann.clone();
+    ann2.login_ids = vec!["ann@new.example".into()];
+    ann2.name = Some("Ann".into());
+    store.update_user(&ann2).unwrap();
+    assert_eq!(store.user_by_login_id("ann@example.com").unwrap(), None);
+    assert_eq!(store.user_by_login_id("ann@new.example").unwrap().and_then(|u| u.name), Some("Ann".into()));
+    let mut steal = bob.clone();
+    steal.login_ids.push("ann@new.example".into());
+    assert_eq!(store.update_user(&steal).map_err(|e| e.code), Err(ErrorCode::UserExists));
+    assert_eq!(store.user_by_login_id("bob@example.com").unwrap().map(|u| u.user_id), Some("U2".into()));
+    let ghost = User::new("U404".into(), "ghost@example.com", 1);
+    assert_eq!(store.update_user(&ghost).map_err(|e| e.code), Err(ErrorCode::UserNotFound));
+    // Executions: compare-and-swap on the version.
+    let rec = ExecutionRecord { id: "E1".into(), flow_id: "f".into(), step_id: "a".into(), version: 0, context: json!({"form": {"x": 1}}), expires_at: 99 };
+    store.insert_execution(&rec).unwrap();
+    assert!(store.insert_execution(&rec).is_err());
+    assert_eq!(store.execution("E1").unwrap(), Some(rec.clone()));
+    let next = ExecutionRecord { version: 1, step_id: "b".into(), ..rec.clone() };
+    assert!(store.save_execution(&next, 0).unwrap());
+    assert!(!store.save_execution(&next, 0).unwrap(), "a stale version loses");
+    assert_eq!(store.execution("E1").unwrap().map(|r| r.step_id), Some("b".into()));
+    store.delete_execution("E1").unwrap();
+    assert_eq!(store.execution("E1").unwrap(), None);
+    assert!(!store.save_execution(&next, 1).unwrap());
+    // Refresh tokens.
+    store.insert_refresh(&RefreshRecord { jti: "R1".into(), user_id: "U1".into(), expires_at: 5, revoked: false }).unwrap();
+    assert_eq!(store.refresh("R1").unwrap().map(|r| r.user_id), Some("U1".into()));
+    assert_eq!(store.refresh("R2").unwrap(), None);
+}
+
+#[test]
+fn memory_store_keeps_the_contract() {
+    contract(&MemoryStore::new());
+}
+
+#[test]
+fn sqlite_store_keeps_the_contract() {
+    contract(&SqliteStore::open_in_memory().unwrap());
+}
+
+fn temp_db(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("idflow-store-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("idflow.db")
+}
+
+#[tokio::test]
+async fn a_flow_survives_reopening_the_database() {
+    let path = temp_db("reopen");
+    let key = Key::generate(Algorithm::ES256, None).unwrap();
+    let flow = json!({"id": "f", "start": "ask", "steps": {
+        "ask": {"type": "screen", "inputs": [{"name": "email", "type": "email", "required": true}], "next": "jwt"},
+        "jwt": {"type": "generateJwt", "mode": "signUpOrIn", "next": "end"},
+        "end": {"type": "end"}}})
+    .to_string();
+    let make = |store: Arc<SqliteStore>| {
+        let mut e = FlowEngine::new(EngineConfig::new("http://idflow.test/p", key.clone()), store);
+        e.add_flow(parse_flow(&flow).unwrap()).unwrap();
+        e
+    };
+    let execution_id = {
+        let engine = make(Arc::new(SqliteStore::open(&path).unwrap()));
+        let r = engine.start("f", Map::new(), None).await.unwrap();
+        assert_eq!(r.status, FlowStatus::Waiting);
+        r.execution_id
+    }; // engine and store dropped: the process "restarts"
+    let engine = make(Arc::new(SqliteStore::open(&path).unwrap()));
+    let mut input = Map::new();
+    input.insert("email".into(), Value::from("persist@example.com"));
+    let r = engine.next(&execution_id, "ask", "submit", input).await.unwrap();
+    assert_eq!(r.status, FlowStatus::Completed, "{:?}", r.error);
+    assert_eq!(r.auth_info.unwrap().user["loginIds"], json!(["persist@example.com"]));
+    let reopened = SqliteStore::open(&path).unwrap();
+    assert!(reopened.user_by_login_id("persist@example.com").unwrap().is_some());
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+#[test]
+fn a_newer_schema_is_refused_not_damaged() {
+    let path = temp_db("schema");
+    SqliteStore::open(&path).unwrap();
+    let conn = rusqlite_version_bump(&path);
+    drop(conn);
+    let err = SqliteStore::open(&path).err().unwrap();
+    assert_eq!(err.code, ErrorCode::Storage);
+    assert!(err.message.contains("newer"), "{}", err.message);
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+fn rusqlite_version_bump(path: &std::path::Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.pragma_update(None, "user_version", 999).unwrap();
+    conn
+}
+
+#[test]
+fn concurrent_use_from_many_threads() {
+    let store = Arc::new(SqliteStore::open(temp_db("threads")).unwrap());
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    store.create_user(&User::new(format!("U{t}-{i}"), &format!("u{t}-{i}@example.com"), 1)).unwrap();
+                    // Everyone races for the same login id: exactly one wins.
+                    let _ = store.create_user(&User::new(format!("X{t}-{i}"), &format!("race-{i}@example.com"), 1));
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    for i in 0..25 {
+        assert!(store.user_by_login_id(&format!("race-{i}@example.com")).unwrap().is_some());
+    }
+    assert!(store.user_by_login_id("u7-24@example.com").unwrap().is_some());
+}
