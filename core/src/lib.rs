@@ -11,6 +11,7 @@ pub mod flow;
 pub mod jose;
 mod json;
 pub mod pkce;
+pub mod project;
 pub mod store;
 pub mod users;
 

@@ -249,3 +249,41 @@ async fn flows_naming_unknown_connectors_are_refused() {
     let err = engine.add_flow(parse_flow(&read_flow("random-user.json")).unwrap()).unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidFlow);
 }
+
+#[tokio::test]
+async fn a_project_file_builds_the_engine() {
+    let server = TestServer::start().await;
+    server.route("/random/users", Reply::json(200, &json!({"email": "p@example.com", "date_of_birth": "1979-10-03"})));
+    let project = json!({
+        "projectId": "local", "baseUrl": "http://127.0.0.1:8080", "signing": {"alg": "ES256"},
+        "tokens": {"sessionTtl": 120},
+        "connectors": [{"id": "random", "type": "http", "baseUrl": format!("{}/random", server.url())}],
+        "flows": ["random-user.json", "sign-up-or-in.json"],
+        "applications": [{"clientId": "local", "public": true}]
+    });
+    let dir = std::path::PathBuf::from(format!("{}/../tests/flows", env!("CARGO_MANIFEST_DIR")));
+    let p = idflow::project::Project::from_json(&project.to_string(), &dir).unwrap();
+    assert_eq!(p.issuer(), "http://127.0.0.1:8080/local");
+    assert_eq!(p.flows.len(), 2);
+    assert!(p.extra.contains_key("applications"));
+    let key = Key::generate(p.signing_alg, None).unwrap();
+    let engine = p.engine(key.clone(), Arc::new(MemoryStore::new())).unwrap();
+    let r = engine.start("random-user", Map::new(), None).await.unwrap();
+    let claims = verify_session(&key, &r.auth_info.unwrap().session_jwt);
+    assert_eq!(claims["iss"], "http://127.0.0.1:8080/local");
+    assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 120);
+    let t = engine.test_connector("random", "GET", "/users", None).await.unwrap();
+    assert_eq!((t.ok, t.status), (true, Some(200)));
+    assert_eq!(t.to_json()["body"]["date_of_birth"], "1979-10-03");
+    assert!(engine.test_connector("nope", "GET", "/", None).await.is_err());
+    for (bad, needle) in [
+        (json!({"projectId": "x", "baseUrl": "http://h", "colour": 1}), "\"colour\""),
+        (json!({"baseUrl": "http://h"}), "projectId"),
+        (json!({"projectId": "x", "baseUrl": "http://h", "flows": ["missing.json"]}), "missing.json"),
+        (json!({"projectId": "x", "baseUrl": "http://h", "signing": {"alg": "HS256"}}), "asymmetric"),
+        (json!({"projectId": "x", "baseUrl": "http://h", "flows": [{"id": "bad"}]}), "flows[0]"),
+    ] {
+        let err = idflow::project::Project::from_json(&bad.to_string(), &dir).unwrap_err();
+        assert!(err.message.contains(needle), "{bad}: {}", err.message);
+    }
+}

@@ -174,6 +174,25 @@ pub struct ConnectorTestResult {
     pub error: Option<Error>,
 }
 
+impl ConnectorTestResult {
+    /// `{"ok", "status", "headers", "body", "durationMs", "error": {"code", "message"}}`.
+    pub fn to_json(&self) -> Value {
+        let mut out = Map::new();
+        out.insert("ok".into(), self.ok.into());
+        out.insert("status".into(), self.status.map_or(Value::Null, Value::from));
+        out.insert("headers".into(), Value::Object(self.headers.clone()));
+        out.insert("body".into(), self.body.clone());
+        out.insert("durationMs".into(), Value::from(self.duration_ms));
+        if let Some(e) = &self.error {
+            let mut err = Map::new();
+            err.insert("code".into(), e.code.as_str().into());
+            err.insert("message".into(), e.message.clone().into());
+            out.insert("error".into(), Value::Object(err));
+        }
+        Value::Object(out)
+    }
+}
+
 /// A configured HTTP connector with its own client.
 #[derive(Debug, Clone)]
 pub struct HttpConnector {

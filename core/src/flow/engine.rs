@@ -173,6 +173,25 @@ impl FlowEngine {
         &self.store
     }
 
+    /// The connector "Test Results" panel: calls connector `id` once with
+    /// the given method, endpoint and optional JSON body.
+    pub async fn test_connector(
+        &self,
+        id: &str,
+        method: &str,
+        endpoint: &str,
+        body: Option<Value>,
+    ) -> Result<crate::connectors::ConnectorTestResult> {
+        let connector = self
+            .connectors
+            .get(id)
+            .ok_or_else(|| Error::config(format!("no connector with id {id:?} in this project")))?;
+        let method = super::Method::parse(method)
+            .ok_or_else(|| Error::invalid_request("method must be GET, POST, PUT, PATCH or DELETE"))?;
+        let call = ConnectorCall { method, endpoint: endpoint.to_owned(), headers: Vec::new(), body, timeout: None };
+        Ok(connector.test(&call).await)
+    }
+
     fn flow(&self, id: &str) -> Result<Arc<Flow>> {
         self.flows
             .get(id)

@@ -1,0 +1,135 @@
+//! The project file (JSON): project id, base URL, token lifetimes,
+//! connectors and flows. Sections other issues build on (`applications`,
+//! `accessKeys`, `roles`, `oauthProviders`) are kept as given for the
+//! provider to read; any other field is an error that names it.
+
+use crate::connectors::{HttpConnector, HttpConnectorConfig};
+use crate::error::{Error, Result};
+use crate::flow::{parse_flow, EngineConfig, Flow, FlowEngine};
+use crate::jose::{Algorithm, Key};
+use crate::store::Store;
+use serde_json::{Map, Value};
+use std::path::Path;
+use std::sync::Arc;
+
+const FIELDS: [&str; 11] = [
+    "projectId", "baseUrl", "signing", "tokens", "applications", "accessKeys", "connectors", "roles",
+    "oauthProviders", "flows", "tenants",
+];
+
+/// A parsed project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub project_id: String,
+    pub base_url: String,
+    /// Signing algorithm for generated keys. Defaults to RS256.
+    pub signing_alg: Algorithm,
+    /// Seconds. Default 600.
+    pub session_ttl: u64,
+    /// Seconds. Default 30 days.
+    pub refresh_ttl: u64,
+    pub connectors: Vec<HttpConnectorConfig>,
+    pub flows: Vec<Flow>,
+    /// Sections kept for the provider (applications, accessKeys, roles, ...).
+    pub extra: Map<String, Value>,
+}
+
+fn ttl(map: &Map<String, Value>, field: &str, default: u64) -> Result<u64> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => v
+            .as_u64()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| Error::config(format!("tokens.{field} must be a positive number of seconds"))),
+    }
+}
+
+impl Project {
+    /// The issuer: `{baseUrl}/{projectId}`.
+    pub fn issuer(&self) -> String {
+        format!("{}/{}", self.base_url.trim_end_matches('/'), self.project_id)
+    }
+
+    /// Reads a project file; flow paths are relative to its folder.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Project> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::config(format!("cannot read project file {}: {e}", path.display())))?;
+        Project::from_json(&text, path.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// Parses project JSON; relative flow paths resolve against `base_dir`.
+    pub fn from_json(text: &str, base_dir: &Path) -> Result<Project> {
+        let doc = crate::json::parse_object(text.as_bytes())
+            .map_err(|e| Error::config(format!("the project file is not a valid JSON object: {e}")))?;
+        for key in doc.keys() {
+            if !FIELDS.contains(&key.as_str()) {
+                return Err(Error::config(format!("unknown project field {key:?}")));
+            }
+        }
+        let string = |field: &str| -> Result<String> {
+            match doc.get(field) {
+                Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+                _ => Err(Error::config(format!("the project needs {field} (a non-empty string)"))),
+            }
+        };
+        let project_id = string("projectId")?;
+        let base_url = string("baseUrl")?;
+        reqwest::Url::parse(&base_url).map_err(|_| Error::config("baseUrl is not a URL"))?;
+        let signing_alg = match doc.get("signing").and_then(|s| s.get("alg")) {
+            None => Algorithm::RS256,
+            Some(Value::String(a)) => {
+                let alg = Algorithm::parse(a).map_err(|e| Error::config(format!("signing.alg: {}", e.message)))?;
+                if alg.key_type() == crate::jose::KeyType::Oct {
+                    return Err(Error::config("signing.alg must be asymmetric (RS*, PS*, ES*, EdDSA)"));
+                }
+                alg
+            }
+            Some(_) => return Err(Error::config("signing.alg must be a string")),
+        };
+        let tokens = doc.get("tokens").and_then(Value::as_object).cloned().unwrap_or_default();
+        let session_ttl = ttl(&tokens, "sessionTtl", 600)?;
+        let refresh_ttl = ttl(&tokens, "refreshTtl", 30 * 24 * 3600)?;
+        let connectors = match doc.get("connectors") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items.iter().map(HttpConnectorConfig::from_json).collect::<Result<_>>()?,
+            Some(_) => return Err(Error::config("connectors must be an array")),
+        };
+        let mut flows = Vec::new();
+        for (i, entry) in doc.get("flows").and_then(Value::as_array).into_iter().flatten().enumerate() {
+            let (text, origin) = match entry {
+                Value::String(rel) => {
+                    let p = base_dir.join(rel);
+                    let t = std::fs::read_to_string(&p)
+                        .map_err(|e| Error::config(format!("flows[{i}]: cannot read {}: {e}", p.display())))?;
+                    (t, rel.clone())
+                }
+                Value::Object(_) => (entry.to_string(), format!("flows[{i}]")),
+                _ => return Err(Error::config(format!("flows[{i}] must be a file path or a flow object"))),
+            };
+            let flow = parse_flow(&text).map_err(|e| Error::new(e.code, format!("{origin}: {}", e.message)))?;
+            flows.push(flow);
+        }
+        let extra = doc
+            .iter()
+            .filter(|(k, _)| ["applications", "accessKeys", "roles", "oauthProviders", "tenants"].contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Ok(Project { project_id, base_url, signing_alg, session_ttl, refresh_ttl, connectors, flows, extra })
+    }
+
+    /// A flow engine for this project over `store`, signing with `key`.
+    pub fn engine(&self, key: Key, store: Arc<dyn Store>) -> Result<FlowEngine> {
+        let mut config = EngineConfig::new(self.issuer(), key);
+        config.session_ttl = self.session_ttl;
+        config.refresh_ttl = self.refresh_ttl;
+        let mut engine = FlowEngine::new(config, store);
+        for c in &self.connectors {
+            engine.add_connector(HttpConnector::new(c.clone())?);
+        }
+        for f in &self.flows {
+            engine.add_flow(f.clone())?;
+        }
+        Ok(engine)
+    }
+}
