@@ -1,6 +1,6 @@
 from typing import Any, Mapping, Optional, Sequence, Tuple, TypedDict, Union, final
 
-__all__ = ["ALGORITHMS", "ConfigError", "ERROR_CODES", "FlowError", "IdflowError", "InternalError", "JwksCache", "Key", "KeySet", "NetworkError", "OAuthError", "PKCE_MAX_VERIFIER_LEN", "PKCE_MIN_VERIFIER_LEN", "PkcePair", "StorageError", "TokenError", "Verifier", "__version__", "_debug_panic", "_debug_raise", "jwt_decode_unverified", "jwt_sign", "jwt_verify", "jwt_verify_jws", "pkce_challenge", "pkce_generate", "pkce_generate_verifier", "pkce_verify", "validate_flow"]
+__all__ = ["ALGORITHMS", "ConfigError", "FlowEngine", "ERROR_CODES", "FlowError", "IdflowError", "InternalError", "JwksCache", "Key", "KeySet", "NetworkError", "OAuthError", "PKCE_MAX_VERIFIER_LEN", "PKCE_MIN_VERIFIER_LEN", "PkcePair", "StorageError", "TokenError", "Verifier", "__version__", "_debug_panic", "_debug_raise", "jwt_decode_unverified", "jwt_sign", "jwt_verify", "jwt_verify_jws", "pkce_challenge", "pkce_generate", "pkce_generate_verifier", "pkce_verify", "validate_flow"]
 
 __version__: str
 ERROR_CODES: list[str]
@@ -160,3 +160,24 @@ class _FlowProblem(TypedDict):
     message: str
 
 def validate_flow(text: str) -> list[_FlowProblem]: ...
+
+@final
+class FlowEngine:
+    def __new__(cls, project: str, *, key: Key, base_dir: str = ".", database: Optional[str] = None) -> FlowEngine: ...
+    @staticmethod
+    def from_file(path: str, *, key: Key, database: Optional[str] = None) -> FlowEngine: ...
+    def start(
+        self, flow_id: str, input: Optional[Mapping[str, Any]] = None, request: Optional[Mapping[str, Any]] = None
+    ) -> dict[str, Any]: ...
+    async def start_async(
+        self, flow_id: str, input: Optional[Mapping[str, Any]] = None, request: Optional[Mapping[str, Any]] = None
+    ) -> dict[str, Any]: ...
+    def next(
+        self, execution_id: str, step_id: str, interaction_id: str, input: Optional[Mapping[str, Any]] = None
+    ) -> dict[str, Any]: ...
+    async def next_async(
+        self, execution_id: str, step_id: str, interaction_id: str, input: Optional[Mapping[str, Any]] = None
+    ) -> dict[str, Any]: ...
+    def test_connector(
+        self, connector_id: str, method: str = "GET", endpoint: str = "", body: Any = None
+    ) -> dict[str, Any]: ...

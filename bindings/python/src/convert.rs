@@ -83,6 +83,10 @@ fn from_py_depth(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
     Err(bad(format!("a value of type {type_name} cannot be encoded as JSON")))
 }
 
+pub(crate) fn from_py(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    from_py_depth(obj, 0)
+}
+
 pub(crate) fn dict_to_map(d: &Bound<'_, PyDict>) -> PyResult<Map<String, Value>> {
     dict_to_map_depth(d, 0)
 }

@@ -22,5 +22,108 @@ fn validate_flow<'py>(py: Python<'py>, text: &str) -> PyResult<Vec<Bound<'py, Py
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyFlowEngine>()?;
     m.add_function(wrap_pyfunction!(validate_flow, m)?)
+}
+
+/// A flow engine for one project (see the core `FlowEngine`). IO methods
+/// block without holding the GIL; the `_async` twins return awaitables.
+#[pyclass(frozen, module = "idflow", name = "FlowEngine")]
+pub struct PyFlowEngine {
+    inner: std::sync::Arc<idflow::flow::FlowEngine>,
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    pyo3_async_runtimes::tokio::get_runtime()
+}
+
+fn store(database: Option<&str>) -> Result<std::sync::Arc<dyn idflow::store::Store>, idflow::Error> {
+    Ok(match database {
+        None => std::sync::Arc::new(idflow::store::MemoryStore::new()),
+        Some(path) => std::sync::Arc::new(idflow::store::SqliteStore::open(path)?),
+    })
+}
+
+fn input_map(input: Option<&Bound<'_, PyDict>>) -> PyResult<serde_json::Map<String, serde_json::Value>> {
+    input.map(crate::convert::dict_to_map).transpose().map(Option::unwrap_or_default)
+}
+
+#[pymethods]
+impl PyFlowEngine {
+    /// `project` is the project file's JSON text; flow paths in it resolve
+    /// against `base_dir`. `database`: a SQLite file path, or None for memory.
+    #[new]
+    #[pyo3(signature = (project, *, key, base_dir=".", database=None))]
+    fn new(project: &str, key: PyRef<'_, crate::jose::PyKey>, base_dir: &str, database: Option<&str>) -> PyResult<Self> {
+        let key = key.inner().clone();
+        let _enter = runtime().enter();
+        let engine = guard(|| {
+            let project = idflow::project::Project::from_json(project, std::path::Path::new(base_dir))?;
+            project.engine(key, store(database)?)
+        })
+        .map_err(crate::error::to_py)?;
+        Ok(PyFlowEngine { inner: std::sync::Arc::new(engine) })
+    }
+
+    /// Reads the project file at `path` (flow paths relative to it).
+    #[staticmethod]
+    #[pyo3(signature = (path, *, key, database=None))]
+    fn from_file(path: &str, key: PyRef<'_, crate::jose::PyKey>, database: Option<&str>) -> PyResult<Self> {
+        let key = key.inner().clone();
+        let _enter = runtime().enter();
+        let engine = guard(|| idflow::project::Project::from_file(path)?.engine(key, store(database)?))
+            .map_err(crate::error::to_py)?;
+        Ok(PyFlowEngine { inner: std::sync::Arc::new(engine) })
+    }
+
+    #[pyo3(signature = (flow_id, input=None, request=None))]
+    fn start<'py>(&self, py: Python<'py>, flow_id: &str, input: Option<&Bound<'py, PyDict>>, request: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+        let input = input_map(input)?;
+        let request = request.map(crate::convert::dict_to_map).transpose()?.map(serde_json::Value::Object);
+        let engine = self.inner.clone();
+        let r = py.detach(|| guard(|| runtime().block_on(engine.start(flow_id, input, request)))).map_err(crate::error::to_py)?;
+        crate::convert::to_py_value(py, &r.to_json())
+    }
+
+    #[pyo3(signature = (flow_id, input=None, request=None))]
+    fn start_async<'py>(&self, py: Python<'py>, flow_id: String, input: Option<&Bound<'py, PyDict>>, request: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+        let input = input_map(input)?;
+        let request = request.map(crate::convert::dict_to_map).transpose()?.map(serde_json::Value::Object);
+        let engine = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let r = engine.start(&flow_id, input, request).await.map_err(crate::error::to_py)?;
+            Python::attach(|py| crate::convert::to_py_value(py, &r.to_json()).map(|v| v.unbind()))
+        })
+    }
+
+    #[pyo3(signature = (execution_id, step_id, interaction_id, input=None))]
+    fn next<'py>(&self, py: Python<'py>, execution_id: &str, step_id: &str, interaction_id: &str, input: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+        let input = input_map(input)?;
+        let engine = self.inner.clone();
+        let r = py
+            .detach(|| guard(|| runtime().block_on(engine.next(execution_id, step_id, interaction_id, input))))
+            .map_err(crate::error::to_py)?;
+        crate::convert::to_py_value(py, &r.to_json())
+    }
+
+    #[pyo3(signature = (execution_id, step_id, interaction_id, input=None))]
+    fn next_async<'py>(&self, py: Python<'py>, execution_id: String, step_id: String, interaction_id: String, input: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+        let input = input_map(input)?;
+        let engine = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let r = engine.next(&execution_id, &step_id, &interaction_id, input).await.map_err(crate::error::to_py)?;
+            Python::attach(|py| crate::convert::to_py_value(py, &r.to_json()).map(|v| v.unbind()))
+        })
+    }
+
+    /// Calls a connector once and reports status, headers, body, duration or the error.
+    #[pyo3(signature = (connector_id, method="GET", endpoint="", body=None))]
+    fn test_connector<'py>(&self, py: Python<'py>, connector_id: &str, method: &str, endpoint: &str, body: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+        let body = body.map(crate::convert::from_py).transpose()?;
+        let engine = self.inner.clone();
+        let r = py
+            .detach(|| guard(|| runtime().block_on(engine.test_connector(connector_id, method, endpoint, body))))
+            .map_err(crate::error::to_py)?;
+        crate::convert::to_py_value(py, &r.to_json())
+    }
 }

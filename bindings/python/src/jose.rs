@@ -21,6 +21,12 @@ pub struct PyKey {
     inner: Key,
 }
 
+impl PyKey {
+    pub(crate) fn inner(&self) -> &Key {
+        &self.inner
+    }
+}
+
 #[pymethods]
 impl PyKey {
     #[staticmethod]

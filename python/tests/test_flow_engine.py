@@ -1,0 +1,95 @@
+"""FlowEngine end to end with a real HTTP server on 127.0.0.1 as the API."""
+
+import asyncio
+import json
+import pathlib
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import idflow
+import pytest
+
+FLOWS = pathlib.Path(__file__).resolve().parents[2] / "tests" / "flows"
+RANDOM_USER = {"id": 4262, "first_name": "Jerrold", "email": "jerrold.kerluke@email.com",
+               "date_of_birth": "1979-10-03", "employment": {"title": "Chief Hospitality Producer"}}
+
+
+@pytest.fixture
+def api():
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            status, body = (200, RANDOM_USER) if self.path.startswith("/api/users") else (500, {"error": "boom"})
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/api"
+    httpd.shutdown()
+
+
+def project(api_url):
+    return json.dumps({
+        "projectId": "local", "baseUrl": "http://127.0.0.1:8080",
+        "connectors": [{"id": "random", "type": "http", "baseUrl": api_url}],
+        "flows": ["random-user.json", "sign-up-or-in.json"],
+    })
+
+
+def test_documented_connector_flow(api):
+    key = idflow.Key.generate("ES256")
+    engine = idflow.FlowEngine(project(api), key=key, base_dir=str(FLOWS))
+    r = engine.start("random-user")
+    assert r["status"] == "completed", r
+    claims = idflow.jwt.verify(r["authInfo"]["sessionJwt"], key.public_key(), algorithms=["ES256"],
+                               issuer="http://127.0.0.1:8080/local")
+    assert claims["dob"] == "1979-10-03"
+    assert r["authInfo"]["user"]["loginIds"] == ["jerrold.kerluke@email.com"]
+    t = engine.test_connector("random", "GET", "/users?size=1")
+    assert t["ok"] and t["status"] == 200 and t["body"]["first_name"] == "Jerrold"
+    bad = engine.test_connector("random", "GET", "/broken")
+    assert not bad["ok"] and bad["status"] == 500 and bad["error"]["code"] == "connector_failed"
+
+
+def test_screens_asyncio_and_persistence(api, tmp_path):
+    key = idflow.Key.generate("EdDSA")
+    db = str(tmp_path / "idflow.db")
+    first = idflow.FlowEngine(project(api), key=key, base_dir=str(FLOWS), database=db)
+
+    async def begin():
+        return await first.start_async("sign-up-or-in", {"email": "prefill@example.com"})
+
+    r = asyncio.run(begin())
+    assert r["status"] == "waiting" and r["screen"]["inputs"][0]["name"] == "email"
+    again = idflow.FlowEngine(project(api), key=key, base_dir=str(FLOWS), database=db)  # a "restarted" process
+    bad = again.next(r["executionId"], r["stepId"], "submit", {"email": "nope"})
+    assert bad["status"] == "waiting" and bad["error"]["code"] == "invalid_request"
+    async def answer():
+        return await again.next_async(r["executionId"], r["stepId"], "submit", {"email": "New@Example.com"})
+
+    done = asyncio.run(answer())
+    assert done["status"] == "completed", done
+    assert done["authInfo"]["user"]["name"] == "New@Example.com"
+    assert done["authInfo"]["user"]["customAttributes"] == {"plan": "free"}
+    with pytest.raises(idflow.OAuthError) as info:
+        again.next(r["executionId"], r["stepId"], "submit", {"email": "x@example.com"})
+    assert info.value.code == "invalid_request"
+
+
+def test_errors(api):
+    key = idflow.Key.generate("ES256")
+    engine = idflow.FlowEngine(project(api), key=key, base_dir=str(FLOWS))
+    with pytest.raises(idflow.FlowError) as info:
+        engine.start("no-such-flow")
+    assert info.value.code == "flow_not_found"
+    with pytest.raises(idflow.ConfigError):
+        idflow.FlowEngine('{"projectId": "x"}', key=key)
+    with pytest.raises(idflow.ConfigError):
+        idflow.FlowEngine(project(api), key=key, base_dir="/nonexistent")
