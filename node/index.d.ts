@@ -139,3 +139,27 @@ export interface FlowProblem {
 
 /** Every problem in a flow's JSON text, all at once (empty when valid). */
 export declare function validateFlow(text: string): FlowProblem[]
+
+export interface FlowEngineOptions {
+  /** Folder that relative flow paths in the project resolve against. Defaults to ".". */
+  baseDir?: string
+  /** A SQLite database file; in memory when absent. */
+  database?: string
+}
+
+/** The flow API's answer: `{executionId, stepId?, status, screen?, redirect?, authInfo?, error?}`. */
+export type FlowResponse = Record<string, unknown> & {
+  executionId: string
+  stepId?: string
+  status: 'waiting' | 'completed' | 'failed'
+}
+
+/** Runs a project's flows; every method returns a Promise. */
+export declare class FlowEngine {
+  /** `project` is the project file's JSON text; `key` signs session JWTs. */
+  constructor(project: string, key: Key, options?: FlowEngineOptions)
+  start(flowId: string, input?: JsonObject, request?: JsonObject): Promise<FlowResponse>
+  next(executionId: string, stepId: string, interactionId: string, input?: JsonObject): Promise<FlowResponse>
+  /** The connector test panel: status, headers, body, durationMs, or the error. */
+  testConnector(connectorId: string, method?: string, endpoint?: string, body?: Json): Promise<JsonObject>
+}

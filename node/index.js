@@ -52,6 +52,7 @@ module.exports = {
   KeySet: native.KeySet,
   JwksCache: native.JwksCache,
   validateFlow: native.validateFlow,
+  FlowEngine: native.FlowEngine,
   ERROR_CODES: Object.freeze(native.errorCodes()),
   ALGORITHMS: Object.freeze(native.algorithms()),
   _native: native,

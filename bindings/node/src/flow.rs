@@ -17,3 +17,82 @@ pub fn validate_flow(env: Env, text: String) -> napi::Result<Vec<FlowProblem>> {
     let problems = run(&env, || Ok(idflow::flow::validate_flow(&text)))?;
     Ok(problems.into_iter().map(|p| FlowProblem { step: p.step, field: p.field, message: p.message }).collect())
 }
+
+#[napi(object)]
+pub struct FlowEngineOptions {
+    /// Folder that relative flow paths in the project resolve against. Defaults to ".".
+    pub base_dir: Option<String>,
+    /// A SQLite file; in memory when absent.
+    pub database: Option<String>,
+}
+
+/// A flow engine for one project; every method returns a Promise.
+#[napi]
+pub struct FlowEngine {
+    inner: std::sync::Arc<idflow::flow::FlowEngine>,
+}
+
+type Json = serde_json::Value;
+type JsonMap = serde_json::Map<String, Json>;
+
+#[napi]
+impl FlowEngine {
+    #[napi(constructor)]
+    pub fn new(env: Env, project: String, key: &crate::jose::Key, options: Option<FlowEngineOptions>) -> napi::Result<FlowEngine> {
+        let (base_dir, database) = options.map_or((None, None), |o| (o.base_dir, o.database));
+        let signing = key.inner().clone();
+        let engine = run(&env, || {
+            let project = idflow::project::Project::from_json(&project, std::path::Path::new(base_dir.as_deref().unwrap_or(".")))?;
+            let store: std::sync::Arc<dyn idflow::store::Store> = match database {
+                None => std::sync::Arc::new(idflow::store::MemoryStore::new()),
+                Some(path) => std::sync::Arc::new(idflow::store::SqliteStore::open(path)?),
+            };
+            project.engine(signing, store)
+        })?;
+        Ok(FlowEngine { inner: std::sync::Arc::new(engine) })
+    }
+
+    #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
+    pub fn start<'env>(&self, env: &'env Env, flow_id: String, input: Option<JsonMap>, request: Option<JsonMap>) -> napi::Result<PromiseRaw<'env, Json>> {
+        let engine = self.inner.clone();
+        env.spawn_future_with_callback(
+            async move { Ok(engine.start(&flow_id, input.unwrap_or_default(), request.map(Json::Object)).await) },
+            |env, r| r.map(|r| r.to_json()).map_err(|e| crate::error::js_err(env, e)),
+        )
+    }
+
+    #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
+    pub fn next<'env>(
+        &self,
+        env: &'env Env,
+        execution_id: String,
+        step_id: String,
+        interaction_id: String,
+        input: Option<JsonMap>,
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
+        let engine = self.inner.clone();
+        env.spawn_future_with_callback(
+            async move { Ok(engine.next(&execution_id, &step_id, &interaction_id, input.unwrap_or_default()).await) },
+            |env, r| r.map(|r| r.to_json()).map_err(|e| crate::error::js_err(env, e)),
+        )
+    }
+
+    #[napi(js_name = "testConnector", ts_return_type = "Promise<Record<string, unknown>>")]
+    pub fn test_connector<'env>(
+        &self,
+        env: &'env Env,
+        connector_id: String,
+        method: Option<String>,
+        endpoint: Option<String>,
+        body: Option<Json>,
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
+        let engine = self.inner.clone();
+        env.spawn_future_with_callback(
+            async move {
+                let method = method.unwrap_or_else(|| "GET".to_owned());
+                Ok(engine.test_connector(&connector_id, &method, endpoint.as_deref().unwrap_or(""), body).await)
+            },
+            |env, r| r.map(|r| r.to_json()).map_err(|e| crate::error::js_err(env, e)),
+        )
+    }
+}

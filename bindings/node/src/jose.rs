@@ -32,6 +32,12 @@ pub struct Key {
     inner: CoreKey,
 }
 
+impl Key {
+    pub(crate) fn inner(&self) -> &CoreKey {
+        &self.inner
+    }
+}
+
 #[napi]
 impl Key {
     #[napi(factory)]

@@ -1,0 +1,64 @@
+'use strict'
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const http = require('node:http')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { FlowEngine, Key, jwt } = require('..')
+
+const FLOWS = path.join(__dirname, '..', '..', 'tests', 'flows')
+const RANDOM_USER = { first_name: 'Jerrold', email: 'jerrold.kerluke@email.com', date_of_birth: '1979-10-03' }
+
+function startApi() {
+  const server = http.createServer((req, res) => {
+    const ok = req.url.startsWith('/api/users')
+    res.writeHead(ok ? 200 : 500, { 'content-type': 'application/json' })
+    res.end(JSON.stringify(ok ? RANDOM_USER : { error: 'boom' }))
+  })
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)))
+}
+
+const project = (port) =>
+  JSON.stringify({
+    projectId: 'local',
+    baseUrl: 'http://127.0.0.1:8080',
+    connectors: [{ id: 'random', type: 'http', baseUrl: `http://127.0.0.1:${port}/api` }],
+    flows: ['random-user.json', 'sign-up-or-in.json'],
+  })
+
+test('the documented connector flow, screens and persistence', async () => {
+  const server = await startApi()
+  try {
+    const port = server.address().port
+    const key = Key.generate('ES256')
+    const engine = new FlowEngine(project(port), key, { baseDir: FLOWS })
+    const r = await engine.start('random-user')
+    assert.equal(r.status, 'completed')
+    const claims = jwt.verify(r.authInfo.sessionJwt, key.publicKey(), { algorithms: ['ES256'], issuer: 'http://127.0.0.1:8080/local' })
+    assert.equal(claims.dob, '1979-10-03')
+    const t = await engine.testConnector('random', 'GET', '/users?size=1')
+    assert.equal(t.status, 200)
+    assert.equal(t.body.first_name, 'Jerrold')
+    const bad = await engine.testConnector('random', 'GET', '/broken')
+    assert.equal(bad.ok, false)
+    assert.equal(bad.error.code, 'connector_failed')
+
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idflow-node-'))
+    const database = path.join(dir, 'idflow.db')
+    const first = new FlowEngine(project(port), key, { baseDir: FLOWS, database })
+    const w = await first.start('sign-up-or-in')
+    assert.equal(w.status, 'waiting')
+    assert.equal(w.screen.inputs[0].name, 'email')
+    const again = new FlowEngine(project(port), key, { baseDir: FLOWS, database })
+    const done = await again.next(w.executionId, w.stepId, 'submit', { email: 'node@example.com' })
+    assert.equal(done.status, 'completed')
+    assert.deepEqual(done.authInfo.user.loginIds, ['node@example.com'])
+    await assert.rejects(again.next(w.executionId, w.stepId, 'submit', { email: 'x@example.com' }), { code: 'invalid_request' })
+    await assert.rejects(engine.start('nope'), { code: 'flow_not_found' })
+    assert.throws(() => new FlowEngine('{"projectId":"x"}', key), { code: 'config' })
+    fs.rmSync(dir, { recursive: true, force: true })
+  } finally {
+    await new Promise((r) => server.close(r))
+  }
+})
