@@ -17,3 +17,69 @@ pub fn validate_flow(text: String) -> Vec<FlowProblem> {
         .map(|p| FlowProblem { step: p.step, field: p.field, message: p.message })
         .collect()
 }
+
+/// A flow engine for one project. JSON (inputs, answers) crosses as text.
+/// Close it (Kotlin `close()` / `use {}`) to free it early.
+#[derive(uniffi::Object)]
+pub struct FlowEngine {
+    inner: std::sync::Arc<idflow::flow::FlowEngine>,
+}
+
+fn json_object(text: Option<String>, what: &str) -> Result<serde_json::Map<String, serde_json::Value>, idflow::Error> {
+    match text {
+        None => Ok(serde_json::Map::new()),
+        Some(t) => match serde_json::from_str::<serde_json::Value>(&t) {
+            Ok(serde_json::Value::Object(m)) => Ok(m),
+            _ => Err(idflow::Error::invalid_request(format!("{what} must be a JSON object"))),
+        },
+    }
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl FlowEngine {
+    /// `project` is the project file's JSON text; `database` a SQLite file
+    /// (in memory when absent).
+    #[uniffi::constructor(default(base_dir = ".", database = None))]
+    pub fn new(
+        project: String,
+        key: std::sync::Arc<crate::jose::Key>,
+        base_dir: String,
+        database: Option<String>,
+    ) -> Result<std::sync::Arc<FlowEngine>, crate::IdflowError> {
+        let signing = key.inner().clone();
+        crate::error::guard(|| {
+            let project = idflow::project::Project::from_json(&project, std::path::Path::new(&base_dir))?;
+            let store: std::sync::Arc<dyn idflow::store::Store> = match database {
+                None => std::sync::Arc::new(idflow::store::MemoryStore::new()),
+                Some(path) => std::sync::Arc::new(idflow::store::SqliteStore::open(path)?),
+            };
+            Ok(std::sync::Arc::new(FlowEngine { inner: std::sync::Arc::new(project.engine(signing, store)?) }))
+        })
+    }
+
+    /// Starts a flow; returns the flow API's answer as JSON text.
+    #[uniffi::method(default(input = None))]
+    pub async fn start(&self, flow_id: String, input: Option<String>) -> Result<String, crate::IdflowError> {
+        let input = json_object(input, "input")?;
+        Ok(self.inner.start(&flow_id, input, None).await?.to_json().to_string())
+    }
+
+    /// Answers the waiting screen; returns the flow API's answer as JSON text.
+    #[uniffi::method(default(input = None))]
+    pub async fn next(
+        &self,
+        execution_id: String,
+        step_id: String,
+        interaction_id: String,
+        input: Option<String>,
+    ) -> Result<String, crate::IdflowError> {
+        let input = json_object(input, "input")?;
+        Ok(self.inner.next(&execution_id, &step_id, &interaction_id, input).await?.to_json().to_string())
+    }
+
+    /// The connector test panel, as JSON text.
+    #[uniffi::method(default(method = "GET", endpoint = ""))]
+    pub async fn test_connector(&self, connector_id: String, method: String, endpoint: String) -> Result<String, crate::IdflowError> {
+        Ok(self.inner.test_connector(&connector_id, &method, &endpoint, None).await?.to_json().to_string())
+    }
+}

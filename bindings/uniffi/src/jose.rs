@@ -28,6 +28,12 @@ pub struct Key {
     inner: jose::Key,
 }
 
+impl Key {
+    pub(crate) fn inner(&self) -> &jose::Key {
+        &self.inner
+    }
+}
+
 #[uniffi::export]
 impl Key {
     #[uniffi::constructor(default(rsa_bits = None))]

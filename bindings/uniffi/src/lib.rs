@@ -11,6 +11,6 @@ mod jose;
 mod pkce;
 
 pub use error::IdflowError;
-pub use flow::FlowProblem;
+pub use flow::{FlowEngine, FlowProblem};
 pub use jose::{JwksCache, Key, KeySet, VerifiedJws, VerifyOptions};
 pub use pkce::PkcePair;

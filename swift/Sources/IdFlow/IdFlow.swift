@@ -602,6 +602,208 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
+ * A flow engine for one project. JSON (inputs, answers) crosses as text.
+ * Close it (Kotlin `close()` / `use {}`) to free it early.
+ */
+public protocol FlowEngineProtocol: AnyObject, Sendable {
+    
+    /**
+     * Answers the waiting screen; returns the flow API's answer as JSON text.
+     */
+    func next(executionId: String, stepId: String, interactionId: String, input: String?) async throws  -> String
+    
+    /**
+     * Starts a flow; returns the flow API's answer as JSON text.
+     */
+    func start(flowId: String, input: String?) async throws  -> String
+    
+    /**
+     * The connector test panel, as JSON text.
+     */
+    func testConnector(connectorId: String, method: String, endpoint: String) async throws  -> String
+    
+}
+/**
+ * A flow engine for one project. JSON (inputs, answers) crosses as text.
+ * Close it (Kotlin `close()` / `use {}`) to free it early.
+ */
+open class FlowEngine: FlowEngineProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_idflow_uniffi_fn_clone_flowengine(self.handle, $0) }
+    }
+    /**
+     * `project` is the project file's JSON text; `database` a SQLite file
+     * (in memory when absent).
+     */
+public convenience init(project: String, key: Key, baseDir: String = ".", database: String? = nil)throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeIdflowError_lift) {
+        uniffiCallStatus in
+    uniffi_idflow_uniffi_fn_constructor_flowengine_new(
+        FfiConverterString.lower(project),
+        FfiConverterTypeKey_lower(key),
+        FfiConverterString.lower(baseDir),
+        FfiConverterOptionString.lower(database),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_idflow_uniffi_fn_free_flowengine(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Answers the waiting screen; returns the flow API's answer as JSON text.
+     */
+open func next(executionId: String, stepId: String, interactionId: String, input: String? = nil)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_flowengine_next(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(executionId),FfiConverterString.lower(stepId),FfiConverterString.lower(interactionId),FfiConverterOptionString.lower(input)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+    /**
+     * Starts a flow; returns the flow API's answer as JSON text.
+     */
+open func start(flowId: String, input: String? = nil)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_flowengine_start(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(flowId),FfiConverterOptionString.lower(input)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+    /**
+     * The connector test panel, as JSON text.
+     */
+open func testConnector(connectorId: String, method: String = "GET", endpoint: String = "")async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_flowengine_test_connector(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(connectorId),FfiConverterString.lower(method),FfiConverterString.lower(endpoint)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFlowEngine: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = FlowEngine
+
+    public static func lift(_ handle: UInt64) throws -> FlowEngine {
+        return FlowEngine(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: FlowEngine) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FlowEngine {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: FlowEngine, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFlowEngine_lift(_ handle: UInt64) throws -> FlowEngine {
+    return try FfiConverterTypeFlowEngine.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFlowEngine_lower(_ value: FlowEngine) -> UInt64 {
+    return FfiConverterTypeFlowEngine.lower(value)
+}
+
+
+
+
+
+
+/**
  * A cached remote JWKS. Close it (Kotlin `close()` / `use {}`) to free it early.
  */
 public protocol JwksCacheProtocol: AnyObject, Sendable {
@@ -2324,6 +2526,15 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_func_pkce_verify() != 42394) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_idflow_uniffi_checksum_method_flowengine_next() != 30252) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_flowengine_start() != 8090) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_flowengine_test_connector() != 3931) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_idflow_uniffi_checksum_method_jwkscache_key_set() != 702) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -2379,6 +2590,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_keyset_to_jwks() != 4940) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_constructor_flowengine_new() != 22059) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_constructor_jwkscache_new() != 60745) {

@@ -243,6 +243,36 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CLONE_FLOWENGINE
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CLONE_FLOWENGINE
+uint64_t uniffi_idflow_uniffi_fn_clone_flowengine(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_FREE_FLOWENGINE
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_FREE_FLOWENGINE
+void uniffi_idflow_uniffi_fn_free_flowengine(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CONSTRUCTOR_FLOWENGINE_NEW
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CONSTRUCTOR_FLOWENGINE_NEW
+uint64_t uniffi_idflow_uniffi_fn_constructor_flowengine_new(RustBuffer project, uint64_t key, RustBuffer base_dir, RustBuffer database, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_NEXT
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_NEXT
+uint64_t uniffi_idflow_uniffi_fn_method_flowengine_next(uint64_t ptr, RustBuffer execution_id, RustBuffer step_id, RustBuffer interaction_id, RustBuffer input
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_START
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_START
+uint64_t uniffi_idflow_uniffi_fn_method_flowengine_start(uint64_t ptr, RustBuffer flow_id, RustBuffer input
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_TEST_CONNECTOR
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_TEST_CONNECTOR
+uint64_t uniffi_idflow_uniffi_fn_method_flowengine_test_connector(uint64_t ptr, RustBuffer connector_id, RustBuffer method, RustBuffer endpoint
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CLONE_JWKSCACHE
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CLONE_JWKSCACHE
 uint64_t uniffi_idflow_uniffi_fn_clone_jwkscache(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -820,6 +850,24 @@ uint16_t uniffi_idflow_uniffi_checksum_func_pkce_verify(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_NEXT
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_NEXT
+uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_next(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_START
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_START
+uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_start(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_TEST_CONNECTOR
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_TEST_CONNECTOR
+uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_test_connector(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_JWKSCACHE_KEY_SET
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_JWKSCACHE_KEY_SET
 uint16_t uniffi_idflow_uniffi_checksum_method_jwkscache_key_set(void
@@ -931,6 +979,12 @@ uint16_t uniffi_idflow_uniffi_checksum_method_keyset_size(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_KEYSET_TO_JWKS
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_KEYSET_TO_JWKS
 uint16_t uniffi_idflow_uniffi_checksum_method_keyset_to_jwks(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_CONSTRUCTOR_FLOWENGINE_NEW
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_CONSTRUCTOR_FLOWENGINE_NEW
+uint16_t uniffi_idflow_uniffi_checksum_constructor_flowengine_new(void
     
 );
 #endif

@@ -95,6 +95,15 @@ final class IdFlowTests: XCTestCase {
 }
 
 final class FlowTests: XCTestCase {
+    func testFlowEngineErrors() async throws {
+        let key = try Key.generate(alg: "ES256")
+        XCTAssertThrowsError(try FlowEngine(project: "{\"projectId\":\"x\"}", key: key))
+        let dir = vectorsDir.deletingLastPathComponent().appendingPathComponent("flows").path
+        let engine = try FlowEngine(project: "{\"projectId\":\"local\",\"baseUrl\":\"http://127.0.0.1:8080\",\"flows\":[\"sign-up-or-in.json\"]}", key: key, baseDir: dir)
+        let waiting = try await engine.start(flowId: "sign-up-or-in")
+        XCTAssertTrue(waiting.contains("\"waiting\""))
+    }
+
     func testValidateFlow() throws {
         let dir = vectorsDir.deletingLastPathComponent().appendingPathComponent("flows")
         let valid = try String(contentsOf: dir.appendingPathComponent("random-user.json"), encoding: .utf8)
