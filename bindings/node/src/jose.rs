@@ -180,28 +180,19 @@ pub struct VerifyOptions {
 }
 
 fn validation(o: &VerifyOptions) -> Result<Validation, Error> {
-    let algs = o.algorithms.iter().map(|a| alg(a)).collect::<Result<Vec<_>, _>>()?;
-    let mut v = Validation::new(&algs);
-    v.issuer = o.issuer.clone();
-    v.audience = match &o.audience {
-        None => Vec::new(),
-        Some(Either::A(s)) => vec![s.clone()],
-        Some(Either::B(list)) => list.clone(),
-    };
-    if let Some(l) = o.leeway {
-        v.leeway = u64::from(l);
-    }
-    if let Some(r) = &o.required_claims {
-        v.required_claims = r.clone();
-    }
-    if let Some(m) = o.max_token_size {
-        v.max_token_size = m as usize;
-    }
-    if let Some(now) = o.now {
-        v.now = Some(u64::try_from(now).map_err(|_| Error::config("now must not be negative"))?);
-    }
-    v.check()?;
-    Ok(v)
+    Validation::from_options(jose::ValidationOptions {
+        algorithms: o.algorithms.clone(),
+        issuer: o.issuer.clone(),
+        audience: match &o.audience {
+            None => Vec::new(),
+            Some(Either::A(s)) => vec![s.clone()],
+            Some(Either::B(list)) => list.clone(),
+        },
+        leeway: o.leeway.map(u64::from),
+        required_claims: o.required_claims.clone(),
+        max_token_size: o.max_token_size.map(|m| m as usize),
+        now: o.now.map(|n| u64::try_from(n).map_err(|_| Error::config("now must not be negative"))).transpose()?,
+    })
 }
 
 type KeyArg<'a> = Either<&'a Key, &'a KeySet>;

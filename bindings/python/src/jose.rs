@@ -224,10 +224,7 @@ fn validation(
     max_token_size: usize,
     now: Option<u64>,
 ) -> PyResult<Validation> {
-    let algs = algorithms.iter().map(|a| alg(a)).collect::<PyResult<Vec<_>>>()?;
-    let mut v = Validation::new(&algs);
-    v.issuer = issuer;
-    v.audience = match audience {
+    let audience = match audience {
         None => Vec::new(),
         Some(a) if a.is_none() => Vec::new(),
         Some(a) => match a.cast::<PyString>() {
@@ -235,14 +232,16 @@ fn validation(
             Err(_) => a.extract::<Vec<String>>()?,
         },
     };
-    v.leeway = leeway;
-    if let Some(required) = required_claims {
-        v.required_claims = required;
-    }
-    v.max_token_size = max_token_size;
-    v.now = now;
-    guard(|| v.check()).py()?;
-    Ok(v)
+    let options = jose::ValidationOptions {
+        algorithms,
+        issuer,
+        audience,
+        leeway: Some(leeway),
+        required_claims,
+        max_token_size: Some(max_token_size),
+        now,
+    };
+    guard(|| Validation::from_options(options)).py()
 }
 
 #[pyfunction]

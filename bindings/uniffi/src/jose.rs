@@ -153,22 +153,15 @@ pub struct VerifyOptions {
 }
 
 fn validation(o: &VerifyOptions) -> Result<Validation, Error> {
-    let algs = o.algorithms.iter().map(|a| alg(a)).collect::<Result<Vec<_>, _>>()?;
-    let mut v = Validation::new(&algs);
-    v.issuer = o.issuer.clone();
-    v.audience = o.audience.clone();
-    if let Some(l) = o.leeway {
-        v.leeway = u64::from(l);
-    }
-    if let Some(r) = &o.required_claims {
-        v.required_claims = r.clone();
-    }
-    if let Some(m) = o.max_token_size {
-        v.max_token_size = m as usize;
-    }
-    v.now = o.now;
-    v.check()?;
-    Ok(v)
+    Validation::from_options(jose::ValidationOptions {
+        algorithms: o.algorithms.clone(),
+        issuer: o.issuer.clone(),
+        audience: o.audience.clone(),
+        leeway: o.leeway.map(u64::from),
+        required_claims: o.required_claims.clone(),
+        max_token_size: o.max_token_size.map(|m| m as usize),
+        now: o.now,
+    })
 }
 
 /// Signs JSON claims (text) as a compact JWT; `header` adds JSON header members.

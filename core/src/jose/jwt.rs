@@ -75,6 +75,41 @@ impl Validation {
     }
 }
 
+/// [`Validation`] settings by wire name, as the bindings receive them; every
+/// `None` keeps the default. [`Validation::from_options`] checks them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ValidationOptions {
+    pub algorithms: Vec<String>,
+    pub issuer: Option<String>,
+    pub audience: Vec<String>,
+    pub leeway: Option<u64>,
+    pub required_claims: Option<Vec<String>>,
+    pub max_token_size: Option<usize>,
+    pub now: Option<u64>,
+}
+
+impl Validation {
+    /// Builds and checks a validation from options given by name.
+    pub fn from_options(o: ValidationOptions) -> Result<Validation> {
+        let algs = o.algorithms.iter().map(|a| Algorithm::parse(a)).collect::<Result<Vec<_>>>()?;
+        let mut v = Validation::new(&algs);
+        v.issuer = o.issuer;
+        v.audience = o.audience;
+        if let Some(l) = o.leeway {
+            v.leeway = l;
+        }
+        if let Some(r) = o.required_claims {
+            v.required_claims = r;
+        }
+        if let Some(m) = o.max_token_size {
+            v.max_token_size = m;
+        }
+        v.now = o.now;
+        v.check()?;
+        Ok(v)
+    }
+}
+
 /// A verified (or, from [`decode_unverified`], merely decoded) JWT.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Token {

@@ -11,6 +11,6 @@ mod scan;
 
 pub use alg::{Algorithm, KeyType};
 pub use jwks_cache::{JwksCache, JwksCacheOptions};
-pub use jwt::{decode_unverified, sign, sign_json, sign_payload, verify, verify_jws, verify_payload, Jws, Token, Validation, VerifiedPayload};
+pub use jwt::{decode_unverified, sign, sign_json, sign_payload, verify, verify_jws, verify_payload, Jws, Token, Validation, ValidationOptions, VerifiedPayload};
 pub use key::{Curve, Key, KeyOp, MIN_HMAC_SECRET, MIN_RSA_BITS};
 pub use keyset::{KeySet, KeySource};

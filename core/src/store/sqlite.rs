@@ -90,6 +90,21 @@ fn taken(login_id: &str) -> Error {
     Error::new(ErrorCode::UserExists, format!("login id {login_id:?} already belongs to a user"))
 }
 
+/// Claims every login id of `user` inside `tx`; the caller's transaction
+/// rolls back on a clash.
+fn claim_login_ids(tx: &rusqlite::Transaction<'_>, user: &User) -> Result<()> {
+    for login_id in &user.login_ids {
+        let id = normalize_login_id(login_id);
+        let n = tx
+            .execute("INSERT OR IGNORE INTO login_ids (login_id, user_id) VALUES (?1, ?2)", params![id, user.user_id])
+            .map_err(db)?;
+        if n == 0 {
+            return Err(taken(&id));
+        }
+    }
+    Ok(())
+}
+
 impl Store for SqliteStore {
     fn create_user(&self, user: &User) -> Result<()> {
         let mut conn = self.conn();
@@ -100,15 +115,7 @@ impl Store for SqliteStore {
         if inserted == 0 {
             return Err(Error::new(ErrorCode::UserExists, "a user with this user id exists"));
         }
-        for login_id in &user.login_ids {
-            let id = normalize_login_id(login_id);
-            let n = tx
-                .execute("INSERT OR IGNORE INTO login_ids (login_id, user_id) VALUES (?1, ?2)", params![id, user.user_id])
-                .map_err(db)?;
-            if n == 0 {
-                return Err(taken(&id)); // dropping `tx` rolls everything back
-            }
-        }
+        claim_login_ids(&tx, user)?; // an error drops `tx`, rolling everything back
         tx.commit().map_err(db)
     }
 
@@ -122,15 +129,7 @@ impl Store for SqliteStore {
             return Err(Error::new(ErrorCode::UserNotFound, "no user with this user id"));
         }
         tx.execute("DELETE FROM login_ids WHERE user_id = ?1", params![user.user_id]).map_err(db)?;
-        for login_id in &user.login_ids {
-            let id = normalize_login_id(login_id);
-            let n = tx
-                .execute("INSERT OR IGNORE INTO login_ids (login_id, user_id) VALUES (?1, ?2)", params![id, user.user_id])
-                .map_err(db)?;
-            if n == 0 {
-                return Err(taken(&id));
-            }
-        }
+        claim_login_ids(&tx, user)?;
         tx.commit().map_err(db)
     }
 
