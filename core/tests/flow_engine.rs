@@ -287,3 +287,18 @@ async fn a_project_file_builds_the_engine() {
         assert!(err.message.contains(needle), "{bad}: {}", err.message);
     }
 }
+
+#[tokio::test]
+async fn executions_expire() {
+    let key = Key::generate(Algorithm::ES256, None).unwrap();
+    let mut config = EngineConfig::new(ISSUER, key);
+    config.execution_ttl = 0;
+    let store = Arc::new(MemoryStore::new());
+    let mut engine = FlowEngine::new(config, store.clone());
+    engine.add_flow(parse_flow(&read_flow("sign-up-or-in.json")).unwrap()).unwrap();
+    let r = engine.start("sign-up-or-in", Map::new(), None).await.unwrap();
+    let err = engine.next(&r.execution_id, "welcome", "submit", obj(json!({"email": "a@example.com"}))).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidRequest);
+    assert!(err.message.contains("expired"), "{}", err.message);
+    assert!(store.execution(&r.execution_id).unwrap().is_none(), "an expired execution is removed");
+}

@@ -29,6 +29,30 @@ enum Command {
     /// Work with flow files.
     #[command(subcommand)]
     Flow(FlowCommand),
+    /// Work with a project's connectors.
+    #[command(subcommand)]
+    Connector(ConnectorCommand),
+}
+
+#[derive(Subcommand)]
+enum ConnectorCommand {
+    /// Call a connector once and print status, headers, body and duration (or the error).
+    Test {
+        /// The project file (JSON).
+        #[arg(long)]
+        project: String,
+        /// The connector's id.
+        #[arg(long)]
+        connector: String,
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// Path and query appended to the connector's base URL.
+        #[arg(long, default_value = "")]
+        endpoint: String,
+        /// A JSON body.
+        #[arg(long)]
+        body: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -233,6 +257,27 @@ fn run(cli: Cli) -> Result<String, Error> {
         Command::Jwt(JwtCommand::Decode { token }) => {
             let t = jose::decode_unverified(&read_input(&token)?)?;
             Ok(pretty(&serde_json::json!({"header": t.header, "claims": t.claims, "verified": false})))
+        }
+        Command::Connector(ConnectorCommand::Test { project, connector, method, endpoint, body }) => {
+            let project = idflow::project::Project::from_file(&project)?;
+            let body = body
+                .map(|b| serde_json::from_str::<Value>(&b).map_err(|_| Error::invalid_request("--body must be JSON")))
+                .transpose()?;
+            let key = Key::generate(project.signing_alg, None)?;
+            let engine = project.engine(key, std::sync::Arc::new(idflow::store::MemoryStore::new()))?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Error::internal(format!("no async runtime: {e}")))?;
+            let result = runtime.block_on(engine.test_connector(&connector, &method, &endpoint, body))?;
+            let text = pretty(&result.to_json());
+            match result.error {
+                None => Ok(text),
+                Some(e) => {
+                    println!("{text}");
+                    Err(e)
+                }
+            }
         }
         Command::Flow(FlowCommand::Validate { file }) => {
             let problems = idflow::flow::validate_flow(&read_file(&file)?);

@@ -108,3 +108,46 @@ fn flow_validate_prints_every_problem() {
     assert!(err.contains("step \"claims\", claims.0.key:"), "{err}");
     assert!(err.lines().count() > 15, "{err}");
 }
+
+/// Answers one HTTP request on 127.0.0.1 with `status` and a JSON body.
+fn one_shot_server(status: u16, body: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let reply = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.write_all(reply.as_bytes());
+        }
+    });
+    port
+}
+
+#[test]
+fn connector_test_prints_the_answer_or_the_error() {
+    let dir = std::env::temp_dir().join(format!("idflow-cli-conn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    for (status, code) in [(200u16, Some(0)), (503, Some(2))] {
+        let port = one_shot_server(status, r#"{"date_of_birth":"1979-10-03"}"#);
+        let project = dir.join(format!("project-{status}.json"));
+        std::fs::write(
+            &project,
+            format!(r#"{{"projectId":"p","baseUrl":"http://127.0.0.1:8080","connectors":[{{"id":"random","baseUrl":"http://127.0.0.1:{port}/api"}}]}}"#),
+        )
+        .expect("write project");
+        let o = idflow(&["connector", "test", "--project", project.to_str().expect("utf-8"), "--connector", "random", "--endpoint", "/users"], None);
+        assert_eq!(o.status.code(), code, "{}", stderr(&o));
+        let out: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json result");
+        assert_eq!(out["status"], status);
+        assert_eq!(out["body"]["date_of_birth"], "1979-10-03");
+        if status != 200 {
+            assert!(stderr(&o).contains("connector_failed"), "{}", stderr(&o));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
