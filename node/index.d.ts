@@ -162,4 +162,10 @@ export declare class FlowEngine {
   next(executionId: string, stepId: string, interactionId: string, input?: JsonObject): Promise<FlowResponse>
   /** The connector test panel: status, headers, body, durationMs, or the error. */
   testConnector(connectorId: string, method?: string, endpoint?: string, body?: Json): Promise<JsonObject>
+  /** Users management (fields use the `/v1` names: name, email, customAttributes, status, ...). */
+  createUser(loginId: string, fields?: JsonObject): Promise<JsonObject>
+  getUser(userId: string): Promise<JsonObject>
+  updateUser(userId: string, fields: JsonObject): Promise<JsonObject>
+  deleteUser(userId: string): Promise<null>
+  searchUsers(query?: { text?: string; status?: 'enabled' | 'disabled'; limit?: number; offset?: number }): Promise<JsonObject[]>
 }

@@ -221,3 +221,79 @@ mod tests {
         assert_eq!(User::from_json(&u.to_json()), Some(u));
     }
 }
+
+// ---- management API (bindings and the provider call these) -----------------
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::store::{Store, UserQuery};
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Applies `fields` (the `/v1` names: built-in fields, `customAttributes`
+/// merged in, `status`); an unknown field is `invalid_request`.
+pub fn apply_fields(user: &mut User, fields: &Map<String, Value>) -> Result<()> {
+    for (k, v) in fields {
+        match k.as_str() {
+            "customAttributes" => match v {
+                Value::Object(attrs) => {
+                    for (name, value) in attrs {
+                        if value.is_null() {
+                            user.custom_attributes.remove(name);
+                        } else {
+                            user.custom_attributes.insert(name.clone(), value.clone());
+                        }
+                    }
+                }
+                _ => return Err(Error::invalid_request("customAttributes must be an object")),
+            },
+            "status" => {
+                user.status = v
+                    .as_str()
+                    .and_then(UserStatus::parse)
+                    .ok_or_else(|| Error::invalid_request("status must be \"enabled\" or \"disabled\""))?;
+            }
+            other => user.set_field(other, v).map_err(Error::invalid_request)?,
+        }
+    }
+    Ok(())
+}
+
+/// Creates a user with `login_id` and `fields`; `user_exists` when taken.
+pub fn create_user(store: &dyn Store, login_id: &str, fields: &Map<String, Value>) -> Result<User> {
+    if normalize_login_id(login_id).is_empty() {
+        return Err(Error::invalid_request("loginId must not be empty"));
+    }
+    let mut id = [0u8; 18];
+    getrandom::fill(&mut id).map_err(|_| Error::internal("the operating system's random generator failed"))?;
+    let mut user = User::new(format!("U{}", crate::b64::encode(id)), login_id, now_secs());
+    apply_fields(&mut user, fields)?;
+    store.create_user(&user)?;
+    Ok(user)
+}
+
+/// The user with `user_id`; `user_not_found` when absent.
+pub fn get_user(store: &dyn Store, user_id: &str) -> Result<User> {
+    store.user(user_id)?.ok_or_else(|| Error::new(ErrorCode::UserNotFound, "no user with this user id"))
+}
+
+/// Applies `fields` to the user and saves it.
+pub fn update_user(store: &dyn Store, user_id: &str, fields: &Map<String, Value>) -> Result<User> {
+    let mut user = get_user(store, user_id)?;
+    apply_fields(&mut user, fields)?;
+    user.updated_time = now_secs();
+    store.update_user(&user)?;
+    Ok(user)
+}
+
+pub fn delete_user(store: &dyn Store, user_id: &str) -> Result<()> {
+    store.delete_user(user_id)
+}
+
+pub fn search_users(store: &dyn Store, query: &UserQuery) -> Result<Vec<User>> {
+    if query.limit == 0 || query.limit > 1000 {
+        return Err(Error::invalid_request("limit must be between 1 and 1000"));
+    }
+    store.search_users(query)
+}

@@ -51,6 +51,20 @@ fn contract(store: &dyn Store) {
     store.delete_execution("E1").unwrap();
     assert_eq!(store.execution("E1").unwrap(), None);
     assert!(!store.save_execution(&next, 1).unwrap());
+    // Search and delete.
+    use idflow::store::UserQuery;
+    let all = store.search_users(&UserQuery::default()).unwrap();
+    assert_eq!(all.iter().map(|u| u.user_id.as_str()).collect::<Vec<_>>(), ["U1", "U2"]);
+    let q = UserQuery { text: Some("ANN".into()), ..UserQuery::default() };
+    assert_eq!(store.search_users(&q).unwrap().len(), 1);
+    let page = UserQuery { limit: 1, offset: 1, ..UserQuery::default() };
+    assert_eq!(store.search_users(&page).unwrap()[0].user_id, "U2");
+    let disabled = UserQuery { status: Some(idflow::users::UserStatus::Disabled), ..UserQuery::default() };
+    assert!(store.search_users(&disabled).unwrap().is_empty());
+    store.delete_user("U2").unwrap();
+    assert_eq!(store.user_by_login_id("bob@example.com").unwrap(), None);
+    assert_eq!(store.delete_user("U2").map_err(|e| e.code), Err(ErrorCode::UserNotFound));
+    store.create_user(&User::new("U3".into(), "bob@example.com", 12)).unwrap();
     // Refresh tokens.
     store.insert_refresh(&RefreshRecord { jti: "R1".into(), user_id: "U1".into(), expires_at: 5, revoked: false }).unwrap();
     assert_eq!(store.refresh("R1").unwrap().map(|r| r.user_id), Some("U1".into()));
@@ -145,4 +159,26 @@ fn concurrent_use_from_many_threads() {
         assert!(store.user_by_login_id(&format!("race-{i}@example.com")).unwrap().is_some());
     }
     assert!(store.user_by_login_id("u7-24@example.com").unwrap().is_some());
+}
+
+#[test]
+fn management_api() {
+    use idflow::users;
+    let store = SqliteStore::open_in_memory().unwrap();
+    let fields: Map<String, Value> = serde_json::from_value(json!({"name": "Ann", "verifiedEmail": true, "customAttributes": {"plan": "pro"}})).unwrap();
+    let ann = users::create_user(&store, "Ann@Example.com", &fields).unwrap();
+    assert_eq!((ann.name.as_deref(), ann.verified_email), (Some("Ann"), true));
+    assert_eq!(users::create_user(&store, "ann@example.com", &Map::new()).map_err(|e| e.code), Err(ErrorCode::UserExists));
+    let changes: Map<String, Value> = serde_json::from_value(json!({"status": "disabled", "customAttributes": {"plan": null, "team": "x"}})).unwrap();
+    let updated = users::update_user(&store, &ann.user_id, &changes).unwrap();
+    assert_eq!(updated.status, idflow::users::UserStatus::Disabled);
+    assert_eq!(updated.custom_attributes, serde_json::from_value::<Map<String, Value>>(json!({"team": "x"})).unwrap());
+    let bad: Map<String, Value> = serde_json::from_value(json!({"colour": "red"})).unwrap();
+    assert_eq!(users::update_user(&store, &ann.user_id, &bad).map_err(|e| e.code), Err(ErrorCode::InvalidRequest));
+    let q = idflow::store::UserQuery { text: Some("example".into()), ..Default::default() };
+    assert_eq!(users::search_users(&store, &q).unwrap().len(), 1);
+    let zero = idflow::store::UserQuery { limit: 0, ..Default::default() };
+    assert!(users::search_users(&store, &zero).is_err());
+    users::delete_user(&store, &ann.user_id).unwrap();
+    assert_eq!(users::get_user(&store, &ann.user_id).map_err(|e| e.code), Err(ErrorCode::UserNotFound));
 }

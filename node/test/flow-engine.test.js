@@ -62,3 +62,18 @@ test('the documented connector flow, screens and persistence', async () => {
     await new Promise((r) => server.close(r))
   }
 })
+
+test('user management', async () => {
+  const engine = new FlowEngine('{"projectId":"p","baseUrl":"http://127.0.0.1:8080"}', Key.generate('ES256'))
+  const ann = await engine.createUser('Ann@Example.com', { name: 'Ann', customAttributes: { plan: 'pro' } })
+  assert.deepEqual(ann.loginIds, ['ann@example.com'])
+  await assert.rejects(engine.createUser('ann@example.com'), { code: 'user_exists' })
+  assert.equal((await engine.getUser(ann.userId)).name, 'Ann')
+  assert.equal((await engine.updateUser(ann.userId, { status: 'disabled' })).status, 'disabled')
+  await assert.rejects(engine.updateUser(ann.userId, { colour: 'red' }), { code: 'invalid_request' })
+  await engine.createUser('bob@example.com')
+  assert.equal((await engine.searchUsers({ text: 'EXAMPLE' })).length, 2)
+  assert.equal((await engine.searchUsers({ status: 'disabled' })).length, 1)
+  assert.equal(await engine.deleteUser(ann.userId), null)
+  await assert.rejects(engine.getUser(ann.userId), { code: 'user_not_found' })
+})

@@ -93,3 +93,25 @@ def test_errors(api):
         idflow.FlowEngine('{"projectId": "x"}', key=key)
     with pytest.raises(idflow.ConfigError):
         idflow.FlowEngine(project(api), key=key, base_dir="/nonexistent")
+
+
+def test_user_management(tmp_path):
+    engine = idflow.FlowEngine('{"projectId": "p", "baseUrl": "http://127.0.0.1:8080"}', key=idflow.Key.generate("ES256"),
+                               database=str(tmp_path / "users.db"))
+    ann = engine.create_user("Ann@Example.com", {"name": "Ann", "customAttributes": {"plan": "pro"}})
+    assert ann["loginIds"] == ["ann@example.com"] and ann["customAttributes"] == {"plan": "pro"}
+    with pytest.raises(idflow.FlowError) as info:
+        engine.create_user("ann@example.com")
+    assert info.value.code == "user_exists"
+    assert engine.get_user(ann["userId"])["name"] == "Ann"
+    assert engine.update_user(ann["userId"], {"status": "disabled"})["status"] == "disabled"
+    with pytest.raises(idflow.OAuthError):
+        engine.update_user(ann["userId"], {"colour": "red"})
+    engine.create_user("bob@example.com")
+    assert [u["loginIds"][0] for u in engine.search_users("EXAMPLE")] == sorted(["ann@example.com", "bob@example.com"],
+        key=lambda l: [u["userId"] for u in engine.search_users() if u["loginIds"][0] == l][0])
+    assert len(engine.search_users(status="disabled")) == 1
+    engine.delete_user(ann["userId"])
+    with pytest.raises(idflow.FlowError) as info:
+        engine.get_user(ann["userId"])
+    assert info.value.code == "user_not_found"

@@ -73,7 +73,7 @@ node_peers() {
 }
 
 rust_build() {
-  cargo bench -p idflow --bench jose --no-run
+  cargo bench -p idflow --bench jose --bench flow --no-run
 }
 
 python_build() {
@@ -124,6 +124,10 @@ step "report"
   cat "$RES/machine.txt"
   "$PY" "$BENCH/report.py" "$RES/latest.jsonl" 2>&1 || python3 "$BENCH/report.py" "$RES/latest.jsonl"
 } | tee "$RES/latest.txt"
+
+bench_flow() { cargo bench -q -p idflow --bench flow | tee "$RES/flow.txt"; }
+timed "bench: flow engine" bench_flow
+cat "$RES/flow.txt" 2>/dev/null
 
 echo
 echo "benches: $((SECONDS - t_bench)) s; total: $((SECONDS - t_start)) s"

@@ -26,6 +26,17 @@ pub struct FlowEngineOptions {
     pub database: Option<String>,
 }
 
+#[napi(object)]
+pub struct UserSearch {
+    /// Matches a login id, the email or the name (case-insensitive substring).
+    pub text: Option<String>,
+    /// `enabled` or `disabled`.
+    pub status: Option<String>,
+    /// Defaults to 100 (at most 1000).
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+}
+
 /// A flow engine for one project; every method returns a Promise.
 #[napi]
 pub struct FlowEngine {
@@ -74,6 +85,62 @@ impl FlowEngine {
         env.spawn_future_with_callback(
             async move { Ok(engine.next(&execution_id, &step_id, &interaction_id, input.unwrap_or_default()).await) },
             |env, r| r.map(|r| r.to_json()).map_err(|e| crate::error::js_err(env, e)),
+        )
+    }
+
+    /// Runs a users-management call on the blocking store off the JS thread.
+    fn users<'env, T: Send + 'static>(
+        &self,
+        env: &'env Env,
+        f: impl FnOnce(&dyn idflow::store::Store) -> std::result::Result<T, idflow::Error> + Send + 'static,
+        to_json: impl FnOnce(T) -> Json + 'static,
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
+        let store = self.inner.store().clone();
+        env.spawn_future_with_callback(
+            async move { Ok(crate::error::guard(|| f(store.as_ref()))) },
+            move |env, r| r.map(to_json).map_err(|e| crate::error::js_err(env, e)),
+        )
+    }
+
+    #[napi(js_name = "createUser", ts_return_type = "Promise<Record<string, unknown>>")]
+    pub fn create_user<'env>(&self, env: &'env Env, login_id: String, fields: Option<JsonMap>) -> napi::Result<PromiseRaw<'env, Json>> {
+        self.users(env, move |s| idflow::users::create_user(s, &login_id, &fields.unwrap_or_default()), |u| u.to_json())
+    }
+
+    #[napi(js_name = "getUser", ts_return_type = "Promise<Record<string, unknown>>")]
+    pub fn get_user<'env>(&self, env: &'env Env, user_id: String) -> napi::Result<PromiseRaw<'env, Json>> {
+        self.users(env, move |s| idflow::users::get_user(s, &user_id), |u| u.to_json())
+    }
+
+    #[napi(js_name = "updateUser", ts_return_type = "Promise<Record<string, unknown>>")]
+    pub fn update_user<'env>(&self, env: &'env Env, user_id: String, fields: JsonMap) -> napi::Result<PromiseRaw<'env, Json>> {
+        self.users(env, move |s| idflow::users::update_user(s, &user_id, &fields), |u| u.to_json())
+    }
+
+    #[napi(js_name = "deleteUser", ts_return_type = "Promise<null>")]
+    pub fn delete_user<'env>(&self, env: &'env Env, user_id: String) -> napi::Result<PromiseRaw<'env, Json>> {
+        self.users(env, move |s| idflow::users::delete_user(s, &user_id), |()| Json::Null)
+    }
+
+    #[napi(js_name = "searchUsers", ts_return_type = "Promise<Record<string, unknown>[]>")]
+    pub fn search_users<'env>(&self, env: &'env Env, query: Option<UserSearch>) -> napi::Result<PromiseRaw<'env, Json>> {
+        let q = query.unwrap_or(UserSearch { text: None, status: None, limit: None, offset: None });
+        self.users(
+            env,
+            move |s| {
+                let status = q
+                    .status
+                    .map(|st| idflow::users::UserStatus::parse(&st).ok_or_else(|| idflow::Error::invalid_request("status must be \"enabled\" or \"disabled\"")))
+                    .transpose()?;
+                let query = idflow::store::UserQuery {
+                    text: q.text,
+                    status,
+                    limit: q.limit.map_or(100, |l| l as usize),
+                    offset: q.offset.map_or(0, |o| o as usize),
+                };
+                idflow::users::search_users(s, &query)
+            },
+            |users| Json::Array(users.iter().map(|u| u.to_json()).collect()),
         )
     }
 

@@ -116,6 +116,46 @@ impl PyFlowEngine {
         })
     }
 
+    /// Creates a user (`fields` use the `/v1` names); returns it.
+    #[pyo3(signature = (login_id, fields=None))]
+    fn create_user<'py>(&self, py: Python<'py>, login_id: &str, fields: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+        let fields = input_map(fields)?;
+        let store = self.inner.store().clone();
+        let user = py.detach(|| guard(|| idflow::users::create_user(store.as_ref(), login_id, &fields))).map_err(crate::error::to_py)?;
+        crate::convert::to_py_value(py, &user.to_json())
+    }
+
+    fn get_user<'py>(&self, py: Python<'py>, user_id: &str) -> PyResult<Bound<'py, PyAny>> {
+        let store = self.inner.store().clone();
+        let user = py.detach(|| guard(|| idflow::users::get_user(store.as_ref(), user_id))).map_err(crate::error::to_py)?;
+        crate::convert::to_py_value(py, &user.to_json())
+    }
+
+    fn update_user<'py>(&self, py: Python<'py>, user_id: &str, fields: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
+        let fields = crate::convert::dict_to_map(fields)?;
+        let store = self.inner.store().clone();
+        let user = py.detach(|| guard(|| idflow::users::update_user(store.as_ref(), user_id, &fields))).map_err(crate::error::to_py)?;
+        crate::convert::to_py_value(py, &user.to_json())
+    }
+
+    fn delete_user(&self, py: Python<'_>, user_id: &str) -> PyResult<()> {
+        let store = self.inner.store().clone();
+        py.detach(|| guard(|| idflow::users::delete_user(store.as_ref(), user_id))).map_err(crate::error::to_py)
+    }
+
+    /// Users whose login id, email or name contains `text` (case-insensitive).
+    #[pyo3(signature = (text=None, status=None, limit=100, offset=0))]
+    fn search_users<'py>(&self, py: Python<'py>, text: Option<String>, status: Option<&str>, limit: usize, offset: usize) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let status = status
+            .map(|s| idflow::users::UserStatus::parse(s).ok_or_else(|| idflow::Error::invalid_request("status must be \"enabled\" or \"disabled\"")))
+            .transpose()
+            .map_err(crate::error::to_py)?;
+        let query = idflow::store::UserQuery { text, status, limit, offset };
+        let store = self.inner.store().clone();
+        let users = py.detach(|| guard(|| idflow::users::search_users(store.as_ref(), &query))).map_err(crate::error::to_py)?;
+        users.iter().map(|u| crate::convert::to_py_value(py, &u.to_json())).collect()
+    }
+
     /// Calls a connector once and reports status, headers, body, duration or the error.
     #[pyo3(signature = (connector_id, method="GET", endpoint="", body=None))]
     fn test_connector<'py>(&self, py: Python<'py>, connector_id: &str, method: &str, endpoint: &str, body: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {

@@ -77,6 +77,50 @@ impl FlowEngine {
         Ok(self.inner.next(&execution_id, &step_id, &interaction_id, input).await?.to_json().to_string())
     }
 
+    /// Creates a user (`fields`: JSON text with the `/v1` names); returns it as JSON text.
+    #[uniffi::method(default(fields = None))]
+    pub async fn create_user(&self, login_id: String, fields: Option<String>) -> Result<String, crate::IdflowError> {
+        let fields = json_object(fields, "fields")?;
+        let store = self.inner.store().clone();
+        crate::error::guard(|| Ok(idflow::users::create_user(store.as_ref(), &login_id, &fields)?.to_json().to_string()))
+    }
+
+    pub async fn get_user(&self, user_id: String) -> Result<String, crate::IdflowError> {
+        let store = self.inner.store().clone();
+        crate::error::guard(|| Ok(idflow::users::get_user(store.as_ref(), &user_id)?.to_json().to_string()))
+    }
+
+    pub async fn update_user(&self, user_id: String, fields: String) -> Result<String, crate::IdflowError> {
+        let fields = json_object(Some(fields), "fields")?;
+        let store = self.inner.store().clone();
+        crate::error::guard(|| Ok(idflow::users::update_user(store.as_ref(), &user_id, &fields)?.to_json().to_string()))
+    }
+
+    pub async fn delete_user(&self, user_id: String) -> Result<(), crate::IdflowError> {
+        let store = self.inner.store().clone();
+        crate::error::guard(|| idflow::users::delete_user(store.as_ref(), &user_id))
+    }
+
+    /// Users matching `text` (login id, email or name); a JSON array.
+    #[uniffi::method(default(text = None, status = None, limit = 100, offset = 0))]
+    pub async fn search_users(
+        &self,
+        text: Option<String>,
+        status: Option<String>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<String, crate::IdflowError> {
+        let store = self.inner.store().clone();
+        crate::error::guard(|| {
+            let status = status
+                .map(|s| idflow::users::UserStatus::parse(&s).ok_or_else(|| idflow::Error::invalid_request("status must be \"enabled\" or \"disabled\"")))
+                .transpose()?;
+            let query = idflow::store::UserQuery { text, status, limit: limit as usize, offset: offset as usize };
+            let users = idflow::users::search_users(store.as_ref(), &query)?;
+            Ok(serde_json::Value::Array(users.iter().map(|u| u.to_json()).collect()).to_string())
+        })
+    }
+
     /// The connector test panel, as JSON text.
     #[uniffi::method(default(method = "GET", endpoint = ""))]
     pub async fn test_connector(&self, connector_id: String, method: String, endpoint: String) -> Result<String, crate::IdflowError> {

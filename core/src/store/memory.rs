@@ -1,7 +1,7 @@
 //! An in-memory [`Store`] for tests and embedding; one lock, so every
 //! method is atomic.
 
-use super::{ExecutionRecord, RefreshRecord, Store};
+use super::{ExecutionRecord, RefreshRecord, Store, UserQuery};
 use crate::error::{Error, ErrorCode, Result};
 use crate::users::{normalize_login_id, User};
 use std::collections::HashMap;
@@ -77,6 +77,22 @@ impl Store for MemoryStore {
     fn user_by_login_id(&self, login_id: &str) -> Result<Option<User>> {
         let inner = self.lock();
         Ok(inner.login_ids.get(&normalize_login_id(login_id)).and_then(|id| inner.users.get(id)).cloned())
+    }
+
+    fn delete_user(&self, user_id: &str) -> Result<()> {
+        let mut inner = self.lock();
+        let user = inner.users.remove(user_id).ok_or_else(|| Error::new(ErrorCode::UserNotFound, "no user with this user id"))?;
+        for id in &user.login_ids {
+            inner.login_ids.remove(&normalize_login_id(id));
+        }
+        Ok(())
+    }
+
+    fn search_users(&self, query: &UserQuery) -> Result<Vec<User>> {
+        let inner = self.lock();
+        let mut found: Vec<&User> = inner.users.values().filter(|u| query.matches(u)).collect();
+        found.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        Ok(found.into_iter().skip(query.offset).take(query.limit).cloned().collect())
     }
 
     fn insert_execution(&self, record: &ExecutionRecord) -> Result<()> {

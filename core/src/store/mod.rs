@@ -32,6 +32,39 @@ pub struct ExecutionRecord {
     pub expires_at: u64,
 }
 
+/// A user search: `text` matches (case-insensitively, as a substring) a
+/// login id, the email or the name; `status` filters; `limit` defaults to 100.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserQuery {
+    pub text: Option<String>,
+    pub status: Option<crate::users::UserStatus>,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+impl Default for UserQuery {
+    fn default() -> Self {
+        UserQuery { text: None, status: None, limit: 100, offset: 0 }
+    }
+}
+
+impl UserQuery {
+    /// Whether `user` matches (the one definition both stores use).
+    pub fn matches(&self, user: &User) -> bool {
+        if self.status.is_some_and(|s| s != user.status) {
+            return false;
+        }
+        match &self.text {
+            None => true,
+            Some(t) => {
+                let t = t.to_lowercase();
+                let hit = |v: &Option<String>| v.as_ref().is_some_and(|v| v.to_lowercase().contains(&t));
+                user.login_ids.iter().any(|l| l.to_lowercase().contains(&t)) || hit(&user.email) || hit(&user.name)
+            }
+        }
+    }
+}
+
 /// A refresh token issued at the end of a flow.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RefreshRecord {
@@ -50,6 +83,10 @@ pub trait Store: Send + Sync {
     fn user(&self, user_id: &str) -> Result<Option<User>>;
     /// The user owning `login_id` (normalised before the lookup).
     fn user_by_login_id(&self, login_id: &str) -> Result<Option<User>>;
+    /// Deletes a user and frees its login ids; `user_not_found` when absent.
+    fn delete_user(&self, user_id: &str) -> Result<()>;
+    /// Users matching `query`, ordered by user id.
+    fn search_users(&self, query: &UserQuery) -> Result<Vec<User>>;
 
     /// Inserts a new execution (version 0).
     fn insert_execution(&self, record: &ExecutionRecord) -> Result<()>;

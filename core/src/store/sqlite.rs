@@ -2,7 +2,7 @@
 //! versioned in code (`PRAGMA user_version`), every write in a transaction,
 //! so a crash mid-step leaves either the old or the new state.
 
-use super::{ExecutionRecord, RefreshRecord, Store};
+use super::{ExecutionRecord, RefreshRecord, Store, UserQuery};
 use crate::error::{Error, ErrorCode, Result};
 use crate::users::{normalize_login_id, User};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -147,6 +147,43 @@ impl Store for SqliteStore {
             None => Ok(None),
             Some(id) => load_user(&conn, &id),
         }
+    }
+
+    fn delete_user(&self, user_id: &str) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        tx.execute("DELETE FROM login_ids WHERE user_id = ?1", params![user_id]).map_err(db)?;
+        let n = tx.execute("DELETE FROM users WHERE user_id = ?1", params![user_id]).map_err(db)?;
+        if n == 0 {
+            return Err(Error::new(ErrorCode::UserNotFound, "no user with this user id"));
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn search_users(&self, query: &UserQuery) -> Result<Vec<User>> {
+        // Rows are read in user-id order and filtered by the same
+        // `UserQuery::matches` the memory store uses, so both agree exactly.
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT data FROM users ORDER BY user_id").map_err(db)?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        for row in rows {
+            let value: serde_json::Value = serde_json::from_str(&row.map_err(db)?).map_err(json_err)?;
+            let user = User::from_json(&value).ok_or_else(|| Error::new(ErrorCode::Storage, "a stored user is malformed"))?;
+            if !query.matches(&user) {
+                continue;
+            }
+            if skipped < query.offset {
+                skipped += 1;
+                continue;
+            }
+            out.push(user);
+            if out.len() >= query.limit {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     fn insert_execution(&self, r: &ExecutionRecord) -> Result<()> {

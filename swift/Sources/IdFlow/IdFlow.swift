@@ -608,9 +608,23 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 public protocol FlowEngineProtocol: AnyObject, Sendable {
     
     /**
+     * Creates a user (`fields`: JSON text with the `/v1` names); returns it as JSON text.
+     */
+    func createUser(loginId: String, fields: String?) async throws  -> String
+    
+    func deleteUser(userId: String) async throws 
+    
+    func getUser(userId: String) async throws  -> String
+    
+    /**
      * Answers the waiting screen; returns the flow API's answer as JSON text.
      */
     func next(executionId: String, stepId: String, interactionId: String, input: String?) async throws  -> String
+    
+    /**
+     * Users matching `text` (login id, email or name); a JSON array.
+     */
+    func searchUsers(text: String?, status: String?, limit: UInt32, offset: UInt32) async throws  -> String
     
     /**
      * Starts a flow; returns the flow API's answer as JSON text.
@@ -621,6 +635,8 @@ public protocol FlowEngineProtocol: AnyObject, Sendable {
      * The connector test panel, as JSON text.
      */
     func testConnector(connectorId: String, method: String, endpoint: String) async throws  -> String
+    
+    func updateUser(userId: String, fields: String) async throws  -> String
     
 }
 /**
@@ -697,6 +713,57 @@ public convenience init(project: String, key: Key, baseDir: String = ".", databa
 
     
     /**
+     * Creates a user (`fields`: JSON text with the `/v1` names); returns it as JSON text.
+     */
+open func createUser(loginId: String, fields: String? = nil)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_flowengine_create_user(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(loginId),FfiConverterOptionString.lower(fields)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+open func deleteUser(userId: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_flowengine_delete_user(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(userId)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_void,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_void,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+open func getUser(userId: String)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_flowengine_get_user(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(userId)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+    /**
      * Answers the waiting screen; returns the flow API's answer as JSON text.
      */
 open func next(executionId: String, stepId: String, interactionId: String, input: String? = nil)async throws  -> String  {
@@ -705,6 +772,25 @@ open func next(executionId: String, stepId: String, interactionId: String, input
             rustFutureFunc: {
                 uniffi_idflow_uniffi_fn_method_flowengine_next(
                         self.uniffiCloneHandle(),FfiConverterString.lower(executionId),FfiConverterString.lower(stepId),FfiConverterString.lower(interactionId),FfiConverterOptionString.lower(input)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+    /**
+     * Users matching `text` (login id, email or name); a JSON array.
+     */
+open func searchUsers(text: String? = nil, status: String? = nil, limit: UInt32 = UInt32(100), offset: UInt32 = UInt32(0))async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_flowengine_search_users(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(text),FfiConverterOptionString.lower(status),FfiConverterUInt32.lower(limit),FfiConverterUInt32.lower(offset)
                 )
             },
             pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
@@ -743,6 +829,22 @@ open func testConnector(connectorId: String, method: String = "GET", endpoint: S
             rustFutureFunc: {
                 uniffi_idflow_uniffi_fn_method_flowengine_test_connector(
                         self.uniffiCloneHandle(),FfiConverterString.lower(connectorId),FfiConverterString.lower(method),FfiConverterString.lower(endpoint)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+open func updateUser(userId: String, fields: String)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_flowengine_update_user(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(userId),FfiConverterString.lower(fields)
                 )
             },
             pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
@@ -2526,13 +2628,28 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_func_pkce_verify() != 42394) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_idflow_uniffi_checksum_method_flowengine_create_user() != 10229) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_flowengine_delete_user() != 2275) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_flowengine_get_user() != 58575) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_idflow_uniffi_checksum_method_flowengine_next() != 30252) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_flowengine_search_users() != 36905) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_flowengine_start() != 8090) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_flowengine_test_connector() != 3931) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_flowengine_update_user() != 18492) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_jwkscache_key_set() != 702) {

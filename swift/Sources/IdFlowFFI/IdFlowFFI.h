@@ -258,9 +258,29 @@ void uniffi_idflow_uniffi_fn_free_flowengine(uint64_t handle, RustCallStatus *_N
 uint64_t uniffi_idflow_uniffi_fn_constructor_flowengine_new(RustBuffer project, uint64_t key, RustBuffer base_dir, RustBuffer database, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_CREATE_USER
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_CREATE_USER
+uint64_t uniffi_idflow_uniffi_fn_method_flowengine_create_user(uint64_t ptr, RustBuffer login_id, RustBuffer fields
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_DELETE_USER
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_DELETE_USER
+uint64_t uniffi_idflow_uniffi_fn_method_flowengine_delete_user(uint64_t ptr, RustBuffer user_id
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_GET_USER
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_GET_USER
+uint64_t uniffi_idflow_uniffi_fn_method_flowengine_get_user(uint64_t ptr, RustBuffer user_id
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_NEXT
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_NEXT
 uint64_t uniffi_idflow_uniffi_fn_method_flowengine_next(uint64_t ptr, RustBuffer execution_id, RustBuffer step_id, RustBuffer interaction_id, RustBuffer input
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_SEARCH_USERS
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_SEARCH_USERS
+uint64_t uniffi_idflow_uniffi_fn_method_flowengine_search_users(uint64_t ptr, RustBuffer text, RustBuffer status, uint32_t limit, uint32_t offset
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_START
@@ -271,6 +291,11 @@ uint64_t uniffi_idflow_uniffi_fn_method_flowengine_start(uint64_t ptr, RustBuffe
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_TEST_CONNECTOR
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_TEST_CONNECTOR
 uint64_t uniffi_idflow_uniffi_fn_method_flowengine_test_connector(uint64_t ptr, RustBuffer connector_id, RustBuffer method, RustBuffer endpoint
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_UPDATE_USER
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_UPDATE_USER
+uint64_t uniffi_idflow_uniffi_fn_method_flowengine_update_user(uint64_t ptr, RustBuffer user_id, RustBuffer fields
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CLONE_JWKSCACHE
@@ -850,9 +875,33 @@ uint16_t uniffi_idflow_uniffi_checksum_func_pkce_verify(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_CREATE_USER
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_CREATE_USER
+uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_create_user(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_DELETE_USER
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_DELETE_USER
+uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_delete_user(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_GET_USER
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_GET_USER
+uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_get_user(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_NEXT
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_NEXT
 uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_next(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_SEARCH_USERS
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_SEARCH_USERS
+uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_search_users(void
     
 );
 #endif
@@ -865,6 +914,12 @@ uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_start(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_TEST_CONNECTOR
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_TEST_CONNECTOR
 uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_test_connector(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_UPDATE_USER
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_UPDATE_USER
+uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_update_user(void
     
 );
 #endif

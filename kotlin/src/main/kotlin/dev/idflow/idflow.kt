@@ -710,11 +710,21 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_idflow_uniffi_checksum_func_pkce_verify(
     ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_flowengine_create_user(
+    ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_flowengine_delete_user(
+    ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_flowengine_get_user(
+    ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_next(
+    ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_flowengine_search_users(
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_start(
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_test_connector(
+    ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_flowengine_update_user(
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_jwkscache_key_set(
     ): Int
@@ -796,11 +806,21 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_idflow_uniffi_fn_constructor_flowengine_new(`project`: RustBuffer.ByValue,`key`: Long,`baseDir`: RustBuffer.ByValue,`database`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_idflow_uniffi_fn_method_flowengine_create_user(`ptr`: Long,`loginId`: RustBuffer.ByValue,`fields`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_idflow_uniffi_fn_method_flowengine_delete_user(`ptr`: Long,`userId`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_idflow_uniffi_fn_method_flowengine_get_user(`ptr`: Long,`userId`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_idflow_uniffi_fn_method_flowengine_next(`ptr`: Long,`executionId`: RustBuffer.ByValue,`stepId`: RustBuffer.ByValue,`interactionId`: RustBuffer.ByValue,`input`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_idflow_uniffi_fn_method_flowengine_search_users(`ptr`: Long,`text`: RustBuffer.ByValue,`status`: RustBuffer.ByValue,`limit`: Int,`offset`: Int,
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_flowengine_start(`ptr`: Long,`flowId`: RustBuffer.ByValue,`input`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_flowengine_test_connector(`ptr`: Long,`connectorId`: RustBuffer.ByValue,`method`: RustBuffer.ByValue,`endpoint`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_idflow_uniffi_fn_method_flowengine_update_user(`ptr`: Long,`userId`: RustBuffer.ByValue,`fields`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_idflow_uniffi_fn_clone_jwkscache(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1055,13 +1075,28 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_func_pkce_verify() and 0xFFFF) != 42394) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_create_user() and 0xFFFF) != 10229) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_delete_user() and 0xFFFF) != 2275) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_get_user() and 0xFFFF) != 58575) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_next() and 0xFFFF) != 30252) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_search_users() and 0xFFFF) != 36905) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_start() and 0xFFFF) != 8090) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_test_connector() and 0xFFFF) != 3931) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_update_user() and 0xFFFF) != 18492) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_jwkscache_key_set() and 0xFFFF) != 702) {
@@ -1613,9 +1648,23 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 public interface FlowEngineInterface {
     
     /**
+     * Creates a user (`fields`: JSON text with the `/v1` names); returns it as JSON text.
+     */
+    suspend fun `createUser`(`loginId`: kotlin.String, `fields`: kotlin.String? = null): kotlin.String
+    
+    suspend fun `deleteUser`(`userId`: kotlin.String)
+    
+    suspend fun `getUser`(`userId`: kotlin.String): kotlin.String
+    
+    /**
      * Answers the waiting screen; returns the flow API's answer as JSON text.
      */
     suspend fun `next`(`executionId`: kotlin.String, `stepId`: kotlin.String, `interactionId`: kotlin.String, `input`: kotlin.String? = null): kotlin.String
+    
+    /**
+     * Users matching `text` (login id, email or name); a JSON array.
+     */
+    suspend fun `searchUsers`(`text`: kotlin.String? = null, `status`: kotlin.String? = null, `limit`: kotlin.UInt = 100u, `offset`: kotlin.UInt = 0u): kotlin.String
     
     /**
      * Starts a flow; returns the flow API's answer as JSON text.
@@ -1626,6 +1675,8 @@ public interface FlowEngineInterface {
      * The connector test panel, as JSON text.
      */
     suspend fun `testConnector`(`connectorId`: kotlin.String, `method`: kotlin.String = "GET", `endpoint`: kotlin.String = ""): kotlin.String
+    
+    suspend fun `updateUser`(`userId`: kotlin.String, `fields`: kotlin.String): kotlin.String
     
     companion object
 }
@@ -1753,6 +1804,77 @@ open class FlowEngine: Disposable, AutoCloseable, FlowEngineInterface
 
     
     /**
+     * Creates a user (`fields`: JSON text with the `/v1` names); returns it as JSON text.
+     */
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `createUser`(`loginId`: kotlin.String, `fields`: kotlin.String?) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_flowengine_create_user(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`loginId`),
+        FfiConverterOptionalString.lower(`fields`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
+
+    
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `deleteUser`(`userId`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_flowengine_delete_user(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`userId`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
+
+    
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `getUser`(`userId`: kotlin.String) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_flowengine_get_user(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`userId`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * Answers the waiting screen; returns the flow API's answer as JSON text.
      */
     @Throws(IdflowException::class)
@@ -1767,6 +1889,34 @@ open class FlowEngine: Disposable, AutoCloseable, FlowEngineInterface
         FfiConverterString.lower(`stepId`),
         FfiConverterString.lower(`interactionId`),
         FfiConverterOptionalString.lower(`input`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Users matching `text` (login id, email or name); a JSON array.
+     */
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `searchUsers`(`text`: kotlin.String?, `status`: kotlin.String?, `limit`: kotlin.UInt, `offset`: kotlin.UInt) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_flowengine_search_users(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`text`),
+        FfiConverterOptionalString.lower(`status`),
+        FfiConverterUInt.lower(`limit`),
+        FfiConverterUInt.lower(`offset`),
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
@@ -1820,6 +1970,29 @@ open class FlowEngine: Disposable, AutoCloseable, FlowEngineInterface
         FfiConverterString.lower(`connectorId`),
         FfiConverterString.lower(`method`),
         FfiConverterString.lower(`endpoint`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
+
+    
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `updateUser`(`userId`: kotlin.String, `fields`: kotlin.String) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_flowengine_update_user(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`userId`),
+        FfiConverterString.lower(`fields`),
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },

@@ -40,6 +40,14 @@ class FlowEngineTest {
                 val t = Vectors.json(engine.testConnector("random", "GET", "/users")).jsonObject
                 assertEquals(200, t["status"]!!.jsonPrimitive.content.toInt())
                 assertThrows(IdflowException.FlowNotFound::class.java) { runBlocking { engine.start("nope") } }
+                val user = Vectors.json(engine.createUser("Kay@Example.com", """{"name":"Kay"}""")).jsonObject
+                val userId = user["userId"]!!.jsonPrimitive.content
+                assertEquals("Kay", Vectors.json(engine.getUser(userId)).jsonObject["name"]!!.jsonPrimitive.content)
+                assertThrows(IdflowException.UserExists::class.java) { runBlocking { engine.createUser("kay@example.com") } }
+                engine.updateUser(userId, """{"status":"disabled"}""")
+                assertEquals(1, Vectors.json(engine.searchUsers(status = "disabled")).let { it as kotlinx.serialization.json.JsonArray }.size)
+                engine.deleteUser(userId)
+                assertThrows(IdflowException.UserNotFound::class.java) { runBlocking { engine.getUser(userId) } }
             }
             assertThrows(IdflowException.Config::class.java) { FlowEngine("""{"projectId":"x"}""", key) }
         } finally {
