@@ -30,6 +30,8 @@ pub struct Project {
     pub refresh_ttl: u64,
     pub connectors: Vec<HttpConnectorConfig>,
     pub flows: Vec<Flow>,
+    /// Role name → permissions (`roles: [{"name", "permissions"}]`).
+    pub roles: std::collections::HashMap<String, Vec<String>>,
     /// Sections kept for the provider (applications, accessKeys, roles, ...).
     pub extra: Map<String, Value>,
 }
@@ -110,12 +112,35 @@ impl Project {
             let flow = parse_flow(&text).map_err(|e| Error::new(e.code, format!("{origin}: {}", e.message)))?;
             flows.push(flow);
         }
+        let mut roles = std::collections::HashMap::new();
+        for (i, role) in doc.get("roles").and_then(Value::as_array).into_iter().flatten().enumerate() {
+            let name = role
+                .get("name")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| Error::config(format!("roles[{i}] needs a name")))?;
+            let permissions = match role.get("permissions") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(p)) => p
+                    .iter()
+                    .map(|x| x.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| Error::config(format!("roles[{i}].permissions must be strings")))?,
+                Some(_) => return Err(Error::config(format!("roles[{i}].permissions must be an array"))),
+            };
+            if roles.insert(name.to_owned(), permissions).is_some() {
+                return Err(Error::config(format!("role {name:?} is declared twice")));
+            }
+        }
+        if matches!(doc.get("roles"), Some(v) if !v.is_array() && !v.is_null()) {
+            return Err(Error::config("roles must be an array"));
+        }
         let extra = doc
             .iter()
             .filter(|(k, _)| ["applications", "accessKeys", "roles", "oauthProviders", "tenants"].contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        Ok(Project { project_id, base_url, signing_alg, session_ttl, refresh_ttl, connectors, flows, extra })
+        Ok(Project { project_id, base_url, signing_alg, session_ttl, refresh_ttl, connectors, flows, roles, extra })
     }
 
     /// A flow engine for this project over `store`, signing with `key`.
@@ -123,6 +148,7 @@ impl Project {
         let mut config = EngineConfig::new(self.issuer(), key);
         config.session_ttl = self.session_ttl;
         config.refresh_ttl = self.refresh_ttl;
+        config.roles = self.roles.clone();
         let mut engine = FlowEngine::new(config, store);
         for c in &self.connectors {
             engine.add_connector(HttpConnector::new(c.clone())?);

@@ -248,6 +248,28 @@ pub fn apply_fields(user: &mut User, fields: &Map<String, Value>) -> Result<()> 
                 }
                 _ => return Err(Error::invalid_request("customAttributes must be an object")),
             },
+            "tenants" => {
+                let items = v.as_array().ok_or_else(|| Error::invalid_request("tenants must be an array"))?;
+                let mut tenants = Vec::with_capacity(items.len());
+                for t in items {
+                    let tenant_id = t
+                        .get("tenantId")
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                        .ok_or_else(|| Error::invalid_request("each tenant needs a tenantId"))?;
+                    let roles = match t.get("roles") {
+                        None | Some(Value::Null) => Vec::new(),
+                        Some(Value::Array(r)) => r
+                            .iter()
+                            .map(|x| x.as_str().map(str::to_owned))
+                            .collect::<Option<Vec<_>>>()
+                            .ok_or_else(|| Error::invalid_request("tenant roles must be strings"))?,
+                        Some(_) => return Err(Error::invalid_request("tenant roles must be an array")),
+                    };
+                    tenants.push(TenantMembership { tenant_id: tenant_id.to_owned(), roles });
+                }
+                user.tenants = tenants;
+            }
             "status" => {
                 user.status = v
                     .as_str()

@@ -302,3 +302,30 @@ async fn executions_expire() {
     assert!(err.message.contains("expired"), "{}", err.message);
     assert!(store.execution(&r.execution_id).unwrap().is_none(), "an expired execution is removed");
 }
+
+#[tokio::test]
+async fn tenants_carry_roles_and_the_permissions_they_grant() {
+    let project = json!({
+        "projectId": "local", "baseUrl": "http://127.0.0.1:8080", "signing": {"alg": "ES256"},
+        "roles": [{"name": "Tenant Admin", "permissions": ["User Admin", "SSO Admin"]}, {"name": "Viewer", "permissions": ["Read", "User Admin"]}],
+        "flows": ["sign-up-or-in.json"]
+    });
+    let dir = std::path::PathBuf::from(format!("{}/../tests/flows", env!("CARGO_MANIFEST_DIR")));
+    let p = idflow::project::Project::from_json(&project.to_string(), &dir).unwrap();
+    let key = Key::generate(p.signing_alg, None).unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let engine = p.engine(key.clone(), store.clone()).unwrap();
+    let user = idflow::users::create_user(store.as_ref(), "t@example.com", &obj(json!({
+        "tenants": [{"tenantId": "T1", "roles": ["Tenant Admin", "Viewer"]}, {"tenantId": "T2"}]}))).unwrap();
+    assert_eq!(user.tenants.len(), 2);
+    let s = engine.start("sign-up-or-in", Map::new(), None).await.unwrap();
+    let r = engine.next(&s.execution_id, "welcome", "submit", obj(json!({"email": "t@example.com"}))).await.unwrap();
+    let claims = verify_session(&key, &r.auth_info.unwrap().session_jwt);
+    assert_eq!(claims["tenants"]["T1"]["roles"], json!(["Tenant Admin", "Viewer"]));
+    assert_eq!(claims["tenants"]["T1"]["permissions"], json!(["User Admin", "SSO Admin", "Read"]));
+    assert_eq!(claims["tenants"]["T2"], json!({"roles": [], "permissions": []}));
+    let bad = json!({"projectId": "x", "baseUrl": "http://h", "roles": [{"name": "A"}, {"name": "A"}]});
+    assert!(idflow::project::Project::from_json(&bad.to_string(), &dir).unwrap_err().message.contains("twice"));
+    let bad_tenants = obj(json!({"tenants": [{"roles": ["x"]}]}));
+    assert_eq!(idflow::users::update_user(store.as_ref(), &user.user_id, &bad_tenants).map_err(|e| e.code), Err(ErrorCode::InvalidRequest));
+}

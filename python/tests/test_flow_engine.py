@@ -105,6 +105,8 @@ def test_user_management(tmp_path):
     assert info.value.code == "user_exists"
     assert engine.get_user(ann["userId"])["name"] == "Ann"
     assert engine.update_user(ann["userId"], {"status": "disabled"})["status"] == "disabled"
+    tenants = [{"tenantId": "T1", "roles": ["Tenant Admin"]}]
+    assert engine.update_user(ann["userId"], {"tenants": tenants})["tenants"] == tenants
     with pytest.raises(idflow.OAuthError):
         engine.update_user(ann["userId"], {"colour": "red"})
     engine.create_user("bob@example.com")

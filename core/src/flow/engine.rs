@@ -39,6 +39,8 @@ pub struct EngineConfig {
     pub execution_ttl: u64,
     /// Steps run per request before the flow is declared a cycle. Defaults to 100.
     pub max_steps_per_request: usize,
+    /// Role name → the permissions it grants (the project's `roles`).
+    pub roles: HashMap<String, Vec<String>>,
 }
 
 impl EngineConfig {
@@ -50,6 +52,7 @@ impl EngineConfig {
             refresh_ttl: 30 * 24 * 3600,
             execution_ttl: 30 * 60,
             max_steps_per_request: 100,
+            roles: HashMap::new(),
         }
     }
 }
@@ -348,8 +351,23 @@ impl FlowEngine {
         let amr = ctx.get(&format!("{INTERNAL}.amr")).cloned().unwrap_or_else(|| json!(["user"]));
         claims.insert("amr".into(), amr);
         if !user.tenants.is_empty() {
-            let tenants: Map<String, Value> =
-                user.tenants.iter().map(|t| (t.tenant_id.clone(), json!({"roles": t.roles}))).collect();
+            // `{tenant_id: {roles, permissions}}`: permissions are what the
+            // project's roles grant, deduplicated in first-seen order.
+            let tenants: Map<String, Value> = user
+                .tenants
+                .iter()
+                .map(|t| {
+                    let mut permissions: Vec<&str> = Vec::new();
+                    for role in &t.roles {
+                        for p in self.config.roles.get(role).into_iter().flatten() {
+                            if !permissions.contains(&p.as_str()) {
+                                permissions.push(p);
+                            }
+                        }
+                    }
+                    (t.tenant_id.clone(), json!({"roles": t.roles, "permissions": permissions}))
+                })
+                .collect();
             claims.insert("tenants".into(), Value::Object(tenants));
         }
         let session_jwt = jose::sign(&claims, &self.config.signing_key, None)?;
