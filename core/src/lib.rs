@@ -8,6 +8,7 @@ mod der;
 pub mod connectors;
 pub mod error;
 pub mod flow;
+mod ids;
 pub mod jose;
 mod json;
 pub mod pkce;

@@ -227,9 +227,7 @@ mod tests {
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::{Store, UserQuery};
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
+use crate::ids::{now_secs, random_id};
 
 /// Applies `fields` (the `/v1` names: built-in fields, `customAttributes`
 /// merged in, `status`); an unknown field is `invalid_request`.
@@ -287,9 +285,7 @@ pub fn create_user(store: &dyn Store, login_id: &str, fields: &Map<String, Value
     if normalize_login_id(login_id).is_empty() {
         return Err(Error::invalid_request("loginId must not be empty"));
     }
-    let mut id = [0u8; 18];
-    getrandom::fill(&mut id).map_err(|_| Error::internal("the operating system's random generator failed"))?;
-    let mut user = User::new(format!("U{}", crate::b64::encode(id)), login_id, now_secs());
+    let mut user = User::new(random_id("U")?, login_id, now_secs());
     apply_fields(&mut user, fields)?;
     store.create_user(&user)?;
     Ok(user)

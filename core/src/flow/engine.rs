@@ -22,7 +22,6 @@ use crate::users::{looks_like_email, User, UserStatus};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Engine settings; every field has a default.
 #[derive(Debug, Clone)]
@@ -123,15 +122,7 @@ impl FlowResponse {
 /// Engine state kept in the context under a root flows cannot address.
 const INTERNAL: &str = "_idflow";
 
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-fn random_id(prefix: &str) -> Result<String> {
-    let mut bytes = [0u8; 18];
-    getrandom::fill(&mut bytes).map_err(|_| Error::internal("the operating system's random generator failed"))?;
-    Ok(format!("{prefix}{}", crate::b64::encode(bytes)))
-}
+use crate::ids::{now_secs as now, random_id};
 
 enum Outcome {
     Waiting(String),

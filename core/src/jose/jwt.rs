@@ -16,7 +16,6 @@ use super::scan::{self, Audience, ClaimsScan, HeaderScan};
 use crate::error::{Error, Result};
 use crate::{b64, json};
 use serde_json::{Map, Value};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Default clock leeway in seconds.
 pub const DEFAULT_LEEWAY: u64 = 60;
@@ -124,9 +123,7 @@ pub struct Jws {
     pub payload: Vec<u8>,
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
+use crate::ids::now_secs;
 
 /// Signs `claims` as a compact JWT with `key`.
 ///
