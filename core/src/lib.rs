@@ -10,6 +10,7 @@ pub mod error;
 pub mod flow;
 mod ids;
 pub mod jose;
+pub mod oidc;
 mod json;
 pub mod pkce;
 pub mod project;

@@ -12,6 +12,9 @@ use serde_json::{Map, Value};
 use std::path::Path;
 use std::sync::Arc;
 
+/// The demo project's flow (also `tests/flows/sign-up-or-in.json`).
+const DEMO_FLOW: &str = include_str!("../../tests/flows/sign-up-or-in.json");
+
 const FIELDS: [&str; 11] = [
     "projectId", "baseUrl", "signing", "tokens", "applications", "accessKeys", "connectors", "roles",
     "oauthProviders", "flows", "tenants",
@@ -28,6 +31,8 @@ pub struct Project {
     pub session_ttl: u64,
     /// Seconds. Default 30 days.
     pub refresh_ttl: u64,
+    /// Authorization code lifetime, seconds. Default 60.
+    pub code_ttl: u64,
     pub connectors: Vec<HttpConnectorConfig>,
     pub flows: Vec<Flow>,
     /// Role name → permissions (`roles: [{"name", "permissions"}]`).
@@ -52,12 +57,20 @@ impl Project {
         format!("{}/{}", self.base_url.trim_end_matches('/'), self.project_id)
     }
 
-    /// Reads a project file; flow paths are relative to its folder.
+    /// Reads a project file (JSON, or TOML when the name ends in `.toml`,
+    /// mapped one to one); flow paths are relative to its folder.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Project> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::config(format!("cannot read project file {}: {e}", path.display())))?;
-        Project::from_json(&text, path.parent().unwrap_or(Path::new(".")))
+        let dir = path.parent().unwrap_or(Path::new("."));
+        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml")) {
+            let doc: toml::Table = toml::from_str(&text)
+                .map_err(|e| Error::config(format!("{} is not valid TOML: {}", path.display(), e.message())))?;
+            let json = serde_json::to_string(&doc).map_err(|_| Error::config("the TOML project could not be converted"))?;
+            return Project::from_json(&json, dir);
+        }
+        Project::from_json(&text, dir)
     }
 
     /// Parses project JSON; relative flow paths resolve against `base_dir`.
@@ -92,6 +105,10 @@ impl Project {
         let tokens = doc.get("tokens").and_then(Value::as_object).cloned().unwrap_or_default();
         let session_ttl = ttl(&tokens, "sessionTtl", 600)?;
         let refresh_ttl = ttl(&tokens, "refreshTtl", 30 * 24 * 3600)?;
+        let code_ttl = ttl(&tokens, "codeTtl", 60)?;
+        if let Some(k) = tokens.keys().find(|k| !["sessionTtl", "refreshTtl", "codeTtl"].contains(&k.as_str())) {
+            return Err(Error::config(format!("unknown field tokens.{k}")));
+        }
         let connectors = match doc.get("connectors") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(items)) => items.iter().map(HttpConnectorConfig::from_json).collect::<Result<_>>()?,
@@ -140,7 +157,30 @@ impl Project {
             .filter(|(k, _)| ["applications", "accessKeys", "roles", "oauthProviders", "tenants"].contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        Ok(Project { project_id, base_url, signing_alg, session_ttl, refresh_ttl, connectors, flows, roles, extra })
+        Ok(Project { project_id, base_url, signing_alg, session_ttl, refresh_ttl, code_ttl, connectors, flows, roles, extra })
+    }
+
+    /// The demo project `idflow serve` runs without a config: project
+    /// `local` at `base_url`, whose default application (client id `local`)
+    /// is public with PKCE, redirects to any loopback port
+    /// (`http://127.0.0.1/callback`, `http://[::1]/callback`) and signs users
+    /// in with the `sign-up-or-in` flow.
+    pub fn demo(base_url: &str) -> Result<Project> {
+        let doc = serde_json::json!({
+            "projectId": "local",
+            "baseUrl": base_url,
+            "applications": [{
+                "clientId": "local",
+                "name": "Demo application",
+                "public": true,
+                "redirectUris": ["http://127.0.0.1/callback", "http://[::1]/callback"],
+                "postLogoutRedirectUris": ["http://127.0.0.1/", "http://[::1]/"],
+                "grantTypes": ["authorization_code", "refresh_token"],
+                "flow": "sign-up-or-in"
+            }],
+            "flows": [serde_json::from_str::<Value>(DEMO_FLOW).map_err(|_| Error::internal("the demo flow is not JSON"))?]
+        });
+        Project::from_json(&doc.to_string(), Path::new("."))
     }
 
     /// A flow engine for this project over `store`, signing with `key`.

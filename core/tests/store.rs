@@ -69,6 +69,26 @@ fn contract(store: &dyn Store) {
     store.insert_refresh(&RefreshRecord { jti: "R1".into(), user_id: "U1".into(), expires_at: 5, revoked: false }).unwrap();
     assert_eq!(store.refresh("R1").unwrap().map(|r| r.user_id), Some("U1".into()));
     assert_eq!(store.refresh("R2").unwrap(), None);
+    // Provider records: upsert, first-use-wins insert, expiry, listing, purge.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    store.put_record("code", "c1", &json!({"a": 1}), Some(now + 60)).unwrap();
+    store.put_record("code", "c1", &json!({"a": 2}), Some(now + 60)).unwrap();
+    assert_eq!(store.record("code", "c1").unwrap(), Some(json!({"a": 2})));
+    assert_eq!(store.record("grant", "c1").unwrap(), None, "kinds are separate");
+    assert!(store.insert_record("used", "c1", &json!(true), Some(now + 60)).unwrap());
+    assert!(!store.insert_record("used", "c1", &json!(true), Some(now + 60)).unwrap(), "the second use loses");
+    store.put_record("used", "old", &json!(1), Some(now - 1)).unwrap();
+    assert_eq!(store.record("used", "old").unwrap(), None, "expired records read as absent");
+    assert!(store.insert_record("used", "old", &json!(2), None).unwrap(), "an expired record can be claimed again");
+    assert_eq!(store.record("used", "old").unwrap(), Some(json!(2)));
+    store.put_record("key", "b", &json!("B"), None).unwrap();
+    store.put_record("key", "a", &json!("A"), None).unwrap();
+    store.put_record("key", "z", &json!("Z"), Some(now - 5)).unwrap();
+    assert_eq!(store.records("key").unwrap(), vec![("a".to_owned(), json!("A")), ("b".to_owned(), json!("B"))]);
+    store.delete_record("key", "a").unwrap();
+    assert_eq!(store.records("key").unwrap().len(), 1);
+    assert!(store.purge_expired(now).unwrap() >= 1);
+    assert_eq!(store.record("code", "c1").unwrap(), Some(json!({"a": 2})), "live records survive a purge");
 }
 
 #[test]

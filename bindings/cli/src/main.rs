@@ -1,6 +1,9 @@
-//! The `idflow` command: key generation, JWT sign/verify/decode and PKCE.
-//! (`serve` arrives with the provider.) Bad input exits with status 2 and a
-//! one-line message on stderr naming the error code.
+//! The `idflow` command: `serve` (the OIDC provider over HTTP), key
+//! generation and rotation, JWT sign/verify/decode, PKCE, flow validation
+//! and connector tests. Bad input exits with status 2 and a one-line message
+//! on stderr naming the error code.
+
+mod serve;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use idflow::jose::{self, Algorithm, Key, KeySet, Validation};
@@ -18,6 +21,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the OpenID Connect provider (the demo project when no --config).
+    Serve {
+        /// Project file (JSON, or TOML by its .toml name). Without it, the demo project.
+        #[arg(long)]
+        config: Option<String>,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+        /// SQLite database file.
+        #[arg(long, default_value = "./idflow.db")]
+        db: String,
+        /// Public base URL (the issuer is BASE_URL/PROJECT_ID), e.g. behind a proxy.
+        #[arg(long)]
+        base_url: Option<String>,
+    },
     /// Generate and inspect keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -86,6 +103,18 @@ enum KeysCommand {
         key: String,
         #[arg(long, value_enum, default_value_t = KeyFormat::Jwk)]
         format: KeyFormat,
+    },
+    /// Make a new signing key active in a provider database; old public keys
+    /// stay published until the tokens they signed expire. Restart `serve`.
+    Rotate {
+        #[arg(long, default_value = "./idflow.db")]
+        db: String,
+        /// The project file, for its signing.alg and token lifetimes.
+        #[arg(long)]
+        config: Option<String>,
+        /// Algorithm of the new key (default: the project's signing.alg, else RS256).
+        #[arg(long)]
+        alg: Option<String>,
     },
 }
 
@@ -214,6 +243,20 @@ fn pretty(v: &impl serde::Serialize) -> String {
 
 fn run(cli: Cli) -> Result<String, Error> {
     match cli.command {
+        Command::Serve { config, addr, db, base_url } => serve::serve(serve::ServeArgs { config, addr, db, base_url }),
+        Command::Keys(KeysCommand::Rotate { db, config, alg }) => {
+            let project_alg = match &config {
+                Some(path) => Some(idflow::project::Project::from_file(path)?.signing_alg),
+                None => None,
+            };
+            let alg = match alg {
+                Some(a) => Algorithm::parse(&a)?,
+                None => project_alg.unwrap_or(Algorithm::RS256),
+            };
+            let store = idflow::store::SqliteStore::open(&db)?;
+            let kid = idflow::oidc::provider::keys::rotate(&store, alg)?;
+            Ok(pretty(&serde_json::json!({"active": kid, "alg": alg.as_str()})))
+        }
         Command::Keys(KeysCommand::Generate { alg, bits, kid, format }) => {
             let mut key = Key::generate(Algorithm::parse(&alg)?, bits)?;
             if let Some(kid) = kid {

@@ -81,6 +81,19 @@ pub struct AuthInfo {
     pub user: Value,
 }
 
+/// Who a completed flow authenticated, for the OIDC provider: a flow that
+/// runs for an authorization request (`request` in its context) issues no
+/// session JWT itself; the provider turns this into a code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Authenticated {
+    pub user_id: String,
+    pub amr: Value,
+    /// The flow's custom claims (`claims.*`).
+    pub custom_claims: Map<String, Value>,
+    /// The flow's `request` context (the authorization request).
+    pub request: Option<Value>,
+}
+
 /// The answer to `start` and `next` (the flow API's JSON, see `to_json`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlowResponse {
@@ -93,6 +106,8 @@ pub struct FlowResponse {
     pub auth_info: Option<AuthInfo>,
     /// Why the flow failed, or why a screen answer was refused.
     pub error: Option<Error>,
+    /// Set when the flow completed with an authenticated user.
+    pub authenticated: Option<Authenticated>,
 }
 
 impl FlowResponse {
@@ -245,6 +260,7 @@ impl FlowEngine {
                 redirect: None,
                 auth_info: None,
                 error: Some(e),
+                authenticated: None,
             });
         }
         // Claim the answer: only one concurrent `next` gets past this.
@@ -279,6 +295,7 @@ impl FlowEngine {
             redirect: None,
             auth_info: None,
             error: None,
+            authenticated: None,
         };
         match outcome {
             Outcome::Waiting(step_id) => {
@@ -308,8 +325,17 @@ impl FlowEngine {
                 if version.is_some() {
                     self.store.delete_execution(&execution_id)?;
                 }
-                if ctx.get(&format!("{INTERNAL}.userId")).is_some() {
-                    response.auth_info = Some(self.issue(&ctx)?);
+                if let Some(user_id) = ctx.get(&format!("{INTERNAL}.userId")).and_then(Value::as_str) {
+                    let request = ctx.get("request").cloned();
+                    if request.is_none() {
+                        response.auth_info = Some(self.issue(&ctx)?);
+                    }
+                    response.authenticated = Some(Authenticated {
+                        user_id: user_id.to_owned(),
+                        amr: ctx.get(&format!("{INTERNAL}.amr")).cloned().unwrap_or_else(|| json!(["user"])),
+                        custom_claims: ctx.get("claims").and_then(Value::as_object).cloned().unwrap_or_default(),
+                        request,
+                    });
                 }
             }
             Outcome::Failed(e) => {
@@ -321,6 +347,31 @@ impl FlowEngine {
             }
         }
         Ok(response)
+    }
+
+    /// The `tenants` claim, `{tenant_id: {roles, permissions}}`, where the
+    /// permissions are what the project's roles grant (deduplicated, in
+    /// first-seen order); `None` for a user in no tenant.
+    pub fn tenants_claim(&self, user: &User) -> Option<Value> {
+        if user.tenants.is_empty() {
+            return None;
+        }
+        let tenants: Map<String, Value> = user
+            .tenants
+            .iter()
+            .map(|t| {
+                let mut permissions: Vec<&str> = Vec::new();
+                for role in &t.roles {
+                    for p in self.config.roles.get(role).into_iter().flatten() {
+                        if !permissions.contains(&p.as_str()) {
+                            permissions.push(p);
+                        }
+                    }
+                }
+                (t.tenant_id.clone(), json!({"roles": t.roles, "permissions": permissions}))
+            })
+            .collect();
+        Some(Value::Object(tenants))
     }
 
     /// Session and refresh JWTs for the authenticated user.
@@ -341,25 +392,8 @@ impl FlowEngine {
         claims.insert("exp".into(), (iat + self.config.session_ttl).into());
         let amr = ctx.get(&format!("{INTERNAL}.amr")).cloned().unwrap_or_else(|| json!(["user"]));
         claims.insert("amr".into(), amr);
-        if !user.tenants.is_empty() {
-            // `{tenant_id: {roles, permissions}}`: permissions are what the
-            // project's roles grant, deduplicated in first-seen order.
-            let tenants: Map<String, Value> = user
-                .tenants
-                .iter()
-                .map(|t| {
-                    let mut permissions: Vec<&str> = Vec::new();
-                    for role in &t.roles {
-                        for p in self.config.roles.get(role).into_iter().flatten() {
-                            if !permissions.contains(&p.as_str()) {
-                                permissions.push(p);
-                            }
-                        }
-                    }
-                    (t.tenant_id.clone(), json!({"roles": t.roles, "permissions": permissions}))
-                })
-                .collect();
-            claims.insert("tenants".into(), Value::Object(tenants));
+        if let Some(tenants) = self.tenants_claim(&user) {
+            claims.insert("tenants".into(), tenants);
         }
         let session_jwt = jose::sign(&claims, &self.config.signing_key, None)?;
         let jti = random_id("R")?;

@@ -4,6 +4,7 @@
 use super::{ExecutionRecord, RefreshRecord, Store, UserQuery};
 use crate::error::{Error, ErrorCode, Result};
 use crate::users::{normalize_login_id, User};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -13,6 +14,11 @@ struct Inner {
     login_ids: HashMap<String, String>,
     executions: HashMap<String, ExecutionRecord>,
     refresh: HashMap<String, RefreshRecord>,
+    records: std::collections::BTreeMap<(String, String), (Value, Option<u64>)>,
+}
+
+fn live(expires_at: Option<u64>) -> bool {
+    expires_at.is_none_or(|t| t > crate::ids::now_secs())
 }
 
 #[derive(Default)]
@@ -131,5 +137,48 @@ impl Store for MemoryStore {
 
     fn refresh(&self, jti: &str) -> Result<Option<RefreshRecord>> {
         Ok(self.lock().refresh.get(jti).cloned())
+    }
+
+    fn put_record(&self, kind: &str, id: &str, value: &Value, expires_at: Option<u64>) -> Result<()> {
+        self.lock().records.insert((kind.to_owned(), id.to_owned()), (value.clone(), expires_at));
+        Ok(())
+    }
+
+    fn insert_record(&self, kind: &str, id: &str, value: &Value, expires_at: Option<u64>) -> Result<bool> {
+        let mut inner = self.lock();
+        let key = (kind.to_owned(), id.to_owned());
+        if inner.records.get(&key).is_some_and(|(_, e)| live(*e)) {
+            return Ok(false);
+        }
+        inner.records.insert(key, (value.clone(), expires_at));
+        Ok(true)
+    }
+
+    fn record(&self, kind: &str, id: &str) -> Result<Option<Value>> {
+        let inner = self.lock();
+        Ok(inner.records.get(&(kind.to_owned(), id.to_owned())).filter(|(_, e)| live(*e)).map(|(v, _)| v.clone()))
+    }
+
+    fn delete_record(&self, kind: &str, id: &str) -> Result<()> {
+        self.lock().records.remove(&(kind.to_owned(), id.to_owned()));
+        Ok(())
+    }
+
+    fn records(&self, kind: &str) -> Result<Vec<(String, Value)>> {
+        let inner = self.lock();
+        Ok(inner
+            .records
+            .iter()
+            .filter(|((k, _), (_, e))| k == kind && live(*e))
+            .map(|((_, id), (v, _))| (id.clone(), v.clone()))
+            .collect())
+    }
+
+    fn purge_expired(&self, now: u64) -> Result<usize> {
+        let mut inner = self.lock();
+        let before = inner.records.len() + inner.executions.len();
+        inner.records.retain(|_, (_, e)| e.is_none_or(|t| t > now));
+        inner.executions.retain(|_, r| r.expires_at > now);
+        Ok(before - inner.records.len() - inner.executions.len())
     }
 }

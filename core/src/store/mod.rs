@@ -98,4 +98,20 @@ pub trait Store: Send + Sync {
 
     fn insert_refresh(&self, record: &RefreshRecord) -> Result<()>;
     fn refresh(&self, jti: &str) -> Result<Option<RefreshRecord>>;
+
+    /// Provider state (signing keys, pending authorization requests, codes,
+    /// grants, sessions, revocations) as JSON records named by `(kind, id)`.
+    /// A record past `expires_at` (seconds since the epoch; `None` = never)
+    /// reads as absent. Upserts `value`.
+    fn put_record(&self, kind: &str, id: &str, value: &Value, expires_at: Option<u64>) -> Result<()>;
+    /// Inserts only when no live record `(kind, id)` exists; returns false
+    /// (nothing written) otherwise. This is the provider's atomic
+    /// "first use wins" (single-use codes, refresh rotation, `jti` replay).
+    fn insert_record(&self, kind: &str, id: &str, value: &Value, expires_at: Option<u64>) -> Result<bool>;
+    fn record(&self, kind: &str, id: &str) -> Result<Option<Value>>;
+    fn delete_record(&self, kind: &str, id: &str) -> Result<()>;
+    /// Every live record of `kind`, ordered by id.
+    fn records(&self, kind: &str) -> Result<Vec<(String, Value)>>;
+    /// Drops expired records and executions; returns how many went.
+    fn purge_expired(&self, now: u64) -> Result<usize>;
 }

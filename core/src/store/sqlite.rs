@@ -6,6 +6,7 @@ use super::{ExecutionRecord, RefreshRecord, Store, UserQuery};
 use crate::error::{Error, ErrorCode, Result};
 use crate::users::{normalize_login_id, User};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde_json::Value;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -18,6 +19,8 @@ const MIGRATIONS: &[&str] = &[
          version INTEGER NOT NULL, context TEXT NOT NULL, expires_at INTEGER NOT NULL);
      CREATE TABLE refresh_tokens (jti TEXT PRIMARY KEY, user_id TEXT NOT NULL, expires_at INTEGER NOT NULL,
          revoked INTEGER NOT NULL DEFAULT 0);",
+    "CREATE TABLE records (kind TEXT NOT NULL, id TEXT NOT NULL, value TEXT NOT NULL, expires_at INTEGER,
+         PRIMARY KEY (kind, id)) WITHOUT ROWID;",
 ];
 
 fn db(e: rusqlite::Error) -> Error {
@@ -261,4 +264,75 @@ impl Store for SqliteStore {
             .optional()
             .map_err(db)
     }
+
+    fn put_record(&self, kind: &str, id: &str, value: &Value, expires_at: Option<u64>) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO records (kind, id, value, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![kind, id, value.to_string(), expires_at.map(clamp)],
+            )
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    fn insert_record(&self, kind: &str, id: &str, value: &Value, expires_at: Option<u64>) -> Result<bool> {
+        // One statement: replaces only an expired row, so the check and the
+        // write cannot interleave with another writer.
+        let n = self
+            .conn()
+            .execute(
+                "INSERT INTO records (kind, id, value, expires_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (kind, id) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+                 WHERE records.expires_at IS NOT NULL AND records.expires_at <= ?5",
+                params![kind, id, value.to_string(), expires_at.map(clamp), clamp(crate::ids::now_secs())],
+            )
+            .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    fn record(&self, kind: &str, id: &str) -> Result<Option<Value>> {
+        let text: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT value FROM records WHERE kind = ?1 AND id = ?2 AND (expires_at IS NULL OR expires_at > ?3)",
+                params![kind, id, clamp(crate::ids::now_secs())],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        text.map(|t| serde_json::from_str(&t).map_err(json_err)).transpose()
+    }
+
+    fn delete_record(&self, kind: &str, id: &str) -> Result<()> {
+        self.conn().execute("DELETE FROM records WHERE kind = ?1 AND id = ?2", params![kind, id]).map(|_| ()).map_err(db)
+    }
+
+    fn records(&self, kind: &str) -> Result<Vec<(String, Value)>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT id, value FROM records WHERE kind = ?1 AND (expires_at IS NULL OR expires_at > ?2) ORDER BY id")
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(params![kind, clamp(crate::ids::now_secs())], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(db)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, text) = row.map_err(db)?;
+            out.push((id, serde_json::from_str(&text).map_err(json_err)?));
+        }
+        Ok(out)
+    }
+
+    fn purge_expired(&self, now: u64) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        let a = tx.execute("DELETE FROM records WHERE expires_at IS NOT NULL AND expires_at <= ?1", params![clamp(now)]).map_err(db)?;
+        let b = tx.execute("DELETE FROM executions WHERE expires_at <= ?1", params![clamp(now)]).map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(a + b)
+    }
+}
+
+fn clamp(t: u64) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
 }

@@ -1,0 +1,217 @@
+//! Userinfo (OIDC Core §5.3, RFC 6750), revocation (RFC 7009) and
+//! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
+
+use super::http::{append_query, HttpRequest, HttpResponse, Params};
+use super::{oauth_error, pages, split_scope, token_digest, Provider, SESSION_COOKIE};
+use crate::error::{Error, ErrorCode, Result};
+use crate::jose::{self, Algorithm, Validation};
+use serde_json::{json, Map, Value};
+
+/// Claims of an access token that are not custom claims.
+const ACCESS_TOKEN_CLAIMS: [&str; 12] =
+    ["iss", "sub", "aud", "client_id", "scope", "jti", "iat", "exp", "auth_time", "amr", "sid", "tenants"];
+
+fn bearer_error(status: u16, error: &str, description: &str) -> HttpResponse {
+    let desc = description.replace(['"', '\\'], "'");
+    HttpResponse::json_no_store(status, &json!({"error": error, "error_description": description}))
+        .with_header("WWW-Authenticate", format!("Bearer realm=\"idflow\", error=\"{error}\", error_description=\"{desc}\""))
+}
+
+impl Provider {
+    fn published_algs(&self) -> Vec<Algorithm> {
+        let mut algs: Vec<Algorithm> = Vec::new();
+        for k in self.keys.published.keys() {
+            if let Some(a) = k.alg() {
+                if !algs.contains(&a) {
+                    algs.push(a);
+                }
+            }
+        }
+        algs
+    }
+
+    /// Verifies one of this provider's access tokens: signature, `typ`,
+    /// issuer, audience, expiry, and that neither it nor its grant is revoked.
+    pub fn verify_access_token(&self, token: &str) -> Result<Map<String, Value>> {
+        let mut v = Validation::new(&self.published_algs());
+        v.issuer = Some(self.issuer.clone());
+        v.audience = vec![self.project.project_id.clone()];
+        v.leeway = 0;
+        v.required_claims = vec!["exp".into(), "jti".into(), "sub".into()];
+        let t = jose::verify(token, &self.keys.published, &v)?;
+        let typ = t.header.get("typ").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+        if typ != "at+jwt" && typ != "application/at+jwt" {
+            return Err(Error::invalid_token("not an access token (typ is not at+jwt)"));
+        }
+        let jti = t.claims.get("jti").and_then(Value::as_str).unwrap_or_default();
+        if self.store.record("revoked_jti", jti)?.is_some() {
+            return Err(Error::invalid_token("the access token has been revoked"));
+        }
+        if let Some((grant, _)) = jti.split_once('.') {
+            if !self.grant_live(grant)? {
+                return Err(Error::invalid_token("the access token's grant has been revoked"));
+            }
+        }
+        Ok(t.claims)
+    }
+
+    pub(super) fn userinfo(&self, req: &HttpRequest) -> HttpResponse {
+        let header = req.header("authorization").and_then(|h| {
+            (h.len() > 7 && h[..7].eq_ignore_ascii_case("bearer ")).then(|| h[7..].trim().to_owned())
+        });
+        let form = (req.method == "POST" && req.content_type_is("application/x-www-form-urlencoded"))
+            .then(|| Params::parse(&req.body))
+            .and_then(|p| p.get("access_token").map(str::to_owned));
+        let token = match (header, form) {
+            (Some(_), Some(_)) => return bearer_error(400, "invalid_request", "send the access token once (header or body)"),
+            (Some(t), None) | (None, Some(t)) => t,
+            (None, None) => {
+                return HttpResponse::json_no_store(401, &json!({"error": "invalid_token", "error_description": "no access token"}))
+                    .with_header("WWW-Authenticate", "Bearer realm=\"idflow\"")
+            }
+        };
+        let claims = match self.verify_access_token(&token) {
+            Ok(c) => c,
+            Err(e) if e.code == ErrorCode::Storage => return oauth_error(&e),
+            Err(e) => return bearer_error(401, "invalid_token", &e.message),
+        };
+        let scopes = split_scope(claims.get("scope").and_then(Value::as_str));
+        if !scopes.iter().any(|s| s == "openid") {
+            return bearer_error(403, "insufficient_scope", "userinfo needs a token with the openid scope");
+        }
+        let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
+        let user = match self.store.user(sub) {
+            Ok(Some(u)) => u,
+            Ok(None) => return bearer_error(401, "invalid_token", "the token's user no longer exists"),
+            Err(e) => return oauth_error(&e),
+        };
+        let custom: Map<String, Value> =
+            claims.iter().filter(|(k, _)| !ACCESS_TOKEN_CLAIMS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut out = Map::new();
+        out.insert("sub".into(), user.user_id.clone().into());
+        self.scoped_user_claims(&user, &scopes, &custom, &mut out);
+        HttpResponse::json_no_store(200, &Value::Object(out))
+    }
+
+    pub(super) async fn revoke(&self, req: &HttpRequest) -> HttpResponse {
+        match self.revoke_inner(req).await {
+            Ok(()) => HttpResponse::new(200).with_header("Cache-Control", "no-store"),
+            Err(e) => oauth_error(&e),
+        }
+    }
+
+    async fn revoke_inner(&self, req: &HttpRequest) -> Result<()> {
+        if !req.content_type_is("application/x-www-form-urlencoded") {
+            return Err(Error::invalid_request("revocation takes a form body (application/x-www-form-urlencoded)"));
+        }
+        let params = Params::parse(&req.body);
+        let client = self.authenticate_client(req, &params).await?;
+        let token = params.get("token").ok_or_else(|| Error::invalid_request("token is missing"))?;
+        // Unknown, foreign or already-revoked tokens still answer 200
+        // (RFC 7009 §2.2): the client cannot learn anything from it.
+        if let Some(rt) = self.store.record("rt", &token_digest(token))? {
+            if rt.get("clientId").and_then(Value::as_str) == Some(client.id()) {
+                if let Some(g) = rt.get("grantId").and_then(Value::as_str) {
+                    self.revoke_grant(g)?;
+                }
+            }
+            return Ok(());
+        }
+        let mut v = Validation::new(&self.published_algs());
+        v.issuer = Some(self.issuer.clone());
+        v.audience = vec![self.project.project_id.clone()];
+        v.required_claims = vec!["exp".into(), "jti".into()];
+        if let Ok(t) = jose::verify(token, &self.keys.published, &v) {
+            if t.claims.get("client_id").and_then(Value::as_str) == Some(client.id()) {
+                let jti = t.claims.get("jti").and_then(Value::as_str).unwrap_or_default();
+                let exp = t.claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
+                self.store.put_record("revoked_jti", jti, &json!(true), Some(exp + 1))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn logout(&self, req: &HttpRequest) -> HttpResponse {
+        let mut params = Params::parse(req.query.as_bytes());
+        if req.method == "POST" && req.content_type_is("application/x-www-form-urlencoded") {
+            params.merge_missing(Params::parse(&req.body));
+        }
+        // The hint's signature must be ours; an expired hint is fine.
+        let hint = match params.get("id_token_hint") {
+            None => None,
+            Some(t) => match jose::verify_jws(t, &self.keys.published, &self.published_algs(), 16 * 1024)
+                .ok()
+                .and_then(|jws| crate::json::parse_object(&jws.payload).ok())
+                .filter(|c| c.get("iss").and_then(Value::as_str) == Some(self.issuer.as_str()))
+            {
+                Some(c) => Some(c),
+                None => return pages::error_page(400, "Invalid logout request", "id_token_hint is not an id_token from this provider"),
+            },
+        };
+        let hint_client = hint.as_ref().and_then(|c| match c.get("aud") {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Array(a)) => a.first().and_then(Value::as_str).map(str::to_owned),
+            _ => None,
+        });
+        let client_id = match (hint_client, params.get("client_id")) {
+            (Some(a), Some(b)) if a != b => {
+                return pages::error_page(400, "Invalid logout request", "client_id does not match the id_token_hint")
+            }
+            (Some(a), _) => Some(a),
+            (None, b) => b.map(str::to_owned),
+        };
+        let redirect = match params.get("post_logout_redirect_uri") {
+            None => None,
+            Some(uri) => {
+                let registered = client_id
+                    .as_deref()
+                    .and_then(|c| self.apps.get(c))
+                    .is_some_and(|app| app.post_logout_redirect_uris.iter().any(|u| u == uri));
+                if !registered {
+                    return pages::error_page(
+                        400,
+                        "Invalid logout request",
+                        "post_logout_redirect_uri is not registered for this application (send id_token_hint or client_id)",
+                    );
+                }
+                Some(uri.to_owned())
+            }
+        };
+        let mut sids: Vec<String> = Vec::new();
+        if let Some(s) = req.cookie(SESSION_COOKIE) {
+            sids.push(s.to_owned());
+        }
+        if let Some(s) = hint.as_ref().and_then(|c| c.get("sid")).and_then(Value::as_str) {
+            if !sids.iter().any(|x| x == s) {
+                sids.push(s.to_owned());
+            }
+        }
+        for sid in &sids {
+            if self.end_session(sid).is_err() {
+                return pages::error_page(500, "Sign-out failed", "the session could not be ended; try again");
+            }
+        }
+        let clear = self.session_cookie("", 0);
+        match redirect {
+            Some(uri) => {
+                let target = match params.get("state") {
+                    Some(s) => append_query(&uri, &[("state", s)]),
+                    None => uri,
+                };
+                HttpResponse::redirect(&target).with_header("Set-Cookie", clear)
+            }
+            None => pages::logged_out_page().with_header("Set-Cookie", clear),
+        }
+    }
+
+    /// Ends a provider session and revokes the grants made under it.
+    fn end_session(&self, sid: &str) -> Result<()> {
+        if let Some(s) = self.store.record("session", sid)? {
+            for g in s.get("grants").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+                self.revoke_grant(g)?;
+            }
+            self.store.delete_record("session", sid)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,230 @@
+//! Neutral HTTP request and response types: the provider's edge. The CLI's
+//! server, a Python web app and a Node web app convert to and from these,
+//! so every host mounts the very same endpoints.
+
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// An HTTP request as the provider sees it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HttpRequest {
+    /// Upper-case method (`GET`, `POST`, ...).
+    pub method: String,
+    /// The path, percent-encoded as received, without the query.
+    pub path: String,
+    /// The raw query string without `?` (may be empty).
+    pub query: String,
+    /// Header names in any case; looked up case-insensitively.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    /// A request for `target`, which is a path with an optional query
+    /// (`/oauth2/v1/authorize?client_id=...`) or an absolute URL (its scheme
+    /// and host are ignored: the provider's issuer comes from its config).
+    pub fn new(method: &str, target: &str, headers: Vec<(String, String)>, body: Vec<u8>) -> HttpRequest {
+        let rest = match target.find("://") {
+            Some(i) if !target[..i].contains('/') => {
+                let after = &target[i + 3..];
+                after.find(['/', '?']).map_or("/", |j| &after[j..])
+            }
+            _ => target,
+        };
+        let rest = rest.split('#').next().unwrap_or_default();
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        HttpRequest {
+            method: method.to_ascii_uppercase(),
+            path: if path.is_empty() { "/".to_owned() } else { path.to_owned() },
+            query: query.to_owned(),
+            headers,
+            body,
+        }
+    }
+
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// A cookie from the `Cookie` header(s).
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("cookie"))
+            .flat_map(|(_, v)| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// Whether the body is declared as `type` (ignoring parameters).
+    pub fn content_type_is(&self, media_type: &str) -> bool {
+        self.header("content-type")
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case(media_type))
+    }
+}
+
+/// Parameters of a query string or form body. A repeated name is an error
+/// for OAuth parameters (RFC 6749 §3.1), reported by [`Params::get`]'s
+/// caller through [`Params::repeated`].
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    map: HashMap<String, String>,
+    repeated: Option<String>,
+}
+
+impl Params {
+    pub fn parse(text: &[u8]) -> Params {
+        let mut params = Params::default();
+        for (k, v) in url::form_urlencoded::parse(text) {
+            if params.map.contains_key(k.as_ref()) {
+                params.repeated.get_or_insert_with(|| k.to_string());
+                continue;
+            }
+            params.map.insert(k.into_owned(), v.into_owned());
+        }
+        params
+    }
+
+    /// The value of `name`; an empty value counts as absent (RFC 6749 §3.1).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.map.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    /// The first parameter given more than once, if any.
+    pub fn repeated(&self) -> Option<&str> {
+        self.repeated.as_deref()
+    }
+
+    pub fn merge_missing(&mut self, other: Params) {
+        for (k, v) in other.map {
+            self.map.entry(k).or_insert(v);
+        }
+    }
+}
+
+/// An HTTP response from the provider.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn new(status: u16) -> HttpResponse {
+        HttpResponse { status, headers: Vec::new(), body: Vec::new() }
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> HttpResponse {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// A JSON body.
+    pub fn json(status: u16, value: &Value) -> HttpResponse {
+        HttpResponse::json_text(status, value.to_string())
+    }
+
+    pub fn json_text(status: u16, text: String) -> HttpResponse {
+        HttpResponse { status, headers: vec![("Content-Type".into(), "application/json".into())], body: text.into_bytes() }
+    }
+
+    /// JSON that must not be cached (token, userinfo, flow API).
+    pub fn json_no_store(status: u16, value: &Value) -> HttpResponse {
+        HttpResponse::json(status, value).with_header("Cache-Control", "no-store").with_header("Pragma", "no-cache")
+    }
+
+    pub fn redirect(location: &str) -> HttpResponse {
+        HttpResponse::new(302).with_header("Location", location).with_header("Cache-Control", "no-store")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text (lossy), for tests and logs.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Appends `params` to `base` as query parameters (keeping its own query).
+pub fn append_query(base: &str, params: &[(&str, &str)]) -> String {
+    let mut out = String::from(base);
+    let (before, fragment) = match out.find('#') {
+        Some(i) => {
+            let f = out[i..].to_owned();
+            out.truncate(i);
+            (out, f)
+        }
+        None => (out, String::new()),
+    };
+    let mut out = before;
+    let mut sep = if out.contains('?') { if out.ends_with('?') || out.ends_with('&') { "" } else { "&" } } else { "?" };
+    for (k, v) in params {
+        out.push_str(sep);
+        out.extend(url::form_urlencoded::byte_serialize(k.as_bytes()));
+        out.push('=');
+        out.extend(url::form_urlencoded::byte_serialize(v.as_bytes()));
+        sep = "&";
+    }
+    out + &fragment
+}
+
+/// Escapes text for HTML element content and quoted attributes.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_split_into_path_and_query() {
+        let r = HttpRequest::new("get", "http://h:1/a/b?x=1#f", vec![], vec![]);
+        assert_eq!((r.method.as_str(), r.path.as_str(), r.query.as_str()), ("GET", "/a/b", "x=1"));
+        let r = HttpRequest::new("POST", "/t", vec![], vec![]);
+        assert_eq!((r.path.as_str(), r.query.as_str()), ("/t", ""));
+        let r = HttpRequest::new("GET", "https://h", vec![], vec![]);
+        assert_eq!(r.path, "/");
+    }
+
+    #[test]
+    fn params_refuse_repeats_and_ignore_empty_values() {
+        let p = Params::parse(b"a=1&b=&a=2&c=x%20y");
+        assert_eq!(p.get("a"), Some("1"));
+        assert_eq!(p.get("b"), None);
+        assert_eq!(p.get("c"), Some("x y"));
+        assert_eq!(p.repeated(), Some("a"));
+    }
+
+    #[test]
+    fn query_appending_keeps_existing_parameters_and_fragments() {
+        assert_eq!(append_query("https://a/cb", &[("code", "x y"), ("state", "s&")]), "https://a/cb?code=x+y&state=s%26");
+        assert_eq!(append_query("https://a/cb?k=1#frag", &[("code", "c")]), "https://a/cb?k=1&code=c#frag");
+    }
+
+    #[test]
+    fn cookies_and_headers_are_case_insensitive_lookups() {
+        let r = HttpRequest::new("GET", "/", vec![("COOKIE".into(), "a=1; idflow_session=S; b=2".into())], vec![]);
+        assert_eq!(r.cookie("idflow_session"), Some("S"));
+        assert_eq!(r.header("cookie"), Some("a=1; idflow_session=S; b=2"));
+        assert_eq!(html_escape("<a href=\"x\">'&"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;");
+    }
+}

@@ -1,0 +1,393 @@
+//! The OpenID Connect provider, sans-IO: [`Provider::handle`] takes an
+//! [`HttpRequest`] and returns an [`HttpResponse`], so the `idflow serve`
+//! server, a Python web app and a Node web app mount the same endpoints.
+//!
+//! Paths (DESIGN.md, "The provider's HTTP surface") are relative to the
+//! base URL's path: discovery and JWKS under the issuer
+//! (`{base}/{project_id}/.well-known/...`), the OAuth endpoints under
+//! `/oauth2/v1/`, the flow API under `/v1/flow/`, the hosted login page at
+//! `/login/{project_id}`.
+//!
+//! State lives in the [`Store`] as records (see [`Store::put_record`]):
+//! `authreq` (pending authorization requests, 10 min), `code` (by SHA-256 of
+//! the code), `grant` (one per authorization: every token issued from it is
+//! revoked together), `rt` (refresh tokens by digest), `session` (the
+//! provider's browser session behind its cookie), `revoked_jti` (revoked
+//! access tokens until they expire) and `signing_key`.
+
+mod authorize;
+pub mod config;
+mod endpoints;
+pub mod http;
+pub mod keys;
+mod pages;
+mod token;
+
+pub use config::{AccessKey, Application, AuthMethod, STANDARD_SCOPES};
+pub use http::{HttpRequest, HttpResponse};
+pub use keys::SigningKeys;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::flow::FlowEngine;
+use crate::jose::JwksCache;
+use crate::project::Project;
+use crate::store::Store;
+use crate::users::User;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The name of the provider's session cookie.
+pub const SESSION_COOKIE: &str = "idflow_session";
+/// How long an authorization request waits for its flow to finish.
+pub const AUTH_REQUEST_TTL: u64 = 600;
+
+/// Claims every provider lists in `claims_supported`.
+pub const DEFAULT_CLAIMS: [&str; 14] = [
+    "iss", "aud", "iat", "exp", "sub", "name", "email", "email_verified", "phone_number", "phone_number_verified",
+    "picture", "family_name", "given_name", "tenants",
+];
+
+/// The provider: configuration, keys, the flow engine and the store.
+pub struct Provider {
+    project: Project,
+    issuer: String,
+    /// The base URL's path without a trailing slash ("" at the root).
+    base_path: String,
+    base_url: String,
+    apps: HashMap<String, Application>,
+    access_keys: HashMap<String, AccessKey>,
+    engine: FlowEngine,
+    store: Arc<dyn Store>,
+    keys: SigningKeys,
+    discovery_json: String,
+    client_jwks: HashMap<String, JwksCache>,
+    secure_cookies: bool,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider").field("issuer", &self.issuer).finish_non_exhaustive()
+    }
+}
+
+/// Hash-keyed store ids, so a leaked database does not leak usable tokens.
+pub(crate) fn token_digest(token: &str) -> String {
+    crate::b64::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref())
+}
+
+/// Space-separated scope string → deduplicated list in order.
+pub(crate) fn split_scope(scope: Option<&str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in scope.unwrap_or_default().split(' ').filter(|s| !s.is_empty()) {
+        if !out.iter().any(|o| o == s) {
+            out.push(s.to_owned());
+        }
+    }
+    out
+}
+
+impl Provider {
+    /// Builds the provider for `project` over `store`, creating the signing
+    /// key on first start.
+    pub fn new(project: Project, store: Arc<dyn Store>) -> Result<Provider> {
+        let max_ttl = project.session_ttl.max(project.code_ttl);
+        let keys = keys::load_or_create(&*store, project.signing_alg, max_ttl)?;
+        Provider::with_keys(project, store, keys)
+    }
+
+    fn with_keys(project: Project, store: Arc<dyn Store>, keys: SigningKeys) -> Result<Provider> {
+        let base = url::Url::parse(&project.base_url).map_err(|_| Error::config("baseUrl is not a URL"))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(Error::config("baseUrl must be an http or https URL"));
+        }
+        let base_url = project.base_url.trim_end_matches('/').to_owned();
+        let base_path = base.path().trim_end_matches('/').to_owned();
+        let mut apps = HashMap::new();
+        for (i, v) in project.extra.get("applications").and_then(Value::as_array).into_iter().flatten().enumerate() {
+            let app = Application::from_json(v, i)?;
+            if let Some(f) = &app.flow {
+                if !project.flows.iter().any(|x| &x.id == f) {
+                    return Err(Error::config(format!("application {:?} names flow {f:?}, which the project does not have", app.client_id)));
+                }
+            }
+            if apps.contains_key(&app.client_id) {
+                return Err(Error::config(format!("application {:?} is declared twice", app.client_id)));
+            }
+            apps.insert(app.client_id.clone(), app);
+        }
+        if matches!(project.extra.get("applications"), Some(v) if !v.is_array()) {
+            return Err(Error::config("applications must be an array"));
+        }
+        let mut access_keys = HashMap::new();
+        for (i, v) in project.extra.get("accessKeys").and_then(Value::as_array).into_iter().flatten().enumerate() {
+            let key = AccessKey::from_json(v, i)?;
+            if apps.contains_key(&key.id) || access_keys.contains_key(&key.id) {
+                return Err(Error::config(format!("access key id {:?} is already used by an application or key", key.id)));
+            }
+            access_keys.insert(key.id.clone(), key);
+        }
+        let mut client_jwks = HashMap::new();
+        for app in apps.values() {
+            if let Some(config::ClientKeys::Uri(uri)) = &app.keys {
+                client_jwks.insert(app.client_id.clone(), JwksCache::new(uri, Default::default())?);
+            }
+        }
+        let engine = project.engine(keys.active.clone(), store.clone())?;
+        let issuer = project.issuer();
+        let mut provider = Provider {
+            secure_cookies: base.scheme() == "https",
+            issuer,
+            base_path,
+            base_url,
+            apps,
+            access_keys,
+            engine,
+            store,
+            keys,
+            discovery_json: String::new(),
+            client_jwks,
+            project,
+        };
+        provider.discovery_json = provider.discovery().to_string();
+        Ok(provider)
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn engine(&self) -> &FlowEngine {
+        &self.engine
+    }
+
+    pub fn signing_keys(&self) -> &SigningKeys {
+        &self.keys
+    }
+
+    pub fn application(&self, client_id: &str) -> Option<&Application> {
+        self.apps.get(client_id)
+    }
+
+    /// Applications ordered by client id.
+    pub fn applications(&self) -> Vec<&Application> {
+        let mut apps: Vec<&Application> = self.apps.values().collect();
+        apps.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        apps
+    }
+
+    /// Access keys ordered by id.
+    pub fn access_keys(&self) -> Vec<&AccessKey> {
+        let mut keys: Vec<&AccessKey> = self.access_keys.values().collect();
+        keys.sort_by(|a, b| a.id.cmp(&b.id));
+        keys
+    }
+
+    /// An absolute URL for a provider path (`/oauth2/v1/token`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// The discovery document (OpenID Connect Discovery 1.0 §3).
+    pub fn discovery(&self) -> Value {
+        let mut claims: Vec<String> = DEFAULT_CLAIMS.iter().map(|c| (*c).to_owned()).collect();
+        for app in self.applications() {
+            for c in &app.claims_supported {
+                if !claims.contains(c) {
+                    claims.push(c.clone());
+                }
+            }
+        }
+        let mut response_types = vec!["code"];
+        for t in ["id_token", "id_token token"] {
+            if self.apps.values().any(|a| a.response_types.iter().any(|r| r == t)) {
+                response_types.push(t);
+            }
+        }
+        let signing = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"];
+        json!({
+            "issuer": self.issuer,
+            "authorization_endpoint": self.url("/oauth2/v1/authorize"),
+            "token_endpoint": self.url("/oauth2/v1/token"),
+            "userinfo_endpoint": self.url("/oauth2/v1/userinfo"),
+            "jwks_uri": format!("{}/.well-known/jwks.json", self.issuer),
+            "end_session_endpoint": self.url("/oauth2/v1/logout"),
+            "revocation_endpoint": self.url("/oauth2/v1/revoke"),
+            "response_types_supported": response_types,
+            "response_modes_supported": ["query", "form_post"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [self.keys.alg.as_str()],
+            "scopes_supported": STANDARD_SCOPES,
+            "claims_supported": claims,
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+            "token_endpoint_auth_signing_alg_values_supported": signing,
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+            "prompt_values_supported": ["none", "login", "consent", "select_account"],
+            "claims_parameter_supported": false,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+            "authorization_response_iss_parameter_supported": true,
+        })
+    }
+
+    /// Handles one HTTP request.
+    pub async fn handle(&self, req: HttpRequest) -> HttpResponse {
+        let path = match req.path.strip_prefix(&self.base_path) {
+            Some(rest) if !self.base_path.is_empty() => rest.to_owned(),
+            _ => req.path.clone(),
+        };
+        let path = if path.is_empty() { "/".to_owned() } else { path };
+        let pid = &self.project.project_id;
+        let method = req.method.as_str();
+        let cors = matches!(path.as_str(), "/oauth2/v1/token" | "/oauth2/v1/userinfo" | "/oauth2/v1/revoke")
+            || path.ends_with("/.well-known/openid-configuration")
+            || path.ends_with("/.well-known/jwks.json");
+        if method == "OPTIONS" && cors {
+            return with_cors(HttpResponse::new(204).with_header("Access-Control-Max-Age", "600"));
+        }
+        let response = match (method, path.as_str()) {
+            ("GET", "/health") => HttpResponse::json(200, &json!({"status": "ok"})).with_header("Cache-Control", "no-store"),
+            ("GET", p) if p == format!("/{pid}/.well-known/openid-configuration") => {
+                HttpResponse::json_text(200, self.discovery_json.clone()).with_header("Cache-Control", "public, max-age=300")
+            }
+            ("GET", p) if p == format!("/{pid}/.well-known/jwks.json") => {
+                HttpResponse::json_text(200, self.keys.jwks_json.clone()).with_header("Cache-Control", "public, max-age=300")
+            }
+            ("GET" | "POST", "/oauth2/v1/authorize") => self.authorize(&req).await,
+            ("GET", "/oauth2/v1/authorize/complete") => self.form_post_page(&req),
+            ("POST", "/oauth2/v1/token") => self.token(&req).await,
+            ("GET" | "POST", "/oauth2/v1/userinfo") => self.userinfo(&req),
+            ("POST", "/oauth2/v1/revoke") => self.revoke(&req).await,
+            ("GET" | "POST", "/oauth2/v1/logout") => self.logout(&req),
+            ("POST", "/v1/flow/start") => self.flow_start(&req).await,
+            ("POST", "/v1/flow/next") => self.flow_next(&req).await,
+            ("GET", p) if p == format!("/login/{pid}") => pages::login_page(),
+            (_, p) if known_path(p, pid) => HttpResponse::json(405, &json!({"error": "invalid_request", "error_description": "method not allowed"}))
+                .with_header("Allow", allowed_methods(p)),
+            _ => HttpResponse::json(404, &json!({"error": "not_found", "error_description": "no such endpoint"})),
+        };
+        if cors {
+            with_cors(response)
+        } else {
+            response
+        }
+    }
+
+    /// Claims about `user` released by `scopes` (profile, email, phone,
+    /// `tenants` for `descope.claims`, `custom` for `descope.custom_claims`).
+    pub(crate) fn scoped_user_claims(&self, user: &User, scopes: &[String], custom: &Map<String, Value>, out: &mut Map<String, Value>) {
+        let has = |s: &str| scopes.iter().any(|x| x == s);
+        let mut put = |k: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                out.insert(k.to_owned(), v.clone().into());
+            }
+        };
+        if has("profile") {
+            put("name", &user.name);
+            put("given_name", &user.given_name);
+            put("family_name", &user.family_name);
+            put("picture", &user.picture);
+        }
+        if has("email") {
+            put("email", &user.email);
+        }
+        if has("phone") {
+            put("phone_number", &user.phone);
+        }
+        if has("email") && user.email.is_some() {
+            out.insert("email_verified".into(), user.verified_email.into());
+        }
+        if has("phone") && user.phone.is_some() {
+            out.insert("phone_number_verified".into(), user.verified_phone.into());
+        }
+        if has("profile") {
+            out.insert("updated_at".into(), user.updated_time.into());
+        }
+        if has("descope.claims") {
+            if let Some(t) = self.engine.tenants_claim(user) {
+                out.insert("tenants".into(), t);
+            }
+        }
+        if has("descope.custom_claims") {
+            for (k, v) in custom {
+                out.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+    }
+
+    /// Revokes a grant: every refresh token and access token issued from it.
+    pub(crate) fn revoke_grant(&self, grant_id: &str) -> Result<()> {
+        if let Some(mut g) = self.store.record("grant", grant_id)? {
+            g["revoked"] = true.into();
+            let expires = g.get("expiresAt").and_then(Value::as_u64);
+            self.store.put_record("grant", grant_id, &g, expires)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn grant_live(&self, grant_id: &str) -> Result<bool> {
+        Ok(self
+            .store
+            .record("grant", grant_id)?
+            .is_some_and(|g| g.get("revoked").and_then(Value::as_bool) != Some(true)))
+    }
+
+    fn session_cookie(&self, sid: &str, max_age: u64) -> String {
+        let secure = if self.secure_cookies { "; Secure" } else { "" };
+        let path = if self.base_path.is_empty() { "/" } else { &self.base_path };
+        format!("{SESSION_COOKIE}={sid}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
+    }
+}
+
+fn known_path(p: &str, pid: &str) -> bool {
+    matches!(
+        p,
+        "/health" | "/oauth2/v1/authorize" | "/oauth2/v1/authorize/complete" | "/oauth2/v1/token" | "/oauth2/v1/userinfo"
+            | "/oauth2/v1/revoke" | "/oauth2/v1/logout" | "/v1/flow/start" | "/v1/flow/next"
+    ) || p == format!("/{pid}/.well-known/openid-configuration")
+        || p == format!("/{pid}/.well-known/jwks.json")
+        || p == format!("/login/{pid}")
+}
+
+fn allowed_methods(p: &str) -> &'static str {
+    match p {
+        "/oauth2/v1/token" | "/oauth2/v1/revoke" | "/v1/flow/start" | "/v1/flow/next" => "POST",
+        "/oauth2/v1/authorize" | "/oauth2/v1/userinfo" | "/oauth2/v1/logout" => "GET, POST",
+        _ => "GET",
+    }
+}
+
+fn with_cors(r: HttpResponse) -> HttpResponse {
+    r.with_header("Access-Control-Allow-Origin", "*")
+        .with_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+        .with_header("Access-Control-Allow-Headers", "Authorization, Content-Type, DPoP")
+        .with_header("Access-Control-Expose-Headers", "WWW-Authenticate")
+}
+
+/// An RFC 6749 §5.2 error response for `e`.
+pub(crate) fn oauth_error(e: &Error) -> HttpResponse {
+    let (status, code) = match e.code {
+        ErrorCode::InvalidClient => (401, "invalid_client"),
+        ErrorCode::InvalidGrant => (400, "invalid_grant"),
+        ErrorCode::UnauthorizedClient => (400, "unauthorized_client"),
+        ErrorCode::UnsupportedGrantType => (400, "unsupported_grant_type"),
+        ErrorCode::InvalidScope => (400, "invalid_scope"),
+        ErrorCode::AccessDenied => (403, "access_denied"),
+        ErrorCode::InvalidRequest => (400, "invalid_request"),
+        ErrorCode::Storage | ErrorCode::Internal | ErrorCode::Network | ErrorCode::Config => {
+            return HttpResponse::json_no_store(500, &json!({"error": "server_error", "error_description": "the server could not complete the request"}))
+        }
+        _ => (400, "invalid_request"),
+    };
+    HttpResponse::json_no_store(status, &json!({"error": code, "error_description": e.message}))
+}

@@ -1,0 +1,485 @@
+//! The token endpoint (RFC 6749 §3.2, §4.1.3, §4.4, §6; RFC 7636 §4.6;
+//! RFC 7523 client assertions) and the tokens it mints.
+
+use super::config::{secret_matches, AuthMethod, ClientKeys};
+use super::http::{HttpRequest, HttpResponse, Params};
+use super::{oauth_error, split_scope, token_digest, AccessKey, Application, Provider};
+use crate::error::{Error, ErrorCode, Result};
+use crate::ids::{now_secs, random_id};
+use crate::jose::{self, Algorithm, Validation};
+use crate::users::{User, UserStatus};
+use serde_json::{json, Map, Value};
+
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// The longest lifetime a client assertion may claim.
+const MAX_ASSERTION_LIFETIME: u64 = 300;
+
+/// Who and what a token is for.
+pub(crate) struct Subject<'a> {
+    pub client_id: &'a str,
+    /// `None` for client_credentials.
+    pub user: Option<&'a User>,
+    pub subject: &'a str,
+    pub scopes: &'a [String],
+    pub auth_time: Option<u64>,
+    pub amr: Option<&'a Value>,
+    pub custom: &'a Map<String, Value>,
+    pub nonce: Option<&'a str>,
+    pub sid: Option<&'a str>,
+    /// Access tokens from a grant carry it in their `jti` (`{grant}.{random}`),
+    /// so revoking the grant revokes them without a write per token.
+    pub grant_id: Option<&'a str>,
+}
+
+/// An authenticated client.
+pub(crate) enum Client<'a> {
+    App(&'a Application),
+    Key(&'a AccessKey),
+}
+
+impl Client<'_> {
+    pub fn id(&self) -> &str {
+        match self {
+            Client::App(a) => &a.client_id,
+            Client::Key(k) => &k.id,
+        }
+    }
+}
+
+fn invalid_client(m: &str) -> Error {
+    Error::new(ErrorCode::InvalidClient, m)
+}
+
+fn invalid_grant(m: &str) -> Error {
+    Error::new(ErrorCode::InvalidGrant, m)
+}
+
+/// `left half of hash(token)`, base64url (OIDC Core §3.1.3.6 at_hash).
+fn half_hash(alg: Algorithm, token: &str) -> String {
+    use aws_lc_rs::digest::{digest, SHA256, SHA384, SHA512};
+    let algorithm = match alg {
+        Algorithm::RS384 | Algorithm::PS384 | Algorithm::ES384 | Algorithm::HS384 => &SHA384,
+        Algorithm::RS512 | Algorithm::PS512 | Algorithm::ES512 | Algorithm::HS512 | Algorithm::EdDSA => &SHA512,
+        _ => &SHA256,
+    };
+    let d = digest(algorithm, token.as_bytes());
+    crate::b64::encode(&d.as_ref()[..d.as_ref().len() / 2])
+}
+
+impl Provider {
+    pub(super) async fn token(&self, req: &HttpRequest) -> HttpResponse {
+        match self.token_inner(req).await {
+            Ok(v) => HttpResponse::json_no_store(200, &v),
+            Err(e) => {
+                let mut r = oauth_error(&e);
+                if e.code == ErrorCode::InvalidClient && req.header("authorization").is_some() {
+                    r = r.with_header("WWW-Authenticate", "Basic realm=\"idflow\"");
+                }
+                r
+            }
+        }
+    }
+
+    async fn token_inner(&self, req: &HttpRequest) -> Result<Value> {
+        if !req.content_type_is("application/x-www-form-urlencoded") {
+            return Err(Error::invalid_request("the token endpoint takes a form body (application/x-www-form-urlencoded)"));
+        }
+        let params = Params::parse(&req.body);
+        if let Some(name) = params.repeated() {
+            return Err(Error::invalid_request(format!("parameter {name} is repeated")));
+        }
+        let grant_type = params.get("grant_type").ok_or_else(|| Error::invalid_request("grant_type is missing"))?;
+        if !["authorization_code", "refresh_token", "client_credentials"].contains(&grant_type) {
+            return Err(Error::new(ErrorCode::UnsupportedGrantType, format!("grant_type {grant_type:?} is not supported")));
+        }
+        let client = self.authenticate_client(req, &params).await?;
+        match (&client, grant_type) {
+            (Client::Key(_), "client_credentials") => {}
+            (Client::Key(_), _) => return Err(Error::new(ErrorCode::UnauthorizedClient, "access keys only use client_credentials")),
+            (Client::App(app), g) if !app.allows_grant(g) => {
+                return Err(Error::new(ErrorCode::UnauthorizedClient, format!("this application may not use {g}")))
+            }
+            _ => {}
+        }
+        match grant_type {
+            "authorization_code" => self.code_grant(&client, &params),
+            "refresh_token" => self.refresh_grant(&client, &params),
+            _ => self.client_credentials(&client, &params),
+        }
+    }
+
+    /// Client authentication (RFC 6749 §2.3, RFC 7523 §2.2). A client uses
+    /// exactly one method, and it must be its registered one.
+    pub(crate) async fn authenticate_client(&self, req: &HttpRequest, params: &Params) -> Result<Client<'_>> {
+        let basic = match req.header("authorization") {
+            Some(h) if h.len() > 6 && h[..6].eq_ignore_ascii_case("basic ") => {
+                let raw = crate::b64::decode_std(h[6..].trim()).ok_or_else(|| invalid_client("the Basic credentials are not base64"))?;
+                let text = String::from_utf8(raw).map_err(|_| invalid_client("the Basic credentials are not UTF-8"))?;
+                let (id, secret) = text.split_once(':').ok_or_else(|| invalid_client("the Basic credentials need id:secret"))?;
+                // RFC 6749 §2.3.1: both halves are form-urlencoded.
+                let decode = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+                Some((decode(id).unwrap_or_default(), decode(secret).unwrap_or_default()))
+            }
+            _ => None,
+        };
+        let assertion = params.get("client_assertion");
+        let post_secret = params.get("client_secret");
+        let methods = [basic.is_some(), assertion.is_some(), post_secret.is_some()].iter().filter(|b| **b).count();
+        if methods > 1 {
+            return Err(Error::invalid_request("use exactly one client authentication method"));
+        }
+        if let Some(assertion) = assertion {
+            if params.get("client_assertion_type") != Some(ASSERTION_TYPE) {
+                return Err(invalid_client("client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer"));
+            }
+            return self.assertion_client(assertion, params.get("client_id")).await;
+        }
+        let (client_id, secret, method) = match (&basic, post_secret) {
+            (Some((id, s)), _) => (id.clone(), Some(s.clone()), AuthMethod::ClientSecretBasic),
+            (None, Some(s)) => (
+                params.get("client_id").ok_or_else(|| invalid_client("client_id is missing"))?.to_owned(),
+                Some(s.to_owned()),
+                AuthMethod::ClientSecretPost,
+            ),
+            (None, None) => (
+                params.get("client_id").ok_or_else(|| invalid_client("client authentication is missing"))?.to_owned(),
+                None,
+                AuthMethod::None,
+            ),
+        };
+        if let Some(id) = params.get("client_id") {
+            if id != client_id {
+                return Err(invalid_client("client_id does not match the authenticated client"));
+            }
+        }
+        if let Some(app) = self.apps.get(&client_id) {
+            if app.auth_method != method {
+                return Err(invalid_client(&format!("this application authenticates with {}", app.auth_method.as_str())));
+            }
+            if let (Some(secret), Some(stored)) = (&secret, &app.secret_digest) {
+                if !secret_matches(secret, stored) {
+                    return Err(invalid_client("client authentication failed"));
+                }
+            }
+            return Ok(Client::App(app));
+        }
+        if let Some(key) = self.access_keys.get(&client_id) {
+            let secret = secret.ok_or_else(|| invalid_client("an access key authenticates with its secret"))?;
+            if !secret_matches(&secret, &key.secret_digest) {
+                return Err(invalid_client("client authentication failed"));
+            }
+            if key.expires_at.is_some_and(|t| t <= now_secs()) {
+                return Err(invalid_client("this access key has expired"));
+            }
+            return Ok(Client::Key(key));
+        }
+        Err(invalid_client("client authentication failed"))
+    }
+
+    async fn assertion_client(&self, assertion: &str, client_id: Option<&str>) -> Result<Client<'_>> {
+        let unverified = jose::decode_unverified(assertion).map_err(|_| invalid_client("client_assertion is not a JWT"))?;
+        let iss = unverified.claims.get("iss").and_then(Value::as_str).unwrap_or_default();
+        let sub = unverified.claims.get("sub").and_then(Value::as_str).unwrap_or_default();
+        if iss.is_empty() || iss != sub {
+            return Err(invalid_client("client_assertion needs iss = sub = the client id"));
+        }
+        if client_id.is_some_and(|c| c != iss) {
+            return Err(invalid_client("client_id does not match the client_assertion"));
+        }
+        let app = self.apps.get(iss).ok_or_else(|| invalid_client("client authentication failed"))?;
+        if app.auth_method != AuthMethod::PrivateKeyJwt {
+            return Err(invalid_client("this application does not authenticate with private_key_jwt"));
+        }
+        let algs = [
+            Algorithm::RS256, Algorithm::RS384, Algorithm::RS512, Algorithm::PS256, Algorithm::PS384, Algorithm::PS512,
+            Algorithm::ES256, Algorithm::ES384, Algorithm::ES512, Algorithm::EdDSA,
+        ];
+        let mut v = Validation::new(&algs);
+        v.issuer = Some(app.client_id.clone());
+        v.audience = vec![self.url("/oauth2/v1/token"), self.issuer.clone()];
+        v.required_claims = vec!["exp".into(), "jti".into(), "sub".into(), "aud".into()];
+        let token = match &app.keys {
+            Some(ClientKeys::Inline(set)) => jose::verify(assertion, set, &v),
+            Some(ClientKeys::Uri(_)) => match self.client_jwks.get(&app.client_id) {
+                Some(cache) => cache.verify(assertion, &v).await,
+                None => Err(Error::internal("no JWKS cache for this client")),
+            },
+            None => Err(invalid_client("this application has no keys")),
+        }
+        .map_err(|e| match e.code {
+            ErrorCode::Network => Error::new(ErrorCode::InvalidClient, "the client's JWKS could not be fetched"),
+            _ => invalid_client(&format!("client_assertion refused: {}", e.message)),
+        })?;
+        let now = now_secs();
+        let exp = token.claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
+        if exp > now + MAX_ASSERTION_LIFETIME + 60 {
+            return Err(invalid_client("client_assertion lives too long (exp at most 5 minutes ahead)"));
+        }
+        let jti = token.claims.get("jti").and_then(Value::as_str).unwrap_or_default();
+        // Remember the jti until the assertion could no longer be accepted.
+        if !self.store.insert_record("client_jti", &format!("{}:{jti}", app.client_id), &json!(true), Some(exp + 61))? {
+            return Err(invalid_client("client_assertion was already used (jti replay)"));
+        }
+        Ok(Client::App(app))
+    }
+
+    fn code_grant(&self, client: &Client<'_>, params: &Params) -> Result<Value> {
+        let code = params.get("code").ok_or_else(|| Error::invalid_request("code is missing"))?;
+        let digest = token_digest(code);
+        let record = self.store.record("code", &digest)?.ok_or_else(|| invalid_grant("the code is invalid or has expired"))?;
+        let field = |k: &str| record.get(k).and_then(Value::as_str);
+        if field("clientId") != Some(client.id()) {
+            return Err(invalid_grant("the code was issued to another client"));
+        }
+        let grant_id = field("grantId").unwrap_or_default().to_owned();
+        // Single use: the first redemption wins; a second one revokes every
+        // token issued from the code (RFC 6749 §4.1.2).
+        let expires = record.get("exp").and_then(Value::as_u64).unwrap_or(0);
+        if !self.store.insert_record("code_used", &digest, &json!(true), Some(expires + 600))? {
+            self.revoke_grant(&grant_id)?;
+            return Err(invalid_grant("the code was already used; the tokens issued from it are revoked"));
+        }
+        if expires <= now_secs() {
+            return Err(invalid_grant("the code has expired"));
+        }
+        if params.get("redirect_uri") != field("redirectUri") {
+            return Err(invalid_grant("redirect_uri does not match the authorization request"));
+        }
+        match (field("codeChallenge"), params.get("code_verifier")) {
+            (Some(challenge), Some(verifier)) => {
+                let method = crate::pkce::Method::parse(field("codeChallengeMethod").unwrap_or("plain"))?;
+                let ok = crate::pkce::verify(verifier, challenge, method, true)
+                    .map_err(|e| invalid_grant(&format!("code_verifier: {}", e.message)))?;
+                if !ok {
+                    return Err(invalid_grant("code_verifier does not match the code_challenge"));
+                }
+            }
+            (Some(_), None) => return Err(invalid_grant("code_verifier is missing (the request used PKCE)")),
+            (None, Some(_)) => return Err(invalid_grant("code_verifier given but the request had no code_challenge")),
+            (None, None) => {}
+        }
+        if !self.grant_live(&grant_id)? {
+            return Err(invalid_grant("the grant has been revoked"));
+        }
+        let user_id = field("userId").unwrap_or_default();
+        let user = self.active_user(user_id)?;
+        let scopes = split_scope(field("scope"));
+        let custom = record.get("claims").and_then(Value::as_object).cloned().unwrap_or_default();
+        let subject = Subject {
+            client_id: client.id(),
+            user: Some(&user),
+            subject: &user.user_id,
+            scopes: &scopes,
+            auth_time: record.get("authTime").and_then(Value::as_u64),
+            amr: record.get("amr"),
+            custom: &custom,
+            nonce: field("nonce"),
+            sid: field("sid"),
+            grant_id: Some(&grant_id),
+        };
+        self.token_response(client, &subject, true)
+    }
+
+    fn refresh_grant(&self, client: &Client<'_>, params: &Params) -> Result<Value> {
+        let token = params.get("refresh_token").ok_or_else(|| Error::invalid_request("refresh_token is missing"))?;
+        let digest = token_digest(token);
+        let record = self.store.record("rt", &digest)?.ok_or_else(|| invalid_grant("the refresh token is invalid or has expired"))?;
+        let field = |k: &str| record.get(k).and_then(Value::as_str);
+        if field("clientId") != Some(client.id()) {
+            return Err(invalid_grant("the refresh token was issued to another client"));
+        }
+        let grant_id = field("grantId").unwrap_or_default().to_owned();
+        let expires = record.get("exp").and_then(Value::as_u64);
+        let granted = split_scope(field("scope"));
+        let scopes = match params.get("scope") {
+            None => granted,
+            Some(s) => {
+                let asked = split_scope(Some(s));
+                if let Some(w) = asked.iter().find(|a| !granted.contains(a)) {
+                    return Err(Error::new(ErrorCode::InvalidScope, format!("scope {w:?} was not granted; a refresh can only narrow scope")));
+                }
+                asked
+            }
+        };
+        // Rotation: each refresh token works once; presenting a rotated one
+        // means it leaked, so the whole family is revoked.
+        if !self.store.insert_record("rt_used", &digest, &json!(true), expires)? {
+            self.revoke_grant(&grant_id)?;
+            return Err(invalid_grant("the refresh token was already used; its whole family is revoked"));
+        }
+        if !self.grant_live(&grant_id)? {
+            return Err(invalid_grant("the grant has been revoked"));
+        }
+        let user = self.active_user(field("userId").unwrap_or_default())?;
+        let custom = record.get("claims").and_then(Value::as_object).cloned().unwrap_or_default();
+        let subject = Subject {
+            client_id: client.id(),
+            user: Some(&user),
+            subject: &user.user_id,
+            scopes: &scopes,
+            auth_time: record.get("authTime").and_then(Value::as_u64),
+            amr: record.get("amr"),
+            custom: &custom,
+            nonce: None,
+            sid: field("sid"),
+            grant_id: Some(&grant_id),
+        };
+        // The narrowed scope is what the new refresh token carries; the
+        // family keeps its original expiry.
+        self.token_response(client, &subject, true)
+    }
+
+    fn client_credentials(&self, client: &Client<'_>, params: &Params) -> Result<Value> {
+        let asked = split_scope(params.get("scope"));
+        let (allowed, custom): (Vec<String>, Map<String, Value>) = match client {
+            Client::Key(k) => (k.scopes.clone(), k.custom_claims.clone()),
+            Client::App(a) => {
+                if a.public {
+                    return Err(Error::new(ErrorCode::UnauthorizedClient, "public clients cannot use client_credentials"));
+                }
+                (a.scopes.clone(), Map::new())
+            }
+        };
+        if let Some(s) = asked.iter().find(|s| !allowed.contains(s)) {
+            return Err(Error::new(ErrorCode::InvalidScope, format!("scope {s:?} is not allowed for this client")));
+        }
+        let scopes = if asked.is_empty() { allowed } else { asked };
+        let subject = Subject {
+            client_id: client.id(),
+            user: None,
+            subject: client.id(),
+            scopes: &scopes,
+            auth_time: None,
+            amr: None,
+            custom: &custom,
+            nonce: None,
+            sid: None,
+            grant_id: None,
+        };
+        let (access, _) = self.mint_access_token(&subject)?;
+        Ok(json!({"access_token": access, "token_type": "Bearer", "expires_in": self.project.session_ttl, "scope": scopes.join(" ")}))
+    }
+
+    fn active_user(&self, user_id: &str) -> Result<User> {
+        let user = self.store.user(user_id)?.ok_or_else(|| invalid_grant("the user no longer exists"))?;
+        if user.status == UserStatus::Disabled {
+            return Err(invalid_grant("the user is disabled"));
+        }
+        Ok(user)
+    }
+
+    /// Access token, id_token (with `openid`) and, when the client may
+    /// refresh, a rotated refresh token.
+    fn token_response(&self, client: &Client<'_>, s: &Subject<'_>, may_refresh: bool) -> Result<Value> {
+        let (access, _) = self.mint_access_token(s)?;
+        let mut out = json!({"access_token": access, "token_type": "Bearer", "expires_in": self.project.session_ttl, "scope": s.scopes.join(" ")});
+        if s.scopes.iter().any(|x| x == "openid") {
+            out["id_token"] = self.mint_id_token(s, Some(&access), None)?.into();
+        }
+        let refreshable = match client {
+            Client::App(app) => {
+                app.allows_grant("refresh_token") && (!app.public || s.scopes.iter().any(|x| x == "offline_access"))
+            }
+            Client::Key(_) => false,
+        };
+        if may_refresh && refreshable {
+            let token = random_id("")?;
+            let now = now_secs();
+            let grant_exp = self
+                .store
+                .record("grant", s.grant_id.unwrap_or_default())?
+                .and_then(|g| g.get("expiresAt").and_then(Value::as_u64))
+                .unwrap_or(now + self.project.refresh_ttl);
+            let record = json!({
+                "grantId": s.grant_id, "clientId": s.client_id, "userId": s.subject, "scope": s.scopes.join(" "),
+                "authTime": s.auth_time, "amr": s.amr, "claims": s.custom, "sid": s.sid, "exp": grant_exp,
+            });
+            self.store.put_record("rt", &token_digest(&token), &record, Some(grant_exp))?;
+            out["refresh_token"] = token.into();
+        }
+        Ok(out)
+    }
+
+    /// An RFC 9068 access token (`typ: at+jwt`).
+    pub(crate) fn mint_access_token(&self, s: &Subject<'_>) -> Result<(String, u64)> {
+        let now = now_secs();
+        let exp = now + self.project.session_ttl;
+        let jti = match s.grant_id {
+            Some(g) => format!("{g}.{}", random_id("")?),
+            None => random_id("T")?,
+        };
+        let mut claims = Map::new();
+        claims.insert("iss".into(), self.issuer.clone().into());
+        claims.insert("sub".into(), s.subject.into());
+        claims.insert("aud".into(), self.project.project_id.clone().into());
+        claims.insert("client_id".into(), s.client_id.into());
+        claims.insert("scope".into(), s.scopes.join(" ").into());
+        claims.insert("jti".into(), jti.into());
+        claims.insert("iat".into(), now.into());
+        claims.insert("exp".into(), exp.into());
+        if let Some(t) = s.auth_time {
+            claims.insert("auth_time".into(), t.into());
+        }
+        if let Some(a) = s.amr {
+            claims.insert("amr".into(), a.clone());
+        }
+        if let Some(sid) = s.sid {
+            claims.insert("sid".into(), sid.into());
+        }
+        match s.user {
+            Some(user) => {
+                let has = |x: &str| s.scopes.iter().any(|y| y == x);
+                if has("descope.claims") {
+                    if let Some(t) = self.engine.tenants_claim(user) {
+                        claims.insert("tenants".into(), t);
+                    }
+                }
+                if has("descope.custom_claims") {
+                    for (k, v) in s.custom {
+                        claims.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                }
+            }
+            None => {
+                // An access key's claims are always its own.
+                for (k, v) in s.custom {
+                    claims.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+        }
+        let header: Map<String, Value> = [("typ".to_owned(), Value::from("at+jwt"))].into_iter().collect();
+        Ok((jose::sign(&claims, &self.keys.active, Some(&header))?, exp))
+    }
+
+    /// An id_token (OIDC Core §2) with `at_hash` when an access token is
+    /// issued alongside.
+    pub(crate) fn mint_id_token(&self, s: &Subject<'_>, access_token: Option<&str>, _code: Option<&str>) -> Result<String> {
+        let now = now_secs();
+        let mut claims = Map::new();
+        claims.insert("iss".into(), self.issuer.clone().into());
+        claims.insert("sub".into(), s.subject.into());
+        claims.insert("aud".into(), s.client_id.into());
+        claims.insert("azp".into(), s.client_id.into());
+        claims.insert("iat".into(), now.into());
+        claims.insert("exp".into(), (now + self.project.session_ttl).into());
+        if let Some(t) = s.auth_time {
+            claims.insert("auth_time".into(), t.into());
+        }
+        if let Some(n) = s.nonce {
+            claims.insert("nonce".into(), n.into());
+        }
+        if let Some(at) = access_token {
+            claims.insert("at_hash".into(), half_hash(self.keys.alg, at).into());
+        }
+        if let Some(a) = s.amr {
+            claims.insert("amr".into(), a.clone());
+        }
+        if let Some(sid) = s.sid {
+            claims.insert("sid".into(), sid.into());
+        }
+        if let Some(user) = s.user {
+            self.scoped_user_claims(user, s.scopes, s.custom, &mut claims);
+        }
+        jose::sign(&claims, &self.keys.active, None)
+    }
+}

@@ -1,0 +1,682 @@
+//! The OIDC provider through its sans-IO edge (`Provider::handle`): every
+//! endpoint, every error path the provider issue names, restart on the same
+//! SQLite database and key rotation. Real clients against `idflow serve`
+//! live in tests/e2e.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use idflow::jose::{self, Algorithm, Key, KeySet, Validation};
+use idflow::oidc::provider::{keys, HttpRequest, HttpResponse, Provider};
+use idflow::pkce;
+use idflow::project::Project;
+use idflow::store::{MemoryStore, SqliteStore, Store};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const BASE: &str = "http://127.0.0.1:18181";
+const ISSUER: &str = "http://127.0.0.1:18181/e2e";
+const CB: &str = "http://127.0.0.1:4567/callback";
+
+fn e2e_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e")
+}
+
+/// The e2e project, with `edit` applied to its JSON first.
+fn project_with(edit: impl FnOnce(&mut Value)) -> Project {
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(e2e_dir().join("project.json")).unwrap()).unwrap();
+    edit(&mut doc);
+    Project::from_json(&doc.to_string(), &e2e_dir()).unwrap()
+}
+
+fn provider_on(store: Arc<dyn Store>, edit: impl FnOnce(&mut Value)) -> Provider {
+    Provider::new(project_with(edit), store).unwrap()
+}
+
+fn provider() -> Provider {
+    provider_on(Arc::new(MemoryStore::new()), |_| {})
+}
+
+fn query(url: &str) -> HashMap<String, String> {
+    let q = url.split_once('?').map_or("", |(_, q)| q);
+    url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+async fn get(p: &Provider, target: &str, cookie: Option<&str>) -> HttpResponse {
+    let headers = cookie.map(|c| vec![("Cookie".to_owned(), c.to_owned())]).unwrap_or_default();
+    p.handle(HttpRequest::new("GET", target, headers, vec![])).await
+}
+
+async fn post_json(p: &Provider, path: &str, body: Value) -> HttpResponse {
+    let headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+    p.handle(HttpRequest::new("POST", path, headers, body.to_string().into_bytes())).await
+}
+
+async fn post_form(p: &Provider, path: &str, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> HttpResponse {
+    let body: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    let mut headers = vec![("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned())];
+    if let Some((id, secret)) = basic {
+        let raw = format!("{}:{}", enc(id), enc(secret));
+        use base64::Engine;
+        headers.push(("Authorization".into(), format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))));
+    }
+    p.handle(HttpRequest::new("POST", path, headers, body.into_bytes())).await
+}
+
+fn body(r: &HttpResponse) -> Value {
+    serde_json::from_slice(&r.body).unwrap_or(Value::Null)
+}
+
+struct Login {
+    code: String,
+    state: String,
+    cookie: String,
+    verifier: String,
+    redirect: String,
+}
+
+fn authorize_url(client: &str, redirect: &str, scope: &str, challenge: Option<&str>, extra: &str) -> String {
+    let mut url = format!("/oauth2/v1/authorize?response_type=code&client_id={client}&redirect_uri={}&scope={}&state=st-1&nonce=n-1", enc(redirect), enc(scope));
+    if let Some(c) = challenge {
+        url.push_str(&format!("&code_challenge={c}&code_challenge_method=S256"));
+    }
+    url + extra
+}
+
+/// Authorize → hosted page redirect → flow API → code.
+async fn login(p: &Provider, client: &str, redirect: &str, scope: &str, email: &str) -> Login {
+    let pair = pkce::generate(None).unwrap();
+    let r = get(p, &authorize_url(client, redirect, scope, Some(&pair.challenge), ""), None).await;
+    assert_eq!(r.status, 302, "{}", r.text());
+    let location = r.header("Location").unwrap().to_owned();
+    assert!(location.starts_with(&format!("{BASE}/login/e2e?flow=")), "{location}");
+    let q = query(&location);
+    let started = post_json(p, "/v1/flow/start", json!({"flowId": q["flow"], "request": q["request"]})).await;
+    let s = body(&started);
+    assert_eq!(s["status"], "waiting", "{s}");
+    let done = post_json(
+        p,
+        "/v1/flow/next",
+        json!({"executionId": s["executionId"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": email}}),
+    )
+    .await;
+    let d = body(&done);
+    assert_eq!(d["status"], "completed", "{d}");
+    assert!(d.get("authInfo").is_none(), "an OIDC flow hands out a code, not session JWTs");
+    let url = d["redirect"]["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(redirect), "{url}");
+    let cookie = done.header("Set-Cookie").unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let q = query(&url);
+    assert_eq!(q["iss"], ISSUER);
+    Login { code: q["code"].clone(), state: q["state"].clone(), cookie, verifier: pair.verifier, redirect: redirect.to_owned() }
+}
+
+async fn redeem(p: &Provider, client: &str, l: &Login, basic: Option<(&str, &str)>) -> HttpResponse {
+    let mut form = vec![("grant_type", "authorization_code"), ("code", &l.code), ("redirect_uri", &l.redirect), ("code_verifier", &l.verifier)];
+    if basic.is_none() {
+        form.push(("client_id", client));
+    }
+    post_form(p, "/oauth2/v1/token", &form, basic).await
+}
+
+fn verify(p: &Provider, token: &str, aud: &str) -> Map<String, Value> {
+    let jwks = KeySet::from_jwks_json(&p.signing_keys().jwks_json).unwrap();
+    let mut v = Validation::new(&[Algorithm::RS256]);
+    v.issuer = Some(ISSUER.into());
+    v.audience = vec![aud.into()];
+    jose::verify(token, &jwks, &v).unwrap().claims
+}
+
+fn oauth_error(r: &HttpResponse) -> String {
+    body(r)["error"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn discovery_and_jwks_describe_the_provider() {
+    let p = provider();
+    let r = get(&p, "/e2e/.well-known/openid-configuration", None).await;
+    assert_eq!(r.status, 200);
+    let d = body(&r);
+    assert_eq!(d["issuer"], ISSUER);
+    assert_eq!(d["jwks_uri"], format!("{ISSUER}/.well-known/jwks.json"));
+    for (k, path) in [
+        ("authorization_endpoint", "/oauth2/v1/authorize"),
+        ("token_endpoint", "/oauth2/v1/token"),
+        ("userinfo_endpoint", "/oauth2/v1/userinfo"),
+        ("end_session_endpoint", "/oauth2/v1/logout"),
+        ("revocation_endpoint", "/oauth2/v1/revoke"),
+    ] {
+        assert_eq!(d[k], format!("{BASE}{path}"));
+    }
+    assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(
+        d["scopes_supported"],
+        json!(["openid", "profile", "email", "phone", "offline_access", "descope.custom_claims", "descope.claims"])
+    );
+    assert_eq!(d["token_endpoint_auth_methods_supported"], json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]));
+    assert_eq!(d["id_token_signing_alg_values_supported"], json!(["RS256"]));
+    assert_eq!(d["response_types_supported"], json!(["code", "id_token", "id_token token"]));
+    let claims: Vec<&str> = d["claims_supported"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    for c in ["iss", "aud", "sub", "email_verified", "phone_number_verified", "given_name", "plan", "loginEmail"] {
+        assert!(claims.contains(&c), "{c} missing from claims_supported");
+    }
+    let jwks = body(&get(&p, "/e2e/.well-known/jwks.json", None).await);
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["kty"], "RSA");
+    assert!(keys[0].get("d").is_none(), "no private parts in the JWKS");
+    assert_eq!(body(&get(&p, "/health", None).await)["status"], "ok");
+    assert_eq!(get(&p, "/nope", None).await.status, 404);
+    assert_eq!(get(&p, "/oauth2/v1/token", None).await.status, 405);
+    let pre = p.handle(HttpRequest::new("OPTIONS", "/oauth2/v1/token", vec![], vec![])).await;
+    assert_eq!(pre.status, 204);
+    assert_eq!(pre.header("Access-Control-Allow-Origin"), Some("*"));
+}
+
+#[tokio::test]
+async fn code_flow_with_pkce_issues_standard_tokens() {
+    let p = provider();
+    let l = login(&p, "e2e", CB, "openid profile email offline_access", "ann@example.com").await;
+    assert_eq!(l.state, "st-1");
+    let r = redeem(&p, "e2e", &l, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("Cache-Control"), Some("no-store"));
+    let t = body(&r);
+    assert_eq!(t["token_type"], "Bearer");
+    assert_eq!(t["expires_in"], 600);
+    assert!(t["refresh_token"].is_string(), "offline_access gives a public client a refresh token");
+    let id = verify(&p, t["id_token"].as_str().unwrap(), "e2e");
+    assert_eq!(id["azp"], "e2e");
+    assert_eq!(id["nonce"], "n-1");
+    assert_eq!(id["email"], "ann@example.com");
+    assert_eq!(id["email_verified"], true);
+    assert_eq!(id["name"], "ann@example.com");
+    for claim in ["auth_time", "sid", "amr", "at_hash", "iat", "exp"] {
+        assert!(id.contains_key(claim), "id_token lacks {claim}");
+    }
+    // at_hash = left half of SHA-256(access_token), base64url.
+    let at = t["access_token"].as_str().unwrap();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, at.as_bytes());
+    use base64::Engine;
+    let half = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16]);
+    assert_eq!(id["at_hash"], half);
+    let access = verify(&p, at, "e2e");
+    assert_eq!(access["client_id"], "e2e");
+    assert_eq!(access["scope"], "openid profile email offline_access");
+    assert!(access["jti"].is_string());
+    assert_eq!(jose::decode_unverified(at).unwrap().header["typ"], "at+jwt");
+    // userinfo, GET with the header and POST with the form body.
+    let headers = vec![("Authorization".to_owned(), format!("Bearer {at}"))];
+    let u = p.handle(HttpRequest::new("GET", "/oauth2/v1/userinfo", headers, vec![])).await;
+    assert_eq!(u.status, 200, "{}", u.text());
+    let info = body(&u);
+    assert_eq!(info["sub"], id["sub"]);
+    assert_eq!(info["email"], "ann@example.com");
+    let u = post_form(&p, "/oauth2/v1/userinfo", &[("access_token", at)], None).await;
+    assert_eq!(body(&u)["sub"], id["sub"]);
+    // Without offline_access, a public client gets no refresh token.
+    let l = login(&p, "e2e", CB, "openid", "ann@example.com").await;
+    assert!(body(&redeem(&p, "e2e", &l, None).await).get("refresh_token").is_none());
+}
+
+#[tokio::test]
+async fn custom_claims_and_tenants_follow_the_scopes() {
+    let p = provider();
+    let user = idflow::users::create_user(&**p.store(), "cat@example.com", &Map::new()).unwrap();
+    idflow::users::update_user(
+        &**p.store(),
+        &user.user_id,
+        &json!({"tenants": [{"tenantId": "T1", "roles": ["Tenant Admin"]}]}).as_object().unwrap().clone(),
+    )
+    .unwrap();
+    let secret = ("web", "web-secret-0123456789abcdef");
+    let l = login(&p, "web", "http://127.0.0.1/cb", "openid descope.custom_claims descope.claims", "cat@example.com").await;
+    let t = body(&redeem(&p, "web", &l, Some(secret)).await);
+    let id = verify(&p, t["id_token"].as_str().unwrap(), "web");
+    assert_eq!(id["plan"], "pro");
+    assert_eq!(id["loginEmail"], "cat@example.com");
+    assert_eq!(id["tenants"], json!({"T1": {"roles": ["Tenant Admin"], "permissions": ["User Admin", "SSO Admin"]}}));
+    let access = verify(&p, t["access_token"].as_str().unwrap(), "e2e");
+    assert_eq!(access["plan"], "pro");
+    assert!(access.contains_key("tenants"));
+    let headers = vec![("Authorization".to_owned(), format!("Bearer {}", t["access_token"].as_str().unwrap()))];
+    let info = body(&p.handle(HttpRequest::new("GET", "/oauth2/v1/userinfo", headers, vec![])).await);
+    assert_eq!(info["plan"], "pro");
+    assert_eq!(info["tenants"]["T1"]["roles"], json!(["Tenant Admin"]));
+    // A confidential client refreshes without offline_access.
+    assert!(t["refresh_token"].is_string());
+    // Without the scopes, none of it is released.
+    let l = login(&p, "web", "http://127.0.0.1/cb", "openid", "cat@example.com").await;
+    let t = body(&redeem(&p, "web", &l, Some(secret)).await);
+    let id = verify(&p, t["id_token"].as_str().unwrap(), "web");
+    assert!(!id.contains_key("plan") && !id.contains_key("tenants") && !id.contains_key("email"));
+}
+
+#[tokio::test]
+async fn bad_clients_and_redirect_uris_never_redirect() {
+    let p = provider();
+    for url in [
+        authorize_url("nobody", CB, "openid", None, ""),
+        authorize_url("e2e", "https://evil.example/callback", "openid", None, ""),
+        authorize_url("e2e", "http://127.0.0.1:9/elsewhere", "openid", None, ""),
+        "/oauth2/v1/authorize?response_type=code&client_id=e2e".to_owned(),
+    ] {
+        let r = get(&p, &url, None).await;
+        assert_eq!(r.status, 400, "{url}");
+        assert!(r.header("Location").is_none());
+        assert!(r.header("Content-Type").unwrap().starts_with("text/html"));
+        assert!(r.header("Content-Security-Policy").unwrap().contains("frame-ancestors 'none'"));
+    }
+}
+
+#[tokio::test]
+async fn authorize_errors_redirect_with_rfc_6749_codes() {
+    let p = provider();
+    let c = pkce::generate(None).unwrap().challenge;
+    let cases = [
+        (authorize_url("e2e", CB, "openid", None, ""), "invalid_request"), // public client without PKCE
+        (authorize_url("e2e", CB, "openid", None, &format!("&code_challenge={c}&code_challenge_method=plain")), "invalid_request"),
+        (authorize_url("e2e", CB, "openid", None, &format!("&code_challenge={c}")), "invalid_request"), // defaults to plain
+        (authorize_url("e2e", CB, "openid admin", Some(&c), ""), "invalid_scope"),
+        (authorize_url("e2e", CB, "openid", Some(&c), "&prompt=none"), "login_required"),
+        (authorize_url("e2e", CB, "openid", Some(&c), "&prompt=none%20login"), "invalid_request"),
+        (authorize_url("e2e", CB, "openid", Some(&c), "&response_type=token"), "invalid_request"), // repeated parameter
+        (authorize_url("e2e", CB, "openid", Some(&c), "&flow=missing"), "invalid_request"),
+    ];
+    for (url, want) in cases {
+        let r = get(&p, &url, None).await;
+        assert_eq!(r.status, 302, "{url}: {}", r.text());
+        let loc = r.header("Location").unwrap();
+        let q = query(loc);
+        assert_eq!(q.get("error").map(String::as_str), Some(want), "{url} → {loc}");
+        assert_eq!(q["state"], "st-1");
+        assert_eq!(q["iss"], ISSUER);
+    }
+    // Implicit requests answer errors by form_post too.
+    let url = authorize_url("web-post", "http://127.0.0.1/cb", "openid", None, "").replace("response_type=code", "response_type=id_token");
+    let r = get(&p, &url, None).await;
+    assert!(r.text().contains("name=\"error\" value=\"unauthorized_client\""), "{}", r.text());
+}
+
+#[tokio::test]
+async fn codes_are_single_use_and_a_replay_revokes_what_they_issued() {
+    let p = provider();
+    let l = login(&p, "e2e", CB, "openid offline_access", "dan@example.com").await;
+    let t = body(&redeem(&p, "e2e", &l, None).await);
+    let at = t["access_token"].as_str().unwrap().to_owned();
+    let replay = redeem(&p, "e2e", &l, None).await;
+    assert_eq!(replay.status, 400);
+    assert_eq!(oauth_error(&replay), "invalid_grant");
+    let headers = vec![("Authorization".to_owned(), format!("Bearer {at}"))];
+    let u = p.handle(HttpRequest::new("GET", "/oauth2/v1/userinfo", headers, vec![])).await;
+    assert_eq!(u.status, 401);
+    assert!(u.header("WWW-Authenticate").unwrap().contains("error=\"invalid_token\""));
+    let rt = t["refresh_token"].as_str().unwrap();
+    let r = post_form(&p, "/oauth2/v1/token", &[("grant_type", "refresh_token"), ("refresh_token", rt), ("client_id", "e2e")], None).await;
+    assert_eq!(oauth_error(&r), "invalid_grant");
+}
+
+#[tokio::test]
+async fn code_redemption_checks_verifier_redirect_uri_client_and_expiry() {
+    let p = provider();
+    // Wrong verifier.
+    let mut l = login(&p, "e2e", CB, "openid", "eve@example.com").await;
+    l.verifier = pkce::generate_verifier(None).unwrap();
+    assert_eq!(oauth_error(&redeem(&p, "e2e", &l, None).await), "invalid_grant");
+    // Missing verifier.
+    let l = login(&p, "e2e", CB, "openid", "eve@example.com").await;
+    let r = post_form(&p, "/oauth2/v1/token", &[("grant_type", "authorization_code"), ("code", &l.code), ("redirect_uri", CB), ("client_id", "e2e")], None).await;
+    assert_eq!(oauth_error(&r), "invalid_grant");
+    // Another redirect_uri than the authorize request's.
+    let mut l = login(&p, "e2e", CB, "openid", "eve@example.com").await;
+    l.redirect = "http://127.0.0.1:9999/callback".into();
+    assert_eq!(oauth_error(&redeem(&p, "e2e", &l, None).await), "invalid_grant");
+    // A code of another client.
+    let l = login(&p, "e2e", CB, "openid", "eve@example.com").await;
+    let r = redeem(&p, "web-post", &l, None).await;
+    assert_eq!(oauth_error(&r), "invalid_client", "web-post must authenticate with its secret");
+    // Unknown grant type and missing parameters.
+    let r = post_form(&p, "/oauth2/v1/token", &[("grant_type", "password"), ("client_id", "e2e")], None).await;
+    assert_eq!(oauth_error(&r), "unsupported_grant_type");
+    let r = post_form(&p, "/oauth2/v1/token", &[("grant_type", "authorization_code"), ("client_id", "e2e")], None).await;
+    assert_eq!(oauth_error(&r), "invalid_request");
+    // Expired code (codeTtl 1 s).
+    let p = provider_on(Arc::new(MemoryStore::new()), |d| d["tokens"]["codeTtl"] = json!(1));
+    let l = login(&p, "e2e", CB, "openid", "eve@example.com").await;
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let r = redeem(&p, "e2e", &l, None).await;
+    assert_eq!(oauth_error(&r), "invalid_grant");
+    assert!(body(&r)["error_description"].as_str().unwrap().contains("expired"));
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
+    let p = provider();
+    let l = login(&p, "e2e", CB, "openid email offline_access", "fay@example.com").await;
+    let t = body(&redeem(&p, "e2e", &l, None).await);
+    let rt1 = t["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |rt: String, scope: Option<&'static str>| {
+        let p = &p;
+        async move {
+            let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", rt.as_str()), ("client_id", "e2e")];
+            if let Some(s) = scope {
+                form.push(("scope", s));
+            }
+            post_form(p, "/oauth2/v1/token", &form, None).await
+        }
+    };
+    // Widening is refused and does not consume the token.
+    let wide = refresh(rt1.clone(), Some("openid email phone offline_access")).await;
+    assert_eq!(oauth_error(&wide), "invalid_scope");
+    // Narrowing works and rotates.
+    let r = refresh(rt1.clone(), Some("openid offline_access")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let t2 = body(&r);
+    assert_eq!(t2["scope"], "openid offline_access");
+    let id = verify(&p, t2["id_token"].as_str().unwrap(), "e2e");
+    assert!(!id.contains_key("email"), "narrowed scope releases less");
+    let rt2 = t2["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(rt1, rt2);
+    // Reusing the rotated token revokes the family: rt2 dies too.
+    assert_eq!(oauth_error(&refresh(rt1, None).await), "invalid_grant");
+    assert_eq!(oauth_error(&refresh(rt2, None).await), "invalid_grant");
+    let headers = vec![("Authorization".to_owned(), format!("Bearer {}", t2["access_token"].as_str().unwrap()))];
+    assert_eq!(p.handle(HttpRequest::new("GET", "/oauth2/v1/userinfo", headers, vec![])).await.status, 401);
+}
+
+#[tokio::test]
+async fn client_authentication_methods_are_enforced() {
+    let p = provider();
+    let l = login(&p, "web", "http://127.0.0.1/cb", "openid", "gus@example.com").await;
+    let r = redeem(&p, "web", &l, Some(("web", "wrong-secret-0123456789abcdef"))).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(oauth_error(&r), "invalid_client");
+    assert!(r.header("WWW-Authenticate").unwrap().starts_with("Basic"));
+    // client_secret_post for a basic client is refused, and the reverse.
+    let form = [("grant_type", "authorization_code"), ("code", l.code.as_str()), ("redirect_uri", "http://127.0.0.1/cb"), ("client_id", "web"), ("client_secret", "web-secret-0123456789abcdef")];
+    assert_eq!(oauth_error(&post_form(&p, "/oauth2/v1/token", &form, None).await), "invalid_client");
+    let l = login(&p, "web-post", "http://127.0.0.1/cb", "openid", "gus@example.com").await;
+    let form = [("grant_type", "authorization_code"), ("code", l.code.as_str()), ("redirect_uri", "http://127.0.0.1/cb"), ("client_id", "web-post"), ("client_secret", "post-secret-0123456789abcdef"), ("code_verifier", l.verifier.as_str())];
+    let r = post_form(&p, "/oauth2/v1/token", &form, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A public client cannot pretend to be confidential.
+    let r = post_form(&p, "/oauth2/v1/token", &[("grant_type", "client_credentials")], Some(("e2e", "anything-0123456789"))).await;
+    assert_eq!(oauth_error(&r), "invalid_client");
+}
+
+fn assertion(aud: &str, jti: &str, lifetime: u64) -> String {
+    let key = Key::from_jwk_json(&std::fs::read_to_string(e2e_dir().join("partner-key.json")).unwrap()).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let claims = json!({"iss": "partner", "sub": "partner", "aud": aud, "jti": jti, "iat": now, "exp": now + lifetime});
+    jose::sign(claims.as_object().unwrap(), &key, None).unwrap()
+}
+
+#[tokio::test]
+async fn private_key_jwt_assertions_are_verified_and_not_replayable() {
+    let p = provider();
+    let redeem_with = |code: String, verifier: String, a: String| {
+        let p = &p;
+        async move {
+            let form = [
+                ("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", "http://127.0.0.1/partner/cb"),
+                ("code_verifier", verifier.as_str()), ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                ("client_assertion", a.as_str()),
+            ];
+            post_form(p, "/oauth2/v1/token", &form, None).await
+        }
+    };
+    let token_endpoint = format!("{BASE}/oauth2/v1/token");
+    let l = login(&p, "partner", "http://127.0.0.1/partner/cb", "openid", "hal@example.com").await;
+    let a = assertion(&token_endpoint, "jti-1", 120);
+    let r = redeem_with(l.code.clone(), l.verifier.clone(), a.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The same assertion again: replayed jti.
+    let l = login(&p, "partner", "http://127.0.0.1/partner/cb", "openid", "hal@example.com").await;
+    let r = redeem_with(l.code.clone(), l.verifier.clone(), a).await;
+    assert_eq!(oauth_error(&r), "invalid_client");
+    assert!(body(&r)["error_description"].as_str().unwrap().contains("replay"));
+    // The issuer is an accepted audience; another audience is not; a long-lived assertion is not.
+    let r = redeem_with(l.code.clone(), l.verifier.clone(), assertion("https://elsewhere.example", "jti-2", 60)).await;
+    assert_eq!(oauth_error(&r), "invalid_client");
+    let r = redeem_with(l.code.clone(), l.verifier.clone(), assertion(ISSUER, "jti-3", 3600)).await;
+    assert_eq!(oauth_error(&r), "invalid_client");
+    let r = redeem_with(l.code.clone(), l.verifier.clone(), assertion(ISSUER, "jti-4", 60)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[tokio::test]
+async fn client_credentials_with_access_keys() {
+    let p = provider();
+    let key = ("K-reporting", "reporting-secret-0123456789");
+    let r = post_form(&p, "/oauth2/v1/token", &[("grant_type", "client_credentials"), ("scope", "reports:read")], Some(key)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let t = body(&r);
+    assert!(t.get("refresh_token").is_none() && t.get("id_token").is_none());
+    let claims = verify(&p, t["access_token"].as_str().unwrap(), "e2e");
+    assert_eq!(claims["sub"], "K-reporting");
+    assert_eq!(claims["client_id"], "K-reporting");
+    assert_eq!(claims["scope"], "reports:read");
+    assert_eq!(claims["team"], "data");
+    let all = body(&post_form(&p, "/oauth2/v1/token", &[("grant_type", "client_credentials")], Some(key)).await);
+    assert_eq!(all["scope"], "reports:read reports:write");
+    let r = post_form(&p, "/oauth2/v1/token", &[("grant_type", "client_credentials"), ("scope", "admin")], Some(key)).await;
+    assert_eq!(oauth_error(&r), "invalid_scope");
+    let r = post_form(&p, "/oauth2/v1/token", &[("grant_type", "client_credentials")], Some(("K-reporting", "nope-nope-nope-nope-nope"))).await;
+    assert_eq!(r.status, 401);
+    let r = post_form(&p, "/oauth2/v1/token", &[("grant_type", "authorization_code"), ("code", "x")], Some(key)).await;
+    assert_eq!(oauth_error(&r), "unauthorized_client");
+    // An expired key is refused.
+    let p = provider_on(Arc::new(MemoryStore::new()), |d| d["accessKeys"][0]["expiresAt"] = json!(1));
+    let r = post_form(&p, "/oauth2/v1/token", &[("grant_type", "client_credentials")], Some(key)).await;
+    assert_eq!(oauth_error(&r), "invalid_client");
+}
+
+#[tokio::test]
+async fn prompt_none_uses_the_session_cookie_and_prompt_login_ignores_it() {
+    let p = provider();
+    let l = login(&p, "e2e", CB, "openid", "ida@example.com").await;
+    let c = pkce::generate(None).unwrap();
+    let silent = get(&p, &authorize_url("e2e", CB, "openid", Some(&c.challenge), "&prompt=none"), Some(&l.cookie)).await;
+    assert_eq!(silent.status, 302);
+    let q = query(silent.header("Location").unwrap());
+    assert!(q.contains_key("code"), "{q:?}");
+    let l2 = Login { code: q["code"].clone(), state: q["state"].clone(), cookie: l.cookie.clone(), verifier: c.verifier.clone(), redirect: CB.into() };
+    let t = body(&redeem(&p, "e2e", &l2, None).await);
+    let id = verify(&p, t["id_token"].as_str().unwrap(), "e2e");
+    assert_eq!(id["nonce"], "n-1");
+    // prompt=login and max_age=0 send the browser to the flow again.
+    for extra in ["&prompt=login", "&max_age=0"] {
+        std::thread::sleep(std::time::Duration::from_millis(if extra == "&max_age=0" { 1100 } else { 0 }));
+        let r = get(&p, &authorize_url("e2e", CB, "openid", Some(&c.challenge), extra), Some(&l.cookie)).await;
+        assert!(r.header("Location").unwrap().starts_with(&format!("{BASE}/login/e2e")), "{extra}");
+    }
+    let none = get(&p, &authorize_url("e2e", CB, "openid", Some(&c.challenge), "&prompt=none"), Some("idflow_session=forged")).await;
+    assert_eq!(query(none.header("Location").unwrap())["error"], "login_required");
+    // login_hint pre-fills form.email: the flow's screen is answered already.
+    let r = get(&p, &authorize_url("e2e", CB, "openid", Some(&c.challenge), "&login_hint=jo%40example.com"), None).await;
+    let q = query(r.header("Location").unwrap());
+    let s = body(&post_json(&p, "/v1/flow/start", json!({"request": q["request"]})).await);
+    assert_eq!(s["status"], "waiting");
+}
+
+#[tokio::test]
+async fn revocation_and_logout() {
+    let p = provider();
+    let l = login(&p, "e2e", CB, "openid offline_access", "kim@example.com").await;
+    let t = body(&redeem(&p, "e2e", &l, None).await);
+    let at = t["access_token"].as_str().unwrap();
+    // Revoking the access token (by jti) fails it at userinfo.
+    let r = post_form(&p, "/oauth2/v1/revoke", &[("token", at), ("token_type_hint", "access_token"), ("client_id", "e2e")], None).await;
+    assert_eq!(r.status, 200);
+    let headers = vec![("Authorization".to_owned(), format!("Bearer {at}"))];
+    let u = p.handle(HttpRequest::new("GET", "/oauth2/v1/userinfo", headers, vec![])).await;
+    assert_eq!(u.status, 401);
+    assert!(u.header("WWW-Authenticate").unwrap().contains("revoked"));
+    // Unknown tokens answer 200 too; confidential clients must authenticate.
+    assert_eq!(post_form(&p, "/oauth2/v1/revoke", &[("token", "nonsense"), ("client_id", "e2e")], None).await.status, 200);
+    assert_eq!(post_form(&p, "/oauth2/v1/revoke", &[("token", "nonsense"), ("client_id", "web")], None).await.status, 401);
+    // Revoking the refresh token revokes its family.
+    let rt = t["refresh_token"].as_str().unwrap();
+    assert_eq!(post_form(&p, "/oauth2/v1/revoke", &[("token", rt), ("client_id", "e2e")], None).await.status, 200);
+    let r = post_form(&p, "/oauth2/v1/token", &[("grant_type", "refresh_token"), ("refresh_token", rt), ("client_id", "e2e")], None).await;
+    assert_eq!(oauth_error(&r), "invalid_grant");
+    // Logout: registered redirect with state, cookie cleared, session's grants revoked.
+    let l = login(&p, "e2e", CB, "openid offline_access", "kim@example.com").await;
+    let t = body(&redeem(&p, "e2e", &l, None).await);
+    let hint = t["id_token"].as_str().unwrap();
+    let bad = get(&p, &format!("/oauth2/v1/logout?id_token_hint={hint}&post_logout_redirect_uri={}", enc("http://127.0.0.1/elsewhere")), Some(&l.cookie)).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.header("Location").is_none());
+    let out = get(&p, &format!("/oauth2/v1/logout?id_token_hint={hint}&post_logout_redirect_uri={}&state=bye", enc("http://127.0.0.1/logged-out")), Some(&l.cookie)).await;
+    assert_eq!(out.status, 302);
+    assert_eq!(out.header("Location"), Some("http://127.0.0.1/logged-out?state=bye"));
+    assert!(out.header("Set-Cookie").unwrap().contains("Max-Age=0"));
+    let r = post_form(&p, "/oauth2/v1/token", &[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap()), ("client_id", "e2e")], None).await;
+    assert_eq!(oauth_error(&r), "invalid_grant");
+    let c = pkce::generate(None).unwrap();
+    let silent = get(&p, &authorize_url("e2e", CB, "openid", Some(&c.challenge), "&prompt=none"), Some(&l.cookie)).await;
+    assert_eq!(query(silent.header("Location").unwrap())["error"], "login_required");
+    // Without a redirect: the logged-out page; a forged hint is refused.
+    let page = get(&p, "/oauth2/v1/logout", None).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("signed out"));
+    assert_eq!(get(&p, "/oauth2/v1/logout?id_token_hint=e30.e30.sig", None).await.status, 400);
+}
+
+#[tokio::test]
+async fn implicit_form_post_for_applications_that_opt_in() {
+    let p = provider();
+    let url = "/oauth2/v1/authorize?response_type=id_token%20token&client_id=implicit&redirect_uri=http%3A%2F%2F127.0.0.1%2Fimplicit%2Fcb&scope=openid%20email&state=s9&nonce=n9&response_mode=form_post";
+    let r = get(&p, url, None).await;
+    let q = query(r.header("Location").unwrap());
+    let s = body(&post_json(&p, "/v1/flow/start", json!({"request": q["request"]})).await);
+    let d = body(&post_json(&p, "/v1/flow/next", json!({"executionId": s["executionId"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": "lou@example.com"}})).await);
+    let next = d["redirect"]["url"].as_str().unwrap();
+    assert!(next.starts_with(&format!("{BASE}/oauth2/v1/authorize/complete?id=")), "{next}");
+    let page = get(&p, next, None).await;
+    let html = page.text();
+    assert!(html.contains("action=\"http://127.0.0.1/implicit/cb\""), "{html}");
+    for field in ["id_token", "access_token", "state", "iss"] {
+        assert!(html.contains(&format!("name=\"{field}\"")), "{field}");
+    }
+    assert_eq!(get(&p, next, None).await.status, 400, "delivered once");
+    // Without the nonce, or for an application that did not opt in: errors.
+    let r = get(&p, &url.replace("&nonce=n9", ""), None).await;
+    assert!(r.text().contains("name=\"error\" value=\"invalid_request\""));
+}
+
+#[tokio::test]
+async fn flow_api_errors_are_json_with_codes() {
+    let p = provider();
+    let r = post_json(&p, "/v1/flow/start", json!({"flowId": "missing"})).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(body(&r)["error"]["code"], "flow_not_found");
+    let r = post_json(&p, "/v1/flow/start", json!({"request": "A-unknown"})).await;
+    assert_eq!(body(&r)["error"]["code"], "invalid_request");
+    let r = p.handle(HttpRequest::new("POST", "/v1/flow/start", vec![("Content-Type".into(), "application/json".into())], b"{\"a\":1,\"a\":2}".to_vec())).await;
+    assert_eq!(r.status, 400);
+    let r = post_json(&p, "/v1/flow/next", json!({"executionId": "E-x"})).await;
+    assert_eq!(body(&r)["error"]["code"], "invalid_request");
+    // Without an authorization request, a flow API client gets the session JWTs.
+    let s = body(&post_json(&p, "/v1/flow/start", json!({"flowId": "sign-up-or-in"})).await);
+    let d = body(&post_json(&p, "/v1/flow/next", json!({"executionId": s["executionId"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": "max@example.com"}})).await);
+    assert!(d["authInfo"]["sessionJwt"].is_string(), "{d}");
+    // The hosted login page.
+    let page = get(&p, "/login/e2e?flow=sign-up-or-in", None).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("../v1/flow/start"));
+}
+
+fn temp_db(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("idflow-provider-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("idflow.db")
+}
+
+#[tokio::test]
+async fn a_restart_on_the_same_database_keeps_keys_and_refresh_tokens() {
+    let db = temp_db("restart");
+    let (rt, jwks) = {
+        let p = provider_on(Arc::new(SqliteStore::open(&db).unwrap()), |_| {});
+        let l = login(&p, "e2e", CB, "openid offline_access", "ned@example.com").await;
+        let t = body(&redeem(&p, "e2e", &l, None).await);
+        (t["refresh_token"].as_str().unwrap().to_owned(), p.signing_keys().jwks_json.clone())
+    };
+    let p = provider_on(Arc::new(SqliteStore::open(&db).unwrap()), |_| {});
+    assert_eq!(p.signing_keys().jwks_json, jwks);
+    let r = post_form(&p, "/oauth2/v1/token", &[("grant_type", "refresh_token"), ("refresh_token", &rt), ("client_id", "e2e")], None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[tokio::test]
+async fn rotation_publishes_the_new_key_and_keeps_the_old_one() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let p = provider_on(store.clone(), |_| {});
+    let t = body(&post_form(&p, "/oauth2/v1/token", &[("grant_type", "client_credentials")], Some(("K-reporting", "reporting-secret-0123456789"))).await);
+    let old_kid = p.signing_keys().active.kid().to_owned();
+    let new_kid = keys::rotate(&*store, Algorithm::ES256).unwrap();
+    let p = provider_on(store.clone(), |_| {});
+    assert_eq!(p.signing_keys().active.kid(), new_kid);
+    let jwks = body(&get(&p, "/e2e/.well-known/jwks.json", None).await);
+    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    assert_eq!(kids, vec![new_kid.as_str(), old_kid.as_str()]);
+    assert_eq!(body(&get(&p, "/e2e/.well-known/openid-configuration", None).await)["id_token_signing_alg_values_supported"], json!(["ES256"]));
+    // A token signed before the rotation still verifies; new ones use ES256.
+    assert!(p.verify_access_token(t["access_token"].as_str().unwrap()).is_ok());
+    let t = body(&post_form(&p, "/oauth2/v1/token", &[("grant_type", "client_credentials")], Some(("K-reporting", "reporting-secret-0123456789"))).await);
+    assert_eq!(jose::decode_unverified(t["access_token"].as_str().unwrap()).unwrap().header["alg"], "ES256");
+}
+
+#[test]
+fn project_errors_name_the_field() {
+    let bad = |edit: fn(&mut Value), want: &str| {
+        let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(e2e_dir().join("project.json")).unwrap()).unwrap();
+        edit(&mut doc);
+        let err = Project::from_json(&doc.to_string(), &e2e_dir())
+            .and_then(|p| Provider::new(p, Arc::new(MemoryStore::new())))
+            .unwrap_err();
+        assert!(err.message.contains(want), "{want}: {}", err.message);
+        assert_eq!(err.code, idflow::ErrorCode::Config);
+    };
+    bad(|d| d["applications"][0]["redirectURIs"] = json!([]), "redirectURIs");
+    bad(|d| d["applications"][0]["flow"] = json!("missing"), "missing");
+    bad(|d| d["applications"][1]["clientId"] = json!("e2e"), "twice");
+    bad(|d| d["accessKeys"][0]["id"] = json!("web"), "already used");
+    bad(|d| d["accessKeys"][0]["customClaims"] = json!({"sub": "x"}), "registered claim");
+    bad(|d| d["tokens"]["idTtl"] = json!(5), "tokens.idTtl");
+}
+
+#[test]
+fn toml_projects_map_one_to_one() {
+    let dir = std::env::temp_dir().join(format!("idflow-toml-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let flow = std::fs::read_to_string(e2e_dir().join("../flows/sign-up-or-in.json")).unwrap();
+    std::fs::write(dir.join("flow.json"), flow).unwrap();
+    let toml = r#"
+projectId = "t"
+baseUrl = "http://127.0.0.1:9000"
+flows = ["flow.json"]
+
+[[applications]]
+clientId = "t"
+public = true
+redirectUris = ["http://127.0.0.1/cb"]
+"#;
+    std::fs::write(dir.join("project.toml"), toml).unwrap();
+    let p = Project::from_file(dir.join("project.toml")).unwrap();
+    assert_eq!(p.issuer(), "http://127.0.0.1:9000/t");
+    let provider = Provider::new(p, Arc::new(MemoryStore::new())).unwrap();
+    assert!(provider.application("t").unwrap().public);
+    std::fs::write(dir.join("bad.toml"), "projectId = ").unwrap();
+    assert_eq!(Project::from_file(dir.join("bad.toml")).unwrap_err().code, idflow::ErrorCode::Config);
+    let demo = Provider::new(Project::demo("http://127.0.0.1:8080").unwrap(), Arc::new(MemoryStore::new())).unwrap();
+    assert_eq!(demo.issuer(), "http://127.0.0.1:8080/local");
+}
