@@ -169,3 +169,43 @@ export declare class FlowEngine {
   deleteUser(userId: string): Promise<null>
   searchUsers(query?: { text?: string; status?: 'enabled' | 'disabled'; limit?: number; offset?: number }): Promise<JsonObject[]>
 }
+
+export interface ProviderOptions {
+  /** Folder that relative flow paths resolve against (JSON text only). Defaults to ".". */
+  baseDir?: string
+  /** A SQLite database file; in memory when absent. */
+  database?: string
+  /** Overrides the project's baseUrl (the issuer is `${baseUrl}/${projectId}`). */
+  baseUrl?: string
+}
+
+/** The provider's answer to one request. */
+export interface ProviderResponse {
+  status: number
+  /** `[name, value]` pairs in order; a name may repeat (e.g. Set-Cookie). */
+  headers: [string, string][]
+  body: Buffer
+}
+
+export type ProviderHeaders =
+  | Record<string, string | string[] | undefined>
+  | Iterable<[string, string]>
+  | { entries(): Iterable<[string, string]> }
+
+/** The OpenID Connect provider for one project (DESIGN.md, "The provider's HTTP surface"). */
+export declare class Provider {
+  /** `project` is the project file's JSON text. */
+  constructor(project: string, options?: ProviderOptions)
+  /** Reads a project file (JSON, or TOML by its name). */
+  static fromFile(path: string, options?: Omit<ProviderOptions, 'baseDir'>): Provider
+  readonly issuer: string
+  /** The provider's flow engine: flows and users management on the same store. */
+  readonly engine: FlowEngine
+  /** Handles one request; `url` is the path with its query, or an absolute URL. */
+  handle(method: string, url: string, headers?: ProviderHeaders, body?: Buffer | Uint8Array | string): Promise<ProviderResponse>
+  discovery(): JsonObject
+  /** The configured applications (OIDC clients), without secrets. */
+  applications(): JsonObject[]
+  /** The configured access keys (client_credentials), without secrets. */
+  accessKeys(): JsonObject[]
+}

@@ -1,6 +1,7 @@
 'use strict'
 // idflow for Node: loads the native module and arranges it into the public
-// API (pkce, jwt, Key, KeySet, JwksCache). No logic lives here.
+// API (pkce, jwt, Key, KeySet, JwksCache, FlowEngine, Provider). Only
+// argument normalisation lives here; behaviour is in the Rust core.
 
 const { existsSync } = require('node:fs')
 const { join } = require('node:path')
@@ -45,6 +46,61 @@ const jwt = Object.freeze({
   decodeUnverified: native.jwtDecodeUnverified,
 })
 
+// Headers arrive as Node's IncomingHttpHeaders (values may be arrays), a
+// WHATWG Headers object, or [name, value] pairs; the native side takes pairs.
+function headerPairs(headers) {
+  if (!headers) return []
+  const source = typeof headers.entries === 'function' && !Array.isArray(headers) ? headers.entries() : Array.isArray(headers) ? headers : Object.entries(headers)
+  const pairs = []
+  for (const [name, value] of source) {
+    if (value === undefined || value === null) continue
+    for (const v of Array.isArray(value) ? value : [value]) pairs.push([String(name), String(v)])
+  }
+  return pairs
+}
+
+function bodyBuffer(body) {
+  if (body === undefined || body === null) return undefined
+  if (Buffer.isBuffer(body)) return body
+  if (typeof body === 'string') return Buffer.from(body, 'utf8')
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength)
+  throw new TypeError('body must be a Buffer, Uint8Array, string or undefined')
+}
+
+class Provider {
+  constructor(project, options) {
+    this._native = project instanceof native.Provider ? project : new native.Provider(project, options)
+  }
+
+  static fromFile(path, options) {
+    return new Provider(native.Provider.fromFile(path, options))
+  }
+
+  get issuer() {
+    return this._native.issuer
+  }
+
+  get engine() {
+    return this._native.engine
+  }
+
+  handle(method, url, headers, body) {
+    return this._native.handle(method, url, headerPairs(headers), bodyBuffer(body))
+  }
+
+  discovery() {
+    return this._native.discovery()
+  }
+
+  applications() {
+    return this._native.applications()
+  }
+
+  accessKeys() {
+    return this._native.accessKeys()
+  }
+}
+
 module.exports = {
   pkce,
   jwt,
@@ -53,6 +109,7 @@ module.exports = {
   JwksCache: native.JwksCache,
   validateFlow: native.validateFlow,
   FlowEngine: native.FlowEngine,
+  Provider,
   ERROR_CODES: Object.freeze(native.errorCodes()),
   ALGORITHMS: Object.freeze(native.algorithms()),
   _native: native,

@@ -445,7 +445,7 @@ async fn private_key_jwt_assertions_are_verified_and_not_replayable() {
     // The issuer is an accepted audience; another audience is not; a long-lived assertion is not.
     let r = redeem_with(l.code.clone(), l.verifier.clone(), assertion("https://elsewhere.example", "jti-2", 60)).await;
     assert_eq!(oauth_error(&r), "invalid_client");
-    let r = redeem_with(l.code.clone(), l.verifier.clone(), assertion(ISSUER, "jti-3", 3600)).await;
+    let r = redeem_with(l.code.clone(), l.verifier.clone(), assertion(ISSUER, "jti-3", 7200)).await;
     assert_eq!(oauth_error(&r), "invalid_client");
     let r = redeem_with(l.code.clone(), l.verifier.clone(), assertion(ISSUER, "jti-4", 60)).await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -472,6 +472,12 @@ async fn client_credentials_with_access_keys() {
     assert_eq!(r.status, 401);
     let r = post_form(&p, "/oauth2/v1/token", &[("grant_type", "authorization_code"), ("code", "x")], Some(key)).await;
     assert_eq!(oauth_error(&r), "unauthorized_client");
+    // An application's client_credentials carry no user scopes.
+    let web = ("web", "web-secret-0123456789abcdef");
+    let r = post_form(&p, "/oauth2/v1/token", &[("grant_type", "client_credentials"), ("scope", "openid")], Some(web)).await;
+    assert_eq!(oauth_error(&r), "invalid_scope");
+    let t = body(&post_form(&p, "/oauth2/v1/token", &[("grant_type", "client_credentials")], Some(web)).await);
+    assert_eq!(t["scope"], "");
     // An expired key is refused.
     let p = provider_on(Arc::new(MemoryStore::new()), |d| d["accessKeys"][0]["expiresAt"] = json!(1));
     let r = post_form(&p, "/oauth2/v1/token", &[("grant_type", "client_credentials")], Some(key)).await;
@@ -491,12 +497,16 @@ async fn prompt_none_uses_the_session_cookie_and_prompt_login_ignores_it() {
     let t = body(&redeem(&p, "e2e", &l2, None).await);
     let id = verify(&p, t["id_token"].as_str().unwrap(), "e2e");
     assert_eq!(id["nonce"], "n-1");
-    // prompt=login and max_age=0 send the browser to the flow again.
+    // prompt=login and max_age=0 send the browser to the flow again (at once:
+    // max_age=0 means "sign in now" even within the same second).
     for extra in ["&prompt=login", "&max_age=0"] {
-        std::thread::sleep(std::time::Duration::from_millis(if extra == "&max_age=0" { 1100 } else { 0 }));
         let r = get(&p, &authorize_url("e2e", CB, "openid", Some(&c.challenge), extra), Some(&l.cookie)).await;
         assert!(r.header("Location").unwrap().starts_with(&format!("{BASE}/login/e2e")), "{extra}");
     }
+    let r = get(&p, &authorize_url("e2e", CB, "openid", Some(&c.challenge), "&prompt=none&max_age=0"), Some(&l.cookie)).await;
+    assert_eq!(query(r.header("Location").unwrap())["error"], "login_required");
+    let r = get(&p, &authorize_url("e2e", CB, "openid", Some(&c.challenge), "&prompt=none&max_age=3600"), Some(&l.cookie)).await;
+    assert!(query(r.header("Location").unwrap()).contains_key("code"));
     let none = get(&p, &authorize_url("e2e", CB, "openid", Some(&c.challenge), "&prompt=none"), Some("idflow_session=forged")).await;
     assert_eq!(query(none.header("Location").unwrap())["error"], "login_required");
     // login_hint pre-fills form.email: the flow's screen is answered already.

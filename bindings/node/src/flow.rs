@@ -46,6 +46,13 @@ pub struct FlowEngine {
 type Json = serde_json::Value;
 type JsonMap = serde_json::Map<String, Json>;
 
+impl FlowEngine {
+    /// Wraps an engine shared with its owner (a `Provider`).
+    pub(crate) fn shared(inner: std::sync::Arc<idflow::flow::FlowEngine>) -> FlowEngine {
+        FlowEngine { inner }
+    }
+}
+
 #[napi]
 impl FlowEngine {
     #[napi(constructor)]
@@ -54,10 +61,7 @@ impl FlowEngine {
         let signing = key.inner().clone();
         let engine = run(&env, || {
             let project = idflow::project::Project::from_json(&project, std::path::Path::new(base_dir.as_deref().unwrap_or(".")))?;
-            let store: std::sync::Arc<dyn idflow::store::Store> = match database {
-                None => std::sync::Arc::new(idflow::store::MemoryStore::new()),
-                Some(path) => std::sync::Arc::new(idflow::store::SqliteStore::open(path)?),
-            };
+            let store = idflow::store::open(database.as_deref())?;
             project.engine(signing, store)
         })?;
         Ok(FlowEngine { inner: std::sync::Arc::new(engine) })

@@ -6,3 +6,4 @@ mod error;
 mod flow;
 mod jose;
 mod pkce;
+mod provider;

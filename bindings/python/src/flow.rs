@@ -33,16 +33,18 @@ pub struct PyFlowEngine {
     inner: std::sync::Arc<idflow::flow::FlowEngine>,
 }
 
+impl PyFlowEngine {
+    /// Wraps an engine shared with its owner (a `Provider`).
+    pub(crate) fn shared(inner: std::sync::Arc<idflow::flow::FlowEngine>) -> PyFlowEngine {
+        PyFlowEngine { inner }
+    }
+}
+
 fn runtime() -> &'static tokio::runtime::Runtime {
     pyo3_async_runtimes::tokio::get_runtime()
 }
 
-fn store(database: Option<&str>) -> Result<std::sync::Arc<dyn idflow::store::Store>, idflow::Error> {
-    Ok(match database {
-        None => std::sync::Arc::new(idflow::store::MemoryStore::new()),
-        Some(path) => std::sync::Arc::new(idflow::store::SqliteStore::open(path)?),
-    })
-}
+use idflow::store::open as store;
 
 fn input_map(input: Option<&Bound<'_, PyDict>>) -> PyResult<serde_json::Map<String, serde_json::Value>> {
     input.map(crate::convert::dict_to_map).transpose().map(Option::unwrap_or_default)

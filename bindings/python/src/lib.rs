@@ -8,6 +8,7 @@ mod error;
 mod flow;
 mod jose;
 mod pkce;
+mod provider;
 
 #[pymodule]
 fn _idflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -15,6 +16,7 @@ fn _idflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     pkce::register(m)?;
     jose::register(m)?;
     flow::register(m)?;
+    provider::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -49,10 +49,7 @@ impl FlowEngine {
         let signing = key.inner().clone();
         crate::error::guard(|| {
             let project = idflow::project::Project::from_json(&project, std::path::Path::new(&base_dir))?;
-            let store: std::sync::Arc<dyn idflow::store::Store> = match database {
-                None => std::sync::Arc::new(idflow::store::MemoryStore::new()),
-                Some(path) => std::sync::Arc::new(idflow::store::SqliteStore::open(path)?),
-            };
+            let store = idflow::store::open(database.as_deref())?;
             Ok(std::sync::Arc::new(FlowEngine { inner: std::sync::Arc::new(project.engine(signing, store)?) }))
         })
     }

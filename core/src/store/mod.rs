@@ -17,6 +17,14 @@ use crate::error::Result;
 use crate::users::User;
 use serde_json::Value;
 
+/// The SQLite store at `database`, or a fresh in-memory store for `None`.
+pub fn open(database: Option<&str>) -> Result<std::sync::Arc<dyn Store>> {
+    Ok(match database {
+        None => std::sync::Arc::new(MemoryStore::new()),
+        Some(path) => std::sync::Arc::new(SqliteStore::open(path)?),
+    })
+}
+
 /// A flow execution as stored between requests.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecutionRecord {

@@ -108,7 +108,8 @@ impl Provider {
         let force_login = prompt.iter().any(|p| p == "login");
         if let Some((sid, s)) = session.filter(|_| !force_login) {
             let auth_time = s.get("authTime").and_then(Value::as_u64).unwrap_or(0);
-            let fresh = max_age.is_none_or(|m| now_secs().saturating_sub(auth_time) <= m);
+            // max_age=0 always re-authenticates (OIDC Core §3.1.2.1).
+            let fresh = max_age.is_none_or(|m| m > 0 && now_secs().saturating_sub(auth_time) <= m);
             if fresh {
                 let user_id = str_field(&s, "userId").unwrap_or_default().to_owned();
                 let amr = s.get("amr").cloned().unwrap_or_else(|| json!(["user"]));

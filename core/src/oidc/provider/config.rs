@@ -254,6 +254,31 @@ impl Application {
         })
     }
 
+    /// The application as the management API shows it (no secret).
+    pub fn to_json(&self) -> Value {
+        let mut v = serde_json::json!({
+            "clientId": self.client_id,
+            "public": self.public,
+            "redirectUris": self.redirect_uris,
+            "postLogoutRedirectUris": self.post_logout_redirect_uris,
+            "grantTypes": self.grant_types,
+            "responseTypes": self.response_types,
+            "tokenEndpointAuthMethod": self.auth_method.as_str(),
+            "scopes": self.scopes,
+            "claimsSupported": self.claims_supported,
+            "allowPlainPkce": self.allow_plain_pkce,
+        });
+        for (k, val) in [("name", &self.name), ("flow", &self.flow), ("flowHostingUrl", &self.flow_hosting_url)] {
+            if let Some(x) = val {
+                v[k] = x.clone().into();
+            }
+        }
+        if let Some(ClientKeys::Uri(u)) = &self.keys {
+            v["jwksUri"] = u.clone().into();
+        }
+        v
+    }
+
     pub fn allows_grant(&self, grant: &str) -> bool {
         self.grant_types.iter().any(|g| g == grant)
     }
@@ -278,6 +303,20 @@ fn redirect_matches(registered: &str, given: &str) -> bool {
     }
     let (_, _) = (a.set_port(None), b.set_port(None));
     a == b
+}
+
+impl AccessKey {
+    /// The key as the management API shows it (no secret).
+    pub fn to_json(&self) -> Value {
+        let mut v = serde_json::json!({"id": self.id, "scopes": self.scopes, "customClaims": self.custom_claims});
+        if let Some(n) = &self.name {
+            v["name"] = n.clone().into();
+        }
+        if let Some(t) = self.expires_at {
+            v["expiresAt"] = t.into();
+        }
+        v
+    }
 }
 
 const KEY_FIELDS: [&str; 6] = ["id", "name", "secret", "scopes", "customClaims", "expiresAt"];

@@ -57,7 +57,7 @@ pub struct Provider {
     base_url: String,
     apps: HashMap<String, Application>,
     access_keys: HashMap<String, AccessKey>,
-    engine: FlowEngine,
+    engine: Arc<FlowEngine>,
     store: Arc<dyn Store>,
     keys: SigningKeys,
     discovery_json: String,
@@ -133,7 +133,7 @@ impl Provider {
                 client_jwks.insert(app.client_id.clone(), JwksCache::new(uri, Default::default())?);
             }
         }
-        let engine = project.engine(keys.active.clone(), store.clone())?;
+        let engine = Arc::new(project.engine(keys.active.clone(), store.clone())?);
         let issuer = project.issuer();
         let mut provider = Provider {
             secure_cookies: base.scheme() == "https",
@@ -165,8 +165,30 @@ impl Provider {
         &self.store
     }
 
-    pub fn engine(&self) -> &FlowEngine {
+    /// The provider's flow engine (shared: flows and users management run
+    /// on the same store and keys).
+    pub fn engine(&self) -> &Arc<FlowEngine> {
         &self.engine
+    }
+
+    /// Opens a provider from project JSON text (flow paths relative to
+    /// `base_dir`), on the SQLite database at `database` or in memory, with
+    /// `base_url` overriding the project's. What the bindings construct.
+    pub fn open(project_json: &str, base_dir: &std::path::Path, database: Option<&str>, base_url: Option<&str>) -> Result<Provider> {
+        let mut project = Project::from_json(project_json, base_dir)?;
+        if let Some(b) = base_url {
+            project.base_url = b.trim_end_matches('/').to_owned();
+        }
+        Provider::new(project, crate::store::open(database)?)
+    }
+
+    /// Like [`Provider::open`], reading a project file (JSON or TOML).
+    pub fn open_file(path: &str, database: Option<&str>, base_url: Option<&str>) -> Result<Provider> {
+        let mut project = Project::from_file(path)?;
+        if let Some(b) = base_url {
+            project.base_url = b.trim_end_matches('/').to_owned();
+        }
+        Provider::new(project, crate::store::open(database)?)
     }
 
     pub fn signing_keys(&self) -> &SigningKeys {

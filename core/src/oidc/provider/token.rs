@@ -11,8 +11,10 @@ use crate::users::{User, UserStatus};
 use serde_json::{json, Map, Value};
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-/// The longest lifetime a client assertion may claim.
-const MAX_ASSERTION_LIFETIME: u64 = 300;
+/// The longest lifetime a client assertion may claim: one hour, which
+/// common clients (authlib signs for 3600 s) stay within; its `jti` is
+/// remembered for all of it.
+const MAX_ASSERTION_LIFETIME: u64 = 3600;
 
 /// Who and what a token is for.
 pub(crate) struct Subject<'a> {
@@ -213,7 +215,7 @@ impl Provider {
         let now = now_secs();
         let exp = token.claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
         if exp > now + MAX_ASSERTION_LIFETIME + 60 {
-            return Err(invalid_client("client_assertion lives too long (exp at most 5 minutes ahead)"));
+            return Err(invalid_client("client_assertion lives too long (exp at most one hour ahead)"));
         }
         let jti = token.claims.get("jti").and_then(Value::as_str).unwrap_or_default();
         // Remember the jti until the assertion could no longer be accepted.
@@ -337,7 +339,9 @@ impl Provider {
                 if a.public {
                     return Err(Error::new(ErrorCode::UnauthorizedClient, "public clients cannot use client_credentials"));
                 }
-                (a.scopes.clone(), Map::new())
+                // No user signs in here, so user scopes (openid, profile, ...) do not apply.
+                let machine = a.scopes.iter().filter(|s| !super::STANDARD_SCOPES.contains(&s.as_str())).cloned().collect();
+                (machine, Map::new())
             }
         };
         if let Some(s) = asked.iter().find(|s| !allowed.contains(s)) {

@@ -1,0 +1,114 @@
+//! The OIDC provider: `Provider`, whose `handle` an Express (or any Node
+//! HTTP) app calls to mount every provider endpoint.
+
+use crate::error::run;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use std::sync::Arc;
+
+#[napi(object)]
+pub struct ProviderOptions {
+    /// Folder that relative flow paths resolve against (JSON text only). Defaults to ".".
+    pub base_dir: Option<String>,
+    /// A SQLite file; in memory when absent.
+    pub database: Option<String>,
+    /// Overrides the project's baseUrl (the issuer is `{baseUrl}/{projectId}`).
+    pub base_url: Option<String>,
+}
+
+/// The provider's answer to one request.
+#[napi(object)]
+pub struct ProviderResponse {
+    pub status: u32,
+    /// `[name, value]` pairs, in order (a name may repeat).
+    pub headers: Vec<Vec<String>>,
+    pub body: Buffer,
+}
+
+/// The OpenID Connect provider for one project; `handle` returns a Promise.
+#[napi]
+pub struct Provider {
+    inner: Arc<idflow::oidc::provider::Provider>,
+}
+
+type Json = serde_json::Value;
+
+#[napi]
+impl Provider {
+    /// `project` is the project file's JSON text.
+    #[napi(constructor)]
+    pub fn new(env: Env, project: String, options: Option<ProviderOptions>) -> napi::Result<Provider> {
+        let (base_dir, database, base_url) = options.map_or((None, None, None), |o| (o.base_dir, o.database, o.base_url));
+        let inner = run(&env, || {
+            let dir = std::path::PathBuf::from(base_dir.as_deref().unwrap_or("."));
+            idflow::oidc::provider::Provider::open(&project, &dir, database.as_deref(), base_url.as_deref())
+        })?;
+        Ok(Provider { inner: Arc::new(inner) })
+    }
+
+    /// Reads the project file at `path` (JSON, or TOML by its name).
+    #[napi(factory, js_name = "fromFile")]
+    pub fn from_file(env: Env, path: String, options: Option<ProviderOptions>) -> napi::Result<Provider> {
+        let (database, base_url) = options.map_or((None, None), |o| (o.database, o.base_url));
+        let inner = run(&env, || idflow::oidc::provider::Provider::open_file(&path, database.as_deref(), base_url.as_deref()))?;
+        Ok(Provider { inner: Arc::new(inner) })
+    }
+
+    #[napi(getter)]
+    pub fn issuer(&self) -> String {
+        self.inner.issuer().to_owned()
+    }
+
+    /// The provider's flow engine: flows and users management on the same store.
+    #[napi(getter)]
+    pub fn engine(&self) -> crate::flow::FlowEngine {
+        crate::flow::FlowEngine::shared(self.inner.engine().clone())
+    }
+
+    /// Handles one request: `url` is the path with its query (or an absolute
+    /// URL), `headers` `[name, value]` pairs, `body` the raw bytes.
+    #[napi(ts_return_type = "Promise<ProviderResponse>")]
+    pub fn handle<'env>(
+        &self,
+        env: &'env Env,
+        method: String,
+        url: String,
+        headers: Vec<Vec<String>>,
+        body: Option<Buffer>,
+    ) -> napi::Result<PromiseRaw<'env, ProviderResponse>> {
+        let mut pairs = Vec::with_capacity(headers.len());
+        for h in headers {
+            match <[String; 2]>::try_from(h) {
+                Ok([k, v]) => pairs.push((k, v)),
+                Err(_) => return Err(napi::Error::new(Status::InvalidArg, "headers must be [name, value] pairs")),
+            }
+        }
+        let request = idflow::oidc::provider::HttpRequest::new(&method, &url, pairs, body.map(|b| b.to_vec()).unwrap_or_default());
+        let provider = self.inner.clone();
+        env.spawn_future_with_callback(async move { Ok(provider.handle(request).await) }, |_, r| {
+            Ok(ProviderResponse {
+                status: u32::from(r.status),
+                headers: r.headers.into_iter().map(|(k, v)| vec![k, v]).collect(),
+                body: r.body.into(),
+            })
+        })
+    }
+
+    /// The discovery document.
+    #[napi(ts_return_type = "Record<string, unknown>")]
+    pub fn discovery(&self) -> Json {
+        self.inner.discovery()
+    }
+
+    /// The configured applications (OIDC clients), without secrets.
+    #[napi(ts_return_type = "Record<string, unknown>[]")]
+    pub fn applications(&self) -> Json {
+        Json::Array(self.inner.applications().iter().map(|a| a.to_json()).collect())
+    }
+
+    /// The configured access keys (client_credentials), without secrets.
+    #[napi(js_name = "accessKeys", ts_return_type = "Record<string, unknown>[]")]
+    pub fn access_keys(&self) -> Json {
+        Json::Array(self.inner.access_keys().iter().map(|k| k.to_json()).collect())
+    }
+}

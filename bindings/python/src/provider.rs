@@ -1,0 +1,176 @@
+//! The OIDC provider: `idflow.Provider`, whose `handle` a WSGI/ASGI app
+//! (Flask, FastAPI, ...) calls to mount every provider endpoint.
+
+use crate::error::guard;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyString};
+use std::sync::Arc;
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyProvider>()?;
+    m.add_class::<PyHttpResponse>()
+}
+
+/// The provider's answer to one request.
+#[pyclass(frozen, module = "idflow", name = "HttpResponse")]
+pub struct PyHttpResponse {
+    #[pyo3(get)]
+    status: u16,
+    #[pyo3(get)]
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+#[pymethods]
+impl PyHttpResponse {
+    #[getter]
+    fn body<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.body)
+    }
+
+    /// The first header named `name` (case-insensitive), or None.
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<idflow.HttpResponse status={}>", self.status)
+    }
+}
+
+impl From<idflow::oidc::provider::HttpResponse> for PyHttpResponse {
+    fn from(r: idflow::oidc::provider::HttpResponse) -> Self {
+        PyHttpResponse { status: r.status, headers: r.headers, body: r.body }
+    }
+}
+
+/// The OpenID Connect provider for one project (see DESIGN.md, "The
+/// provider's HTTP surface"). `handle` blocks without holding the GIL;
+/// `handle_async` returns an awaitable.
+#[pyclass(frozen, module = "idflow", name = "Provider")]
+pub struct PyProvider {
+    inner: Arc<idflow::oidc::provider::Provider>,
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    pyo3_async_runtimes::tokio::get_runtime()
+}
+
+/// Headers as a mapping or as (name, value) pairs.
+fn headers_arg(headers: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
+    let Some(h) = headers else { return Ok(Vec::new()) };
+    if h.is_none() {
+        return Ok(Vec::new());
+    }
+    let items: Vec<(String, String)> = if let Ok(d) = h.cast::<PyDict>() {
+        d.iter().map(|(k, v)| Ok((k.extract()?, v.extract()?))).collect::<PyResult<_>>()?
+    } else if h.hasattr("items")? {
+        h.call_method0("items")?.try_iter()?.map(|kv| kv?.extract()).collect::<PyResult<_>>()?
+    } else {
+        h.try_iter()?.map(|kv| kv?.extract()).collect::<PyResult<_>>()?
+    };
+    Ok(items)
+}
+
+fn body_arg(body: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<u8>> {
+    match body {
+        None => Ok(Vec::new()),
+        Some(b) if b.is_none() => Ok(Vec::new()),
+        Some(b) => {
+            if let Ok(bytes) = b.cast::<PyBytes>() {
+                Ok(bytes.as_bytes().to_vec())
+            } else if let Ok(s) = b.cast::<PyString>() {
+                Ok(s.to_str()?.as_bytes().to_vec())
+            } else {
+                Err(PyTypeError::new_err("body must be bytes, str or None"))
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl PyProvider {
+    /// `project` is the project file's JSON text (flow paths relative to
+    /// `base_dir`); `database` a SQLite file, or None for memory; `base_url`
+    /// overrides the project's (the issuer is `{base_url}/{projectId}`).
+    #[new]
+    #[pyo3(signature = (project, *, base_dir=".", database=None, base_url=None))]
+    fn new(project: &str, base_dir: &str, database: Option<&str>, base_url: Option<&str>) -> PyResult<Self> {
+        let _enter = runtime().enter();
+        let p = guard(|| idflow::oidc::provider::Provider::open(project, std::path::Path::new(base_dir), database, base_url))
+            .map_err(crate::error::to_py)?;
+        Ok(PyProvider { inner: Arc::new(p) })
+    }
+
+    /// Reads the project file at `path` (JSON, or TOML by its name).
+    #[staticmethod]
+    #[pyo3(signature = (path, *, database=None, base_url=None))]
+    fn from_file(path: &str, database: Option<&str>, base_url: Option<&str>) -> PyResult<Self> {
+        let _enter = runtime().enter();
+        let p = guard(|| idflow::oidc::provider::Provider::open_file(path, database, base_url)).map_err(crate::error::to_py)?;
+        Ok(PyProvider { inner: Arc::new(p) })
+    }
+
+    #[getter]
+    fn issuer(&self) -> String {
+        self.inner.issuer().to_owned()
+    }
+
+    /// The provider's flow engine: flows and users management on the same store.
+    #[getter]
+    fn engine(&self) -> crate::flow::PyFlowEngine {
+        crate::flow::PyFlowEngine::shared(self.inner.engine().clone())
+    }
+
+    /// Handles one request. `url` is a path with its query (or an absolute
+    /// URL); `headers` a mapping or (name, value) pairs; `body` bytes or str.
+    #[pyo3(signature = (method, url, headers=None, body=None))]
+    fn handle(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        headers: Option<&Bound<'_, PyAny>>,
+        body: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyHttpResponse> {
+        let request = idflow::oidc::provider::HttpRequest::new(method, url, headers_arg(headers)?, body_arg(body)?);
+        let provider = self.inner.clone();
+        let r = py.detach(|| guard(|| Ok(runtime().block_on(provider.handle(request))))).map_err(crate::error::to_py)?;
+        Ok(r.into())
+    }
+
+    /// `handle` as an awaitable for asyncio apps.
+    #[pyo3(signature = (method, url, headers=None, body=None))]
+    fn handle_async<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        url: &str,
+        headers: Option<&Bound<'py, PyAny>>,
+        body: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let request = idflow::oidc::provider::HttpRequest::new(method, url, headers_arg(headers)?, body_arg(body)?);
+        let provider = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move { Ok(PyHttpResponse::from(provider.handle(request).await)) })
+    }
+
+    /// The discovery document.
+    fn discovery<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        crate::convert::to_py_value(py, &self.inner.discovery())
+    }
+
+    /// The configured applications (OIDC clients), without secrets.
+    fn applications<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        self.inner.applications().iter().map(|a| crate::convert::to_py_value(py, &a.to_json())).collect()
+    }
+
+    /// The configured access keys (client_credentials), without secrets.
+    fn access_keys<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        self.inner.access_keys().iter().map(|k| crate::convert::to_py_value(py, &k.to_json())).collect()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<idflow.Provider issuer={:?}>", self.inner.issuer())
+    }
+}

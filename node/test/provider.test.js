@@ -1,0 +1,133 @@
+'use strict'
+// Provider: the OIDC provider mounted through handle(), and the Express
+// example in examples/express served on 127.0.0.1 and driven with fetch.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { Provider, KeySet, jwt, pkce } = require('..')
+
+const E2E = path.join(__dirname, '..', '..', 'tests', 'e2e')
+const CB = 'http://127.0.0.1:4567/callback'
+
+function makeProvider(options = {}) {
+  return new Provider(fs.readFileSync(path.join(E2E, 'project.json'), 'utf8'), { baseDir: E2E, ...options })
+}
+
+const header = (r, name) => (r.headers.find(([k]) => k.toLowerCase() === name) || [])[1]
+const json = (r) => JSON.parse(r.body.toString('utf8'))
+const form = (o) => new URLSearchParams(o).toString()
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
+
+async function login(p, email) {
+  const pair = pkce.generate()
+  const q = new URLSearchParams({
+    response_type: 'code', client_id: 'e2e', redirect_uri: CB, scope: 'openid email offline_access',
+    state: 's1', nonce: 'n1', code_challenge: pair.challenge, code_challenge_method: 'S256',
+  })
+  const r = await p.handle('GET', `/oauth2/v1/authorize?${q}`)
+  assert.equal(r.status, 302)
+  const request = new URL(header(r, 'location')).searchParams.get('request')
+  const s = json(await p.handle('POST', '/v1/flow/start', { 'Content-Type': 'application/json' }, JSON.stringify({ request })))
+  assert.equal(s.status, 'waiting')
+  const done = await p.handle('POST', '/v1/flow/next', [['Content-Type', 'application/json']],
+    Buffer.from(JSON.stringify({ executionId: s.executionId, stepId: s.stepId, interactionId: 'submit', input: { email } })))
+  assert.match(header(done, 'set-cookie'), /^idflow_session=/)
+  const url = new URL(json(done).redirect.url)
+  assert.equal(url.searchParams.get('state'), 's1')
+  return { code: url.searchParams.get('code'), verifier: pair.verifier }
+}
+
+test('a code flow through Provider.handle', async () => {
+  const p = makeProvider()
+  assert.equal(p.issuer, 'http://127.0.0.1:18181/e2e')
+  assert.deepEqual(p.discovery().code_challenge_methods_supported, ['S256'])
+  const jwks = KeySet.fromJwks(json(await p.handle('GET', '/e2e/.well-known/jwks.json')))
+  const { code, verifier } = await login(p, 'node@example.com')
+  const redeem = () => p.handle('POST', '/oauth2/v1/token', FORM,
+    form({ grant_type: 'authorization_code', code, redirect_uri: CB, client_id: 'e2e', code_verifier: verifier }))
+  const r = await redeem()
+  assert.equal(r.status, 200)
+  assert.equal(header(r, 'cache-control'), 'no-store')
+  const tokens = json(r)
+  const claims = jwt.verify(tokens.id_token, jwks, { algorithms: ['RS256'], issuer: p.issuer, audience: ['e2e'] })
+  assert.equal(claims.nonce, 'n1')
+  assert.equal(claims.email, 'node@example.com')
+  const info = await p.handle('GET', '/oauth2/v1/userinfo', { authorization: `Bearer ${tokens.access_token}` })
+  assert.equal(json(info).sub, claims.sub)
+  // Replay: refused, and the first redemption's tokens are revoked.
+  const again = await redeem()
+  assert.equal(json(again).error, 'invalid_grant')
+  const denied = await p.handle('GET', '/oauth2/v1/userinfo', { authorization: `Bearer ${tokens.access_token}` })
+  assert.equal(denied.status, 401)
+  assert.match(header(denied, 'www-authenticate'), /error="invalid_token"/)
+  // Refresh rotation on a new login.
+  const second = await login(p, 'node@example.com')
+  const t2 = json(await p.handle('POST', '/oauth2/v1/token', FORM,
+    form({ grant_type: 'authorization_code', code: second.code, redirect_uri: CB, client_id: 'e2e', code_verifier: second.verifier })))
+  const rotated = json(await p.handle('POST', '/oauth2/v1/token', FORM, form({ grant_type: 'refresh_token', refresh_token: t2.refresh_token, client_id: 'e2e' })))
+  assert.notEqual(rotated.refresh_token, t2.refresh_token)
+})
+
+test('users management through the provider engine, and configuration views', async () => {
+  const p = makeProvider()
+  const user = await p.engine.createUser('ops@example.com', { name: 'Ops' })
+  assert.equal((await p.engine.getUser(user.userId)).name, 'Ops')
+  await login(p, 'ops@example.com')
+  const found = await p.engine.searchUsers({ text: 'ops@' })
+  assert.deepEqual(found.map((u) => u.userId), [user.userId])
+  const apps = p.applications()
+  assert.deepEqual(apps.map((a) => a.clientId), ['e2e', 'implicit', 'partner', 'web', 'web-post'])
+  assert.ok(!JSON.stringify(apps).includes('secret-0123'))
+  assert.deepEqual(p.accessKeys(), [{ id: 'K-reporting', scopes: ['reports:read', 'reports:write'], customClaims: { team: 'data' } }])
+})
+
+test('SQLite persistence, client_credentials and bad input', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idflow-provider-'))
+  const db = path.join(dir, 'idflow.db')
+  const p = Provider.fromFile(path.join(E2E, 'project.json'), { database: db })
+  const basic = 'Basic ' + Buffer.from('K-reporting:reporting-secret-0123456789').toString('base64')
+  const results = await Promise.all([1, 2, 3, 4].map(() =>
+    p.handle('POST', '/oauth2/v1/token', { ...FORM, authorization: basic }, form({ grant_type: 'client_credentials', scope: 'reports:read' }))))
+  assert.equal(new Set(results.map((r) => json(r).access_token)).size, 4)
+  const again = Provider.fromFile(path.join(E2E, 'project.json'), { database: db })
+  const a = await again.handle('GET', '/e2e/.well-known/jwks.json')
+  const b = await p.handle('GET', '/e2e/.well-known/jwks.json')
+  assert.deepEqual(a.body, b.body)
+  assert.throws(() => new Provider('{"projectId": "p"}'), (e) => e.code === 'config')
+  assert.throws(() => Provider.fromFile(path.join(E2E, 'missing.json')), (e) => e.code === 'config')
+  await assert.rejects(async () => p.handle('POST', '/oauth2/v1/token', {}, 42), TypeError)
+  assert.equal((await p.handle('GET', '/nowhere')).status, 404)
+})
+
+test('the Express example mounts the provider', async () => {
+  const { createApp } = require('../../examples/express/app.js')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idflow-express-'))
+  const app = createApp(path.join(E2E, 'project.json'), { database: path.join(dir, 'idflow.db'), baseUrl: 'http://localhost' })
+  const server = await new Promise((resolve) => { const s = app.listen(0, '127.0.0.1', () => resolve(s)) })
+  const base = `http://127.0.0.1:${server.address().port}`
+  try {
+    const d = await (await fetch(`${base}/e2e/.well-known/openid-configuration`)).json()
+    assert.equal(d.token_endpoint, 'http://localhost/oauth2/v1/token')
+    const pair = pkce.generate()
+    const q = new URLSearchParams({ response_type: 'code', client_id: 'e2e', redirect_uri: CB, scope: 'openid', state: 'x', code_challenge: pair.challenge, code_challenge_method: 'S256' })
+    const r = await fetch(`${base}/oauth2/v1/authorize?${q}`, { redirect: 'manual' })
+    assert.equal(r.status, 302)
+    const request = new URL(r.headers.get('location')).searchParams.get('request')
+    const page = await fetch(`${base}/login/e2e?flow=sign-up-or-in&request=${request}`)
+    assert.match(page.headers.get('content-security-policy'), /frame-ancestors 'none'/)
+    const post = (p, body) => fetch(`${base}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((x) => x.json())
+    const s = await post('/v1/flow/start', { request })
+    const done = await post('/v1/flow/next', { executionId: s.executionId, stepId: s.stepId, interactionId: 'submit', input: { email: 'express@example.com' } })
+    const code = new URL(done.redirect.url).searchParams.get('code')
+    const tokens = await (await fetch(`${base}/oauth2/v1/token`, { method: 'POST', headers: FORM,
+      body: form({ grant_type: 'authorization_code', code, redirect_uri: CB, client_id: 'e2e', code_verifier: pair.verifier }) })).json()
+    assert.equal(tokens.token_type, 'Bearer')
+    assert.ok(tokens.id_token)
+    const users = await (await fetch(`${base}/admin/users?q=express@`)).json()
+    assert.deepEqual(users.map((u) => u.email), ['express@example.com'])
+  } finally {
+    server.close()
+  }
+})

@@ -1,0 +1,185 @@
+"""idflow.Provider: the OIDC provider mounted through ``handle``, and the
+Flask example in examples/flask (a real WSGI app, driven by Flask's client)."""
+
+import asyncio
+import importlib.util
+import json
+import pathlib
+import urllib.parse
+
+import pytest
+
+import idflow
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+E2E = ROOT / "tests" / "e2e"
+BASE = "http://127.0.0.1:18181"
+CB = "http://127.0.0.1:4567/callback"
+
+
+def make_provider(**kw) -> idflow.Provider:
+    return idflow.Provider((E2E / "project.json").read_text(), base_dir=str(E2E), **kw)
+
+
+def query(url: str) -> dict:
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+
+
+def form(pairs: dict) -> tuple[list, bytes]:
+    return [("Content-Type", "application/x-www-form-urlencoded")], urllib.parse.urlencode(pairs).encode()
+
+
+def send_json(provider, path, doc):
+    r = provider.handle("POST", path, {"Content-Type": "application/json"}, json.dumps(doc))
+    return r, json.loads(r.body)
+
+
+def login(provider, email="py@example.com", scope="openid email offline_access"):
+    pair = idflow.pkce.generate()
+    url = "/oauth2/v1/authorize?" + urllib.parse.urlencode(
+        {
+            "response_type": "code",
+            "client_id": "e2e",
+            "redirect_uri": CB,
+            "scope": scope,
+            "state": "s1",
+            "nonce": "n1",
+            "code_challenge": pair.challenge,
+            "code_challenge_method": "S256",
+        }
+    )
+    r = provider.handle("GET", url)
+    assert r.status == 302
+    location = r.header("location")
+    assert location.startswith(f"{BASE}/login/e2e?flow=sign-up-or-in&request=")
+    request_id = query(location)["request"]
+    _, started = send_json(provider, "/v1/flow/start", {"flowId": "sign-up-or-in", "request": request_id})
+    assert started["status"] == "waiting"
+    done, body = send_json(
+        provider,
+        "/v1/flow/next",
+        {"executionId": started["executionId"], "stepId": started["stepId"], "interactionId": "submit", "input": {"email": email}},
+    )
+    assert body["status"] == "completed", body
+    assert done.header("set-cookie").startswith("idflow_session=")
+    redirect = query(body["redirect"]["url"])
+    assert redirect["state"] == "s1" and redirect["iss"] == provider.issuer
+    return redirect["code"], pair.verifier
+
+
+def redeem(provider, code, verifier):
+    headers, body = form(
+        {"grant_type": "authorization_code", "code": code, "redirect_uri": CB, "client_id": "e2e", "code_verifier": verifier}
+    )
+    r = provider.handle("POST", "/oauth2/v1/token", headers, body)
+    return r, json.loads(r.body)
+
+
+def test_code_flow_through_handle():
+    provider = make_provider()
+    assert provider.issuer == f"{BASE}/e2e"
+    r = provider.handle("GET", f"{BASE}/e2e/.well-known/openid-configuration")
+    assert r.status == 200 and json.loads(r.body)["issuer"] == provider.issuer
+    assert provider.discovery()["code_challenge_methods_supported"] == ["S256"]
+    jwks = idflow.KeySet.from_jwks(json.loads(provider.handle("GET", "/e2e/.well-known/jwks.json").body))
+    code, verifier = login(provider)
+    r, tokens = redeem(provider, code, verifier)
+    assert r.status == 200 and r.header("cache-control") == "no-store"
+    claims = idflow.jwt.verify(tokens["id_token"], jwks, algorithms=["RS256"], issuer=provider.issuer, audience=["e2e"])
+    assert claims["nonce"] == "n1" and claims["email"] == "py@example.com"
+    info = provider.handle("GET", "/oauth2/v1/userinfo", [("Authorization", "Bearer " + tokens["access_token"])])
+    assert json.loads(info.body)["sub"] == claims["sub"]
+    # A replayed code is refused and revokes what it issued.
+    r, err = redeem(provider, code, verifier)
+    assert r.status == 400 and err["error"] == "invalid_grant"
+    info = provider.handle("GET", "/oauth2/v1/userinfo", {"Authorization": "Bearer " + tokens["access_token"]})
+    assert info.status == 401 and 'error="invalid_token"' in info.header("WWW-Authenticate")
+
+
+def test_users_management_and_configuration_views():
+    provider = make_provider()
+    user = provider.engine.create_user("ops@example.com", {"name": "Ops"})
+    assert provider.engine.get_user(user["userId"])["name"] == "Ops"
+    code, _ = login(provider, email="ops@example.com")
+    assert code
+    assert [u["userId"] for u in provider.engine.search_users(text="ops@")] == [user["userId"]]
+    apps = {a["clientId"]: a for a in provider.applications()}
+    assert apps["web"]["tokenEndpointAuthMethod"] == "client_secret_basic"
+    assert "clientSecret" not in json.dumps(apps) and "secret-0123" not in json.dumps(apps)
+    keys = provider.access_keys()
+    assert keys == [
+        {"id": "K-reporting", "scopes": ["reports:read", "reports:write"], "customClaims": {"team": "data"}}
+    ]
+
+
+def test_handle_async_and_sqlite(tmp_path):
+    provider = make_provider(database=str(tmp_path / "idflow.db"))
+
+    async def main():
+        headers, body = form({"grant_type": "client_credentials"})
+        headers.append(("Authorization", "Basic " + __import__("base64").b64encode(b"K-reporting:reporting-secret-0123456789").decode()))
+        results = await asyncio.gather(*[provider.handle_async("POST", "/oauth2/v1/token", headers, body) for _ in range(4)])
+        return [json.loads(r.body) for r in results]
+
+    tokens = asyncio.run(main())
+    assert len({t["access_token"] for t in tokens}) == 4
+    assert all(t["scope"] == "reports:read reports:write" for t in tokens)
+    # The keys persisted: a second provider on the same file publishes the same JWKS.
+    again = make_provider(database=str(tmp_path / "idflow.db"))
+    assert again.handle("GET", "/e2e/.well-known/jwks.json").body == provider.handle("GET", "/e2e/.well-known/jwks.json").body
+
+
+def test_bad_configuration_and_arguments():
+    with pytest.raises(idflow.ConfigError) as e:
+        idflow.Provider('{"projectId": "p", "baseUrl": "http://127.0.0.1", "applications": [{"clientId": "a", "public": true, "bogus": 1}]}')
+    assert e.value.code == "config" and "bogus" in e.value.message
+    with pytest.raises(idflow.ConfigError):
+        idflow.Provider.from_file(str(E2E / "missing.json"))
+    provider = make_provider()
+    with pytest.raises(TypeError):
+        provider.handle("POST", "/oauth2/v1/token", None, 42)
+    assert provider.handle("GET", "/nowhere").status == 404
+
+
+def load_flask_example():
+    spec = importlib.util.spec_from_file_location("idflow_flask_example", ROOT / "examples" / "flask" / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_flask_example_mounts_the_provider(tmp_path):
+    pytest.importorskip("flask")
+    example = load_flask_example()
+    app = example.create_app(str(E2E / "project.json"), database=str(tmp_path / "db"), base_url="http://localhost")
+    client = app.test_client()
+    discovery = client.get("/e2e/.well-known/openid-configuration").get_json()
+    assert discovery["token_endpoint"] == "http://localhost/oauth2/v1/token"
+    pair = idflow.pkce.generate()
+    params = {
+        "response_type": "code",
+        "client_id": "e2e",
+        "redirect_uri": CB,
+        "scope": "openid",
+        "state": "x",
+        "code_challenge": pair.challenge,
+        "code_challenge_method": "S256",
+    }
+    r = client.get("/oauth2/v1/authorize", query_string=params)
+    assert r.status_code == 302
+    request_id = query(r.headers["Location"])["request"]
+    page = client.get("/login/e2e", query_string={"flow": "sign-up-or-in", "request": request_id})
+    assert page.status_code == 200 and "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    started = client.post("/v1/flow/start", json={"request": request_id}).get_json()
+    done = client.post(
+        "/v1/flow/next",
+        json={"executionId": started["executionId"], "stepId": started["stepId"], "interactionId": "submit", "input": {"email": "flask@example.com"}},
+    )
+    code = query(done.get_json()["redirect"]["url"])["code"]
+    tokens = client.post(
+        "/oauth2/v1/token",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": CB, "client_id": "e2e", "code_verifier": pair.verifier},
+    ).get_json()
+    assert tokens["token_type"] == "Bearer" and "id_token" in tokens
+    users = client.get("/admin/users", query_string={"q": "flask@"}).get_json()
+    assert [u["email"] for u in users] == ["flask@example.com"]
