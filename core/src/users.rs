@@ -198,30 +198,6 @@ impl User {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn login_ids_and_emails() {
-        assert_eq!(normalize_login_id("  Ann@Example.COM "), "ann@example.com");
-        assert_eq!(normalize_login_id("Ext-ID-7"), "Ext-ID-7");
-        assert!(looks_like_email("a@b.co"));
-        for bad in ["a@b", "@b.co", "a b@c.de", "a@b@c.de", "a@.b", "a@b."] {
-            assert!(!looks_like_email(bad), "{bad}");
-        }
-        let mut u = User::new("U1".into(), "Ann@Example.com", 5);
-        assert_eq!(u.email.as_deref(), Some("ann@example.com"));
-        assert!(u.set_field("verifiedEmail", &Value::Bool(true)).is_ok());
-        assert!(u.set_field("email", &Value::String("nope".into())).is_err());
-        assert!(u.set_field("colour", &Value::Null).is_err());
-        assert_eq!(u.to_json()["loginIds"][0], "ann@example.com");
-        u.tenants.push(TenantMembership { tenant_id: "T1".into(), roles: vec!["admin".into()] });
-        u.custom_attributes.insert("plan".into(), Value::from("pro"));
-        assert_eq!(User::from_json(&u.to_json()), Some(u));
-    }
-}
-
 // ---- management API (bindings and the provider call these) -----------------
 
 use crate::error::{Error, ErrorCode, Result};
@@ -314,4 +290,28 @@ pub fn search_users(store: &dyn Store, query: &UserQuery) -> Result<Vec<User>> {
         return Err(Error::invalid_request("limit must be between 1 and 1000"));
     }
     store.search_users(query)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_ids_and_emails() {
+        assert_eq!(normalize_login_id("  Ann@Example.COM "), "ann@example.com");
+        assert_eq!(normalize_login_id("Ext-ID-7"), "Ext-ID-7");
+        assert!(looks_like_email("a@b.co"));
+        for bad in ["a@b", "@b.co", "a b@c.de", "a@b@c.de", "a@.b", "a@b."] {
+            assert!(!looks_like_email(bad), "{bad}");
+        }
+        let mut u = User::new("U1".into(), "Ann@Example.com", 5);
+        assert_eq!(u.email.as_deref(), Some("ann@example.com"));
+        assert!(u.set_field("verifiedEmail", &Value::Bool(true)).is_ok());
+        assert!(u.set_field("email", &Value::String("nope".into())).is_err());
+        assert!(u.set_field("colour", &Value::Null).is_err());
+        assert_eq!(u.to_json()["loginIds"][0], "ann@example.com");
+        u.tenants.push(TenantMembership { tenant_id: "T1".into(), roles: vec!["admin".into()] });
+        u.custom_attributes.insert("plan".into(), Value::from("pro"));
+        assert_eq!(User::from_json(&u.to_json()), Some(u));
+    }
 }

@@ -356,7 +356,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(out) => {
-            println!("{}", out.trim_end());
+            use std::io::Write;
+            let _ = writeln!(std::io::stdout(), "{}", out.trim_end());
             ExitCode::SUCCESS
         }
         Err(e) => {

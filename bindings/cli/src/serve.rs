@@ -107,10 +107,17 @@ pub fn serve(args: ServeArgs) -> Result<String, Error> {
             .await
             .map_err(|e| Error::config(format!("cannot listen on {addr}: {e}")))?;
         let issuer = provider.issuer().to_owned();
-        println!("idflow serve: listening on http://{addr}");
-        println!("issuer:    {issuer}");
-        println!("discovery: {issuer}/.well-known/openid-configuration");
-        println!("database:  {}", args.db);
+        // stdout may be closed by whoever started us; that is no reason to stop.
+        macro_rules! say {
+            ($($t:tt)*) => {{
+                use std::io::Write;
+                let _ = writeln!(std::io::stdout(), $($t)*);
+            }};
+        }
+        say!("idflow serve: listening on http://{addr}");
+        say!("issuer:    {issuer}");
+        say!("discovery: {issuer}/.well-known/openid-configuration");
+        say!("database:  {}", args.db);
         if demo {
             let pair = idflow::pkce::generate(None)?;
             let url = format!(
@@ -119,9 +126,9 @@ pub fn serve(args: ServeArgs) -> Result<String, Error> {
                 "http%3A%2F%2F127.0.0.1%3A8765%2Fcallback",
                 pair.challenge
             );
-            println!("demo client id: local (public, PKCE)");
-            println!("authorize URL:  {url}");
-            println!("code_verifier:  {}", pair.verifier);
+            say!("demo client id: local (public, PKCE)");
+            say!("authorize URL:  {url}");
+            say!("code_verifier:  {}", pair.verifier);
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();

@@ -1,0 +1,190 @@
+//! Runs the real `idflow serve` on 127.0.0.1: the demo project end to end
+//! through the printed authorize URL, body limits, graceful shutdown, logs
+//! free of secrets, key rotation across a restart, and config errors.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    stdout: Vec<String>,
+    /// Kept open so the server's stdout stays writable.
+    _out: BufReader<std::process::ChildStdout>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("idflow-serve-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn start(db: &std::path::Path, port: u16, extra: &[&str]) -> Server {
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_idflow"))
+        .args(["serve", "--addr", &addr, "--db", db.to_str().unwrap()])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
+            panic!("serve exited early: {lines:?}");
+        }
+        let done = line.starts_with("database:");
+        lines.push(line.trim_end().to_owned());
+        if done {
+            break;
+        }
+    }
+    // The demo prints three more lines after the database.
+    if extra.is_empty() {
+        for _ in 0..3 {
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            lines.push(line.trim_end().to_owned());
+        }
+    }
+    Server { child, stdout: lines, _out: out }
+}
+
+impl Server {
+    fn line(&self, prefix: &str) -> String {
+        self.stdout.iter().find(|l| l.starts_with(prefix)).map(|l| l[prefix.len()..].trim().to_owned()).unwrap()
+    }
+
+    /// SIGTERM, then the exit status and everything logged on stderr.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        let mut err = String::new();
+        self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        (status, err)
+    }
+}
+
+/// One HTTP/1.1 exchange; returns status, headers (lower-case names), body.
+fn http(port: u16, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, raw[split + 4..].to_vec())
+}
+
+fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn param(url: &str, name: &str) -> String {
+    url.split(['?', '&']).find_map(|kv| kv.strip_prefix(&format!("{name}="))).unwrap().to_owned()
+}
+
+fn json_post(port: u16, path: &str, body: &Value) -> Value {
+    let (_, _, b) = http(port, "POST", path, &[("Content-Type", "application/json")], body.to_string().as_bytes());
+    serde_json::from_slice(&b).unwrap()
+}
+
+#[test]
+fn the_demo_project_signs_a_user_in_from_the_printed_authorize_url() {
+    let dir = temp_dir("demo");
+    let port = free_port();
+    let server = start(&dir.join("idflow.db"), port, &[]);
+    let issuer = server.line("issuer:");
+    assert_eq!(issuer, format!("http://127.0.0.1:{port}/local"));
+    assert_eq!(server.line("demo client id:"), "local (public, PKCE)");
+    let (status, _, body) = http(port, "GET", "/health", &[], b"");
+    assert_eq!((status, serde_json::from_slice::<Value>(&body).unwrap()["status"].clone()), (200, "ok".into()));
+    let (_, _, body) = http(port, "GET", "/local/.well-known/openid-configuration", &[], b"");
+    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["issuer"], issuer.as_str());
+    // The printed authorize URL and verifier work as printed.
+    let url = server.line("authorize URL:");
+    let verifier = server.line("code_verifier:");
+    let target = &url[url.find("/oauth2").unwrap()..];
+    let (status, headers, _) = http(port, "GET", target, &[], b"");
+    assert_eq!(status, 302);
+    let location = header(&headers, "location").unwrap().to_owned();
+    let request = param(&location, "request");
+    let s = json_post(port, "/v1/flow/start", &serde_json::json!({"request": request}));
+    let secret_email = "serve-test-user@example.com";
+    let d = json_post(port, "/v1/flow/next", &serde_json::json!({"executionId": s["executionId"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": secret_email}}));
+    let redirect = d["redirect"]["url"].as_str().unwrap().to_owned();
+    let code = param(&redirect, "code");
+    let form = format!("grant_type=authorization_code&code={code}&client_id=local&redirect_uri=http%3A%2F%2F127.0.0.1%3A8765%2Fcallback&code_verifier={verifier}");
+    let (status, headers, body) = http(port, "POST", "/oauth2/v1/token", &[("Content-Type", "application/x-www-form-urlencoded")], form.as_bytes());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(header(&headers, "cache-control"), Some("no-store"));
+    assert_eq!(header(&headers, "access-control-allow-origin"), Some("*"));
+    let tokens: Value = serde_json::from_slice(&body).unwrap();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    // A body over 64 KiB is refused before it reaches the provider.
+    let big = vec![b'a'; 70 * 1024];
+    let (status, _, _) = http(port, "POST", "/oauth2/v1/token", &[("Content-Type", "application/x-www-form-urlencoded")], &big);
+    assert_eq!(status, 413);
+    // Graceful stop on SIGTERM; the log names requests, never secrets.
+    let (status, log) = server.stop();
+    assert!(status.success(), "{status:?}: {log}");
+    assert!(log.contains("path=/oauth2/v1/token") && log.contains("status=200"), "{log}");
+    for secret in [code.as_str(), verifier.as_str(), access.as_str(), secret_email, request.as_str()] {
+        assert!(!log.contains(secret), "the log leaked {secret}");
+    }
+}
+
+#[test]
+fn keys_rotate_between_restarts_and_config_errors_exit_2() {
+    let dir = temp_dir("rotate");
+    let db = dir.join("idflow.db");
+    let port = free_port();
+    let server = start(&db, port, &[]);
+    let (_, _, before) = http(port, "GET", "/local/.well-known/jwks.json", &[], b"");
+    server.stop();
+    let rotated = Command::new(env!("CARGO_BIN_EXE_idflow")).args(["keys", "rotate", "--db", db.to_str().unwrap(), "--alg", "ES256"]).output().unwrap();
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    let active: Value = serde_json::from_slice(&rotated.stdout).unwrap();
+    let server = start(&db, port, &[]);
+    let (_, _, after) = http(port, "GET", "/local/.well-known/jwks.json", &[], b"");
+    server.stop();
+    let before: Value = serde_json::from_slice(&before).unwrap();
+    let after: Value = serde_json::from_slice(&after).unwrap();
+    assert_eq!(after["keys"].as_array().unwrap().len(), 2);
+    assert_eq!(after["keys"][0]["kid"], active["active"]);
+    assert_eq!(after["keys"][1], before["keys"][0], "the old public key stays published");
+    // A bad project file: exit 2 with the error code.
+    std::fs::write(dir.join("bad.json"), r#"{"projectId": "x", "baseUrl": "http://127.0.0.1", "applicationz": []}"#).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_idflow"))
+        .args(["serve", "--config", dir.join("bad.json").to_str().unwrap(), "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("idflow: config: ") && err.contains("applicationz"), "{err}");
+}
