@@ -64,7 +64,7 @@ python_suite() {
   if [ ! -x "$PY" ]; then
     python3 -m venv "$ROOT/.venv" || return 1
   fi
-  "$PY" -m pip install -q --disable-pip-version-check "maturin>=1.9.4,<2" "pytest>=8,<9" "mypy>=1.15,<2" || return 1
+  "$PY" -m pip install -q --disable-pip-version-check "maturin>=1.9.4,<2" "pytest>=8,<9" "mypy>=1.15,<2" "flask>=3.1,<4" || return 1
   (cd python && "$ROOT/.venv/bin/maturin" build --profile dev -o "$CARGO_TARGET_DIR/wheels" -i "$PY") || return 1
   local wheel
   wheel="$(ls -t "$CARGO_TARGET_DIR"/wheels/idflow-*.whl | head -n 1)"
@@ -75,7 +75,37 @@ python_suite() {
 }
 
 node_suite() {
-  (cd node && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build:debug && npm test)
+  (cd node && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build:debug) || return 1
+  # The Express example links ../../node; its test runs with the binding's.
+  (cd examples/express && npm ci --no-audit --no-fund --loglevel=error) || return 1
+  (cd node && npm test)
+}
+
+ensure_chromium() {
+  # The hosted login page is tested in Debian's Chromium (headless).
+  [ -x /usr/bin/chromium ] && return 0
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian's chromium for the login-page test"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || return 1
+  fi
+  [ -x /usr/bin/chromium ]
+}
+
+e2e_suite() {
+  # Real clients (openid-client, jose, authlib, PyJWT, Chromium) against a
+  # running `idflow serve` on 127.0.0.1; each test file starts its own server.
+  cargo build -p idflow-cli || return 1
+  export IDFLOW_BIN="$LIB_DIR/idflow"
+  ensure_chromium || { echo "chromium is missing and could not be installed"; return 1; }
+  if [ ! -x "$PY" ]; then
+    python3 -m venv "$ROOT/.venv" || return 1
+  fi
+  "$PY" -m pip install -q --disable-pip-version-check -r tests/e2e/python/requirements.txt || return 1
+  (cd tests/e2e/node && npm ci --no-audit --no-fund --loglevel=error) || return 1
+  local ok=0
+  "$PY" -m pytest -q -p no:cacheprovider -c tests/e2e/python/pytest.ini tests/e2e/python || ok=1
+  (cd tests/e2e/node && npm test) || ok=1
+  return $ok
 }
 
 kotlin_suite() {
@@ -92,6 +122,7 @@ suite uniffi-build uniffi_build
 suite python python_suite
 suite node node_suite
 suite kotlin kotlin_suite
+suite e2e e2e_suite
 if command -v swift >/dev/null 2>&1; then
   suite swift swift_suite
 else

@@ -134,6 +134,12 @@ pub fn verify(verifier: &str, challenge: &str, method: Method, allow_plain: bool
     Ok(verify_slices_are_equal(expected.as_bytes(), challenge.as_bytes()).is_ok())
 }
 
+/// Constant-time equality of two byte strings (lengths are not secret).
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    #[allow(deprecated)]
+    verify_slices_are_equal(a, b).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

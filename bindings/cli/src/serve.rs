@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 /// Largest request body accepted (forms and flow API JSON are small).
 const BODY_LIMIT: usize = 64 * 1024;
+/// How long a stop waits for in-flight requests.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 pub struct ServeArgs {
     pub config: Option<String>,
@@ -145,10 +147,26 @@ pub fn serve(args: ServeArgs) -> Result<String, Error> {
             }
         });
         let app = axum::Router::new().fallback(handle).with_state(provider);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| Error::internal(format!("the server failed: {e}")))?;
+        // On SIGINT/SIGTERM stop accepting, let in-flight requests finish,
+        // and exit after SHUTDOWN_GRACE even if a client never completes its
+        // request (a half-sent header must not keep the process alive).
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        });
+        let server = std::future::IntoFuture::into_future(server);
+        tokio::pin!(server);
+        let failed = |e: std::io::Error| Error::internal(format!("the server failed: {e}"));
+        tokio::select! {
+            r = &mut server => r.map_err(failed)?,
+            _ = shutdown_signal() => {
+                let _ = stop_tx.send(true);
+                match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+                    Ok(r) => r.map_err(failed)?,
+                    Err(_) => tracing::warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "connections still open after the grace period; exiting"),
+                }
+            }
+        }
         Ok::<(), Error>(())
     })?;
     Ok("idflow serve: stopped".to_owned())

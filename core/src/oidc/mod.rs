@@ -1,4 +1,4 @@
-//! OpenID Connect: the provider (OP) side. The client (RP) side arrives
-//! with the social-login work.
+//! OpenID Connect: the provider (OP) and the client (RP).
 
+pub mod client;
 pub mod provider;

@@ -278,6 +278,7 @@ impl Provider {
             return with_cors(HttpResponse::new(204).with_header("Access-Control-Max-Age", "600"));
         }
         let response = match (method, path.as_str()) {
+            ("GET", "/favicon.ico") => HttpResponse::new(204).with_header("Cache-Control", "public, max-age=86400"),
             ("GET", "/health") => HttpResponse::json(200, &json!({"status": "ok"})).with_header("Cache-Control", "no-store"),
             ("GET", p) if p == format!("/{pid}/.well-known/openid-configuration") => {
                 HttpResponse::json_text(200, self.discovery_json.clone()).with_header("Cache-Control", "public, max-age=300")

@@ -7,6 +7,7 @@ use super::{oauth_error, split_scope, token_digest, AccessKey, Application, Prov
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{now_secs, random_id};
 use crate::jose::{self, Algorithm, Validation};
+use crate::oidc::client::half_hash;
 use crate::users::{User, UserStatus};
 use serde_json::{json, Map, Value};
 
@@ -54,18 +55,6 @@ fn invalid_client(m: &str) -> Error {
 
 fn invalid_grant(m: &str) -> Error {
     Error::new(ErrorCode::InvalidGrant, m)
-}
-
-/// `left half of hash(token)`, base64url (OIDC Core §3.1.3.6 at_hash).
-fn half_hash(alg: Algorithm, token: &str) -> String {
-    use aws_lc_rs::digest::{digest, SHA256, SHA384, SHA512};
-    let algorithm = match alg {
-        Algorithm::RS384 | Algorithm::PS384 | Algorithm::ES384 | Algorithm::HS384 => &SHA384,
-        Algorithm::RS512 | Algorithm::PS512 | Algorithm::ES512 | Algorithm::HS512 | Algorithm::EdDSA => &SHA512,
-        _ => &SHA256,
-    };
-    let d = digest(algorithm, token.as_bytes());
-    crate::b64::encode(&d.as_ref()[..d.as_ref().len() / 2])
 }
 
 impl Provider {

@@ -1,0 +1,764 @@
+//! The OpenID Connect client (relying party): discovery, the authorization
+//! request (PKCE S256 by default, or the implicit `id_token` grant with
+//! `form_post`), callback parsing (state, RFC 9207 `iss`, `error=`), the
+//! token exchange with client authentication, id_token validation, userinfo,
+//! refresh, revocation and the end-session URL.
+//!
+//! IO is async on the caller's tokio runtime; pure steps (building the
+//! authorization URL, parsing the callback, validating a token response
+//! against a key set) are synchronous, so they can be measured and reused.
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::ids::{now_secs, random_id};
+use crate::jose::{self, Algorithm, JwksCache, JwksCacheOptions, Key, KeySet, Validation};
+use serde_json::{json, Map, Value};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How the client authenticates at the token endpoint.
+#[derive(Debug, Clone)]
+pub enum ClientAuth {
+    /// A public client: `client_id` only.
+    None,
+    ClientSecretBasic(String),
+    ClientSecretPost(String),
+    /// RFC 7523 client assertion signed with this private key.
+    PrivateKeyJwt(Key),
+}
+
+/// The OP's endpoints, from discovery or given by hand.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Endpoints {
+    pub issuer: Option<String>,
+    pub authorization: String,
+    pub token: String,
+    pub userinfo: Option<String>,
+    pub jwks_uri: Option<String>,
+    pub end_session: Option<String>,
+    pub revocation: Option<String>,
+}
+
+/// Client settings; `ClientOptions::new` gives the defaults.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub client_id: String,
+    pub auth: ClientAuth,
+    pub redirect_uri: String,
+    /// Defaults to `["openid"]`.
+    pub scopes: Vec<String>,
+    /// id_token algorithms accepted. Defaults to RS256, PS256, ES256, EdDSA.
+    pub id_token_algorithms: Vec<Algorithm>,
+    /// Timeout of every outbound call. Defaults to 10 s.
+    pub timeout: Duration,
+    /// Clock leeway for id_tokens, seconds. Defaults to 60.
+    pub leeway: u64,
+    /// How long discovered metadata is trusted. Defaults to 1 h.
+    pub metadata_ttl: Duration,
+}
+
+impl ClientOptions {
+    pub fn new(client_id: impl Into<String>, redirect_uri: impl Into<String>, auth: ClientAuth) -> ClientOptions {
+        ClientOptions {
+            client_id: client_id.into(),
+            auth,
+            redirect_uri: redirect_uri.into(),
+            scopes: vec!["openid".to_owned()],
+            id_token_algorithms: vec![Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::EdDSA],
+            timeout: Duration::from_secs(10),
+            leeway: 60,
+            metadata_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Which grant the authorization request starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponseType {
+    /// `code` with PKCE S256.
+    #[default]
+    Code,
+    /// The implicit `id_token` grant, answered by `form_post`.
+    IdToken,
+}
+
+/// Per-request choices for [`OidcClient::authorization_request`].
+#[derive(Debug, Clone, Default)]
+pub struct AuthorizationParams {
+    /// Overrides the client's scopes.
+    pub scopes: Option<Vec<String>>,
+    /// `login`, `consent`, `select_account`, `none`.
+    pub prompt: Vec<String>,
+    pub login_hint: Option<String>,
+    pub max_age: Option<u64>,
+    /// Custom authorization-endpoint parameters (e.g. `access_type=offline`).
+    pub extra: Vec<(String, String)>,
+    pub response_type: ResponseType,
+    /// Overrides the client's redirect URI for this request.
+    pub redirect_uri: Option<String>,
+}
+
+/// What the caller keeps between the redirect and the callback.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthorizationRequest {
+    pub url: String,
+    pub state: String,
+    pub nonce: String,
+    /// `None` for the implicit grant.
+    pub code_verifier: Option<String>,
+    pub redirect_uri: String,
+}
+
+/// A parsed, state-checked callback.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Callback {
+    pub code: Option<String>,
+    pub id_token: Option<String>,
+    pub state: String,
+}
+
+/// A token endpoint answer; `claims` are the validated id_token's (merged
+/// with userinfo when the OP has no JWKS).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenSet {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: Option<u64>,
+    pub refresh_token: Option<String>,
+    pub id_token: Option<String>,
+    pub scope: Option<String>,
+    pub claims: Option<Map<String, Value>>,
+}
+
+impl TokenSet {
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({"accessToken": self.access_token, "tokenType": self.token_type});
+        for (k, val) in [("refreshToken", &self.refresh_token), ("idToken", &self.id_token), ("scope", &self.scope)] {
+            if let Some(x) = val {
+                v[k] = x.clone().into();
+            }
+        }
+        if let Some(e) = self.expires_in {
+            v["expiresIn"] = e.into();
+        }
+        if let Some(c) = &self.claims {
+            v["claims"] = Value::Object(c.clone());
+        }
+        v
+    }
+}
+
+struct Metadata {
+    endpoints: Endpoints,
+    fetched: Instant,
+}
+
+/// An OIDC client for one OP (see the module doc).
+pub struct OidcClient {
+    options: ClientOptions,
+    discovery_url: Option<String>,
+    metadata: Mutex<Metadata>,
+    http: reqwest::Client,
+    jwks: Mutex<Option<Arc<JwksCache>>>,
+}
+
+impl std::fmt::Debug for OidcClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcClient").field("client_id", &self.options.client_id).finish_non_exhaustive()
+    }
+}
+
+fn check_url(url: &str, what: &str) -> Result<()> {
+    let u = url::Url::parse(url).map_err(|_| Error::config(format!("{what} is not an absolute URL")))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(Error::config(format!("{what} must be http or https")));
+    }
+    Ok(())
+}
+
+fn net(what: &'static str, timeout: Duration) -> impl Fn(reqwest::Error) -> Error {
+    move |e: reqwest::Error| {
+        if e.is_timeout() {
+            Error::network(format!("{what} timed out after {} s", timeout.as_secs_f64()))
+        } else if e.is_connect() {
+            Error::network(format!("{what}: could not connect to the server"))
+        } else {
+            Error::network(format!("{what} failed"))
+        }
+    }
+}
+
+/// Maps an OAuth `error` value (authorization or token response) to a code.
+pub fn oauth_error_code(error: &str) -> ErrorCode {
+    match error {
+        "access_denied" => ErrorCode::AccessDenied,
+        "login_required" | "interaction_required" | "account_selection_required" => ErrorCode::LoginRequired,
+        "consent_required" => ErrorCode::ConsentRequired,
+        "invalid_client" => ErrorCode::InvalidClient,
+        "invalid_grant" => ErrorCode::InvalidGrant,
+        "unauthorized_client" => ErrorCode::UnauthorizedClient,
+        "unsupported_grant_type" => ErrorCode::UnsupportedGrantType,
+        "invalid_scope" => ErrorCode::InvalidScope,
+        "invalid_token" => ErrorCode::InvalidToken,
+        "server_error" | "temporarily_unavailable" => ErrorCode::Network,
+        _ => ErrorCode::InvalidRequest,
+    }
+}
+
+/// An upstream's description, shortened and stripped of control characters.
+fn describe(error: &str, description: Option<&str>) -> String {
+    let d: String = description.unwrap_or_default().chars().filter(|c| !c.is_control()).take(200).collect();
+    if d.is_empty() {
+        format!("the provider answered {error}")
+    } else {
+        format!("the provider answered {error}: {d}")
+    }
+}
+
+fn str_claim<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
+    m.get(k).and_then(Value::as_str)
+}
+
+impl OidcClient {
+    /// A client for endpoints given by hand.
+    pub fn new(options: ClientOptions, endpoints: Endpoints) -> Result<OidcClient> {
+        OidcClient::build(options, endpoints, None)
+    }
+
+    fn build(options: ClientOptions, endpoints: Endpoints, discovery_url: Option<String>) -> Result<OidcClient> {
+        if options.client_id.is_empty() {
+            return Err(Error::config("client_id is required"));
+        }
+        check_url(&options.redirect_uri, "redirect_uri")?;
+        check_url(&endpoints.authorization, "the authorization endpoint")?;
+        check_url(&endpoints.token, "the token endpoint")?;
+        for (u, what) in [
+            (&endpoints.userinfo, "the userinfo endpoint"),
+            (&endpoints.jwks_uri, "jwks_uri"),
+            (&endpoints.end_session, "the end-session endpoint"),
+            (&endpoints.revocation, "the revocation endpoint"),
+        ] {
+            if let Some(u) = u {
+                check_url(u, what)?;
+            }
+        }
+        if options.id_token_algorithms.is_empty() {
+            return Err(Error::config("id_token_algorithms must not be empty"));
+        }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(options.timeout)
+            .build()
+            .map_err(|e| Error::internal(format!("http client could not be built: {e}")))?;
+        let jwks = endpoints.jwks_uri.as_deref().map(|u| JwksCache::new(u, JwksCacheOptions { timeout: options.timeout, ..Default::default() })).transpose()?;
+        Ok(OidcClient {
+            options,
+            discovery_url,
+            metadata: Mutex::new(Metadata { endpoints, fetched: Instant::now() }),
+            http,
+            jwks: Mutex::new(jwks.map(Arc::new)),
+        })
+    }
+
+    /// Discovers the OP from `discovery_url` (`.../.well-known/openid-configuration`).
+    /// The document's `issuer` must equal `expected_issuer`, or, when none is
+    /// given, the discovery URL without its well-known suffix.
+    pub async fn discover(discovery_url: &str, expected_issuer: Option<&str>, options: ClientOptions) -> Result<OidcClient> {
+        check_url(discovery_url, "the discovery URL")?;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(options.timeout)
+            .build()
+            .map_err(|e| Error::internal(format!("http client could not be built: {e}")))?;
+        let endpoints = fetch_metadata(&http, discovery_url, expected_issuer, options.timeout).await?;
+        OidcClient::build(options, endpoints, Some(discovery_url.to_owned()))
+    }
+
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    /// The endpoints in use (discovered or given).
+    pub fn endpoints(&self) -> Endpoints {
+        self.metadata.lock().unwrap_or_else(|p| p.into_inner()).endpoints.clone()
+    }
+
+    /// Re-discovers when the metadata is older than its TTL; a failed fetch
+    /// keeps the last good endpoints.
+    async fn fresh_endpoints(&self) -> Endpoints {
+        let (stale, issuer) = {
+            let m = self.metadata.lock().unwrap_or_else(|p| p.into_inner());
+            (m.fetched.elapsed() > self.options.metadata_ttl, m.endpoints.issuer.clone())
+        };
+        if let (true, Some(url)) = (stale, &self.discovery_url) {
+            if let Ok(e) = fetch_metadata(&self.http, url, issuer.as_deref(), self.options.timeout).await {
+                let mut jwks = self.jwks.lock().unwrap_or_else(|p| p.into_inner());
+                let current = jwks.as_ref().map(|j| j.url().to_owned());
+                if e.jwks_uri != current {
+                    *jwks = e
+                        .jwks_uri
+                        .as_deref()
+                        .and_then(|u| JwksCache::new(u, JwksCacheOptions { timeout: self.options.timeout, ..Default::default() }).ok())
+                        .map(Arc::new);
+                }
+                let mut m = self.metadata.lock().unwrap_or_else(|p| p.into_inner());
+                *m = Metadata { endpoints: e, fetched: Instant::now() };
+            }
+        }
+        self.endpoints()
+    }
+
+    /// Builds the authorization URL with fresh `state`, `nonce` and (for
+    /// `code`) a PKCE S256 verifier, which the caller keeps for the callback.
+    pub fn authorization_request(&self, params: &AuthorizationParams) -> Result<AuthorizationRequest> {
+        let endpoints = self.endpoints();
+        let state = random_id("")?;
+        let nonce = random_id("")?;
+        let redirect_uri = params.redirect_uri.clone().unwrap_or_else(|| self.options.redirect_uri.clone());
+        check_url(&redirect_uri, "redirect_uri")?;
+        let scopes = params.scopes.clone().unwrap_or_else(|| self.options.scopes.clone());
+        let mut pairs: Vec<(String, String)> = vec![
+            ("client_id".into(), self.options.client_id.clone()),
+            ("redirect_uri".into(), redirect_uri.clone()),
+            ("scope".into(), scopes.join(" ")),
+            ("state".into(), state.clone()),
+            ("nonce".into(), nonce.clone()),
+        ];
+        let code_verifier = match params.response_type {
+            ResponseType::Code => {
+                let pair = crate::pkce::generate(None)?;
+                pairs.insert(0, ("response_type".into(), "code".into()));
+                pairs.push(("code_challenge".into(), pair.challenge));
+                pairs.push(("code_challenge_method".into(), "S256".into()));
+                Some(pair.verifier)
+            }
+            ResponseType::IdToken => {
+                pairs.insert(0, ("response_type".into(), "id_token".into()));
+                pairs.push(("response_mode".into(), "form_post".into()));
+                None
+            }
+        };
+        if let Some(p) = params.prompt.iter().find(|p| !["none", "login", "consent", "select_account"].contains(&p.as_str())) {
+            return Err(Error::invalid_request(format!("prompt {p:?} is not none, login, consent or select_account")));
+        }
+        if !params.prompt.is_empty() {
+            pairs.push(("prompt".into(), params.prompt.join(" ")));
+        }
+        if let Some(h) = &params.login_hint {
+            pairs.push(("login_hint".into(), h.clone()));
+        }
+        if let Some(m) = params.max_age {
+            pairs.push(("max_age".into(), m.to_string()));
+        }
+        for (k, v) in &params.extra {
+            if pairs.iter().any(|(name, _)| name == k) {
+                return Err(Error::invalid_request(format!("custom parameter {k:?} would override a protocol parameter")));
+            }
+            pairs.push((k.clone(), v.clone()));
+        }
+        let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let url = crate::oidc::provider::http::append_query(&endpoints.authorization, &refs);
+        Ok(AuthorizationRequest { url, state, nonce, code_verifier, redirect_uri })
+    }
+
+    /// Parses a callback: a full redirect URL, its query (`?a=b` or `a=b`)
+    /// or a `form_post` body. Checks `state`, maps `error=` to error codes
+    /// and checks the RFC 9207 `iss` when present.
+    pub fn parse_callback(&self, input: &str, expected_state: &str) -> Result<Callback> {
+        let query = match input.split_once('?') {
+            Some((_, q)) if input.contains("://") || input.starts_with('/') => q,
+            _ => input.trim_start_matches('?'),
+        };
+        let query = query.split('#').next().unwrap_or_default();
+        let params = crate::oidc::provider::http::Params::parse(query.as_bytes());
+        if let Some(name) = params.repeated() {
+            return Err(Error::invalid_request(format!("callback parameter {name} is repeated")));
+        }
+        let state = params.get("state").unwrap_or_default();
+        let issuer = self.endpoints().issuer;
+        if let Some(iss) = params.get("iss") {
+            if issuer.as_deref().is_some_and(|i| i != iss) {
+                return Err(Error::new(ErrorCode::InvalidIssuer, "the callback's iss is not this provider's issuer (mix-up?)"));
+            }
+        }
+        if let Some(error) = params.get("error") {
+            if state != expected_state {
+                return Err(Error::invalid_request("state mismatch: the callback is not for this authorization request"));
+            }
+            return Err(Error::new(oauth_error_code(error), describe(error, params.get("error_description"))));
+        }
+        if !crate::pkce::constant_time_eq(state.as_bytes(), expected_state.as_bytes()) || expected_state.is_empty() {
+            return Err(Error::invalid_request("state mismatch: the callback is not for this authorization request"));
+        }
+        let code = params.get("code").map(str::to_owned);
+        let id_token = params.get("id_token").map(str::to_owned);
+        if code.is_none() && id_token.is_none() {
+            return Err(Error::invalid_request("the callback has neither code nor id_token"));
+        }
+        Ok(Callback { code, id_token, state: state.to_owned() })
+    }
+
+    fn validation(&self, issuer: Option<&str>) -> Validation {
+        let mut v = Validation::new(&self.options.id_token_algorithms);
+        v.issuer = issuer.map(str::to_owned);
+        v.audience = vec![self.options.client_id.clone()];
+        v.leeway = self.options.leeway;
+        v.required_claims = vec!["iss".into(), "sub".into(), "aud".into(), "exp".into(), "iat".into()];
+        v
+    }
+
+    /// Checks a verified id_token's claims beyond signature, iss, aud and
+    /// times: azp, nonce and at_hash.
+    fn check_id_token_claims(&self, claims: &Map<String, Value>, alg: Option<Algorithm>, nonce: Option<&str>, access_token: Option<&str>) -> Result<()> {
+        let multi_aud = matches!(claims.get("aud"), Some(Value::Array(a)) if a.len() > 1);
+        match str_claim(claims, "azp") {
+            Some(azp) if azp != self.options.client_id => {
+                return Err(Error::new(ErrorCode::InvalidAudience, "id_token azp is another client"))
+            }
+            None if multi_aud => return Err(Error::new(ErrorCode::InvalidAudience, "id_token has several audiences and no azp")),
+            _ => {}
+        }
+        if let Some(expected) = nonce {
+            match str_claim(claims, "nonce") {
+                Some(n) if crate::pkce::constant_time_eq(n.as_bytes(), expected.as_bytes()) => {}
+                Some(_) => return Err(Error::invalid_token("id_token nonce mismatch (replayed or foreign token)")),
+                None => return Err(Error::invalid_token("id_token has no nonce but one was sent")),
+            }
+        }
+        if let (Some(at_hash), Some(at), Some(alg)) = (str_claim(claims, "at_hash"), access_token, alg) {
+            if at_hash != half_hash(alg, at) {
+                return Err(Error::invalid_token("id_token at_hash does not match the access token"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates an id_token against `keys` (signature, iss, aud, azp,
+    /// exp/iat, nonce, at_hash when present). Synchronous: no IO.
+    pub fn validate_id_token_with(&self, keys: &KeySet, id_token: &str, nonce: Option<&str>, access_token: Option<&str>) -> Result<Map<String, Value>> {
+        let issuer = self.endpoints().issuer;
+        let token = jose::verify(id_token, keys, &self.validation(issuer.as_deref()))?;
+        let alg = token.header.get("alg").and_then(Value::as_str).and_then(|a| Algorithm::parse(a).ok());
+        self.check_id_token_claims(&token.claims, alg, nonce, access_token)?;
+        Ok(token.claims)
+    }
+
+    /// Validates an id_token with the OP's JWKS (cached; an unknown `kid`
+    /// refetches once).
+    pub async fn validate_id_token(&self, id_token: &str, nonce: Option<&str>, access_token: Option<&str>) -> Result<Map<String, Value>> {
+        let endpoints = self.fresh_endpoints().await;
+        let jwks = self.jwks.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let jwks = jwks.ok_or_else(|| Error::config("this provider has no jwks_uri: id_tokens cannot be verified (claims come from userinfo)"))?;
+        let token = jwks.verify(id_token, &self.validation(endpoints.issuer.as_deref())).await?;
+        let alg = token.header.get("alg").and_then(Value::as_str).and_then(|a| Algorithm::parse(a).ok());
+        self.check_id_token_claims(&token.claims, alg, nonce, access_token)?;
+        Ok(token.claims)
+    }
+
+    /// Parses a token endpoint answer (RFC 6749 §5.1/§5.2) without IO.
+    pub fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenSet> {
+        let doc = crate::json::parse_object(body).map_err(|_| {
+            Error::network(format!("the token endpoint answered HTTP {status} without a JSON object"))
+        })?;
+        if let Some(error) = str_claim(&doc, "error") {
+            return Err(Error::new(oauth_error_code(error), describe(error, str_claim(&doc, "error_description"))));
+        }
+        if !(200..300).contains(&status) {
+            return Err(Error::network(format!("the token endpoint answered HTTP {status}")));
+        }
+        let access_token = str_claim(&doc, "access_token")
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| Error::invalid_token("the token response has no access_token"))?
+            .to_owned();
+        let token_type = str_claim(&doc, "token_type").unwrap_or_default().to_owned();
+        if !token_type.eq_ignore_ascii_case("bearer") && !token_type.eq_ignore_ascii_case("dpop") {
+            return Err(Error::invalid_token(format!("unsupported token_type {token_type:?}")));
+        }
+        let expires_in = match doc.get("expires_in") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => n.as_u64(),
+            Some(Value::String(s)) => s.parse().ok(),
+            Some(_) => None,
+        };
+        Ok(TokenSet {
+            access_token,
+            token_type,
+            expires_in,
+            refresh_token: str_claim(&doc, "refresh_token").map(str::to_owned),
+            id_token: str_claim(&doc, "id_token").map(str::to_owned),
+            scope: str_claim(&doc, "scope").map(str::to_owned),
+            claims: None,
+        })
+    }
+
+    /// The client-side work of one callback, network excluded: state check,
+    /// token-response parse and id_token validation against `keys`.
+    pub fn complete_with(&self, keys: &KeySet, callback_url: &str, expected_state: &str, nonce: &str, token_status: u16, token_body: &[u8]) -> Result<TokenSet> {
+        self.parse_callback(callback_url, expected_state)?;
+        let mut tokens = OidcClient::parse_token_response(token_status, token_body)?;
+        let id_token = tokens.id_token.as_deref().ok_or_else(|| Error::invalid_token("the token response has no id_token"))?;
+        tokens.claims = Some(self.validate_id_token_with(keys, id_token, Some(nonce), Some(&tokens.access_token))?);
+        Ok(tokens)
+    }
+
+    async fn post_token(&self, endpoints: &Endpoints, mut form: Vec<(String, String)>) -> Result<TokenSet> {
+        let mut request = self.http.post(&endpoints.token).header(reqwest::header::ACCEPT, "application/json");
+        match &self.options.auth {
+            ClientAuth::None => form.push(("client_id".into(), self.options.client_id.clone())),
+            ClientAuth::ClientSecretBasic(secret) => {
+                let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                let raw = format!("{}:{}", enc(&self.options.client_id), enc(secret));
+                request = request.header(reqwest::header::AUTHORIZATION, format!("Basic {}", crate::b64::encode_std(raw)));
+            }
+            ClientAuth::ClientSecretPost(secret) => {
+                form.push(("client_id".into(), self.options.client_id.clone()));
+                form.push(("client_secret".into(), secret.clone()));
+            }
+            ClientAuth::PrivateKeyJwt(key) => {
+                form.push(("client_id".into(), self.options.client_id.clone()));
+                form.push(("client_assertion_type".into(), "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into()));
+                form.push(("client_assertion".into(), self.client_assertion(key, endpoints)?));
+            }
+        }
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&form).finish();
+        let timeout = self.options.timeout;
+        let response = request
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(net("the token request", timeout))?;
+        let status = response.status().as_u16();
+        let bytes = read_capped(response, timeout, "the token response").await?;
+        OidcClient::parse_token_response(status, &bytes)
+    }
+
+    /// An RFC 7523 assertion: iss = sub = client id, aud = [issuer, token
+    /// endpoint], a unique jti, exp 5 minutes ahead.
+    pub fn client_assertion(&self, key: &Key, endpoints: &Endpoints) -> Result<String> {
+        let now = now_secs();
+        let aud = match &endpoints.issuer {
+            Some(i) => json!([i, endpoints.token]),
+            None => json!(endpoints.token),
+        };
+        let claims = json!({
+            "iss": self.options.client_id, "sub": self.options.client_id, "aud": aud,
+            "jti": random_id("")?, "iat": now, "exp": now + 300,
+        });
+        match claims {
+            Value::Object(m) => jose::sign(&m, key, None),
+            _ => Err(Error::internal("assertion claims are an object")),
+        }
+    }
+
+    /// Claims for a token set: the id_token's (validated), with userinfo
+    /// merged over them when the OP has a userinfo endpoint; without a JWKS,
+    /// userinfo alone.
+    async fn claims_for(&self, endpoints: &Endpoints, tokens: &TokenSet, nonce: Option<&str>) -> Result<Option<Map<String, Value>>> {
+        let has_jwks = self.jwks.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+        let mut claims = match (&tokens.id_token, has_jwks) {
+            (Some(id), true) => Some(self.validate_id_token(id, nonce, Some(&tokens.access_token)).await?),
+            _ => None,
+        };
+        if endpoints.userinfo.is_some() && (claims.is_none() || !has_jwks) {
+            let info = self.userinfo(&tokens.access_token).await?;
+            if let Some(c) = &claims {
+                if str_claim(c, "sub") != str_claim(&info, "sub") {
+                    return Err(Error::invalid_token("userinfo sub differs from the id_token's"));
+                }
+            }
+            let mut merged = claims.unwrap_or_default();
+            merged.extend(info);
+            claims = Some(merged);
+        }
+        Ok(claims)
+    }
+
+    /// Exchanges an authorization code (with its PKCE verifier) for tokens
+    /// and validates the id_token (nonce, at_hash).
+    pub async fn exchange_code(&self, code: &str, code_verifier: Option<&str>, nonce: Option<&str>, redirect_uri: Option<&str>, extra: &[(String, String)]) -> Result<TokenSet> {
+        let endpoints = self.fresh_endpoints().await;
+        let mut form = vec![
+            ("grant_type".to_owned(), "authorization_code".to_owned()),
+            ("code".to_owned(), code.to_owned()),
+            ("redirect_uri".to_owned(), redirect_uri.unwrap_or(&self.options.redirect_uri).to_owned()),
+        ];
+        if let Some(v) = code_verifier {
+            form.push(("code_verifier".into(), v.to_owned()));
+        }
+        form.extend(extra.iter().cloned());
+        let mut tokens = self.post_token(&endpoints, form).await?;
+        if tokens.id_token.is_none() && self.options.scopes.iter().any(|s| s == "openid") && endpoints.userinfo.is_none() {
+            return Err(Error::invalid_token("the token response has no id_token (scope openid was requested)"));
+        }
+        tokens.claims = self.claims_for(&endpoints, &tokens, nonce).await?;
+        Ok(tokens)
+    }
+
+    /// Parses and checks a callback, then exchanges the code or validates
+    /// the implicit id_token.
+    pub async fn handle_callback(&self, input: &str, request: &AuthorizationRequest) -> Result<TokenSet> {
+        let callback = self.parse_callback(input, &request.state)?;
+        match (&callback.code, &callback.id_token) {
+            (Some(code), _) => {
+                self.exchange_code(code, request.code_verifier.as_deref(), Some(&request.nonce), Some(&request.redirect_uri), &[]).await
+            }
+            (None, Some(id_token)) => {
+                let claims = self.validate_id_token(id_token, Some(&request.nonce), None).await?;
+                Ok(TokenSet {
+                    access_token: String::new(),
+                    token_type: "none".into(),
+                    expires_in: None,
+                    refresh_token: None,
+                    id_token: Some(id_token.clone()),
+                    scope: None,
+                    claims: Some(claims),
+                })
+            }
+            (None, None) => Err(Error::invalid_request("the callback has neither code nor id_token")),
+        }
+    }
+
+    /// Refreshes; a new id_token is validated (without nonce).
+    pub async fn refresh(&self, refresh_token: &str, scope: Option<&[String]>) -> Result<TokenSet> {
+        let endpoints = self.fresh_endpoints().await;
+        let mut form = vec![("grant_type".to_owned(), "refresh_token".to_owned()), ("refresh_token".to_owned(), refresh_token.to_owned())];
+        if let Some(s) = scope {
+            form.push(("scope".into(), s.join(" ")));
+        }
+        let mut tokens = self.post_token(&endpoints, form).await?;
+        if let Some(id) = &tokens.id_token {
+            if self.jwks.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+                tokens.claims = Some(self.validate_id_token(id, None, Some(&tokens.access_token)).await?);
+            }
+        }
+        Ok(tokens)
+    }
+
+    /// The userinfo claims for `access_token` (JSON responses).
+    pub async fn userinfo(&self, access_token: &str) -> Result<Map<String, Value>> {
+        let endpoints = self.fresh_endpoints().await;
+        let url = endpoints.userinfo.ok_or_else(|| Error::config("this provider has no userinfo endpoint"))?;
+        let timeout = self.options.timeout;
+        let response = self
+            .http
+            .get(&url)
+            .header(reqwest::header::AUTHORIZATION, format!("Bearer {access_token}"))
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(net("the userinfo request", timeout))?;
+        let status = response.status().as_u16();
+        let challenge = response.headers().get(reqwest::header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let bytes = read_capped(response, timeout, "the userinfo response").await?;
+        if status == 401 || status == 403 {
+            let error = challenge
+                .as_deref()
+                .and_then(|c| c.split("error=\"").nth(1))
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("invalid_token");
+            return Err(Error::new(oauth_error_code(error), format!("userinfo refused the token ({error})")));
+        }
+        if !(200..300).contains(&status) {
+            return Err(Error::network(format!("userinfo answered HTTP {status}")));
+        }
+        let info = crate::json::parse_object(&bytes).map_err(|_| Error::invalid_token("userinfo did not answer a JSON object"))?;
+        if str_claim(&info, "sub").is_none_or(str::is_empty) {
+            return Err(Error::invalid_token("userinfo has no sub"));
+        }
+        Ok(info)
+    }
+
+    /// Revokes a token (RFC 7009).
+    pub async fn revoke(&self, token: &str, hint: Option<&str>) -> Result<()> {
+        let endpoints = self.fresh_endpoints().await;
+        let url = endpoints.revocation.clone().ok_or_else(|| Error::config("this provider has no revocation endpoint"))?;
+        let mut form = vec![("token".to_owned(), token.to_owned())];
+        if let Some(h) = hint {
+            form.push(("token_type_hint".into(), h.to_owned()));
+        }
+        let revocation = Endpoints { token: url, ..endpoints };
+        match self.post_token(&revocation, form).await {
+            Ok(_) => Ok(()),
+            // RFC 7009 answers 200 with an empty body.
+            Err(e) if e.code == ErrorCode::Network && e.message.contains("HTTP 200") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The RP-initiated logout URL.
+    pub fn end_session_url(&self, id_token_hint: Option<&str>, post_logout_redirect_uri: Option<&str>, state: Option<&str>) -> Result<String> {
+        let endpoints = self.endpoints();
+        let base = endpoints.end_session.ok_or_else(|| Error::config("this provider has no end_session_endpoint"))?;
+        let mut pairs = vec![("client_id", self.options.client_id.as_str())];
+        if let Some(h) = id_token_hint {
+            pairs.push(("id_token_hint", h));
+        }
+        if let Some(u) = post_logout_redirect_uri {
+            pairs.push(("post_logout_redirect_uri", u));
+        }
+        if let Some(s) = state {
+            pairs.push(("state", s));
+        }
+        Ok(crate::oidc::provider::http::append_query(&base, &pairs))
+    }
+}
+
+async fn read_capped(mut response: reqwest::Response, timeout: Duration, what: &'static str) -> Result<Vec<u8>> {
+    const LIMIT: usize = 1024 * 1024;
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(net(what, timeout))? {
+        if body.len() + chunk.len() > LIMIT {
+            return Err(Error::network(format!("{what} is larger than 1 MiB")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+async fn fetch_metadata(http: &reqwest::Client, url: &str, expected_issuer: Option<&str>, timeout: Duration) -> Result<Endpoints> {
+    let response = http
+        .get(url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(net("discovery", timeout))?;
+    let status = response.status().as_u16();
+    let bytes = read_capped(response, timeout, "the discovery document").await?;
+    if !(200..300).contains(&status) {
+        return Err(Error::network(format!("discovery answered HTTP {status}")));
+    }
+    let doc = crate::json::parse_object(&bytes).map_err(|_| Error::config("the discovery document is not a JSON object"))?;
+    let issuer = str_claim(&doc, "issuer").ok_or_else(|| Error::config("the discovery document has no issuer"))?;
+    let expected = match expected_issuer {
+        Some(e) => e.to_owned(),
+        None => url.trim_end_matches("/.well-known/openid-configuration").to_owned(),
+    };
+    if issuer != expected {
+        return Err(Error::new(
+            ErrorCode::InvalidIssuer,
+            format!("the discovery document's issuer {issuer:?} is not the expected {expected:?}"),
+        ));
+    }
+    let endpoint = |k: &str| str_claim(&doc, k).map(str::to_owned);
+    Ok(Endpoints {
+        issuer: Some(issuer.to_owned()),
+        authorization: endpoint("authorization_endpoint").ok_or_else(|| Error::config("the discovery document has no authorization_endpoint"))?,
+        token: endpoint("token_endpoint").ok_or_else(|| Error::config("the discovery document has no token_endpoint"))?,
+        userinfo: endpoint("userinfo_endpoint"),
+        jwks_uri: endpoint("jwks_uri"),
+        end_session: endpoint("end_session_endpoint"),
+        revocation: endpoint("revocation_endpoint"),
+    })
+}
+
+/// `left half of hash(token)`, base64url (OIDC Core §3.1.3.6 at_hash).
+pub(crate) fn half_hash(alg: Algorithm, token: &str) -> String {
+    use aws_lc_rs::digest::{digest, SHA256, SHA384, SHA512};
+    let algorithm = match alg {
+        Algorithm::RS384 | Algorithm::PS384 | Algorithm::ES384 | Algorithm::HS384 => &SHA384,
+        Algorithm::RS512 | Algorithm::PS512 | Algorithm::ES512 | Algorithm::HS512 | Algorithm::EdDSA => &SHA512,
+        _ => &SHA256,
+    };
+    let d = digest(algorithm, token.as_bytes());
+    crate::b64::encode(&d.as_ref()[..d.as_ref().len() / 2])
+}

@@ -1,0 +1,369 @@
+// Shared helpers for the end-to-end tests: start/stop `idflow serve`, a tiny
+// cookie jar, a browserless login through the flow API, and a loopback
+// callback server for the browser test. No test lives here.
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = path.resolve(here, '../../../..');
+export const E2E_DIR = path.join(REPO_ROOT, 'tests/e2e');
+export const NODE_DIR = path.join(E2E_DIR, 'node');
+export const PROJECT_FILE = path.join(E2E_DIR, 'project.json');
+export const PROJECT_ID = 'e2e';
+
+/** The idflow binary: $IDFLOW_BIN (relative paths resolve against the repo root). */
+export const IDFLOW_BIN = path.resolve(
+  REPO_ROOT,
+  process.env.IDFLOW_BIN || 'target/x86_64-unknown-linux-gnu/debug/idflow',
+);
+
+// Applications and secrets from tests/e2e/project.json.
+export const CLIENTS = {
+  public: { id: 'e2e', redirect: 'http://127.0.0.1/callback', postLogout: 'http://127.0.0.1/logged-out' },
+  web: { id: 'web', secret: 'web-secret-0123456789abcdef', redirect: 'http://127.0.0.1/cb', postLogout: 'http://127.0.0.1/bye' },
+  webPost: { id: 'web-post', secret: 'post-secret-0123456789abcdef', redirect: 'http://127.0.0.1/cb' },
+  partner: { id: 'partner', kid: 'partner-key-1', redirect: 'http://127.0.0.1/partner/cb' },
+  implicit: { id: 'implicit', redirect: 'http://127.0.0.1/implicit/cb' },
+  accessKey: { id: 'K-reporting', secret: 'reporting-secret-0123456789' },
+};
+
+export function partnerJwk() {
+  return JSON.parse(fs.readFileSync(path.join(E2E_DIR, 'partner-key.json'), 'utf8'));
+}
+
+/** A fresh temporary directory, removed by `removeTempDir`. */
+export function makeTempDir(prefix = 'idflow-e2e-') {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function removeTempDir(dir) {
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** A port that was free a moment ago (listen on 0, read it, close). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const running = new Set();
+process.on('exit', () => {
+  // Never leave a server behind if a test file dies early.
+  for (const child of running) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+function spawnOnce(db, port) {
+  const base = `http://127.0.0.1:${port}`;
+  const args = ['serve', '--config', PROJECT_FILE, '--db', db, '--addr', `127.0.0.1:${port}`, '--base-url', base];
+  const child = spawn(IDFLOW_BIN, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  running.add(child);
+  const server = {
+    child,
+    port,
+    db,
+    url: base,
+    issuer: `${base}/${PROJECT_ID}`,
+    stdout: '',
+    stderr: '',
+    exited: null,
+  };
+  server.exitPromise = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      running.delete(child);
+      server.exited = { code, signal };
+      resolve(server.exited);
+    });
+  });
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d) => {
+    server.stderr = (server.stderr + d).slice(-20000);
+  });
+  const listening = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`idflow serve did not start within 20 s\nstderr:\n${server.stderr}`)), 20000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot run ${IDFLOW_BIN}: ${e.message} (set IDFLOW_BIN)`));
+    });
+    child.stdout.on('data', (d) => {
+      server.stdout += d;
+      if (server.stdout.includes('idflow serve: listening on')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    server.exitPromise.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(Object.assign(new Error(`idflow serve exited (code ${code}, signal ${signal}) before listening\nstdout:\n${server.stdout}\nstderr:\n${server.stderr}`), { exitedEarly: true }));
+    });
+  });
+  return { server, listening };
+}
+
+/**
+ * Starts `idflow serve` on the e2e project. `db` defaults to a new temporary
+ * directory's idflow.db; `port` defaults to a free port (and is retried on a
+ * lost race). Resolves once /health answers {"status":"ok"}.
+ */
+export async function startServer({ db, port } = {}) {
+  let tempDir = null;
+  if (!db) {
+    tempDir = makeTempDir();
+    db = path.join(tempDir, 'idflow.db');
+  }
+  const fixedPort = port !== undefined;
+  for (let attempt = 0; ; attempt++) {
+    const p = fixedPort ? port : await freePort();
+    const { server, listening } = spawnOnce(db, p);
+    try {
+      await listening;
+    } catch (e) {
+      // Another process may have taken the port between freePort() and bind.
+      if (e.exitedEarly && !fixedPort && attempt < 3 && /cannot listen/.test(server.stderr + server.stdout + e.message)) continue;
+      if (!server.exited) {
+        server.child.kill('SIGKILL');
+        await server.exitPromise;
+      }
+      throw e;
+    }
+    server.tempDir = tempDir;
+    const res = await fetch(`${server.url}/health`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { status: 'ok' });
+    return server;
+  }
+}
+
+/**
+ * Stops a server with SIGTERM (graceful) and resolves to its exit status.
+ * Removes the temporary directory startServer made unless `keepDb`.
+ */
+export async function stopServer(server, { keepDb = false } = {}) {
+  if (!server) return null;
+  if (!server.exited) {
+    server.child.kill('SIGTERM');
+    let timer;
+    const timeout = new Promise((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), 10000);
+    });
+    const outcome = await Promise.race([server.exitPromise, timeout]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      server.child.kill('SIGKILL');
+      await server.exitPromise;
+      throw new Error('idflow serve did not stop within 10 s of SIGTERM');
+    }
+  }
+  if (!keepDb) removeTempDir(server.tempDir);
+  return server.exited;
+}
+
+/** A tiny cookie jar: one origin, name → value, honouring Max-Age=0. */
+export class CookieJar {
+  constructor() {
+    this.cookies = new Map();
+  }
+
+  /** Records the Set-Cookie headers of a fetch Response. */
+  store(response) {
+    for (const line of response.headers.getSetCookie()) {
+      const [pair, ...attrs] = line.split(';');
+      const i = pair.indexOf('=');
+      const name = pair.slice(0, i).trim();
+      const value = pair.slice(i + 1).trim();
+      const maxAge = attrs.map((a) => a.trim().split('=')).find(([k]) => k.toLowerCase() === 'max-age');
+      if (value === '' || (maxAge && Number(maxAge[1]) <= 0)) this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+    return response;
+  }
+
+  get(name) {
+    return this.cookies.get(name);
+  }
+
+  set(name, value) {
+    this.cookies.set(name, value);
+  }
+
+  /** The Cookie header value, or undefined when empty. */
+  header() {
+    if (this.cookies.size === 0) return undefined;
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  /** fetch headers with the jar's cookies added. */
+  headers(extra = {}) {
+    const h = { ...extra };
+    const c = this.header();
+    if (c) h.cookie = c;
+    return h;
+  }
+}
+
+/** fetch without following redirects, sending and recording cookies. */
+export async function fetchManual(url, jar, init = {}) {
+  const res = await fetch(url, { ...init, redirect: 'manual', headers: jar ? jar.headers(init.headers) : init.headers });
+  if (jar) jar.store(res);
+  return res;
+}
+
+async function postJson(url, body, jar) {
+  const res = await fetchManual(url, jar, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new Error(`${url} answered ${res.status} with a non-JSON body: ${text.slice(0, 500)}`);
+  }
+  return { res, json };
+}
+
+/**
+ * Signs in through the provider without a browser: GET the authorize URL,
+ * follow its 302 to the hosted login page's URL, drive the flow API
+ * (start, then "submit" on the welcome screen with `email`).
+ *
+ * Resolves to { url, params, redirect, flow, start, next } where `url` is the
+ * final redirect target (the client's redirect URI with code/state/iss, or
+ * the form_post completion page), `params` its query parameters and
+ * `redirect` true when the provider answered the authorize request at once
+ * (an existing session), in which case `start`/`next` are absent.
+ */
+export async function login(authorizeUrl, email, jar = new CookieJar()) {
+  const authorize = await fetchManual(String(authorizeUrl), jar);
+  const location = authorize.headers.get('location');
+  assert.equal(authorize.status, 302, `authorize should redirect, got ${authorize.status}: ${await authorize.text()}`);
+  assert.ok(location, 'authorize redirect has a Location');
+  const hosting = new URL(location, String(authorizeUrl));
+  if (!/^\/login\//.test(hosting.pathname)) {
+    // Answered at once (session cookie) or with an error.
+    return { url: hosting, params: hosting.searchParams, redirect: true, jar };
+  }
+  const flowId = hosting.searchParams.get('flow');
+  const request = hosting.searchParams.get('request');
+  assert.ok(flowId && request, `login page URL carries flow and request: ${hosting}`);
+  const origin = hosting.origin;
+  const start = await postJson(`${origin}/v1/flow/start`, { flowId, request }, jar);
+  assert.equal(start.res.status, 200, `flow/start: ${JSON.stringify(start.json)}`);
+  assert.equal(start.json.status, 'waiting', `flow/start: ${JSON.stringify(start.json)}`);
+  assert.equal(start.json.stepId, 'welcome');
+  const next = await postJson(
+    `${origin}/v1/flow/next`,
+    { executionId: start.json.executionId, stepId: start.json.stepId, interactionId: 'submit', input: { email } },
+    jar,
+  );
+  assert.equal(next.res.status, 200, `flow/next: ${JSON.stringify(next.json)}`);
+  assert.equal(next.json.status, 'completed', `flow/next: ${JSON.stringify(next.json)}`);
+  assert.ok(next.json.redirect?.url, `flow/next has redirect.url: ${JSON.stringify(next.json)}`);
+  const url = new URL(next.json.redirect.url);
+  return { url, params: url.searchParams, redirect: false, flow: { flowId, request }, start: start.json, next: next.json, nextResponse: next.res, jar };
+}
+
+/** application/x-www-form-urlencoded POST, answering { res, json, text }. */
+export async function postForm(url, fields, { headers = {} } = {}) {
+  const res = await fetch(url, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams(fields).toString(),
+  });
+  const text = await res.text();
+  let json;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { res, json, text };
+}
+
+export function basicAuth(id, secret) {
+  const enc = (s) => encodeURIComponent(s);
+  return `Basic ${Buffer.from(`${enc(id)}:${enc(secret)}`).toString('base64')}`;
+}
+
+/**
+ * A loopback HTTP server standing in for a client's redirect URI. Records
+ * every request; answers 200 with a small HTML page.
+ */
+export async function startCallbackServer(pathname = '/callback') {
+  const requests = [];
+  const waiters = [];
+  const srv = http.createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (d) => {
+      body += d;
+    });
+    req.on('end', () => {
+      const entry = { method: req.method, url: new URL(req.url, `http://127.0.0.1:${srv.address().port}`), body };
+      requests.push(entry);
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.end('<!doctype html><title>Callback</title><p>Signed in; you can close this window.</p>');
+      for (const w of waiters.splice(0)) w(entry);
+    });
+  });
+  await new Promise((resolve, reject) => {
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = srv.address();
+  return {
+    port,
+    url: `http://127.0.0.1:${port}${pathname}`,
+    requests,
+    /** The next request (or the first one already received after `from`). */
+    next(from = 0) {
+      if (requests.length > from) return Promise.resolve(requests[from]);
+      return new Promise((resolve) => waiters.push(resolve));
+    },
+    close() {
+      return new Promise((resolve) => {
+        srv.closeAllConnections?.();
+        srv.close(() => resolve());
+      });
+    },
+  };
+}
+
+/** Decodes a JWT's payload without verifying it (for assertions only). */
+export function jwtPayload(token) {
+  return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'));
+}
+
+export function jwtHeader(token) {
+  return JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString('utf8'));
+}
+
+/** A unique test email address per call. */
+let counter = 0;
+export function uniqueEmail(tag = 'user') {
+  counter += 1;
+  return `${tag}-${process.pid}-${Date.now()}-${counter}@example.com`;
+}

@@ -1,0 +1,466 @@
+// The provider as a certified relying-party library sees it: openid-client v6
+// does discovery, the authorization code flow with PKCE, userinfo, refresh,
+// revocation and end session against a real `idflow serve`, and every token
+// is verified a second time, independently, with jose.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import * as client from 'openid-client';
+import * as jose from 'jose';
+import {
+  CLIENTS,
+  CookieJar,
+  PROJECT_ID,
+  fetchManual,
+  login,
+  partnerJwk,
+  startServer,
+  stopServer,
+  uniqueEmail,
+} from '../lib/helpers.js';
+
+const insecure = { execute: [client.allowInsecureRequests] };
+
+let server;
+let JWKS;
+let publicConfig;
+
+before(async () => {
+  server = await startServer();
+  publicConfig = await client.discovery(new URL(server.issuer), CLIENTS.public.id, undefined, client.None(), insecure);
+  JWKS = jose.createRemoteJWKSet(new URL(publicConfig.serverMetadata().jwks_uri));
+});
+
+after(async () => {
+  const status = await stopServer(server);
+  assert.deepEqual(status, { code: 0, signal: null }, 'idflow serve exits 0 on SIGTERM');
+});
+
+/** Runs a full browserless login for `config` and redeems the code with openid-client. */
+async function codeFlow(config, { scope, redirectUri, email = uniqueEmail(), jar = new CookieJar(), extra = {} }) {
+  const codeVerifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri,
+    scope,
+    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+    ...extra,
+  });
+  const result = await login(url, email, jar);
+  assert.equal(result.params.get('state'), state, 'the redirect echoes state');
+  assert.equal(result.params.get('iss'), server.issuer, 'the redirect carries iss (RFC 9207)');
+  const tokens = await client.authorizationCodeGrant(config, result.url, {
+    pkceCodeVerifier: codeVerifier,
+    expectedState: state,
+    expectedNonce: nonce,
+    idTokenExpected: scope.split(' ').includes('openid'),
+  });
+  return { tokens, email, jar, state, nonce, result };
+}
+
+async function verifyIdToken(idToken, audience) {
+  const { payload, protectedHeader } = await jose.jwtVerify(idToken, JWKS, {
+    issuer: server.issuer,
+    audience,
+    algorithms: ['RS256'],
+  });
+  assert.equal(protectedHeader.alg, 'RS256');
+  assert.ok(protectedHeader.kid, 'id_token header has a kid');
+  return payload;
+}
+
+async function verifyAccessToken(accessToken) {
+  const { payload, protectedHeader } = await jose.jwtVerify(accessToken, JWKS, {
+    issuer: server.issuer,
+    audience: PROJECT_ID,
+    typ: 'at+jwt',
+    algorithms: ['RS256'],
+  });
+  assert.equal(protectedHeader.typ, 'at+jwt');
+  assert.equal(typeof payload.jti, 'string');
+  assert.ok(payload.jti.length > 0);
+  assert.equal(typeof payload.exp, 'number');
+  assert.equal(typeof payload.iat, 'number');
+  return payload;
+}
+
+/** OIDC Core §3.1.3.6: base64url of the left half of SHA-256(access_token). */
+function atHash(accessToken) {
+  const d = createHash('sha256').update(accessToken).digest();
+  return d.subarray(0, d.length / 2).toString('base64url');
+}
+
+/**
+ * Awaits `promise`, which must fail with the OAuth error `code`. openid-client
+ * raises ResponseBodyError (e.error) or, when a 401 carries a WWW-Authenticate
+ * challenge (as for client_secret_basic), WWWAuthenticateChallengeError,
+ * whose response body still holds the error.
+ */
+async function expectOAuthError(promise, code, status) {
+  let e;
+  try {
+    await promise;
+  } catch (err) {
+    e = err;
+  }
+  assert.ok(e, `expected OAuth error ${code}, but the call succeeded`);
+  let error = e.error;
+  if (e.code === 'OAUTH_WWW_AUTHENTICATE_CHALLENGE') error = (await e.response.clone().json()).error;
+  assert.equal(error, code, `expected OAuth error ${code}, got ${error ?? e.code}: ${e.message}`);
+  if (status !== undefined) assert.equal(e.response?.status ?? e.status, status);
+  return e;
+}
+
+test('discovery: openid-client reads the metadata; JWKS publishes only public keys', async () => {
+  const meta = publicConfig.serverMetadata();
+  const base = server.url;
+  assert.equal(meta.issuer, server.issuer);
+  assert.equal(meta.authorization_endpoint, `${base}/oauth2/v1/authorize`);
+  assert.equal(meta.token_endpoint, `${base}/oauth2/v1/token`);
+  assert.equal(meta.userinfo_endpoint, `${base}/oauth2/v1/userinfo`);
+  assert.equal(meta.end_session_endpoint, `${base}/oauth2/v1/logout`);
+  assert.equal(meta.revocation_endpoint, `${base}/oauth2/v1/revoke`);
+  assert.equal(meta.jwks_uri, `${server.issuer}/.well-known/jwks.json`);
+  assert.deepEqual(meta.code_challenge_methods_supported, ['S256']);
+  assert.ok(publicConfig.serverMetadata().supportsPKCE());
+  assert.deepEqual(meta.id_token_signing_alg_values_supported, ['RS256']);
+  assert.equal(meta.authorization_response_iss_parameter_supported, true);
+  for (const rt of ['code', 'id_token', 'id_token token']) assert.ok(meta.response_types_supported.includes(rt), rt);
+  for (const g of ['authorization_code', 'refresh_token', 'client_credentials']) assert.ok(meta.grant_types_supported.includes(g), g);
+  for (const m of ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']) {
+    assert.ok(meta.token_endpoint_auth_methods_supported.includes(m), m);
+  }
+  for (const s of ['openid', 'profile', 'email', 'offline_access', 'descope.custom_claims']) assert.ok(meta.scopes_supported.includes(s), s);
+  // claimsSupported of the "e2e" application is merged in.
+  for (const c of ['sub', 'email', 'plan', 'loginEmail']) assert.ok(meta.claims_supported.includes(c), c);
+
+  const res = await fetch(meta.jwks_uri);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type'), /^application\/json/);
+  const jwks = await res.json();
+  assert.ok(Array.isArray(jwks.keys) && jwks.keys.length >= 1);
+  for (const k of jwks.keys) {
+    assert.equal(k.kty, 'RSA');
+    assert.ok(k.kid, 'every key has a kid');
+    for (const priv of ['d', 'p', 'q', 'dp', 'dq', 'qi']) assert.equal(k[priv], undefined, `JWKS leaks ${priv}`);
+  }
+});
+
+test('public client "e2e": code + PKCE + state + nonce, userinfo, refresh, revoke', async () => {
+  const { tokens, email } = await codeFlow(publicConfig, {
+    scope: 'openid profile email offline_access',
+    redirectUri: CLIENTS.public.redirect,
+  });
+  // openid-client validated the id_token (signature, iss, aud, nonce, exp).
+  const claims = tokens.claims();
+  assert.equal(claims.iss, server.issuer);
+  assert.equal(claims.aud, CLIENTS.public.id);
+  assert.equal(claims.email, email);
+  assert.equal(claims.email_verified, true);
+  assert.equal(tokens.token_type, 'bearer');
+  assert.equal(typeof tokens.expires_in, 'number');
+  assert.ok(tokens.refresh_token, 'offline_access gives a public client a refresh token');
+  assert.deepEqual(tokens.scope.split(' ').sort(), ['email', 'offline_access', 'openid', 'profile']);
+
+  // The same tokens, verified independently with jose.
+  const idt = await verifyIdToken(tokens.id_token, CLIENTS.public.id);
+  assert.equal(idt.sub, claims.sub);
+  assert.equal(idt.at_hash, atHash(tokens.access_token));
+  assert.equal(typeof idt.auth_time, 'number');
+  const at = await verifyAccessToken(tokens.access_token);
+  assert.equal(at.sub, claims.sub);
+  assert.equal(at.client_id, CLIENTS.public.id);
+  assert.equal(at.aud, PROJECT_ID);
+  assert.deepEqual(at.scope.split(' ').sort(), ['email', 'offline_access', 'openid', 'profile']);
+
+  // userinfo
+  const info = await client.fetchUserInfo(publicConfig, tokens.access_token, claims.sub);
+  assert.equal(info.sub, claims.sub);
+  assert.equal(info.email, email);
+  assert.equal(info.name, email, 'the flow sets name from the email');
+
+  // refresh: a new access token, a rotated refresh token, a fresh id_token
+  const refreshed = await client.refreshTokenGrant(publicConfig, tokens.refresh_token);
+  assert.ok(refreshed.access_token);
+  assert.notEqual(refreshed.access_token, tokens.access_token);
+  assert.ok(refreshed.refresh_token);
+  assert.notEqual(refreshed.refresh_token, tokens.refresh_token, 'refresh tokens rotate');
+  assert.equal(refreshed.claims().sub, claims.sub);
+  const at2 = await verifyAccessToken(refreshed.access_token);
+  assert.equal(at2.sub, claims.sub);
+  assert.notEqual(at2.jti, at.jti);
+  const info2 = await client.fetchUserInfo(publicConfig, refreshed.access_token, claims.sub);
+  assert.equal(info2.email, email);
+
+  // revocation (RFC 7009) of the current refresh token ends the grant
+  await client.tokenRevocation(publicConfig, refreshed.refresh_token, { token_type_hint: 'refresh_token' });
+  await expectOAuthError(client.refreshTokenGrant(publicConfig, refreshed.refresh_token), 'invalid_grant');
+  // ... and with it the access tokens issued from that grant
+  await assert.rejects(client.fetchUserInfo(publicConfig, refreshed.access_token, claims.sub), (e) => {
+    assert.equal(e.code, 'OAUTH_WWW_AUTHENTICATE_CHALLENGE', e.message);
+    assert.equal(e.response.status, 401);
+    const bearer = e.cause.find((c) => c.scheme === 'bearer');
+    assert.equal(bearer?.parameters.error, 'invalid_token');
+    return true;
+  });
+});
+
+test('public client without offline_access gets no refresh token', async () => {
+  const { tokens } = await codeFlow(publicConfig, { scope: 'openid email', redirectUri: CLIENTS.public.redirect });
+  assert.ok(tokens.access_token);
+  assert.ok(tokens.id_token);
+  assert.equal(tokens.refresh_token, undefined);
+});
+
+test('a loopback redirect URI matches on any port (RFC 8252)', async () => {
+  const { tokens } = await codeFlow(publicConfig, { scope: 'openid', redirectUri: 'http://127.0.0.1:49152/callback' });
+  assert.ok(tokens.claims().sub);
+});
+
+test('prompt=none: with the session cookie a code comes at once; without it, login_required', async () => {
+  const jar = new CookieJar();
+  const first = await codeFlow(publicConfig, { scope: 'openid email', redirectUri: CLIENTS.public.redirect, jar });
+  assert.ok(jar.get('idflow_session'), 'the flow set the provider session cookie');
+
+  // With the cookie: straight back to the redirect URI with a code.
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const url = client.buildAuthorizationUrl(publicConfig, {
+    redirect_uri: CLIENTS.public.redirect,
+    scope: 'openid email',
+    prompt: 'none',
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+  });
+  const silent = await fetchManual(url, jar);
+  assert.equal(silent.status, 302);
+  const back = new URL(silent.headers.get('location'));
+  assert.equal(`${back.origin}${back.pathname}`, CLIENTS.public.redirect);
+  assert.ok(back.searchParams.get('code'), 'a code at once');
+  const tokens = await client.authorizationCodeGrant(publicConfig, back, {
+    pkceCodeVerifier: verifier,
+    expectedState: state,
+    expectedNonce: nonce,
+  });
+  assert.equal(tokens.claims().sub, first.tokens.claims().sub, 'the same user, silently');
+
+  // Without the cookie: error=login_required at the redirect URI.
+  const state2 = client.randomState();
+  const url2 = client.buildAuthorizationUrl(publicConfig, {
+    redirect_uri: CLIENTS.public.redirect,
+    scope: 'openid',
+    prompt: 'none',
+    code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+    code_challenge_method: 'S256',
+    state: state2,
+  });
+  const noCookie = await fetchManual(url2);
+  assert.equal(noCookie.status, 302);
+  const err = new URL(noCookie.headers.get('location'));
+  assert.equal(`${err.origin}${err.pathname}`, CLIENTS.public.redirect);
+  assert.equal(err.searchParams.get('error'), 'login_required');
+  assert.equal(err.searchParams.get('state'), state2);
+  await expectOAuthError(
+    client.authorizationCodeGrant(publicConfig, err, { pkceCodeVerifier: verifier, expectedState: state2 }),
+    'login_required',
+  );
+});
+
+test('max_age: a fresh enough session answers at once; max_age=0 always signs in again', async () => {
+  const jar = new CookieJar();
+  const first = await codeFlow(publicConfig, { scope: 'openid', redirectUri: CLIENTS.public.redirect, jar });
+  const authorize = async (extra) => {
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const url = client.buildAuthorizationUrl(publicConfig, {
+      redirect_uri: CLIENTS.public.redirect,
+      scope: 'openid',
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state,
+      ...extra,
+    });
+    const res = await fetchManual(url, jar);
+    assert.equal(res.status, 302);
+    return { to: new URL(res.headers.get('location')), verifier, state };
+  };
+
+  // max_age=3600: the session is fresh, a code at once; openid-client checks auth_time.
+  const fresh = await authorize({ max_age: '3600' });
+  assert.ok(fresh.to.searchParams.get('code'));
+  const tokens = await client.authorizationCodeGrant(publicConfig, fresh.to, {
+    pkceCodeVerifier: fresh.verifier,
+    expectedState: fresh.state,
+    maxAge: 3600,
+  });
+  assert.equal(tokens.claims().sub, first.tokens.claims().sub);
+  assert.equal(tokens.claims().auth_time, first.tokens.claims().auth_time, 'auth_time is the session\'s sign-in time');
+
+  // max_age=0 (OIDC Core §3.1.2.1): back to the login page ...
+  const again = await authorize({ max_age: '0' });
+  assert.equal(again.to.pathname, `/login/${PROJECT_ID}`);
+  // ... and with prompt=none, login_required.
+  const none = await authorize({ max_age: '0', prompt: 'none' });
+  assert.equal(none.to.searchParams.get('error'), 'login_required');
+  // prompt=login also ignores the session.
+  const forced = await authorize({ prompt: 'login' });
+  assert.equal(forced.to.pathname, `/login/${PROJECT_ID}`);
+});
+
+test('end session: redirects with state, clears the cookie, ends the session and its grants', async () => {
+  const jar = new CookieJar();
+  const { tokens } = await codeFlow(publicConfig, { scope: 'openid offline_access', redirectUri: CLIENTS.public.redirect, jar });
+  const oldCookie = jar.get('idflow_session');
+  assert.ok(oldCookie);
+
+  const state = client.randomState();
+  const endUrl = client.buildEndSessionUrl(publicConfig, {
+    id_token_hint: tokens.id_token,
+    post_logout_redirect_uri: CLIENTS.public.postLogout,
+    state,
+  });
+  const res = await fetchManual(endUrl, jar);
+  assert.equal(res.status, 302);
+  const to = new URL(res.headers.get('location'));
+  assert.equal(`${to.origin}${to.pathname}`, CLIENTS.public.postLogout);
+  assert.equal(to.searchParams.get('state'), state);
+  const setCookie = res.headers.getSetCookie().find((c) => c.startsWith('idflow_session='));
+  assert.ok(setCookie, 'logout sets the session cookie');
+  assert.match(setCookie, /^idflow_session=;/);
+  assert.match(setCookie, /Max-Age=0/i);
+  assert.equal(jar.get('idflow_session'), undefined, 'the jar dropped the cookie');
+
+  // prompt=none afterwards: login_required, with or without the old cookie.
+  for (const cookie of [undefined, `idflow_session=${oldCookie}`]) {
+    const url = client.buildAuthorizationUrl(publicConfig, {
+      redirect_uri: CLIENTS.public.redirect,
+      scope: 'openid',
+      prompt: 'none',
+      code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+      state,
+    });
+    const r = await fetch(url, { redirect: 'manual', headers: cookie ? { cookie } : {} });
+    assert.equal(r.status, 302);
+    assert.equal(new URL(r.headers.get('location')).searchParams.get('error'), 'login_required', `cookie: ${cookie}`);
+  }
+  // The grants made under the session are revoked.
+  await expectOAuthError(client.refreshTokenGrant(publicConfig, tokens.refresh_token), 'invalid_grant');
+});
+
+test('client_credentials with access key K-reporting (ClientSecretBasic and ClientSecretPost)', async () => {
+  for (const auth of [client.ClientSecretBasic(CLIENTS.accessKey.secret), client.ClientSecretPost(CLIENTS.accessKey.secret)]) {
+    const config = await client.discovery(new URL(server.issuer), CLIENTS.accessKey.id, undefined, auth, insecure);
+    const narrow = await client.clientCredentialsGrant(config, { scope: 'reports:read' });
+    assert.equal(narrow.scope, 'reports:read');
+    assert.equal(narrow.token_type, 'bearer');
+    assert.equal(narrow.refresh_token, undefined);
+    assert.equal(narrow.id_token, undefined);
+    const at = await verifyAccessToken(narrow.access_token);
+    assert.equal(at.client_id, CLIENTS.accessKey.id);
+    assert.equal(at.sub, CLIENTS.accessKey.id);
+    assert.equal(at.scope, 'reports:read');
+    assert.equal(at.team, 'data', 'the access key custom claim');
+
+    const all = await client.clientCredentialsGrant(config);
+    assert.deepEqual(all.scope.split(' ').sort(), ['reports:read', 'reports:write']);
+    const at2 = await verifyAccessToken(all.access_token);
+    assert.equal(at2.team, 'data');
+
+    await expectOAuthError(client.clientCredentialsGrant(config, { scope: 'reports:delete' }), 'invalid_scope');
+  }
+});
+
+test('confidential "web" (client_secret_basic): custom claims from the flow in id_token and userinfo', async () => {
+  const config = await client.discovery(new URL(server.issuer), CLIENTS.web.id, undefined, client.ClientSecretBasic(CLIENTS.web.secret), insecure);
+  const { tokens, email } = await codeFlow(config, {
+    scope: 'openid profile email descope.custom_claims',
+    redirectUri: CLIENTS.web.redirect,
+  });
+  const claims = tokens.claims();
+  assert.equal(claims.aud, CLIENTS.web.id);
+  assert.equal(claims.plan, 'pro');
+  assert.equal(claims.loginEmail, email);
+  const idt = await verifyIdToken(tokens.id_token, CLIENTS.web.id);
+  assert.equal(idt.plan, 'pro');
+  assert.equal(idt.loginEmail, email);
+  const at = await verifyAccessToken(tokens.access_token);
+  assert.equal(at.client_id, CLIENTS.web.id);
+  assert.equal(at.plan, 'pro');
+
+  const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
+  assert.equal(info.plan, 'pro');
+  assert.equal(info.loginEmail, email);
+  assert.equal(info.email, email);
+
+  // A confidential client refreshes without offline_access; claims survive.
+  assert.ok(tokens.refresh_token);
+  const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+  assert.equal(refreshed.claims().plan, 'pro');
+  assert.equal(refreshed.claims().loginEmail, email);
+
+  // Without descope.custom_claims the custom claims stay out.
+  const plain = await codeFlow(config, { scope: 'openid email', redirectUri: CLIENTS.web.redirect });
+  assert.equal(plain.tokens.claims().plan, undefined);
+  assert.equal(plain.tokens.claims().loginEmail, undefined);
+  const plainInfo = await client.fetchUserInfo(config, plain.tokens.access_token, plain.tokens.claims().sub);
+  assert.equal(plainInfo.plan, undefined);
+
+  // "web" may also use client_credentials: a token for the app itself. No
+  // user signs in there, so user scopes (openid, profile, ...) are refused.
+  const cc = await client.clientCredentialsGrant(config);
+  const ccAt = await verifyAccessToken(cc.access_token);
+  assert.equal(ccAt.sub, CLIENTS.web.id);
+  assert.equal(ccAt.client_id, CLIENTS.web.id);
+  assert.equal(ccAt.plan, undefined);
+  await expectOAuthError(client.clientCredentialsGrant(config, { scope: 'openid' }), 'invalid_scope');
+});
+
+test('confidential "web-post" (client_secret_post): code flow and refresh', async () => {
+  const config = await client.discovery(new URL(server.issuer), CLIENTS.webPost.id, undefined, client.ClientSecretPost(CLIENTS.webPost.secret), insecure);
+  const { tokens, email } = await codeFlow(config, { scope: 'openid email', redirectUri: CLIENTS.webPost.redirect });
+  assert.equal(tokens.claims().aud, CLIENTS.webPost.id);
+  assert.equal(tokens.claims().email, email);
+  await verifyIdToken(tokens.id_token, CLIENTS.webPost.id);
+  assert.equal((await verifyAccessToken(tokens.access_token)).client_id, CLIENTS.webPost.id);
+  const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+  assert.equal(refreshed.claims().sub, tokens.claims().sub);
+
+  // The registered method is the only one accepted.
+  const basic = await client.discovery(new URL(server.issuer), CLIENTS.webPost.id, undefined, client.ClientSecretBasic(CLIENTS.webPost.secret), insecure);
+  await expectOAuthError(client.refreshTokenGrant(basic, refreshed.refresh_token), 'invalid_client', 401);
+});
+
+test('"partner" (private_key_jwt, ES256): code flow and refresh with client assertions', async () => {
+  const key = await jose.importJWK(partnerJwk(), 'ES256');
+  const config = await client.discovery(
+    new URL(server.issuer),
+    CLIENTS.partner.id,
+    undefined,
+    client.PrivateKeyJwt({ key, kid: CLIENTS.partner.kid }),
+    insecure,
+  );
+  const { tokens, email } = await codeFlow(config, { scope: 'openid email', redirectUri: CLIENTS.partner.redirect });
+  assert.equal(tokens.claims().aud, CLIENTS.partner.id);
+  assert.equal(tokens.claims().email, email);
+  await verifyIdToken(tokens.id_token, CLIENTS.partner.id);
+  assert.equal((await verifyAccessToken(tokens.access_token)).client_id, CLIENTS.partner.id);
+  // Each request signs a new assertion (new jti), so refresh works too.
+  const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+  assert.equal(refreshed.claims().sub, tokens.claims().sub);
+  const again = await client.refreshTokenGrant(config, refreshed.refresh_token);
+  assert.ok(again.access_token);
+
+  // A key the partner did not register is refused.
+  const { privateKey } = await jose.generateKeyPair('ES256');
+  const impostor = await client.discovery(new URL(server.issuer), CLIENTS.partner.id, undefined, client.PrivateKeyJwt({ key: privateKey, kid: CLIENTS.partner.kid }), insecure);
+  await expectOAuthError(client.refreshTokenGrant(impostor, again.refresh_token), 'invalid_client');
+});
