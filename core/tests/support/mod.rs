@@ -59,11 +59,15 @@ impl Recorded {
     }
 }
 
+/// Answers requests no scripted route matches (e.g. a whole provider).
+pub type Handler = Arc<dyn Fn(Recorded) -> std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + Send>> + Send + Sync>;
+
 #[derive(Clone)]
 pub struct TestServer {
     pub addr: std::net::SocketAddr,
     routes: Arc<Mutex<HashMap<String, Reply>>>,
     requests: Arc<Mutex<Vec<Recorded>>>,
+    fallback: Arc<Mutex<Option<Handler>>>,
 }
 
 impl TestServer {
@@ -73,6 +77,7 @@ impl TestServer {
             addr: listener.local_addr().unwrap(),
             routes: Arc::default(),
             requests: Arc::default(),
+            fallback: Arc::default(),
         };
         let s = server.clone();
         tokio::spawn(async move {
@@ -93,6 +98,11 @@ impl TestServer {
     /// Scripts the reply for a path (without the query).
     pub fn route(&self, path: &str, reply: Reply) {
         self.routes.lock().unwrap().insert(path.to_owned(), reply);
+    }
+
+    /// Sends every request without a scripted route to `handler`.
+    pub fn fallback(&self, handler: Handler) {
+        *self.fallback.lock().unwrap() = Some(handler);
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -131,9 +141,16 @@ impl TestServer {
             }
             body.extend_from_slice(&chunk[..n]);
         }
-        self.requests.lock().unwrap().push(Recorded { method, target: target.clone(), headers, body });
+        let recorded = Recorded { method, target: target.clone(), headers, body };
+        self.requests.lock().unwrap().push(recorded.clone());
         let path = target.split('?').next().unwrap_or_default();
-        let reply = self.routes.lock().unwrap().get(path).cloned().unwrap_or_else(|| Reply::text(404, "no route"));
+        let scripted = self.routes.lock().unwrap().get(path).cloned();
+        let fallback = self.fallback.lock().unwrap().clone();
+        let reply = match (scripted, fallback) {
+            (Some(r), _) => r,
+            (None, Some(h)) => h(recorded).await,
+            (None, None) => Reply::text(404, "no route"),
+        };
         if !reply.delay.is_zero() {
             tokio::time::sleep(reply.delay).await;
         }
