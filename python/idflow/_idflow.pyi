@@ -1,6 +1,6 @@
 from typing import Any, Mapping, Optional, Sequence, Tuple, TypedDict, Union, final
 
-__all__ = ["ALGORITHMS", "ConfigError", "FlowEngine", "ERROR_CODES", "FlowError", "HttpResponse", "IdflowError", "InternalError", "JwksCache", "Key", "KeySet", "NetworkError", "OAuthError", "PKCE_MAX_VERIFIER_LEN", "PKCE_MIN_VERIFIER_LEN", "PkcePair", "Provider", "StorageError", "TokenError", "Verifier", "__version__", "_debug_panic", "_debug_raise", "jwt_decode_unverified", "jwt_sign", "jwt_verify", "jwt_verify_jws", "pkce_challenge", "pkce_generate", "pkce_generate_verifier", "pkce_verify", "validate_flow"]
+__all__ = ["ALGORITHMS", "ConfigError", "FlowEngine", "ERROR_CODES", "FlowError", "HttpResponse", "IdflowError", "InternalError", "JwksCache", "Key", "KeySet", "NetworkError", "OAuthError", "OidcClient", "PKCE_MAX_VERIFIER_LEN", "PKCE_MIN_VERIFIER_LEN", "PkcePair", "Provider", "StorageError", "TokenError", "Verifier", "__version__", "_debug_panic", "_debug_raise", "jwt_decode_unverified", "jwt_sign", "jwt_verify", "jwt_verify_jws", "pkce_challenge", "pkce_generate", "pkce_generate_verifier", "pkce_verify", "validate_flow"]
 
 __version__: str
 ERROR_CODES: list[str]
@@ -221,3 +221,103 @@ class Provider:
     def discovery(self) -> dict[str, Any]: ...
     def applications(self) -> list[dict[str, Any]]: ...
     def access_keys(self) -> list[dict[str, Any]]: ...
+
+class _AuthorizationRequest(TypedDict):
+    url: str
+    state: str
+    nonce: str
+    code_verifier: Optional[str]
+    redirect_uri: str
+
+class _Callback(TypedDict):
+    code: Optional[str]
+    id_token: Optional[str]
+    state: str
+
+@final
+class OidcClient:
+    def __new__(
+        cls,
+        *,
+        client_id: str,
+        redirect_uri: str,
+        endpoints: Mapping[str, str],
+        client_secret: Optional[str] = None,
+        client_auth: Optional[str] = None,
+        private_key: Optional[Key] = None,
+        scopes: Optional[Sequence[str]] = None,
+        timeout: Optional[float] = None,
+    ) -> OidcClient: ...
+    @staticmethod
+    def discover(
+        discovery_url: str,
+        *,
+        client_id: str,
+        redirect_uri: str,
+        issuer: Optional[str] = None,
+        client_secret: Optional[str] = None,
+        client_auth: Optional[str] = None,
+        private_key: Optional[Key] = None,
+        scopes: Optional[Sequence[str]] = None,
+        timeout: Optional[float] = None,
+    ) -> OidcClient: ...
+    @staticmethod
+    async def discover_async(
+        discovery_url: str,
+        *,
+        client_id: str,
+        redirect_uri: str,
+        issuer: Optional[str] = None,
+        client_secret: Optional[str] = None,
+        client_auth: Optional[str] = None,
+        private_key: Optional[Key] = None,
+        scopes: Optional[Sequence[str]] = None,
+        timeout: Optional[float] = None,
+    ) -> OidcClient: ...
+    @property
+    def endpoints(self) -> dict[str, str]: ...
+    def authorization_request(
+        self,
+        *,
+        scopes: Optional[Sequence[str]] = None,
+        prompt: Union[str, Sequence[str], None] = None,
+        login_hint: Optional[str] = None,
+        max_age: Optional[int] = None,
+        params: Optional[Mapping[str, str]] = None,
+        response_type: str = "code",
+        redirect_uri: Optional[str] = None,
+    ) -> _AuthorizationRequest: ...
+    def parse_callback(self, callback: str, expected_state: str) -> _Callback: ...
+    def end_session_url(
+        self, id_token_hint: Optional[str] = None, post_logout_redirect_uri: Optional[str] = None, state: Optional[str] = None
+    ) -> str: ...
+    def handle_callback(self, callback: str, request: Mapping[str, Any]) -> dict[str, Any]: ...
+    async def handle_callback_async(self, callback: str, request: Mapping[str, Any]) -> dict[str, Any]: ...
+    def exchange_code(
+        self,
+        code: str,
+        *,
+        code_verifier: Optional[str] = None,
+        nonce: Optional[str] = None,
+        redirect_uri: Optional[str] = None,
+        params: Optional[Mapping[str, str]] = None,
+    ) -> dict[str, Any]: ...
+    async def exchange_code_async(
+        self,
+        code: str,
+        *,
+        code_verifier: Optional[str] = None,
+        nonce: Optional[str] = None,
+        redirect_uri: Optional[str] = None,
+        params: Optional[Mapping[str, str]] = None,
+    ) -> dict[str, Any]: ...
+    def validate_id_token(self, id_token: str, *, nonce: Optional[str] = None, access_token: Optional[str] = None) -> dict[str, Any]: ...
+    async def validate_id_token_async(
+        self, id_token: str, *, nonce: Optional[str] = None, access_token: Optional[str] = None
+    ) -> dict[str, Any]: ...
+    def userinfo(self, access_token: str) -> dict[str, Any]: ...
+    async def userinfo_async(self, access_token: str) -> dict[str, Any]: ...
+    def refresh(self, refresh_token: str, *, scopes: Optional[Sequence[str]] = None) -> dict[str, Any]: ...
+    async def refresh_async(self, refresh_token: str, *, scopes: Optional[Sequence[str]] = None) -> dict[str, Any]: ...
+    def revoke(self, token: str, token_type_hint: Optional[str] = None) -> None: ...
+    async def revoke_async(self, token: str, token_type_hint: Optional[str] = None) -> None: ...

@@ -7,6 +7,7 @@ mod convert;
 mod error;
 mod flow;
 mod jose;
+mod oidc;
 mod pkce;
 mod provider;
 
@@ -17,6 +18,7 @@ fn _idflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     jose::register(m)?;
     flow::register(m)?;
     provider::register(m)?;
+    oidc::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

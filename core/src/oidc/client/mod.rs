@@ -38,6 +38,25 @@ pub struct Endpoints {
     pub revocation: Option<String>,
 }
 
+impl Endpoints {
+    /// The discovery document's names for the endpoints in use.
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({"authorization_endpoint": self.authorization, "token_endpoint": self.token});
+        for (k, x) in [
+            ("issuer", &self.issuer),
+            ("userinfo_endpoint", &self.userinfo),
+            ("jwks_uri", &self.jwks_uri),
+            ("end_session_endpoint", &self.end_session),
+            ("revocation_endpoint", &self.revocation),
+        ] {
+            if let Some(x) = x {
+                v[k] = x.clone().into();
+            }
+        }
+        v
+    }
+}
+
 /// Client settings; `ClientOptions::new` gives the defaults.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -130,20 +149,202 @@ pub struct TokenSet {
 }
 
 impl TokenSet {
+    /// The token response's own field names (RFC 6749 §5.1), plus `claims`.
     pub fn to_json(&self) -> Value {
-        let mut v = json!({"accessToken": self.access_token, "tokenType": self.token_type});
-        for (k, val) in [("refreshToken", &self.refresh_token), ("idToken", &self.id_token), ("scope", &self.scope)] {
+        let mut v = json!({"access_token": self.access_token, "token_type": self.token_type});
+        for (k, val) in [("refresh_token", &self.refresh_token), ("id_token", &self.id_token), ("scope", &self.scope)] {
             if let Some(x) = val {
                 v[k] = x.clone().into();
             }
         }
         if let Some(e) = self.expires_in {
-            v["expiresIn"] = e.into();
+            v["expires_in"] = e.into();
         }
         if let Some(c) = &self.claims {
             v["claims"] = Value::Object(c.clone());
         }
         v
+    }
+}
+
+/// Client settings by name, as the bindings and the project file give them:
+/// `clientId`, `redirectUri`, `clientSecret`, `clientAuth`
+/// (`client_secret_basic` — the default with a secret —, `client_secret_post`,
+/// `private_key_jwt`, `none` — the default without), `scopes`, `timeout`
+/// (seconds), `leeway`, `idTokenAlgorithms`, and either `discoveryUrl`
+/// (with an optional expected `issuer`) or the endpoints by hand: `issuer`,
+/// `authorizationEndpoint`, `tokenEndpoint`, `userinfoEndpoint`, `jwksUri`,
+/// `endSessionEndpoint`, `revocationEndpoint`.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub options: ClientOptions,
+    pub discovery_url: Option<String>,
+    pub issuer: Option<String>,
+    pub endpoints: Option<Endpoints>,
+}
+
+const CONFIG_FIELDS: [&str; 16] = [
+    "clientId", "redirectUri", "clientSecret", "clientAuth", "scopes", "timeout", "leeway", "idTokenAlgorithms",
+    "discoveryUrl", "issuer", "authorizationEndpoint", "tokenEndpoint", "userinfoEndpoint", "jwksUri",
+    "endSessionEndpoint", "revocationEndpoint",
+];
+
+impl ClientConfig {
+    /// Parses settings; `private_key` signs `private_key_jwt` assertions.
+    pub fn from_json(config: &Map<String, Value>, private_key: Option<Key>) -> Result<ClientConfig> {
+        if let Some(k) = config.keys().find(|k| !CONFIG_FIELDS.contains(&k.as_str())) {
+            return Err(Error::config(format!("unknown client setting {k:?}")));
+        }
+        let text = |k: &str| -> Result<Option<String>> {
+            match config.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+                Some(_) => Err(Error::config(format!("{k} must be a non-empty string"))),
+            }
+        };
+        let client_id = text("clientId")?.ok_or_else(|| Error::config("clientId is required"))?;
+        let redirect_uri = text("redirectUri")?.ok_or_else(|| Error::config("redirectUri is required"))?;
+        let secret = text("clientSecret")?.map(|s| crate::connectors::resolve_env(&s)).transpose()?;
+        let method = text("clientAuth")?;
+        let auth = match (method.as_deref(), secret, private_key) {
+            (None | Some("client_secret_basic"), Some(s), None) => ClientAuth::ClientSecretBasic(s),
+            (Some("client_secret_post"), Some(s), None) => ClientAuth::ClientSecretPost(s),
+            (None | Some("private_key_jwt"), None, Some(k)) => {
+                if !k.has_private() {
+                    return Err(Error::config("private_key_jwt needs a private key"));
+                }
+                ClientAuth::PrivateKeyJwt(k)
+            }
+            (None | Some("none"), None, None) => ClientAuth::None,
+            (Some(m @ ("client_secret_basic" | "client_secret_post")), None, _) => {
+                return Err(Error::config(format!("{m} needs clientSecret")))
+            }
+            (Some("private_key_jwt"), _, None) => return Err(Error::config("private_key_jwt needs a private key")),
+            (Some(m), _, _) if !["client_secret_basic", "client_secret_post", "private_key_jwt", "none"].contains(&m) => {
+                return Err(Error::config(format!("clientAuth {m:?} is not client_secret_basic, client_secret_post, private_key_jwt or none")))
+            }
+            _ => return Err(Error::config("give exactly one of clientSecret and a private key, matching clientAuth")),
+        };
+        let mut options = ClientOptions::new(client_id, redirect_uri, auth);
+        match config.get("scopes") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(a)) => {
+                options.scopes = a
+                    .iter()
+                    .map(|v| v.as_str().filter(|s| !s.is_empty() && !s.contains(' ')).map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| Error::config("scopes must be an array of scope names"))?;
+            }
+            Some(Value::String(s)) => options.scopes = s.split(' ').filter(|x| !x.is_empty()).map(str::to_owned).collect(),
+            Some(_) => return Err(Error::config("scopes must be an array of scope names")),
+        }
+        match config.get("timeout") {
+            None | Some(Value::Null) => {}
+            Some(v) => {
+                let secs = v.as_f64().filter(|s| *s > 0.0 && *s <= 120.0).ok_or_else(|| Error::config("timeout must be seconds in (0, 120]"))?;
+                options.timeout = Duration::from_secs_f64(secs);
+            }
+        }
+        if let Some(v) = config.get("leeway").filter(|v| !v.is_null()) {
+            options.leeway = v.as_u64().filter(|l| *l <= 300).ok_or_else(|| Error::config("leeway must be 0 to 300 seconds"))?;
+        }
+        if let Some(v) = config.get("idTokenAlgorithms").filter(|v| !v.is_null()) {
+            let names = v.as_array().ok_or_else(|| Error::config("idTokenAlgorithms must be an array"))?;
+            options.id_token_algorithms = names
+                .iter()
+                .map(|n| n.as_str().ok_or_else(|| Error::config("idTokenAlgorithms must be names")).and_then(Algorithm::parse))
+                .collect::<Result<_>>()?;
+        }
+        let discovery_url = text("discoveryUrl")?;
+        let issuer = text("issuer")?;
+        let endpoints = match (text("authorizationEndpoint")?, text("tokenEndpoint")?) {
+            (Some(authorization), Some(token)) => Some(Endpoints {
+                issuer: issuer.clone(),
+                authorization,
+                token,
+                userinfo: text("userinfoEndpoint")?,
+                jwks_uri: text("jwksUri")?,
+                end_session: text("endSessionEndpoint")?,
+                revocation: text("revocationEndpoint")?,
+            }),
+            (None, None) => None,
+            _ => return Err(Error::config("give both authorizationEndpoint and tokenEndpoint, or a discoveryUrl")),
+        };
+        match (&discovery_url, &endpoints) {
+            (Some(_), Some(_)) => Err(Error::config("give a discoveryUrl or the endpoints by hand, not both")),
+            (None, None) => Err(Error::config("give a discoveryUrl or authorizationEndpoint and tokenEndpoint")),
+            _ => Ok(ClientConfig { options, discovery_url, issuer, endpoints }),
+        }
+    }
+}
+
+impl AuthorizationParams {
+    /// Parses `{scopes, prompt, loginHint, maxAge, params, responseType, redirectUri}`.
+    pub fn from_json(v: &Map<String, Value>) -> Result<AuthorizationParams> {
+        let known = ["scopes", "prompt", "loginHint", "maxAge", "params", "responseType", "redirectUri"];
+        if let Some(k) = v.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(Error::invalid_request(format!("unknown authorization option {k:?}")));
+        }
+        let words = |k: &str| -> Result<Option<Vec<String>>> {
+            match v.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.split(' ').filter(|x| !x.is_empty()).map(str::to_owned).collect())),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|x| x.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+                    .map(Some)
+                    .ok_or_else(|| Error::invalid_request(format!("{k} must be strings"))),
+                Some(_) => Err(Error::invalid_request(format!("{k} must be a string or an array of strings"))),
+            }
+        };
+        let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        let extra = match v.get("params") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(k, x)| match x {
+                    Value::String(s) => Ok((k.clone(), s.clone())),
+                    Value::Number(n) => Ok((k.clone(), n.to_string())),
+                    Value::Bool(b) => Ok((k.clone(), b.to_string())),
+                    _ => Err(Error::invalid_request(format!("params.{k} must be a string"))),
+                })
+                .collect::<Result<_>>()?,
+            Some(_) => return Err(Error::invalid_request("params must be an object of strings")),
+        };
+        let response_type = match text("responseType").as_deref() {
+            None | Some("code") => ResponseType::Code,
+            Some("id_token") => ResponseType::IdToken,
+            Some(other) => return Err(Error::invalid_request(format!("responseType {other:?} is not code or id_token"))),
+        };
+        Ok(AuthorizationParams {
+            scopes: words("scopes")?,
+            prompt: words("prompt")?.unwrap_or_default(),
+            login_hint: text("loginHint"),
+            max_age: v.get("maxAge").and_then(Value::as_u64),
+            extra,
+            response_type,
+            redirect_uri: text("redirectUri"),
+        })
+    }
+}
+
+impl AuthorizationRequest {
+    pub fn to_json(&self) -> Value {
+        json!({"url": self.url, "state": self.state, "nonce": self.nonce, "codeVerifier": self.code_verifier, "redirectUri": self.redirect_uri})
+    }
+
+    /// The object `to_json` made (kept by the app between redirect and callback).
+    pub fn from_json(v: &Map<String, Value>) -> Result<AuthorizationRequest> {
+        let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        let need = |k: &str| text(k).ok_or_else(|| Error::invalid_request(format!("the authorization request lacks {k}")));
+        Ok(AuthorizationRequest {
+            url: text("url").unwrap_or_default(),
+            state: need("state")?,
+            nonce: need("nonce")?,
+            code_verifier: text("codeVerifier"),
+            redirect_uri: need("redirectUri")?,
+        })
     }
 }
 
@@ -271,6 +472,15 @@ impl OidcClient {
             .map_err(|e| Error::internal(format!("http client could not be built: {e}")))?;
         let endpoints = fetch_metadata(&http, discovery_url, expected_issuer, options.timeout).await?;
         OidcClient::build(options, endpoints, Some(discovery_url.to_owned()))
+    }
+
+    /// A client from [`ClientConfig`]: discovered, or with its endpoints.
+    pub async fn from_config(config: ClientConfig) -> Result<OidcClient> {
+        match (config.discovery_url, config.endpoints) {
+            (Some(url), _) => OidcClient::discover(&url, config.issuer.as_deref(), config.options).await,
+            (None, Some(e)) => OidcClient::new(config.options, e),
+            (None, None) => Err(Error::config("give a discoveryUrl or the endpoints")),
+        }
     }
 
     pub fn options(&self) -> &ClientOptions {

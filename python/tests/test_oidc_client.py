@@ -1,0 +1,158 @@
+"""idflow.OidcClient against a real OP on 127.0.0.1: idflow.Provider mounted
+in a stdlib HTTP server, reached over loopback sockets (sync and asyncio)."""
+
+import asyncio
+import http.server
+import json
+import pathlib
+import threading
+import urllib.parse
+
+import pytest
+
+import idflow
+
+E2E = pathlib.Path(__file__).resolve().parents[2] / "tests" / "e2e"
+CB = "http://127.0.0.1:5555/callback"
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    provider: idflow.Provider
+
+    def _serve(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        r = self.provider.handle(self.command, self.path, list(self.headers.items()), body)
+        self.send_response(r.status)
+        for k, v in r.headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(r.body)))
+        self.end_headers()
+        self.wfile.write(r.body)
+
+    do_GET = do_POST = _serve
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def op():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    provider = idflow.Provider((E2E / "project.json").read_text(), base_dir=str(E2E), base_url=base)
+    handler = type("H", (_Handler,), {"provider": provider})
+    server.RequestHandlerClass = handler
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield provider, f"{provider.issuer}/.well-known/openid-configuration"
+    server.shutdown()
+
+
+def browse(provider: idflow.Provider, url: str, email: str) -> str:
+    """The user's browser: authorize → flow API → the callback URL."""
+    r = provider.handle("GET", url)
+    location = r.header("location")
+    if "/login/" not in location:
+        return location
+    request = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))["request"]
+    post = lambda path, doc: json.loads(provider.handle("POST", path, {"Content-Type": "application/json"}, json.dumps(doc)).body)
+    s = post("/v1/flow/start", {"request": request})
+    d = post("/v1/flow/next", {"executionId": s["executionId"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": email}})
+    return d["redirect"]["url"]
+
+
+def test_discovery_code_flow_refresh_revoke_and_logout(op):
+    provider, discovery = op
+    client = idflow.OidcClient.discover(discovery, client_id="e2e", redirect_uri=CB, scopes=["openid", "email", "offline_access"])
+    assert client.endpoints["issuer"] == provider.issuer
+    request = client.authorization_request(params={"access_type": "offline"}, login_hint="py-rp@example.com")
+    assert "code_challenge_method=S256" in request["url"] and request["code_verifier"]
+    callback = browse(provider, request["url"], "py-rp@example.com")
+    tokens = client.handle_callback(callback, request)
+    assert tokens["token_type"] == "Bearer" and tokens["claims"]["email"] == "py-rp@example.com"
+    assert tokens["claims"]["nonce"] == request["nonce"]
+    with pytest.raises(idflow.OAuthError) as e:
+        client.handle_callback(callback, request)  # the code is spent
+    assert e.value.code == "invalid_grant"
+    request = client.authorization_request()
+    tokens = client.handle_callback(browse(provider, request["url"], "py-rp@example.com"), request)
+    assert client.userinfo(tokens["access_token"])["sub"] == tokens["claims"]["sub"]
+    refreshed = client.refresh(tokens["refresh_token"])
+    assert refreshed["refresh_token"] != tokens["refresh_token"]
+    client.revoke(refreshed["refresh_token"], "refresh_token")
+    with pytest.raises(idflow.OAuthError) as e:
+        client.refresh(refreshed["refresh_token"])
+    assert e.value.code == "invalid_grant"
+    url = client.end_session_url(tokens["id_token"], "http://127.0.0.1/logged-out", "bye")
+    assert provider.handle("GET", url).header("location") == "http://127.0.0.1/logged-out?state=bye"
+
+
+def test_asyncio_and_confidential_clients(op):
+    provider, discovery = op
+    key = idflow.Key.from_jwk((E2E / "partner-key.json").read_text())
+
+    async def main():
+        results = []
+        for kwargs in (
+            {"client_id": "web", "redirect_uri": "http://127.0.0.1/cb", "client_secret": "web-secret-0123456789abcdef"},
+            {"client_id": "web-post", "redirect_uri": "http://127.0.0.1/cb", "client_secret": "post-secret-0123456789abcdef", "client_auth": "client_secret_post"},
+            {"client_id": "partner", "redirect_uri": "http://127.0.0.1/partner/cb", "private_key": key},
+        ):
+            client = await idflow.OidcClient.discover_async(discovery, **kwargs)
+            request = client.authorization_request()
+            callback = await asyncio.to_thread(browse, provider, request["url"], "py-conf@example.com")
+            tokens = await client.handle_callback_async(callback, request)
+            info = await client.userinfo_async(tokens["access_token"])
+            results.append((kwargs["client_id"], tokens["claims"]["aud"], info["sub"] == tokens["claims"]["sub"]))
+        return results
+
+    assert asyncio.run(main()) == [("web", "web", True), ("web-post", "web-post", True), ("partner", "partner", True)]
+
+
+def test_callback_and_configuration_errors(op):
+    provider, discovery = op
+    client = idflow.OidcClient.discover(discovery, client_id="e2e", redirect_uri=CB)
+    request = client.authorization_request()
+    with pytest.raises(idflow.OAuthError) as e:
+        client.parse_callback(f"{CB}?code=x&state=other", request["state"])
+    assert e.value.code == "invalid_request" and "state" in e.value.message
+    with pytest.raises(idflow.OAuthError) as e:
+        client.parse_callback(f"?error=access_denied&state={request['state']}", request["state"])
+    assert e.value.code == "access_denied"
+    assert client.parse_callback(f"code=abc&state={request['state']}", request["state"])["code"] == "abc"
+    silent = client.authorization_request(prompt="none")
+    with pytest.raises(idflow.OAuthError) as e:
+        client.handle_callback(browse(provider, silent["url"], "x@example.com"), silent)
+    assert e.value.code == "login_required"
+    with pytest.raises(idflow.TokenError) as e:
+        idflow.OidcClient.discover(discovery, client_id="e2e", redirect_uri=CB, issuer="https://other.example")
+    assert e.value.code == "invalid_issuer"
+    with pytest.raises(idflow.NetworkError):
+        idflow.OidcClient.discover("http://127.0.0.1:9/.well-known/openid-configuration", client_id="e2e", redirect_uri=CB, timeout=2)
+    with pytest.raises(idflow.ConfigError) as e:
+        idflow.OidcClient(client_id="e2e", redirect_uri=CB, endpoints={"token_endpoint": "http://x/t"})
+    assert "authorizationEndpoint" in e.value.message
+    with pytest.raises(idflow.ConfigError):
+        idflow.OidcClient(client_id="e2e", redirect_uri=CB, endpoints={"authorization_endpoint": "http://x/a", "token_endpoint": "http://x/t"}, client_auth="client_secret_post")
+    with pytest.raises(idflow.OAuthError):
+        client.authorization_request(prompt="sometimes")
+
+
+def test_hand_configured_endpoints_without_jwks_use_userinfo(op):
+    provider, discovery = op
+    base = provider.issuer.rsplit("/", 1)[0]
+    client = idflow.OidcClient(
+        client_id="e2e",
+        redirect_uri=CB,
+        scopes=["openid", "email"],
+        endpoints={
+            "issuer": provider.issuer,
+            "authorization_endpoint": f"{base}/oauth2/v1/authorize",
+            "token_endpoint": f"{base}/oauth2/v1/token",
+            "userinfo_endpoint": f"{base}/oauth2/v1/userinfo",
+        },
+    )
+    request = client.authorization_request()
+    tokens = client.handle_callback(browse(provider, request["url"], "ui-py@example.com"), request)
+    assert tokens["claims"]["email"] == "ui-py@example.com" and "nonce" not in tokens["claims"]
