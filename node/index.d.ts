@@ -209,3 +209,71 @@ export declare class Provider {
   /** The configured access keys (client_credentials), without secrets. */
   accessKeys(): JsonObject[]
 }
+
+export interface OidcClientSettings {
+  clientId: string
+  redirectUri: string
+  /** Without it: client_secret_basic. `clientAuth: 'client_secret_post'` sends it in the body. */
+  clientSecret?: string
+  clientAuth?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none'
+  /** Defaults to ['openid']. */
+  scopes?: string[]
+  /** Seconds; every outbound call. Defaults to 10. */
+  timeout?: number
+  leeway?: number
+  idTokenAlgorithms?: Algorithm[]
+  /** Expected issuer (discovery), or the issuer of hand-given endpoints. */
+  issuer?: string
+  authorizationEndpoint?: string
+  tokenEndpoint?: string
+  userinfoEndpoint?: string
+  jwksUri?: string
+  endSessionEndpoint?: string
+  revocationEndpoint?: string
+}
+
+/** What to keep (server side) between the redirect and the callback. */
+export interface AuthorizationRequest {
+  url: string
+  state: string
+  nonce: string
+  codeVerifier: string | null
+  redirectUri: string
+}
+
+/** The token response's own fields, plus the validated id_token's `claims`. */
+export interface TokenResponse {
+  access_token: string
+  token_type: string
+  expires_in?: number
+  refresh_token?: string
+  id_token?: string
+  scope?: string
+  claims?: JsonObject
+}
+
+/** An OpenID Connect client for one provider; network methods return Promises. */
+export declare class OidcClient {
+  /** Endpoints by hand (`authorizationEndpoint`, `tokenEndpoint`, ... in `settings`). */
+  constructor(settings: OidcClientSettings, privateKey?: Key)
+  /** Discovery; the document's issuer must equal `settings.issuer` or the URL's prefix. */
+  static discover(discoveryUrl: string, settings: Omit<OidcClientSettings, 'authorizationEndpoint' | 'tokenEndpoint'>, privateKey?: Key): Promise<OidcClient>
+  readonly endpoints: Record<string, string>
+  authorizationRequest(options?: {
+    scopes?: string[]
+    prompt?: string | string[]
+    loginHint?: string
+    maxAge?: number
+    params?: Record<string, string>
+    responseType?: 'code' | 'id_token'
+    redirectUri?: string
+  }): AuthorizationRequest
+  parseCallback(callback: string, expectedState: string): { code: string | null; idToken: string | null; state: string }
+  handleCallback(callback: string, request: AuthorizationRequest): Promise<TokenResponse>
+  exchangeCode(code: string, options?: { codeVerifier?: string; nonce?: string; redirectUri?: string; params?: Record<string, string> }): Promise<TokenResponse>
+  validateIdToken(idToken: string, options?: { nonce?: string; accessToken?: string }): Promise<JsonObject>
+  userinfo(accessToken: string): Promise<JsonObject>
+  refresh(refreshToken: string, options?: { scopes?: string[] }): Promise<TokenResponse>
+  revoke(token: string, tokenTypeHint?: string): Promise<null>
+  endSessionUrl(options?: { idTokenHint?: string; postLogoutRedirectUri?: string; state?: string }): string
+}

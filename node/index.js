@@ -101,6 +101,9 @@ class Provider {
   }
 }
 
+// OidcClient.discover(url, settings, privateKey?) → Promise<OidcClient>.
+native.OidcClient.discover = (discoveryUrl, settings, privateKey) => native.oidcDiscover(discoveryUrl, settings, privateKey)
+
 module.exports = {
   pkce,
   jwt,
@@ -110,6 +113,7 @@ module.exports = {
   validateFlow: native.validateFlow,
   FlowEngine: native.FlowEngine,
   Provider,
+  OidcClient: native.OidcClient,
   ERROR_CODES: Object.freeze(native.errorCodes()),
   ALGORITHMS: Object.freeze(native.algorithms()),
   _native: native,

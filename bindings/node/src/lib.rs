@@ -6,4 +6,5 @@ mod error;
 mod flow;
 mod jose;
 mod pkce;
+mod oidc;
 mod provider;

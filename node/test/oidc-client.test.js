@@ -1,0 +1,128 @@
+'use strict'
+// OidcClient against a real OP nobody here wrote: the npm `oidc-provider`
+// on 127.0.0.1, with a small interaction handler that signs the user in.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const http = require('node:http')
+const { OidcClient, Key } = require('..')
+
+const CB = 'http://127.0.0.1:5555/cb'
+const SECRET = 'rp-secret-0123456789abcdef'
+
+async function startOp() {
+  const { default: Provider } = await import('oidc-provider')
+  const server = http.createServer()
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const issuer = `http://127.0.0.1:${server.address().port}`
+  const signing = Key.generate('RS256')
+  const provider = new Provider(issuer, {
+    clients: [
+      {
+        client_id: 'rp', client_secret: SECRET, redirect_uris: [CB], post_logout_redirect_uris: ['http://127.0.0.1:5555/bye'],
+        grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic',
+      },
+      {
+        client_id: 'rp-post', client_secret: SECRET, redirect_uris: [CB], grant_types: ['authorization_code'],
+        response_types: ['code'], token_endpoint_auth_method: 'client_secret_post',
+      },
+    ],
+    jwks: { keys: [signing.toJwk(true)] },
+    cookies: { keys: ['test-cookie-key-0123456789'] },
+    features: { devInteractions: { enabled: false }, revocation: { enabled: true }, rpInitiatedLogout: { enabled: true } },
+    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+    scopes: ['openid', 'email', 'offline_access'],
+    issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+    findAccount: async (ctx, id) => ({ accountId: id, claims: async () => ({ sub: id, email: `${id}@example.com`, email_verified: true }) }),
+    interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+  })
+  const callback = provider.callback()
+  server.on('request', async (req, res) => {
+    if (req.url.startsWith('/interaction/')) {
+      // The "login page": sign alice in and grant what was asked.
+      try {
+        const details = await provider.interactionDetails(req, res)
+        const grant = new provider.Grant({ accountId: 'alice', clientId: details.params.client_id })
+        grant.addOIDCScope(details.params.scope)
+        const grantId = await grant.save()
+        await provider.interactionFinished(req, res, { login: { accountId: 'alice' }, consent: { grantId } }, { mergeWithLastSubmission: false })
+      } catch (e) {
+        res.statusCode = 500
+        res.end(String(e))
+      }
+      return
+    }
+    callback(req, res)
+  })
+  return { server, issuer, provider }
+}
+
+/** A browser with a cookie jar: follows redirects until the client's redirect URI. */
+async function browse(url) {
+  const jar = new Map()
+  for (let i = 0; i < 10; i++) {
+    if (url.startsWith(CB) || url.startsWith('http://127.0.0.1:5555/')) return url
+    const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ')
+    const r = await fetch(url, { redirect: 'manual', headers: cookie ? { cookie } : {} })
+    for (const c of r.headers.getSetCookie()) {
+      const [pair] = c.split(';')
+      const [k, v] = pair.split('=')
+      jar.set(k, v)
+    }
+    const location = r.headers.get('location')
+    if (!location) throw new Error(`no redirect from ${url}: ${r.status} ${await r.text()}`)
+    url = new URL(location, url).href
+  }
+  throw new Error('too many redirects')
+}
+
+test('OidcClient against oidc-provider: discovery, code + PKCE, userinfo, refresh, revoke, end session', async (t) => {
+  const op = await startOp()
+  t.after(() => op.server.close())
+  const client = await OidcClient.discover(`${op.issuer}/.well-known/openid-configuration`, {
+    clientId: 'rp', redirectUri: CB, clientSecret: SECRET, scopes: ['openid', 'email', 'offline_access'],
+  })
+  assert.equal(client.endpoints.issuer, op.issuer)
+  const request = client.authorizationRequest({ prompt: 'consent' })
+  assert.ok(request.codeVerifier)
+  const callback = await browse(request.url)
+  const tokens = await client.handleCallback(callback, request)
+  assert.equal(tokens.token_type, 'Bearer')
+  assert.equal(tokens.claims.sub, 'alice')
+  assert.equal(tokens.claims.nonce, request.nonce)
+  assert.ok(tokens.refresh_token)
+  const info = await client.userinfo(tokens.access_token)
+  assert.equal(info.email, 'alice@example.com')
+  const refreshed = await client.refresh(tokens.refresh_token)
+  assert.equal(refreshed.claims.sub, 'alice')
+  await client.revoke(refreshed.refresh_token, 'refresh_token')
+  await assert.rejects(client.refresh(refreshed.refresh_token), (e) => e.code === 'invalid_grant')
+  // The same callback twice: the OP refuses the spent code.
+  await assert.rejects(client.handleCallback(callback, request), (e) => e.code === 'invalid_grant')
+  const logout = client.endSessionUrl({ idTokenHint: tokens.id_token, postLogoutRedirectUri: 'http://127.0.0.1:5555/bye', state: 's' })
+  assert.ok(logout.startsWith(`${op.issuer}/session/end?`), logout)
+})
+
+test('client_secret_post, callback errors and discovery checks', async (t) => {
+  const op = await startOp()
+  t.after(() => op.server.close())
+  const discovery = `${op.issuer}/.well-known/openid-configuration`
+  const post = await OidcClient.discover(discovery, { clientId: 'rp-post', redirectUri: CB, clientSecret: SECRET, clientAuth: 'client_secret_post' })
+  const request = post.authorizationRequest()
+  const tokens = await post.handleCallback(await browse(request.url), request)
+  assert.equal(tokens.claims.aud, 'rp-post')
+  // A wrong secret is the OP's invalid_client.
+  const wrong = await OidcClient.discover(discovery, { clientId: 'rp', redirectUri: CB, clientSecret: 'wrong-secret-0123456789' })
+  const r2 = wrong.authorizationRequest()
+  await assert.rejects(wrong.handleCallback(await browse(r2.url), r2), (e) => e.code === 'invalid_client')
+  // State and error= callbacks are checked before any exchange.
+  assert.throws(() => post.parseCallback(`${CB}?code=x&state=nope`, request.state), (e) => e.code === 'invalid_request')
+  assert.throws(() => post.parseCallback(`${CB}?error=access_denied&state=${request.state}`, request.state), (e) => e.code === 'access_denied')
+  assert.throws(() => post.parseCallback(`${CB}?code=x&state=${request.state}&iss=https%3A%2F%2Fevil`, request.state), (e) => e.code === 'invalid_issuer')
+  // prompt=none without a session: the OP says login_required.
+  const silent = post.authorizationRequest({ prompt: 'none' })
+  const answer = await browse(silent.url)
+  await assert.rejects(post.handleCallback(answer, silent), (e) => e.code === 'login_required')
+  await assert.rejects(OidcClient.discover(discovery, { clientId: 'rp', redirectUri: CB, issuer: 'https://other.example' }), (e) => e.code === 'invalid_issuer')
+  await assert.rejects(OidcClient.discover('http://127.0.0.1:9/.well-known/openid-configuration', { clientId: 'rp', redirectUri: CB, timeout: 2 }), (e) => e.code === 'network')
+  assert.throws(() => new OidcClient({ clientId: 'rp', redirectUri: CB, tokenEndpoint: 'http://x/t' }), (e) => e.code === 'config')
+})
