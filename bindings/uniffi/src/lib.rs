@@ -8,9 +8,11 @@ uniffi::setup_scaffolding!("idflow");
 mod error;
 mod flow;
 mod jose;
+mod oidc;
 mod pkce;
 
 pub use error::IdflowError;
 pub use flow::{FlowEngine, FlowProblem};
+pub use oidc::{AuthorizationRequest, OidcClient, TokenResponse};
 pub use jose::{JwksCache, Key, KeySet, VerifiedJws, VerifyOptions};
 pub use pkce::PkcePair;

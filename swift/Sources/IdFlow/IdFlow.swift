@@ -1583,6 +1583,374 @@ public func FfiConverterTypeKeySet_lower(_ value: KeySet) -> UInt64 {
 
 
 
+
+
+/**
+ * An OpenID Connect client for one provider. Close it (Kotlin `close()`)
+ * to free it early.
+ */
+public protocol OidcClientProtocol: AnyObject, Sendable {
+    
+    /**
+     * `options`: JSON `{scopes, prompt, loginHint, maxAge, params, responseType, redirectUri}`.
+     */
+    func authorizationRequest(options: String?) throws  -> AuthorizationRequest
+    
+    func endSessionUrl(idTokenHint: String?, postLogoutRedirectUri: String?, state: String?) throws  -> String
+    
+    /**
+     * The endpoints in use (JSON, discovery names).
+     */
+    func endpoints()  -> String
+    
+    /**
+     * Checks the callback and exchanges the code.
+     */
+    func handleCallback(callback: String, request: AuthorizationRequest) async throws  -> TokenResponse
+    
+    /**
+     * Checks a callback URL (or query / form body); returns the code or id_token.
+     */
+    func parseCallback(callback: String, expectedState: String) throws  -> String?
+    
+    func refresh(refreshToken: String, scopes: [String]?) async throws  -> TokenResponse
+    
+    func revoke(token: String, tokenTypeHint: String?) async throws 
+    
+    /**
+     * Userinfo claims as JSON text.
+     */
+    func userinfo(accessToken: String) async throws  -> String
+    
+    func validateIdToken(idToken: String, nonce: String?, accessToken: String?) async throws  -> String
+    
+}
+/**
+ * An OpenID Connect client for one provider. Close it (Kotlin `close()`)
+ * to free it early.
+ */
+open class OidcClient: OidcClientProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_idflow_uniffi_fn_clone_oidcclient(self.handle, $0) }
+    }
+    /**
+     * Endpoints by hand: `settings` JSON with `authorizationEndpoint`,
+     * `tokenEndpoint` and optionally `userinfoEndpoint`, `jwksUri`,
+     * `endSessionEndpoint`, `revocationEndpoint`, `issuer`.
+     */
+public convenience init(settings: String, privateKey: Key? = nil)throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeIdflowError_lift) {
+        uniffiCallStatus in
+    uniffi_idflow_uniffi_fn_constructor_oidcclient_new(
+        FfiConverterString.lower(settings),
+        FfiConverterOptionTypeKey.lower(privateKey),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_idflow_uniffi_fn_free_oidcclient(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * `options`: JSON `{scopes, prompt, loginHint, maxAge, params, responseType, redirectUri}`.
+     */
+open func authorizationRequest(options: String? = nil)throws  -> AuthorizationRequest  {
+    return try  FfiConverterTypeAuthorizationRequest_lift(try rustCallWithError(FfiConverterTypeIdflowError_lift) {
+        uniffiCallStatus in
+    uniffi_idflow_uniffi_fn_method_oidcclient_authorization_request(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionString.lower(options),uniffiCallStatus
+    )
+})
+}
+    
+open func endSessionUrl(idTokenHint: String? = nil, postLogoutRedirectUri: String? = nil, state: String? = nil)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeIdflowError_lift) {
+        uniffiCallStatus in
+    uniffi_idflow_uniffi_fn_method_oidcclient_end_session_url(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionString.lower(idTokenHint),
+        FfiConverterOptionString.lower(postLogoutRedirectUri),
+        FfiConverterOptionString.lower(state),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The endpoints in use (JSON, discovery names).
+     */
+open func endpoints() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_idflow_uniffi_fn_method_oidcclient_endpoints(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Checks the callback and exchanges the code.
+     */
+open func handleCallback(callback: String, request: AuthorizationRequest)async throws  -> TokenResponse  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_oidcclient_handle_callback(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(callback),FfiConverterTypeAuthorizationRequest_lower(request)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeTokenResponse_lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+    /**
+     * Checks a callback URL (or query / form body); returns the code or id_token.
+     */
+open func parseCallback(callback: String, expectedState: String)throws  -> String?  {
+    return try  FfiConverterOptionString.lift(try rustCallWithError(FfiConverterTypeIdflowError_lift) {
+        uniffiCallStatus in
+    uniffi_idflow_uniffi_fn_method_oidcclient_parse_callback(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(callback),
+        FfiConverterString.lower(expectedState),uniffiCallStatus
+    )
+})
+}
+    
+open func refresh(refreshToken: String, scopes: [String]? = nil)async throws  -> TokenResponse  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_oidcclient_refresh(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(refreshToken),FfiConverterOptionSequenceString.lower(scopes)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeTokenResponse_lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+open func revoke(token: String, tokenTypeHint: String? = nil)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_oidcclient_revoke(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(token),FfiConverterOptionString.lower(tokenTypeHint)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_void,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_void,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+    /**
+     * Userinfo claims as JSON text.
+     */
+open func userinfo(accessToken: String)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_oidcclient_userinfo(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(accessToken)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+open func validateIdToken(idToken: String, nonce: String? = nil, accessToken: String? = nil)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_oidcclient_validate_id_token(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(idToken),FfiConverterOptionString.lower(nonce),FfiConverterOptionString.lower(accessToken)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOidcClient: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = OidcClient
+
+    public static func lift(_ handle: UInt64) throws -> OidcClient {
+        return OidcClient(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: OidcClient) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OidcClient {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: OidcClient, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOidcClient_lift(_ handle: UInt64) throws -> OidcClient {
+    return try FfiConverterTypeOidcClient.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOidcClient_lower(_ value: OidcClient) -> UInt64 {
+    return FfiConverterTypeOidcClient.lower(value)
+}
+
+
+
+
+/**
+ * What the app keeps between the redirect and the callback.
+ */
+public struct AuthorizationRequest: Equatable, Hashable {
+    public var url: String
+    public var state: String
+    public var nonce: String
+    public var codeVerifier: String?
+    public var redirectUri: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(url: String, state: String, nonce: String, codeVerifier: String?, redirectUri: String) {
+        self.url = url
+        self.state = state
+        self.nonce = nonce
+        self.codeVerifier = codeVerifier
+        self.redirectUri = redirectUri
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AuthorizationRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAuthorizationRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AuthorizationRequest {
+        return
+            try AuthorizationRequest(
+                url: FfiConverterString.read(from: &buf), 
+                state: FfiConverterString.read(from: &buf), 
+                nonce: FfiConverterString.read(from: &buf), 
+                codeVerifier: FfiConverterOptionString.read(from: &buf), 
+                redirectUri: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AuthorizationRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.url, into: &buf)
+        FfiConverterString.write(value.state, into: &buf)
+        FfiConverterString.write(value.nonce, into: &buf)
+        FfiConverterOptionString.write(value.codeVerifier, into: &buf)
+        FfiConverterString.write(value.redirectUri, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuthorizationRequest_lift(_ buf: RustBuffer) throws -> AuthorizationRequest {
+    return try FfiConverterTypeAuthorizationRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuthorizationRequest_lower(_ value: AuthorizationRequest) -> RustBuffer {
+    return FfiConverterTypeAuthorizationRequest.lower(value)
+}
+
+
 /**
  * One problem in a flow: the step (none for the flow's own fields), the
  * dotted field path and what is wrong.
@@ -1700,6 +2068,83 @@ public func FfiConverterTypePkcePair_lift(_ buf: RustBuffer) throws -> PkcePair 
 #endif
 public func FfiConverterTypePkcePair_lower(_ value: PkcePair) -> RustBuffer {
     return FfiConverterTypePkcePair.lower(value)
+}
+
+
+/**
+ * A token response; `claims_json` holds the validated id_token's claims.
+ */
+public struct TokenResponse: Equatable, Hashable {
+    public var accessToken: String
+    public var tokenType: String
+    public var expiresIn: UInt64?
+    public var refreshToken: String?
+    public var idToken: String?
+    public var scope: String?
+    public var claimsJson: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(accessToken: String, tokenType: String, expiresIn: UInt64?, refreshToken: String?, idToken: String?, scope: String?, claimsJson: String?) {
+        self.accessToken = accessToken
+        self.tokenType = tokenType
+        self.expiresIn = expiresIn
+        self.refreshToken = refreshToken
+        self.idToken = idToken
+        self.scope = scope
+        self.claimsJson = claimsJson
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TokenResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTokenResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TokenResponse {
+        return
+            try TokenResponse(
+                accessToken: FfiConverterString.read(from: &buf), 
+                tokenType: FfiConverterString.read(from: &buf), 
+                expiresIn: FfiConverterOptionUInt64.read(from: &buf), 
+                refreshToken: FfiConverterOptionString.read(from: &buf), 
+                idToken: FfiConverterOptionString.read(from: &buf), 
+                scope: FfiConverterOptionString.read(from: &buf), 
+                claimsJson: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TokenResponse, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.accessToken, into: &buf)
+        FfiConverterString.write(value.tokenType, into: &buf)
+        FfiConverterOptionUInt64.write(value.expiresIn, into: &buf)
+        FfiConverterOptionString.write(value.refreshToken, into: &buf)
+        FfiConverterOptionString.write(value.idToken, into: &buf)
+        FfiConverterOptionString.write(value.scope, into: &buf)
+        FfiConverterOptionString.write(value.claimsJson, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenResponse_lift(_ buf: RustBuffer) throws -> TokenResponse {
+    return try FfiConverterTypeTokenResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenResponse_lower(_ value: TokenResponse) -> RustBuffer {
+    return FfiConverterTypeTokenResponse.lower(value)
 }
 
 
@@ -2533,6 +2978,24 @@ public func jwtVerifyWithKeySet(token: String, keys: KeySet, options: VerifyOpti
     )
 })
 }
+/**
+ * Discovers a provider. `settings` is JSON: `clientId`, `redirectUri`, and
+ * optionally `issuer`, `clientSecret`, `clientAuth`, `scopes`, `timeout`.
+ */
+public func oidcDiscover(discoveryUrl: String, settings: String, privateKey: Key? = nil)async throws  -> OidcClient  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_func_oidc_discover(FfiConverterString.lower(discoveryUrl),FfiConverterString.lower(settings),FfiConverterOptionTypeKey.lower(privateKey)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_u64,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_u64,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeOidcClient_lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
 public func pkceChallenge(verifier: String, method: String = "S256", allowPlain: Bool = false)throws  -> String  {
     return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeIdflowError_lift) {
         uniffiCallStatus in
@@ -2614,6 +3077,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_func_jwt_verify_with_key_set() != 22934) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_func_oidc_discover() != 22921) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_func_pkce_challenge() != 16431) {
@@ -2709,6 +3175,33 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_method_keyset_to_jwks() != 4940) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_idflow_uniffi_checksum_method_oidcclient_authorization_request() != 39402) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_oidcclient_end_session_url() != 23714) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_oidcclient_endpoints() != 5053) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_oidcclient_handle_callback() != 48652) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_oidcclient_parse_callback() != 5453) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_oidcclient_refresh() != 24583) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_oidcclient_revoke() != 24500) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_oidcclient_userinfo() != 84) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_oidcclient_validate_id_token() != 2822) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_idflow_uniffi_checksum_constructor_flowengine_new() != 22059) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -2731,6 +3224,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_constructor_keyset_new() != 53937) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_constructor_oidcclient_new() != 43736) {
         return InitializationResult.apiChecksumMismatch
     }
 

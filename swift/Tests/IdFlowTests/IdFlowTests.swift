@@ -113,3 +113,22 @@ final class FlowTests: XCTestCase {
         XCTAssertEqual(validateFlow(text: invalid).count, (expected["problems"] as! [Any]).count)
     }
 }
+
+final class OidcClientTests: XCTestCase {
+    func testAuthorizationRequestAndCallbackChecks() throws {
+        let settings = "{\"clientId\":\"app\",\"redirectUri\":\"com.example.app:/cb\",\"issuer\":\"https://op.example\"," +
+            "\"authorizationEndpoint\":\"https://op.example/authorize\",\"tokenEndpoint\":\"https://op.example/token\"}"
+        XCTAssertThrowsError(try OidcClient(settings: "{\"clientId\":\"app\"}"))
+        let client = try OidcClient(settings: settings)
+        let request = try client.authorizationRequest(options: "{\"prompt\":\"login\"}")
+        XCTAssertTrue(request.url.hasPrefix("https://op.example/authorize?response_type=code"))
+        XCTAssertTrue(request.url.contains("code_challenge_method=S256"))
+        XCTAssertNotNil(request.codeVerifier)
+        let code = try client.parseCallback(callback: "com.example.app:/cb?code=abc&state=\(request.state)", expectedState: request.state)
+        XCTAssertEqual(code, "abc")
+        XCTAssertThrowsError(try client.parseCallback(callback: "?code=abc&state=other", expectedState: request.state))
+        XCTAssertThrowsError(try client.parseCallback(callback: "?error=access_denied&state=\(request.state)", expectedState: request.state)) { error in
+            guard case IdflowError.AccessDenied = error else { return XCTFail("\(error)") }
+        }
+    }
+}

@@ -702,6 +702,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_idflow_uniffi_checksum_func_jwt_verify_with_key_set(
     ): Int
+    external fun uniffi_idflow_uniffi_checksum_func_oidc_discover(
+    ): Int
     external fun uniffi_idflow_uniffi_checksum_func_pkce_challenge(
     ): Int
     external fun uniffi_idflow_uniffi_checksum_func_pkce_generate(
@@ -764,6 +766,24 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_keyset_to_jwks(
     ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_oidcclient_authorization_request(
+    ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_oidcclient_end_session_url(
+    ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_oidcclient_endpoints(
+    ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_oidcclient_handle_callback(
+    ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_oidcclient_parse_callback(
+    ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_oidcclient_refresh(
+    ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_oidcclient_revoke(
+    ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_oidcclient_userinfo(
+    ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_oidcclient_validate_id_token(
+    ): Int
     external fun uniffi_idflow_uniffi_checksum_constructor_flowengine_new(
     ): Int
     external fun uniffi_idflow_uniffi_checksum_constructor_jwkscache_new(
@@ -779,6 +799,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_idflow_uniffi_checksum_constructor_keyset_from_jwks(
     ): Int
     external fun uniffi_idflow_uniffi_checksum_constructor_keyset_new(
+    ): Int
+    external fun uniffi_idflow_uniffi_checksum_constructor_oidcclient_new(
     ): Int
     external fun ffi_idflow_uniffi_uniffi_contract_version(
     ): Int
@@ -886,6 +908,30 @@ internal object UniffiLib {
     ): Int
     external fun uniffi_idflow_uniffi_fn_method_keyset_to_jwks(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_idflow_uniffi_fn_clone_oidcclient(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_idflow_uniffi_fn_free_oidcclient(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_idflow_uniffi_fn_constructor_oidcclient_new(`settings`: RustBuffer.ByValue,`privateKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_idflow_uniffi_fn_method_oidcclient_authorization_request(`ptr`: Long,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_idflow_uniffi_fn_method_oidcclient_end_session_url(`ptr`: Long,`idTokenHint`: RustBuffer.ByValue,`postLogoutRedirectUri`: RustBuffer.ByValue,`state`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_idflow_uniffi_fn_method_oidcclient_endpoints(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_idflow_uniffi_fn_method_oidcclient_handle_callback(`ptr`: Long,`callback`: RustBuffer.ByValue,`request`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_idflow_uniffi_fn_method_oidcclient_parse_callback(`ptr`: Long,`callback`: RustBuffer.ByValue,`expectedState`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_idflow_uniffi_fn_method_oidcclient_refresh(`ptr`: Long,`refreshToken`: RustBuffer.ByValue,`scopes`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_idflow_uniffi_fn_method_oidcclient_revoke(`ptr`: Long,`token`: RustBuffer.ByValue,`tokenTypeHint`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_idflow_uniffi_fn_method_oidcclient_userinfo(`ptr`: Long,`accessToken`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_idflow_uniffi_fn_method_oidcclient_validate_id_token(`ptr`: Long,`idToken`: RustBuffer.ByValue,`nonce`: RustBuffer.ByValue,`accessToken`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_idflow_uniffi_fn_func_debug_panic(uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_idflow_uniffi_fn_func_debug_raise(`code`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -906,6 +952,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_idflow_uniffi_fn_func_jwt_verify_with_key_set(`token`: RustBuffer.ByValue,`keys`: Long,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_idflow_uniffi_fn_func_oidc_discover(`discoveryUrl`: RustBuffer.ByValue,`settings`: RustBuffer.ByValue,`privateKey`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_idflow_uniffi_fn_func_pkce_challenge(`verifier`: RustBuffer.ByValue,`method`: RustBuffer.ByValue,`allowPlain`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_idflow_uniffi_fn_func_pkce_generate(`length`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1063,6 +1111,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_func_jwt_verify_with_key_set() and 0xFFFF) != 22934) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_idflow_uniffi_checksum_func_oidc_discover() and 0xFFFF) != 22921) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_idflow_uniffi_checksum_func_pkce_challenge() and 0xFFFF) != 16431) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1156,6 +1207,33 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_method_keyset_to_jwks() and 0xFFFF) != 4940) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_authorization_request() and 0xFFFF) != 39402) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_end_session_url() and 0xFFFF) != 23714) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_endpoints() and 0xFFFF) != 5053) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_handle_callback() and 0xFFFF) != 48652) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_parse_callback() and 0xFFFF) != 5453) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_refresh() and 0xFFFF) != 24583) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_revoke() and 0xFFFF) != 24500) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_userinfo() and 0xFFFF) != 84) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_validate_id_token() and 0xFFFF) != 2822) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_idflow_uniffi_checksum_constructor_flowengine_new() and 0xFFFF) != 22059) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1178,6 +1256,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_constructor_keyset_new() and 0xFFFF) != 53937) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_constructor_oidcclient_new() and 0xFFFF) != 43736) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -3229,6 +3310,550 @@ public object FfiConverterTypeKeySet: FfiConverter<KeySet, Long> {
 }
 
 
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * An OpenID Connect client for one provider. Close it (Kotlin `close()`)
+ * to free it early.
+ */
+public interface OidcClientInterface {
+    
+    /**
+     * `options`: JSON `{scopes, prompt, loginHint, maxAge, params, responseType, redirectUri}`.
+     */
+    fun `authorizationRequest`(`options`: kotlin.String? = null): AuthorizationRequest
+    
+    fun `endSessionUrl`(`idTokenHint`: kotlin.String? = null, `postLogoutRedirectUri`: kotlin.String? = null, `state`: kotlin.String? = null): kotlin.String
+    
+    /**
+     * The endpoints in use (JSON, discovery names).
+     */
+    fun `endpoints`(): kotlin.String
+    
+    /**
+     * Checks the callback and exchanges the code.
+     */
+    suspend fun `handleCallback`(`callback`: kotlin.String, `request`: AuthorizationRequest): TokenResponse
+    
+    /**
+     * Checks a callback URL (or query / form body); returns the code or id_token.
+     */
+    fun `parseCallback`(`callback`: kotlin.String, `expectedState`: kotlin.String): kotlin.String?
+    
+    suspend fun `refresh`(`refreshToken`: kotlin.String, `scopes`: List<kotlin.String>? = null): TokenResponse
+    
+    suspend fun `revoke`(`token`: kotlin.String, `tokenTypeHint`: kotlin.String? = null)
+    
+    /**
+     * Userinfo claims as JSON text.
+     */
+    suspend fun `userinfo`(`accessToken`: kotlin.String): kotlin.String
+    
+    suspend fun `validateIdToken`(`idToken`: kotlin.String, `nonce`: kotlin.String? = null, `accessToken`: kotlin.String? = null): kotlin.String
+    
+    companion object
+}
+
+/**
+ * An OpenID Connect client for one provider. Close it (Kotlin `close()`)
+ * to free it early.
+ */
+open class OidcClient: Disposable, AutoCloseable, OidcClientInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+    /**
+     * Endpoints by hand: `settings` JSON with `authorizationEndpoint`,
+     * `tokenEndpoint` and optionally `userinfoEndpoint`, `jwksUri`,
+     * `endSessionEndpoint`, `revocationEndpoint`, `issuer`.
+     */
+    constructor(`settings`: kotlin.String, `privateKey`: Key? = null) :
+        this(UniffiWithHandle, 
+    uniffiRustCallWithError(IdflowException) { _status ->
+    UniffiLib.uniffi_idflow_uniffi_fn_constructor_oidcclient_new(
+    
+        
+        FfiConverterString.lower(`settings`),
+        FfiConverterOptionalTypeKey.lower(`privateKey`),_status)
+}
+    )
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_idflow_uniffi_fn_free_oidcclient(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_idflow_uniffi_fn_clone_oidcclient(handle, status)
+        }
+    }
+
+    
+    /**
+     * `options`: JSON `{scopes, prompt, loginHint, maxAge, params, responseType, redirectUri}`.
+     */
+    @Throws(IdflowException::class)override fun `authorizationRequest`(`options`: kotlin.String?): AuthorizationRequest {
+            return FfiConverterTypeAuthorizationRequest.lift(
+    callWithHandle {
+    uniffiRustCallWithError(IdflowException) { _status ->
+    UniffiLib.uniffi_idflow_uniffi_fn_method_oidcclient_authorization_request(
+        it,
+        
+        FfiConverterOptionalString.lower(`options`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    @Throws(IdflowException::class)override fun `endSessionUrl`(`idTokenHint`: kotlin.String?, `postLogoutRedirectUri`: kotlin.String?, `state`: kotlin.String?): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(IdflowException) { _status ->
+    UniffiLib.uniffi_idflow_uniffi_fn_method_oidcclient_end_session_url(
+        it,
+        
+        FfiConverterOptionalString.lower(`idTokenHint`),
+        FfiConverterOptionalString.lower(`postLogoutRedirectUri`),
+        FfiConverterOptionalString.lower(`state`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The endpoints in use (JSON, discovery names).
+     */override fun `endpoints`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_idflow_uniffi_fn_method_oidcclient_endpoints(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Checks the callback and exchanges the code.
+     */
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `handleCallback`(`callback`: kotlin.String, `request`: AuthorizationRequest) : TokenResponse {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_oidcclient_handle_callback(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`callback`),
+        FfiConverterTypeAuthorizationRequest.lower(`request`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeTokenResponse.lift(it) },
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Checks a callback URL (or query / form body); returns the code or id_token.
+     */
+    @Throws(IdflowException::class)override fun `parseCallback`(`callback`: kotlin.String, `expectedState`: kotlin.String): kotlin.String? {
+            return FfiConverterOptionalString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(IdflowException) { _status ->
+    UniffiLib.uniffi_idflow_uniffi_fn_method_oidcclient_parse_callback(
+        it,
+        
+        FfiConverterString.lower(`callback`),
+        FfiConverterString.lower(`expectedState`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `refresh`(`refreshToken`: kotlin.String, `scopes`: List<kotlin.String>?) : TokenResponse {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_oidcclient_refresh(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`refreshToken`),
+        FfiConverterOptionalSequenceString.lower(`scopes`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeTokenResponse.lift(it) },
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
+
+    
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `revoke`(`token`: kotlin.String, `tokenTypeHint`: kotlin.String?) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_oidcclient_revoke(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`token`),
+        FfiConverterOptionalString.lower(`tokenTypeHint`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Userinfo claims as JSON text.
+     */
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `userinfo`(`accessToken`: kotlin.String) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_oidcclient_userinfo(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`accessToken`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
+
+    
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `validateIdToken`(`idToken`: kotlin.String, `nonce`: kotlin.String?, `accessToken`: kotlin.String?) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_oidcclient_validate_id_token(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`idToken`),
+        FfiConverterOptionalString.lower(`nonce`),
+        FfiConverterOptionalString.lower(`accessToken`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeOidcClient: FfiConverter<OidcClient, Long> {
+    override fun lower(value: OidcClient): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): OidcClient {
+        return OidcClient(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): OidcClient {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: OidcClient) = 8UL
+
+    override fun write(value: OidcClient, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+
+/**
+ * What the app keeps between the redirect and the callback.
+ */
+data class AuthorizationRequest (
+    var `url`: kotlin.String
+    , 
+    var `state`: kotlin.String
+    , 
+    var `nonce`: kotlin.String
+    , 
+    var `codeVerifier`: kotlin.String?
+    , 
+    var `redirectUri`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAuthorizationRequest: FfiConverterRustBuffer<AuthorizationRequest> {
+    override fun read(buf: ByteBuffer): AuthorizationRequest {
+        return AuthorizationRequest(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: AuthorizationRequest) = (
+            FfiConverterString.allocationSize(value.`url`) +
+            FfiConverterString.allocationSize(value.`state`) +
+            FfiConverterString.allocationSize(value.`nonce`) +
+            FfiConverterOptionalString.allocationSize(value.`codeVerifier`) +
+            FfiConverterString.allocationSize(value.`redirectUri`)
+    )
+
+    override fun write(value: AuthorizationRequest, buf: ByteBuffer) {
+            FfiConverterString.write(value.`url`, buf)
+            FfiConverterString.write(value.`state`, buf)
+            FfiConverterString.write(value.`nonce`, buf)
+            FfiConverterOptionalString.write(value.`codeVerifier`, buf)
+            FfiConverterString.write(value.`redirectUri`, buf)
+    }
+}
+
+
 
 /**
  * One problem in a flow: the step (none for the flow's own fields), the
@@ -3315,6 +3940,72 @@ public object FfiConverterTypePkcePair: FfiConverterRustBuffer<PkcePair> {
             FfiConverterString.write(value.`verifier`, buf)
             FfiConverterString.write(value.`challenge`, buf)
             FfiConverterString.write(value.`method`, buf)
+    }
+}
+
+
+
+/**
+ * A token response; `claims_json` holds the validated id_token's claims.
+ */
+data class TokenResponse (
+    var `accessToken`: kotlin.String
+    , 
+    var `tokenType`: kotlin.String
+    , 
+    var `expiresIn`: kotlin.ULong?
+    , 
+    var `refreshToken`: kotlin.String?
+    , 
+    var `idToken`: kotlin.String?
+    , 
+    var `scope`: kotlin.String?
+    , 
+    var `claimsJson`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTokenResponse: FfiConverterRustBuffer<TokenResponse> {
+    override fun read(buf: ByteBuffer): TokenResponse {
+        return TokenResponse(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: TokenResponse) = (
+            FfiConverterString.allocationSize(value.`accessToken`) +
+            FfiConverterString.allocationSize(value.`tokenType`) +
+            FfiConverterOptionalULong.allocationSize(value.`expiresIn`) +
+            FfiConverterOptionalString.allocationSize(value.`refreshToken`) +
+            FfiConverterOptionalString.allocationSize(value.`idToken`) +
+            FfiConverterOptionalString.allocationSize(value.`scope`) +
+            FfiConverterOptionalString.allocationSize(value.`claimsJson`)
+    )
+
+    override fun write(value: TokenResponse, buf: ByteBuffer) {
+            FfiConverterString.write(value.`accessToken`, buf)
+            FfiConverterString.write(value.`tokenType`, buf)
+            FfiConverterOptionalULong.write(value.`expiresIn`, buf)
+            FfiConverterOptionalString.write(value.`refreshToken`, buf)
+            FfiConverterOptionalString.write(value.`idToken`, buf)
+            FfiConverterOptionalString.write(value.`scope`, buf)
+            FfiConverterOptionalString.write(value.`claimsJson`, buf)
     }
 }
 
@@ -4100,6 +4791,28 @@ public object FfiConverterSequenceTypeFlowProblem: FfiConverterRustBuffer<List<F
     )
     }
     
+
+        /**
+         * Discovers a provider. `settings` is JSON: `clientId`, `redirectUri`, and
+         * optionally `issuer`, `clientSecret`, `clientAuth`, `scopes`, `timeout`.
+         */
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+     suspend fun `oidcDiscover`(`discoveryUrl`: kotlin.String, `settings`: kotlin.String, `privateKey`: Key? = null) : OidcClient {
+        return uniffiRustCallAsync(
+        UniffiLib.uniffi_idflow_uniffi_fn_func_oidc_discover(
+        FfiConverterString.lower(`discoveryUrl`),
+        FfiConverterString.lower(`settings`),
+        FfiConverterOptionalTypeKey.lower(`privateKey`),),
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeOidcClient.lift(it) },
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
 
     @Throws(IdflowException::class) fun `pkceChallenge`(`verifier`: kotlin.String, `method`: kotlin.String = "S256", `allowPlain`: kotlin.Boolean = false): kotlin.String {
             return FfiConverterString.lift(

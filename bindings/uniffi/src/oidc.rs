@@ -1,0 +1,159 @@
+//! The OpenID Connect client for Swift (`async`) and Kotlin (`suspend`).
+//! Settings and options cross as JSON text and go to the core's parsers.
+
+use idflow::oidc::client::{AuthorizationParams, ClientConfig, OidcClient as CoreClient, TokenSet};
+use std::sync::Arc;
+
+/// What the app keeps between the redirect and the callback.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct AuthorizationRequest {
+    pub url: String,
+    pub state: String,
+    pub nonce: String,
+    pub code_verifier: Option<String>,
+    pub redirect_uri: String,
+}
+
+/// A token response; `claims_json` holds the validated id_token's claims.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: Option<u64>,
+    pub refresh_token: Option<String>,
+    pub id_token: Option<String>,
+    pub scope: Option<String>,
+    pub claims_json: Option<String>,
+}
+
+impl From<TokenSet> for TokenResponse {
+    fn from(t: TokenSet) -> Self {
+        TokenResponse {
+            access_token: t.access_token,
+            token_type: t.token_type,
+            expires_in: t.expires_in,
+            refresh_token: t.refresh_token,
+            id_token: t.id_token,
+            scope: t.scope,
+            claims_json: t.claims.map(|c| serde_json::Value::Object(c).to_string()),
+        }
+    }
+}
+
+impl From<AuthorizationRequest> for idflow::oidc::client::AuthorizationRequest {
+    fn from(r: AuthorizationRequest) -> Self {
+        idflow::oidc::client::AuthorizationRequest {
+            url: r.url,
+            state: r.state,
+            nonce: r.nonce,
+            code_verifier: r.code_verifier,
+            redirect_uri: r.redirect_uri,
+        }
+    }
+}
+
+fn object(text: Option<String>, what: &str) -> Result<serde_json::Map<String, serde_json::Value>, idflow::Error> {
+    match text.map(|t| serde_json::from_str::<serde_json::Value>(&t)) {
+        None => Ok(serde_json::Map::new()),
+        Some(Ok(serde_json::Value::Object(m))) => Ok(m),
+        Some(_) => Err(idflow::Error::invalid_request(format!("{what} must be a JSON object"))),
+    }
+}
+
+fn config(settings: String, key: Option<Arc<crate::jose::Key>>) -> Result<ClientConfig, idflow::Error> {
+    ClientConfig::from_json(&object(Some(settings), "settings")?, key.map(|k| k.inner().clone()))
+}
+
+/// Discovers a provider. `settings` is JSON: `clientId`, `redirectUri`, and
+/// optionally `issuer`, `clientSecret`, `clientAuth`, `scopes`, `timeout`.
+#[uniffi::export(async_runtime = "tokio", default(private_key = None))]
+pub async fn oidc_discover(
+    discovery_url: String,
+    settings: String,
+    private_key: Option<Arc<crate::jose::Key>>,
+) -> Result<Arc<OidcClient>, crate::IdflowError> {
+    let mut c = object(Some(settings), "settings")?;
+    c.insert("discoveryUrl".into(), discovery_url.into());
+    let c = ClientConfig::from_json(&c, private_key.map(|k| k.inner().clone()))?;
+    Ok(Arc::new(OidcClient { inner: Arc::new(CoreClient::from_config(c).await?) }))
+}
+
+/// An OpenID Connect client for one provider. Close it (Kotlin `close()`)
+/// to free it early.
+#[derive(uniffi::Object)]
+pub struct OidcClient {
+    inner: Arc<CoreClient>,
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl OidcClient {
+    /// Endpoints by hand: `settings` JSON with `authorizationEndpoint`,
+    /// `tokenEndpoint` and optionally `userinfoEndpoint`, `jwksUri`,
+    /// `endSessionEndpoint`, `revocationEndpoint`, `issuer`.
+    #[uniffi::constructor(default(private_key = None))]
+    pub fn new(settings: String, private_key: Option<Arc<crate::jose::Key>>) -> Result<Arc<OidcClient>, crate::IdflowError> {
+        crate::error::guard(|| {
+            let c = config(settings, private_key)?;
+            let e = c.endpoints.ok_or_else(|| idflow::Error::config("give the endpoints, or use oidcDiscover"))?;
+            Ok(Arc::new(OidcClient { inner: Arc::new(CoreClient::new(c.options, e)?) }))
+        })
+    }
+
+    /// The endpoints in use (JSON, discovery names).
+    pub fn endpoints(&self) -> String {
+        self.inner.endpoints().to_json().to_string()
+    }
+
+    /// `options`: JSON `{scopes, prompt, loginHint, maxAge, params, responseType, redirectUri}`.
+    #[uniffi::method(default(options = None))]
+    pub fn authorization_request(&self, options: Option<String>) -> Result<AuthorizationRequest, crate::IdflowError> {
+        crate::error::guard(|| {
+            let r = self.inner.authorization_request(&AuthorizationParams::from_json(&object(options, "options")?)?)?;
+            Ok(AuthorizationRequest { url: r.url, state: r.state, nonce: r.nonce, code_verifier: r.code_verifier, redirect_uri: r.redirect_uri })
+        })
+    }
+
+    /// Checks a callback URL (or query / form body); returns the code or id_token.
+    pub fn parse_callback(&self, callback: String, expected_state: String) -> Result<Option<String>, crate::IdflowError> {
+        crate::error::guard(|| {
+            let c = self.inner.parse_callback(&callback, &expected_state)?;
+            Ok(c.code.or(c.id_token))
+        })
+    }
+
+    /// Checks the callback and exchanges the code.
+    pub async fn handle_callback(&self, callback: String, request: AuthorizationRequest) -> Result<TokenResponse, crate::IdflowError> {
+        Ok(self.inner.handle_callback(&callback, &request.into()).await?.into())
+    }
+
+    #[uniffi::method(default(nonce = None, access_token = None))]
+    pub async fn validate_id_token(&self, id_token: String, nonce: Option<String>, access_token: Option<String>) -> Result<String, crate::IdflowError> {
+        let claims = self.inner.validate_id_token(&id_token, nonce.as_deref(), access_token.as_deref()).await?;
+        Ok(serde_json::Value::Object(claims).to_string())
+    }
+
+    /// Userinfo claims as JSON text.
+    pub async fn userinfo(&self, access_token: String) -> Result<String, crate::IdflowError> {
+        Ok(serde_json::Value::Object(self.inner.userinfo(&access_token).await?).to_string())
+    }
+
+    #[uniffi::method(default(scopes = None))]
+    pub async fn refresh(&self, refresh_token: String, scopes: Option<Vec<String>>) -> Result<TokenResponse, crate::IdflowError> {
+        Ok(self.inner.refresh(&refresh_token, scopes.as_deref()).await?.into())
+    }
+
+    #[uniffi::method(default(token_type_hint = None))]
+    pub async fn revoke(&self, token: String, token_type_hint: Option<String>) -> Result<(), crate::IdflowError> {
+        Ok(self.inner.revoke(&token, token_type_hint.as_deref()).await?)
+    }
+
+    #[uniffi::method(default(id_token_hint = None, post_logout_redirect_uri = None, state = None))]
+    pub fn end_session_url(
+        &self,
+        id_token_hint: Option<String>,
+        post_logout_redirect_uri: Option<String>,
+        state: Option<String>,
+    ) -> Result<String, crate::IdflowError> {
+        crate::error::guard(|| self.inner.end_session_url(id_token_hint.as_deref(), post_logout_redirect_uri.as_deref(), state.as_deref()))
+    }
+}

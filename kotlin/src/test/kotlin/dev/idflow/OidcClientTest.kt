@@ -1,0 +1,101 @@
+package dev.idflow
+
+import kotlinx.coroutines.runBlocking
+import kotlinx.serialization.json.jsonObject
+import kotlinx.serialization.json.jsonPrimitive
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertNotEquals
+import org.junit.jupiter.api.Assertions.assertNotNull
+import org.junit.jupiter.api.Assertions.assertThrows
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import java.io.File
+import java.net.ServerSocket
+import java.net.URI
+import java.net.http.HttpClient
+import java.net.http.HttpRequest
+import java.net.http.HttpResponse
+import java.nio.file.Files
+
+/** OidcClient against a real OP: `idflow serve` on 127.0.0.1 (the e2e project). */
+class OidcClientTest {
+    private val http: HttpClient = HttpClient.newBuilder().followRedirects(HttpClient.Redirect.NEVER).build()
+
+    private fun startServer(): Pair<Process, String> {
+        val bin = File(System.getProperty("jna.library.path"), "idflow")
+        assertTrue(bin.canExecute(), "build the idflow binary first: $bin")
+        val port = ServerSocket(0).use { it.localPort }
+        val db = Files.createTempDirectory("idflow-kt").resolve("idflow.db").toString()
+        val base = "http://127.0.0.1:$port"
+        val process = ProcessBuilder(bin.path, "serve", "--config", "../tests/e2e/project.json", "--db", db, "--addr", "127.0.0.1:$port", "--base-url", base)
+            .redirectErrorStream(true)
+            .start()
+        val reader = process.inputStream.bufferedReader()
+        while (true) {
+            val line = reader.readLine() ?: error("idflow serve exited")
+            if (line.startsWith("database:")) break
+        }
+        Thread { runCatching { reader.forEachLine { } } }.apply { isDaemon = true }.start()
+        return process to base
+    }
+
+    private fun post(url: String, json: String): String =
+        http.send(
+            HttpRequest.newBuilder(URI(url)).header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(json)).build(),
+            HttpResponse.BodyHandlers.ofString(),
+        ).body()
+
+    /** The user's browser: authorize → flow API → the callback URL. */
+    private fun browse(base: String, authorizeUrl: String, email: String): String {
+        val r = http.send(HttpRequest.newBuilder(URI(authorizeUrl)).GET().build(), HttpResponse.BodyHandlers.discarding())
+        val location = r.headers().firstValue("location").get()
+        if (!location.contains("/login/")) return location
+        val request = location.substringAfter("request=")
+        val s = Vectors.json(post("$base/v1/flow/start", """{"request":"$request"}""")).jsonObject
+        val d = Vectors.json(
+            post(
+                "$base/v1/flow/next",
+                """{"executionId":"${s["executionId"]!!.jsonPrimitive.content}","stepId":"welcome","interactionId":"submit","input":{"email":"$email"}}""",
+            ),
+        ).jsonObject
+        return d["redirect"]!!.jsonObject["url"]!!.jsonPrimitive.content
+    }
+
+    @Test
+    fun codeFlowRefreshRevokeAndErrors(): Unit = runBlocking {
+        val (server, base) = startServer()
+        try {
+            val settings = """{"clientId":"e2e","redirectUri":"http://127.0.0.1:5555/callback","scopes":["openid","email","offline_access"]}"""
+            oidcDiscover("$base/e2e/.well-known/openid-configuration", settings).use { client ->
+                val request = client.authorizationRequest()
+                assertNotNull(request.codeVerifier)
+                val callback = browse(base, request.url, "kotlin-rp@example.com")
+                val tokens = client.handleCallback(callback, request)
+                val claims = Vectors.json(tokens.claimsJson!!).jsonObject
+                assertEquals("kotlin-rp@example.com", claims["email"]!!.jsonPrimitive.content)
+                assertEquals(request.nonce, claims["nonce"]!!.jsonPrimitive.content)
+                val info = Vectors.json(client.userinfo(tokens.accessToken)).jsonObject
+                assertEquals(claims["sub"], info["sub"])
+                val refreshed = client.refresh(tokens.refreshToken!!)
+                assertNotEquals(tokens.refreshToken, refreshed.refreshToken)
+                client.revoke(refreshed.refreshToken!!, "refresh_token")
+                assertThrows(IdflowException.InvalidGrant::class.java) { runBlocking { client.refresh(refreshed.refreshToken!!) } }
+                assertThrows(IdflowException.InvalidRequest::class.java) { client.parseCallback("$callback&x=1".replace("state=", "state=x"), request.state) }
+                val silent = client.authorizationRequest("""{"prompt":"none"}""")
+                assertThrows(IdflowException.LoginRequired::class.java) {
+                    runBlocking { client.handleCallback(browse(base, silent.url, "k@example.com"), silent) }
+                }
+                assertTrue(client.endSessionUrl(tokens.idToken, "http://127.0.0.1/logged-out", "bye").startsWith("$base/oauth2/v1/logout?"))
+            }
+            assertThrows(IdflowException.InvalidIssuer::class.java) {
+                runBlocking {
+                    oidcDiscover("$base/e2e/.well-known/openid-configuration", """{"clientId":"e2e","redirectUri":"http://127.0.0.1/cb","issuer":"https://other.example"}""")
+                }
+            }
+            assertThrows(IdflowException.Config::class.java) { OidcClient("""{"clientId":"e2e","redirectUri":"http://127.0.0.1/cb"}""") }
+        } finally {
+            server.destroy()
+            server.waitFor()
+        }
+    }
+}
