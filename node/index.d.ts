@@ -270,6 +270,8 @@ export declare class OidcClient {
   }): AuthorizationRequest
   parseCallback(callback: string, expectedState: string): { code: string | null; idToken: string | null; state: string }
   handleCallback(callback: string, request: AuthorizationRequest): Promise<TokenResponse>
+  /** The callback's client-side work without network: state, token response, id_token against `keys`. */
+  completeCallback(callback: string, request: AuthorizationRequest, tokenStatus: number, tokenBody: Buffer, keys: KeySet): TokenResponse
   exchangeCode(code: string, options?: { codeVerifier?: string; nonce?: string; redirectUri?: string; params?: Record<string, string> }): Promise<TokenResponse>
   validateIdToken(idToken: string, options?: { nonce?: string; accessToken?: string }): Promise<JsonObject>
   userinfo(accessToken: string): Promise<JsonObject>

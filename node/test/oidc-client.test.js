@@ -4,7 +4,7 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const http = require('node:http')
-const { OidcClient, Key } = require('..')
+const { OidcClient, Key, KeySet, jwt } = require('..')
 
 const CB = 'http://127.0.0.1:5555/cb'
 const SECRET = 'rp-secret-0123456789abcdef'
@@ -125,4 +125,20 @@ test('client_secret_post, callback errors and discovery checks', async (t) => {
   await assert.rejects(OidcClient.discover(discovery, { clientId: 'rp', redirectUri: CB, issuer: 'https://other.example' }), (e) => e.code === 'invalid_issuer')
   await assert.rejects(OidcClient.discover('http://127.0.0.1:9/.well-known/openid-configuration', { clientId: 'rp', redirectUri: CB, timeout: 2 }), (e) => e.code === 'network')
   assert.throws(() => new OidcClient({ clientId: 'rp', redirectUri: CB, tokenEndpoint: 'http://x/t' }), (e) => e.code === 'config')
+})
+
+test('completeCallback: the callback work without network', () => {
+  const key = Key.generate('ES256')
+  const keys = new KeySet([key.publicKey()])
+  const client = new OidcClient({ clientId: 'rp', redirectUri: 'https://rp.example/cb', issuer: 'https://op.example',
+    authorizationEndpoint: 'https://op.example/a', tokenEndpoint: 'https://op.example/t' })
+  const request = client.authorizationRequest()
+  const now = Math.floor(Date.now() / 1000)
+  const claims = { iss: 'https://op.example', sub: 'u1', aud: 'rp', iat: now, exp: now + 300, nonce: request.nonce }
+  const body = Buffer.from(JSON.stringify({ access_token: 'at', token_type: 'Bearer', id_token: jwt.sign(claims, key) }))
+  const cb = `https://rp.example/cb?code=c&state=${request.state}`
+  assert.equal(client.completeCallback(cb, request, 200, body, keys).claims.sub, 'u1')
+  const other = Buffer.from(JSON.stringify({ access_token: 'at', token_type: 'Bearer', id_token: jwt.sign({ ...claims, nonce: 'x' }, key) }))
+  assert.throws(() => client.completeCallback(cb, request, 200, other, keys), (e) => e.code === 'invalid_token')
+  assert.throws(() => client.completeCallback(cb, request, 400, Buffer.from('{"error":"invalid_grant"}'), keys), (e) => e.code === 'invalid_grant')
 })

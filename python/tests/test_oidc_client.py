@@ -156,3 +156,30 @@ def test_hand_configured_endpoints_without_jwks_use_userinfo(op):
     request = client.authorization_request()
     tokens = client.handle_callback(browse(provider, request["url"], "ui-py@example.com"), request)
     assert tokens["claims"]["email"] == "ui-py@example.com" and "nonce" not in tokens["claims"]
+
+
+def test_complete_callback_without_network():
+    key = idflow.Key.generate("ES256")
+    keys = idflow.KeySet([key.public_key()])
+    client = idflow.OidcClient(
+        client_id="rp",
+        redirect_uri="https://rp.example/cb",
+        endpoints={"issuer": "https://op.example", "authorization_endpoint": "https://op.example/a", "token_endpoint": "https://op.example/t"},
+    )
+    request = client.authorization_request()
+    import time
+
+    now = int(time.time())
+    claims = {"iss": "https://op.example", "sub": "u1", "aud": "rp", "iat": now, "exp": now + 300, "nonce": request["nonce"]}
+    body = json.dumps({"access_token": "at", "token_type": "Bearer", "id_token": idflow.jwt.sign(claims, key)}).encode()
+    callback = f"https://rp.example/cb?code=c&state={request['state']}"
+    tokens = client.complete_callback(callback, request, 200, body, keys)
+    assert tokens["claims"]["sub"] == "u1"
+    claims["nonce"] = "other"
+    bad = json.dumps({"access_token": "at", "token_type": "Bearer", "id_token": idflow.jwt.sign(claims, key)}).encode()
+    with pytest.raises(idflow.TokenError) as e:
+        client.complete_callback(callback, request, 200, bad, keys)
+    assert e.value.code == "invalid_token"
+    with pytest.raises(idflow.OAuthError) as e:
+        client.complete_callback(callback, request, 400, b'{"error":"invalid_grant"}', keys)
+    assert e.value.code == "invalid_grant"

@@ -129,6 +129,12 @@ pub struct KeySet {
     inner: Arc<CoreKeySet>,
 }
 
+impl KeySet {
+    pub(crate) fn inner(&self) -> &CoreKeySet {
+        &self.inner
+    }
+}
+
 #[napi]
 impl KeySet {
     #[napi(constructor)]

@@ -79,6 +79,25 @@ impl OidcClient {
         })
     }
 
+    /// The client-side work of a callback without network: state check,
+    /// token-response parse and id_token validation against `keys`.
+    #[napi(js_name = "completeCallback", ts_return_type = "TokenResponse")]
+    pub fn complete_callback(
+        &self,
+        env: Env,
+        callback: String,
+        request: Map<String, Value>,
+        token_status: u32,
+        token_body: Buffer,
+        keys: &crate::jose::KeySet,
+    ) -> napi::Result<Json> {
+        run(&env, || {
+            let r = AuthorizationRequest::from_json(&request)?;
+            let status = u16::try_from(token_status).map_err(|_| idflow::Error::invalid_request("token_status must be an HTTP status"))?;
+            Ok(tokens(self.inner.complete_with(keys.inner(), &callback, &r.state, &r.nonce, status, &token_body)?))
+        })
+    }
+
     #[napi(js_name = "endSessionUrl")]
     pub fn end_session_url(&self, env: Env, options: Option<Map<String, Value>>) -> napi::Result<String> {
         let o = options.unwrap_or_default();

@@ -136,6 +136,12 @@ pub struct PyKeySet {
     inner: Arc<KeySet>,
 }
 
+impl PyKeySet {
+    pub(crate) fn inner(&self) -> &KeySet {
+        &self.inner
+    }
+}
+
 #[pymethods]
 impl PyKeySet {
     #[new]

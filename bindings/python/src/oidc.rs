@@ -255,6 +255,24 @@ impl PyOidcClient {
         Ok(d)
     }
 
+    /// The client-side work of a callback without network: state check,
+    /// token-response parse and id_token validation against `keys` (for
+    /// apps that make the token request themselves, and for measuring).
+    fn complete_callback<'py>(
+        &self,
+        py: Python<'py>,
+        callback: &str,
+        request: &Bound<'py, PyDict>,
+        token_status: u16,
+        token_body: &[u8],
+        keys: PyRef<'py, crate::jose::PyKeySet>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let request = request_arg(request)?;
+        let out = guard(|| self.inner.complete_with(keys.inner(), callback, &request.state, &request.nonce, token_status, token_body))
+            .map_err(to_py)?;
+        tokens(py, &out)
+    }
+
     /// The RP-initiated logout URL.
     #[pyo3(signature = (id_token_hint=None, post_logout_redirect_uri=None, state=None))]
     fn end_session_url(&self, id_token_hint: Option<&str>, post_logout_redirect_uri: Option<&str>, state: Option<&str>) -> PyResult<String> {
