@@ -103,6 +103,12 @@ class Provider {
 
 // OidcClient.discover(url, settings, privateKey?) → Promise<OidcClient>.
 native.OidcClient.discover = (discoveryUrl, settings, privateKey) => native.oidcDiscover(discoveryUrl, settings, privateKey)
+native.OidcClient.prototype.completeCallback = function completeCallback(callback, request, tokenStatus, tokenBody, keys) {
+  if (!request || typeof request.state !== 'string' || typeof request.nonce !== 'string') {
+    throw new TypeError('request must be the object authorizationRequest() returned')
+  }
+  return JSON.parse(this._completeCallbackJson(callback, request.state, request.nonce, tokenStatus, bodyBuffer(tokenBody), keys))
+}
 
 module.exports = {
   pkce,
