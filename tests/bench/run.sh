@@ -128,6 +128,8 @@ step "report"
 bench_flow() { cargo bench -q -p idflow --bench flow | tee "$RES/flow.txt"; }
 timed "bench: flow engine" bench_flow
 cat "$RES/flow.txt" 2>/dev/null
+timed "bench: provider (idflow serve vs oidc-provider)" bash "$BENCH/provider/run.sh"; cat "$BENCH/provider/results/latest.txt" 2>/dev/null
+timed "bench: OIDC client callback (idflow vs openid-client, authlib)" bash "$BENCH/callback/run.sh"
 
 echo
 echo "benches: $((SECONDS - t_bench)) s; total: $((SECONDS - t_start)) s"

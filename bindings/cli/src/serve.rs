@@ -102,8 +102,20 @@ pub fn serve(args: ServeArgs) -> Result<String, Error> {
         .enable_all()
         .build()
         .map_err(|e| Error::internal(format!("no async runtime: {e}")))?;
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_target(false).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+    // IDFLOW_LOG: error, warn, info (the default: a line per request), debug, or off.
+    let level = match std::env::var("IDFLOW_LOG").unwrap_or_default().to_ascii_lowercase().as_str() {
+        "off" | "none" => None,
+        "error" => Some(tracing::Level::ERROR),
+        "warn" => Some(tracing::Level::WARN),
+        "debug" => Some(tracing::Level::DEBUG),
+        "trace" => Some(tracing::Level::TRACE),
+        "" | "info" => Some(tracing::Level::INFO),
+        other => return Err(Error::config(format!("IDFLOW_LOG={other:?} is not off, error, warn, info or debug"))),
+    };
+    if let Some(level) = level {
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let _ = tracing_subscriber::fmt().with_target(false).with_ansi(ansi).with_max_level(level).with_writer(std::io::stderr).try_init();
+    }
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await

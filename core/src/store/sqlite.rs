@@ -23,6 +23,23 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (kind, id)) WITHOUT ROWID;",
 ];
 
+/// Statements through the connection's statement cache, so hot paths do
+/// not re-parse their SQL on every call.
+trait Cached {
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+    fn row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>;
+}
+
+impl Cached for Connection {
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+}
+
 fn db(e: rusqlite::Error) -> Error {
     Error::new(ErrorCode::Storage, format!("sqlite: {e}"))
 }
@@ -50,6 +67,7 @@ impl SqliteStore {
 
     fn init(mut conn: Connection) -> Result<SqliteStore> {
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
+        conn.set_prepared_statement_cache_capacity(64);
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
@@ -77,7 +95,7 @@ impl SqliteStore {
 
 fn load_user(conn: &Connection, user_id: &str) -> Result<Option<User>> {
     let data: Option<String> = conn
-        .query_row("SELECT data FROM users WHERE user_id = ?1", params![user_id], |r| r.get(0))
+        .row("SELECT data FROM users WHERE user_id = ?1", params![user_id], |r| r.get(0))
         .optional()
         .map_err(db)?;
     match data {
@@ -99,7 +117,7 @@ fn claim_login_ids(tx: &rusqlite::Transaction<'_>, user: &User) -> Result<()> {
     for login_id in &user.login_ids {
         let id = normalize_login_id(login_id);
         let n = tx
-            .execute("INSERT OR IGNORE INTO login_ids (login_id, user_id) VALUES (?1, ?2)", params![id, user.user_id])
+            .exec("INSERT OR IGNORE INTO login_ids (login_id, user_id) VALUES (?1, ?2)", params![id, user.user_id])
             .map_err(db)?;
         if n == 0 {
             return Err(taken(&id));
@@ -113,7 +131,7 @@ impl Store for SqliteStore {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
         let inserted = tx
-            .execute("INSERT OR IGNORE INTO users (user_id, data) VALUES (?1, ?2)", params![user.user_id, user.to_json().to_string()])
+            .exec("INSERT OR IGNORE INTO users (user_id, data) VALUES (?1, ?2)", params![user.user_id, user.to_json().to_string()])
             .map_err(db)?;
         if inserted == 0 {
             return Err(Error::new(ErrorCode::UserExists, "a user with this user id exists"));
@@ -126,12 +144,12 @@ impl Store for SqliteStore {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
         let n = tx
-            .execute("UPDATE users SET data = ?2 WHERE user_id = ?1", params![user.user_id, user.to_json().to_string()])
+            .exec("UPDATE users SET data = ?2 WHERE user_id = ?1", params![user.user_id, user.to_json().to_string()])
             .map_err(db)?;
         if n == 0 {
             return Err(Error::new(ErrorCode::UserNotFound, "no user with this user id"));
         }
-        tx.execute("DELETE FROM login_ids WHERE user_id = ?1", params![user.user_id]).map_err(db)?;
+        tx.exec("DELETE FROM login_ids WHERE user_id = ?1", params![user.user_id]).map_err(db)?;
         claim_login_ids(&tx, user)?;
         tx.commit().map_err(db)
     }
@@ -143,7 +161,7 @@ impl Store for SqliteStore {
     fn user_by_login_id(&self, login_id: &str) -> Result<Option<User>> {
         let conn = self.conn();
         let owner: Option<String> = conn
-            .query_row("SELECT user_id FROM login_ids WHERE login_id = ?1", params![normalize_login_id(login_id)], |r| r.get(0))
+            .row("SELECT user_id FROM login_ids WHERE login_id = ?1", params![normalize_login_id(login_id)], |r| r.get(0))
             .optional()
             .map_err(db)?;
         match owner {
@@ -155,8 +173,8 @@ impl Store for SqliteStore {
     fn delete_user(&self, user_id: &str) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
-        tx.execute("DELETE FROM login_ids WHERE user_id = ?1", params![user_id]).map_err(db)?;
-        let n = tx.execute("DELETE FROM users WHERE user_id = ?1", params![user_id]).map_err(db)?;
+        tx.exec("DELETE FROM login_ids WHERE user_id = ?1", params![user_id]).map_err(db)?;
+        let n = tx.exec("DELETE FROM users WHERE user_id = ?1", params![user_id]).map_err(db)?;
         if n == 0 {
             return Err(Error::new(ErrorCode::UserNotFound, "no user with this user id"));
         }
@@ -167,7 +185,7 @@ impl Store for SqliteStore {
         // Rows are read in user-id order and filtered by the same
         // `UserQuery::matches` the memory store uses, so both agree exactly.
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT data FROM users ORDER BY user_id").map_err(db)?;
+        let mut stmt = conn.prepare_cached("SELECT data FROM users ORDER BY user_id").map_err(db)?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
         let mut out = Vec::new();
         let mut skipped = 0;
@@ -191,7 +209,7 @@ impl Store for SqliteStore {
 
     fn insert_execution(&self, r: &ExecutionRecord) -> Result<()> {
         self.conn()
-            .execute(
+            .exec(
                 "INSERT INTO executions (id, flow_id, step_id, version, context, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![r.id, r.flow_id, r.step_id, r.version as i64, r.context.to_string(), r.expires_at as i64],
             )
@@ -202,7 +220,7 @@ impl Store for SqliteStore {
     fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>> {
         let row = self
             .conn()
-            .query_row(
+            .row(
                 "SELECT flow_id, step_id, version, context, expires_at FROM executions WHERE id = ?1",
                 params![id],
                 |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?, r.get::<_, i64>(4)?)),
@@ -225,7 +243,7 @@ impl Store for SqliteStore {
     fn save_execution(&self, r: &ExecutionRecord, expected_version: u64) -> Result<bool> {
         let n = self
             .conn()
-            .execute(
+            .exec(
                 "UPDATE executions SET step_id = ?2, version = ?3, context = ?4, expires_at = ?5 WHERE id = ?1 AND version = ?6",
                 params![r.id, r.step_id, r.version as i64, r.context.to_string(), r.expires_at as i64, expected_version as i64],
             )
@@ -234,12 +252,12 @@ impl Store for SqliteStore {
     }
 
     fn delete_execution(&self, id: &str) -> Result<()> {
-        self.conn().execute("DELETE FROM executions WHERE id = ?1", params![id]).map(|_| ()).map_err(db)
+        self.conn().exec("DELETE FROM executions WHERE id = ?1", params![id]).map(|_| ()).map_err(db)
     }
 
     fn insert_refresh(&self, r: &RefreshRecord) -> Result<()> {
         self.conn()
-            .execute(
+            .exec(
                 "INSERT INTO refresh_tokens (jti, user_id, expires_at, revoked) VALUES (?1, ?2, ?3, ?4)",
                 params![r.jti, r.user_id, r.expires_at as i64, r.revoked],
             )
@@ -249,7 +267,7 @@ impl Store for SqliteStore {
 
     fn refresh(&self, jti: &str) -> Result<Option<RefreshRecord>> {
         self.conn()
-            .query_row(
+            .row(
                 "SELECT user_id, expires_at, revoked FROM refresh_tokens WHERE jti = ?1",
                 params![jti],
                 |r| {
@@ -267,7 +285,7 @@ impl Store for SqliteStore {
 
     fn put_record(&self, kind: &str, id: &str, value: &Value, expires_at: Option<u64>) -> Result<()> {
         self.conn()
-            .execute(
+            .exec(
                 "INSERT OR REPLACE INTO records (kind, id, value, expires_at) VALUES (?1, ?2, ?3, ?4)",
                 params![kind, id, value.to_string(), expires_at.map(clamp)],
             )
@@ -280,7 +298,7 @@ impl Store for SqliteStore {
         // write cannot interleave with another writer.
         let n = self
             .conn()
-            .execute(
+            .exec(
                 "INSERT INTO records (kind, id, value, expires_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (kind, id) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
                  WHERE records.expires_at IS NOT NULL AND records.expires_at <= ?5",
@@ -293,7 +311,7 @@ impl Store for SqliteStore {
     fn record(&self, kind: &str, id: &str) -> Result<Option<Value>> {
         let text: Option<String> = self
             .conn()
-            .query_row(
+            .row(
                 "SELECT value FROM records WHERE kind = ?1 AND id = ?2 AND (expires_at IS NULL OR expires_at > ?3)",
                 params![kind, id, clamp(crate::ids::now_secs())],
                 |r| r.get(0),
@@ -304,13 +322,13 @@ impl Store for SqliteStore {
     }
 
     fn delete_record(&self, kind: &str, id: &str) -> Result<()> {
-        self.conn().execute("DELETE FROM records WHERE kind = ?1 AND id = ?2", params![kind, id]).map(|_| ()).map_err(db)
+        self.conn().exec("DELETE FROM records WHERE kind = ?1 AND id = ?2", params![kind, id]).map(|_| ()).map_err(db)
     }
 
     fn records(&self, kind: &str) -> Result<Vec<(String, Value)>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT id, value FROM records WHERE kind = ?1 AND (expires_at IS NULL OR expires_at > ?2) ORDER BY id")
+            .prepare_cached("SELECT id, value FROM records WHERE kind = ?1 AND (expires_at IS NULL OR expires_at > ?2) ORDER BY id")
             .map_err(db)?;
         let rows = stmt
             .query_map(params![kind, clamp(crate::ids::now_secs())], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
@@ -326,8 +344,8 @@ impl Store for SqliteStore {
     fn purge_expired(&self, now: u64) -> Result<usize> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
-        let a = tx.execute("DELETE FROM records WHERE expires_at IS NOT NULL AND expires_at <= ?1", params![clamp(now)]).map_err(db)?;
-        let b = tx.execute("DELETE FROM executions WHERE expires_at <= ?1", params![clamp(now)]).map_err(db)?;
+        let a = tx.exec("DELETE FROM records WHERE expires_at IS NOT NULL AND expires_at <= ?1", params![clamp(now)]).map_err(db)?;
+        let b = tx.exec("DELETE FROM executions WHERE expires_at <= ?1", params![clamp(now)]).map_err(db)?;
         tx.commit().map_err(db)?;
         Ok(a + b)
     }
