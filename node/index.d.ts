@@ -204,6 +204,10 @@ export declare class Provider {
   /** Handles one request; `url` is the path with its query, or an absolute URL. */
   handle(method: string, url: string, headers?: ProviderHeaders, body?: Buffer | Uint8Array | string): Promise<ProviderResponse>
   discovery(): JsonObject
+  /** Social login by API, step 1: the upstream authorization URL of custom OAuth provider `provider`. */
+  oauthAuthorize(provider: string, options?: { redirectUrl?: string; prompt?: string | string[]; loginHint?: string }): Promise<string>
+  /** Social login by API, step 2: the one-time code from `redirectUrl?code=` → `{sessionJwt, refreshJwt, user}`. */
+  oauthExchange(code: string): JsonObject
   /** The configured applications (OIDC clients), without secrets. */
   applications(): JsonObject[]
   /** The configured access keys (client_credentials), without secrets. */

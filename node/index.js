@@ -92,6 +92,14 @@ class Provider {
     return this._native.discovery()
   }
 
+  oauthAuthorize(provider, options) {
+    return this._native.oauthAuthorize(provider, options)
+  }
+
+  oauthExchange(code) {
+    return this._native.oauthExchange(code)
+  }
+
   applications() {
     return this._native.applications()
   }

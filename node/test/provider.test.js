@@ -78,7 +78,7 @@ test('users management through the provider engine, and configuration views', as
   const found = await p.engine.searchUsers({ text: 'ops@' })
   assert.deepEqual(found.map((u) => u.userId), [user.userId])
   const apps = p.applications()
-  assert.deepEqual(apps.map((a) => a.clientId), ['e2e', 'implicit', 'partner', 'web', 'web-post'])
+  assert.deepEqual(apps.map((a) => a.clientId), ['e2e', 'implicit', 'partner', 'social-rp', 'web', 'web-post'])
   assert.ok(!JSON.stringify(apps).includes('secret-0123'))
   assert.deepEqual(p.accessKeys(), [{ id: 'K-reporting', scopes: ['reports:read', 'reports:write'], customClaims: { team: 'data' } }])
 })
@@ -127,6 +127,49 @@ test('the Express example mounts the provider', async () => {
     assert.ok(tokens.id_token)
     const users = await (await fetch(`${base}/admin/users?q=express@`)).json()
     assert.deepEqual(users.map((u) => u.email), ['express@example.com'])
+  } finally {
+    server.close()
+  }
+})
+
+test('social login by API through a custom OAuth provider (an upstream idflow over HTTP)', async () => {
+  const http = require('node:http')
+  const server = http.createServer()
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const base = `http://127.0.0.1:${server.address().port}`
+  const upstream = makeProvider({ baseUrl: base })
+  server.on('request', (req, res) => {
+    const chunks = []
+    req.on('data', (c) => chunks.push(c))
+    req.on('end', async () => {
+      const r = await upstream.handle(req.method, req.url, req.headers, Buffer.concat(chunks))
+      res.statusCode = r.status
+      for (const [k, v] of r.headers) res.appendHeader(k, v)
+      res.end(r.body)
+    })
+  })
+  try {
+    const down = new Provider(JSON.stringify({
+      projectId: 'down', baseUrl: 'http://127.0.0.1:9999',
+      oauthProviders: [{ name: 'acme', clientId: 'social-rp', clientSecret: 'social-rp-secret-0123456789',
+        discoveryUrl: `${base}/e2e/.well-known/openid-configuration`, scopes: ['openid', 'email'] }],
+    }))
+    const url = await down.oauthAuthorize('acme', { redirectUrl: 'http://127.0.0.1:7000/after' })
+    assert.ok(url.startsWith(`${base}/oauth2/v1/authorize?`))
+    // The browser at the upstream: its login redirect, then its flow API.
+    const r = await upstream.handle('GET', url)
+    const request = new URL(header(r, 'location')).searchParams.get('request')
+    const s = json(await upstream.handle('POST', '/v1/flow/start', { 'content-type': 'application/json' }, JSON.stringify({ request })))
+    const d = json(await upstream.handle('POST', '/v1/flow/next', { 'content-type': 'application/json' },
+      JSON.stringify({ executionId: s.executionId, stepId: s.stepId, interactionId: 'submit', input: { email: 'social-node@example.com' } })))
+    const back = await down.handle('GET', d.redirect.url)
+    assert.equal(back.status, 302)
+    const code = new URL(header(back, 'location')).searchParams.get('code')
+    const info = down.oauthExchange(code)
+    assert.equal(info.user.email, 'social-node@example.com')
+    assert.ok(info.user.loginIds[0].startsWith('acme:'))
+    assert.throws(() => down.oauthExchange(code), (e) => e.code === 'invalid_grant')
+    await assert.rejects(down.oauthAuthorize('nobody', { redirectUrl: 'http://127.0.0.1:7000/after' }), (e) => e.code === 'invalid_request')
   } finally {
     server.close()
   }

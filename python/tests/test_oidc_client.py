@@ -183,3 +183,47 @@ def test_complete_callback_without_network():
     with pytest.raises(idflow.OAuthError) as e:
         client.complete_callback(callback, request, 400, b'{"error":"invalid_grant"}', keys)
     assert e.value.code == "invalid_grant"
+
+
+AFTER = "http://127.0.0.1:7000/after"
+
+
+def downstream(discovery: str, **provider) -> idflow.Provider:
+    doc = {
+        "projectId": "down",
+        "baseUrl": "http://127.0.0.1:9999",
+        "oauthProviders": [
+            {"name": "acme", "clientId": "social-rp", "clientSecret": "social-rp-secret-0123456789", "discoveryUrl": discovery,
+             "scopes": ["openid", "email", "profile"], "mergeUsersByEmail": True, **provider},
+        ],
+    }
+    return idflow.Provider(json.dumps(doc))
+
+
+def test_social_login_by_api(op):
+    upstream, discovery = op
+    down = downstream(discovery)
+    url = down.oauth_authorize("acme", redirect_url=AFTER)
+    callback = browse(upstream, url, "social-py@example.com")
+    back = down.handle("GET", callback)
+    assert back.status == 302 and back.header("location").startswith(AFTER + "?code=")
+    code = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(back.header("location")).query))["code"]
+    info = down.oauth_exchange(code)
+    assert info["user"]["email"] == "social-py@example.com" and "social-py@example.com" in info["user"]["loginIds"]
+    assert info["user"]["loginIds"][0].startswith("acme:")
+    with pytest.raises(idflow.OAuthError) as e:
+        down.oauth_exchange(code)
+    assert e.value.code == "invalid_grant"
+    async def start():
+        return await down.oauth_authorize_async("acme", redirect_url=AFTER, prompt=["none"])
+
+    url = asyncio.run(start())
+    back = down.handle("GET", browse(upstream, url, "x@example.com"))
+    assert "error=login_required" in back.header("location")
+    only = downstream(discovery, triggerMethod="flowsOnly")
+    with pytest.raises(idflow.OAuthError) as e:
+        only.oauth_authorize("acme", redirect_url=AFTER)
+    assert e.value.code == "access_denied"
+    with pytest.raises(idflow.ConfigError) as e:
+        downstream(discovery, emailHandling="sometimes")
+    assert "emailHandling" in e.value.message

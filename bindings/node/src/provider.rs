@@ -94,6 +94,34 @@ impl Provider {
         })
     }
 
+    /// Social login by API, step 1: the upstream authorization URL for the
+    /// custom OAuth provider `provider` (`options`: redirectUrl, prompt, loginHint).
+    #[napi(js_name = "oauthAuthorize", ts_return_type = "Promise<string>")]
+    pub fn oauth_authorize<'env>(&self, env: &'env Env, provider: String, options: Option<serde_json::Map<String, Json>>) -> napi::Result<PromiseRaw<'env, String>> {
+        let o = options.unwrap_or_default();
+        let text = |k: &str| o.get(k).and_then(Json::as_str).map(str::to_owned);
+        let (redirect, hint) = (text("redirectUrl"), text("loginHint"));
+        let prompt: Option<Vec<String>> = match o.get("prompt") {
+            Some(Json::String(s)) => Some(s.split(' ').filter(|x| !x.is_empty()).map(str::to_owned).collect()),
+            Some(Json::Array(a)) => Some(a.iter().filter_map(Json::as_str).map(str::to_owned).collect()),
+            _ => None,
+        };
+        let p = self.inner.clone();
+        env.spawn_future_with_callback(
+            async move { Ok(p.oauth_start(&provider, redirect.as_deref(), prompt, hint.as_deref()).await) },
+            |env, r| r.map_err(|e| crate::error::js_err(env, e)),
+        )
+    }
+
+    /// Social login by API, step 2: the one-time code → `{sessionJwt, refreshJwt, user}`.
+    #[napi(js_name = "oauthExchange", ts_return_type = "Record<string, unknown>")]
+    pub fn oauth_exchange(&self, env: Env, code: String) -> napi::Result<Json> {
+        run(&env, || {
+            let info = self.inner.oauth_exchange_code(&code)?;
+            Ok(serde_json::json!({"sessionJwt": info.session_jwt, "refreshJwt": info.refresh_jwt, "user": info.user}))
+        })
+    }
+
     /// The discovery document.
     #[napi(ts_return_type = "Record<string, unknown>")]
     pub fn discovery(&self) -> Json {

@@ -155,6 +155,47 @@ impl PyProvider {
         pyo3_async_runtimes::tokio::future_into_py(py, async move { Ok(PyHttpResponse::from(provider.handle(request).await)) })
     }
 
+    /// Social login by API, step 1: the upstream authorization URL for the
+    /// custom OAuth provider `provider`. After the callback the browser lands
+    /// on `redirect_url?code=...` (or `?error=...`).
+    #[pyo3(signature = (provider, *, redirect_url=None, prompt=None, login_hint=None))]
+    fn oauth_authorize(
+        &self,
+        py: Python<'_>,
+        provider: &str,
+        redirect_url: Option<&str>,
+        prompt: Option<Vec<String>>,
+        login_hint: Option<&str>,
+    ) -> PyResult<String> {
+        let p = self.inner.clone();
+        py.detach(|| guard(|| runtime().block_on(p.oauth_start(provider, redirect_url, prompt, login_hint)))).map_err(crate::error::to_py)
+    }
+
+    /// `oauth_authorize` as an awaitable.
+    #[pyo3(signature = (provider, *, redirect_url=None, prompt=None, login_hint=None))]
+    fn oauth_authorize_async<'py>(
+        &self,
+        py: Python<'py>,
+        provider: String,
+        redirect_url: Option<String>,
+        prompt: Option<Vec<String>>,
+        login_hint: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let p = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            p.oauth_start(&provider, redirect_url.as_deref(), prompt, login_hint.as_deref()).await.map_err(crate::error::to_py)
+        })
+    }
+
+    /// Social login by API, step 2: the one-time code from the redirect →
+    /// `{sessionJwt, refreshJwt, user}` (the flow API's `authInfo`).
+    fn oauth_exchange<'py>(&self, py: Python<'py>, code: &str) -> PyResult<Bound<'py, PyAny>> {
+        let p = self.inner.clone();
+        let info = py.detach(|| guard(|| p.oauth_exchange_code(code))).map_err(crate::error::to_py)?;
+        let v = serde_json::json!({"sessionJwt": info.session_jwt, "refreshJwt": info.refresh_jwt, "user": info.user});
+        crate::convert::to_py_value(py, &v)
+    }
+
     /// The discovery document.
     fn discovery<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         crate::convert::to_py_value(py, &self.inner.discovery())

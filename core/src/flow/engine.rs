@@ -377,20 +377,28 @@ impl FlowEngine {
     /// Session and refresh JWTs for the authenticated user.
     fn issue(&self, ctx: &Context) -> Result<AuthInfo> {
         let user_id = ctx.get(&format!("{INTERNAL}.userId")).and_then(Value::as_str).unwrap_or_default();
+        let custom = match ctx.get("claims") {
+            Some(Value::Object(c)) => c.clone(),
+            _ => Map::new(),
+        };
+        let amr = ctx.get(&format!("{INTERNAL}.amr")).cloned().unwrap_or_else(|| json!(["user"]));
+        self.issue_for_user(user_id, amr, &custom)
+    }
+
+    /// Session and refresh JWTs for `user_id` (signed in by `amr`, with
+    /// `custom` claims), as a completed flow issues them; the social-login
+    /// API path uses it too.
+    pub fn issue_for_user(&self, user_id: &str, amr: Value, custom: &Map<String, Value>) -> Result<AuthInfo> {
         let user = self
             .store
             .user(user_id)?
             .ok_or_else(|| Error::new(ErrorCode::UserNotFound, "the flow's user no longer exists"))?;
         let iat = now();
-        let mut claims = Map::new();
-        if let Some(Value::Object(custom)) = ctx.get("claims") {
-            claims.extend(custom.clone());
-        }
+        let mut claims = custom.clone();
         claims.insert("sub".into(), user.user_id.clone().into());
         claims.insert("iss".into(), self.config.issuer.clone().into());
         claims.insert("iat".into(), iat.into());
         claims.insert("exp".into(), (iat + self.config.session_ttl).into());
-        let amr = ctx.get(&format!("{INTERNAL}.amr")).cloned().unwrap_or_else(|| json!(["user"]));
         claims.insert("amr".into(), amr);
         if let Some(tenants) = self.tenants_claim(&user) {
             claims.insert("tenants".into(), tenants);

@@ -21,6 +21,7 @@ mod endpoints;
 pub mod http;
 pub mod keys;
 mod pages;
+mod social;
 mod token;
 
 pub use config::{AccessKey, Application, AuthMethod, STANDARD_SCOPES};
@@ -63,6 +64,8 @@ pub struct Provider {
     discovery_json: String,
     client_jwks: HashMap<String, JwksCache>,
     secure_cookies: bool,
+    oauth: crate::oidc::social::OAuthProviders,
+    oauth_clients: tokio::sync::Mutex<HashMap<String, Arc<crate::oidc::client::OidcClient>>>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -134,6 +137,7 @@ impl Provider {
             }
         }
         let engine = Arc::new(project.engine(keys.active.clone(), store.clone())?);
+        let oauth = crate::oidc::social::OAuthProviders::from_json(project.extra.get("oauthProviders"), &base_url, &keys.active)?;
         let issuer = project.issuer();
         let mut provider = Provider {
             secure_cookies: base.scheme() == "https",
@@ -147,6 +151,8 @@ impl Provider {
             keys,
             discovery_json: String::new(),
             client_jwks,
+            oauth,
+            oauth_clients: tokio::sync::Mutex::new(HashMap::new()),
             project,
         };
         provider.discovery_json = provider.discovery().to_string();
@@ -294,6 +300,9 @@ impl Provider {
             ("GET" | "POST", "/oauth2/v1/logout") => self.logout(&req),
             ("POST", "/v1/flow/start") => self.flow_start(&req).await,
             ("POST", "/v1/flow/next") => self.flow_next(&req).await,
+            ("POST", "/v1/auth/oauth/authorize") => self.oauth_authorize(&req).await,
+            ("POST", "/v1/auth/oauth/exchange") => self.oauth_exchange(&req).await,
+            ("GET" | "POST", "/v1/oauth/callback") => self.oauth_callback(&req).await,
             ("GET", p) if p == format!("/login/{pid}") => pages::login_page(),
             (_, p) if known_path(p, pid) => HttpResponse::json(405, &json!({"error": "invalid_request", "error_description": "method not allowed"}))
                 .with_header("Allow", allowed_methods(p)),
@@ -376,7 +385,8 @@ fn known_path(p: &str, pid: &str) -> bool {
     matches!(
         p,
         "/health" | "/oauth2/v1/authorize" | "/oauth2/v1/authorize/complete" | "/oauth2/v1/token" | "/oauth2/v1/userinfo"
-            | "/oauth2/v1/revoke" | "/oauth2/v1/logout" | "/v1/flow/start" | "/v1/flow/next"
+            | "/oauth2/v1/revoke" | "/oauth2/v1/logout" | "/v1/flow/start" | "/v1/flow/next" | "/v1/auth/oauth/authorize"
+            | "/v1/auth/oauth/exchange" | "/v1/oauth/callback"
     ) || p == format!("/{pid}/.well-known/openid-configuration")
         || p == format!("/{pid}/.well-known/jwks.json")
         || p == format!("/login/{pid}")
@@ -384,8 +394,9 @@ fn known_path(p: &str, pid: &str) -> bool {
 
 fn allowed_methods(p: &str) -> &'static str {
     match p {
-        "/oauth2/v1/token" | "/oauth2/v1/revoke" | "/v1/flow/start" | "/v1/flow/next" => "POST",
-        "/oauth2/v1/authorize" | "/oauth2/v1/userinfo" | "/oauth2/v1/logout" => "GET, POST",
+        "/oauth2/v1/token" | "/oauth2/v1/revoke" | "/v1/flow/start" | "/v1/flow/next" | "/v1/auth/oauth/authorize"
+        | "/v1/auth/oauth/exchange" => "POST",
+        "/oauth2/v1/authorize" | "/oauth2/v1/userinfo" | "/oauth2/v1/logout" | "/v1/oauth/callback" => "GET, POST",
         _ => "GET",
     }
 }

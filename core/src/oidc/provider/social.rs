@@ -1,0 +1,192 @@
+//! Social login outside flows (DESIGN.md, "HTTP surface for SDK/API use"):
+//! `POST /v1/auth/oauth/authorize` → the upstream URL; the upstream returns
+//! to `/v1/oauth/callback` (GET, or POST for form_post); the browser lands on
+//! `redirectUrl?code=...` with a one-time idflow code, which
+//! `POST /v1/auth/oauth/exchange` turns into the flow API's `authInfo`.
+//! Records: `oauth_state` (by state, 10 min, taken on the callback so a
+//! replay finds nothing) and `oauth_code` (by digest, 60 s, taken once).
+
+use super::http::{append_query, HttpRequest, HttpResponse, Params};
+use super::{pages, token_digest, Provider, AUTH_REQUEST_TTL};
+use crate::error::{Error, ErrorCode, Result};
+use crate::ids::{now_secs, random_id};
+use crate::oidc::client::{AuthorizationParams, AuthorizationRequest, OidcClient};
+use crate::oidc::social::{OAuthProvider, TriggerMethod};
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+/// A `/v1` error: `{"error": {"code", "message"}}`.
+pub(super) fn v1_error(e: &Error) -> HttpResponse {
+    let status = match e.code {
+        ErrorCode::AccessDenied => 403,
+        ErrorCode::Storage | ErrorCode::Internal => 500,
+        ErrorCode::Network => 502,
+        _ => 400,
+    };
+    let message = if status == 500 { "the server could not complete the request" } else { e.message.as_str() };
+    HttpResponse::json_no_store(status, &json!({"error": {"code": e.code.as_str(), "message": message}}))
+}
+
+fn body_object(req: &HttpRequest) -> Result<Map<String, Value>> {
+    if !req.content_type_is("application/json") {
+        return Err(Error::invalid_request("this endpoint takes a JSON body (Content-Type: application/json)"));
+    }
+    crate::json::parse_object(&req.body).map_err(|e| Error::invalid_request(format!("the body is not a JSON object: {e}")))
+}
+
+impl Provider {
+    /// The upstream's client, discovered once and then shared.
+    pub(crate) async fn oauth_client(&self, provider: &OAuthProvider) -> Result<Arc<OidcClient>> {
+        let mut clients = self.oauth_clients.lock().await;
+        if let Some(c) = clients.get(&provider.name) {
+            return Ok(c.clone());
+        }
+        let client = Arc::new(provider.connect().await?);
+        clients.insert(provider.name.clone(), client.clone());
+        Ok(client)
+    }
+
+    fn oauth_provider(&self, name: &str) -> Result<Arc<OAuthProvider>> {
+        self.oauth
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::invalid_request(format!("no oauth provider named {name:?} in this project")))
+    }
+
+    pub(super) async fn oauth_authorize(&self, req: &HttpRequest) -> HttpResponse {
+        match self.oauth_authorize_inner(req).await {
+            Ok(url) => HttpResponse::json_no_store(200, &json!({"url": url})),
+            Err(e) => v1_error(&e),
+        }
+    }
+
+    async fn oauth_authorize_inner(&self, req: &HttpRequest) -> Result<String> {
+        let body = body_object(req)?;
+        let text = |k: &str| body.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+        let name = text("provider").ok_or_else(|| Error::invalid_request("provider is required"))?;
+        let prompt = match body.get("prompt") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.split(' ').filter(|x| !x.is_empty()).map(str::to_owned).collect()),
+            Some(Value::Array(a)) => Some(a.iter().filter_map(Value::as_str).map(str::to_owned).collect()),
+            Some(_) => return Err(Error::invalid_request("prompt must be a string or an array")),
+        };
+        self.oauth_start(&name, text("redirectUrl").as_deref(), prompt, text("loginHint").as_deref()).await
+    }
+
+    /// Social login by API, step 1: the upstream authorization URL for
+    /// provider `name`; after the callback the browser lands on
+    /// `redirect_url?code=...` (or the provider's default redirect URL).
+    pub async fn oauth_start(&self, name: &str, redirect_url: Option<&str>, prompt: Option<Vec<String>>, login_hint: Option<&str>) -> Result<String> {
+        let provider = self.oauth_provider(name)?;
+        if provider.trigger_method == TriggerMethod::FlowsOnly {
+            return Err(Error::new(ErrorCode::AccessDenied, format!("oauth provider {name:?} is only for flows (triggerMethod flowsOnly)")));
+        }
+        let redirect_url = redirect_url
+            .map(str::to_owned)
+            .or_else(|| provider.redirect_url.clone())
+            .ok_or_else(|| Error::invalid_request("redirectUrl is required (the provider has no default)"))?;
+        let parsed = url::Url::parse(&redirect_url).map_err(|_| Error::invalid_request("redirectUrl is not an absolute URL"))?;
+        if !matches!(parsed.scheme(), "http" | "https") && !parsed.scheme().contains('.') {
+            return Err(Error::invalid_request("redirectUrl must be http(s) or an app's reverse-domain scheme"));
+        }
+        let prompt = prompt.unwrap_or_else(|| provider.prompt.clone());
+        let client = self.oauth_client(&provider).await?;
+        let params = AuthorizationParams {
+            prompt,
+            login_hint: login_hint.map(str::to_owned),
+            extra: provider.authorization_params.clone(),
+            response_type: provider.response_type,
+            ..Default::default()
+        };
+        let request = client.authorization_request(&params)?;
+        let record = json!({
+            "provider": provider.name, "redirectUrl": redirect_url, "request": request.to_json(),
+        });
+        self.store.put_record("oauth_state", &request.state, &record, Some(now_secs() + AUTH_REQUEST_TTL))?;
+        Ok(request.url)
+    }
+
+    /// `GET|POST /v1/oauth/callback`: the upstream's answer.
+    pub(super) async fn oauth_callback(&self, req: &HttpRequest) -> HttpResponse {
+        let input = if req.method == "POST" { String::from_utf8_lossy(&req.body).into_owned() } else { req.query.clone() };
+        let params = Params::parse(input.as_bytes());
+        let Some(state) = params.get("state").map(str::to_owned) else {
+            return pages::error_page(400, "Sign-in failed", "the provider's answer has no state");
+        };
+        // Taken, not read: a replayed callback finds nothing, so nothing is
+        // provisioned twice.
+        let record = match self.store.record("oauth_state", &state) {
+            Ok(Some(r)) => r,
+            Ok(None) => return pages::error_page(400, "Sign-in failed", "this sign-in has expired or was already completed; start again"),
+            Err(_) => return pages::error_page(500, "Sign-in failed", "the server could not complete the request"),
+        };
+        if self.store.delete_record("oauth_state", &state).is_err() {
+            return pages::error_page(500, "Sign-in failed", "the server could not complete the request");
+        }
+        let redirect_url = record.get("redirectUrl").and_then(Value::as_str).unwrap_or_default().to_owned();
+        match self.oauth_finish(&record, &input).await {
+            Ok(code) => HttpResponse::redirect(&append_query(&redirect_url, &[("code", &code)])),
+            Err(e) => {
+                let message: String = e.message.chars().take(300).collect();
+                HttpResponse::redirect(&append_query(&redirect_url, &[("error", e.code.as_str()), ("error_description", &message)]))
+            }
+        }
+    }
+
+    async fn oauth_finish(&self, record: &Value, input: &str) -> Result<String> {
+        let name = record.get("provider").and_then(Value::as_str).unwrap_or_default();
+        let provider = self.oauth_provider(name)?;
+        let request = AuthorizationRequest::from_json(record.get("request").and_then(Value::as_object).ok_or_else(|| Error::internal("stored request"))?)?;
+        let client = self.oauth_client(&provider).await?;
+        let callback = client.parse_callback(input, &request.state)?;
+        let tokens = match (&callback.code, &callback.id_token) {
+            (Some(code), _) => {
+                client
+                    .exchange_code(code, request.code_verifier.as_deref(), Some(&request.nonce), Some(&request.redirect_uri), &provider.token_params)
+                    .await?
+            }
+            _ => client.handle_callback(input, &request).await?,
+        };
+        let claims = tokens.claims.clone().ok_or_else(|| Error::invalid_token("the provider returned no user claims (no id_token or userinfo)"))?;
+        let user = provider.provision(&**self.store(), &claims, now_secs())?;
+        let code = random_id("")?;
+        let amr = json!(["oauth"]);
+        self.store.put_record(
+            "oauth_code",
+            &token_digest(&code),
+            &json!({"userId": user.user_id, "amr": amr, "provider": provider.name, "exp": now_secs() + 60}),
+            Some(now_secs() + 60),
+        )?;
+        Ok(code)
+    }
+
+    /// `POST /v1/auth/oauth/exchange {"code"}` → `authInfo`.
+    pub(super) async fn oauth_exchange(&self, req: &HttpRequest) -> HttpResponse {
+        let result = body_object(req).and_then(|body| {
+            let code = body.get("code").and_then(Value::as_str).filter(|c| !c.is_empty()).ok_or_else(|| Error::invalid_request("code is required"))?;
+            let info = self.oauth_exchange_code(code)?;
+            Ok(json!({"sessionJwt": info.session_jwt, "refreshJwt": info.refresh_jwt, "user": info.user}))
+        });
+        match result {
+            Ok(v) => HttpResponse::json_no_store(200, &v),
+            Err(e) => v1_error(&e),
+        }
+    }
+
+    /// Social login by API, step 2: the one-time code from the redirect →
+    /// session and refresh JWTs and the user (the flow API's `authInfo`).
+    pub fn oauth_exchange_code(&self, code: &str) -> Result<crate::flow::AuthInfo> {
+        {
+            let digest = token_digest(code);
+            let record = self.store.record("oauth_code", &digest)?.ok_or_else(|| Error::new(ErrorCode::InvalidGrant, "the code is invalid, spent or expired"))?;
+            // Single use: whoever deletes it first wins.
+            if !self.store.insert_record("oauth_code_used", &digest, &json!(true), Some(now_secs() + 120))? {
+                return Err(Error::new(ErrorCode::InvalidGrant, "the code was already used"));
+            }
+            self.store.delete_record("oauth_code", &digest)?;
+            let user_id = record.get("userId").and_then(Value::as_str).unwrap_or_default();
+            let amr = record.get("amr").cloned().unwrap_or_else(|| json!(["oauth"]));
+            self.engine.issue_for_user(user_id, amr, &Map::new())
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Social login through a custom OAuth provider, by API (outside flows):
+//! the upstream is a second idflow provider served on 127.0.0.1.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use idflow::jose::{self, Algorithm, KeySet, Validation};
+use idflow::oidc::provider::{HttpRequest, HttpResponse, Provider};
+use idflow::project::Project;
+use idflow::store::{MemoryStore, UserQuery};
+use idflow::ErrorCode;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use support::{Recorded, Reply, TestServer};
+
+const AFTER: &str = "http://127.0.0.1:7000/after";
+
+fn e2e_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e")
+}
+
+/// The upstream OP: the e2e project plus an application for the downstream.
+async fn upstream() -> (TestServer, Arc<Provider>) {
+    let server = TestServer::start().await;
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(e2e_dir().join("project.json")).unwrap()).unwrap();
+    doc["baseUrl"] = server.url().into();
+    doc["applications"].as_array_mut().unwrap().push(json!({
+        "clientId": "downstream", "clientSecret": "downstream-secret-0123456789",
+        "redirectUris": ["http://127.0.0.1/v1/oauth/callback"], "grantTypes": ["authorization_code"], "flow": "sign-up-or-in"
+    }));
+    let provider = Arc::new(Provider::new(Project::from_json(&doc.to_string(), &e2e_dir()).unwrap(), Arc::new(MemoryStore::new())).unwrap());
+    let p = provider.clone();
+    server.fallback(Arc::new(move |r: Recorded| {
+        let p = p.clone();
+        Box::pin(async move {
+            let a = p.handle(HttpRequest::new(&r.method, &r.target, r.headers, r.body)).await;
+            Reply { status: a.status, headers: a.headers, body: a.body, delay: Duration::ZERO }
+        })
+    }));
+    (server, provider)
+}
+
+fn downstream(up: &TestServer, extra: impl FnOnce(&mut Value)) -> Result<Provider, idflow::Error> {
+    let mut doc = json!({
+        "projectId": "down", "baseUrl": "http://127.0.0.1:9999",
+        "flows": ["../flows/sign-up-or-in.json"],
+        "oauthProviders": [
+            {"name": "acme", "clientId": "downstream", "clientSecret": "downstream-secret-0123456789",
+             "discoveryUrl": format!("{}/e2e/.well-known/openid-configuration", up.url()),
+             "scopes": ["openid", "email", "profile"], "emailHandling": "promoteIfVerified", "mergeUsersByEmail": true,
+             "attributeMapping": {"customAttributes": {"upstreamName": "name"}}},
+            {"name": "internal", "triggerMethod": "flowsOnly", "clientId": "downstream", "clientSecret": "downstream-secret-0123456789",
+             "discoveryUrl": format!("{}/e2e/.well-known/openid-configuration", up.url())}
+        ]
+    });
+    extra(&mut doc);
+    Provider::new(Project::from_json(&doc.to_string(), &e2e_dir())?, Arc::new(MemoryStore::new()))
+}
+
+async fn post_json(p: &Provider, path: &str, body: Value) -> HttpResponse {
+    p.handle(HttpRequest::new("POST", path, vec![("Content-Type".into(), "application/json".into())], body.to_string().into_bytes())).await
+}
+
+fn body(r: &HttpResponse) -> Value {
+    serde_json::from_slice(&r.body).unwrap_or(Value::Null)
+}
+
+/// The browser at the upstream: authorize → its flow API → our callback URL.
+async fn browse(up: &Provider, url: &str, email: &str) -> String {
+    let r = up.handle(HttpRequest::new("GET", url, vec![], vec![])).await;
+    let location = r.header("Location").unwrap().to_owned();
+    if !location.contains("/login/") {
+        return location;
+    }
+    let request = location.split("request=").nth(1).unwrap().to_owned();
+    let s = body(&post_json(up, "/v1/flow/start", json!({"request": request})).await);
+    let d = body(&post_json(up, "/v1/flow/next", json!({"executionId": s["executionId"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": email}})).await);
+    d["redirect"]["url"].as_str().unwrap().to_owned()
+}
+
+/// authorize → upstream → callback → redirectUrl?code= → exchange.
+async fn social_login(down: &Provider, up: &Provider, email: &str) -> (HttpResponse, String) {
+    let r = post_json(down, "/v1/auth/oauth/authorize", json!({"provider": "acme", "redirectUrl": AFTER})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let url = body(&r)["url"].as_str().unwrap().to_owned();
+    let callback = browse(up, &url, email).await;
+    assert!(callback.starts_with("http://127.0.0.1/v1/oauth/callback?") || callback.contains("/v1/oauth/callback?"), "{callback}");
+    let back = down.handle(HttpRequest::new("GET", &callback, vec![], vec![])).await;
+    (back, callback)
+}
+
+#[tokio::test]
+async fn a_user_signs_in_through_a_custom_provider_by_api() {
+    let (server, up) = upstream().await;
+    let down = downstream(&server, |_| {}).unwrap();
+    let (back, callback) = social_login(&down, &up, "sam@example.com").await;
+    assert_eq!(back.status, 302, "{}", back.text());
+    let location = back.header("Location").unwrap().to_owned();
+    assert!(location.starts_with(&format!("{AFTER}?code=")), "{location}");
+    let code = location.split("code=").nth(1).unwrap().to_owned();
+    let r = post_json(&down, "/v1/auth/oauth/exchange", json!({"code": code})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let info = body(&r);
+    let user = &info["user"];
+    let login_ids: Vec<&str> = user["loginIds"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(login_ids[0].starts_with("acme:"), "{login_ids:?}");
+    assert!(login_ids.contains(&"sam@example.com"), "a verified email is promoted: {login_ids:?}");
+    assert_eq!(user["verifiedEmail"], true);
+    assert_eq!(user["name"], "sam@example.com");
+    assert_eq!(user["customAttributes"]["upstreamName"], "sam@example.com");
+    let jwks = KeySet::from_jwks_json(&down.signing_keys().jwks_json).unwrap();
+    let mut v = Validation::new(&[Algorithm::RS256]);
+    v.issuer = Some(down.issuer().to_owned());
+    let session = jose::verify(info["sessionJwt"].as_str().unwrap(), &jwks, &v).unwrap().claims;
+    assert_eq!(session["sub"], user["userId"]);
+    assert_eq!(session["amr"], json!(["oauth"]));
+    // The code works once; the callback works once (nothing provisioned twice).
+    let again = post_json(&down, "/v1/auth/oauth/exchange", json!({"code": code})).await;
+    assert_eq!(body(&again)["error"]["code"], "invalid_grant");
+    let replay = down.handle(HttpRequest::new("GET", &callback, vec![], vec![])).await;
+    assert_eq!(replay.status, 400);
+    assert!(replay.header("Location").is_none());
+    // The same upstream user again: the same idflow user.
+    let (back, _) = social_login(&down, &up, "sam@example.com").await;
+    let code = back.header("Location").unwrap().split("code=").nth(1).unwrap().to_owned();
+    let info2 = body(&post_json(&down, "/v1/auth/oauth/exchange", json!({"code": code})).await);
+    assert_eq!(info2["user"]["userId"], user["userId"]);
+    assert_eq!(down.store().search_users(&UserQuery::default()).unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn merge_by_verified_email_and_email_handling() {
+    let (server, up) = upstream().await;
+    let down = downstream(&server, |_| {}).unwrap();
+    let existing = idflow::users::create_user(&**down.store(), "lee@example.com", json!({"verifiedEmail": true}).as_object().unwrap()).unwrap();
+    let (back, _) = social_login(&down, &up, "lee@example.com").await;
+    let code = back.header("Location").unwrap().split("code=").nth(1).unwrap().to_owned();
+    let info = body(&post_json(&down, "/v1/auth/oauth/exchange", json!({"code": code})).await);
+    assert_eq!(info["user"]["userId"], existing.user_id.as_str(), "merged into the user who owns the verified email");
+    assert!(info["user"]["loginIds"].as_array().unwrap().iter().any(|l| l.as_str().unwrap().starts_with("acme:")));
+    // Without merging, the same email makes a separate user and is not promoted.
+    let down = downstream(&server, |d| {
+        d["oauthProviders"][0]["mergeUsersByEmail"] = json!(false);
+        d["oauthProviders"][0]["emailHandling"] = json!("attributeOnly");
+    })
+    .unwrap();
+    let other = idflow::users::create_user(&**down.store(), "lee@example.com", json!({"verifiedEmail": true}).as_object().unwrap()).unwrap();
+    let (back, _) = social_login(&down, &up, "lee@example.com").await;
+    let code = back.header("Location").unwrap().split("code=").nth(1).unwrap().to_owned();
+    let info = body(&post_json(&down, "/v1/auth/oauth/exchange", json!({"code": code})).await);
+    assert_ne!(info["user"]["userId"], other.user_id.as_str());
+    assert_eq!(info["user"]["loginIds"].as_array().unwrap().len(), 1, "attributeOnly keeps the email out of the login ids");
+    assert_eq!(info["user"]["email"], "lee@example.com");
+}
+
+#[tokio::test]
+async fn api_path_errors_have_codes() {
+    let (server, up) = upstream().await;
+    let down = downstream(&server, |_| {}).unwrap();
+    let r = post_json(&down, "/v1/auth/oauth/authorize", json!({"provider": "internal", "redirectUrl": AFTER})).await;
+    assert_eq!((r.status, body(&r)["error"]["code"].clone()), (403, json!("access_denied")));
+    let r = post_json(&down, "/v1/auth/oauth/authorize", json!({"provider": "nobody", "redirectUrl": AFTER})).await;
+    assert_eq!(body(&r)["error"]["code"], "invalid_request");
+    let r = post_json(&down, "/v1/auth/oauth/authorize", json!({"provider": "acme"})).await;
+    assert_eq!(body(&r)["error"]["code"], "invalid_request", "no redirectUrl and no default");
+    // The upstream refuses (prompt=none, no session there): the browser
+    // lands on redirectUrl with the error, and nothing is issued.
+    let r = post_json(&down, "/v1/auth/oauth/authorize", json!({"provider": "acme", "redirectUrl": AFTER, "prompt": "none"})).await;
+    let callback = browse(&up, body(&r)["url"].as_str().unwrap(), "x@example.com").await;
+    let back = down.handle(HttpRequest::new("GET", &callback, vec![], vec![])).await;
+    let location = back.header("Location").unwrap();
+    assert!(location.starts_with(&format!("{AFTER}?error=login_required")), "{location}");
+    assert!(down.store().search_users(&UserQuery::default()).unwrap().is_empty());
+    // The upstream is down: a network error.
+    let down2 = downstream(&server, |d| d["oauthProviders"][0]["discoveryUrl"] = json!("http://127.0.0.1:9/.well-known/openid-configuration")).unwrap();
+    let r = post_json(&down2, "/v1/auth/oauth/authorize", json!({"provider": "acme", "redirectUrl": AFTER})).await;
+    assert_eq!((r.status, body(&r)["error"]["code"].clone()), (502, json!("network")));
+    let r = post_json(&down, "/v1/auth/oauth/exchange", json!({"code": "nope"})).await;
+    assert_eq!(body(&r)["error"]["code"], "invalid_grant");
+    let unknown = down.handle(HttpRequest::new("GET", "/v1/oauth/callback?code=x&state=forged", vec![], vec![])).await;
+    assert_eq!(unknown.status, 400);
+    // Configuration errors name the field.
+    for (edit, want) in [
+        (json!({"bogus": 1}), "bogus"),
+        (json!({"emailHandling": "sometimes"}), "emailHandling"),
+        (json!({"triggerMethod": "api"}), "triggerMethod"),
+        (json!({"attributeMapping": {"shoeSize": "x"}}), "shoeSize"),
+    ] {
+        let err = downstream(&server, |d| {
+            for (k, v) in edit.as_object().unwrap() {
+                d["oauthProviders"][0][k] = v.clone();
+            }
+        })
+        .unwrap_err();
+        assert_eq!(err.code, ErrorCode::Config);
+        assert!(err.message.contains(want), "{want}: {}", err.message);
+    }
+}
