@@ -199,3 +199,103 @@ async fn api_path_errors_have_codes() {
         assert!(err.message.contains(want), "{want}: {}", err.message);
     }
 }
+
+/// A downstream whose flow starts with an `oauth` step, and an OIDC
+/// application that uses it.
+fn downstream_with_flow(up: &TestServer) -> Provider {
+    downstream(up, |d| {
+        d["flows"] = json!([{
+            "id": "social", "name": "Sign in with Acme", "start": "sso",
+            "steps": {
+                "sso": {"type": "oauth", "provider": "acme", "next": "claims", "onError": "fallback"},
+                "claims": {"type": "customClaims", "claims": [{"key": "upstreamIss", "type": "dynamic", "value": "oauth.acme.claims.iss"}], "next": "done"},
+                "fallback": {"type": "screen", "title": "Sign in another way",
+                    "inputs": [{"name": "email", "type": "email", "label": "Email", "required": true}],
+                    "interactions": [{"id": "submit", "label": "Continue", "next": "jwt"}]},
+                "jwt": {"type": "generateJwt", "mode": "signUpOrIn", "next": "done"},
+                "done": {"type": "end"}
+            }
+        }]);
+        d["applications"] = json!([{"clientId": "down-app", "public": true, "redirectUris": ["http://127.0.0.1/app/cb"], "flow": "social"}]);
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_oauth_flow_step_resumes_the_execution_after_the_callback() {
+    let (server, up) = upstream().await;
+    let down = downstream_with_flow(&server);
+    // Through the flow API: waiting with the upstream URL, then the callback
+    // resumes the execution and the hosted page shows the outcome once.
+    let s = body(&post_json(&down, "/v1/flow/start", json!({"flowId": "social"})).await);
+    assert_eq!(s["status"], "waiting");
+    assert!(s.get("screen").is_none());
+    let upstream_url = s["redirect"]["url"].as_str().unwrap().to_owned();
+    assert!(upstream_url.starts_with(&server.url()), "{upstream_url}");
+    let refused = post_json(&down, "/v1/flow/next", json!({"executionId": s["executionId"], "stepId": "sso", "interactionId": "x"})).await;
+    assert_eq!(body(&refused)["error"]["code"], "invalid_request", "an oauth step is not answered through next");
+    let callback = browse(&up, &upstream_url, "flow-user@example.com").await;
+    let back = down.handle(HttpRequest::new("GET", &callback, vec![], vec![])).await;
+    let page = back.header("Location").unwrap().to_owned();
+    assert_eq!(page, format!("http://127.0.0.1:9999/login/down?execution={}", s["executionId"].as_str().unwrap()));
+    let done = body(&post_json(&down, "/v1/flow/start", json!({"executionId": s["executionId"]})).await);
+    assert_eq!(done["status"], "completed", "{done}");
+    let jwks = KeySet::from_jwks_json(&down.signing_keys().jwks_json).unwrap();
+    let mut v = Validation::new(&[Algorithm::RS256]);
+    v.issuer = Some(down.issuer().to_owned());
+    let claims = jose::verify(done["authInfo"]["sessionJwt"].as_str().unwrap(), &jwks, &v).unwrap().claims;
+    assert_eq!(claims["upstreamIss"], up.issuer());
+    assert_eq!(claims["amr"], json!(["oauth"]));
+    let gone = post_json(&down, "/v1/flow/start", json!({"executionId": s["executionId"]})).await;
+    assert_eq!(gone.status, 400, "shown once");
+
+    // For an OIDC application: authorize → hosted page → flow → upstream →
+    // callback → the application's redirect URI with a code.
+    let pair = idflow::pkce::generate(None).unwrap();
+    let authorize = format!(
+        "/oauth2/v1/authorize?response_type=code&client_id=down-app&redirect_uri=http%3A%2F%2F127.0.0.1%3A4000%2Fapp%2Fcb&scope=openid%20email&state=st&code_challenge={}&code_challenge_method=S256",
+        pair.challenge
+    );
+    let r = down.handle(HttpRequest::new("GET", &authorize, vec![], vec![])).await;
+    let request = r.header("Location").unwrap().split("request=").nth(1).unwrap().to_owned();
+    let s = body(&post_json(&down, "/v1/flow/start", json!({"request": request})).await);
+    let callback = browse(&up, s["redirect"]["url"].as_str().unwrap(), "flow-user@example.com").await;
+    let back = down.handle(HttpRequest::new("GET", &callback, vec![], vec![])).await;
+    let app = back.header("Location").unwrap().to_owned();
+    assert!(app.starts_with("http://127.0.0.1:4000/app/cb?code="), "{app}");
+    assert!(back.header("Set-Cookie").unwrap().starts_with("idflow_session="));
+    let code = app.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    let form = format!("grant_type=authorization_code&code={code}&client_id=down-app&redirect_uri=http%3A%2F%2F127.0.0.1%3A4000%2Fapp%2Fcb&code_verifier={}", pair.verifier);
+    let t = down
+        .handle(HttpRequest::new("POST", "/oauth2/v1/token", vec![("Content-Type".into(), "application/x-www-form-urlencoded".into())], form.into_bytes()))
+        .await;
+    assert_eq!(t.status, 200, "{}", t.text());
+    let id = jose::verify(body(&t)["id_token"].as_str().unwrap(), &jwks, &{
+        let mut v = Validation::new(&[Algorithm::RS256]);
+        v.issuer = Some(down.issuer().to_owned());
+        v.audience = vec!["down-app".into()];
+        v
+    })
+    .unwrap()
+    .claims;
+    assert_eq!(id["email"], "flow-user@example.com");
+}
+
+#[tokio::test]
+async fn an_upstream_failure_takes_the_oauth_steps_error_branch() {
+    let (server, up) = upstream().await;
+    let down = downstream_with_flow(&server);
+    let s = body(&post_json(&down, "/v1/flow/start", json!({"flowId": "social"})).await);
+    // The user denies at the upstream (here: prompt=none without a session there).
+    let url = s["redirect"]["url"].as_str().unwrap().replace("&state=", "&prompt=none&state=");
+    let callback = browse(&up, &url, "x@example.com").await;
+    assert!(callback.contains("error=login_required"), "{callback}");
+    let back = down.handle(HttpRequest::new("GET", &callback, vec![], vec![])).await;
+    assert!(back.header("Location").unwrap().contains("/login/down?execution="));
+    let screen = body(&post_json(&down, "/v1/flow/start", json!({"executionId": s["executionId"]})).await);
+    assert_eq!(screen["status"], "waiting");
+    assert_eq!(screen["stepId"], "fallback", "the onError branch: {screen}");
+    // A replayed callback does nothing.
+    let replay = down.handle(HttpRequest::new("GET", &callback, vec![], vec![])).await;
+    assert_eq!(replay.status, 400);
+}

@@ -145,17 +145,36 @@ enum Outcome {
     Failed(Error),
 }
 
+/// Starts social login for `oauth` steps: returns the upstream
+/// authorization URL for `provider` and remembers which execution and step
+/// the callback resumes (the OIDC provider implements it).
+pub trait OAuthStarter: Send + Sync {
+    fn start<'a>(
+        &'a self,
+        provider: &'a str,
+        prompt: Option<&'a str>,
+        execution_id: &'a str,
+        step_id: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String>> + Send + 'a>>;
+}
+
 /// Runs flows against a store.
 pub struct FlowEngine {
     config: EngineConfig,
     flows: HashMap<String, Arc<Flow>>,
     connectors: HashMap<String, HttpConnector>,
     store: Arc<dyn Store>,
+    oauth: Option<Arc<dyn OAuthStarter>>,
 }
 
 impl FlowEngine {
     pub fn new(config: EngineConfig, store: Arc<dyn Store>) -> FlowEngine {
-        FlowEngine { config, flows: HashMap::new(), connectors: HashMap::new(), store }
+        FlowEngine { config, flows: HashMap::new(), connectors: HashMap::new(), store, oauth: None }
+    }
+
+    /// Lets `oauth` steps start social login through `starter`.
+    pub fn set_oauth(&mut self, starter: Arc<dyn OAuthStarter>) {
+        self.oauth = Some(starter);
     }
 
     pub fn add_connector(&mut self, connector: HttpConnector) {
@@ -220,7 +239,7 @@ impl FlowEngine {
             ctx.set("request", r)?;
         }
         let execution_id = random_id("E")?;
-        let outcome = self.run(&flow, &flow.start, &mut ctx).await;
+        let outcome = self.run(&flow, &flow.start, &mut ctx, &execution_id).await;
         self.finish(&flow, execution_id, None, outcome, ctx, &[]).await
     }
 
@@ -244,7 +263,7 @@ impl FlowEngine {
         let flow = self.flow(&record.flow_id)?;
         let step = flow.step(step_id).ok_or_else(|| Error::internal("stored step is not in the flow"))?;
         let StepKind::Screen(screen) = &step.kind else {
-            return Err(Error::internal("stored step is not a screen"));
+            return Err(Error::invalid_request("this step waits for the OAuth provider's callback, not for an answer"));
         };
         let Some(interaction) = screen.interactions.iter().find(|i| i.id == interaction_id) else {
             return Err(Error::invalid_request(format!("interactionId {interaction_id:?} is not on this screen")));
@@ -271,8 +290,80 @@ impl FlowEngine {
         // Passwords serve the steps of this request only.
         let transient: Vec<String> =
             screen.inputs.iter().filter(|i| i.input_type == InputType::Password).map(|i| format!("form.{}", i.name)).collect();
-        let outcome = self.run(&flow, &interaction.next, &mut ctx).await;
+        let outcome = self.run(&flow, &interaction.next, &mut ctx, execution_id).await;
         self.finish(&flow, execution_id.to_owned(), Some(claimed.version), outcome, ctx, &transient).await
+    }
+
+    /// Resumes an execution waiting on the `oauth` step `step_id` with the
+    /// upstream's outcome: the provisioned user and its raw claims (under
+    /// `oauth.<provider>.claims`), or the error (which takes the step's
+    /// `onError` branch, else fails the flow).
+    pub async fn resume_oauth(
+        &self,
+        execution_id: &str,
+        step_id: &str,
+        outcome: Result<(User, Map<String, Value>)>,
+    ) -> Result<FlowResponse> {
+        let unknown = || Error::invalid_request("no such execution (it finished, expired or never existed)");
+        let record = self.store.execution(execution_id)?.ok_or_else(unknown)?;
+        if record.expires_at <= now() {
+            self.store.delete_execution(execution_id)?;
+            return Err(Error::invalid_request("the execution has expired; start the flow again"));
+        }
+        if record.step_id != step_id {
+            return Err(Error::invalid_request("the execution no longer waits on this oauth step"));
+        }
+        let flow = self.flow(&record.flow_id)?;
+        let step = flow.step(step_id).ok_or_else(|| Error::internal("stored step is not in the flow"))?;
+        let StepKind::OAuth { provider, next, .. } = &step.kind else {
+            return Err(Error::invalid_request("the execution waits on a screen, not on an oauth step"));
+        };
+        let claimed = ExecutionRecord { step_id: String::new(), version: record.version + 1, ..record.clone() };
+        if !self.store.save_execution(&claimed, record.version)? {
+            return Err(Error::invalid_request("this oauth step was already resumed"));
+        }
+        let mut ctx = Context::from_value(record.context.clone())?;
+        let from = match outcome {
+            Ok((user, claims)) => {
+                ctx.set("user", user.to_json())?;
+                ctx.set(&format!("{INTERNAL}.userId"), user.user_id.clone().into())?;
+                ctx.set(&format!("{INTERNAL}.amr"), json!(["oauth"]))?;
+                ctx.set(&format!("oauth.{provider}.claims"), Value::Object(claims))?;
+                next.clone()
+            }
+            Err(e) => match &step.on_error {
+                Some(target) => {
+                    ctx.set("error", json!({"code": e.code.as_str(), "message": e.message, "step": step.id}))?;
+                    target.clone()
+                }
+                None => {
+                    return self.finish(&flow, execution_id.to_owned(), Some(claimed.version), Outcome::Failed(e), ctx, &[]).await;
+                }
+            },
+        };
+        let outcome = self.run(&flow, &from, &mut ctx, execution_id).await;
+        self.finish(&flow, execution_id.to_owned(), Some(claimed.version), outcome, ctx, &[]).await
+    }
+
+    /// The screen an execution waits on (the hosted page resumes with it).
+    pub fn current(&self, execution_id: &str) -> Result<FlowResponse> {
+        let unknown = || Error::invalid_request("no such execution (it finished, expired or never existed)");
+        let record = self.store.execution(execution_id)?.filter(|r| r.expires_at > now()).ok_or_else(unknown)?;
+        let flow = self.flow(&record.flow_id)?;
+        let screen = match flow.step(&record.step_id).map(|s| &s.kind) {
+            Some(StepKind::Screen(screen)) => screen_view(&record.step_id, screen),
+            _ => return Err(Error::invalid_request("the execution is not waiting on a screen")),
+        };
+        Ok(FlowResponse {
+            execution_id: execution_id.to_owned(),
+            step_id: Some(record.step_id.clone()),
+            status: FlowStatus::Waiting,
+            screen: Some(screen),
+            redirect: None,
+            auth_info: None,
+            error: None,
+            authenticated: None,
+        })
     }
 
     async fn finish(
@@ -299,6 +390,7 @@ impl FlowEngine {
         };
         match outcome {
             Outcome::Waiting(step_id) => {
+                response.redirect = ctx.remove(&format!("{INTERNAL}.redirect")).and_then(|v| v.as_str().map(str::to_owned));
                 let record = ExecutionRecord {
                     id: execution_id.clone(),
                     flow_id: flow.id.clone(),
@@ -421,7 +513,7 @@ impl FlowEngine {
         Ok(AuthInfo { session_jwt, refresh_jwt, user: user.to_json() })
     }
 
-    async fn run(&self, flow: &Flow, from: &str, ctx: &mut Context) -> Outcome {
+    async fn run(&self, flow: &Flow, from: &str, ctx: &mut Context, execution_id: &str) -> Outcome {
         let mut current = from.to_owned();
         let mut steps_run = 0usize;
         loop {
@@ -438,6 +530,16 @@ impl FlowEngine {
             let result = match &step.kind {
                 StepKind::Screen(_) => return Outcome::Waiting(current),
                 StepKind::End => return Outcome::Completed,
+                StepKind::OAuth { provider, prompt, .. } => match &self.oauth {
+                    None => Err(Error::new(ErrorCode::StepFailed, format!("oauth step for provider {provider:?}: no OIDC provider runs this engine"))),
+                    Some(starter) => match starter.start(provider, prompt.as_deref(), execution_id, &step.id).await {
+                        Ok(url) => match ctx.set(&format!("{INTERNAL}.redirect"), Value::String(url)) {
+                            Ok(()) => return Outcome::Waiting(current),
+                            Err(e) => Err(e),
+                        },
+                        Err(e) => Err(e),
+                    },
+                },
                 _ => self.run_step(step, ctx).await,
             };
             current = match result {
@@ -547,11 +649,9 @@ impl FlowEngine {
                 ctx.set("user", user.to_json())?;
                 Ok(u.next.clone())
             }
-            StepKind::OAuth { provider, .. } => Err(Error::new(
-                ErrorCode::StepFailed,
-                format!("oauth step for provider {provider:?}: social login is not available in this build yet"),
-            )),
-            StepKind::Screen(_) | StepKind::End => Err(Error::internal("screen and end steps are handled by the run loop")),
+            StepKind::OAuth { .. } | StepKind::Screen(_) | StepKind::End => {
+                Err(Error::internal("screen, oauth and end steps are handled by the run loop"))
+            }
         }
     }
 }

@@ -18,5 +18,5 @@ pub use model::{
     InputType, Interaction, Method, Operator, ScreenStep, Step, StepKind, UpdateUserStep,
 };
 pub use context::Context;
-pub use engine::{AuthInfo, Authenticated, EngineConfig, FlowEngine, FlowResponse, FlowStatus};
+pub use engine::{AuthInfo, Authenticated, EngineConfig, FlowEngine, FlowResponse, FlowStatus, OAuthStarter};
 pub use validate::{parse_flow, validate_flow, FlowProblem, RESERVED_CLAIMS};

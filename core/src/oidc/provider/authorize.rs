@@ -357,6 +357,22 @@ impl Provider {
             Ok(b) => b,
             Err(e) => return flow_error(&e),
         };
+        // The hosted page coming back (e.g. after an oauth step): the
+        // outcome once, or the screen the execution waits on.
+        if let Some(execution) = body.get("executionId").and_then(Value::as_str).filter(|e| !e.is_empty()) {
+            match self.store.record("flow_result", execution) {
+                Ok(Some(done)) => {
+                    let _ = self.store.delete_record("flow_result", execution);
+                    return HttpResponse::json_no_store(200, &done);
+                }
+                Ok(None) => {}
+                Err(e) => return flow_error(&e),
+            }
+            return match self.engine.current(execution) {
+                Ok(r) => HttpResponse::json_no_store(200, &r.to_json()),
+                Err(e) => flow_error(&e),
+            };
+        }
         let request_id = match body.get("request") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
@@ -421,10 +437,21 @@ impl Provider {
     /// The flow API's answer; a completed flow for an authorization request
     /// becomes a session (cookie) and an authorization response.
     fn flow_reply(&self, result: Result<FlowResponse>) -> HttpResponse {
-        let mut response = match result {
-            Ok(r) => r,
+        let (response, cookie) = match self.complete_flow(result) {
+            Ok(x) => x,
             Err(e) => return flow_error(&e),
         };
+        let mut out = HttpResponse::json_no_store(200, &response.to_json());
+        if let Some(c) = cookie {
+            out = out.with_header("Set-Cookie", c);
+        }
+        out
+    }
+
+    /// A flow's answer, with a completed authorization request turned into
+    /// a session (its cookie) and an authorization response (`redirect`).
+    pub(super) fn complete_flow(&self, result: Result<FlowResponse>) -> Result<(FlowResponse, Option<String>)> {
+        let mut response = result?;
         let mut cookie = None;
         if let (FlowStatus::Completed, Some(auth)) = (response.status, response.authenticated.clone()) {
             if let Some(request_id) = auth.request.as_ref().and_then(|r| str_field(r, "requestId")) {
@@ -440,11 +467,7 @@ impl Provider {
                 }
             }
         }
-        let mut out = HttpResponse::json_no_store(200, &response.to_json());
-        if let Some(c) = cookie {
-            out = out.with_header("Set-Cookie", c);
-        }
-        out
+        Ok((response, cookie))
     }
 
     fn finish_authorization(&self, request_id: &str, auth: &crate::flow::Authenticated) -> Result<(String, String)> {

@@ -64,8 +64,7 @@ pub struct Provider {
     discovery_json: String,
     client_jwks: HashMap<String, JwksCache>,
     secure_cookies: bool,
-    oauth: crate::oidc::social::OAuthProviders,
-    oauth_clients: tokio::sync::Mutex<HashMap<String, Arc<crate::oidc::client::OidcClient>>>,
+    social: Arc<social::SocialLogin>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -136,8 +135,11 @@ impl Provider {
                 client_jwks.insert(app.client_id.clone(), JwksCache::new(uri, Default::default())?);
             }
         }
-        let engine = Arc::new(project.engine(keys.active.clone(), store.clone())?);
         let oauth = crate::oidc::social::OAuthProviders::from_json(project.extra.get("oauthProviders"), &base_url, &keys.active)?;
+        let social = Arc::new(social::SocialLogin::new(oauth, store.clone()));
+        let mut engine = project.engine(keys.active.clone(), store.clone())?;
+        engine.set_oauth(social.clone());
+        let engine = Arc::new(engine);
         let issuer = project.issuer();
         let mut provider = Provider {
             secure_cookies: base.scheme() == "https",
@@ -151,8 +153,7 @@ impl Provider {
             keys,
             discovery_json: String::new(),
             client_jwks,
-            oauth,
-            oauth_clients: tokio::sync::Mutex::new(HashMap::new()),
+            social,
             project,
         };
         provider.discovery_json = provider.discovery().to_string();

@@ -11,7 +11,10 @@ use super::{pages, token_digest, Provider, AUTH_REQUEST_TTL};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{now_secs, random_id};
 use crate::oidc::client::{AuthorizationParams, AuthorizationRequest, OidcClient};
-use crate::oidc::social::{OAuthProvider, TriggerMethod};
+use crate::flow::OAuthStarter;
+use crate::oidc::social::{OAuthProvider, OAuthProviders, TriggerMethod};
+use crate::store::Store;
+use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -34,10 +37,22 @@ fn body_object(req: &HttpRequest) -> Result<Map<String, Value>> {
     crate::json::parse_object(&req.body).map_err(|e| Error::invalid_request(format!("the body is not a JSON object: {e}")))
 }
 
-impl Provider {
+/// The project's custom providers with their (lazily discovered) clients;
+/// shared by the provider's API path and the engine's `oauth` steps.
+pub(crate) struct SocialLogin {
+    oauth: OAuthProviders,
+    clients: tokio::sync::Mutex<HashMap<String, Arc<OidcClient>>>,
+    store: Arc<dyn Store>,
+}
+
+impl SocialLogin {
+    pub(crate) fn new(oauth: OAuthProviders, store: Arc<dyn Store>) -> SocialLogin {
+        SocialLogin { oauth, clients: tokio::sync::Mutex::new(HashMap::new()), store }
+    }
+
     /// The upstream's client, discovered once and then shared.
-    pub(crate) async fn oauth_client(&self, provider: &OAuthProvider) -> Result<Arc<OidcClient>> {
-        let mut clients = self.oauth_clients.lock().await;
+    async fn client(&self, provider: &OAuthProvider) -> Result<Arc<OidcClient>> {
+        let mut clients = self.clients.lock().await;
         if let Some(c) = clients.get(&provider.name) {
             return Ok(c.clone());
         }
@@ -46,11 +61,55 @@ impl Provider {
         Ok(client)
     }
 
+    fn provider(&self, name: &str) -> Result<Arc<OAuthProvider>> {
+        self.oauth.get(name).cloned().ok_or_else(|| Error::invalid_request(format!("no oauth provider named {name:?} in this project")))
+    }
+
+    /// Builds the upstream request and remembers `target` for the callback.
+    async fn begin(&self, provider: &OAuthProvider, prompt: Vec<String>, login_hint: Option<&str>, target: Value) -> Result<String> {
+        let client = self.client(provider).await?;
+        let params = AuthorizationParams {
+            prompt,
+            login_hint: login_hint.map(str::to_owned),
+            extra: provider.authorization_params.clone(),
+            response_type: provider.response_type,
+            ..Default::default()
+        };
+        let request = client.authorization_request(&params)?;
+        let mut record = target;
+        record["provider"] = provider.name.clone().into();
+        record["request"] = request.to_json();
+        self.store.put_record("oauth_state", &request.state, &record, Some(now_secs() + AUTH_REQUEST_TTL))?;
+        Ok(request.url)
+    }
+}
+
+impl OAuthStarter for SocialLogin {
+    fn start<'a>(
+        &'a self,
+        provider: &'a str,
+        prompt: Option<&'a str>,
+        execution_id: &'a str,
+        step_id: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String>> + Send + 'a>> {
+        Box::pin(async move {
+            let p = self.provider(provider)?;
+            let prompt = match prompt {
+                Some(x) => x.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+                None => p.prompt.clone(),
+            };
+            self.begin(&p, prompt, None, json!({"mode": "flow", "executionId": execution_id, "stepId": step_id})).await
+        })
+    }
+}
+
+impl Provider {
+    async fn oauth_client(&self, provider: &OAuthProvider) -> Result<Arc<OidcClient>> {
+        self.social.client(provider).await
+    }
+
     fn oauth_provider(&self, name: &str) -> Result<Arc<OAuthProvider>> {
-        self.oauth
-            .get(name)
-            .cloned()
-            .ok_or_else(|| Error::invalid_request(format!("no oauth provider named {name:?} in this project")))
+        self.social.provider(name)
     }
 
     pub(super) async fn oauth_authorize(&self, req: &HttpRequest) -> HttpResponse {
@@ -90,20 +149,7 @@ impl Provider {
             return Err(Error::invalid_request("redirectUrl must be http(s) or an app's reverse-domain scheme"));
         }
         let prompt = prompt.unwrap_or_else(|| provider.prompt.clone());
-        let client = self.oauth_client(&provider).await?;
-        let params = AuthorizationParams {
-            prompt,
-            login_hint: login_hint.map(str::to_owned),
-            extra: provider.authorization_params.clone(),
-            response_type: provider.response_type,
-            ..Default::default()
-        };
-        let request = client.authorization_request(&params)?;
-        let record = json!({
-            "provider": provider.name, "redirectUrl": redirect_url, "request": request.to_json(),
-        });
-        self.store.put_record("oauth_state", &request.state, &record, Some(now_secs() + AUTH_REQUEST_TTL))?;
-        Ok(request.url)
+        self.social.begin(&provider, prompt, login_hint, json!({"mode": "api", "redirectUrl": redirect_url})).await
     }
 
     /// `GET|POST /v1/oauth/callback`: the upstream's answer.
@@ -123,6 +169,9 @@ impl Provider {
         if self.store.delete_record("oauth_state", &state).is_err() {
             return pages::error_page(500, "Sign-in failed", "the server could not complete the request");
         }
+        if record.get("mode").and_then(Value::as_str) == Some("flow") {
+            return self.oauth_resume_flow(&record, &input).await;
+        }
         let redirect_url = record.get("redirectUrl").and_then(Value::as_str).unwrap_or_default().to_owned();
         match self.oauth_finish(&record, &input).await {
             Ok(code) => HttpResponse::redirect(&append_query(&redirect_url, &[("code", &code)])),
@@ -133,7 +182,8 @@ impl Provider {
         }
     }
 
-    async fn oauth_finish(&self, record: &Value, input: &str) -> Result<String> {
+    /// Exchanges the upstream's answer and provisions the user.
+    async fn oauth_user(&self, record: &Value, input: &str) -> Result<(Arc<OAuthProvider>, crate::users::User, Map<String, Value>)> {
         let name = record.get("provider").and_then(Value::as_str).unwrap_or_default();
         let provider = self.oauth_provider(name)?;
         let request = AuthorizationRequest::from_json(record.get("request").and_then(Value::as_object).ok_or_else(|| Error::internal("stored request"))?)?;
@@ -149,6 +199,11 @@ impl Provider {
         };
         let claims = tokens.claims.clone().ok_or_else(|| Error::invalid_token("the provider returned no user claims (no id_token or userinfo)"))?;
         let user = provider.provision(&**self.store(), &claims, now_secs())?;
+        Ok((provider, user, claims))
+    }
+
+    async fn oauth_finish(&self, record: &Value, input: &str) -> Result<String> {
+        let (provider, user, _) = self.oauth_user(record, input).await?;
         let code = random_id("")?;
         let amr = json!(["oauth"]);
         self.store.put_record(
@@ -158,6 +213,35 @@ impl Provider {
             Some(now_secs() + 60),
         )?;
         Ok(code)
+    }
+
+    /// The callback of an `oauth` flow step: resume the execution and send
+    /// the browser on: to the next redirect (the application's redirect URI
+    /// with a code, or another upstream), else back to the hosted page.
+    async fn oauth_resume_flow(&self, record: &Value, input: &str) -> HttpResponse {
+        let execution = record.get("executionId").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let step = record.get("stepId").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let outcome = self.oauth_user(record, input).await.map(|(_, user, claims)| (user, claims));
+        let result = self.engine.resume_oauth(&execution, &step, outcome).await;
+        let (response, cookie) = match self.complete_flow(result) {
+            Ok(x) => x,
+            Err(e) => return pages::error_page(400, "Sign-in failed", &e.message),
+        };
+        let mut out = match (&response.redirect, response.status) {
+            (Some(url), _) => HttpResponse::redirect(url),
+            (None, status) => {
+                if status != crate::flow::FlowStatus::Waiting {
+                    // The hosted page shows the outcome once.
+                    let _ = self.store.put_record("flow_result", &execution, &response.to_json(), Some(now_secs() + 60));
+                }
+                let page = append_query(&self.url(&format!("/login/{}", self.project.project_id)), &[("execution", &execution)]);
+                HttpResponse::redirect(&page)
+            }
+        };
+        if let Some(c) = cookie {
+            out = out.with_header("Set-Cookie", c);
+        }
+        out
     }
 
     /// `POST /v1/auth/oauth/exchange {"code"}` → `authInfo`.
