@@ -208,6 +208,8 @@ export declare class Provider {
   oauthAuthorize(provider: string, options?: { redirectUrl?: string; prompt?: string | string[]; loginHint?: string }): Promise<string>
   /** Social login by API, step 2: the one-time code from `redirectUrl?code=` → `{sessionJwt, refreshJwt, user}`. */
   oauthExchange(code: string): JsonObject
+  /** The upstream access token kept for a user (`manageProviderTokens`), refreshed when expired. */
+  providerToken(userId: string, provider: string): Promise<{ provider: string; accessToken: string; expiresAt: number | null; scope: string | null }>
   /** The configured applications (OIDC clients), without secrets. */
   applications(): JsonObject[]
   /** The configured access keys (client_credentials), without secrets. */

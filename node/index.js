@@ -100,6 +100,10 @@ class Provider {
     return this._native.oauthExchange(code)
   }
 
+  providerToken(userId, provider) {
+    return this._native.providerToken(userId, provider)
+  }
+
   applications() {
     return this._native.applications()
   }

@@ -15,9 +15,9 @@ use std::sync::Arc;
 /// The demo project's flow (also `tests/flows/sign-up-or-in.json`).
 const DEMO_FLOW: &str = include_str!("../../tests/flows/sign-up-or-in.json");
 
-const FIELDS: [&str; 11] = [
+const FIELDS: [&str; 12] = [
     "projectId", "baseUrl", "signing", "tokens", "applications", "accessKeys", "connectors", "roles",
-    "oauthProviders", "flows", "tenants",
+    "oauthProviders", "flows", "tenants", "encryption",
 ];
 
 /// A parsed project.
@@ -154,7 +154,7 @@ impl Project {
         }
         let extra = doc
             .iter()
-            .filter(|(k, _)| ["applications", "accessKeys", "roles", "oauthProviders", "tenants"].contains(&k.as_str()))
+            .filter(|(k, _)| ["applications", "accessKeys", "roles", "oauthProviders", "tenants", "encryption"].contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         Ok(Project { project_id, base_url, signing_alg, session_ttl, refresh_ttl, code_ttl, connectors, flows, roles, extra })

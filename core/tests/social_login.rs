@@ -24,12 +24,17 @@ fn e2e_dir() -> std::path::PathBuf {
 
 /// The upstream OP: the e2e project plus an application for the downstream.
 async fn upstream() -> (TestServer, Arc<Provider>) {
+    upstream_with(|_| {}).await
+}
+
+async fn upstream_with(edit: impl FnOnce(&mut Value)) -> (TestServer, Arc<Provider>) {
     let server = TestServer::start().await;
     let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(e2e_dir().join("project.json")).unwrap()).unwrap();
     doc["baseUrl"] = server.url().into();
+    edit(&mut doc);
     doc["applications"].as_array_mut().unwrap().push(json!({
         "clientId": "downstream", "clientSecret": "downstream-secret-0123456789",
-        "redirectUris": ["http://127.0.0.1/v1/oauth/callback"], "grantTypes": ["authorization_code"], "flow": "sign-up-or-in"
+        "redirectUris": ["http://127.0.0.1/v1/oauth/callback"], "grantTypes": ["authorization_code", "refresh_token"], "flow": "sign-up-or-in"
     }));
     let provider = Arc::new(Provider::new(Project::from_json(&doc.to_string(), &e2e_dir()).unwrap(), Arc::new(MemoryStore::new())).unwrap());
     let p = provider.clone();
@@ -298,4 +303,55 @@ async fn an_upstream_failure_takes_the_oauth_steps_error_branch() {
     // A replayed callback does nothing.
     let replay = down.handle(HttpRequest::new("GET", &callback, vec![], vec![])).await;
     assert_eq!(replay.status, 400);
+}
+
+#[tokio::test]
+async fn provider_tokens_are_kept_sealed_and_refreshed_when_expired() {
+    // Upstream access tokens live 2 s, so the kept one expires during the test.
+    let (server, up) = upstream_with(|d| d["tokens"]["sessionTtl"] = json!(2)).await;
+    let key = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+    };
+    let down = downstream(&server, |d| {
+        d["oauthProviders"][0]["manageProviderTokens"] = json!(true);
+        d["encryption"] = json!({"key": key});
+    })
+    .unwrap();
+    let (back, _) = social_login(&down, &up, "tok@example.com").await;
+    let code = back.header("Location").unwrap().split("code=").nth(1).unwrap().to_owned();
+    let user_id = body(&post_json(&down, "/v1/auth/oauth/exchange", json!({"code": code})).await)["user"]["userId"].as_str().unwrap().to_owned();
+    let first = down.provider_token(&user_id, "acme").await.unwrap();
+    let access = first["accessToken"].as_str().unwrap().to_owned();
+    let bearer = vec![("Authorization".to_owned(), format!("Bearer {access}"))];
+    assert_eq!(up.handle(HttpRequest::new("GET", "/oauth2/v1/userinfo", bearer, vec![])).await.status, 200, "the kept token works upstream");
+    // At rest it is sealed: the plaintext token is nowhere in the record.
+    let sealed = down.store().record("provider_token", &format!("{user_id}:acme")).unwrap().unwrap().to_string();
+    assert!(!sealed.contains(&access) && sealed.contains("A256GCM"));
+    // Expired: refreshed at the upstream on the next read.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let second = down.provider_token(&user_id, "acme").await.unwrap();
+    assert_ne!(second["accessToken"], first["accessToken"]);
+    let bearer = vec![("Authorization".to_owned(), format!("Bearer {}", second["accessToken"].as_str().unwrap()))];
+    assert_eq!(up.handle(HttpRequest::new("GET", "/oauth2/v1/userinfo", bearer, vec![])).await.status, 200);
+    // Unknown user or provider; a wrong data key cannot open the blob.
+    assert_eq!(down.provider_token("U-nobody", "acme").await.unwrap_err().code, ErrorCode::UserNotFound);
+    let store = down.store().clone();
+    let project = Project::from_json(
+        &json!({"projectId": "down", "baseUrl": "http://127.0.0.1:9999", "encryption": {"key": base64_of([9u8; 32])},
+                 "oauthProviders": [{"name": "acme", "clientId": "downstream", "clientSecret": "downstream-secret-0123456789",
+                 "discoveryUrl": format!("{}/e2e/.well-known/openid-configuration", server.url()), "manageProviderTokens": true}]})
+        .to_string(),
+        &e2e_dir(),
+    )
+    .unwrap();
+    let other = Provider::new(project, store).unwrap();
+    assert_eq!(other.provider_token(&user_id, "acme").await.unwrap_err().code, ErrorCode::Storage);
+    let bad = downstream(&server, |d| d["encryption"] = json!({"key": "c2hvcnQ="})).unwrap_err();
+    assert!(bad.message.contains("32 bytes"), "{}", bad.message);
+}
+
+fn base64_of(bytes: [u8; 32]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }

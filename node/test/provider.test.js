@@ -152,7 +152,7 @@ test('social login by API through a custom OAuth provider (an upstream idflow ov
     const down = new Provider(JSON.stringify({
       projectId: 'down', baseUrl: 'http://127.0.0.1:9999',
       oauthProviders: [{ name: 'acme', clientId: 'social-rp', clientSecret: 'social-rp-secret-0123456789',
-        discoveryUrl: `${base}/e2e/.well-known/openid-configuration`, scopes: ['openid', 'email'] }],
+        discoveryUrl: `${base}/e2e/.well-known/openid-configuration`, scopes: ['openid', 'email'], manageProviderTokens: true }],
     }))
     const url = await down.oauthAuthorize('acme', { redirectUrl: 'http://127.0.0.1:7000/after' })
     assert.ok(url.startsWith(`${base}/oauth2/v1/authorize?`))
@@ -169,6 +169,10 @@ test('social login by API through a custom OAuth provider (an upstream idflow ov
     assert.equal(info.user.email, 'social-node@example.com')
     assert.ok(info.user.loginIds[0].startsWith('acme:'))
     assert.throws(() => down.oauthExchange(code), (e) => e.code === 'invalid_grant')
+    const kept = await down.providerToken(info.user.userId, 'acme')
+    const ui = await upstream.handle('GET', '/oauth2/v1/userinfo', { authorization: `Bearer ${kept.accessToken}` })
+    assert.equal(ui.status, 200)
+    await assert.rejects(down.providerToken('U-nobody', 'acme'), (e) => e.code === 'user_not_found')
     await assert.rejects(down.oauthAuthorize('nobody', { redirectUrl: 'http://127.0.0.1:7000/after' }), (e) => e.code === 'invalid_request')
   } finally {
     server.close()

@@ -202,7 +202,7 @@ def downstream(discovery: str, **provider) -> idflow.Provider:
 
 def test_social_login_by_api(op):
     upstream, discovery = op
-    down = downstream(discovery)
+    down = downstream(discovery, manageProviderTokens=True)
     url = down.oauth_authorize("acme", redirect_url=AFTER)
     callback = browse(upstream, url, "social-py@example.com")
     back = down.handle("GET", callback)
@@ -211,6 +211,11 @@ def test_social_login_by_api(op):
     info = down.oauth_exchange(code)
     assert info["user"]["email"] == "social-py@example.com" and "social-py@example.com" in info["user"]["loginIds"]
     assert info["user"]["loginIds"][0].startswith("acme:")
+    kept = down.provider_token(info["user"]["userId"], "acme")
+    assert upstream.handle("GET", "/oauth2/v1/userinfo", {"Authorization": "Bearer " + kept["accessToken"]}).status == 200
+    with pytest.raises(idflow.FlowError) as e:
+        down.provider_token("U-nobody", "acme")
+    assert e.value.code == "user_not_found"
     with pytest.raises(idflow.OAuthError) as e:
         down.oauth_exchange(code)
     assert e.value.code == "invalid_grant"

@@ -35,6 +35,21 @@ enum Command {
         #[arg(long)]
         base_url: Option<String>,
     },
+    /// Print the upstream access token kept for a user (oauthProviders with
+    /// manageProviderTokens), refreshed first when it has expired.
+    ProviderToken {
+        /// The project file (JSON or TOML).
+        #[arg(long)]
+        config: String,
+        #[arg(long, default_value = "./idflow.db")]
+        db: String,
+        /// The idflow user id.
+        #[arg(long)]
+        user: String,
+        /// The oauthProviders name.
+        #[arg(long)]
+        provider: String,
+    },
     /// Generate and inspect keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -244,6 +259,14 @@ fn pretty(v: &impl serde::Serialize) -> String {
 fn run(cli: Cli) -> Result<String, Error> {
     match cli.command {
         Command::Serve { config, addr, db, base_url } => serve::serve(serve::ServeArgs { config, addr, db, base_url }),
+        Command::ProviderToken { config, db, user, provider } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Error::internal(format!("no async runtime: {e}")))?;
+            let p = runtime.block_on(async { idflow::oidc::provider::Provider::open_file(&config, Some(&db), None) })?;
+            Ok(pretty(&runtime.block_on(p.provider_token(&user, &provider))?))
+        }
         Command::Keys(KeysCommand::Rotate { db, config, alg }) => {
             let project_alg = match &config {
                 Some(path) => Some(idflow::project::Project::from_file(path)?.signing_alg),

@@ -153,3 +153,23 @@ fn connector_test_prints_the_answer_or_the_error() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn provider_token_names_a_missing_user() {
+    let dir = std::env::temp_dir().join(format!("idflow-cli-pt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let project = dir.join("project.json");
+    std::fs::write(
+        &project,
+        r#"{"projectId":"p","baseUrl":"http://127.0.0.1:9","oauthProviders":[{"name":"acme","clientId":"c","clientSecret":"s-0123456789abcdef",
+            "authorizationEndpoint":"http://127.0.0.1:9/a","tokenEndpoint":"http://127.0.0.1:9/t","manageProviderTokens":true}]}"#,
+    )
+    .expect("write project");
+    let db = dir.join("idflow.db");
+    let out = idflow(
+        &["provider-token", "--config", project.to_str().expect("path"), "--db", db.to_str().expect("path"), "--user", "U-x", "--provider", "acme"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).starts_with("idflow: user_not_found: "), "{}", stderr(&out));
+}

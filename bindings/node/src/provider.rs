@@ -122,6 +122,16 @@ impl Provider {
         })
     }
 
+    /// The upstream access token kept for a user (`manageProviderTokens`),
+    /// refreshed first when expired: `{provider, accessToken, expiresAt, scope}`.
+    #[napi(js_name = "providerToken", ts_return_type = "Promise<Record<string, unknown>>")]
+    pub fn provider_token<'env>(&self, env: &'env Env, user_id: String, provider: String) -> napi::Result<PromiseRaw<'env, Json>> {
+        let p = self.inner.clone();
+        env.spawn_future_with_callback(async move { Ok(p.provider_token(&user_id, &provider).await) }, |env, r| {
+            r.map_err(|e| crate::error::js_err(env, e))
+        })
+    }
+
     /// The discovery document.
     #[napi(ts_return_type = "Record<string, unknown>")]
     pub fn discovery(&self) -> Json {

@@ -196,6 +196,23 @@ impl PyProvider {
         crate::convert::to_py_value(py, &v)
     }
 
+    /// The upstream access token kept for a user (`manageProviderTokens`),
+    /// refreshed first when expired: `{provider, accessToken, expiresAt, scope}`.
+    fn provider_token<'py>(&self, py: Python<'py>, user_id: &str, provider: &str) -> PyResult<Bound<'py, PyAny>> {
+        let p = self.inner.clone();
+        let v = py.detach(|| guard(|| runtime().block_on(p.provider_token(user_id, provider)))).map_err(crate::error::to_py)?;
+        crate::convert::to_py_value(py, &v)
+    }
+
+    /// `provider_token` as an awaitable.
+    fn provider_token_async<'py>(&self, py: Python<'py>, user_id: String, provider: String) -> PyResult<Bound<'py, PyAny>> {
+        let p = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let v = p.provider_token(&user_id, &provider).await.map_err(crate::error::to_py)?;
+            Python::attach(|py| crate::convert::to_py_value(py, &v).map(|x| x.unbind()))
+        })
+    }
+
     /// The discovery document.
     fn discovery<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         crate::convert::to_py_value(py, &self.inner.discovery())

@@ -23,6 +23,7 @@ pub mod keys;
 mod pages;
 mod social;
 mod token;
+mod vault;
 
 pub use config::{AccessKey, Application, AuthMethod, STANDARD_SCOPES};
 pub use http::{HttpRequest, HttpResponse};
@@ -65,6 +66,7 @@ pub struct Provider {
     client_jwks: HashMap<String, JwksCache>,
     secure_cookies: bool,
     social: Arc<social::SocialLogin>,
+    vault: vault::Vault,
 }
 
 impl std::fmt::Debug for Provider {
@@ -137,6 +139,7 @@ impl Provider {
         }
         let oauth = crate::oidc::social::OAuthProviders::from_json(project.extra.get("oauthProviders"), &base_url, &keys.active)?;
         let social = Arc::new(social::SocialLogin::new(oauth, store.clone()));
+        let vault = vault::Vault::open(project.extra.get("encryption"), &*store)?;
         let mut engine = project.engine(keys.active.clone(), store.clone())?;
         engine.set_oauth(social.clone());
         let engine = Arc::new(engine);
@@ -154,6 +157,7 @@ impl Provider {
             discovery_json: String::new(),
             client_jwks,
             social,
+            vault,
             project,
         };
         provider.discovery_json = provider.discovery().to_string();

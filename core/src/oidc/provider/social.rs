@@ -199,7 +199,50 @@ impl Provider {
         };
         let claims = tokens.claims.clone().ok_or_else(|| Error::invalid_token("the provider returned no user claims (no id_token or userinfo)"))?;
         let user = provider.provision(&**self.store(), &claims, now_secs())?;
+        if provider.manage_provider_tokens {
+            self.keep_provider_tokens(&user.user_id, &provider.name, &tokens, None)?;
+        }
         Ok((provider, user, claims))
+    }
+
+    /// Seals and stores the upstream's tokens for `user_id`.
+    fn keep_provider_tokens(&self, user_id: &str, provider: &str, tokens: &crate::oidc::client::TokenSet, old_refresh: Option<&str>) -> Result<Value> {
+        let id = format!("{user_id}:{provider}");
+        let plain = json!({
+            "accessToken": tokens.access_token,
+            "refreshToken": tokens.refresh_token.as_deref().or(old_refresh),
+            "expiresAt": tokens.expires_in.map(|e| now_secs() + e),
+            "scope": tokens.scope,
+        });
+        self.store.put_record("provider_token", &id, &self.vault.seal(&id, &plain)?, None)?;
+        Ok(plain)
+    }
+
+    /// The upstream access token kept for `user_id` at `provider`
+    /// (`manageProviderTokens`), refreshed first when it has expired:
+    /// `{provider, accessToken, expiresAt, scope}`.
+    pub async fn provider_token(&self, user_id: &str, provider: &str) -> Result<Value> {
+        let id = format!("{user_id}:{provider}");
+        let sealed = self.store.record("provider_token", &id)?.ok_or_else(|| {
+            Error::new(ErrorCode::UserNotFound, "no provider tokens for this user and provider (manageProviderTokens is off, or the user never signed in there)")
+        })?;
+        let mut plain = self.vault.open_sealed(&id, &sealed)?;
+        let expired = plain.get("expiresAt").and_then(Value::as_u64).is_some_and(|t| t <= now_secs() + 30);
+        if expired {
+            let refresh = plain.get("refreshToken").and_then(Value::as_str).map(str::to_owned).ok_or_else(|| {
+                Error::new(ErrorCode::InvalidGrant, "the provider's access token expired and there is no refresh token; sign in again")
+            })?;
+            let p = self.oauth_provider(provider)?;
+            let client = self.oauth_client(&p).await?;
+            let fresh = client.refresh(&refresh, None).await?;
+            plain = self.keep_provider_tokens(user_id, provider, &fresh, Some(&refresh))?;
+        }
+        Ok(json!({
+            "provider": provider,
+            "accessToken": plain.get("accessToken"),
+            "expiresAt": plain.get("expiresAt"),
+            "scope": plain.get("scope"),
+        }))
     }
 
     async fn oauth_finish(&self, record: &Value, input: &str) -> Result<String> {
