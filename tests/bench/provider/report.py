@@ -173,8 +173,8 @@ def main() -> int:
 
     out.append("")
     out.append("Differences that remain: idflow keeps its state in SQLite on disk (WAL) and logs a line per request;"
-               " oidc-provider keeps it in its in-memory adapter and logs nothing. An idflow login signs 4 JWTs"
-               " (the flow's sessionJwt and refreshJwt, then the access token and id_token) where oidc-provider signs 2;"
+               " oidc-provider keeps it in its in-memory adapter and logs nothing. Both sign 2 JWTs per login"
+               " (access token and id_token: a flow run for an authorization request issues no session JWTs of its own);"
                " an oidc-provider login takes one more round trip (the resume redirect).")
 
     # ---- what was compared
