@@ -79,24 +79,10 @@ async fn documented_connector_flow_issues_a_session_with_dob() {
     assert_eq!(server.requests()[0].target, "/random/users?size=1");
 }
 
+/// The bring-your-own-IdP flow (tests/flows/byo-idp.json), shared with the
+/// Python and Node suites.
 fn byo_idp_flow() -> String {
-    json!({
-        "id": "byo-idp", "start": "login",
-        "steps": {
-            "login": {"type": "screen", "title": "Sign in",
-                "inputs": [{"name": "email", "type": "email", "required": true}, {"name": "password", "type": "password", "required": true}],
-                "interactions": [{"id": "submit", "next": "check"}]},
-            "check": {"type": "connector", "connector": "auth", "method": "POST", "endpoint": "/verify",
-                "body": {"username": "{{form.email}}", "password": "{{form.password}}"}, "contextKey": "auth", "next": "valid", "onError": "denied"},
-            "valid": {"type": "condition", "branches": [{"when": {"key": "connectors.auth.valid", "operator": "isTrue"}, "next": "jwt"}], "else": "denied"},
-            "jwt": {"type": "generateJwt", "mode": "signIn", "next": "profile"},
-            "profile": {"type": "updateUser", "set": {"name": {"type": "dynamic", "value": "connectors.auth.displayName"}},
-                "customAttributes": {"department": {"type": "dynamic", "value": "connectors.auth.department"}}, "next": "done"},
-            "denied": {"type": "end"},
-            "done": {"type": "end"}
-        }
-    })
-    .to_string()
+    read_flow("byo-idp.json")
 }
 
 #[tokio::test]

@@ -77,3 +77,48 @@ test('user management', async () => {
   assert.equal(await engine.deleteUser(ann.userId), null)
   await assert.rejects(engine.getUser(ann.userId), { code: 'user_not_found' })
 })
+
+test('bring your own IdP: a login API as a connector', async () => {
+  let reply = { status: 200, body: { valid: true, displayName: 'Ann Example', department: 'R&D' } }
+  const seen = []
+  const server = http.createServer((req, res) => {
+    const chunks = []
+    req.on('data', (c) => chunks.push(c))
+    req.on('end', () => {
+      seen.push(JSON.parse(Buffer.concat(chunks).toString('utf8')))
+      res.writeHead(reply.status, { 'content-type': 'application/json' })
+      res.end(JSON.stringify(reply.body))
+    })
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  try {
+    const doc = JSON.stringify({ projectId: 'local', baseUrl: 'http://127.0.0.1:8080',
+      connectors: [{ id: 'auth', type: 'http', baseUrl: `http://127.0.0.1:${server.address().port}/auth` }], flows: ['byo-idp.json'] })
+    const key = Key.generate('ES256')
+    const engine = new FlowEngine(doc, key, { baseDir: FLOWS })
+    const ann = await engine.createUser('ann@example.com')
+    let s = await engine.start('byo-idp')
+    let r = await engine.next(s.executionId, 'login', 'submit', { email: 'nobody@example.com', password: 'pw' })
+    assert.equal(r.status, 'failed')
+    assert.equal(r.error.code, 'user_not_found')
+    s = await engine.start('byo-idp')
+    r = await engine.next(s.executionId, 'login', 'submit', { email: 'Ann@Example.com', password: 'p&ss "word"' })
+    assert.equal(r.status, 'completed')
+    assert.equal(r.authInfo.user.userId, ann.userId)
+    assert.equal(r.authInfo.user.name, 'Ann Example')
+    assert.equal(r.authInfo.user.customAttributes.department, 'R&D')
+    assert.deepEqual(jwt.verify(r.authInfo.sessionJwt, key.publicKey(), { algorithms: ['ES256'], issuer: 'http://127.0.0.1:8080/local' }).amr, ['pwd'])
+    assert.deepEqual(seen.at(-1), { username: 'Ann@Example.com', password: 'p&ss "word"' })
+    reply = { status: 200, body: { valid: false } }
+    s = await engine.start('byo-idp')
+    r = await engine.next(s.executionId, 'login', 'submit', { email: 'ann@example.com', password: 'x' })
+    assert.equal(r.status, 'completed')
+    assert.equal(r.authInfo, undefined)
+    reply = { status: 500, body: {} }
+    s = await engine.start('byo-idp')
+    r = await engine.next(s.executionId, 'login', 'submit', { email: 'ann@example.com', password: 'x' })
+    assert.equal(r.authInfo, undefined)
+  } finally {
+    server.close()
+  }
+})

@@ -117,3 +117,54 @@ def test_user_management(tmp_path):
     with pytest.raises(idflow.FlowError) as info:
         engine.get_user(ann["userId"])
     assert info.value.code == "user_not_found"
+
+
+def test_bring_your_own_idp():
+    """A customer's own login API as a connector: signIn for known users only,
+    profile copied from the API's answer, denial and API failure branches."""
+    replies = {"body": {"valid": True, "displayName": "Ann Example", "department": "R&D"}, "status": 200}
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            data = json.dumps(replies["body"]).encode()
+            self.send_response(replies["status"])
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        doc = {"projectId": "local", "baseUrl": "http://127.0.0.1:8080",
+               "connectors": [{"id": "auth", "type": "http", "baseUrl": f"http://127.0.0.1:{httpd.server_address[1]}/auth"}],
+               "flows": ["byo-idp.json"]}
+        key = idflow.Key.generate("ES256")
+        engine = idflow.FlowEngine(json.dumps(doc), key=key, base_dir=str(FLOWS))
+        ann = engine.create_user("ann@example.com")
+        start = engine.start("byo-idp")
+        r = engine.next(start["executionId"], "login", "submit", {"email": "nobody@example.com", "password": "pw"})
+        assert r["status"] == "failed" and r["error"]["code"] == "user_not_found"
+        start = engine.start("byo-idp")
+        r = engine.next(start["executionId"], "login", "submit", {"email": "Ann@Example.com", "password": 'p&ss "word"'})
+        assert r["status"] == "completed", r
+        assert r["authInfo"]["user"]["userId"] == ann["userId"]
+        assert r["authInfo"]["user"]["name"] == "Ann Example"
+        assert r["authInfo"]["user"]["customAttributes"]["department"] == "R&D"
+        assert idflow.jwt.verify(r["authInfo"]["sessionJwt"], key.public_key(), algorithms=["ES256"], issuer="http://127.0.0.1:8080/local")["amr"] == ["pwd"]
+        assert seen[-1] == {"username": "Ann@Example.com", "password": 'p&ss "word"'}
+        replies.update(body={"valid": False})
+        start = engine.start("byo-idp")
+        r = engine.next(start["executionId"], "login", "submit", {"email": "ann@example.com", "password": "x"})
+        assert r["status"] == "completed" and "authInfo" not in r
+        replies.update(status=500, body={})
+        start = engine.start("byo-idp")
+        r = engine.next(start["executionId"], "login", "submit", {"email": "ann@example.com", "password": "x"})
+        assert r["status"] == "completed" and "authInfo" not in r
+    finally:
+        httpd.shutdown()
