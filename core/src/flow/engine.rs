@@ -243,6 +243,31 @@ impl FlowEngine {
         self.finish(&flow, execution_id, None, outcome, ctx, &[]).await
     }
 
+    /// The live execution `execution_id` waiting on `step_id` (an expired
+    /// one is deleted); `mismatch` says why another step does not fit.
+    fn waiting_execution(&self, execution_id: &str, step_id: &str, mismatch: &str) -> Result<ExecutionRecord> {
+        let unknown = || Error::invalid_request("no such execution (it finished, expired or never existed)");
+        let record = self.store.execution(execution_id)?.ok_or_else(unknown)?;
+        if record.expires_at <= now() {
+            self.store.delete_execution(execution_id)?;
+            return Err(Error::invalid_request("the execution has expired; start the flow again"));
+        }
+        if record.step_id != step_id {
+            return Err(Error::invalid_request(mismatch));
+        }
+        Ok(record)
+    }
+
+    /// Claims `record` with a compare-and-swap on its version, so only one
+    /// concurrent answer runs; `lost` is the error of the others.
+    fn claim(&self, record: &ExecutionRecord, lost: &str) -> Result<ExecutionRecord> {
+        let claimed = ExecutionRecord { step_id: String::new(), version: record.version + 1, ..record.clone() };
+        if !self.store.save_execution(&claimed, record.version)? {
+            return Err(Error::invalid_request(lost));
+        }
+        Ok(claimed)
+    }
+
     /// Answers the screen `step_id` of `execution_id` with `interaction_id`.
     pub async fn next(
         &self,
@@ -251,15 +276,7 @@ impl FlowEngine {
         interaction_id: &str,
         input: Map<String, Value>,
     ) -> Result<FlowResponse> {
-        let unknown = || Error::invalid_request("no such execution (it finished, expired or never existed)");
-        let record = self.store.execution(execution_id)?.ok_or_else(unknown)?;
-        if record.expires_at <= now() {
-            self.store.delete_execution(execution_id)?;
-            return Err(Error::invalid_request("the execution has expired; start the flow again"));
-        }
-        if record.step_id != step_id {
-            return Err(Error::invalid_request("stepId is not the step this execution waits on (already answered?)"));
-        }
+        let record = self.waiting_execution(execution_id, step_id, "stepId is not the step this execution waits on (already answered?)")?;
         let flow = self.flow(&record.flow_id)?;
         let step = flow.step(step_id).ok_or_else(|| Error::internal("stored step is not in the flow"))?;
         let StepKind::Screen(screen) = &step.kind else {
@@ -283,10 +300,7 @@ impl FlowEngine {
             });
         }
         // Claim the answer: only one concurrent `next` gets past this.
-        let claimed = ExecutionRecord { step_id: String::new(), version: record.version + 1, ..record.clone() };
-        if !self.store.save_execution(&claimed, record.version)? {
-            return Err(Error::invalid_request("this step was already answered"));
-        }
+        let claimed = self.claim(&record, "this step was already answered")?;
         // Passwords serve the steps of this request only.
         let transient: Vec<String> =
             screen.inputs.iter().filter(|i| i.input_type == InputType::Password).map(|i| format!("form.{}", i.name)).collect();
@@ -304,24 +318,13 @@ impl FlowEngine {
         step_id: &str,
         outcome: Result<(User, Map<String, Value>)>,
     ) -> Result<FlowResponse> {
-        let unknown = || Error::invalid_request("no such execution (it finished, expired or never existed)");
-        let record = self.store.execution(execution_id)?.ok_or_else(unknown)?;
-        if record.expires_at <= now() {
-            self.store.delete_execution(execution_id)?;
-            return Err(Error::invalid_request("the execution has expired; start the flow again"));
-        }
-        if record.step_id != step_id {
-            return Err(Error::invalid_request("the execution no longer waits on this oauth step"));
-        }
+        let record = self.waiting_execution(execution_id, step_id, "the execution no longer waits on this oauth step")?;
         let flow = self.flow(&record.flow_id)?;
         let step = flow.step(step_id).ok_or_else(|| Error::internal("stored step is not in the flow"))?;
         let StepKind::OAuth { provider, next, .. } = &step.kind else {
             return Err(Error::invalid_request("the execution waits on a screen, not on an oauth step"));
         };
-        let claimed = ExecutionRecord { step_id: String::new(), version: record.version + 1, ..record.clone() };
-        if !self.store.save_execution(&claimed, record.version)? {
-            return Err(Error::invalid_request("this oauth step was already resumed"));
-        }
+        let claimed = self.claim(&record, "this oauth step was already resumed")?;
         let mut ctx = Context::from_value(record.context.clone())?;
         let from = match outcome {
             Ok((user, claims)) => {
