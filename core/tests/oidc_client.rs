@@ -7,65 +7,12 @@ mod support;
 
 use idflow::jose::{self, Algorithm, Key, KeySet};
 use idflow::oidc::client::{AuthorizationParams, ClientAuth, ClientOptions, Endpoints, OidcClient, ResponseType};
-use idflow::oidc::provider::{HttpRequest, Provider};
-use idflow::project::Project;
-use idflow::store::MemoryStore;
+use idflow::oidc::provider::HttpRequest;
 use idflow::ErrorCode;
 use serde_json::{json, Map, Value};
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
-use support::{Recorded, Reply, TestServer};
-
-fn e2e_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e")
-}
-
-/// idflow's provider for the e2e project, served at a loopback URL.
-async fn op() -> (TestServer, Arc<Provider>) {
-    let server = TestServer::start().await;
-    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(e2e_dir().join("project.json")).unwrap()).unwrap();
-    doc["baseUrl"] = server.url().into();
-    let project = Project::from_json(&doc.to_string(), &e2e_dir()).unwrap();
-    let provider = Arc::new(Provider::new(project, Arc::new(MemoryStore::new())).unwrap());
-    let p = provider.clone();
-    server.fallback(Arc::new(move |r: Recorded| {
-        let p = p.clone();
-        Box::pin(async move {
-            let answer = p.handle(HttpRequest::new(&r.method, &r.target, r.headers, r.body)).await;
-            Reply { status: answer.status, headers: answer.headers, body: answer.body, delay: Duration::ZERO }
-        })
-    }));
-    (server, provider)
-}
-
-fn discovery_url(server: &TestServer) -> String {
-    format!("{}/e2e/.well-known/openid-configuration", server.url())
-}
-
-/// Plays the browser: follows the authorize URL into the flow API and
-/// returns the callback URL.
-async fn browse(provider: &Provider, authorize_url: &str, email: &str) -> String {
-    let r = provider.handle(HttpRequest::new("GET", authorize_url, vec![], vec![])).await;
-    let location = r.header("Location").unwrap().to_owned();
-    if !location.contains("/login/") {
-        return location; // an error redirect straight to the client
-    }
-    let request = location.split("request=").nth(1).unwrap().to_owned();
-    let json_post = |path: &'static str, body: Value| async move {
-        let r = provider
-            .handle(HttpRequest::new("POST", path, vec![("Content-Type".into(), "application/json".into())], body.to_string().into_bytes()))
-            .await;
-        serde_json::from_slice::<Value>(&r.body).unwrap()
-    };
-    let s = json_post("/v1/flow/start", json!({"request": request})).await;
-    let d = json_post(
-        "/v1/flow/next",
-        json!({"executionId": s["executionId"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": email}}),
-    )
-    .await;
-    d["redirect"]["url"].as_str().unwrap().to_owned()
-}
+use support::op::{browse, discovery_url, e2e_dir, op};
+use support::{Reply, TestServer};
 
 fn public_options() -> ClientOptions {
     let mut o = ClientOptions::new("e2e", "http://127.0.0.1:5555/callback", ClientAuth::None);

@@ -2,4 +2,5 @@
 
 pub mod client;
 pub mod provider;
+pub mod session;
 pub mod social;

@@ -100,6 +100,11 @@ impl TestServer {
         self.routes.lock().unwrap().insert(path.to_owned(), reply);
     }
 
+    /// Removes a scripted route.
+    pub fn unroute(&self, path: &str) {
+        self.routes.lock().unwrap().remove(path);
+    }
+
     /// Sends every request without a scripted route to `handler`.
     pub fn fallback(&self, handler: Handler) {
         *self.fallback.lock().unwrap() = Some(handler);
@@ -164,3 +169,5 @@ impl TestServer {
         stream.shutdown().await
     }
 }
+
+pub mod op;

@@ -165,6 +165,21 @@ impl TokenSet {
         }
         v
     }
+
+    /// The inverse of [`TokenSet::to_json`]: a token response by its wire
+    /// names, checked as the token endpoint's answer would be.
+    pub fn from_json(v: &Map<String, Value>) -> Result<TokenSet> {
+        let mut response = v.clone();
+        let claims = match response.remove("claims") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(c)) => Some(c),
+            Some(_) => return Err(Error::invalid_request("claims must be an object")),
+        };
+        let body = Value::Object(response).to_string();
+        let mut tokens = OidcClient::parse_token_response(200, body.as_bytes())?;
+        tokens.claims = claims;
+        Ok(tokens)
+    }
 }
 
 /// Client settings by name, as the bindings and the project file give them:
@@ -664,6 +679,29 @@ impl OidcClient {
         Ok(token.claims)
     }
 
+    /// Verifies a stored id_token: signature through the JWKS cache, iss,
+    /// aud and azp. Its expiry is not checked (a session outlives the
+    /// id_token it started with); nonce and at_hash were checked at sign-in.
+    pub async fn verify_id_token_signature(&self, id_token: &str) -> Result<Map<String, Value>> {
+        let endpoints = self.fresh_endpoints().await;
+        let jwks = self.jwks.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let jwks = jwks.ok_or_else(|| Error::config("this provider has no jwks_uri: id_tokens cannot be verified"))?;
+        // The clock is set to the token's own iat, so exp/nbf pass while the
+        // signature, issuer and audience are still checked.
+        let iat = id_token
+            .split('.')
+            .nth(1)
+            .and_then(crate::b64::decode)
+            .and_then(|p| crate::json::parse_object(&p).ok())
+            .and_then(|c| c.get("iat").and_then(Value::as_u64))
+            .ok_or_else(|| Error::invalid_token("the id_token has no iat"))?;
+        let mut validation = self.validation(endpoints.issuer.as_deref());
+        validation.now = Some(iat);
+        let token = jwks.verify(id_token, &validation).await?;
+        self.check_id_token_claims(&token.claims, None, None, None)?;
+        Ok(token.claims)
+    }
+
     /// Parses a token endpoint answer (RFC 6749 §5.1/§5.2) without IO.
     pub fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenSet> {
         let doc = crate::json::parse_object(body).map_err(|_| {
@@ -761,23 +799,32 @@ impl OidcClient {
     }
 
     /// Claims for a token set: the id_token's (validated), with userinfo
-    /// merged over them when the OP has a userinfo endpoint; without a JWKS,
-    /// userinfo alone.
+    /// merged over them when the OP has a userinfo endpoint and profile
+    /// claims were asked for (OIDC Core §5.4: with an access token, an OP
+    /// may put them in userinfo only); without a JWKS, userinfo alone.
     async fn claims_for(&self, endpoints: &Endpoints, tokens: &TokenSet, nonce: Option<&str>) -> Result<Option<Map<String, Value>>> {
         let has_jwks = self.jwks.lock().unwrap_or_else(|p| p.into_inner()).is_some();
         let mut claims = match (&tokens.id_token, has_jwks) {
             (Some(id), true) => Some(self.validate_id_token(id, nonce, Some(&tokens.access_token)).await?),
             _ => None,
         };
-        if endpoints.userinfo.is_some() && (claims.is_none() || !has_jwks) {
+        let granted = tokens.scope.as_deref().map_or_else(
+            || self.options.scopes.clone(),
+            |s| s.split(' ').filter(|x| !x.is_empty()).map(str::to_owned).collect(),
+        );
+        let profile_asked = granted.iter().any(|s| matches!(s.as_str(), "email" | "profile" | "phone" | "address"));
+        if endpoints.userinfo.is_some() && !tokens.access_token.is_empty() && (claims.is_none() || !has_jwks || profile_asked) {
             let info = self.userinfo(&tokens.access_token).await?;
             if let Some(c) = &claims {
                 if str_claim(c, "sub") != str_claim(&info, "sub") {
                     return Err(Error::invalid_token("userinfo sub differs from the id_token's"));
                 }
             }
+            // The id_token's protocol claims stay as validated.
+            const PROTOCOL: [&str; 9] = ["iss", "aud", "exp", "iat", "nonce", "azp", "at_hash", "auth_time", "sid"];
             let mut merged = claims.unwrap_or_default();
-            merged.extend(info);
+            let keep_protocol = !merged.is_empty();
+            merged.extend(info.into_iter().filter(|(k, _)| !keep_protocol || !PROTOCOL.contains(&k.as_str())));
             claims = Some(merged);
         }
         Ok(claims)
