@@ -285,3 +285,54 @@ export declare class OidcClient {
   revoke(token: string, tokenTypeHint?: string): Promise<null>
   endSessionUrl(options?: { idTokenHint?: string; postLogoutRedirectUri?: string; state?: string }): string
 }
+
+/** Keeps the session text between runs (Keychain, Keystore, an encrypted file...). It holds the refresh token: treat it as a secret. */
+export interface SessionStorage {
+  load(): string | null | undefined | Promise<string | null | undefined>
+  save(session: string): void | Promise<void>
+  clear(): void | Promise<void>
+}
+
+/** A SessionStorage in memory. */
+export declare class MemoryStorage implements SessionStorage {
+  constructor(value?: string | null)
+  value: string | null
+  load(): string | null
+  save(session: string): void
+  clear(): void
+}
+
+/** A signed-in user's tokens; `claims` are the verified id_token's. */
+export interface Session {
+  access_token: string
+  token_type: string
+  refresh_token?: string
+  id_token?: string
+  scope?: string
+  /** Seconds since the epoch. */
+  expires_at?: number
+  claims: JsonObject
+}
+
+export type SessionStatus = 'signed_out' | 'valid' | 'expired' | 'invalid'
+
+/**
+ * Holds a signed-in user's session: validity checked against the provider's
+ * JWKS, refresh before expiry (one refresh for concurrent callers),
+ * `invalid_grant` signs out, persisted through `storage`.
+ */
+export declare class SessionManager {
+  constructor(client: OidcClient, storage: SessionStorage, options?: { refreshMargin?: number; revokeOnSignOut?: boolean })
+  /** Checks the callback, exchanges the code and signs in. */
+  complete(callback: string, request: AuthorizationRequest): Promise<Session>
+  /** Signs in with a token response (the id_token is verified). */
+  signIn(tokens: TokenResponse): Promise<Session>
+  session(): Promise<Session | null>
+  status(): Promise<SessionStatus>
+  isValid(): Promise<boolean>
+  /** A fresh access token, refreshed first when due. Rejects with code `invalid_grant` when the provider ended the session (signed out). */
+  accessToken(): Promise<string>
+  refresh(): Promise<Session>
+  /** Revokes the refresh token (best effort) and clears the storage. */
+  signOut(): Promise<null>
+}

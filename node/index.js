@@ -1,6 +1,7 @@
 'use strict'
 // idflow for Node: loads the native module and arranges it into the public
-// API (pkce, jwt, Key, KeySet, JwksCache, FlowEngine, Provider). Only
+// API (pkce, jwt, Key, KeySet, JwksCache, FlowEngine, Provider, OidcClient,
+// SessionManager). Only
 // argument normalisation lives here; behaviour is in the Rust core.
 
 const { existsSync } = require('node:fs')
@@ -122,6 +123,80 @@ native.OidcClient.prototype.completeCallback = function completeCallback(callbac
   return JSON.parse(this._completeCallbackJson(callback, request.state, request.nonce, tokenStatus, bodyBuffer(tokenBody), keys))
 }
 
+// The storage object (load/save/clear, sync or async) as the one function
+// the native side calls: ([op, value]) => Promise<string | null>.
+function storageCallback(storage) {
+  for (const m of ['load', 'save', 'clear']) {
+    if (!storage || typeof storage[m] !== 'function') throw new TypeError(`storage.${m} must be a function`)
+  }
+  return async ([op, value]) => {
+    if (op === 'load') {
+      const text = await storage.load()
+      if (text !== null && text !== undefined && typeof text !== 'string') throw new TypeError('storage.load() must give a string or null')
+      return text ?? null
+    }
+    await (op === 'save' ? storage.save(value) : storage.clear())
+    return null
+  }
+}
+
+class SessionManager {
+  constructor(client, storage, options) {
+    this._native = new native.SessionManager(client, storageCallback(storage), options)
+  }
+
+  complete(callback, request) {
+    return this._native.complete(callback, request)
+  }
+
+  signIn(tokens) {
+    return this._native.signIn(tokens)
+  }
+
+  session() {
+    return this._native.session()
+  }
+
+  status() {
+    return this._native.status()
+  }
+
+  isValid() {
+    return this._native.isValid()
+  }
+
+  accessToken() {
+    return this._native.accessToken()
+  }
+
+  refresh() {
+    return this._native.refresh()
+  }
+
+  signOut() {
+    return this._native.signOut()
+  }
+}
+
+// A SessionStorage in memory: the double for tests, or a per-process cache.
+class MemoryStorage {
+  constructor(value = null) {
+    this.value = value
+  }
+
+  load() {
+    return this.value
+  }
+
+  save(session) {
+    this.value = session
+  }
+
+  clear() {
+    this.value = null
+  }
+}
+
 module.exports = {
   pkce,
   jwt,
@@ -132,6 +207,8 @@ module.exports = {
   FlowEngine: native.FlowEngine,
   Provider,
   OidcClient: native.OidcClient,
+  SessionManager,
+  MemoryStorage,
   ERROR_CODES: Object.freeze(native.errorCodes()),
   ALGORITHMS: Object.freeze(native.algorithms()),
   _native: native,

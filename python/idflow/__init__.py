@@ -20,12 +20,14 @@ from ._idflow import (
     OidcClient,
     PkcePair,
     Provider,
+    SessionManager,
     StorageError,
     TokenError,
     __version__,
     validate_flow,
 )
 from . import jwt, pkce
+from .storage import MemoryStorage, SessionStorage
 
 __all__ = [
     "ALGORITHMS",
@@ -34,6 +36,7 @@ __all__ = [
     "FlowEngine",
     "FlowError",
     "HttpResponse",
+    "MemoryStorage",
     "IdflowError",
     "InternalError",
     "JwksCache",
@@ -44,6 +47,8 @@ __all__ = [
     "OidcClient",
     "PkcePair",
     "Provider",
+    "SessionManager",
+    "SessionStorage",
     "StorageError",
     "TokenError",
     "__version__",

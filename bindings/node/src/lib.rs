@@ -8,3 +8,4 @@ mod jose;
 mod pkce;
 mod oidc;
 mod provider;
+mod session;

@@ -40,6 +40,12 @@ pub fn oidc_discover<'env>(
     })
 }
 
+impl OidcClient {
+    pub(crate) fn core(&self) -> Arc<CoreClient> {
+        self.inner.clone()
+    }
+}
+
 #[napi]
 impl OidcClient {
     /// A client with its endpoints by hand (`authorizationEndpoint`,

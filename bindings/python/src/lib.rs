@@ -10,6 +10,7 @@ mod jose;
 mod oidc;
 mod pkce;
 mod provider;
+mod session;
 
 #[pymodule]
 fn _idflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -19,6 +20,7 @@ fn _idflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     flow::register(m)?;
     provider::register(m)?;
     oidc::register(m)?;
+    session::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

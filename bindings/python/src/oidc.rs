@@ -71,7 +71,7 @@ fn config(
     ClientConfig::from_json(&m, key).map_err(to_py)
 }
 
-fn request_arg(request: &Bound<'_, PyDict>) -> PyResult<AuthorizationRequest> {
+pub(crate) fn request_arg(request: &Bound<'_, PyDict>) -> PyResult<AuthorizationRequest> {
     let mut m = Map::new();
     for (py_key, core_key) in [("url", "url"), ("state", "state"), ("nonce", "nonce"), ("code_verifier", "codeVerifier"), ("redirect_uri", "redirectUri")] {
         if let Some(v) = request.get_item(py_key)? {
@@ -100,12 +100,12 @@ fn tokens<'py>(py: Python<'py>, t: &idflow::oidc::client::TokenSet) -> PyResult<
 }
 
 /// Runs a core future to completion without holding the GIL.
-fn block<T: Send>(py: Python<'_>, fut: impl std::future::Future<Output = idflow::Result<T>> + Send) -> PyResult<T> {
+pub(crate) fn block<T: Send>(py: Python<'_>, fut: impl std::future::Future<Output = idflow::Result<T>> + Send) -> PyResult<T> {
     py.detach(|| guard(|| runtime().block_on(fut))).map_err(to_py)
 }
 
 /// Runs a core future on the shared runtime as a Python awaitable.
-fn awaitable<'py, T: Send + 'static>(
+pub(crate) fn awaitable<'py, T: Send + 'static>(
     py: Python<'py>,
     fut: impl std::future::Future<Output = idflow::Result<T>> + Send + 'static,
     convert: impl for<'a> FnOnce(Python<'a>, T) -> PyResult<Bound<'a, PyAny>> + Send + 'static,
@@ -126,6 +126,12 @@ fn token_value<'py>(py: Python<'py>, t: idflow::oidc::client::TokenSet) -> PyRes
 
 fn none_value(py: Python<'_>, _: ()) -> PyResult<Bound<'_, PyAny>> {
     Ok(py.None().into_bound(py))
+}
+
+impl PyOidcClient {
+    pub(crate) fn core(&self) -> Arc<OidcClient> {
+        self.inner.clone()
+    }
 }
 
 #[pymethods]

@@ -21,6 +21,14 @@ macro_rules! idflow_error {
             }
         }
 
+        impl From<IdflowError> for Error {
+            fn from(e: IdflowError) -> Self {
+                match e {
+                    $(IdflowError::$variant(m) => Error::new(ErrorCode::$variant, m),)*
+                }
+            }
+        }
+
         impl std::fmt::Display for IdflowError {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 match self {
@@ -40,6 +48,14 @@ idflow_error!(
 );
 
 impl std::error::Error for IdflowError {}
+
+/// A foreign callback that threw something other than an `IdflowError`
+/// (e.g. a Keychain failure surfaced as a plain exception).
+impl From<uniffi::UnexpectedUniFFICallbackError> for IdflowError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        IdflowError::Storage(format!("the app's callback failed: {}", e.reason))
+    }
+}
 
 /// Runs `f`; a panic becomes `Internal` instead of unwinding into the FFI.
 pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, IdflowError> {

@@ -52,7 +52,7 @@ impl From<AuthorizationRequest> for idflow::oidc::client::AuthorizationRequest {
     }
 }
 
-fn object(text: Option<String>, what: &str) -> Result<serde_json::Map<String, serde_json::Value>, idflow::Error> {
+pub(crate) fn object(text: Option<String>, what: &str) -> Result<serde_json::Map<String, serde_json::Value>, idflow::Error> {
     match text.map(|t| serde_json::from_str::<serde_json::Value>(&t)) {
         None => Ok(serde_json::Map::new()),
         Some(Ok(serde_json::Value::Object(m))) => Ok(m),
@@ -83,6 +83,12 @@ pub async fn oidc_discover(
 #[derive(uniffi::Object)]
 pub struct OidcClient {
     inner: Arc<CoreClient>,
+}
+
+impl OidcClient {
+    pub(crate) fn core(&self) -> Arc<CoreClient> {
+        self.inner.clone()
+    }
 }
 
 #[uniffi::export(async_runtime = "tokio")]

@@ -132,3 +132,35 @@ final class OidcClientTests: XCTestCase {
         }
     }
 }
+
+/// The app's storage double (a Keychain wrapper on a device).
+final class MemorySessionStorage: SessionStorage, @unchecked Sendable {
+    var value: String?
+    init(_ value: String? = nil) { self.value = value }
+    func load() throws -> String? { value }
+    func save(session: String) throws { value = session }
+    func clear() throws { value = nil }
+}
+
+final class SessionManagerTests: XCTestCase {
+    private func client() throws -> OidcClient {
+        try OidcClient(settings: "{\"clientId\":\"app\",\"redirectUri\":\"com.example.app:/cb\",\"issuer\":\"https://op.example\"," +
+            "\"authorizationEndpoint\":\"https://op.example/authorize\",\"tokenEndpoint\":\"https://op.example/token\"}")
+    }
+
+    func testSignedOutJunkAndBadOptions() async throws {
+        let manager = try SessionManager(client: try client(), storage: MemorySessionStorage())
+        let status = try await manager.status()
+        XCTAssertEqual(status, .signedOut)
+        do {
+            _ = try await manager.accessToken()
+            XCTFail("no session")
+        } catch IdflowError.LoginRequired {}
+        let junk = try SessionManager(client: try client(), storage: MemorySessionStorage("not json"))
+        do {
+            _ = try await junk.accessToken()
+            XCTFail("unreadable storage")
+        } catch IdflowError.Storage {}
+        XCTAssertThrowsError(try SessionManager(client: try client(), storage: MemorySessionStorage(), options: "{\"refreshMargin\":-1}"))
+    }
+}

@@ -1,0 +1,226 @@
+//! `idflow.SessionManager`: the core session manager over a storage object
+//! the app provides (`load() -> str | None`, `save(str)`, `clear()`).
+
+use crate::error::{guard, to_py};
+use crate::oidc::{awaitable, block, request_arg, PyOidcClient};
+use idflow::oidc::client::TokenSet;
+use idflow::oidc::session::{self, SessionManager, SessionOptions, StorageFuture};
+use idflow::{Error, ErrorCode};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PySessionManager>()
+}
+
+/// The app's storage object, called off the event loop with the GIL.
+struct PyStorage(Arc<Py<PyAny>>);
+
+impl PyStorage {
+    fn call<T: Send + 'static>(
+        &self,
+        method: &'static str,
+        arg: Option<String>,
+        convert: fn(&Bound<'_, PyAny>) -> PyResult<T>,
+    ) -> StorageFuture<'static, T> {
+        let obj = self.0.clone();
+        Box::pin(async move {
+            let run = move || {
+                Python::attach(|py| {
+                    let target = obj.bind(py);
+                    let out = match arg {
+                        Some(a) => target.call_method1(method, (a,)),
+                        None => target.call_method0(method),
+                    };
+                    out.and_then(|v| convert(&v)).map_err(|e| {
+                        Error::new(ErrorCode::Storage, format!("the storage's {method}() failed: {e}"))
+                    })
+                })
+            };
+            tokio::task::spawn_blocking(run)
+                .await
+                .unwrap_or_else(|_| Err(Error::new(ErrorCode::Storage, "the storage callback panicked")))
+        })
+    }
+}
+
+fn loaded(v: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    if v.is_none() {
+        Ok(None)
+    } else {
+        v.extract::<String>().map(Some)
+    }
+}
+
+fn nothing(_: &Bound<'_, PyAny>) -> PyResult<()> {
+    Ok(())
+}
+
+impl session::SessionStorage for PyStorage {
+    fn load(&self) -> StorageFuture<'_, Option<String>> {
+        self.call("load", None, loaded)
+    }
+    fn save(&self, text: String) -> StorageFuture<'_, ()> {
+        self.call("save", Some(text), nothing)
+    }
+    fn clear(&self) -> StorageFuture<'_, ()> {
+        self.call("clear", None, nothing)
+    }
+}
+
+fn session_value<'py>(py: Python<'py>, s: session::Session) -> PyResult<Bound<'py, PyAny>> {
+    crate::convert::to_py_value(py, &s.to_json())
+}
+
+fn maybe_session<'py>(py: Python<'py>, s: Option<session::Session>) -> PyResult<Bound<'py, PyAny>> {
+    match s {
+        Some(s) => session_value(py, s),
+        None => Ok(py.None().into_bound(py)),
+    }
+}
+
+fn status_value(py: Python<'_>, s: session::SessionStatus) -> PyResult<Bound<'_, PyAny>> {
+    Ok(pyo3::types::PyString::new(py, s.as_str()).into_any())
+}
+
+fn text_value(py: Python<'_>, s: String) -> PyResult<Bound<'_, PyAny>> {
+    Ok(pyo3::types::PyString::new(py, &s).into_any())
+}
+
+fn bool_value(py: Python<'_>, b: bool) -> PyResult<Bound<'_, PyAny>> {
+    Ok(pyo3::types::PyBool::new(py, b).to_owned().into_any())
+}
+
+fn none_value(py: Python<'_>, _: ()) -> PyResult<Bound<'_, PyAny>> {
+    Ok(py.None().into_bound(py))
+}
+
+fn token_set(tokens: &Bound<'_, PyDict>) -> PyResult<TokenSet> {
+    TokenSet::from_json(&crate::convert::dict_to_map(tokens)?).map_err(to_py)
+}
+
+/// Holds a signed-in user's session: validity checked on device, refresh
+/// before expiry (one refresh for concurrent callers), `invalid_grant`
+/// signs out, persisted through `storage`. Blocking methods release the
+/// GIL; each has an `_async` twin.
+#[pyclass(frozen, module = "idflow", name = "SessionManager")]
+pub struct PySessionManager {
+    inner: Arc<SessionManager>,
+}
+
+#[pymethods]
+impl PySessionManager {
+    #[new]
+    #[pyo3(signature = (client, storage, *, refresh_margin=None, revoke_on_sign_out=None))]
+    fn new(client: PyRef<'_, PyOidcClient>, storage: Py<PyAny>, refresh_margin: Option<f64>, revoke_on_sign_out: Option<bool>) -> PyResult<Self> {
+        let mut o = Map::new();
+        if let Some(m) = refresh_margin {
+            o.insert("refreshMargin".into(), serde_json::json!(m));
+        }
+        if let Some(r) = revoke_on_sign_out {
+            o.insert("revokeOnSignOut".into(), Value::Bool(r));
+        }
+        let options = guard(|| SessionOptions::from_json(&o)).map_err(to_py)?;
+        let storage = Arc::new(PyStorage(Arc::new(storage)));
+        Ok(PySessionManager { inner: Arc::new(SessionManager::new(client.core(), storage, options)) })
+    }
+
+    /// Checks the callback, exchanges the code and signs in; returns the session.
+    fn complete<'py>(&self, py: Python<'py>, callback: String, request: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
+        let request = request_arg(request)?;
+        let m = self.inner.clone();
+        let s = block(py, async move { m.complete(&callback, &request).await })?;
+        session_value(py, s)
+    }
+
+    fn complete_async<'py>(&self, py: Python<'py>, callback: String, request: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
+        let request = request_arg(request)?;
+        let m = self.inner.clone();
+        awaitable(py, async move { m.complete(&callback, &request).await }, session_value)
+    }
+
+    /// Signs in with a token response (`handle_callback`'s); the id_token is verified.
+    fn sign_in<'py>(&self, py: Python<'py>, tokens: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
+        let tokens = token_set(tokens)?;
+        let m = self.inner.clone();
+        let s = block(py, async move { m.sign_in(tokens).await })?;
+        session_value(py, s)
+    }
+
+    fn sign_in_async<'py>(&self, py: Python<'py>, tokens: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
+        let tokens = token_set(tokens)?;
+        let m = self.inner.clone();
+        awaitable(py, async move { m.sign_in(tokens).await }, session_value)
+    }
+
+    /// The session (`access_token`, `refresh_token`, `id_token`, `expires_at`, `claims`, ...) or None.
+    fn session<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.inner.clone();
+        let s = block(py, async move { m.session().await })?;
+        maybe_session(py, s)
+    }
+
+    fn session_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.inner.clone();
+        awaitable(py, async move { m.session().await }, maybe_session)
+    }
+
+    /// `"signed_out"`, `"valid"`, `"expired"` or `"invalid"`; the id_token's
+    /// signature is checked against the provider's JWKS.
+    fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.inner.clone();
+        let s = block(py, async move { m.status().await })?;
+        status_value(py, s)
+    }
+
+    fn status_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.inner.clone();
+        awaitable(py, async move { m.status().await }, status_value)
+    }
+
+    fn is_valid(&self, py: Python<'_>) -> PyResult<bool> {
+        let m = self.inner.clone();
+        block(py, async move { m.is_valid().await })
+    }
+
+    fn is_valid_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.inner.clone();
+        awaitable(py, async move { m.is_valid().await }, bool_value)
+    }
+
+    /// A fresh access token, refreshed first when due.
+    fn access_token(&self, py: Python<'_>) -> PyResult<String> {
+        let m = self.inner.clone();
+        block(py, async move { m.access_token().await })
+    }
+
+    fn access_token_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.inner.clone();
+        awaitable(py, async move { m.access_token().await }, text_value)
+    }
+
+    /// Refreshes now; returns the session.
+    fn refresh<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.inner.clone();
+        let s = block(py, async move { m.refresh().await })?;
+        session_value(py, s)
+    }
+
+    fn refresh_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.inner.clone();
+        awaitable(py, async move { m.refresh().await }, session_value)
+    }
+
+    /// Revokes the refresh token (best effort) and clears the storage.
+    fn sign_out(&self, py: Python<'_>) -> PyResult<()> {
+        let m = self.inner.clone();
+        block(py, async move { m.sign_out().await })
+    }
+
+    fn sign_out_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.inner.clone();
+        awaitable(py, async move { m.sign_out().await }, none_value)
+    }
+}

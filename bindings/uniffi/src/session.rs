@@ -1,0 +1,164 @@
+//! The session manager for Swift and Kotlin apps. The app implements
+//! `SessionStorage` over the Keychain (iOS) or the Keystore (Android); every
+//! rule (single-flight refresh, sign-out on invalid_grant, retries) is the
+//! core's.
+
+use crate::oidc::{AuthorizationRequest, OidcClient, TokenResponse};
+use crate::IdflowError;
+use idflow::oidc::client::TokenSet;
+use idflow::oidc::session::{self, SessionOptions, StorageFuture};
+use std::sync::Arc;
+
+/// Keeps the session text between launches. Treat it as a secret: it holds
+/// the refresh token. Calls come from a background thread.
+#[uniffi::export(with_foreign)]
+pub trait SessionStorage: Send + Sync {
+    /// The stored text, or null when nobody is signed in.
+    fn load(&self) -> Result<Option<String>, IdflowError>;
+    fn save(&self, session: String) -> Result<(), IdflowError>;
+    fn clear(&self) -> Result<(), IdflowError>;
+}
+
+/// Runs a blocking foreign storage call off the async workers.
+async fn call<T: Send + 'static>(f: impl FnOnce() -> Result<T, IdflowError> + Send + 'static) -> idflow::Result<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(idflow::Error::from),
+        Err(_) => Err(idflow::Error::new(idflow::ErrorCode::Storage, "the storage callback panicked")),
+    }
+}
+
+struct Foreign(Arc<dyn SessionStorage>);
+
+impl session::SessionStorage for Foreign {
+    fn load(&self) -> StorageFuture<'_, Option<String>> {
+        let s = self.0.clone();
+        Box::pin(call(move || s.load()))
+    }
+    fn save(&self, text: String) -> StorageFuture<'_, ()> {
+        let s = self.0.clone();
+        Box::pin(call(move || s.save(text)))
+    }
+    fn clear(&self) -> StorageFuture<'_, ()> {
+        let s = self.0.clone();
+        Box::pin(call(move || s.clear()))
+    }
+}
+
+/// Where a session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum SessionStatus {
+    SignedOut,
+    /// The id_token's signature checks out and the access token is unexpired.
+    Valid,
+    /// The access token expired; a refresh token can renew it.
+    Expired,
+    /// The tokens fail verification, or expired with no refresh token.
+    Invalid,
+}
+
+impl From<session::SessionStatus> for SessionStatus {
+    fn from(s: session::SessionStatus) -> Self {
+        match s {
+            session::SessionStatus::SignedOut => SessionStatus::SignedOut,
+            session::SessionStatus::Valid => SessionStatus::Valid,
+            session::SessionStatus::Expired => SessionStatus::Expired,
+            session::SessionStatus::Invalid => SessionStatus::Invalid,
+        }
+    }
+}
+
+/// A signed-in user's tokens; `claims_json` is the verified id_token's claims.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Session {
+    pub access_token: String,
+    pub token_type: String,
+    pub refresh_token: Option<String>,
+    pub id_token: Option<String>,
+    pub scope: Option<String>,
+    /// Seconds since the epoch.
+    pub expires_at: Option<u64>,
+    pub claims_json: String,
+}
+
+impl From<session::Session> for Session {
+    fn from(s: session::Session) -> Self {
+        Session {
+            access_token: s.access_token,
+            token_type: s.token_type,
+            refresh_token: s.refresh_token,
+            id_token: s.id_token,
+            scope: s.scope,
+            expires_at: s.expires_at,
+            claims_json: serde_json::Value::Object(s.claims).to_string(),
+        }
+    }
+}
+
+/// Holds the signed-in user's session, refreshes it and persists it.
+#[derive(uniffi::Object)]
+pub struct SessionManager {
+    inner: Arc<session::SessionManager>,
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl SessionManager {
+    /// `options`: JSON `{refreshMargin (seconds, default 60), revokeOnSignOut (default true)}`.
+    #[uniffi::constructor(default(options = None))]
+    pub fn new(client: Arc<OidcClient>, storage: Arc<dyn SessionStorage>, options: Option<String>) -> Result<Arc<SessionManager>, IdflowError> {
+        crate::error::guard(|| {
+            let options = SessionOptions::from_json(&crate::oidc::object(options, "options")?)?;
+            let inner = session::SessionManager::new(client.core(), Arc::new(Foreign(storage)), options);
+            Ok(Arc::new(SessionManager { inner: Arc::new(inner) }))
+        })
+    }
+
+    /// Checks the callback, exchanges the code and signs in.
+    pub async fn complete(&self, callback: String, request: AuthorizationRequest) -> Result<Session, IdflowError> {
+        Ok(self.inner.complete(&callback, &request.into()).await?.into())
+    }
+
+    /// Signs in with tokens obtained elsewhere (the id_token is verified).
+    pub async fn sign_in(&self, tokens: TokenResponse) -> Result<Session, IdflowError> {
+        let claims = crate::oidc::object(tokens.claims_json.clone(), "claims_json")?;
+        let set = TokenSet {
+            access_token: tokens.access_token,
+            token_type: tokens.token_type,
+            expires_in: tokens.expires_in,
+            refresh_token: tokens.refresh_token,
+            id_token: tokens.id_token,
+            scope: tokens.scope,
+            claims: tokens.claims_json.map(|_| claims),
+        };
+        Ok(self.inner.sign_in(set).await?.into())
+    }
+
+    /// The session, or null when signed out.
+    pub async fn session(&self) -> Result<Option<Session>, IdflowError> {
+        Ok(self.inner.session().await?.map(Into::into))
+    }
+
+    /// Checks the id_token's signature against the provider's JWKS, on device.
+    pub async fn status(&self) -> Result<SessionStatus, IdflowError> {
+        Ok(self.inner.status().await?.into())
+    }
+
+    pub async fn is_valid(&self) -> Result<bool, IdflowError> {
+        Ok(self.inner.is_valid().await?)
+    }
+
+    /// A fresh access token, refreshed first when due (one refresh for
+    /// every concurrent caller). `InvalidGrant`: the user was signed out.
+    pub async fn access_token(&self) -> Result<String, IdflowError> {
+        Ok(self.inner.access_token().await?)
+    }
+
+    /// Refreshes now.
+    pub async fn refresh(&self) -> Result<Session, IdflowError> {
+        Ok(self.inner.refresh().await?.into())
+    }
+
+    /// Revokes the refresh token (best effort) and clears the storage.
+    pub async fn sign_out(&self) -> Result<(), IdflowError> {
+        Ok(self.inner.sign_out().await?)
+    }
+}

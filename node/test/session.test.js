@@ -1,0 +1,192 @@
+'use strict'
+// SessionManager against two real OPs on 127.0.0.1: the npm `oidc-provider`
+// (any standard OP) and idflow's own provider served over HTTP.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const http = require('node:http')
+const path = require('node:path')
+const { OidcClient, SessionManager, MemoryStorage, Provider } = require('..')
+const { CB, SECRET, startOp, browse } = require('./oidc-op')
+
+/** Storage whose calls are async, as a Keychain wrapper's would be. */
+class AsyncStorage {
+  constructor() {
+    this.value = null
+    this.broken = false
+  }
+
+  async load() {
+    return this.value
+  }
+
+  async save(session) {
+    await new Promise((resolve) => setTimeout(resolve, 1))
+    if (this.broken) throw new Error('keychain locked')
+    this.value = session
+  }
+
+  async clear() {
+    this.value = null
+  }
+}
+
+test('SessionManager against oidc-provider: sign-in, one refresh for concurrent callers, restore, invalid_grant signs out', async (t) => {
+  const op = await startOp()
+  t.after(() => op.server.close())
+  const client = await OidcClient.discover(`${op.issuer}/.well-known/openid-configuration`, {
+    clientId: 'rp', redirectUri: CB, clientSecret: SECRET, scopes: ['openid', 'email', 'offline_access'],
+  })
+  const storage = new AsyncStorage()
+  const manager = new SessionManager(client, storage, { refreshMargin: 86400 })
+  assert.equal(await manager.status(), 'signed_out')
+  await assert.rejects(manager.accessToken(), (e) => e.code === 'login_required')
+  const request = client.authorizationRequest({ prompt: 'consent' })
+  const session = await manager.complete(await browse(request.url), request)
+  assert.equal(session.claims.sub, 'alice')
+  assert.ok(session.refresh_token && session.expires_at > Date.now() / 1000)
+  assert.equal(await manager.status(), 'valid')
+  assert.ok(storage.value.includes(session.refresh_token))
+  // Eight concurrent callers, one token request.
+  const before = op.counts.token
+  const tokens = await Promise.all(Array.from({ length: 8 }, () => manager.accessToken()))
+  assert.equal(op.counts.token - before, 1)
+  assert.equal(new Set(tokens).size, 1)
+  assert.notEqual(tokens[0], session.access_token)
+  const info = await client.userinfo(tokens[0])
+  assert.equal(info.email, 'alice@example.com')
+  // The app restarts over the same storage.
+  const again = new SessionManager(client, storage)
+  assert.equal(await again.isValid(), true)
+  assert.equal(await again.accessToken(), tokens[0])
+  // The OP ends the grant: the next refresh signs the user out.
+  const current = await manager.session()
+  await client.revoke(current.refresh_token, 'refresh_token')
+  await assert.rejects(manager.accessToken(), (e) => e.code === 'invalid_grant')
+  assert.equal(storage.value, null)
+  assert.equal(await manager.status(), 'signed_out')
+})
+
+test('SessionManager against idflow: storage failures lose nothing, sign-out revokes, bad arguments', async (t) => {
+  const E2E = path.join(__dirname, '..', '..', 'tests', 'e2e')
+  const server = http.createServer()
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => server.close())
+  const base = `http://127.0.0.1:${server.address().port}`
+  const provider = new Provider(fs.readFileSync(path.join(E2E, 'project.json'), 'utf8'), { baseDir: E2E, baseUrl: base })
+  server.on('request', (req, res) => {
+    const chunks = []
+    req.on('data', (c) => chunks.push(c))
+    req.on('end', async () => {
+      const r = await provider.handle(req.method, req.url, req.headers, Buffer.concat(chunks))
+      res.statusCode = r.status
+      for (const [k, v] of r.headers) res.appendHeader(k, v)
+      res.end(r.body)
+    })
+  })
+  const client = await OidcClient.discover(`${base}/e2e/.well-known/openid-configuration`, {
+    clientId: 'e2e', redirectUri: 'http://127.0.0.1:5555/callback', scopes: ['openid', 'email', 'offline_access'],
+  })
+  const signIn = async (manager, email) => {
+    const request = client.authorizationRequest()
+    const r = await provider.handle('GET', request.url)
+    const login = new URL(r.headers.find(([k]) => k.toLowerCase() === 'location')[1])
+    const post = async (p, doc) => JSON.parse((await provider.handle('POST', p, { 'content-type': 'application/json' }, JSON.stringify(doc))).body)
+    const s = await post('/v1/flow/start', { request: login.searchParams.get('request') })
+    const d = await post('/v1/flow/next', { executionId: s.executionId, stepId: s.stepId, interactionId: 'submit', input: { email } })
+    return manager.complete(d.redirect.url, request)
+  }
+  const storage = new AsyncStorage()
+  const manager = new SessionManager(client, storage, { refreshMargin: 86400 })
+  const session = await signIn(manager, 'node-session@example.com')
+  assert.equal(session.claims.email, 'node-session@example.com')
+  storage.broken = true
+  await assert.rejects(manager.refresh(), (e) => e.code === 'storage' && e.message.includes('keychain locked'))
+  storage.broken = false
+  const held = await manager.session()
+  assert.notEqual(held.refresh_token, session.refresh_token)
+  assert.ok(storage.value.includes(held.refresh_token), 'the retried save stored the rotated tokens')
+  await manager.signOut()
+  assert.equal(storage.value, null)
+  await assert.rejects(client.refresh(held.refresh_token), (e) => e.code === 'invalid_grant')
+  // A sync storage works too; a broken one is a storage error.
+  const memory = new MemoryStorage()
+  const m2 = new SessionManager(client, memory)
+  await signIn(m2, 'node-memory@example.com')
+  assert.equal(JSON.parse(memory.value).claims.email, 'node-memory@example.com')
+  const failing = new SessionManager(client, { load() { throw new Error('no keychain') }, save() {}, clear() {} })
+  await assert.rejects(failing.accessToken(), (e) => e.code === 'storage' && e.message.includes('no keychain'))
+  assert.throws(() => new SessionManager(client, {}), TypeError)
+  assert.throws(() => new SessionManager(client, memory, { refreshMargin: -1 }), (e) => e.code === 'config')
+})
+
+test('the README snippets: session-manager.js and social-login.js', async (t) => {
+  const E2E = path.join(__dirname, '..', '..', 'tests', 'e2e')
+  const os = require('node:os')
+  const server = http.createServer()
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => server.close())
+  const base = `http://127.0.0.1:${server.address().port}`
+  const upstream = new Provider(fs.readFileSync(path.join(E2E, 'project.json'), 'utf8'), { baseDir: E2E, baseUrl: base })
+  server.on('request', (req, res) => {
+    const chunks = []
+    req.on('data', (c) => chunks.push(c))
+    req.on('end', async () => {
+      const r = await upstream.handle(req.method, req.url, req.headers, Buffer.concat(chunks))
+      res.statusCode = r.status
+      for (const [k, v] of r.headers) res.appendHeader(k, v)
+      res.end(r.body)
+    })
+  })
+  const header = (r, name) => r.headers.find(([k]) => k.toLowerCase() === name)[1]
+  const browser = async (url, email) => {
+    const login = new URL(header(await upstream.handle('GET', url), 'location'))
+    const post = async (p, doc) => JSON.parse((await upstream.handle('POST', p, { 'content-type': 'application/json' }, JSON.stringify(doc))).body)
+    const s = await post('/v1/flow/start', { request: login.searchParams.get('request') })
+    const d = await post('/v1/flow/next', { executionId: s.executionId, stepId: s.stepId, interactionId: 'submit', input: { email } })
+    return d.redirect.url
+  }
+  const discovery = `${base}/e2e/.well-known/openid-configuration`
+
+  // session-manager.js: sign in, a 0600 file, tokens for API calls, restart, sign out.
+  const snippet = require('../../examples/express/session-manager.js')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idflow-session-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const file = path.join(dir, 'session.json')
+  const { client, manager } = await snippet.sessionManager(discovery, 'e2e', 'http://127.0.0.1:5555/callback', file)
+  const session = await snippet.signIn(manager, client, (url) => browser(url, 'snippet-node@example.com'))
+  assert.equal(session.claims.email, 'snippet-node@example.com')
+  assert.equal(fs.statSync(file).mode & 0o777, 0o600)
+  const authorization = await snippet.authorization(manager)
+  assert.equal(authorization, `Bearer ${session.access_token}`)
+  const again = (await snippet.sessionManager(discovery, 'e2e', 'http://127.0.0.1:5555/callback', file)).manager
+  assert.equal(await snippet.authorization(again), authorization)
+  await again.signOut()
+  assert.equal(fs.existsSync(file), false)
+
+  // social-login.js: /login/acme → upstream → /v1/oauth/callback → /after-login.
+  const { createSocialApp } = require('../../examples/express/social-login.js')
+  const web = http.createServer()
+  await new Promise((resolve) => web.listen(0, '127.0.0.1', resolve))
+  const appUrl = `http://127.0.0.1:${web.address().port}`
+  web.close()
+  const project = {
+    projectId: 'snippet', baseUrl: appUrl,
+    oauthProviders: [{ name: 'acme', clientId: 'social-rp', clientSecret: 'social-rp-secret-0123456789', discoveryUrl: discovery, scopes: ['openid', 'email', 'profile'] }],
+  }
+  const app = createSocialApp(JSON.stringify(project), { appUrl })
+  const listening = await new Promise((resolve) => { const s = app.listen(new URL(appUrl).port, '127.0.0.1', () => resolve(s)) })
+  t.after(() => listening.close())
+  const start = await fetch(`${appUrl}/login/acme`, { redirect: 'manual' })
+  assert.equal(start.status, 302)
+  const callback = await browser(start.headers.get('location'), 'snippet-social-node@example.com')
+  assert.ok(callback.startsWith(`${appUrl}/v1/oauth/callback?`), callback)
+  const back = await fetch(callback, { redirect: 'manual' })
+  assert.equal(back.status, 302)
+  const done = await fetch(back.headers.get('location'), { redirect: 'manual' })
+  assert.equal(done.status, 200)
+  const { user } = await done.json()
+  assert.equal(user.email, 'snippet-social-node@example.com')
+  assert.ok(user.loginIds[0].startsWith('acme:'))
+  assert.match(done.headers.get('set-cookie'), /^session=/)
+})
