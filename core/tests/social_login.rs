@@ -11,16 +11,12 @@ use idflow::project::Project;
 use idflow::store::{MemoryStore, UserQuery};
 use idflow::ErrorCode;
 use serde_json::{json, Value};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use support::op::{browse, e2e_dir};
 use support::{Recorded, Reply, TestServer};
 
 const AFTER: &str = "http://127.0.0.1:7000/after";
-
-fn e2e_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e")
-}
 
 /// The upstream OP: the e2e project plus an application for the downstream.
 async fn upstream() -> (TestServer, Arc<Provider>) {
@@ -71,19 +67,6 @@ async fn post_json(p: &Provider, path: &str, body: Value) -> HttpResponse {
 
 fn body(r: &HttpResponse) -> Value {
     serde_json::from_slice(&r.body).unwrap_or(Value::Null)
-}
-
-/// The browser at the upstream: authorize → its flow API → our callback URL.
-async fn browse(up: &Provider, url: &str, email: &str) -> String {
-    let r = up.handle(HttpRequest::new("GET", url, vec![], vec![])).await;
-    let location = r.header("Location").unwrap().to_owned();
-    if !location.contains("/login/") {
-        return location;
-    }
-    let request = location.split("request=").nth(1).unwrap().to_owned();
-    let s = body(&post_json(up, "/v1/flow/start", json!({"request": request})).await);
-    let d = body(&post_json(up, "/v1/flow/next", json!({"executionId": s["executionId"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": email}})).await);
-    d["redirect"]["url"].as_str().unwrap().to_owned()
 }
 
 /// authorize → upstream → callback → redirectUrl?code= → exchange.
@@ -354,4 +337,58 @@ async fn provider_tokens_are_kept_sealed_and_refreshed_when_expired() {
 fn base64_of(bytes: [u8; 32]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// `callbackDomain` moves the callback URL; an implicit upstream
+/// (`grantType: implicit`) answers with a form_post id_token, which the
+/// callback validates (signature, nonce) before provisioning.
+#[tokio::test]
+async fn callback_domain_and_an_implicit_upstream() {
+    let (server, up) = upstream_with(|d| {
+        d["applications"].as_array_mut().unwrap().push(json!({
+            "clientId": "down-implicit", "public": true, "responseTypes": ["id_token"],
+            "redirectUris": ["http://127.0.0.1/v1/oauth/callback"], "grantTypes": ["authorization_code"], "flow": "sign-up-or-in"
+        }));
+    })
+    .await;
+    let discovery = format!("{}/e2e/.well-known/openid-configuration", server.url());
+    let down = downstream(&server, |d| {
+        d["oauthProviders"][0]["callbackDomain"] = json!("auth.myapp.example");
+        d["oauthProviders"].as_array_mut().unwrap().push(json!({
+            "name": "imp", "clientId": "down-implicit", "grantType": "implicit", "discoveryUrl": discovery,
+            "scopes": ["openid", "email"]
+        }));
+    })
+    .unwrap();
+    let r = post_json(&down, "/v1/auth/oauth/authorize", json!({"provider": "acme", "redirectUrl": AFTER})).await;
+    let url = body(&r)["url"].as_str().unwrap().to_owned();
+    assert!(url.contains("redirect_uri=https%3A%2F%2Fauth.myapp.example%2Fv1%2Foauth%2Fcallback"), "{url}");
+    // The implicit upstream: authorize → its flow → its form_post page.
+    let r = post_json(&down, "/v1/auth/oauth/authorize", json!({"provider": "imp", "redirectUrl": AFTER})).await;
+    let url = body(&r)["url"].as_str().unwrap().to_owned();
+    assert!(url.contains("response_type=id_token") && url.contains("response_mode=form_post"), "{url}");
+    let page_url = browse(&up, &url, "imp@example.com").await;
+    let page = up.handle(HttpRequest::new("GET", &page_url, vec![], vec![])).await;
+    let html = page.text();
+    assert!(html.contains("action=\"http://127.0.0.1:9999/v1/oauth/callback\""), "{html}");
+    let field = |name: &str| -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = html.find(&marker).unwrap_or_else(|| panic!("{name} in {html}")) + marker.len();
+        html[start..].split('"').next().unwrap().replace("&#x2F;", "/").replace("&#47;", "/").replace("&amp;", "&")
+    };
+    let form: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("id_token", &field("id_token"))
+        .append_pair("state", &field("state"))
+        .finish();
+    let form_header = vec![("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned())];
+    let back = down.handle(HttpRequest::new("POST", "/v1/oauth/callback", form_header.clone(), form.clone().into_bytes())).await;
+    assert_eq!(back.status, 302, "{}", back.text());
+    let location = back.header("Location").unwrap().to_owned();
+    assert!(location.starts_with(&format!("{AFTER}?code=")), "{location}");
+    let info = body(&post_json(&down, "/v1/auth/oauth/exchange", json!({"code": location.split("code=").nth(1).unwrap()})).await);
+    assert_eq!(info["user"]["email"], "imp@example.com");
+    assert!(info["user"]["loginIds"][0].as_str().unwrap().starts_with("imp:"));
+    // The same posted id_token again: nothing to resume.
+    let replay = down.handle(HttpRequest::new("POST", "/v1/oauth/callback", form_header, form.into_bytes())).await;
+    assert_eq!(replay.status, 400);
 }

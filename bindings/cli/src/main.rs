@@ -50,6 +50,9 @@ enum Command {
         #[arg(long)]
         provider: String,
     },
+    /// Try a custom OAuth provider (oauthProviders) by hand.
+    #[command(subcommand)]
+    Oauth(OauthCommand),
     /// Generate and inspect keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -64,6 +67,27 @@ enum Command {
     /// Work with a project's connectors.
     #[command(subcommand)]
     Connector(ConnectorCommand),
+}
+
+#[derive(Subcommand)]
+enum OauthCommand {
+    /// Print the upstream authorization URL; after you sign in there and
+    /// paste the address the browser lands on (the callback URL), print the
+    /// claims and the user the mapping makes. Nothing is saved.
+    Test {
+        /// The project file (JSON or TOML).
+        #[arg(long)]
+        config: String,
+        /// The oauthProviders name.
+        #[arg(long)]
+        provider: String,
+        /// Holds the project's keys (private_key_jwt) and the pending request.
+        #[arg(long, default_value = "./idflow.db")]
+        db: String,
+        /// Public base URL, as given to `idflow serve` (makes the callback URL).
+        #[arg(long)]
+        base_url: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -266,6 +290,27 @@ fn run(cli: Cli) -> Result<String, Error> {
                 .map_err(|e| Error::internal(format!("no async runtime: {e}")))?;
             let p = runtime.block_on(async { idflow::oidc::provider::Provider::open_file(&config, Some(&db), None) })?;
             Ok(pretty(&runtime.block_on(p.provider_token(&user, &provider))?))
+        }
+        Command::Oauth(OauthCommand::Test { config, provider, db, base_url }) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Error::internal(format!("no async runtime: {e}")))?;
+            let p = runtime.block_on(async { idflow::oidc::provider::Provider::open_file(&config, Some(&db), base_url.as_deref()) })?;
+            let url = runtime.block_on(p.oauth_test_start(&provider))?;
+            {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{url}");
+                let _ = out.flush();
+            }
+            eprintln!("Open the URL above and sign in at {provider:?}. Then paste the address the browser lands on and press Enter:");
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer).map_err(|e| Error::invalid_request(format!("could not read the answer: {e}")))?;
+            if answer.trim().is_empty() {
+                return Err(Error::invalid_request("no answer was pasted"));
+            }
+            Ok(pretty(&runtime.block_on(p.oauth_test_finish(&answer))?))
         }
         Command::Keys(KeysCommand::Rotate { db, config, alg }) => {
             let project_alg = match &config {

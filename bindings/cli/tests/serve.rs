@@ -188,3 +188,93 @@ fn keys_rotate_between_restarts_and_config_errors_exit_2() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("idflow: config: ") && err.contains("applicationz"), "{err}");
 }
+
+/// `idflow oauth test` against an upstream `idflow serve` (the e2e project):
+/// the printed URL, a sign-in there, the pasted callback address, then the
+/// claims and mapped user, with nothing saved.
+#[test]
+fn oauth_test_prints_the_url_then_the_claims_and_mapped_user() {
+    let dir = temp_dir("oauth-test");
+    let up_port = free_port();
+    let e2e = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/e2e/project.json");
+    let base = format!("http://127.0.0.1:{up_port}");
+    let upstream = start(&dir.join("up.db"), up_port, &["--config", e2e, "--base-url", &base]);
+    let down = dir.join("down.json");
+    let doc = serde_json::json!({
+        "projectId": "down",
+        "baseUrl": "http://127.0.0.1:7999",
+        "oauthProviders": [{
+            "name": "acme", "clientId": "social-rp", "clientSecret": "social-rp-secret-0123456789",
+            "discoveryUrl": format!("{base}/e2e/.well-known/openid-configuration"), "scopes": ["openid", "email", "profile"],
+            "triggerMethod": "flowsOnly",
+            "attributeMapping": {"customAttributes": {"emailCopy": "email"}},
+        }],
+    });
+    std::fs::write(&down, doc.to_string()).unwrap();
+    let mut cli = Command::new(env!("CARGO_BIN_EXE_idflow"))
+        .args(["oauth", "test", "--config", down.to_str().unwrap(), "--provider", "acme", "--db", dir.join("down.db").to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(cli.stdout.take().unwrap());
+    let mut url = String::new();
+    out.read_line(&mut url).unwrap();
+    let url = url.trim().to_owned();
+    assert!(url.starts_with(&format!("{base}/oauth2/v1/authorize?")), "{url}");
+    assert!(url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A7999%2Fv1%2Foauth%2Fcallback"), "{url}");
+    // Sign in at the upstream, as the browser would.
+    let target = url.strip_prefix(&base).unwrap();
+    let (status, headers, _) = http(up_port, "GET", target, &[], b"");
+    assert_eq!(status, 302);
+    let request = param(header(&headers, "location").unwrap(), "request");
+    let s = json_post(up_port, "/v1/flow/start", &serde_json::json!({"request": request}));
+    let d = json_post(
+        up_port,
+        "/v1/flow/next",
+        &serde_json::json!({"executionId": s["executionId"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": "cli-oauth@example.com"}}),
+    );
+    let landed = d["redirect"]["url"].as_str().unwrap().to_owned();
+    assert!(landed.starts_with("http://127.0.0.1:7999/v1/oauth/callback?code="), "{landed}");
+    let mut stdin = cli.stdin.take().unwrap();
+    writeln!(stdin, "{landed}").unwrap();
+    drop(stdin);
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let status = cli.wait().unwrap();
+    let mut err = String::new();
+    cli.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(status.success(), "{err}\n{rest}");
+    assert!(err.contains("paste the address"), "{err}");
+    let report: Value = serde_json::from_str(&rest).unwrap();
+    assert_eq!(report["provider"], "acme");
+    assert_eq!(report["claims"]["email"], "cli-oauth@example.com");
+    assert_eq!(report["user"]["email"], "cli-oauth@example.com");
+    assert_eq!(report["user"]["customAttributes"]["emailCopy"], "cli-oauth@example.com");
+    assert!(report["user"]["loginIds"][0].as_str().unwrap().starts_with("acme:"));
+    assert_eq!(report["existingUserId"], Value::Null);
+    assert_eq!(report["tokens"]["idToken"], true);
+    assert!(!rest.contains("eyJ"), "no token values are printed");
+    // The same answer again: the test request was used up.
+    let mut again = Command::new(env!("CARGO_BIN_EXE_idflow"))
+        .args(["oauth", "test", "--config", down.to_str().unwrap(), "--provider", "acme", "--db", dir.join("down.db").to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(again.stdin.take().unwrap(), "{landed}").unwrap();
+    let output = again.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid_request"), "{}", String::from_utf8_lossy(&output.stderr));
+    // An unknown provider is a clear error.
+    let output = Command::new(env!("CARGO_BIN_EXE_idflow"))
+        .args(["oauth", "test", "--config", down.to_str().unwrap(), "--provider", "nope", "--db", dir.join("down.db").to_str().unwrap()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no oauth provider named \"nope\""));
+    upstream.stop();
+}

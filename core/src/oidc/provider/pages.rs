@@ -70,6 +70,10 @@ pub(super) fn error_page(status: u16, title: &str, message: &str) -> HttpRespons
     simple(status, title, message)
 }
 
+pub(super) fn info_page(title: &str, message: &str) -> HttpResponse {
+    simple(200, title, message)
+}
+
 pub(super) fn logged_out_page() -> HttpResponse {
     simple(200, "You are signed out", "You can close this window.")
 }

@@ -10,7 +10,7 @@ use super::http::{append_query, HttpRequest, HttpResponse, Params};
 use super::{pages, token_digest, Provider, AUTH_REQUEST_TTL};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{now_secs, random_id};
-use crate::oidc::client::{AuthorizationParams, AuthorizationRequest, OidcClient};
+use crate::oidc::client::{AuthorizationParams, AuthorizationRequest, OidcClient, TokenSet};
 use crate::flow::OAuthStarter;
 use crate::oidc::social::{OAuthProvider, OAuthProviders, TriggerMethod};
 use crate::store::Store;
@@ -162,6 +162,14 @@ impl Provider {
         // Taken, not read: a replayed callback finds nothing, so nothing is
         // provisioned twice.
         let record = match self.store.record("oauth_state", &state) {
+            Ok(Some(r)) if r.get("mode").and_then(Value::as_str) == Some("test") => {
+                // Left for `idflow oauth test`, which holds the PKCE verifier.
+                let answer = if req.method == "POST" { input.clone() } else { format!("{}?{}", req.path, req.query) };
+                return pages::info_page(
+                    "Provider test",
+                    &format!("The provider answered. Paste this into the terminal running idflow oauth test: {answer}"),
+                );
+            }
             Ok(Some(r)) => r,
             Ok(None) => return pages::error_page(400, "Sign-in failed", "this sign-in has expired or was already completed; start again"),
             Err(_) => return pages::error_page(500, "Sign-in failed", "the server could not complete the request"),
@@ -182,8 +190,9 @@ impl Provider {
         }
     }
 
-    /// Exchanges the upstream's answer and provisions the user.
-    async fn oauth_user(&self, record: &Value, input: &str) -> Result<(Arc<OAuthProvider>, crate::users::User, Map<String, Value>)> {
+    /// Exchanges the upstream's answer: the provider and its tokens, with
+    /// the user's claims (validated id_token, or userinfo).
+    async fn oauth_tokens(&self, record: &Value, input: &str) -> Result<(Arc<OAuthProvider>, TokenSet, Map<String, Value>)> {
         let name = record.get("provider").and_then(Value::as_str).unwrap_or_default();
         let provider = self.oauth_provider(name)?;
         let request = AuthorizationRequest::from_json(record.get("request").and_then(Value::as_object).ok_or_else(|| Error::internal("stored request"))?)?;
@@ -198,11 +207,70 @@ impl Provider {
             _ => client.handle_callback(input, &request).await?,
         };
         let claims = tokens.claims.clone().ok_or_else(|| Error::invalid_token("the provider returned no user claims (no id_token or userinfo)"))?;
+        Ok((provider, tokens, claims))
+    }
+
+    /// Exchanges the upstream's answer and provisions the user.
+    async fn oauth_user(&self, record: &Value, input: &str) -> Result<(Arc<OAuthProvider>, crate::users::User, Map<String, Value>)> {
+        let (provider, tokens, claims) = self.oauth_tokens(record, input).await?;
         let user = provider.provision(&**self.store(), &claims, now_secs())?;
         if provider.manage_provider_tokens {
             self.keep_provider_tokens(&user.user_id, &provider.name, &tokens, None)?;
         }
         Ok((provider, user, claims))
+    }
+
+    /// The provider test (`idflow oauth test`), step 1: the upstream
+    /// authorization URL for provider `name`, whatever its trigger method.
+    /// The upstream answers at the callback URL; the browser's address
+    /// there goes to [`Provider::oauth_test_finish`].
+    pub async fn oauth_test_start(&self, name: &str) -> Result<String> {
+        let provider = self.oauth_provider(name)?;
+        self.social.begin(&provider, provider.prompt.clone(), None, json!({"mode": "test"})).await
+    }
+
+    /// The provider test, step 2: exchanges the answer (the callback URL,
+    /// its query or a form_post body) and shows what a sign-in would do,
+    /// without saving anything: `{provider, claims, user, existingUserId,
+    /// tokens}` where `user` is the mapping applied to a first-time user
+    /// and `tokens` says what the upstream returned (no token values).
+    pub async fn oauth_test_finish(&self, input: &str) -> Result<Value> {
+        let input = input.trim();
+        let query = input.split_once('?').map_or(input, |(_, q)| q);
+        let query = query.split('#').next().unwrap_or_default();
+        let params = Params::parse(query.as_bytes());
+        let state = params.get("state").ok_or_else(|| Error::invalid_request("the address has no state: paste the whole URL the browser landed on"))?;
+        let record = self
+            .store
+            .record("oauth_state", state)?
+            .filter(|r| r.get("mode").and_then(Value::as_str) == Some("test"))
+            .ok_or_else(|| Error::invalid_request("no provider test is waiting for this state (expired, or already used)"))?;
+        self.store.delete_record("oauth_state", state)?;
+        let (provider, tokens, claims) = self.oauth_tokens(&record, query).await?;
+        let scratch = crate::store::MemoryStore::new();
+        let user = provider.provision(&scratch, &claims, now_secs())?;
+        let subject = claims.get(&provider.mapping.login_id).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+        let existing = match subject {
+            Some(s) => self.store.user_by_login_id(&format!("{}:{s}", provider.name))?.map(|u| u.user_id),
+            None => None,
+        };
+        let mut user = user.to_json();
+        if let Some(u) = user.as_object_mut() {
+            u.remove("userId");
+        }
+        Ok(json!({
+            "provider": provider.name,
+            "claims": claims,
+            "user": user,
+            "existingUserId": existing,
+            "tokens": {
+                "tokenType": tokens.token_type,
+                "expiresIn": tokens.expires_in,
+                "scope": tokens.scope,
+                "idToken": tokens.id_token.is_some(),
+                "refreshToken": tokens.refresh_token.is_some(),
+            },
+        }))
     }
 
     /// Seals and stores the upstream's tokens for `user_id`.
@@ -292,7 +360,7 @@ impl Provider {
         let result = body_object(req).and_then(|body| {
             let code = body.get("code").and_then(Value::as_str).filter(|c| !c.is_empty()).ok_or_else(|| Error::invalid_request("code is required"))?;
             let info = self.oauth_exchange_code(code)?;
-            Ok(json!({"sessionJwt": info.session_jwt, "refreshJwt": info.refresh_jwt, "user": info.user}))
+            Ok(info.to_json())
         });
         match result {
             Ok(v) => HttpResponse::json_no_store(200, &v),
