@@ -118,7 +118,7 @@ impl Provider {
     pub fn oauth_exchange(&self, env: Env, code: String) -> napi::Result<Json> {
         run(&env, || {
             let info = self.inner.oauth_exchange_code(&code)?;
-            Ok(serde_json::json!({"sessionJwt": info.session_jwt, "refreshJwt": info.refresh_jwt, "user": info.user}))
+            Ok(info.to_json())
         })
     }
 

@@ -192,7 +192,7 @@ impl PyProvider {
     fn oauth_exchange<'py>(&self, py: Python<'py>, code: &str) -> PyResult<Bound<'py, PyAny>> {
         let p = self.inner.clone();
         let info = py.detach(|| guard(|| p.oauth_exchange_code(code))).map_err(crate::error::to_py)?;
-        let v = serde_json::json!({"sessionJwt": info.session_jwt, "refreshJwt": info.refresh_jwt, "user": info.user});
+        let v = info.to_json();
         crate::convert::to_py_value(py, &v)
     }
 

@@ -10,9 +10,13 @@ mod flow;
 mod jose;
 mod oidc;
 mod pkce;
+mod provider;
+mod session;
 
 pub use error::IdflowError;
 pub use flow::{FlowEngine, FlowProblem};
 pub use oidc::{AuthorizationRequest, OidcClient, TokenResponse};
 pub use jose::{JwksCache, Key, KeySet, VerifiedJws, VerifyOptions};
 pub use pkce::PkcePair;
+pub use provider::{HttpHeader, HttpResponse, Provider};
+pub use session::{Session, SessionManager, SessionStatus, SessionStorage};

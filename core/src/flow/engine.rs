@@ -81,6 +81,13 @@ pub struct AuthInfo {
     pub user: Value,
 }
 
+impl AuthInfo {
+    /// `{sessionJwt, refreshJwt, user}`, as the flow API answers it.
+    pub fn to_json(&self) -> Value {
+        json!({"sessionJwt": self.session_jwt, "refreshJwt": self.refresh_jwt, "user": self.user})
+    }
+}
+
 /// Who a completed flow authenticated, for the OIDC provider: a flow that
 /// runs for an authorization request (`request` in its context) issues no
 /// session JWT itself; the provider turns this into a code.
@@ -125,7 +132,7 @@ impl FlowResponse {
             out.insert("redirect".into(), json!({ "url": url }));
         }
         if let Some(a) = &self.auth_info {
-            out.insert("authInfo".into(), json!({"sessionJwt": a.session_jwt, "refreshJwt": a.refresh_jwt, "user": a.user}));
+            out.insert("authInfo".into(), a.to_json());
         }
         if let Some(e) = &self.error {
             out.insert("error".into(), json!({"code": e.code.as_str(), "message": e.message}));

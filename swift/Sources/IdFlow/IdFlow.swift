@@ -460,7 +460,29 @@ fileprivate final class UniffiHandleMap<T>: @unchecked Sendable {
 
 
 // Public interface members begin here.
+// Magic number for the Rust proxy to call using the same mechanism as every other method,
+// to free the callback once it's dropped by Rust.
+private let IDX_CALLBACK_FREE: Int32 = 0
+// Callback return codes
+private let UNIFFI_CALLBACK_SUCCESS: Int32 = 0
+private let UNIFFI_CALLBACK_ERROR: Int32 = 1
+private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
+    typealias FfiType = UInt16
+    typealias SwiftType = UInt16
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt16 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
 
 #if swift(>=5.8)
 @_documentation(visibility: private)
@@ -1882,6 +1904,837 @@ public func FfiConverterTypeOidcClient_lower(_ value: OidcClient) -> UInt64 {
 
 
 
+
+
+/**
+ * An OpenID Connect provider for one project.
+ */
+public protocol ProviderProtocol: AnyObject, Sendable {
+    
+    /**
+     * The discovery document (JSON).
+     */
+    func discovery()  -> String
+    
+    /**
+     * Handles one request; `url` is the path with its query, or an absolute URL.
+     */
+    func handle(method: String, url: String, headers: [HttpHeader], body: Data) async  -> HttpResponse
+    
+    func issuer()  -> String
+    
+    /**
+     * Social login by API, step 1: the upstream authorization URL of custom
+     * OAuth provider `provider`; after the callback the browser lands on
+     * `redirect_url?code=...` (or `?error=...`).
+     */
+    func oauthAuthorize(provider: String, redirectUrl: String?, prompt: [String]?, loginHint: String?) async throws  -> String
+    
+    /**
+     * Social login by API, step 2: the one-time code → JSON `{sessionJwt, refreshJwt, user}`.
+     */
+    func oauthExchange(code: String) throws  -> String
+    
+    /**
+     * The upstream access token kept for a user (`manageProviderTokens`),
+     * refreshed first when expired: JSON `{provider, accessToken, expiresAt, scope}`.
+     */
+    func providerToken(userId: String, provider: String) async throws  -> String
+    
+}
+/**
+ * An OpenID Connect provider for one project.
+ */
+open class Provider: ProviderProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_idflow_uniffi_fn_clone_provider(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_idflow_uniffi_fn_free_provider(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The discovery document (JSON).
+     */
+open func discovery() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_idflow_uniffi_fn_method_provider_discovery(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Handles one request; `url` is the path with its query, or an absolute URL.
+     */
+open func handle(method: String, url: String, headers: [HttpHeader], body: Data)async  -> HttpResponse  {
+    return
+        try!  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_provider_handle(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(method),FfiConverterString.lower(url),FfiConverterSequenceTypeHttpHeader.lower(headers),FfiConverterData.lower(body)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeHttpResponse_lift,
+            errorHandler: nil
+            
+        )
+}
+    
+open func issuer() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_idflow_uniffi_fn_method_provider_issuer(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Social login by API, step 1: the upstream authorization URL of custom
+     * OAuth provider `provider`; after the callback the browser lands on
+     * `redirect_url?code=...` (or `?error=...`).
+     */
+open func oauthAuthorize(provider: String, redirectUrl: String? = nil, prompt: [String]? = nil, loginHint: String? = nil)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_provider_oauth_authorize(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(provider),FfiConverterOptionString.lower(redirectUrl),FfiConverterOptionSequenceString.lower(prompt),FfiConverterOptionString.lower(loginHint)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+    /**
+     * Social login by API, step 2: the one-time code → JSON `{sessionJwt, refreshJwt, user}`.
+     */
+open func oauthExchange(code: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeIdflowError_lift) {
+        uniffiCallStatus in
+    uniffi_idflow_uniffi_fn_method_provider_oauth_exchange(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(code),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The upstream access token kept for a user (`manageProviderTokens`),
+     * refreshed first when expired: JSON `{provider, accessToken, expiresAt, scope}`.
+     */
+open func providerToken(userId: String, provider: String)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_provider_provider_token(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(userId),FfiConverterString.lower(provider)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeProvider: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Provider
+
+    public static func lift(_ handle: UInt64) throws -> Provider {
+        return Provider(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Provider) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Provider {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Provider, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeProvider_lift(_ handle: UInt64) throws -> Provider {
+    return try FfiConverterTypeProvider.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeProvider_lower(_ value: Provider) -> UInt64 {
+    return FfiConverterTypeProvider.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Holds the signed-in user's session, refreshes it and persists it.
+ */
+public protocol SessionManagerProtocol: AnyObject, Sendable {
+    
+    /**
+     * A fresh access token, refreshed first when due (one refresh for
+     * every concurrent caller). `InvalidGrant`: the user was signed out.
+     */
+    func accessToken() async throws  -> String
+    
+    /**
+     * Checks the callback, exchanges the code and signs in.
+     */
+    func complete(callback: String, request: AuthorizationRequest) async throws  -> Session
+    
+    func isValid() async throws  -> Bool
+    
+    /**
+     * Refreshes now.
+     */
+    func refresh() async throws  -> Session
+    
+    /**
+     * The session, or null when signed out.
+     */
+    func session() async throws  -> Session?
+    
+    /**
+     * Signs in with tokens obtained elsewhere (the id_token is verified).
+     */
+    func signIn(tokens: TokenResponse) async throws  -> Session
+    
+    /**
+     * Revokes the refresh token (best effort) and clears the storage.
+     */
+    func signOut() async throws 
+    
+    /**
+     * Checks the id_token's signature against the provider's JWKS, on device.
+     */
+    func status() async throws  -> SessionStatus
+    
+}
+/**
+ * Holds the signed-in user's session, refreshes it and persists it.
+ */
+open class SessionManager: SessionManagerProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_idflow_uniffi_fn_clone_sessionmanager(self.handle, $0) }
+    }
+    /**
+     * `options`: JSON `{refreshMargin (seconds, default 60), revokeOnSignOut (default true)}`.
+     */
+public convenience init(client: OidcClient, storage: SessionStorage, options: String? = nil)throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeIdflowError_lift) {
+        uniffiCallStatus in
+    uniffi_idflow_uniffi_fn_constructor_sessionmanager_new(
+        FfiConverterTypeOidcClient_lower(client),
+        FfiConverterTypeSessionStorage_lower(storage),
+        FfiConverterOptionString.lower(options),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_idflow_uniffi_fn_free_sessionmanager(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * A fresh access token, refreshed first when due (one refresh for
+     * every concurrent caller). `InvalidGrant`: the user was signed out.
+     */
+open func accessToken()async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_sessionmanager_access_token(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+    /**
+     * Checks the callback, exchanges the code and signs in.
+     */
+open func complete(callback: String, request: AuthorizationRequest)async throws  -> Session  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_sessionmanager_complete(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(callback),FfiConverterTypeAuthorizationRequest_lower(request)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeSession_lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+open func isValid()async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_sessionmanager_is_valid(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_i8,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_i8,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+    /**
+     * Refreshes now.
+     */
+open func refresh()async throws  -> Session  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_sessionmanager_refresh(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeSession_lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+    /**
+     * The session, or null when signed out.
+     */
+open func session()async throws  -> Session?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_sessionmanager_session(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionTypeSession.lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+    /**
+     * Signs in with tokens obtained elsewhere (the id_token is verified).
+     */
+open func signIn(tokens: TokenResponse)async throws  -> Session  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_sessionmanager_sign_in(
+                        self.uniffiCloneHandle(),FfiConverterTypeTokenResponse_lower(tokens)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeSession_lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+    /**
+     * Revokes the refresh token (best effort) and clears the storage.
+     */
+open func signOut()async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_sessionmanager_sign_out(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_void,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_void,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+    /**
+     * Checks the id_token's signature against the provider's JWKS, on device.
+     */
+open func status()async throws  -> SessionStatus  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_sessionmanager_status(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeSessionStatus_lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSessionManager: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = SessionManager
+
+    public static func lift(_ handle: UInt64) throws -> SessionManager {
+        return SessionManager(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: SessionManager) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SessionManager {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: SessionManager, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionManager_lift(_ handle: UInt64) throws -> SessionManager {
+    return try FfiConverterTypeSessionManager.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionManager_lower(_ value: SessionManager) -> UInt64 {
+    return FfiConverterTypeSessionManager.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Keeps the session text between launches. Treat it as a secret: it holds
+ * the refresh token. Calls come from a background thread.
+ */
+public protocol SessionStorage: AnyObject, Sendable {
+    
+    /**
+     * The stored text, or null when nobody is signed in.
+     */
+    func load() throws  -> String?
+    
+    func save(session: String) throws 
+    
+    func clear() throws 
+    
+}
+/**
+ * Keeps the session text between launches. Treat it as a secret: it holds
+ * the refresh token. Calls come from a background thread.
+ */
+open class SessionStorageImpl: SessionStorage, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_idflow_uniffi_fn_clone_sessionstorage(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_idflow_uniffi_fn_free_sessionstorage(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The stored text, or null when nobody is signed in.
+     */
+open func load()throws  -> String?  {
+    return try  FfiConverterOptionString.lift(try rustCallWithError(FfiConverterTypeIdflowError_lift) {
+        uniffiCallStatus in
+    uniffi_idflow_uniffi_fn_method_sessionstorage_load(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+open func save(session: String)throws   {try rustCallWithError(FfiConverterTypeIdflowError_lift) {
+        uniffiCallStatus in
+    uniffi_idflow_uniffi_fn_method_sessionstorage_save(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(session),uniffiCallStatus
+    )
+}
+}
+    
+open func clear()throws   {try rustCallWithError(FfiConverterTypeIdflowError_lift) {
+        uniffiCallStatus in
+    uniffi_idflow_uniffi_fn_method_sessionstorage_clear(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceSessionStorage {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceSessionStorage = UniffiVTableCallbackInterfaceSessionStorage(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeSessionStorage.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface SessionStorage: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeSessionStorage.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface SessionStorage: handle missing in uniffiClone")
+            }
+        },
+        load: { (
+            uniffiHandle: UInt64,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> String? in
+                guard let uniffiObj = try? FfiConverterTypeSessionStorage.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.load(
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterOptionString.lower($0) }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeIdflowError_lower
+            )
+        },
+        save: { (
+            uniffiHandle: UInt64,
+            session: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeSessionStorage.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.save(
+                     session: try FfiConverterString.lift(session)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeIdflowError_lower
+            )
+        },
+        clear: { (
+            uniffiHandle: UInt64,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeSessionStorage.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.clear(
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeIdflowError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceSessionStorage> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceSessionStorage>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitSessionStorage() {
+    uniffi_idflow_uniffi_fn_init_callback_vtable_sessionstorage(UniffiCallbackInterfaceSessionStorage.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSessionStorage: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<SessionStorage>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = SessionStorage
+
+    public static func lift(_ handle: UInt64) throws -> SessionStorage {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return SessionStorageImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: SessionStorage) -> UInt64 {
+         if let rustImpl = value as? SessionStorageImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SessionStorage {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: SessionStorage, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionStorage_lift(_ handle: UInt64) throws -> SessionStorage {
+    return try FfiConverterTypeSessionStorage.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionStorage_lower(_ value: SessionStorage) -> UInt64 {
+    return FfiConverterTypeSessionStorage.lower(value)
+}
+
+
+
+
 /**
  * What the app keeps between the redirect and the callback.
  */
@@ -2013,6 +2866,124 @@ public func FfiConverterTypeFlowProblem_lower(_ value: FlowProblem) -> RustBuffe
 }
 
 
+/**
+ * One header.
+ */
+public struct HttpHeader: Equatable, Hashable {
+    public var name: String
+    public var value: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension HttpHeader: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHttpHeader: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HttpHeader {
+        return
+            try HttpHeader(
+                name: FfiConverterString.read(from: &buf), 
+                value: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: HttpHeader, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterString.write(value.value, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpHeader_lift(_ buf: RustBuffer) throws -> HttpHeader {
+    return try FfiConverterTypeHttpHeader.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpHeader_lower(_ value: HttpHeader) -> RustBuffer {
+    return FfiConverterTypeHttpHeader.lower(value)
+}
+
+
+/**
+ * What the provider answers.
+ */
+public struct HttpResponse: Equatable, Hashable {
+    public var status: UInt16
+    public var headers: [HttpHeader]
+    public var body: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(status: UInt16, headers: [HttpHeader], body: Data) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension HttpResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHttpResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HttpResponse {
+        return
+            try HttpResponse(
+                status: FfiConverterUInt16.read(from: &buf), 
+                headers: FfiConverterSequenceTypeHttpHeader.read(from: &buf), 
+                body: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: HttpResponse, into buf: inout [UInt8]) {
+        FfiConverterUInt16.write(value.status, into: &buf)
+        FfiConverterSequenceTypeHttpHeader.write(value.headers, into: &buf)
+        FfiConverterData.write(value.body, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpResponse_lift(_ buf: RustBuffer) throws -> HttpResponse {
+    return try FfiConverterTypeHttpResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpResponse_lower(_ value: HttpResponse) -> RustBuffer {
+    return FfiConverterTypeHttpResponse.lower(value)
+}
+
+
 public struct PkcePair: Equatable, Hashable {
     public var verifier: String
     public var challenge: String
@@ -2068,6 +3039,89 @@ public func FfiConverterTypePkcePair_lift(_ buf: RustBuffer) throws -> PkcePair 
 #endif
 public func FfiConverterTypePkcePair_lower(_ value: PkcePair) -> RustBuffer {
     return FfiConverterTypePkcePair.lower(value)
+}
+
+
+/**
+ * A signed-in user's tokens; `claims_json` is the verified id_token's claims.
+ */
+public struct Session: Equatable, Hashable {
+    public var accessToken: String
+    public var tokenType: String
+    public var refreshToken: String?
+    public var idToken: String?
+    public var scope: String?
+    /**
+     * Seconds since the epoch.
+     */
+    public var expiresAt: UInt64?
+    public var claimsJson: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(accessToken: String, tokenType: String, refreshToken: String?, idToken: String?, scope: String?, 
+        /**
+         * Seconds since the epoch.
+         */expiresAt: UInt64?, claimsJson: String) {
+        self.accessToken = accessToken
+        self.tokenType = tokenType
+        self.refreshToken = refreshToken
+        self.idToken = idToken
+        self.scope = scope
+        self.expiresAt = expiresAt
+        self.claimsJson = claimsJson
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Session: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSession: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Session {
+        return
+            try Session(
+                accessToken: FfiConverterString.read(from: &buf), 
+                tokenType: FfiConverterString.read(from: &buf), 
+                refreshToken: FfiConverterOptionString.read(from: &buf), 
+                idToken: FfiConverterOptionString.read(from: &buf), 
+                scope: FfiConverterOptionString.read(from: &buf), 
+                expiresAt: FfiConverterOptionUInt64.read(from: &buf), 
+                claimsJson: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Session, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.accessToken, into: &buf)
+        FfiConverterString.write(value.tokenType, into: &buf)
+        FfiConverterOptionString.write(value.refreshToken, into: &buf)
+        FfiConverterOptionString.write(value.idToken, into: &buf)
+        FfiConverterOptionString.write(value.scope, into: &buf)
+        FfiConverterOptionUInt64.write(value.expiresAt, into: &buf)
+        FfiConverterString.write(value.claimsJson, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSession_lift(_ buf: RustBuffer) throws -> Session {
+    return try FfiConverterTypeSession.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSession_lower(_ value: Session) -> RustBuffer {
+    return FfiConverterTypeSession.lower(value)
 }
 
 
@@ -2602,6 +3656,98 @@ public func FfiConverterTypeIdflowError_lower(_ value: IdflowError) -> RustBuffe
     return FfiConverterTypeIdflowError.lower(value)
 }
 
+
+/**
+ * Where a session stands.
+ */
+
+public enum SessionStatus: Equatable, Hashable {
+    
+    case signedOut
+    /**
+     * The id_token's signature checks out and the access token is unexpired.
+     */
+    case valid
+    /**
+     * The access token expired; a refresh token can renew it.
+     */
+    case expired
+    /**
+     * The tokens fail verification, or expired with no refresh token.
+     */
+    case invalid
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension SessionStatus: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSessionStatus: FfiConverterRustBuffer {
+    typealias SwiftType = SessionStatus
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SessionStatus {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .signedOut
+        
+        case 2: return .valid
+        
+        case 3: return .expired
+        
+        case 4: return .invalid
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: SessionStatus, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .signedOut:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .valid:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .expired:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .invalid:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionStatus_lift(_ buf: RustBuffer) throws -> SessionStatus {
+    return try FfiConverterTypeSessionStatus.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionStatus_lower(_ value: SessionStatus) -> RustBuffer {
+    return FfiConverterTypeSessionStatus.lower(value)
+}
+
+
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
@@ -2725,6 +3871,30 @@ fileprivate struct FfiConverterOptionTypeKey: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeSession: FfiConverterRustBuffer {
+    typealias SwiftType = Session?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeSession.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeSession.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]?
 
@@ -2816,6 +3986,31 @@ fileprivate struct FfiConverterSequenceTypeFlowProblem: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeFlowProblem.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeHttpHeader: FfiConverterRustBuffer {
+    typealias SwiftType = [HttpHeader]
+
+    public static func write(_ value: [HttpHeader], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeHttpHeader.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [HttpHeader] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [HttpHeader]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeHttpHeader.read(from: &buf))
         }
         return seq
     }
@@ -3033,6 +4228,25 @@ public func pkceVerify(verifier: String, challenge: String, method: String = "S2
     )
 })
 }
+/**
+ * Opens a project: `project` is the project file's JSON text (flow paths
+ * relative to `base_dir`); `database` a SQLite file, or null for memory;
+ * `base_url` overrides the project's.
+ */
+public func providerOpen(project: String, baseDir: String = ".", database: String? = nil, baseUrl: String? = nil)async throws  -> Provider  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_func_provider_open(FfiConverterString.lower(project),FfiConverterString.lower(baseDir),FfiConverterOptionString.lower(database),FfiConverterOptionString.lower(baseUrl)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_u64,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_u64,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeProvider_lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
 
 private enum InitializationResult {
     case ok
@@ -3092,6 +4306,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_func_pkce_verify() != 42394) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_func_provider_open() != 31511) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_flowengine_create_user() != 10229) {
@@ -3202,6 +4419,57 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_method_oidcclient_validate_id_token() != 2822) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_idflow_uniffi_checksum_method_provider_discovery() != 64202) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_provider_handle() != 5974) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_provider_issuer() != 54503) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_provider_oauth_authorize() != 31532) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_provider_oauth_exchange() != 35816) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_provider_provider_token() != 18786) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_access_token() != 32746) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_complete() != 56837) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_is_valid() != 50986) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_refresh() != 21955) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_session() != 2622) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_sign_in() != 8442) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_sign_out() != 15727) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_status() != 54594) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_sessionstorage_load() != 407) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_sessionstorage_save() != 12567) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_sessionstorage_clear() != 15431) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_idflow_uniffi_checksum_constructor_flowengine_new() != 22059) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3229,7 +4497,11 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_constructor_oidcclient_new() != 43736) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_idflow_uniffi_checksum_constructor_sessionmanager_new() != 16551) {
+        return InitializationResult.apiChecksumMismatch
+    }
 
+    uniffiCallbackInitSessionStorage()
     return InitializationResult.ok
 }()
 

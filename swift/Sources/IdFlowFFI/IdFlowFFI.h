@@ -243,6 +243,38 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SESSION_STORAGE_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SESSION_STORAGE_METHOD0
+typedef void (*UniffiCallbackInterfaceSessionStorageMethod0)(uint64_t, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SESSION_STORAGE_METHOD1
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SESSION_STORAGE_METHOD1
+typedef void (*UniffiCallbackInterfaceSessionStorageMethod1)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SESSION_STORAGE_METHOD2
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SESSION_STORAGE_METHOD2
+typedef void (*UniffiCallbackInterfaceSessionStorageMethod2)(uint64_t, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SESSION_STORAGE
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SESSION_STORAGE
+typedef struct UniffiVTableCallbackInterfaceSessionStorage {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceSessionStorageMethod0 _Nonnull load;
+    UniffiCallbackInterfaceSessionStorageMethod1 _Nonnull save;
+    UniffiCallbackInterfaceSessionStorageMethod2 _Nonnull clear;
+} UniffiVTableCallbackInterfaceSessionStorage;
+
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CLONE_FLOWENGINE
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CLONE_FLOWENGINE
 uint64_t uniffi_idflow_uniffi_fn_clone_flowengine(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -518,6 +550,131 @@ uint64_t uniffi_idflow_uniffi_fn_method_oidcclient_userinfo(uint64_t ptr, RustBu
 uint64_t uniffi_idflow_uniffi_fn_method_oidcclient_validate_id_token(uint64_t ptr, RustBuffer id_token, RustBuffer nonce, RustBuffer access_token
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CLONE_PROVIDER
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CLONE_PROVIDER
+uint64_t uniffi_idflow_uniffi_fn_clone_provider(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_FREE_PROVIDER
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_FREE_PROVIDER
+void uniffi_idflow_uniffi_fn_free_provider(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_DISCOVERY
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_DISCOVERY
+RustBuffer uniffi_idflow_uniffi_fn_method_provider_discovery(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_HANDLE
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_HANDLE
+uint64_t uniffi_idflow_uniffi_fn_method_provider_handle(uint64_t ptr, RustBuffer method, RustBuffer url, RustBuffer headers, RustBuffer body
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_ISSUER
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_ISSUER
+RustBuffer uniffi_idflow_uniffi_fn_method_provider_issuer(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_OAUTH_AUTHORIZE
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_OAUTH_AUTHORIZE
+uint64_t uniffi_idflow_uniffi_fn_method_provider_oauth_authorize(uint64_t ptr, RustBuffer provider, RustBuffer redirect_url, RustBuffer prompt, RustBuffer login_hint
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_OAUTH_EXCHANGE
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_OAUTH_EXCHANGE
+RustBuffer uniffi_idflow_uniffi_fn_method_provider_oauth_exchange(uint64_t ptr, RustBuffer code, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_PROVIDER_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_PROVIDER_TOKEN
+uint64_t uniffi_idflow_uniffi_fn_method_provider_provider_token(uint64_t ptr, RustBuffer user_id, RustBuffer provider
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CLONE_SESSIONMANAGER
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CLONE_SESSIONMANAGER
+uint64_t uniffi_idflow_uniffi_fn_clone_sessionmanager(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_FREE_SESSIONMANAGER
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_FREE_SESSIONMANAGER
+void uniffi_idflow_uniffi_fn_free_sessionmanager(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CONSTRUCTOR_SESSIONMANAGER_NEW
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CONSTRUCTOR_SESSIONMANAGER_NEW
+uint64_t uniffi_idflow_uniffi_fn_constructor_sessionmanager_new(uint64_t client, uint64_t storage, RustBuffer options, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_ACCESS_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_ACCESS_TOKEN
+uint64_t uniffi_idflow_uniffi_fn_method_sessionmanager_access_token(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_COMPLETE
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_COMPLETE
+uint64_t uniffi_idflow_uniffi_fn_method_sessionmanager_complete(uint64_t ptr, RustBuffer callback, RustBuffer request
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_IS_VALID
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_IS_VALID
+uint64_t uniffi_idflow_uniffi_fn_method_sessionmanager_is_valid(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_REFRESH
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_REFRESH
+uint64_t uniffi_idflow_uniffi_fn_method_sessionmanager_refresh(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_SESSION
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_SESSION
+uint64_t uniffi_idflow_uniffi_fn_method_sessionmanager_session(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_SIGN_IN
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_SIGN_IN
+uint64_t uniffi_idflow_uniffi_fn_method_sessionmanager_sign_in(uint64_t ptr, RustBuffer tokens
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_SIGN_OUT
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_SIGN_OUT
+uint64_t uniffi_idflow_uniffi_fn_method_sessionmanager_sign_out(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_STATUS
+uint64_t uniffi_idflow_uniffi_fn_method_sessionmanager_status(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CLONE_SESSIONSTORAGE
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CLONE_SESSIONSTORAGE
+uint64_t uniffi_idflow_uniffi_fn_clone_sessionstorage(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_FREE_SESSIONSTORAGE
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_FREE_SESSIONSTORAGE
+void uniffi_idflow_uniffi_fn_free_sessionstorage(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_INIT_CALLBACK_VTABLE_SESSIONSTORAGE
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_INIT_CALLBACK_VTABLE_SESSIONSTORAGE
+void uniffi_idflow_uniffi_fn_init_callback_vtable_sessionstorage(const UniffiVTableCallbackInterfaceSessionStorage* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONSTORAGE_LOAD
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONSTORAGE_LOAD
+RustBuffer uniffi_idflow_uniffi_fn_method_sessionstorage_load(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONSTORAGE_SAVE
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONSTORAGE_SAVE
+void uniffi_idflow_uniffi_fn_method_sessionstorage_save(uint64_t ptr, RustBuffer session, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONSTORAGE_CLEAR
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONSTORAGE_CLEAR
+void uniffi_idflow_uniffi_fn_method_sessionstorage_clear(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_FUNC_DEBUG_PANIC
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_FUNC_DEBUG_PANIC
 void uniffi_idflow_uniffi_fn_func_debug_panic(RustCallStatus *_Nonnull out_status
@@ -594,6 +751,11 @@ RustBuffer uniffi_idflow_uniffi_fn_func_pkce_generate_verifier(RustBuffer length
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_FUNC_PKCE_VERIFY
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_FUNC_PKCE_VERIFY
 int8_t uniffi_idflow_uniffi_fn_func_pkce_verify(RustBuffer verifier, RustBuffer challenge, RustBuffer method, int8_t allow_plain, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_FUNC_PROVIDER_OPEN
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_FUNC_PROVIDER_OPEN
+uint64_t uniffi_idflow_uniffi_fn_func_provider_open(RustBuffer project, RustBuffer base_dir, RustBuffer database, RustBuffer base_url
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_IDFLOW_UNIFFI_RUSTBUFFER_ALLOC
@@ -946,6 +1108,12 @@ uint16_t uniffi_idflow_uniffi_checksum_func_pkce_verify(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_FUNC_PROVIDER_OPEN
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_FUNC_PROVIDER_OPEN
+uint16_t uniffi_idflow_uniffi_checksum_func_provider_open(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_CREATE_USER
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_CREATE_USER
 uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_create_user(void
@@ -1162,6 +1330,108 @@ uint16_t uniffi_idflow_uniffi_checksum_method_oidcclient_validate_id_token(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_PROVIDER_DISCOVERY
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_PROVIDER_DISCOVERY
+uint16_t uniffi_idflow_uniffi_checksum_method_provider_discovery(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_PROVIDER_HANDLE
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_PROVIDER_HANDLE
+uint16_t uniffi_idflow_uniffi_checksum_method_provider_handle(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_PROVIDER_ISSUER
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_PROVIDER_ISSUER
+uint16_t uniffi_idflow_uniffi_checksum_method_provider_issuer(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_PROVIDER_OAUTH_AUTHORIZE
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_PROVIDER_OAUTH_AUTHORIZE
+uint16_t uniffi_idflow_uniffi_checksum_method_provider_oauth_authorize(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_PROVIDER_OAUTH_EXCHANGE
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_PROVIDER_OAUTH_EXCHANGE
+uint16_t uniffi_idflow_uniffi_checksum_method_provider_oauth_exchange(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_PROVIDER_PROVIDER_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_PROVIDER_PROVIDER_TOKEN
+uint16_t uniffi_idflow_uniffi_checksum_method_provider_provider_token(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_ACCESS_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_ACCESS_TOKEN
+uint16_t uniffi_idflow_uniffi_checksum_method_sessionmanager_access_token(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_COMPLETE
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_COMPLETE
+uint16_t uniffi_idflow_uniffi_checksum_method_sessionmanager_complete(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_IS_VALID
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_IS_VALID
+uint16_t uniffi_idflow_uniffi_checksum_method_sessionmanager_is_valid(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_REFRESH
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_REFRESH
+uint16_t uniffi_idflow_uniffi_checksum_method_sessionmanager_refresh(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_SESSION
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_SESSION
+uint16_t uniffi_idflow_uniffi_checksum_method_sessionmanager_session(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_SIGN_IN
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_SIGN_IN
+uint16_t uniffi_idflow_uniffi_checksum_method_sessionmanager_sign_in(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_SIGN_OUT
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_SIGN_OUT
+uint16_t uniffi_idflow_uniffi_checksum_method_sessionmanager_sign_out(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_STATUS
+uint16_t uniffi_idflow_uniffi_checksum_method_sessionmanager_status(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONSTORAGE_LOAD
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONSTORAGE_LOAD
+uint16_t uniffi_idflow_uniffi_checksum_method_sessionstorage_load(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONSTORAGE_SAVE
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONSTORAGE_SAVE
+uint16_t uniffi_idflow_uniffi_checksum_method_sessionstorage_save(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONSTORAGE_CLEAR
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONSTORAGE_CLEAR
+uint16_t uniffi_idflow_uniffi_checksum_method_sessionstorage_clear(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_CONSTRUCTOR_FLOWENGINE_NEW
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_CONSTRUCTOR_FLOWENGINE_NEW
 uint16_t uniffi_idflow_uniffi_checksum_constructor_flowengine_new(void
@@ -1213,6 +1483,12 @@ uint16_t uniffi_idflow_uniffi_checksum_constructor_keyset_new(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_CONSTRUCTOR_OIDCCLIENT_NEW
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_CONSTRUCTOR_OIDCCLIENT_NEW
 uint16_t uniffi_idflow_uniffi_checksum_constructor_oidcclient_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_CONSTRUCTOR_SESSIONMANAGER_NEW
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_CONSTRUCTOR_SESSIONMANAGER_NEW
+uint16_t uniffi_idflow_uniffi_checksum_constructor_sessionmanager_new(void
     
 );
 #endif

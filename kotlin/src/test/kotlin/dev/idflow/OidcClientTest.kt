@@ -1,5 +1,9 @@
 package dev.idflow
 
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.awaitAll
+import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.runBlocking
 import kotlinx.serialization.json.jsonObject
 import kotlinx.serialization.json.jsonPrimitive
@@ -16,6 +20,23 @@ import java.net.http.HttpClient
 import java.net.http.HttpRequest
 import java.net.http.HttpResponse
 import java.nio.file.Files
+
+/** The app's storage double (a Keychain / Keystore wrapper on a device). */
+class MemorySessionStorage : SessionStorage {
+    @Volatile var value: String? = null
+    @Volatile var broken = false
+
+    override fun load(): String? = value
+
+    override fun save(session: String) {
+        if (broken) throw IllegalStateException("keystore locked")
+        value = session
+    }
+
+    override fun clear() {
+        value = null
+    }
+}
 
 /** OidcClient against a real OP: `idflow serve` on 127.0.0.1 (the e2e project). */
 class OidcClientTest {
@@ -93,6 +114,88 @@ class OidcClientTest {
                 }
             }
             assertThrows(IdflowException.Config::class.java) { OidcClient("""{"clientId":"e2e","redirectUri":"http://127.0.0.1/cb"}""") }
+        } finally {
+            server.destroy()
+            server.waitFor()
+        }
+    }
+
+    @Test
+    fun sessionManagerSignsInRefreshesOnceAndSignsOutOnInvalidGrant(): Unit = runBlocking {
+        val (server, base) = startServer()
+        try {
+            val settings = """{"clientId":"e2e","redirectUri":"http://127.0.0.1:5555/callback","scopes":["openid","email","offline_access"]}"""
+            val discovery = "$base/e2e/.well-known/openid-configuration"
+            oidcDiscover(discovery, settings).use { client ->
+                val storage = MemorySessionStorage()
+                val manager = SessionManager(client, storage, """{"refreshMargin":3600}""")
+                assertEquals(SessionStatus.SIGNED_OUT, manager.status())
+                assertThrows(IdflowException.LoginRequired::class.java) { runBlocking { manager.accessToken() } }
+                val request = client.authorizationRequest()
+                val session = manager.complete(browse(base, request.url, "kotlin-session@example.com"), request)
+                assertEquals("kotlin-session@example.com", Vectors.json(session.claimsJson).jsonObject["email"]!!.jsonPrimitive.content)
+                assertEquals(SessionStatus.VALID, manager.status())
+                assertTrue(storage.value!!.contains(session.refreshToken!!))
+                // Eight concurrent callers share one refresh: a second refresh with the
+                // same (rotated) refresh token would make the provider end the session.
+                val tokens = coroutineScope { (1..8).map { async(Dispatchers.IO) { manager.accessToken() } }.awaitAll() }
+                assertEquals(1, tokens.toSet().size)
+                assertNotEquals(session.accessToken, tokens[0])
+                val rotated = manager.session()!!
+                assertNotEquals(session.refreshToken, rotated.refreshToken)
+                // The app restarts: a new manager over the same storage.
+                val again = SessionManager(client, storage)
+                assertTrue(again.isValid())
+                assertEquals(rotated.accessToken, again.accessToken())
+                // A failing Keystore is a Storage error; nothing is lost.
+                storage.broken = true
+                assertThrows(IdflowException.Storage::class.java) { runBlocking { manager.refresh() } }
+                storage.broken = false
+                val held = manager.session()!!
+                assertTrue(storage.value!!.contains(held.refreshToken!!))
+                // The provider ends the session: the next refresh signs out.
+                client.revoke(held.refreshToken!!, "refresh_token")
+                assertThrows(IdflowException.InvalidGrant::class.java) { runBlocking { manager.accessToken() } }
+                assertEquals(null, storage.value)
+                assertEquals(SessionStatus.SIGNED_OUT, manager.status())
+            }
+        } finally {
+            server.destroy()
+            server.waitFor()
+        }
+    }
+
+    @Test
+    fun socialLoginByApiAndKeptProviderTokens(): Unit = runBlocking {
+        val (server, base) = startServer()
+        try {
+            val project = """{"projectId":"down","baseUrl":"http://127.0.0.1:7002","oauthProviders":[{"name":"acme",""" +
+                """"clientId":"social-rp","clientSecret":"social-rp-secret-0123456789",""" +
+                """"discoveryUrl":"$base/e2e/.well-known/openid-configuration","scopes":["openid","email"],"manageProviderTokens":true}]}"""
+            providerOpen(project).use { down ->
+                assertEquals("http://127.0.0.1:7002/down", down.issuer())
+                val url = down.oauthAuthorize("acme", "http://127.0.0.1:7002/after")
+                assertTrue(url.startsWith("$base/oauth2/v1/authorize?"), url)
+                val callback = browse(base, url, "kotlin-social@example.com")
+                assertTrue(callback.startsWith("http://127.0.0.1:7002/v1/oauth/callback?"), callback)
+                val back = down.handle("GET", callback, emptyList(), ByteArray(0))
+                assertEquals(302.toUShort(), back.status)
+                val location = back.headers.first { it.name.equals("location", ignoreCase = true) }.value
+                assertTrue(location.startsWith("http://127.0.0.1:7002/after?code="), location)
+                val auth = Vectors.json(down.oauthExchange(location.substringAfter("code="))).jsonObject
+                val user = auth["user"]!!.jsonObject
+                assertEquals("kotlin-social@example.com", user["email"]!!.jsonPrimitive.content)
+                assertThrows(IdflowException.InvalidGrant::class.java) { down.oauthExchange(location.substringAfter("code=")) }
+                val kept = Vectors.json(down.providerToken(user["userId"]!!.jsonPrimitive.content, "acme")).jsonObject
+                val info = http.send(
+                    HttpRequest.newBuilder(URI("$base/oauth2/v1/userinfo"))
+                        .header("Authorization", "Bearer ${kept["accessToken"]!!.jsonPrimitive.content}").GET().build(),
+                    HttpResponse.BodyHandlers.ofString(),
+                )
+                assertEquals(200, info.statusCode(), info.body())
+                assertThrows(IdflowException.UserNotFound::class.java) { runBlocking { down.providerToken("U-nobody", "acme") } }
+                assertThrows(IdflowException.InvalidRequest::class.java) { runBlocking { down.oauthAuthorize("nobody", "http://127.0.0.1:7002/after") } }
+            }
         } finally {
             server.destroy()
             server.waitFor()

@@ -1,0 +1,84 @@
+//! The OpenID Connect provider for JVM (Kotlin) and Swift servers: requests
+//! in, responses out (`handle`), plus social login by API and the kept
+//! upstream tokens. JSON results cross as text.
+
+use idflow::oidc::provider::{HttpRequest, Provider as CoreProvider};
+use std::sync::Arc;
+
+/// One header.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct HttpHeader {
+    pub name: String,
+    pub value: String,
+}
+
+/// What the provider answers.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<HttpHeader>,
+    pub body: Vec<u8>,
+}
+
+/// Opens a project: `project` is the project file's JSON text (flow paths
+/// relative to `base_dir`); `database` a SQLite file, or null for memory;
+/// `base_url` overrides the project's.
+#[uniffi::export(async_runtime = "tokio", default(base_dir = ".", database = None, base_url = None))]
+pub async fn provider_open(project: String, base_dir: String, database: Option<String>, base_url: Option<String>) -> Result<Arc<Provider>, crate::IdflowError> {
+    let p = CoreProvider::open(&project, std::path::Path::new(&base_dir), database.as_deref(), base_url.as_deref())?;
+    Ok(Arc::new(Provider { inner: Arc::new(p) }))
+}
+
+/// An OpenID Connect provider for one project.
+#[derive(uniffi::Object)]
+pub struct Provider {
+    inner: Arc<CoreProvider>,
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl Provider {
+    pub fn issuer(&self) -> String {
+        self.inner.issuer().to_owned()
+    }
+
+    /// The discovery document (JSON).
+    pub fn discovery(&self) -> String {
+        self.inner.discovery().to_string()
+    }
+
+    /// Handles one request; `url` is the path with its query, or an absolute URL.
+    pub async fn handle(&self, method: String, url: String, headers: Vec<HttpHeader>, body: Vec<u8>) -> HttpResponse {
+        let headers = headers.into_iter().map(|h| (h.name, h.value)).collect();
+        let r = self.inner.handle(HttpRequest::new(&method, &url, headers, body)).await;
+        HttpResponse {
+            status: r.status,
+            headers: r.headers.into_iter().map(|(name, value)| HttpHeader { name, value }).collect(),
+            body: r.body,
+        }
+    }
+
+    /// Social login by API, step 1: the upstream authorization URL of custom
+    /// OAuth provider `provider`; after the callback the browser lands on
+    /// `redirect_url?code=...` (or `?error=...`).
+    #[uniffi::method(default(redirect_url = None, prompt = None, login_hint = None))]
+    pub async fn oauth_authorize(
+        &self,
+        provider: String,
+        redirect_url: Option<String>,
+        prompt: Option<Vec<String>>,
+        login_hint: Option<String>,
+    ) -> Result<String, crate::IdflowError> {
+        Ok(self.inner.oauth_start(&provider, redirect_url.as_deref(), prompt, login_hint.as_deref()).await?)
+    }
+
+    /// Social login by API, step 2: the one-time code → JSON `{sessionJwt, refreshJwt, user}`.
+    pub fn oauth_exchange(&self, code: String) -> Result<String, crate::IdflowError> {
+        crate::error::guard(|| Ok(self.inner.oauth_exchange_code(&code)?.to_json().to_string()))
+    }
+
+    /// The upstream access token kept for a user (`manageProviderTokens`),
+    /// refreshed first when expired: JSON `{provider, accessToken, expiresAt, scope}`.
+    pub async fn provider_token(&self, user_id: String, provider: String) -> Result<String, crate::IdflowError> {
+        Ok(self.inner.provider_token(&user_id, &provider).await?.to_string())
+    }
+}
