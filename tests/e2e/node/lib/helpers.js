@@ -72,9 +72,9 @@ process.on('exit', () => {
   }
 });
 
-function spawnOnce(db, port) {
+function spawnOnce(db, port, config = PROJECT_FILE, projectId = PROJECT_ID) {
   const base = `http://127.0.0.1:${port}`;
-  const args = ['serve', '--config', PROJECT_FILE, '--db', db, '--addr', `127.0.0.1:${port}`, '--base-url', base];
+  const args = ['serve', '--config', config, '--db', db, '--addr', `127.0.0.1:${port}`, '--base-url', base];
   const child = spawn(IDFLOW_BIN, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
   running.add(child);
   const server = {
@@ -82,7 +82,7 @@ function spawnOnce(db, port) {
     port,
     db,
     url: base,
-    issuer: `${base}/${PROJECT_ID}`,
+    issuer: `${base}/${projectId}`,
     stdout: '',
     stderr: '',
     exited: null,
@@ -123,9 +123,10 @@ function spawnOnce(db, port) {
 /**
  * Starts `idflow serve` on the e2e project. `db` defaults to a new temporary
  * directory's idflow.db; `port` defaults to a free port (and is retried on a
- * lost race). Resolves once /health answers {"status":"ok"}.
+ * lost race). `config` and `projectId` default to the e2e project. Resolves
+ * once /health answers {"status":"ok"}.
  */
-export async function startServer({ db, port } = {}) {
+export async function startServer({ db, port, config, projectId } = {}) {
   let tempDir = null;
   if (!db) {
     tempDir = makeTempDir();
@@ -134,7 +135,7 @@ export async function startServer({ db, port } = {}) {
   const fixedPort = port !== undefined;
   for (let attempt = 0; ; attempt++) {
     const p = fixedPort ? port : await freePort();
-    const { server, listening } = spawnOnce(db, p);
+    const { server, listening } = spawnOnce(db, p, config, projectId);
     try {
       await listening;
     } catch (e) {

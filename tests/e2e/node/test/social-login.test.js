@@ -1,0 +1,297 @@
+// Social login through custom OAuth providers, end to end: an application
+// signs in at `idflow serve`, whose flow's `oauth` step sends the browser to
+// a real upstream OP nobody here wrote (the npm `oidc-provider`), back to
+// idflow's /v1/oauth/callback, through custom claims, and to the
+// application with a code. Three upstream clients, one per client
+// authentication method (client_secret_basic, client_secret_post and
+// private_key_jwt registered with idflow's JWKS URL), carry the settings
+// under test: attribute mapping, update-on-login on and off, each
+// email-handling mode, merging by verified email, and provider tokens kept
+// sealed in the database and refreshed through `idflow provider-token`.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import * as jose from 'jose';
+import Provider from 'oidc-provider';
+import { CookieJar, IDFLOW_BIN, fetchManual, freePort, makeTempDir, removeTempDir, startServer, stopServer } from '../lib/helpers.js';
+
+const run = promisify(execFile);
+const SECRET = 'upstream-secret-0123456789abcdef';
+const APP_CB = 'http://127.0.0.1/app/cb';
+
+// The upstream's users; tests edit them between logins.
+const accounts = {
+  alice: { email: 'alice@example.com', email_verified: true, name: 'Alice Liddell', given_name: 'Alice' },
+  bob: { email: 'bob@example.com', email_verified: false, name: 'Bob One' },
+  carol: { email: 'carol@example.com', email_verified: true, name: 'Carol' },
+  dave: { email: 'dave@example.com', email_verified: false, name: 'Dave' },
+};
+let signingIn = 'alice';
+let lastCallback;
+
+let upstream;
+let idflow;
+let tempDir;
+let configFile;
+let JWKS;
+let metadata;
+
+async function startUpstream(idflowBase) {
+  const server = http.createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const issuer = `http://127.0.0.1:${server.address().port}`;
+  const { privateKey } = await jose.generateKeyPair('RS256', { extractable: true });
+  const jwk = { ...(await jose.exportJWK(privateKey)), kid: 'upstream-1', alg: 'RS256', use: 'sig' };
+  const redirect = `${idflowBase}/v1/oauth/callback`;
+  const common = { redirect_uris: [redirect], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] };
+  const provider = new Provider(issuer, {
+    clients: [
+      { client_id: 'idf-basic', client_secret: SECRET, token_endpoint_auth_method: 'client_secret_basic', ...common },
+      { client_id: 'idf-post', client_secret: SECRET, token_endpoint_auth_method: 'client_secret_post', ...common },
+      {
+        client_id: 'idf-jwt', token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'RS256',
+        jwks_uri: `${idflowBase}/social/.well-known/jwks.json`, ...common,
+      },
+    ],
+    jwks: { keys: [jwk] },
+    cookies: { keys: ['upstream-cookie-key-0123456789'] },
+    features: { devInteractions: { enabled: false }, revocation: { enabled: true } },
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'given_name', 'family_name'] },
+    scopes: ['openid', 'email', 'profile', 'offline_access'],
+    // Short-lived access tokens, so idflow has to refresh the kept ones.
+    ttl: { AccessToken: 3 },
+    issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+    findAccount: async (ctx, id) => ({ accountId: id, claims: async () => ({ sub: id, ...accounts[id] }) }),
+    interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+    // oidc-provider refuses to fetch from special-use addresses (its SSRF
+    // guard); idflow's JWKS is on 127.0.0.1 here, so let loopback through.
+    fetch: (url, options) => {
+      const { dispatcher, ...rest } = options;
+      return globalThis.fetch(url, new URL(url).hostname === '127.0.0.1' ? rest : options);
+    },
+  });
+  const callback = provider.callback();
+  server.on('request', async (req, res) => {
+    if (req.url.startsWith('/interaction/')) {
+      // The upstream's "login page": sign `signingIn` in and grant the scopes.
+      try {
+        const details = await provider.interactionDetails(req, res);
+        const grant = new provider.Grant({ accountId: signingIn, clientId: details.params.client_id });
+        grant.addOIDCScope(details.params.scope);
+        const grantId = await grant.save();
+        await provider.interactionFinished(req, res, { login: { accountId: signingIn }, consent: { grantId } }, { mergeWithLastSubmission: false });
+      } catch (e) {
+        res.statusCode = 500;
+        res.end(String(e));
+      }
+      return;
+    }
+    callback(req, res);
+  });
+  return { server, issuer };
+}
+
+function project(upstreamIssuer, baseUrl) {
+  const discoveryUrl = `${upstreamIssuer}/.well-known/openid-configuration`;
+  const flow = (id, provider) => ({
+    id, name: `Sign in with ${provider}`, start: 'sso',
+    steps: {
+      sso: { type: 'oauth', provider, next: 'claims' },
+      claims: {
+        type: 'customClaims', next: 'done',
+        claims: [
+          { key: 'upstreamIss', type: 'dynamic', value: `oauth.${provider}.claims.iss` },
+          { key: 'loginIds', type: 'dynamic', value: 'user.loginIds' },
+          { key: 'upstreamName', type: 'dynamic', value: 'user.customAttributes.upstreamName' },
+          { key: 'userName', type: 'dynamic', value: 'user.name' },
+        ],
+      },
+      done: { type: 'end' },
+    },
+  });
+  const scopes = ['openid', 'email', 'profile'];
+  return {
+    projectId: 'social',
+    baseUrl,
+    flows: [flow('via-basic', 'up-basic'), flow('via-post', 'up-post'), flow('via-jwt', 'up-jwt')],
+    applications: [{ clientId: 'app', public: true, redirectUris: [APP_CB], flow: 'via-basic' }],
+    oauthProviders: [
+      {
+        name: 'up-basic', clientId: 'idf-basic', clientSecret: SECRET, discoveryUrl, scopes, triggerMethod: 'flowsOnly',
+        emailHandling: 'promoteIfVerified', manageProviderTokens: true,
+        attributeMapping: { customAttributes: { upstreamName: 'name' } },
+      },
+      {
+        name: 'up-post', clientId: 'idf-post', clientSecret: SECRET, clientAuth: 'client_secret_post', discoveryUrl, scopes,
+        emailHandling: 'promoteAlways', updateUserOnLogin: false,
+      },
+      {
+        name: 'up-jwt', clientId: 'idf-jwt', clientAuth: 'private_key_jwt', discoveryUrl, scopes,
+        emailHandling: 'attributeOnly', mergeUsersByEmail: true,
+      },
+    ],
+  };
+}
+
+before(async () => {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  upstream = await startUpstream(base);
+  tempDir = makeTempDir('idflow-social-');
+  configFile = path.join(tempDir, 'social.json');
+  fs.writeFileSync(configFile, JSON.stringify(project(upstream.issuer, base), null, 2));
+  idflow = await startServer({ db: path.join(tempDir, 'idflow.db'), port, config: configFile, projectId: 'social' });
+  metadata = await (await fetch(`${idflow.issuer}/.well-known/openid-configuration`)).json();
+  JWKS = jose.createRemoteJWKSet(new URL(metadata.jwks_uri));
+});
+
+after(async () => {
+  await stopServer(idflow);
+  upstream?.server.close();
+  removeTempDir(tempDir);
+});
+
+const b64u = (buf) => Buffer.from(buf).toString('base64url');
+
+/**
+ * The whole round trip for `account` through flow `flow`: authorize at
+ * idflow → flow start (the oauth step's redirect) → the upstream (with its
+ * own cookies) → idflow's callback → the application's redirect URI with a
+ * code → idflow's token endpoint. Resolves to the verified id_token claims.
+ */
+async function socialLogin(flow, account) {
+  signingIn = account;
+  const verifier = b64u(randomBytes(32));
+  const challenge = b64u(createHash('sha256').update(verifier).digest());
+  const authorize = new URL(metadata.authorization_endpoint);
+  const state = b64u(randomBytes(12));
+  const nonce = b64u(randomBytes(12));
+  authorize.search = new URLSearchParams({
+    response_type: 'code', client_id: 'app', redirect_uri: APP_CB, scope: 'openid email profile descope.custom_claims',
+    state, nonce, code_challenge: challenge, code_challenge_method: 'S256', flow,
+  }).toString();
+  const jar = new CookieJar();
+  const r = await fetchManual(authorize, jar);
+  assert.equal(r.status, 302, await r.text());
+  const request = new URL(r.headers.get('location'), idflow.url).searchParams.get('request');
+  assert.ok(request, 'authorize sends the browser to the hosted page');
+  const startRes = await fetchManual(`${idflow.url}/v1/flow/start`, jar, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ request }),
+  });
+  const started = await startRes.json();
+  assert.equal(started.status, 'waiting', JSON.stringify(started));
+  let url = started.redirect.url;
+  assert.ok(url.startsWith(`${upstream.issuer}/`), `the oauth step redirects to the upstream: ${url}`);
+  // The browser at the upstream, then back at idflow.
+  const upJar = new CookieJar();
+  for (let i = 0; i < 10 && url.startsWith(upstream.issuer); i++) {
+    const res = await fetchManual(url, upJar);
+    const location = res.headers.get('location');
+    assert.ok(location, `upstream ${res.status}: ${await res.text()}`);
+    url = new URL(location, url).href;
+  }
+  assert.ok(url.startsWith(`${idflow.url}/v1/oauth/callback?`), url);
+  lastCallback = url;
+  const back = await fetchManual(url, jar);
+  assert.equal(back.status, 302, await back.text());
+  const landed = new URL(back.headers.get('location'));
+  if (landed.searchParams.get('execution')) {
+    // Back at the hosted page: the oauth step failed; show why.
+    const state = await fetchManual(`${idflow.url}/v1/flow/start`, jar, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ executionId: landed.searchParams.get('execution') }),
+    });
+    assert.fail(`the flow did not complete: ${await state.text()}`);
+  }
+  assert.equal(`${landed.origin}${landed.pathname}`, APP_CB, landed.href);
+  assert.equal(landed.searchParams.get('state'), state);
+  const code = landed.searchParams.get('code');
+  assert.ok(code, landed.href);
+  const tokenRes = await fetch(metadata.token_endpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: APP_CB, client_id: 'app', code_verifier: verifier }),
+  });
+  const tokens = await tokenRes.json();
+  assert.equal(tokenRes.status, 200, JSON.stringify(tokens));
+  const { payload } = await jose.jwtVerify(tokens.id_token, JWKS, { issuer: idflow.issuer, audience: 'app' });
+  assert.equal(payload.nonce, nonce);
+  assert.equal(payload.upstreamIss, upstream.issuer, 'custom claims see the upstream claims');
+  return payload;
+}
+
+test('client_secret_basic upstream: mapping, verified email promoted, update on login, provider tokens sealed and refreshed', async () => {
+  const first = await socialLogin('via-basic', 'alice');
+  assert.equal(first.email, 'alice@example.com');
+  assert.equal(first.upstreamName, 'Alice Liddell', 'customAttributes from any claim path');
+  assert.deepEqual(first.loginIds, ['up-basic:alice', 'alice@example.com'], 'a verified email becomes a login id');
+  // The upstream changes the name; updateUserOnLogin (default on) applies it.
+  accounts.alice.name = 'Alice Pleasance';
+  const second = await socialLogin('via-basic', 'alice');
+  assert.equal(second.sub, first.sub, 'the same upstream user is the same idflow user');
+  assert.equal(second.userName, 'Alice Pleasance');
+  // manageProviderTokens: the upstream's tokens are kept, sealed.
+  const cli = ['provider-token', '--config', configFile, '--db', idflow.db, '--user', first.sub, '--provider', 'up-basic'];
+  const kept = JSON.parse((await run(IDFLOW_BIN, cli)).stdout);
+  assert.equal(kept.provider, 'up-basic');
+  assert.ok(kept.accessToken.length > 10);
+  const info = await fetch(`${upstream.issuer}/me`, { headers: { authorization: `Bearer ${kept.accessToken}` } });
+  assert.equal(info.status, 200, 'the kept token works at the upstream');
+  for (const file of [idflow.db, `${idflow.db}-wal`]) {
+    if (!fs.existsSync(file)) continue;
+    assert.equal(fs.readFileSync(file).includes(Buffer.from(kept.accessToken)), false, `${path.basename(file)} holds no token text`);
+  }
+  // The upstream's access tokens live 3 s: the next read refreshes.
+  await new Promise((resolve) => setTimeout(resolve, 3500));
+  const fresh = JSON.parse((await run(IDFLOW_BIN, cli)).stdout);
+  assert.notEqual(fresh.accessToken, kept.accessToken);
+  assert.ok(fresh.expiresAt > Date.now() / 1000);
+  const again = await fetch(`${upstream.issuer}/me`, { headers: { authorization: `Bearer ${fresh.accessToken}` } });
+  assert.equal(again.status, 200, 'the refreshed token works at the upstream');
+  // An unverified email is not promoted under promoteIfVerified.
+  const dave = await socialLogin('via-basic', 'dave');
+  assert.deepEqual(dave.loginIds, ['up-basic:dave']);
+});
+
+test('client_secret_post upstream: promoteAlways, and updateUserOnLogin off keeps the first mapping', async () => {
+  const first = await socialLogin('via-post', 'bob');
+  assert.deepEqual(first.loginIds, ['up-post:bob', 'bob@example.com'], 'promoteAlways promotes an unverified email');
+  assert.equal(first.userName, 'Bob One');
+  accounts.bob.name = 'Bob Two';
+  const second = await socialLogin('via-post', 'bob');
+  assert.equal(second.sub, first.sub);
+  assert.equal(second.userName, 'Bob One', 'the mapping applies only when the user is created');
+});
+
+test('private_key_jwt upstream (idflow JWKS registered there): attributeOnly, and merging by verified email', async () => {
+  const carol = await socialLogin('via-jwt', 'carol');
+  assert.deepEqual(carol.loginIds, ['up-jwt:carol'], 'attributeOnly keeps the email out of the login ids');
+  assert.equal(carol.email, 'carol@example.com');
+  // alice already signed in through up-basic (her verified email is a login
+  // id there); through up-jwt she merges into that same user.
+  const viaBasic = await socialLogin('via-basic', 'alice');
+  const merged = await socialLogin('via-jwt', 'alice');
+  assert.equal(merged.sub, viaBasic.sub, 'merged into the user who owns the verified email');
+  assert.ok(merged.loginIds.includes('up-jwt:alice') && merged.loginIds.includes('up-basic:alice'), JSON.stringify(merged.loginIds));
+});
+
+test('a replayed callback fails and provisions nothing twice; flowsOnly refuses the API path', async () => {
+  const carol = await socialLogin('via-jwt', 'carol');
+  const replay = await fetch(lastCallback, { redirect: 'manual' });
+  assert.equal(replay.status, 400, 'the second callback finds nothing to resume');
+  assert.equal(replay.headers.get('location'), null, 'and sends nobody on with a code');
+  assert.deepEqual((await socialLogin('via-jwt', 'carol')).loginIds, carol.loginIds, 'still one user');
+  const r = await fetch(`${idflow.url}/v1/auth/oauth/authorize`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ provider: 'up-basic', redirectUrl: 'http://127.0.0.1/after' }),
+  });
+  assert.equal(r.status, 403);
+  assert.equal((await r.json()).error.code, 'access_denied');
+  const unknown = await fetch(`${idflow.url}/v1/oauth/callback?code=forged&state=forged`, { redirect: 'manual' });
+  assert.equal(unknown.status, 400);
+});
