@@ -22,3 +22,11 @@ test('README js blocks run', () => {
     assert.deepEqual(failures, [])
   }
 })
+
+test('README social login snippets are the tested files', () => {
+  const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8')
+  for (const name of ['social-login.js', 'session-manager.js']) {
+    const file = fs.readFileSync(path.join(__dirname, '..', '..', 'examples', 'express', name), 'utf8')
+    assert.ok(readme.includes('```javascript\n' + file + '```'), `README shows examples/express/${name} as it is`)
+  }
+})
