@@ -19,7 +19,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import * as jose from 'jose';
 import Provider from 'oidc-provider';
-import { CookieJar, IDFLOW_BIN, fetchManual, freePort, makeTempDir, removeTempDir, startServer, stopServer } from '../lib/helpers.js';
+import {
+  CookieJar, IDFLOW_BIN, fetchManual, freePort, makeTempDir, removeTempDir, startCallbackServer, startServer, stopServer,
+} from '../lib/helpers.js';
 
 const run = promisify(execFile);
 const SECRET = 'upstream-secret-0123456789abcdef';
@@ -159,25 +161,47 @@ after(async () => {
 
 const b64u = (buf) => Buffer.from(buf).toString('base64url');
 
+/** An authorization request at idflow for the app, with PKCE, state and nonce. */
+function authorizationRequest(flow, redirectUri = APP_CB) {
+  const verifier = b64u(randomBytes(32));
+  const challenge = b64u(createHash('sha256').update(verifier).digest());
+  const url = new URL(metadata.authorization_endpoint);
+  const state = b64u(randomBytes(12));
+  const nonce = b64u(randomBytes(12));
+  url.search = new URLSearchParams({
+    response_type: 'code', client_id: 'app', redirect_uri: redirectUri, scope: 'openid email profile descope.custom_claims',
+    state, nonce, code_challenge: challenge, code_challenge_method: 'S256', flow,
+  }).toString();
+  return { url, verifier, state, nonce, redirectUri };
+}
+
+/** Redeems the app's code at idflow; resolves to the verified id_token claims. */
+async function redeem(request, code) {
+  const tokenRes = await fetch(metadata.token_endpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: request.redirectUri, client_id: 'app', code_verifier: request.verifier }),
+  });
+  const tokens = await tokenRes.json();
+  assert.equal(tokenRes.status, 200, JSON.stringify(tokens));
+  const { payload } = await jose.jwtVerify(tokens.id_token, JWKS, { issuer: idflow.issuer, audience: 'app' });
+  assert.equal(payload.nonce, request.nonce);
+  assert.equal(payload.upstreamIss, upstream.issuer, 'custom claims see the upstream claims');
+  return payload;
+}
+
 /**
- * The whole round trip for `account` through flow `flow`: authorize at
- * idflow → flow start (the oauth step's redirect) → the upstream (with its
- * own cookies) → idflow's callback → the application's redirect URI with a
- * code → idflow's token endpoint. Resolves to the verified id_token claims.
+ * The whole round trip for `account` through flow `flow`, browserless:
+ * authorize at idflow → flow start (the oauth step's redirect) → the
+ * upstream (with its own cookies) → idflow's callback → the application's
+ * redirect URI with a code → idflow's token endpoint. Resolves to the
+ * verified id_token claims.
  */
 async function socialLogin(flow, account) {
   signingIn = account;
-  const verifier = b64u(randomBytes(32));
-  const challenge = b64u(createHash('sha256').update(verifier).digest());
-  const authorize = new URL(metadata.authorization_endpoint);
-  const state = b64u(randomBytes(12));
-  const nonce = b64u(randomBytes(12));
-  authorize.search = new URLSearchParams({
-    response_type: 'code', client_id: 'app', redirect_uri: APP_CB, scope: 'openid email profile descope.custom_claims',
-    state, nonce, code_challenge: challenge, code_challenge_method: 'S256', flow,
-  }).toString();
+  const authz = authorizationRequest(flow);
   const jar = new CookieJar();
-  const r = await fetchManual(authorize, jar);
+  const r = await fetchManual(authz.url, jar);
   assert.equal(r.status, 302, await r.text());
   const request = new URL(r.headers.get('location'), idflow.url).searchParams.get('request');
   assert.ok(request, 'authorize sends the browser to the hosted page');
@@ -209,20 +233,10 @@ async function socialLogin(flow, account) {
     assert.fail(`the flow did not complete: ${await state.text()}`);
   }
   assert.equal(`${landed.origin}${landed.pathname}`, APP_CB, landed.href);
-  assert.equal(landed.searchParams.get('state'), state);
+  assert.equal(landed.searchParams.get('state'), authz.state);
   const code = landed.searchParams.get('code');
   assert.ok(code, landed.href);
-  const tokenRes = await fetch(metadata.token_endpoint, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: APP_CB, client_id: 'app', code_verifier: verifier }),
-  });
-  const tokens = await tokenRes.json();
-  assert.equal(tokenRes.status, 200, JSON.stringify(tokens));
-  const { payload } = await jose.jwtVerify(tokens.id_token, JWKS, { issuer: idflow.issuer, audience: 'app' });
-  assert.equal(payload.nonce, nonce);
-  assert.equal(payload.upstreamIss, upstream.issuer, 'custom claims see the upstream claims');
-  return payload;
+  return redeem(authz, code);
 }
 
 test('client_secret_basic upstream: mapping, verified email promoted, update on login, provider tokens sealed and refreshed', async () => {
@@ -294,4 +308,32 @@ test('a replayed callback fails and provisions nothing twice; flowsOnly refuses 
   assert.equal((await r.json()).error.code, 'access_denied');
   const unknown = await fetch(`${idflow.url}/v1/oauth/callback?code=forged&state=forged`, { redirect: 'manual' });
   assert.equal(unknown.status, 400);
+});
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const noBrowser = !fs.existsSync(CHROMIUM) && process.env.CI !== 'true' ? `${CHROMIUM} is not installed; skipping the browser test` : false;
+
+test('the hosted login page follows the oauth step to the upstream and back, in Chromium', { skip: noBrowser, timeout: 60000 }, async (t) => {
+  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing and CI=true: the browser test must run in CI`);
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  t.after(() => browser.close());
+  const cb = await startCallbackServer('/app/cb');
+  t.after(() => cb.close());
+  signingIn = 'carol';
+  const authz = authorizationRequest('via-basic', cb.url);
+  const page = await (await browser.newContext()).newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  const seen = cb.requests.length;
+  const hosted = page.waitForResponse((r) => new URL(r.url()).pathname === '/login/social');
+  await page.goto(authz.url.href);
+  assert.equal((await hosted).status(), 200, 'the hosted page loaded first');
+  // Its script starts the flow, meets the oauth step and follows redirect.url.
+  await page.waitForURL((u) => u.href.startsWith(`${cb.url}?`), { timeout: 20000 });
+  const landed = await cb.next(seen);
+  assert.equal(landed.url.searchParams.get('state'), authz.state);
+  const claims = await redeem(authz, landed.url.searchParams.get('code'));
+  assert.equal(claims.email, 'carol@example.com');
+  assert.deepEqual(errors, []);
 });
