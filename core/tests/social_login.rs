@@ -1,7 +1,7 @@
 //! Social login through a custom OAuth provider, by API (outside flows):
 //! the upstream is a second idflow provider served on 127.0.0.1.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 

@@ -34,6 +34,33 @@ pub(crate) struct Subject<'a> {
     pub grant_id: Option<&'a str>,
 }
 
+impl<'a> Subject<'a> {
+    /// A user's subject from a stored grant record (a code's or a refresh
+    /// token's): `authTime`, `amr` and `sid` come from the record.
+    fn from_grant(
+        client_id: &'a str,
+        user: &'a User,
+        scopes: &'a [String],
+        record: &'a Value,
+        custom: &'a Map<String, Value>,
+        nonce: Option<&'a str>,
+        grant_id: &'a str,
+    ) -> Subject<'a> {
+        Subject {
+            client_id,
+            user: Some(user),
+            subject: &user.user_id,
+            scopes,
+            auth_time: record.get("authTime").and_then(Value::as_u64),
+            amr: record.get("amr"),
+            custom,
+            nonce,
+            sid: record.get("sid").and_then(Value::as_str),
+            grant_id: Some(grant_id),
+        }
+    }
+}
+
 /// An authenticated client.
 pub(crate) enum Client<'a> {
     App(&'a Application),
@@ -256,18 +283,7 @@ impl Provider {
         let user = self.active_user(user_id)?;
         let scopes = split_scope(field("scope"));
         let custom = record.get("claims").and_then(Value::as_object).cloned().unwrap_or_default();
-        let subject = Subject {
-            client_id: client.id(),
-            user: Some(&user),
-            subject: &user.user_id,
-            scopes: &scopes,
-            auth_time: record.get("authTime").and_then(Value::as_u64),
-            amr: record.get("amr"),
-            custom: &custom,
-            nonce: field("nonce"),
-            sid: field("sid"),
-            grant_id: Some(&grant_id),
-        };
+        let subject = Subject::from_grant(client.id(), &user, &scopes, &record, &custom, field("nonce"), &grant_id);
         self.token_response(client, &subject, true)
     }
 
@@ -303,18 +319,7 @@ impl Provider {
         }
         let user = self.active_user(field("userId").unwrap_or_default())?;
         let custom = record.get("claims").and_then(Value::as_object).cloned().unwrap_or_default();
-        let subject = Subject {
-            client_id: client.id(),
-            user: Some(&user),
-            subject: &user.user_id,
-            scopes: &scopes,
-            auth_time: record.get("authTime").and_then(Value::as_u64),
-            amr: record.get("amr"),
-            custom: &custom,
-            nonce: None,
-            sid: field("sid"),
-            grant_id: Some(&grant_id),
-        };
+        let subject = Subject::from_grant(client.id(), &user, &scopes, &record, &custom, None, &grant_id);
         // The narrowed scope is what the new refresh token carries; the
         // family keeps its original expiry.
         self.token_response(client, &subject, true)
