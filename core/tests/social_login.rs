@@ -392,3 +392,58 @@ async fn callback_domain_and_an_implicit_upstream() {
     let replay = down.handle(HttpRequest::new("POST", "/v1/oauth/callback", form_header, form.into_bytes())).await;
     assert_eq!(replay.status, 400);
 }
+
+/// Endpoints given by hand (no discovery), custom authorization and token
+/// parameters, and the default prompt with its per-call and per-step
+/// overrides all reach the upstream.
+#[tokio::test]
+async fn hand_given_endpoints_custom_parameters_and_prompts() {
+    let (server, up) = upstream().await;
+    let base = server.url();
+    let down = downstream(&server, |d| {
+        let p = &mut d["oauthProviders"][0];
+        let o = p.as_object_mut().unwrap();
+        o.remove("discoveryUrl");
+        for (k, v) in [
+            ("issuer", format!("{base}/e2e")),
+            ("authorizationEndpoint", format!("{base}/oauth2/v1/authorize")),
+            ("tokenEndpoint", format!("{base}/oauth2/v1/token")),
+            ("userinfoEndpoint", format!("{base}/oauth2/v1/userinfo")),
+            ("jwksUri", format!("{base}/e2e/.well-known/jwks.json")),
+        ] {
+            o.insert(k.into(), json!(v));
+        }
+        o.insert("authorizationParams".into(), json!({"access_type": "offline"}));
+        o.insert("tokenParams".into(), json!({"audience": "reports-api"}));
+        o.insert("prompt".into(), json!(["login"]));
+        d["flows"] = json!([{
+            "id": "pick", "name": "Pick an account", "start": "sso",
+            "steps": {"sso": {"type": "oauth", "provider": "acme", "prompt": "select_account", "next": "done"}, "done": {"type": "end"}}
+        }]);
+    })
+    .unwrap();
+    let authorize = |prompt: Option<&str>| {
+        let mut request = json!({"provider": "acme", "redirectUrl": AFTER});
+        if let Some(p) = prompt {
+            request["prompt"] = json!(p);
+        }
+        let down = &down;
+        async move { body(&post_json(down, "/v1/auth/oauth/authorize", request).await)["url"].as_str().unwrap().to_owned() }
+    };
+    let url = authorize(None).await;
+    assert!(url.starts_with(&format!("{base}/oauth2/v1/authorize?")), "{url}");
+    assert!(url.contains("access_type=offline") && url.contains("prompt=login"), "{url}");
+    let url = authorize(Some("consent")).await;
+    assert!(url.contains("prompt=consent") && !url.contains("prompt=login"), "per call: {url}");
+    // The flow step's prompt wins over the provider's default.
+    let s = body(&post_json(&down, "/v1/flow/start", json!({"flowId": "pick"})).await);
+    let step_url = s["redirect"]["url"].as_str().unwrap();
+    assert!(step_url.contains("prompt=select_account") && !step_url.contains("prompt=login"), "per step: {step_url}");
+    // A sign-in through the hand-given endpoints sends the token parameters.
+    let url = authorize(Some("consent")).await;
+    let callback = browse(&up, &url, "hand@example.com").await;
+    let back = down.handle(HttpRequest::new("GET", &callback, vec![], vec![])).await;
+    assert!(back.header("Location").unwrap().starts_with(&format!("{AFTER}?code=")), "{}", back.text());
+    let token_request = server.requests().into_iter().find(|r| r.target.starts_with("/oauth2/v1/token")).unwrap();
+    assert!(String::from_utf8_lossy(&token_request.body).contains("audience=reports-api"), "{}", String::from_utf8_lossy(&token_request.body));
+}

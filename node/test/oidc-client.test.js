@@ -33,6 +33,21 @@ test('OidcClient against oidc-provider: discovery, code + PKCE, userinfo, refres
   assert.ok(logout.startsWith(`${op.issuer}/session/end?`), logout)
 })
 
+test('private_key_jwt at oidc-provider: the RFC 7523 assertion authenticates the code exchange and the refresh', async (t) => {
+  const op = await startOp()
+  t.after(() => op.server.close())
+  const discovery = `${op.issuer}/.well-known/openid-configuration`
+  const client = await OidcClient.discover(discovery, { clientId: 'rp-jwt', redirectUri: CB, clientAuth: 'private_key_jwt', scopes: ['openid', 'email'] }, op.rpKey)
+  const request = client.authorizationRequest({ prompt: 'consent' })
+  const tokens = await client.handleCallback(await browse(request.url), request)
+  assert.equal(tokens.claims.aud, 'rp-jwt')
+  assert.equal(tokens.claims.email, 'alice@example.com', 'email comes from userinfo (oidc-provider keeps it out of the id_token)')
+  // Another key is refused by the OP: invalid_client.
+  const wrong = await OidcClient.discover(discovery, { clientId: 'rp-jwt', redirectUri: CB, clientAuth: 'private_key_jwt' }, Key.generate('ES256'))
+  const r2 = wrong.authorizationRequest()
+  await assert.rejects(wrong.handleCallback(await browse(r2.url), r2), (e) => e.code === 'invalid_client')
+})
+
 test('client_secret_post, callback errors and discovery checks', async (t) => {
   const op = await startOp()
   t.after(() => op.server.close())

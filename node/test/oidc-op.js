@@ -14,11 +14,17 @@ async function startOp() {
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
   const issuer = `http://127.0.0.1:${server.address().port}`
   const signing = Key.generate('RS256')
+  // The private_key_jwt client's key: its public half is registered below.
+  const rpKey = Key.generate('ES256')
   const provider = new Provider(issuer, {
     clients: [
       {
         client_id: 'rp', client_secret: SECRET, redirect_uris: [CB], post_logout_redirect_uris: ['http://127.0.0.1:5555/bye'],
         grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic',
+      },
+      {
+        client_id: 'rp-jwt', redirect_uris: [CB], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+        token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'ES256', jwks: { keys: [rpKey.publicKey().toJwk()] },
       },
       {
         client_id: 'rp-post', client_secret: SECRET, redirect_uris: [CB], grant_types: ['authorization_code'],
@@ -54,7 +60,7 @@ async function startOp() {
     }
     callback(req, res)
   })
-  return { server, issuer, provider, counts }
+  return { server, issuer, provider, counts, rpKey }
 }
 
 /** A browser with a cookie jar: follows redirects until the client's redirect URI. */
