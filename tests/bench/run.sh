@@ -73,7 +73,8 @@ node_peers() {
 }
 
 rust_build() {
-  cargo bench -p idflow --bench jose --bench flow --no-run
+  cargo bench -p idflow --bench jose --bench flow --no-run &&
+    cargo build --release -p idflow-cli # idflow serve, for the provider bench
 }
 
 python_build() {
@@ -99,7 +100,7 @@ bench_node() { node "$BENCH/bench_node.js" --keys "$RES/keys" >"$RES/node.jsonl"
 
 timed "python peers (.venv-bench)" python_peers
 timed "node peers (tests/bench/node)" node_peers
-timed "build: rust bench (release)" rust_build
+timed "build: rust bench and idflow (release)" rust_build
 timed "build: python wheel (release)" python_build
 timed "build: node addon (release)" node_build
 timed "keys and tokens (idflow)" gen_keys

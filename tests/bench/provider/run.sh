@@ -84,7 +84,11 @@ trap 'exit 130' INT TERM
 
 # ---- prerequisites
 [ -x "$IDFLOW_BIN" ] || die "no idflow binary at $IDFLOW_BIN (build it with cargo build --release, or set IDFLOW_BIN)"
-command -v wrk >/dev/null || die "wrk is not installed"
+if ! command -v wrk >/dev/null && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+  log "installing Debian's wrk for the load"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) || die "wrk could not be installed"
+fi
+command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
 command -v node >/dev/null || die "node is not installed"
 command -v python3 >/dev/null || die "python3 is not installed"
 command -v curl >/dev/null || die "curl is not installed"
