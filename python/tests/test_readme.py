@@ -18,3 +18,14 @@ def test_readme_social_login_snippets_are_the_tested_files():
     examples = README.parent / "examples" / "flask"
     for name in ("social_login.py", "session_manager.py"):
         assert f"```py\n{(examples / name).read_text(encoding='utf-8')}```" in text, f"README shows examples/flask/{name} as it is"
+
+
+def test_readme_social_login_project_example_is_a_valid_project(monkeypatch):
+    import idflow
+
+    text = README.read_text(encoding="utf-8")
+    section = text.split("### Social login with any OAuth provider", 1)[1]
+    example = re.search(r"```json\n(.*?)```", section, re.S).group(1)
+    monkeypatch.setenv("ACME_SECRET", "acme-secret-from-the-environment")
+    provider = idflow.Provider(example)
+    assert provider.issuer == "https://auth.myapp.example/myapp"
