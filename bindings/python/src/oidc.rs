@@ -124,7 +124,7 @@ fn token_value<'py>(py: Python<'py>, t: idflow::oidc::client::TokenSet) -> PyRes
     tokens(py, &t)
 }
 
-fn none_value(py: Python<'_>, _: ()) -> PyResult<Bound<'_, PyAny>> {
+pub(crate) fn none_value(py: Python<'_>, _: ()) -> PyResult<Bound<'_, PyAny>> {
     Ok(py.None().into_bound(py))
 }
 

@@ -2,7 +2,7 @@
 //! the app provides (`load() -> str | None`, `save(str)`, `clear()`).
 
 use crate::error::{guard, to_py};
-use crate::oidc::{awaitable, block, request_arg, PyOidcClient};
+use crate::oidc::{awaitable, block, none_value, request_arg, PyOidcClient};
 use idflow::oidc::client::TokenSet;
 use idflow::oidc::session::{self, SessionManager, SessionOptions, StorageFuture};
 use idflow::{Error, ErrorCode};
@@ -91,10 +91,6 @@ fn text_value(py: Python<'_>, s: String) -> PyResult<Bound<'_, PyAny>> {
 
 fn bool_value(py: Python<'_>, b: bool) -> PyResult<Bound<'_, PyAny>> {
     Ok(pyo3::types::PyBool::new(py, b).to_owned().into_any())
-}
-
-fn none_value(py: Python<'_>, _: ()) -> PyResult<Bound<'_, PyAny>> {
-    Ok(py.None().into_bound(py))
 }
 
 fn token_set(tokens: &Bound<'_, PyDict>) -> PyResult<TokenSet> {

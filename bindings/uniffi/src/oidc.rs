@@ -40,6 +40,27 @@ impl From<TokenSet> for TokenResponse {
     }
 }
 
+impl TryFrom<TokenResponse> for TokenSet {
+    type Error = idflow::Error;
+
+    /// The inverse of `From<TokenSet>`; `claims_json` must be a JSON object.
+    fn try_from(t: TokenResponse) -> Result<Self, idflow::Error> {
+        let claims = match t.claims_json {
+            Some(text) => Some(object(Some(text), "claims_json")?),
+            None => None,
+        };
+        Ok(TokenSet {
+            access_token: t.access_token,
+            token_type: t.token_type,
+            expires_in: t.expires_in,
+            refresh_token: t.refresh_token,
+            id_token: t.id_token,
+            scope: t.scope,
+            claims,
+        })
+    }
+}
+
 impl From<AuthorizationRequest> for idflow::oidc::client::AuthorizationRequest {
     fn from(r: AuthorizationRequest) -> Self {
         idflow::oidc::client::AuthorizationRequest {

@@ -119,17 +119,7 @@ impl SessionManager {
 
     /// Signs in with tokens obtained elsewhere (the id_token is verified).
     pub async fn sign_in(&self, tokens: TokenResponse) -> Result<Session, IdflowError> {
-        let claims = crate::oidc::object(tokens.claims_json.clone(), "claims_json")?;
-        let set = TokenSet {
-            access_token: tokens.access_token,
-            token_type: tokens.token_type,
-            expires_in: tokens.expires_in,
-            refresh_token: tokens.refresh_token,
-            id_token: tokens.id_token,
-            scope: tokens.scope,
-            claims: tokens.claims_json.map(|_| claims),
-        };
-        Ok(self.inner.sign_in(set).await?.into())
+        Ok(self.inner.sign_in(TokenSet::try_from(tokens)?).await?.into())
     }
 
     /// The session, or null when signed out.

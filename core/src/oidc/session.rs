@@ -241,6 +241,10 @@ impl std::fmt::Debug for SessionManager {
     }
 }
 
+fn signed_out() -> Error {
+    Error::new(ErrorCode::LoginRequired, "nobody is signed in")
+}
+
 fn storage_error(what: &str, e: Error) -> Error {
     match e.code {
         ErrorCode::Storage => e,
@@ -351,7 +355,7 @@ impl SessionManager {
         let now = now_secs();
         let margin = self.options.refresh_margin.as_secs();
         let (token, due, expired, refreshable) = match &st.session {
-            None => return Err(Error::new(ErrorCode::LoginRequired, "nobody is signed in")),
+            None => return Err(signed_out()),
             Some(s) => (
                 s.access_token.clone(),
                 s.expires_at.is_some_and(|e| now.saturating_add(margin) >= e),
@@ -369,15 +373,10 @@ impl SessionManager {
                 Ok(token)
             };
         }
-        let outcome = if self.attempts.load(Ordering::SeqCst) != seen && st.last_refresh.is_some() {
-            // A refresh ran while this caller waited: share its outcome.
-            st.last_refresh.clone().unwrap_or(Ok(()))
-        } else {
-            self.refresh_locked(&mut st).await
-        };
+        let outcome = self.refresh_once(&mut st, seen).await;
         match (outcome, &st.session) {
             (Ok(()), Some(s)) => Ok(s.access_token.clone()),
-            (Ok(()), None) => Err(Error::new(ErrorCode::LoginRequired, "nobody is signed in")),
+            (Ok(()), None) => Err(signed_out()),
             // Still unexpired: hand it out and retry the refresh next time.
             (Err(e), Some(s)) if e.code != ErrorCode::Storage && !s.expired_at(now_secs()) => Ok(s.access_token.clone()),
             (Err(e), _) => Err(e),
@@ -390,19 +389,22 @@ impl SessionManager {
         let seen = self.attempts.load(Ordering::SeqCst);
         let mut st = self.state.lock().await;
         self.ready(&mut st).await?;
-        let outcome = if self.attempts.load(Ordering::SeqCst) != seen && st.last_refresh.is_some() {
-            st.last_refresh.clone().unwrap_or(Ok(()))
-        } else {
-            self.refresh_locked(&mut st).await
-        };
-        outcome?;
-        st.session.clone().ok_or_else(|| Error::new(ErrorCode::LoginRequired, "nobody is signed in"))
+        self.refresh_once(&mut st, seen).await?;
+        st.session.clone().ok_or_else(signed_out)
+    }
+
+    /// Single flight: when a refresh ended while this caller waited for the
+    /// lock (the attempt count moved past `seen`), its outcome is shared;
+    /// otherwise this caller refreshes.
+    async fn refresh_once(&self, st: &mut State, seen: u64) -> Result<()> {
+        match &st.last_refresh {
+            Some(outcome) if self.attempts.load(Ordering::SeqCst) != seen => outcome.clone(),
+            _ => self.refresh_locked(st).await,
+        }
     }
 
     async fn refresh_locked(&self, st: &mut State) -> Result<()> {
-        let Some(current) = st.session.clone() else {
-            return Err(Error::new(ErrorCode::LoginRequired, "nobody is signed in"));
-        };
+        let Some(current) = st.session.clone() else { return Err(signed_out()) };
         let Some(refresh_token) = current.refresh_token.clone() else {
             return Err(Error::new(ErrorCode::LoginRequired, "the session has no refresh token: sign in again"));
         };

@@ -169,14 +169,12 @@ impl TokenSet {
     /// The inverse of [`TokenSet::to_json`]: a token response by its wire
     /// names, checked as the token endpoint's answer would be.
     pub fn from_json(v: &Map<String, Value>) -> Result<TokenSet> {
-        let mut response = v.clone();
-        let claims = match response.remove("claims") {
+        let claims = match v.get("claims") {
             None | Some(Value::Null) => None,
-            Some(Value::Object(c)) => Some(c),
+            Some(Value::Object(c)) => Some(c.clone()),
             Some(_) => return Err(Error::invalid_request("claims must be an object")),
         };
-        let body = Value::Object(response).to_string();
-        let mut tokens = OidcClient::parse_token_response(200, body.as_bytes())?;
+        let mut tokens = OidcClient::token_response_fields(200, v)?;
         tokens.claims = claims;
         Ok(tokens)
     }
@@ -707,17 +705,22 @@ impl OidcClient {
         let doc = crate::json::parse_object(body).map_err(|_| {
             Error::network(format!("the token endpoint answered HTTP {status} without a JSON object"))
         })?;
-        if let Some(error) = str_claim(&doc, "error") {
-            return Err(Error::new(oauth_error_code(error), describe(error, str_claim(&doc, "error_description"))));
+        OidcClient::token_response_fields(status, &doc)
+    }
+
+    /// The checks and fields of a parsed token response.
+    fn token_response_fields(status: u16, doc: &Map<String, Value>) -> Result<TokenSet> {
+        if let Some(error) = str_claim(doc, "error") {
+            return Err(Error::new(oauth_error_code(error), describe(error, str_claim(doc, "error_description"))));
         }
         if !(200..300).contains(&status) {
             return Err(Error::network(format!("the token endpoint answered HTTP {status}")));
         }
-        let access_token = str_claim(&doc, "access_token")
+        let access_token = str_claim(doc, "access_token")
             .filter(|s| !s.is_empty())
             .ok_or_else(|| Error::invalid_token("the token response has no access_token"))?
             .to_owned();
-        let token_type = str_claim(&doc, "token_type").unwrap_or_default().to_owned();
+        let token_type = str_claim(doc, "token_type").unwrap_or_default().to_owned();
         if !token_type.eq_ignore_ascii_case("bearer") && !token_type.eq_ignore_ascii_case("dpop") {
             return Err(Error::invalid_token(format!("unsupported token_type {token_type:?}")));
         }
@@ -731,9 +734,9 @@ impl OidcClient {
             access_token,
             token_type,
             expires_in,
-            refresh_token: str_claim(&doc, "refresh_token").map(str::to_owned),
-            id_token: str_claim(&doc, "id_token").map(str::to_owned),
-            scope: str_claim(&doc, "scope").map(str::to_owned),
+            refresh_token: str_claim(doc, "refresh_token").map(str::to_owned),
+            id_token: str_claim(doc, "id_token").map(str::to_owned),
+            scope: str_claim(doc, "scope").map(str::to_owned),
             claims: None,
         })
     }

@@ -249,9 +249,9 @@ impl Provider {
         let (provider, tokens, claims) = self.oauth_tokens(&record, query).await?;
         let scratch = crate::store::MemoryStore::new();
         let user = provider.provision(&scratch, &claims, now_secs())?;
-        let subject = claims.get(&provider.mapping.login_id).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
-        let existing = match subject {
-            Some(s) => self.store.user_by_login_id(&format!("{}:{s}", provider.name))?.map(|u| u.user_id),
+        // The scratch user's first login id is the real one's, `{provider}:{sub}`.
+        let existing = match user.login_ids.first() {
+            Some(external) => self.store.user_by_login_id(external)?.map(|u| u.user_id),
             None => None,
         };
         let mut user = user.to_json();
