@@ -7,6 +7,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { Provider, KeySet, jwt, pkce } = require('..')
+const { serveProvider, flowLogin } = require('./helpers')
 
 const E2E = path.join(__dirname, '..', '..', 'tests', 'e2e')
 const CB = 'http://127.0.0.1:4567/callback'
@@ -133,21 +134,7 @@ test('the Express example mounts the provider', async () => {
 })
 
 test('social login by API through a custom OAuth provider (an upstream idflow over HTTP)', async () => {
-  const http = require('node:http')
-  const server = http.createServer()
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const base = `http://127.0.0.1:${server.address().port}`
-  const upstream = makeProvider({ baseUrl: base })
-  server.on('request', (req, res) => {
-    const chunks = []
-    req.on('data', (c) => chunks.push(c))
-    req.on('end', async () => {
-      const r = await upstream.handle(req.method, req.url, req.headers, Buffer.concat(chunks))
-      res.statusCode = r.status
-      for (const [k, v] of r.headers) res.appendHeader(k, v)
-      res.end(r.body)
-    })
-  })
+  const { server, base, provider: upstream } = await serveProvider((baseUrl) => makeProvider({ baseUrl }))
   try {
     const down = new Provider(JSON.stringify({
       projectId: 'down', baseUrl: 'http://127.0.0.1:9999',
@@ -157,12 +144,8 @@ test('social login by API through a custom OAuth provider (an upstream idflow ov
     const url = await down.oauthAuthorize('acme', { redirectUrl: 'http://127.0.0.1:7000/after' })
     assert.ok(url.startsWith(`${base}/oauth2/v1/authorize?`))
     // The browser at the upstream: its login redirect, then its flow API.
-    const r = await upstream.handle('GET', url)
-    const request = new URL(header(r, 'location')).searchParams.get('request')
-    const s = json(await upstream.handle('POST', '/v1/flow/start', { 'content-type': 'application/json' }, JSON.stringify({ request })))
-    const d = json(await upstream.handle('POST', '/v1/flow/next', { 'content-type': 'application/json' },
-      JSON.stringify({ executionId: s.executionId, stepId: s.stepId, interactionId: 'submit', input: { email: 'social-node@example.com' } })))
-    const back = await down.handle('GET', d.redirect.url)
+    const callback = await flowLogin(upstream, url, 'social-node@example.com')
+    const back = await down.handle('GET', callback)
     assert.equal(back.status, 302)
     const code = new URL(header(back, 'location')).searchParams.get('code')
     const info = down.oauthExchange(code)

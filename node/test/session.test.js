@@ -8,6 +8,11 @@ const http = require('node:http')
 const path = require('node:path')
 const { OidcClient, SessionManager, MemoryStorage, Provider } = require('..')
 const { CB, SECRET, startOp, browse } = require('./oidc-op')
+const { serveProvider, flowLogin } = require('./helpers')
+
+const E2E = path.join(__dirname, '..', '..', 'tests', 'e2e')
+/** idflow's provider for the e2e project at `baseUrl`. */
+const idflowProvider = (baseUrl) => new Provider(fs.readFileSync(path.join(E2E, 'project.json'), 'utf8'), { baseDir: E2E, baseUrl })
 
 /** Storage whose calls are async, as a Keychain wrapper's would be. */
 class AsyncStorage {
@@ -68,33 +73,14 @@ test('SessionManager against oidc-provider: sign-in, one refresh for concurrent 
 })
 
 test('SessionManager against idflow: storage failures lose nothing, sign-out revokes, bad arguments', async (t) => {
-  const E2E = path.join(__dirname, '..', '..', 'tests', 'e2e')
-  const server = http.createServer()
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { server, base, provider } = await serveProvider(idflowProvider)
   t.after(() => server.close())
-  const base = `http://127.0.0.1:${server.address().port}`
-  const provider = new Provider(fs.readFileSync(path.join(E2E, 'project.json'), 'utf8'), { baseDir: E2E, baseUrl: base })
-  server.on('request', (req, res) => {
-    const chunks = []
-    req.on('data', (c) => chunks.push(c))
-    req.on('end', async () => {
-      const r = await provider.handle(req.method, req.url, req.headers, Buffer.concat(chunks))
-      res.statusCode = r.status
-      for (const [k, v] of r.headers) res.appendHeader(k, v)
-      res.end(r.body)
-    })
-  })
   const client = await OidcClient.discover(`${base}/e2e/.well-known/openid-configuration`, {
     clientId: 'e2e', redirectUri: 'http://127.0.0.1:5555/callback', scopes: ['openid', 'email', 'offline_access'],
   })
   const signIn = async (manager, email) => {
     const request = client.authorizationRequest()
-    const r = await provider.handle('GET', request.url)
-    const login = new URL(r.headers.find(([k]) => k.toLowerCase() === 'location')[1])
-    const post = async (p, doc) => JSON.parse((await provider.handle('POST', p, { 'content-type': 'application/json' }, JSON.stringify(doc))).body)
-    const s = await post('/v1/flow/start', { request: login.searchParams.get('request') })
-    const d = await post('/v1/flow/next', { executionId: s.executionId, stepId: s.stepId, interactionId: 'submit', input: { email } })
-    return manager.complete(d.redirect.url, request)
+    return manager.complete(await flowLogin(provider, request.url, email), request)
   }
   const storage = new AsyncStorage()
   const manager = new SessionManager(client, storage, { refreshMargin: 86400 })
@@ -121,31 +107,10 @@ test('SessionManager against idflow: storage failures lose nothing, sign-out rev
 })
 
 test('the README snippets: session-manager.js and social-login.js', async (t) => {
-  const E2E = path.join(__dirname, '..', '..', 'tests', 'e2e')
   const os = require('node:os')
-  const server = http.createServer()
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { server, base, provider: upstream } = await serveProvider(idflowProvider)
   t.after(() => server.close())
-  const base = `http://127.0.0.1:${server.address().port}`
-  const upstream = new Provider(fs.readFileSync(path.join(E2E, 'project.json'), 'utf8'), { baseDir: E2E, baseUrl: base })
-  server.on('request', (req, res) => {
-    const chunks = []
-    req.on('data', (c) => chunks.push(c))
-    req.on('end', async () => {
-      const r = await upstream.handle(req.method, req.url, req.headers, Buffer.concat(chunks))
-      res.statusCode = r.status
-      for (const [k, v] of r.headers) res.appendHeader(k, v)
-      res.end(r.body)
-    })
-  })
-  const header = (r, name) => r.headers.find(([k]) => k.toLowerCase() === name)[1]
-  const browser = async (url, email) => {
-    const login = new URL(header(await upstream.handle('GET', url), 'location'))
-    const post = async (p, doc) => JSON.parse((await upstream.handle('POST', p, { 'content-type': 'application/json' }, JSON.stringify(doc))).body)
-    const s = await post('/v1/flow/start', { request: login.searchParams.get('request') })
-    const d = await post('/v1/flow/next', { executionId: s.executionId, stepId: s.stepId, interactionId: 'submit', input: { email } })
-    return d.redirect.url
-  }
+  const browser = (url, email) => flowLogin(upstream, url, email)
   const discovery = `${base}/e2e/.well-known/openid-configuration`
 
   // session-manager.js: sign in, a 0600 file, tokens for API calls, restart, sign out.

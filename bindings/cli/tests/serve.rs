@@ -189,6 +189,17 @@ fn keys_rotate_between_restarts_and_config_errors_exit_2() {
     assert!(err.starts_with("idflow: config: ") && err.contains("applicationz"), "{err}");
 }
 
+/// `idflow oauth test --provider acme` on `config`, its three streams piped.
+fn oauth_test(config: &std::path::Path, dir: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_idflow"))
+        .args(["oauth", "test", "--config", config.to_str().unwrap(), "--provider", "acme", "--db", dir.join("down.db").to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// `idflow oauth test` against an upstream `idflow serve` (the e2e project):
 /// the printed URL, a sign-in there, the pasted callback address, then the
 /// claims and mapped user, with nothing saved.
@@ -211,13 +222,7 @@ fn oauth_test_prints_the_url_then_the_claims_and_mapped_user() {
         }],
     });
     std::fs::write(&down, doc.to_string()).unwrap();
-    let mut cli = Command::new(env!("CARGO_BIN_EXE_idflow"))
-        .args(["oauth", "test", "--config", down.to_str().unwrap(), "--provider", "acme", "--db", dir.join("down.db").to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut cli = oauth_test(&down, &dir);
     let mut out = BufReader::new(cli.stdout.take().unwrap());
     let mut url = String::new();
     out.read_line(&mut url).unwrap();
@@ -257,13 +262,7 @@ fn oauth_test_prints_the_url_then_the_claims_and_mapped_user() {
     assert_eq!(report["tokens"]["idToken"], true);
     assert!(!rest.contains("eyJ"), "no token values are printed");
     // The same answer again: the test request was used up.
-    let mut again = Command::new(env!("CARGO_BIN_EXE_idflow"))
-        .args(["oauth", "test", "--config", down.to_str().unwrap(), "--provider", "acme", "--db", dir.join("down.db").to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut again = oauth_test(&down, &dir);
     writeln!(again.stdin.take().unwrap(), "{landed}").unwrap();
     let output = again.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(2));

@@ -60,6 +60,17 @@ class OidcClientTest {
         return process to base
     }
 
+    /** Runs `block` with `idflow serve` up at its base URL, and stops it after. */
+    private fun withServer(block: suspend (String) -> Unit): Unit = runBlocking {
+        val (server, base) = startServer()
+        try {
+            block(base)
+        } finally {
+            server.destroy()
+            server.waitFor()
+        }
+    }
+
     private fun post(url: String, json: String): String =
         http.send(
             HttpRequest.newBuilder(URI(url)).header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(json)).build(),
@@ -83,125 +94,107 @@ class OidcClientTest {
     }
 
     @Test
-    fun codeFlowRefreshRevokeAndErrors(): Unit = runBlocking {
-        val (server, base) = startServer()
-        try {
-            val settings = """{"clientId":"e2e","redirectUri":"http://127.0.0.1:5555/callback","scopes":["openid","email","offline_access"]}"""
-            oidcDiscover("$base/e2e/.well-known/openid-configuration", settings).use { client ->
-                val request = client.authorizationRequest()
-                assertNotNull(request.codeVerifier)
-                val callback = browse(base, request.url, "kotlin-rp@example.com")
-                val tokens = client.handleCallback(callback, request)
-                val claims = Vectors.json(tokens.claimsJson!!).jsonObject
-                assertEquals("kotlin-rp@example.com", claims["email"]!!.jsonPrimitive.content)
-                assertEquals(request.nonce, claims["nonce"]!!.jsonPrimitive.content)
-                val info = Vectors.json(client.userinfo(tokens.accessToken)).jsonObject
-                assertEquals(claims["sub"], info["sub"])
-                val refreshed = client.refresh(tokens.refreshToken!!)
-                assertNotEquals(tokens.refreshToken, refreshed.refreshToken)
-                client.revoke(refreshed.refreshToken!!, "refresh_token")
-                assertThrows(IdflowException.InvalidGrant::class.java) { runBlocking { client.refresh(refreshed.refreshToken!!) } }
-                assertThrows(IdflowException.InvalidRequest::class.java) { client.parseCallback("$callback&x=1".replace("state=", "state=x"), request.state) }
-                val silent = client.authorizationRequest("""{"prompt":"none"}""")
-                assertThrows(IdflowException.LoginRequired::class.java) {
-                    runBlocking { client.handleCallback(browse(base, silent.url, "k@example.com"), silent) }
-                }
-                assertTrue(client.endSessionUrl(tokens.idToken, "http://127.0.0.1/logged-out", "bye").startsWith("$base/oauth2/v1/logout?"))
+    fun codeFlowRefreshRevokeAndErrors(): Unit = withServer { base ->
+        val settings = """{"clientId":"e2e","redirectUri":"http://127.0.0.1:5555/callback","scopes":["openid","email","offline_access"]}"""
+        oidcDiscover("$base/e2e/.well-known/openid-configuration", settings).use { client ->
+            val request = client.authorizationRequest()
+            assertNotNull(request.codeVerifier)
+            val callback = browse(base, request.url, "kotlin-rp@example.com")
+            val tokens = client.handleCallback(callback, request)
+            val claims = Vectors.json(tokens.claimsJson!!).jsonObject
+            assertEquals("kotlin-rp@example.com", claims["email"]!!.jsonPrimitive.content)
+            assertEquals(request.nonce, claims["nonce"]!!.jsonPrimitive.content)
+            val info = Vectors.json(client.userinfo(tokens.accessToken)).jsonObject
+            assertEquals(claims["sub"], info["sub"])
+            val refreshed = client.refresh(tokens.refreshToken!!)
+            assertNotEquals(tokens.refreshToken, refreshed.refreshToken)
+            client.revoke(refreshed.refreshToken!!, "refresh_token")
+            assertThrows(IdflowException.InvalidGrant::class.java) { runBlocking { client.refresh(refreshed.refreshToken!!) } }
+            assertThrows(IdflowException.InvalidRequest::class.java) { client.parseCallback("$callback&x=1".replace("state=", "state=x"), request.state) }
+            val silent = client.authorizationRequest("""{"prompt":"none"}""")
+            assertThrows(IdflowException.LoginRequired::class.java) {
+                runBlocking { client.handleCallback(browse(base, silent.url, "k@example.com"), silent) }
             }
-            assertThrows(IdflowException.InvalidIssuer::class.java) {
-                runBlocking {
-                    oidcDiscover("$base/e2e/.well-known/openid-configuration", """{"clientId":"e2e","redirectUri":"http://127.0.0.1/cb","issuer":"https://other.example"}""")
-                }
+            assertTrue(client.endSessionUrl(tokens.idToken, "http://127.0.0.1/logged-out", "bye").startsWith("$base/oauth2/v1/logout?"))
+        }
+        assertThrows(IdflowException.InvalidIssuer::class.java) {
+            runBlocking {
+                oidcDiscover("$base/e2e/.well-known/openid-configuration", """{"clientId":"e2e","redirectUri":"http://127.0.0.1/cb","issuer":"https://other.example"}""")
             }
-            assertThrows(IdflowException.Config::class.java) { OidcClient("""{"clientId":"e2e","redirectUri":"http://127.0.0.1/cb"}""") }
-        } finally {
-            server.destroy()
-            server.waitFor()
+        }
+        assertThrows(IdflowException.Config::class.java) { OidcClient("""{"clientId":"e2e","redirectUri":"http://127.0.0.1/cb"}""") }
+    }
+
+    @Test
+    fun sessionManagerSignsInRefreshesOnceAndSignsOutOnInvalidGrant(): Unit = withServer { base ->
+        val settings = """{"clientId":"e2e","redirectUri":"http://127.0.0.1:5555/callback","scopes":["openid","email","offline_access"]}"""
+        val discovery = "$base/e2e/.well-known/openid-configuration"
+        oidcDiscover(discovery, settings).use { client ->
+            val storage = MemorySessionStorage()
+            val manager = SessionManager(client, storage, """{"refreshMargin":3600}""")
+            assertEquals(SessionStatus.SIGNED_OUT, manager.status())
+            assertThrows(IdflowException.LoginRequired::class.java) { runBlocking { manager.accessToken() } }
+            val request = client.authorizationRequest()
+            val session = manager.complete(browse(base, request.url, "kotlin-session@example.com"), request)
+            assertEquals("kotlin-session@example.com", Vectors.json(session.claimsJson).jsonObject["email"]!!.jsonPrimitive.content)
+            assertEquals(SessionStatus.VALID, manager.status())
+            assertTrue(storage.value!!.contains(session.refreshToken!!))
+            // Eight concurrent callers: they share a refresh (or a late one refreshes
+            // again), and no refresh token is used twice, or the provider would end
+            // the session (the single-flight count itself is checked in Rust, Python
+            // and Node, where the provider can be slowed down).
+            val tokens = coroutineScope { (1..8).map { async(Dispatchers.IO) { manager.accessToken() } }.awaitAll() }
+            assertTrue(session.accessToken !in tokens)
+            assertEquals(SessionStatus.VALID, manager.status())
+            val rotated = manager.session()!!
+            assertTrue(rotated.accessToken in tokens)
+            assertNotEquals(session.refreshToken, rotated.refreshToken)
+            // The app restarts: a new manager over the same storage.
+            val again = SessionManager(client, storage)
+            assertTrue(again.isValid())
+            assertEquals(rotated.accessToken, again.accessToken())
+            // A failing Keystore is a Storage error; nothing is lost.
+            storage.broken = true
+            assertThrows(IdflowException.Storage::class.java) { runBlocking { manager.refresh() } }
+            storage.broken = false
+            val held = manager.session()!!
+            assertTrue(storage.value!!.contains(held.refreshToken!!))
+            // The provider ends the session: the next refresh signs out.
+            client.revoke(held.refreshToken!!, "refresh_token")
+            assertThrows(IdflowException.InvalidGrant::class.java) { runBlocking { manager.accessToken() } }
+            assertEquals(null, storage.value)
+            assertEquals(SessionStatus.SIGNED_OUT, manager.status())
         }
     }
 
     @Test
-    fun sessionManagerSignsInRefreshesOnceAndSignsOutOnInvalidGrant(): Unit = runBlocking {
-        val (server, base) = startServer()
-        try {
-            val settings = """{"clientId":"e2e","redirectUri":"http://127.0.0.1:5555/callback","scopes":["openid","email","offline_access"]}"""
-            val discovery = "$base/e2e/.well-known/openid-configuration"
-            oidcDiscover(discovery, settings).use { client ->
-                val storage = MemorySessionStorage()
-                val manager = SessionManager(client, storage, """{"refreshMargin":3600}""")
-                assertEquals(SessionStatus.SIGNED_OUT, manager.status())
-                assertThrows(IdflowException.LoginRequired::class.java) { runBlocking { manager.accessToken() } }
-                val request = client.authorizationRequest()
-                val session = manager.complete(browse(base, request.url, "kotlin-session@example.com"), request)
-                assertEquals("kotlin-session@example.com", Vectors.json(session.claimsJson).jsonObject["email"]!!.jsonPrimitive.content)
-                assertEquals(SessionStatus.VALID, manager.status())
-                assertTrue(storage.value!!.contains(session.refreshToken!!))
-                // Eight concurrent callers: they share a refresh (or a late one refreshes
-                // again), and no refresh token is used twice, or the provider would end
-                // the session (the single-flight count itself is checked in Rust, Python
-                // and Node, where the provider can be slowed down).
-                val tokens = coroutineScope { (1..8).map { async(Dispatchers.IO) { manager.accessToken() } }.awaitAll() }
-                assertTrue(session.accessToken !in tokens)
-                assertEquals(SessionStatus.VALID, manager.status())
-                val rotated = manager.session()!!
-                assertTrue(rotated.accessToken in tokens)
-                assertNotEquals(session.refreshToken, rotated.refreshToken)
-                // The app restarts: a new manager over the same storage.
-                val again = SessionManager(client, storage)
-                assertTrue(again.isValid())
-                assertEquals(rotated.accessToken, again.accessToken())
-                // A failing Keystore is a Storage error; nothing is lost.
-                storage.broken = true
-                assertThrows(IdflowException.Storage::class.java) { runBlocking { manager.refresh() } }
-                storage.broken = false
-                val held = manager.session()!!
-                assertTrue(storage.value!!.contains(held.refreshToken!!))
-                // The provider ends the session: the next refresh signs out.
-                client.revoke(held.refreshToken!!, "refresh_token")
-                assertThrows(IdflowException.InvalidGrant::class.java) { runBlocking { manager.accessToken() } }
-                assertEquals(null, storage.value)
-                assertEquals(SessionStatus.SIGNED_OUT, manager.status())
-            }
-        } finally {
-            server.destroy()
-            server.waitFor()
-        }
-    }
-
-    @Test
-    fun socialLoginByApiAndKeptProviderTokens(): Unit = runBlocking {
-        val (server, base) = startServer()
-        try {
-            val project = """{"projectId":"down","baseUrl":"http://127.0.0.1:7002","oauthProviders":[{"name":"acme",""" +
-                """"clientId":"social-rp","clientSecret":"social-rp-secret-0123456789",""" +
-                """"discoveryUrl":"$base/e2e/.well-known/openid-configuration","scopes":["openid","email"],"manageProviderTokens":true}]}"""
-            providerOpen(project).use { down ->
-                assertEquals("http://127.0.0.1:7002/down", down.issuer())
-                val url = down.oauthAuthorize("acme", "http://127.0.0.1:7002/after")
-                assertTrue(url.startsWith("$base/oauth2/v1/authorize?"), url)
-                val callback = browse(base, url, "kotlin-social@example.com")
-                assertTrue(callback.startsWith("http://127.0.0.1:7002/v1/oauth/callback?"), callback)
-                val back = down.handle("GET", callback, emptyList(), ByteArray(0))
-                assertEquals(302.toUShort(), back.status)
-                val location = back.headers.first { it.name.equals("location", ignoreCase = true) }.value
-                assertTrue(location.startsWith("http://127.0.0.1:7002/after?code="), location)
-                val auth = Vectors.json(down.oauthExchange(location.substringAfter("code="))).jsonObject
-                val user = auth["user"]!!.jsonObject
-                assertEquals("kotlin-social@example.com", user["email"]!!.jsonPrimitive.content)
-                assertThrows(IdflowException.InvalidGrant::class.java) { down.oauthExchange(location.substringAfter("code=")) }
-                val kept = Vectors.json(down.providerToken(user["userId"]!!.jsonPrimitive.content, "acme")).jsonObject
-                val info = http.send(
-                    HttpRequest.newBuilder(URI("$base/oauth2/v1/userinfo"))
-                        .header("Authorization", "Bearer ${kept["accessToken"]!!.jsonPrimitive.content}").GET().build(),
-                    HttpResponse.BodyHandlers.ofString(),
-                )
-                assertEquals(200, info.statusCode(), info.body())
-                assertThrows(IdflowException.UserNotFound::class.java) { runBlocking { down.providerToken("U-nobody", "acme") } }
-                assertThrows(IdflowException.InvalidRequest::class.java) { runBlocking { down.oauthAuthorize("nobody", "http://127.0.0.1:7002/after") } }
-            }
-        } finally {
-            server.destroy()
-            server.waitFor()
+    fun socialLoginByApiAndKeptProviderTokens(): Unit = withServer { base ->
+        val project = """{"projectId":"down","baseUrl":"http://127.0.0.1:7002","oauthProviders":[{"name":"acme",""" +
+            """"clientId":"social-rp","clientSecret":"social-rp-secret-0123456789",""" +
+            """"discoveryUrl":"$base/e2e/.well-known/openid-configuration","scopes":["openid","email"],"manageProviderTokens":true}]}"""
+        providerOpen(project).use { down ->
+            assertEquals("http://127.0.0.1:7002/down", down.issuer())
+            val url = down.oauthAuthorize("acme", "http://127.0.0.1:7002/after")
+            assertTrue(url.startsWith("$base/oauth2/v1/authorize?"), url)
+            val callback = browse(base, url, "kotlin-social@example.com")
+            assertTrue(callback.startsWith("http://127.0.0.1:7002/v1/oauth/callback?"), callback)
+            val back = down.handle("GET", callback, emptyList(), ByteArray(0))
+            assertEquals(302.toUShort(), back.status)
+            val location = back.headers.first { it.name.equals("location", ignoreCase = true) }.value
+            assertTrue(location.startsWith("http://127.0.0.1:7002/after?code="), location)
+            val auth = Vectors.json(down.oauthExchange(location.substringAfter("code="))).jsonObject
+            val user = auth["user"]!!.jsonObject
+            assertEquals("kotlin-social@example.com", user["email"]!!.jsonPrimitive.content)
+            assertThrows(IdflowException.InvalidGrant::class.java) { down.oauthExchange(location.substringAfter("code=")) }
+            val kept = Vectors.json(down.providerToken(user["userId"]!!.jsonPrimitive.content, "acme")).jsonObject
+            val info = http.send(
+                HttpRequest.newBuilder(URI("$base/oauth2/v1/userinfo"))
+                    .header("Authorization", "Bearer ${kept["accessToken"]!!.jsonPrimitive.content}").GET().build(),
+                HttpResponse.BodyHandlers.ofString(),
+            )
+            assertEquals(200, info.statusCode(), info.body())
+            assertThrows(IdflowException.UserNotFound::class.java) { runBlocking { down.providerToken("U-nobody", "acme") } }
+            assertThrows(IdflowException.InvalidRequest::class.java) { runBlocking { down.oauthAuthorize("nobody", "http://127.0.0.1:7002/after") } }
         }
     }
 }
