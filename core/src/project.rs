@@ -15,10 +15,34 @@ use std::sync::Arc;
 /// The demo project's flow (also `tests/flows/sign-up-or-in.json`).
 const DEMO_FLOW: &str = include_str!("../../tests/flows/sign-up-or-in.json");
 
-const FIELDS: [&str; 12] = [
+const FIELDS: [&str; 13] = [
     "projectId", "baseUrl", "signing", "tokens", "applications", "accessKeys", "connectors", "roles",
-    "oauthProviders", "flows", "tenants", "encryption",
+    "oauthProviders", "flows", "tenants", "encryption", "redirectUrls",
 ];
+
+/// Why `url` cannot be a redirect URL, if it cannot.
+fn check_redirect_url(url: &str) -> std::result::Result<(), &'static str> {
+    if url.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err("a redirect URL has no spaces or control characters");
+    }
+    let parsed = url::Url::parse(url).map_err(|_| "not an absolute URL")?;
+    if parsed.fragment().is_some() {
+        return Err("a redirect URL has no fragment");
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("a redirect URL has no user info");
+    }
+    if parsed.cannot_be_a_base() {
+        return Err("not a hierarchical URL");
+    }
+    Ok(())
+}
+
+/// `https://app.example` (no path, query or fragment) names an origin.
+fn is_origin(text: &str) -> bool {
+    let rest = text.split_once("://").map_or("", |(_, r)| r);
+    !rest.is_empty() && !rest.contains(['/', '?', '#'])
+}
 
 /// A parsed project.
 #[derive(Debug, Clone)]
@@ -37,6 +61,11 @@ pub struct Project {
     pub flows: Vec<Flow>,
     /// Role name → permissions (`roles: [{"name", "permissions"}]`).
     pub roles: std::collections::HashMap<String, Vec<String>>,
+    /// Where a login outside the OIDC endpoints (social login by API) may
+    /// send a browser with a code: exact URLs, or origins
+    /// (`https://app.example`) that approve every path on them.
+    /// Defaults to none (each provider's own `redirectUrl` still counts).
+    pub redirect_urls: Vec<String>,
     /// Sections kept for the provider (applications, accessKeys, roles, ...).
     pub extra: Map<String, Value>,
 }
@@ -152,12 +181,24 @@ impl Project {
         if matches!(doc.get("roles"), Some(v) if !v.is_array() && !v.is_null()) {
             return Err(Error::config("roles must be an array"));
         }
+        let mut redirect_urls = Vec::new();
+        match doc.get("redirectUrls") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    let text = item.as_str().filter(|s| !s.is_empty()).ok_or_else(|| Error::config(format!("redirectUrls[{i}] must be a URL")))?;
+                    check_redirect_url(text).map_err(|m| Error::config(format!("redirectUrls[{i}]: {m}")))?;
+                    redirect_urls.push(text.to_owned());
+                }
+            }
+            Some(_) => return Err(Error::config("redirectUrls must be an array of URLs")),
+        }
         let extra = doc
             .iter()
             .filter(|(k, _)| ["applications", "accessKeys", "roles", "oauthProviders", "tenants", "encryption"].contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        Ok(Project { project_id, base_url, signing_alg, session_ttl, refresh_ttl, code_ttl, connectors, flows, roles, extra })
+        Ok(Project { project_id, base_url, signing_alg, session_ttl, refresh_ttl, code_ttl, connectors, flows, roles, redirect_urls, extra })
     }
 
     /// The demo project `idflow serve` runs without a config: project
@@ -183,9 +224,29 @@ impl Project {
         Project::from_json(&doc.to_string(), Path::new("."))
     }
 
+    /// Whether `url` is an approved place to send a browser with a code:
+    /// one of `redirectUrls` exactly, a URL on an approved origin, or one
+    /// of `also` (a provider's own `redirectUrl`). Control characters and
+    /// user info are never approved; private-use schemes only when listed.
+    pub fn redirect_url_approved(&self, url: &str, also: &[&str]) -> bool {
+        if check_redirect_url(url).is_err() {
+            return false;
+        }
+        if also.contains(&url) || self.redirect_urls.iter().any(|r| r == url) {
+            return true;
+        }
+        let Ok(given) = url::Url::parse(url) else {
+            return false;
+        };
+        self.redirect_urls.iter().any(|r| {
+            is_origin(r) && url::Url::parse(r).is_ok_and(|o| matches!(o.scheme(), "http" | "https") && o.origin() == given.origin())
+        })
+    }
+
     /// A flow engine for this project over `store`, signing with `key`.
     pub fn engine(&self, key: Key, store: Arc<dyn Store>) -> Result<FlowEngine> {
         let mut config = EngineConfig::new(self.issuer(), key);
+        config.audience = self.project_id.clone();
         config.session_ttl = self.session_ttl;
         config.refresh_ttl = self.refresh_ttl;
         config.roles = self.roles.clone();

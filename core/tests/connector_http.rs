@@ -6,9 +6,12 @@ mod support;
 
 use idflow::connectors::{ConnectorCall, HttpConnector, HttpConnectorConfig};
 use idflow::flow::template::{render_header, render_json, render_url};
-use idflow::flow::{Context, Method};
+use idflow::flow::{parse_flow, Context, EngineConfig, FlowEngine, FlowStatus, Method};
+use idflow::jose::{self, Algorithm, Key};
+use idflow::store::MemoryStore;
 use idflow::ErrorCode;
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 use support::{Reply, TestServer};
 
@@ -40,14 +43,58 @@ async fn documented_random_user_lands_in_context() {
     assert_eq!(response.status, 200);
     let mut ctx = Context::new();
     ctx.set("connectors.random", response.context_value()).unwrap();
+    ctx.set("connectorResponses.random", response.http_value()).unwrap();
+    assert_eq!(ctx.get("connectors.random"), Some(&random_user()), "the body exactly as returned");
     assert_eq!(ctx.get("connectors.random.date_of_birth"), Some(&json!("1979-10-03")));
     assert_eq!(ctx.get("connectors.random.employment.title"), Some(&json!("Chief Hospitality Producer")));
-    assert_eq!(ctx.get("connectors.random.body.first_name"), Some(&json!("Jerrold")));
-    assert_eq!(ctx.get("connectors.random.status"), Some(&json!(200)));
-    assert_eq!(ctx.get("connectors.random.headers.x-trace"), Some(&json!("t1")));
+    assert_eq!(ctx.get("connectorResponses.random.body.first_name"), Some(&json!("Jerrold")));
+    assert_eq!(ctx.get("connectorResponses.random.status"), Some(&json!(200)));
+    assert_eq!(ctx.get("connectorResponses.random.headers.x-trace"), Some(&json!("t1")));
     let req = &server.requests()[0];
     assert_eq!((req.method.as_str(), req.target.as_str()), ("GET", "/api/users?size=1"));
     assert_eq!(req.header("x-client"), Some("idflow"));
+}
+
+#[tokio::test]
+async fn response_fields_named_like_http_metadata_are_not_shadowed() {
+    // An API whose own fields are called status, headers and body: the flow
+    // reads them as returned, and the HTTP metadata at connectorResponses.
+    let server = TestServer::start().await;
+    server.route("/api/accounts/7", Reply::json(200, &json!({"status": "active", "headers": "h", "body": "b"})).header("X-Trace", "t2"));
+    server.route("/api/list", Reply::json(200, &json!([{"id": 1}, {"id": 2}])));
+    let key = Key::generate(Algorithm::ES256, None).unwrap();
+    let mut engine = FlowEngine::new(EngineConfig::new("http://127.0.0.1:8080/local", key), Arc::new(MemoryStore::new()));
+    engine.add_connector(connector(&server, json!({"id": "acct"})));
+    let flow = json!({"id": "account", "start": "acct", "steps": {
+        "acct": {"type": "connector", "connector": "acct", "method": "GET", "endpoint": "/accounts/7", "contextKey": "acct", "next": "list"},
+        "list": {"type": "connector", "connector": "acct", "method": "GET", "endpoint": "/list", "contextKey": "list", "next": "check"},
+        "check": {"type": "condition", "branches": [{"when": {"and": [
+            {"key": "connectors.acct.status", "operator": "equals", "value": "active"},
+            {"key": "connectorResponses.acct.status", "operator": "equals", "value": 200}]}, "next": "claims"}], "else": "denied"},
+        "claims": {"type": "customClaims", "claims": [
+            {"key": "accountStatus", "type": "dynamic", "value": "connectors.acct.status"},
+            {"key": "accountHeaders", "type": "dynamic", "value": "connectors.acct.headers"},
+            {"key": "accountBody", "type": "dynamic", "value": "connectors.acct.body"},
+            {"key": "httpStatus", "type": "dynamic", "value": "connectorResponses.acct.status"},
+            {"key": "trace", "type": "dynamic", "value": "connectorResponses.acct.headers.x-trace"},
+            {"key": "raw", "type": "dynamic", "value": "connectorResponses.acct.body"},
+            {"key": "secondId", "type": "dynamic", "value": "connectors.list.1.id"}], "next": "jwt"},
+        "jwt": {"type": "generateJwt", "mode": "signUpOrIn", "next": "done"},
+        "denied": {"type": "end"},
+        "done": {"type": "end"}}});
+    engine.add_flow(parse_flow(&flow.to_string()).unwrap()).unwrap();
+    let input = json!({"email": "acct@example.com"}).as_object().cloned().unwrap();
+    let r = engine.start("account", input, None).await.unwrap();
+    assert_eq!(r.status, FlowStatus::Completed, "{:?}", r.error);
+    let auth = r.auth_info.expect("the condition saw status \"active\" and HTTP 200");
+    let claims = jose::decode_unverified(&auth.session_jwt).unwrap().claims;
+    assert_eq!(claims["accountStatus"], "active");
+    assert_eq!(claims["accountHeaders"], "h");
+    assert_eq!(claims["accountBody"], "b");
+    assert_eq!(claims["httpStatus"], 200);
+    assert_eq!(claims["trace"], "t2");
+    assert_eq!(claims["raw"], json!({"status": "active", "headers": "h", "body": "b"}));
+    assert_eq!(claims["secondId"], 2, "a non-object body is the value itself");
 }
 
 #[tokio::test]

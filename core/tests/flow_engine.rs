@@ -38,10 +38,16 @@ fn obj(v: Value) -> Map<String, Value> {
     }
 }
 
+/// A session JWT as its consumer checks it (RFC 8725 §3.11): signature,
+/// issuer, audience = the project id, and `typ: session+jwt`, so that
+/// another JWT of the same issuer (an access token) is not taken for one.
 fn verify_session(key: &Key, jwt: &str) -> Map<String, Value> {
     let mut v = Validation::new(&[Algorithm::ES256]);
     v.issuer = Some(ISSUER.into());
-    jose::verify(jwt, &key.public_key().unwrap(), &v).unwrap().claims
+    v.audience = vec!["local".into()];
+    let token = jose::verify(jwt, &key.public_key().unwrap(), &v).unwrap();
+    assert_eq!(token.header["typ"], "session+jwt");
+    token.claims
 }
 
 #[tokio::test]
@@ -64,9 +70,12 @@ async fn documented_connector_flow_issues_a_session_with_dob() {
     assert_eq!(claims["title"], json!("Chief Hospitality Producer"));
     assert_eq!(claims["source"], json!("random-data-api"));
     assert_eq!(claims["sub"], auth.user["userId"]);
+    assert_eq!(claims["aud"], "local");
+    assert!(!claims.contains_key("amr"), "no step verified anything: {claims:?}");
     assert_eq!(auth.user["loginIds"], json!(["jerrold.kerluke@email.com"]));
-    // The refresh JWT is recorded in the store.
+    // The refresh JWT is recorded in the store, typed and for the project too.
     let refresh = jose::decode_unverified(&auth.refresh_jwt).unwrap();
+    assert_eq!((&refresh.header["typ"], &refresh.claims["aud"]), (&json!("refresh+jwt"), &json!("local")));
     let jti = refresh.claims["jti"].as_str().unwrap();
     assert!(store.refresh(jti).unwrap().is_some());
     // The flow API's JSON shape.
@@ -113,7 +122,9 @@ async fn bring_your_own_idp() {
     assert_eq!(auth.user["userId"], "U-ann");
     assert_eq!(auth.user["name"], "Ann Example");
     assert_eq!(auth.user["customAttributes"]["department"], "R&D");
-    assert_eq!(verify_session(&key, &auth.session_jwt)["amr"], json!(["pwd"]));
+    // The connector answered "valid", but nothing in idflow checked the
+    // password, so the session names no authentication method.
+    assert!(!verify_session(&key, &auth.session_jwt).contains_key("amr"));
     let sent = server.requests().pop().unwrap();
     // The connector gets what the user typed; login ids are normalised only for lookup.
     assert_eq!(sent.json(), json!({"username": "Ann@Example.com", "password": "p&ss \"word\""}));
@@ -169,6 +180,7 @@ async fn answers_are_checked_replays_refused_and_passwords_not_kept() {
     assert_eq!(stored.context["form"]["email"], "new@example.com");
     assert!(stored.context["form"].get("password").is_none(), "{}", stored.context);
     assert!(!stored.context.to_string().contains("hunter2"));
+    assert!(!stored.context.to_string().contains("passwordSeen"), "a typed password is no authentication method");
     // Replaying the first answer is refused.
     let replay = engine.next(&id, "a", "submit", obj(json!({"email": "new@example.com"}))).await;
     assert_eq!(replay.map_err(|e| e.code).err(), Some(ErrorCode::InvalidRequest));
@@ -194,6 +206,63 @@ async fn a_cycle_without_a_screen_fails_instead_of_spinning() {
     let r = engine.start("loop", Map::new(), None).await.unwrap();
     assert_eq!(r.status, FlowStatus::Failed);
     assert_eq!(r.error.map(|e| e.code), Some(ErrorCode::InvalidFlow));
+}
+
+#[tokio::test]
+async fn amr_names_only_methods_this_execution_verified() {
+    // RFC 8176: a password typed into a screen proves nothing until a step
+    // checks it, and generateJwt only looks the user up; neither may claim a
+    // method, neither in the session JWT nor for the OIDC provider.
+    let server = TestServer::start().await;
+    let key = Key::generate(Algorithm::ES256, None).unwrap();
+    let mut engine = engine(&server, &key, Arc::new(MemoryStore::new()));
+    let flow = json!({"id": "typed-password", "start": "login", "steps": {
+        "login": {"type": "screen", "inputs": [{"name": "email", "type": "email", "required": true}, {"name": "password", "type": "password", "required": true}], "next": "jwt"},
+        "jwt": {"type": "generateJwt", "mode": "signUpOrIn", "next": "end"},
+        "end": {"type": "end"}}});
+    engine.add_flow(parse_flow(&flow.to_string()).unwrap()).unwrap();
+    let answer = || obj(json!({"email": "pw@example.com", "password": "anything at all"}));
+    let s = engine.start("typed-password", Map::new(), None).await.unwrap();
+    let r = engine.next(&s.execution_id, "login", "submit", answer()).await.unwrap();
+    assert_eq!(r.status, FlowStatus::Completed, "{:?}", r.error);
+    let claims = verify_session(&key, &r.auth_info.unwrap().session_jwt);
+    assert!(!claims.contains_key("amr"), "{claims:?}");
+    assert_eq!(r.authenticated.unwrap().amr, json!([]));
+    // For an authorization request the provider gets the same empty list.
+    let s = engine.start("typed-password", Map::new(), Some(json!({"clientId": "app"}))).await.unwrap();
+    let r = engine.next(&s.execution_id, "login", "submit", answer()).await.unwrap();
+    assert!(r.auth_info.is_none());
+    assert_eq!(r.authenticated.unwrap().amr, json!([]));
+}
+
+#[tokio::test]
+async fn generate_jwt_without_a_login_id_is_a_failed_step() {
+    let key = Key::generate(Algorithm::ES256, None).unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let mut engine = FlowEngine::new(EngineConfig::new(ISSUER, key), store.clone());
+    let bare = json!({"id": "bare", "start": "jwt", "steps": {
+        "jwt": {"type": "generateJwt", "mode": "signUpOrIn", "next": "done"},
+        "done": {"type": "end"}}});
+    let branched = json!({"id": "branched", "start": "jwt", "steps": {
+        "jwt": {"type": "generateJwt", "mode": "signUpOrIn", "next": "done", "onError": "ask"},
+        "ask": {"type": "screen", "inputs": [{"name": "email", "type": "email", "required": true}], "next": "jwt"},
+        "done": {"type": "end"}}});
+    engine.add_flow(parse_flow(&bare.to_string()).unwrap()).unwrap();
+    engine.add_flow(parse_flow(&branched.to_string()).unwrap()).unwrap();
+    // No error branch: the flow fails with the step's code (DESIGN.md, "Flows").
+    let r = engine.start("bare", Map::new(), None).await.unwrap();
+    assert_eq!(r.status, FlowStatus::Failed);
+    assert_eq!(r.to_json()["error"]["code"], "step_failed");
+    assert_eq!(r.error.map(|e| e.code), Some(ErrorCode::StepFailed));
+    // With onError: the branch runs and the error is in the context.
+    let r = engine.start("branched", Map::new(), None).await.unwrap();
+    assert_eq!((r.status, r.step_id.as_deref()), (FlowStatus::Waiting, Some("ask")));
+    let stored = store.execution(&r.execution_id).unwrap().unwrap();
+    assert_eq!(stored.context["error"]["code"], "step_failed", "{}", stored.context);
+    assert_eq!(stored.context["error"]["step"], "jwt");
+    let done = engine.next(&r.execution_id, "ask", "submit", obj(json!({"email": "late@example.com"}))).await.unwrap();
+    assert_eq!(done.status, FlowStatus::Completed, "{:?}", done.error);
+    assert!(done.auth_info.is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -11,7 +11,7 @@ use idflow::oidc::provider::HttpRequest;
 use idflow::ErrorCode;
 use serde_json::{json, Map, Value};
 use std::time::Duration;
-use support::op::{browse, discovery_url, e2e_dir, op};
+use support::op::{browse, browse_response, discovery_url, e2e_dir, op};
 use support::{Reply, TestServer};
 
 fn public_options() -> ClientOptions {
@@ -115,8 +115,7 @@ async fn the_implicit_grant_validates_the_posted_id_token() {
     let client = OidcClient::discover(&discovery_url(&server), None, options).await.unwrap();
     let request = client.authorization_request(&AuthorizationParams { response_type: ResponseType::IdToken, ..Default::default() }).unwrap();
     assert!(request.url.contains("response_type=id_token") && request.url.contains("response_mode=form_post"));
-    let next = browse(&provider, &request.url, "imp@example.com").await;
-    let page = provider.handle(HttpRequest::new("GET", &next, vec![], vec![])).await.text();
+    let page = browse_response(&provider, &request.url, "imp@example.com").await.text();
     let field = |name: &str| page.split(&format!("name=\"{name}\" value=\"")).nth(1).unwrap().split('"').next().unwrap().to_owned();
     let body = format!("id_token={}&state={}", field("id_token"), field("state"));
     let tokens = client.handle_callback(&body, &request).await.unwrap();

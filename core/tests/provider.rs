@@ -88,11 +88,28 @@ fn authorize_url(client: &str, redirect: &str, scope: &str, challenge: Option<&s
     url + extra
 }
 
-/// Authorize → hosted page redirect → flow API → code.
+/// The first `name=value` of a response's Set-Cookie headers.
+fn set_cookie(r: &HttpResponse, name: &str) -> Option<String> {
+    r.headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.split(';').next().unwrap_or_default().to_owned())
+        .find(|c| c.starts_with(&format!("{name}=")))
+}
+
+/// The browser's side of a finished flow: GET the delivery URL with the
+/// browser cookie; the 302 goes to the client with the code.
+async fn deliver(p: &Provider, url: &str, browser: &str) -> HttpResponse {
+    assert!(url.starts_with(&format!("{BASE}/oauth2/v1/authorize/complete?id=")), "{url}");
+    get(p, url, Some(browser)).await
+}
+
+/// Authorize → hosted page redirect → flow API → delivery → code.
 async fn login(p: &Provider, client: &str, redirect: &str, scope: &str, email: &str) -> Login {
     let pair = pkce::generate(None).unwrap();
     let r = get(p, &authorize_url(client, redirect, scope, Some(&pair.challenge), ""), None).await;
     assert_eq!(r.status, 302, "{}", r.text());
+    let browser = set_cookie(&r, "idflow_browser").expect("authorize binds the request to the browser");
     let location = r.header("Location").unwrap().to_owned();
     assert!(location.starts_with(&format!("{BASE}/login/e2e?flow=")), "{location}");
     let q = query(&location);
@@ -102,15 +119,17 @@ async fn login(p: &Provider, client: &str, redirect: &str, scope: &str, email: &
     let done = post_json(
         p,
         "/v1/flow/next",
-        json!({"executionId": s["executionId"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": email}}),
+        json!({"executionId": s["executionId"], "executionSecret": s["executionSecret"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": email}}),
     )
     .await;
     let d = body(&done);
     assert_eq!(d["status"], "completed", "{d}");
     assert!(d.get("authInfo").is_none(), "an OIDC flow hands out a code, not session JWTs");
-    let url = d["redirect"]["url"].as_str().unwrap().to_owned();
+    let delivered = deliver(p, d["redirect"]["url"].as_str().unwrap(), &browser).await;
+    assert_eq!(delivered.status, 302, "{}", delivered.text());
+    let url = delivered.header("Location").unwrap().to_owned();
     assert!(url.starts_with(redirect), "{url}");
-    let cookie = done.header("Set-Cookie").unwrap();
+    let cookie = delivered.header("Set-Cookie").unwrap();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
     let cookie = cookie.split(';').next().unwrap().to_owned();
     let q = query(&url);
@@ -198,9 +217,12 @@ async fn code_flow_with_pkce_issues_standard_tokens() {
     assert_eq!(id["email"], "ann@example.com");
     assert_eq!(id["email_verified"], true);
     assert_eq!(id["name"], "ann@example.com");
-    for claim in ["auth_time", "sid", "amr", "at_hash", "iat", "exp"] {
+    for claim in ["auth_time", "sid", "acr", "at_hash", "iat", "exp"] {
         assert!(id.contains_key(claim), "id_token lacks {claim}");
     }
+    assert_eq!(id["acr"], "sign-up-or-in");
+    // Typing an email verifies nothing: no amr names a method (RFC 8176).
+    assert!(!id.contains_key("amr"), "{id:?}");
     // at_hash = left half of SHA-256(access_token), base64url.
     let at = t["access_token"].as_str().unwrap();
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, at.as_bytes());
@@ -284,7 +306,6 @@ async fn authorize_errors_redirect_with_rfc_6749_codes() {
         (authorize_url("e2e", CB, "openid", None, ""), "invalid_request"), // public client without PKCE
         (authorize_url("e2e", CB, "openid", None, &format!("&code_challenge={c}&code_challenge_method=plain")), "invalid_request"),
         (authorize_url("e2e", CB, "openid", None, &format!("&code_challenge={c}")), "invalid_request"), // defaults to plain
-        (authorize_url("e2e", CB, "openid admin", Some(&c), ""), "invalid_scope"),
         (authorize_url("e2e", CB, "openid", Some(&c), "&prompt=none"), "login_required"),
         (authorize_url("e2e", CB, "openid", Some(&c), "&prompt=none%20login"), "invalid_request"),
         (authorize_url("e2e", CB, "openid", Some(&c), "&response_type=token"), "invalid_request"), // repeated parameter
@@ -299,10 +320,19 @@ async fn authorize_errors_redirect_with_rfc_6749_codes() {
         assert_eq!(q["state"], "st-1");
         assert_eq!(q["iss"], ISSUER);
     }
-    // Implicit requests answer errors by form_post too.
+    // An implicit type the application has not enabled: unsupported, in
+    // the type's default response mode, the fragment (OIDC Core §3.2.2.5).
     let url = authorize_url("web-post", "http://127.0.0.1/cb", "openid", None, "").replace("response_type=code", "response_type=id_token");
     let r = get(&p, &url, None).await;
-    assert!(r.text().contains("name=\"error\" value=\"unauthorized_client\""), "{}", r.text());
+    assert_eq!(r.status, 302, "{}", r.text());
+    let loc = r.header("Location").unwrap();
+    let (_, fragment) = loc.split_once('#').expect("a fragment response");
+    let f: HashMap<String, String> = url::form_urlencoded::parse(fragment.as_bytes()).into_owned().collect();
+    assert_eq!(f["error"], "unsupported_response_type", "{loc}");
+    assert_eq!(f["state"], "st-1");
+    // Asked for form_post, it comes by form_post.
+    let r = get(&p, &format!("{url}&response_mode=form_post"), None).await;
+    assert!(r.text().contains("name=\"error\" value=\"unsupported_response_type\""), "{}", r.text());
 }
 
 #[tokio::test]
@@ -565,18 +595,18 @@ async fn implicit_form_post_for_applications_that_opt_in() {
     let p = provider();
     let url = "/oauth2/v1/authorize?response_type=id_token%20token&client_id=implicit&redirect_uri=http%3A%2F%2F127.0.0.1%2Fimplicit%2Fcb&scope=openid%20email&state=s9&nonce=n9&response_mode=form_post";
     let r = get(&p, url, None).await;
+    let browser = set_cookie(&r, "idflow_browser").unwrap();
     let q = query(r.header("Location").unwrap());
     let s = body(&post_json(&p, "/v1/flow/start", json!({"request": q["request"]})).await);
-    let d = body(&post_json(&p, "/v1/flow/next", json!({"executionId": s["executionId"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": "lou@example.com"}})).await);
+    let d = body(&post_json(&p, "/v1/flow/next", json!({"executionId": s["executionId"], "executionSecret": s["executionSecret"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": "lou@example.com"}})).await);
     let next = d["redirect"]["url"].as_str().unwrap();
-    assert!(next.starts_with(&format!("{BASE}/oauth2/v1/authorize/complete?id=")), "{next}");
-    let page = get(&p, next, None).await;
+    let page = deliver(&p, next, &browser).await;
     let html = page.text();
     assert!(html.contains("action=\"http://127.0.0.1/implicit/cb\""), "{html}");
     for field in ["id_token", "access_token", "state", "iss"] {
         assert!(html.contains(&format!("name=\"{field}\"")), "{field}");
     }
-    assert_eq!(get(&p, next, None).await.status, 400, "delivered once");
+    assert_eq!(get(&p, next, Some(&browser)).await.status, 400, "delivered once");
     // Without the nonce, or for an application that did not opt in: errors.
     let r = get(&p, &url.replace("&nonce=n9", ""), None).await;
     assert!(r.text().contains("name=\"error\" value=\"invalid_request\""));
@@ -596,12 +626,48 @@ async fn flow_api_errors_are_json_with_codes() {
     assert_eq!(body(&r)["error"]["code"], "invalid_request");
     // Without an authorization request, a flow API client gets the session JWTs.
     let s = body(&post_json(&p, "/v1/flow/start", json!({"flowId": "sign-up-or-in"})).await);
-    let d = body(&post_json(&p, "/v1/flow/next", json!({"executionId": s["executionId"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": "max@example.com"}})).await);
+    let d = body(&post_json(&p, "/v1/flow/next", json!({"executionId": s["executionId"], "executionSecret": s["executionSecret"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": "max@example.com"}})).await);
     assert!(d["authInfo"]["sessionJwt"].is_string(), "{d}");
     // The hosted login page.
     let page = get(&p, "/login/e2e?flow=sign-up-or-in", None).await;
     assert_eq!(page.status, 200);
     assert!(page.text().contains("../v1/flow/start"));
+}
+
+/// The `typ` check of RFC 9068 §4 that a resource server makes before it
+/// takes a JWT as an access token.
+fn rfc9068_typ_ok(token: &str) -> bool {
+    let header = jose::decode_unverified(token).unwrap().header;
+    let typ = header.get("typ").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+    typ == "at+jwt" || typ == "application/at+jwt"
+}
+
+#[tokio::test]
+async fn session_jwts_are_typed_for_the_project_and_are_not_access_tokens() {
+    // RFC 8725 §3.11: the flow API's session JWTs and the access tokens share
+    // issuer and key, so their `typ` keeps one from passing for the other.
+    let p = provider();
+    let input = |email: &str| json!({"email": email}).as_object().cloned().unwrap();
+    let s = p.engine().start("sign-up-or-in", Map::new(), None).await.unwrap();
+    let r = p.engine().next(&s.execution_id, "welcome", "submit", input("typed@example.com")).await.unwrap();
+    let auth = r.auth_info.unwrap();
+    let session = auth.session_jwt;
+    assert_eq!(jose::decode_unverified(&session).unwrap().header["typ"], "session+jwt");
+    let claims = verify(&p, &session, "e2e");
+    assert_eq!((&claims["aud"], &claims["sub"]), (&json!("e2e"), &auth.user["userId"]));
+    let refresh = jose::decode_unverified(&auth.refresh_jwt).unwrap();
+    assert_eq!((&refresh.header["typ"], &refresh.claims["aud"]), (&json!("refresh+jwt"), &json!("e2e")));
+    // idflow's own access-token verifier and an RFC 9068 resource server refuse it.
+    assert_eq!(p.verify_access_token(&session).map_err(|e| e.code).err(), Some(idflow::ErrorCode::InvalidToken));
+    assert!(!rfc9068_typ_ok(&session));
+    // The other way round: an access token of the same project has the same
+    // issuer and audience, and only its typ tells a session check to refuse it.
+    let l = login(&p, "e2e", CB, "openid", "typed@example.com").await;
+    let t = body(&redeem(&p, "e2e", &l, None).await);
+    let at = t["access_token"].as_str().unwrap();
+    assert!(rfc9068_typ_ok(at) && p.verify_access_token(at).is_ok());
+    assert_eq!(verify(&p, at, "e2e")["iss"], ISSUER);
+    assert_ne!(jose::decode_unverified(at).unwrap().header["typ"], "session+jwt");
 }
 
 fn temp_db(name: &str) -> PathBuf {

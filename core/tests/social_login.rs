@@ -13,10 +13,16 @@ use idflow::ErrorCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
-use support::op::{browse, e2e_dir};
+use support::op::{browse, browse_response, e2e_dir, set_cookie};
 use support::{Recorded, Reply, TestServer};
 
 const AFTER: &str = "http://127.0.0.1:7000/after";
+/// The PKCE pair of the API logins here (RFC 7636 Appendix B).
+const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K9y6IJkN2IRRBsVs8Tr73dRPjI";
+
+fn challenge() -> String {
+    idflow::pkce::challenge(VERIFIER, idflow::pkce::Method::S256, false).unwrap()
+}
 
 /// The upstream OP: the e2e project plus an application for the downstream.
 async fn upstream() -> (TestServer, Arc<Provider>) {
@@ -46,7 +52,7 @@ async fn upstream_with(edit: impl FnOnce(&mut Value)) -> (TestServer, Arc<Provid
 
 fn downstream(up: &TestServer, extra: impl FnOnce(&mut Value)) -> Result<Provider, idflow::Error> {
     let mut doc = json!({
-        "projectId": "down", "baseUrl": "http://127.0.0.1:9999",
+        "projectId": "down", "baseUrl": "http://127.0.0.1:9999", "redirectUrls": [AFTER],
         "flows": ["../flows/sign-up-or-in.json"],
         "oauthProviders": [
             {"name": "acme", "clientId": "downstream", "clientSecret": "downstream-secret-0123456789",
@@ -71,7 +77,7 @@ fn body(r: &HttpResponse) -> Value {
 
 /// authorize → upstream → callback → redirectUrl?code= → exchange.
 async fn social_login(down: &Provider, up: &Provider, email: &str) -> (HttpResponse, String) {
-    let r = post_json(down, "/v1/auth/oauth/authorize", json!({"provider": "acme", "redirectUrl": AFTER})).await;
+    let r = post_json(down, "/v1/auth/oauth/authorize", json!({"provider": "acme", "redirectUrl": AFTER, "codeChallenge": challenge()})).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let url = body(&r)["url"].as_str().unwrap().to_owned();
     let callback = browse(up, &url, email).await;
@@ -89,7 +95,7 @@ async fn a_user_signs_in_through_a_custom_provider_by_api() {
     let location = back.header("Location").unwrap().to_owned();
     assert!(location.starts_with(&format!("{AFTER}?code=")), "{location}");
     let code = location.split("code=").nth(1).unwrap().to_owned();
-    let r = post_json(&down, "/v1/auth/oauth/exchange", json!({"code": code})).await;
+    let r = post_json(&down, "/v1/auth/oauth/exchange", json!({"code": code, "codeVerifier": VERIFIER})).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let info = body(&r);
     let user = &info["user"];
@@ -102,11 +108,15 @@ async fn a_user_signs_in_through_a_custom_provider_by_api() {
     let jwks = KeySet::from_jwks_json(&down.signing_keys().jwks_json).unwrap();
     let mut v = Validation::new(&[Algorithm::RS256]);
     v.issuer = Some(down.issuer().to_owned());
-    let session = jose::verify(info["sessionJwt"].as_str().unwrap(), &jwks, &v).unwrap().claims;
+    v.audience = vec!["down".into()];
+    let session = jose::verify(info["sessionJwt"].as_str().unwrap(), &jwks, &v).unwrap();
+    assert_eq!(session.header["typ"], "session+jwt");
+    let session = session.claims;
     assert_eq!(session["sub"], user["userId"]);
-    assert_eq!(session["amr"], json!(["oauth"]));
+    // The upstream signed the user in, not idflow: no RFC 8176 method to name.
+    assert!(!session.contains_key("amr"), "{session:?}");
     // The code works once; the callback works once (nothing provisioned twice).
-    let again = post_json(&down, "/v1/auth/oauth/exchange", json!({"code": code})).await;
+    let again = post_json(&down, "/v1/auth/oauth/exchange", json!({"code": code, "codeVerifier": VERIFIER})).await;
     assert_eq!(body(&again)["error"]["code"], "invalid_grant");
     let replay = down.handle(HttpRequest::new("GET", &callback, vec![], vec![])).await;
     assert_eq!(replay.status, 400);
@@ -114,7 +124,7 @@ async fn a_user_signs_in_through_a_custom_provider_by_api() {
     // The same upstream user again: the same idflow user.
     let (back, _) = social_login(&down, &up, "sam@example.com").await;
     let code = back.header("Location").unwrap().split("code=").nth(1).unwrap().to_owned();
-    let info2 = body(&post_json(&down, "/v1/auth/oauth/exchange", json!({"code": code})).await);
+    let info2 = body(&post_json(&down, "/v1/auth/oauth/exchange", json!({"code": code, "codeVerifier": VERIFIER})).await);
     assert_eq!(info2["user"]["userId"], user["userId"]);
     assert_eq!(down.store().search_users(&UserQuery::default()).unwrap().len(), 1);
 }
@@ -126,7 +136,7 @@ async fn merge_by_verified_email_and_email_handling() {
     let existing = idflow::users::create_user(&**down.store(), "lee@example.com", json!({"verifiedEmail": true}).as_object().unwrap()).unwrap();
     let (back, _) = social_login(&down, &up, "lee@example.com").await;
     let code = back.header("Location").unwrap().split("code=").nth(1).unwrap().to_owned();
-    let info = body(&post_json(&down, "/v1/auth/oauth/exchange", json!({"code": code})).await);
+    let info = body(&post_json(&down, "/v1/auth/oauth/exchange", json!({"code": code, "codeVerifier": VERIFIER})).await);
     assert_eq!(info["user"]["userId"], existing.user_id.as_str(), "merged into the user who owns the verified email");
     assert!(info["user"]["loginIds"].as_array().unwrap().iter().any(|l| l.as_str().unwrap().starts_with("acme:")));
     // Without merging, the same email makes a separate user and is not promoted.
@@ -138,7 +148,7 @@ async fn merge_by_verified_email_and_email_handling() {
     let other = idflow::users::create_user(&**down.store(), "lee@example.com", json!({"verifiedEmail": true}).as_object().unwrap()).unwrap();
     let (back, _) = social_login(&down, &up, "lee@example.com").await;
     let code = back.header("Location").unwrap().split("code=").nth(1).unwrap().to_owned();
-    let info = body(&post_json(&down, "/v1/auth/oauth/exchange", json!({"code": code})).await);
+    let info = body(&post_json(&down, "/v1/auth/oauth/exchange", json!({"code": code, "codeVerifier": VERIFIER})).await);
     assert_ne!(info["user"]["userId"], other.user_id.as_str());
     assert_eq!(info["user"]["loginIds"].as_array().unwrap().len(), 1, "attributeOnly keeps the email out of the login ids");
     assert_eq!(info["user"]["email"], "lee@example.com");
@@ -148,15 +158,15 @@ async fn merge_by_verified_email_and_email_handling() {
 async fn api_path_errors_have_codes() {
     let (server, up) = upstream().await;
     let down = downstream(&server, |_| {}).unwrap();
-    let r = post_json(&down, "/v1/auth/oauth/authorize", json!({"provider": "internal", "redirectUrl": AFTER})).await;
+    let r = post_json(&down, "/v1/auth/oauth/authorize", json!({"provider": "internal", "redirectUrl": AFTER, "codeChallenge": challenge()})).await;
     assert_eq!((r.status, body(&r)["error"]["code"].clone()), (403, json!("access_denied")));
-    let r = post_json(&down, "/v1/auth/oauth/authorize", json!({"provider": "nobody", "redirectUrl": AFTER})).await;
+    let r = post_json(&down, "/v1/auth/oauth/authorize", json!({"provider": "nobody", "redirectUrl": AFTER, "codeChallenge": challenge()})).await;
     assert_eq!(body(&r)["error"]["code"], "invalid_request");
-    let r = post_json(&down, "/v1/auth/oauth/authorize", json!({"provider": "acme"})).await;
+    let r = post_json(&down, "/v1/auth/oauth/authorize", json!({"provider": "acme", "codeChallenge": challenge()})).await;
     assert_eq!(body(&r)["error"]["code"], "invalid_request", "no redirectUrl and no default");
     // The upstream refuses (prompt=none, no session there): the browser
     // lands on redirectUrl with the error, and nothing is issued.
-    let r = post_json(&down, "/v1/auth/oauth/authorize", json!({"provider": "acme", "redirectUrl": AFTER, "prompt": "none"})).await;
+    let r = post_json(&down, "/v1/auth/oauth/authorize", json!({"provider": "acme", "redirectUrl": AFTER, "prompt": "none", "codeChallenge": challenge()})).await;
     let callback = browse(&up, body(&r)["url"].as_str().unwrap(), "x@example.com").await;
     let back = down.handle(HttpRequest::new("GET", &callback, vec![], vec![])).await;
     let location = back.header("Location").unwrap();
@@ -164,9 +174,9 @@ async fn api_path_errors_have_codes() {
     assert!(down.store().search_users(&UserQuery::default()).unwrap().is_empty());
     // The upstream is down: a network error.
     let down2 = downstream(&server, |d| d["oauthProviders"][0]["discoveryUrl"] = json!("http://127.0.0.1:9/.well-known/openid-configuration")).unwrap();
-    let r = post_json(&down2, "/v1/auth/oauth/authorize", json!({"provider": "acme", "redirectUrl": AFTER})).await;
+    let r = post_json(&down2, "/v1/auth/oauth/authorize", json!({"provider": "acme", "redirectUrl": AFTER, "codeChallenge": challenge()})).await;
     assert_eq!((r.status, body(&r)["error"]["code"].clone()), (502, json!("network")));
-    let r = post_json(&down, "/v1/auth/oauth/exchange", json!({"code": "nope"})).await;
+    let r = post_json(&down, "/v1/auth/oauth/exchange", json!({"code": "nope", "codeVerifier": VERIFIER})).await;
     assert_eq!(body(&r)["error"]["code"], "invalid_grant");
     let unknown = down.handle(HttpRequest::new("GET", "/v1/oauth/callback?code=x&state=forged", vec![], vec![])).await;
     assert_eq!(unknown.status, 400);
@@ -214,44 +224,56 @@ async fn an_oauth_flow_step_resumes_the_execution_after_the_callback() {
     let (server, up) = upstream().await;
     let down = downstream_with_flow(&server);
     // Through the flow API: waiting with the upstream URL, then the callback
-    // resumes the execution and the hosted page shows the outcome once.
-    let s = body(&post_json(&down, "/v1/flow/start", json!({"flowId": "social"})).await);
+    // (in the browser that started it) resumes the execution and the
+    // hosted page shows the outcome once, to the execution's owner.
+    let started = post_json(&down, "/v1/flow/start", json!({"flowId": "social"})).await;
+    let browser = set_cookie(&started, "idflow_browser").unwrap();
+    let s = body(&started);
     assert_eq!(s["status"], "waiting");
     assert!(s.get("screen").is_none());
+    let secret = s["executionSecret"].as_str().unwrap().to_owned();
     let upstream_url = s["redirect"]["url"].as_str().unwrap().to_owned();
     assert!(upstream_url.starts_with(&server.url()), "{upstream_url}");
-    let refused = post_json(&down, "/v1/flow/next", json!({"executionId": s["executionId"], "stepId": "sso", "interactionId": "x"})).await;
+    let refused = post_json(&down, "/v1/flow/next", json!({"executionId": s["executionId"], "executionSecret": secret, "stepId": "sso", "interactionId": "x"})).await;
     assert_eq!(body(&refused)["error"]["code"], "invalid_request", "an oauth step is not answered through next");
     let callback = browse(&up, &upstream_url, "flow-user@example.com").await;
-    let back = down.handle(HttpRequest::new("GET", &callback, vec![], vec![])).await;
+    let back = down.handle(HttpRequest::new("GET", &callback, vec![("Cookie".into(), browser.clone())], vec![])).await;
     let page = back.header("Location").unwrap().to_owned();
     assert_eq!(page, format!("http://127.0.0.1:9999/login/down?execution={}", s["executionId"].as_str().unwrap()));
-    let done = body(&post_json(&down, "/v1/flow/start", json!({"executionId": s["executionId"]})).await);
+    let stranger = post_json(&down, "/v1/flow/start", json!({"executionId": s["executionId"]})).await;
+    assert_eq!(stranger.status, 403, "the result is its owner's: {}", stranger.text());
+    assert_eq!(body(&stranger)["error"]["code"], "access_denied");
+    let done = body(&post_json(&down, "/v1/flow/start", json!({"executionId": s["executionId"], "executionSecret": secret})).await);
     assert_eq!(done["status"], "completed", "{done}");
     let jwks = KeySet::from_jwks_json(&down.signing_keys().jwks_json).unwrap();
     let mut v = Validation::new(&[Algorithm::RS256]);
     v.issuer = Some(down.issuer().to_owned());
+    v.audience = vec!["down".into()];
     let claims = jose::verify(done["authInfo"]["sessionJwt"].as_str().unwrap(), &jwks, &v).unwrap().claims;
     assert_eq!(claims["upstreamIss"], up.issuer());
-    assert_eq!(claims["amr"], json!(["oauth"]));
-    let gone = post_json(&down, "/v1/flow/start", json!({"executionId": s["executionId"]})).await;
+    assert!(!claims.contains_key("amr"), "{claims:?}");
+    let gone = post_json(&down, "/v1/flow/start", json!({"executionId": s["executionId"], "executionSecret": secret})).await;
     assert_eq!(gone.status, 400, "shown once");
 
     // For an OIDC application: authorize → hosted page → flow → upstream →
-    // callback → the application's redirect URI with a code.
+    // callback → delivery → the application's redirect URI with a code.
     let pair = idflow::pkce::generate(None).unwrap();
     let authorize = format!(
         "/oauth2/v1/authorize?response_type=code&client_id=down-app&redirect_uri=http%3A%2F%2F127.0.0.1%3A4000%2Fapp%2Fcb&scope=openid%20email&state=st&code_challenge={}&code_challenge_method=S256",
         pair.challenge
     );
     let r = down.handle(HttpRequest::new("GET", &authorize, vec![], vec![])).await;
+    let browser = set_cookie(&r, "idflow_browser").unwrap();
+    let cookie = || vec![("Cookie".to_owned(), browser.clone()), ("Content-Type".to_owned(), "application/json".to_owned())];
     let request = r.header("Location").unwrap().split("request=").nth(1).unwrap().to_owned();
-    let s = body(&post_json(&down, "/v1/flow/start", json!({"request": request})).await);
+    let s = body(&down.handle(HttpRequest::new("POST", "/v1/flow/start", cookie(), json!({"request": request}).to_string().into_bytes())).await);
     let callback = browse(&up, s["redirect"]["url"].as_str().unwrap(), "flow-user@example.com").await;
-    let back = down.handle(HttpRequest::new("GET", &callback, vec![], vec![])).await;
-    let app = back.header("Location").unwrap().to_owned();
+    let back = down.handle(HttpRequest::new("GET", &callback, cookie(), vec![])).await;
+    let complete = back.header("Location").unwrap().to_owned();
+    let delivered = down.handle(HttpRequest::new("GET", &complete, cookie(), vec![])).await;
+    let app = delivered.header("Location").unwrap().to_owned();
     assert!(app.starts_with("http://127.0.0.1:4000/app/cb?code="), "{app}");
-    assert!(back.header("Set-Cookie").unwrap().starts_with("idflow_session="));
+    assert!(delivered.header("Set-Cookie").unwrap().starts_with("idflow_session="));
     let code = app.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
     let form = format!("grant_type=authorization_code&code={code}&client_id=down-app&redirect_uri=http%3A%2F%2F127.0.0.1%3A4000%2Fapp%2Fcb&code_verifier={}", pair.verifier);
     let t = down
@@ -267,20 +289,76 @@ async fn an_oauth_flow_step_resumes_the_execution_after_the_callback() {
     .unwrap()
     .claims;
     assert_eq!(id["email"], "flow-user@example.com");
+    assert_eq!(id["acr"], "social");
+}
+
+/// The hijack of an `oauth` step: the attacker starts the flow and sends
+/// the upstream URL to a victim, who signs in there. The victim's browser
+/// lands on the callback without the attacker's cookie, so nothing
+/// resumes; the attacker, holding the execution's id and secret but not
+/// the one-time resume id the victim's browser got, gets nothing either;
+/// and the victim's browser, holding the resume id but not the secret, is
+/// refused. A login CSRF from a second cookie jar is refused the same way.
+#[tokio::test]
+async fn nobody_finishes_an_execution_someone_else_started() {
+    let (server, up) = upstream().await;
+    let down = downstream_with_flow(&server);
+    let started = post_json(&down, "/v1/flow/start", json!({"flowId": "social"})).await;
+    let attacker = set_cookie(&started, "idflow_browser").unwrap();
+    let s = body(&started);
+    let (execution, secret) = (s["executionId"].as_str().unwrap().to_owned(), s["executionSecret"].as_str().unwrap().to_owned());
+    let callback = browse(&up, s["redirect"]["url"].as_str().unwrap(), "victim@example.com").await;
+    // The victim's browser: its own cookie, or none.
+    let back = down.handle(HttpRequest::new("GET", &callback, vec![("Cookie".into(), "idflow_browser=Bvictim-browser-0123456789ab".into())], vec![])).await;
+    assert_eq!(back.status, 302);
+    let page = back.header("Location").unwrap().to_owned();
+    assert!(page.starts_with(&format!("http://127.0.0.1:9999/login/down?execution={execution}&resume=")), "{page}");
+    let resume = page.split("resume=").nth(1).unwrap().to_owned();
+    assert!(down.store().search_users(&UserQuery::default()).unwrap().is_empty(), "nobody is provisioned before the owner resumes");
+    // The attacker polls with everything it has.
+    for attempt in [
+        json!({"executionId": execution, "executionSecret": secret}),
+        json!({"executionId": execution, "executionSecret": secret, "resume": "R-guess"}),
+    ] {
+        let r = post_json(&down, "/v1/flow/start", attempt.clone()).await;
+        assert_ne!(body(&r)["status"], "completed", "{attempt}: {}", r.text());
+        assert!(body(&r).get("authInfo").is_none());
+    }
+    let with_cookie = down
+        .handle(HttpRequest::new(
+            "POST",
+            "/v1/flow/start",
+            vec![("Cookie".into(), attacker.clone()), ("Content-Type".into(), "application/json".into())],
+            json!({"executionId": execution}).to_string().into_bytes(),
+        ))
+        .await;
+    assert!(body(&with_cookie).get("authInfo").is_none(), "{}", with_cookie.text());
+    // The victim's page, with the resume id but not the secret: refused.
+    let r = post_json(&down, "/v1/flow/start", json!({"executionId": execution, "resume": resume})).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(body(&r)["error"]["code"], "access_denied");
+    let r = post_json(&down, "/v1/flow/next", json!({"executionId": execution, "stepId": "sso", "interactionId": "x"})).await;
+    assert_eq!(r.status, 403, "next with the id alone: {}", r.text());
+    // The owner, with both (a custom page that kept the secret): completes.
+    let done = body(&post_json(&down, "/v1/flow/start", json!({"executionId": execution, "executionSecret": secret, "resume": resume})).await);
+    assert_eq!(done["status"], "completed", "{done}");
+    assert!(done["authInfo"]["sessionJwt"].is_string());
 }
 
 #[tokio::test]
 async fn an_upstream_failure_takes_the_oauth_steps_error_branch() {
     let (server, up) = upstream().await;
     let down = downstream_with_flow(&server);
-    let s = body(&post_json(&down, "/v1/flow/start", json!({"flowId": "social"})).await);
+    let started = post_json(&down, "/v1/flow/start", json!({"flowId": "social"})).await;
+    let browser = set_cookie(&started, "idflow_browser").unwrap();
+    let s = body(&started);
     // The user denies at the upstream (here: prompt=none without a session there).
     let url = s["redirect"]["url"].as_str().unwrap().replace("&state=", "&prompt=none&state=");
     let callback = browse(&up, &url, "x@example.com").await;
     assert!(callback.contains("error=login_required"), "{callback}");
-    let back = down.handle(HttpRequest::new("GET", &callback, vec![], vec![])).await;
+    let back = down.handle(HttpRequest::new("GET", &callback, vec![("Cookie".into(), browser)], vec![])).await;
     assert!(back.header("Location").unwrap().contains("/login/down?execution="));
-    let screen = body(&post_json(&down, "/v1/flow/start", json!({"executionId": s["executionId"]})).await);
+    let screen = body(&post_json(&down, "/v1/flow/start", json!({"executionId": s["executionId"], "executionSecret": s["executionSecret"]})).await);
     assert_eq!(screen["status"], "waiting");
     assert_eq!(screen["stepId"], "fallback", "the onError branch: {screen}");
     // A replayed callback does nothing.
@@ -303,7 +381,7 @@ async fn provider_tokens_are_kept_sealed_and_refreshed_when_expired() {
     .unwrap();
     let (back, _) = social_login(&down, &up, "tok@example.com").await;
     let code = back.header("Location").unwrap().split("code=").nth(1).unwrap().to_owned();
-    let user_id = body(&post_json(&down, "/v1/auth/oauth/exchange", json!({"code": code})).await)["user"]["userId"].as_str().unwrap().to_owned();
+    let user_id = body(&post_json(&down, "/v1/auth/oauth/exchange", json!({"code": code, "codeVerifier": VERIFIER})).await)["user"]["userId"].as_str().unwrap().to_owned();
     let first = down.provider_token(&user_id, "acme").await.unwrap();
     let access = first["accessToken"].as_str().unwrap().to_owned();
     let bearer = vec![("Authorization".to_owned(), format!("Bearer {access}"))];
@@ -360,16 +438,14 @@ async fn callback_domain_and_an_implicit_upstream() {
         }));
     })
     .unwrap();
-    let r = post_json(&down, "/v1/auth/oauth/authorize", json!({"provider": "acme", "redirectUrl": AFTER})).await;
+    let r = post_json(&down, "/v1/auth/oauth/authorize", json!({"provider": "acme", "redirectUrl": AFTER, "codeChallenge": challenge()})).await;
     let url = body(&r)["url"].as_str().unwrap().to_owned();
     assert!(url.contains("redirect_uri=https%3A%2F%2Fauth.myapp.example%2Fv1%2Foauth%2Fcallback"), "{url}");
     // The implicit upstream: authorize → its flow → its form_post page.
-    let r = post_json(&down, "/v1/auth/oauth/authorize", json!({"provider": "imp", "redirectUrl": AFTER})).await;
+    let r = post_json(&down, "/v1/auth/oauth/authorize", json!({"provider": "imp", "redirectUrl": AFTER, "codeChallenge": challenge()})).await;
     let url = body(&r)["url"].as_str().unwrap().to_owned();
     assert!(url.contains("response_type=id_token") && url.contains("response_mode=form_post"), "{url}");
-    let page_url = browse(&up, &url, "imp@example.com").await;
-    let page = up.handle(HttpRequest::new("GET", &page_url, vec![], vec![])).await;
-    let html = page.text();
+    let html = browse_response(&up, &url, "imp@example.com").await.text();
     assert!(html.contains("action=\"http://127.0.0.1:9999/v1/oauth/callback\""), "{html}");
     let field = |name: &str| -> String {
         let marker = format!("name=\"{name}\" value=\"");
@@ -385,7 +461,7 @@ async fn callback_domain_and_an_implicit_upstream() {
     assert_eq!(back.status, 302, "{}", back.text());
     let location = back.header("Location").unwrap().to_owned();
     assert!(location.starts_with(&format!("{AFTER}?code=")), "{location}");
-    let info = body(&post_json(&down, "/v1/auth/oauth/exchange", json!({"code": location.split("code=").nth(1).unwrap()})).await);
+    let info = body(&post_json(&down, "/v1/auth/oauth/exchange", json!({"code": location.split("code=").nth(1).unwrap(), "codeVerifier": VERIFIER})).await);
     assert_eq!(info["user"]["email"], "imp@example.com");
     assert!(info["user"]["loginIds"][0].as_str().unwrap().starts_with("imp:"));
     // The same posted id_token again: nothing to resume.
@@ -423,7 +499,7 @@ async fn hand_given_endpoints_custom_parameters_and_prompts() {
     })
     .unwrap();
     let authorize = |prompt: Option<&str>| {
-        let mut request = json!({"provider": "acme", "redirectUrl": AFTER});
+        let mut request = json!({"provider": "acme", "redirectUrl": AFTER, "codeChallenge": challenge()});
         if let Some(p) = prompt {
             request["prompt"] = json!(p);
         }

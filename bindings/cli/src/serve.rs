@@ -60,8 +60,17 @@ async fn handle(State(provider): State<Arc<Provider>>, request: Request<Body>) -
     let mut out = Response::new(Body::from(response.body));
     *out.status_mut() = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (k, v) in response.headers {
-        if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {
-            out.headers_mut().append(k, v);
+        match (HeaderName::try_from(k), HeaderValue::try_from(v)) {
+            (Ok(k), Ok(v)) => {
+                out.headers_mut().append(k, v);
+            }
+            // A header that cannot be sent (a control character in a
+            // Location, say) is a server error, never a silent drop that
+            // turns a redirect into a page without a target.
+            _ => {
+                tracing::error!(%method, %path, "the provider answered a header that HTTP cannot carry");
+                return plain(StatusCode::INTERNAL_SERVER_ERROR, "the server could not complete the request");
+            }
         }
     }
     out

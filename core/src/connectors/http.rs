@@ -148,17 +148,21 @@ pub struct ConnectorResponse {
 }
 
 impl ConnectorResponse {
-    /// What lands at `connectors.<contextKey>`: `body`, `status`, `headers`,
-    /// and the body's own fields directly under the key (so
-    /// `connectors.random.date_of_birth` works as in the platform docs).
+    /// What lands at `connectors.<contextKey>`: the body exactly as the API
+    /// returned it (so `connectors.random.date_of_birth` works as in the
+    /// platform docs). Nothing is added to it: a field of the API's called
+    /// `status`, `headers` or `body` stays the API's.
     pub fn context_value(&self) -> Value {
-        let mut out = match &self.body {
-            Value::Object(fields) => fields.clone(),
-            _ => Map::new(),
-        };
-        out.insert("body".into(), self.body.clone());
+        self.body.clone()
+    }
+
+    /// What lands at `connectorResponses.<contextKey>`, a root of its own so
+    /// it cannot collide with the body: `{status, headers, body}`.
+    pub fn http_value(&self) -> Value {
+        let mut out = Map::new();
         out.insert("status".into(), Value::from(self.status));
         out.insert("headers".into(), Value::Object(self.headers.clone()));
+        out.insert("body".into(), self.body.clone());
         Value::Object(out)
     }
 }

@@ -1,6 +1,7 @@
-//! The execution context a flow reads and writes: `form.*`, `connectors.*`,
-//! `user.*`, `request.*`, `claims.*`, `oauth.*`, addressed by dotted paths
-//! whose numeric segments index arrays (`connectors.random.items.0.id`).
+//! The execution context a flow reads and writes: `form.*`, `connectors.*`
+//! (response bodies), `connectorResponses.*` (their HTTP status, headers and
+//! body), `user.*`, `request.*`, `claims.*`, `oauth.*`, addressed by dotted
+//! paths whose numeric segments index arrays (`connectors.random.items.0.id`).
 
 use crate::error::{Error, ErrorCode, Result};
 use serde_json::{Map, Value};

@@ -28,6 +28,11 @@ use std::sync::Arc;
 pub struct EngineConfig {
     /// `iss` of session and refresh JWTs.
     pub issuer: String,
+    /// `aud` of session and refresh JWTs: the project id (RFC 8725 §3.11, so
+    /// a JWT meant for another project is refused). Defaults to the last
+    /// path segment of the issuer, which is the project id in
+    /// `{baseUrl}/{projectId}`.
+    pub audience: String,
     /// The project's signing key (private).
     pub signing_key: Key,
     /// Session JWT lifetime in seconds. Defaults to 600.
@@ -44,8 +49,11 @@ pub struct EngineConfig {
 
 impl EngineConfig {
     pub fn new(issuer: impl Into<String>, signing_key: Key) -> EngineConfig {
+        let issuer = issuer.into();
+        let audience = issuer.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_owned();
         EngineConfig {
-            issuer: issuer.into(),
+            issuer,
+            audience,
             signing_key,
             session_ttl: 600,
             refresh_ttl: 30 * 24 * 3600,
@@ -93,6 +101,8 @@ impl AuthInfo {
 /// session JWT itself; the provider turns this into a code.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Authenticated {
+    /// The flow that ran: what the provider's tokens name as `acr`.
+    pub flow_id: String,
     pub user_id: String,
     pub amr: Value,
     /// The flow's custom claims (`claims.*`).
@@ -237,6 +247,13 @@ impl FlowEngine {
     /// Starts `flow_id`. `input` pre-fills `form.*` (e.g. a login hint);
     /// `request` is the authorization request a flow runs for (`request.*`).
     pub async fn start(&self, flow_id: &str, input: Map<String, Value>, request: Option<Value>) -> Result<FlowResponse> {
+        self.start_owned(flow_id, input, request, Value::Null).await
+    }
+
+    /// [`FlowEngine::start`] for an execution that belongs to someone: the
+    /// provider keeps here what proves it (digests of the execution secret
+    /// and of the browser binding), read back by [`FlowEngine::owner`].
+    pub async fn start_owned(&self, flow_id: &str, input: Map<String, Value>, request: Option<Value>, owner: Value) -> Result<FlowResponse> {
         let flow = self.flow(flow_id)?;
         let mut ctx = Context::new();
         for (k, v) in input {
@@ -244,6 +261,9 @@ impl FlowEngine {
         }
         if let Some(r) = request {
             ctx.set("request", r)?;
+        }
+        if !owner.is_null() {
+            ctx.set(&format!("{INTERNAL}.owner"), owner)?;
         }
         let execution_id = random_id("E")?;
         let outcome = self.run(&flow, &flow.start, &mut ctx, &execution_id).await;
@@ -337,7 +357,9 @@ impl FlowEngine {
             Ok((user, claims)) => {
                 ctx.set("user", user.to_json())?;
                 ctx.set(&format!("{INTERNAL}.userId"), user.user_id.clone().into())?;
-                ctx.set(&format!("{INTERNAL}.amr"), json!(["oauth"]))?;
+                // The upstream authenticated the user; nothing here verified
+                // a credential, so no RFC 8176 method is named.
+                ctx.set(&format!("{INTERNAL}.amr"), json!([]))?;
                 ctx.set(&format!("oauth.{provider}.claims"), Value::Object(claims))?;
                 next.clone()
             }
@@ -353,6 +375,17 @@ impl FlowEngine {
         };
         let outcome = self.run(&flow, &from, &mut ctx, execution_id).await;
         self.finish(&flow, execution_id.to_owned(), Some(claimed.version), outcome, ctx, &[]).await
+    }
+
+    /// What [`FlowEngine::start_owned`] kept for a live execution
+    /// (`Value::Null` when it has no owner); `None` when there is no such
+    /// execution.
+    pub fn owner(&self, execution_id: &str) -> Result<Option<Value>> {
+        let Some(record) = self.store.execution(execution_id)?.filter(|r| r.expires_at > now()) else {
+            return Ok(None);
+        };
+        let owner = record.context.get(INTERNAL).and_then(|i| i.get("owner")).cloned().unwrap_or(Value::Null);
+        Ok(Some(owner))
     }
 
     /// The screen an execution waits on (the hosted page resumes with it).
@@ -433,8 +466,9 @@ impl FlowEngine {
                         response.auth_info = Some(self.issue(&ctx)?);
                     }
                     response.authenticated = Some(Authenticated {
+                        flow_id: flow.id.clone(),
                         user_id: user_id.to_owned(),
-                        amr: ctx.get(&format!("{INTERNAL}.amr")).cloned().unwrap_or_else(|| json!(["user"])),
+                        amr: ctx.get(&format!("{INTERNAL}.amr")).cloned().unwrap_or_else(|| json!([])),
                         custom_claims: ctx.get("claims").and_then(Value::as_object).cloned().unwrap_or_default(),
                         request,
                     });
@@ -483,13 +517,16 @@ impl FlowEngine {
             Some(Value::Object(c)) => c.clone(),
             _ => Map::new(),
         };
-        let amr = ctx.get(&format!("{INTERNAL}.amr")).cloned().unwrap_or_else(|| json!(["user"]));
+        let amr = ctx.get(&format!("{INTERNAL}.amr")).cloned().unwrap_or_else(|| json!([]));
         self.issue_for_user(user_id, amr, &custom)
     }
 
     /// Session and refresh JWTs for `user_id` (signed in by `amr`, with
     /// `custom` claims), as a completed flow issues them; the social-login
-    /// API path uses it too.
+    /// API path uses it too. Both are typed (`session+jwt`, `refresh+jwt`)
+    /// and carry `aud` = the project, so neither passes for an access token
+    /// (`at+jwt`) or a token of another project (RFC 8725 §3.11). An empty
+    /// `amr` (nothing verified) leaves the claim out.
     pub fn issue_for_user(&self, user_id: &str, amr: Value, custom: &Map<String, Value>) -> Result<AuthInfo> {
         let user = self
             .store
@@ -501,16 +538,23 @@ impl FlowEngine {
         claims.insert("iss".into(), self.config.issuer.clone().into());
         claims.insert("iat".into(), iat.into());
         claims.insert("exp".into(), (iat + self.config.session_ttl).into());
-        claims.insert("amr".into(), amr);
+        claims.insert("aud".into(), self.config.audience.clone().into());
+        if amr.as_array().is_some_and(|methods| !methods.is_empty()) {
+            claims.insert("amr".into(), amr);
+        } else {
+            claims.remove("amr");
+        }
         if let Some(tenants) = self.tenants_claim(&user) {
             claims.insert("tenants".into(), tenants);
         }
-        let session_jwt = jose::sign(&claims, &self.config.signing_key, None)?;
+        let header: Map<String, Value> = [("typ".to_owned(), Value::from("session+jwt"))].into_iter().collect();
+        let session_jwt = jose::sign(&claims, &self.config.signing_key, Some(&header))?;
         let jti = random_id("R")?;
         let exp = iat + self.config.refresh_ttl;
         let refresh_claims: Map<String, Value> = [
             ("sub".to_owned(), Value::from(user.user_id.clone())),
             ("iss".to_owned(), Value::from(self.config.issuer.clone())),
+            ("aud".to_owned(), Value::from(self.config.audience.clone())),
             ("iat".to_owned(), Value::from(iat)),
             ("exp".to_owned(), Value::from(exp)),
             ("jti".to_owned(), Value::from(jti.clone())),
@@ -583,7 +627,10 @@ impl FlowEngine {
                 let body = c.body.as_ref().map(|b| render_json(b, ctx)).transpose()?;
                 let call = ConnectorCall { method: c.method, endpoint, headers, body, timeout: Some(c.timeout) };
                 let response = connector.call(&call).await?;
+                // The body as returned, and the HTTP metadata under another
+                // root, so an API field called `status` is never shadowed.
                 ctx.set(&format!("connectors.{}", c.context_key), response.context_value())?;
+                ctx.set(&format!("connectorResponses.{}", c.context_key), response.http_value())?;
                 Ok(c.next.clone())
             }
             StepKind::Condition { branches, otherwise } => {
@@ -609,7 +656,9 @@ impl FlowEngine {
                     Value::Number(n) => Some(n.to_string()),
                     _ => None,
                 })
-                .ok_or_else(|| Error::invalid_request("generateJwt found no login id (form.email, form.externalId or its loginId path)"))?;
+                .ok_or_else(|| {
+                    Error::new(ErrorCode::StepFailed, "generateJwt found no login id (form.email, form.externalId or its loginId path)")
+                })?;
                 let existing = self.store.user_by_login_id(&login_id)?;
                 let user = match (g.mode, existing) {
                     (GenerateJwtMode::SignIn, None) => {
@@ -630,8 +679,11 @@ impl FlowEngine {
                 }
                 ctx.set("user", user.to_json())?;
                 ctx.set(&format!("{INTERNAL}.userId"), user.user_id.clone().into())?;
-                let password_used = ctx.get(&format!("{INTERNAL}.passwordSeen")).is_some();
-                ctx.set(&format!("{INTERNAL}.amr"), if password_used { json!(["pwd"]) } else { json!(["user"]) })?;
+                // `amr` names only methods a step of this execution verified
+                // (RFC 8176): looking the user up verifies nothing, and a
+                // typed password is not checked here, so the list starts
+                // empty for this user.
+                ctx.set(&format!("{INTERNAL}.amr"), json!([]))?;
                 Ok(g.next.clone())
             }
             StepKind::UpdateUser(u) => {
@@ -710,7 +762,6 @@ fn collect_inputs(screen: &ScreenStep, input: &Map<String, Value>, ctx: &mut Con
                     // Passwords keep their exact bytes (no trimming).
                     let raw = value.and_then(Value::as_str).unwrap_or(t).to_owned();
                     ctx.set(&format!("form.{}", declared.name), Value::String(raw))?;
-                    ctx.set(&format!("{INTERNAL}.passwordSeen"), Value::Bool(true))?;
                     continue;
                 }
                 ctx.set(&format!("form.{}", declared.name), Value::String(t.to_owned()))?;

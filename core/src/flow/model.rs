@@ -156,7 +156,8 @@ pub struct ConnectorStep {
     pub headers: Vec<(String, String)>,
     /// A JSON body template.
     pub body: Option<Value>,
-    /// Where the response lands: `connectors.<context_key>`.
+    /// Where the response lands: the body at `connectors.<context_key>`, the
+    /// HTTP status, headers and body at `connectorResponses.<context_key>`.
     pub context_key: String,
     pub next: String,
 }

@@ -7,11 +7,11 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 
 /// Claims idflow sets itself: a `customClaims` key may not replace them.
-pub const RESERVED_CLAIMS: [&str; 13] =
-    ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "amr", "azp", "auth_time", "nonce", "sid", "tenants"];
+pub const RESERVED_CLAIMS: [&str; 14] =
+    ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "amr", "acr", "azp", "auth_time", "nonce", "sid", "tenants"];
 
 /// Roots a context path may start with.
-const PATH_ROOTS: [&str; 6] = ["form", "connectors", "user", "request", "claims", "oauth"];
+const PATH_ROOTS: [&str; 7] = ["form", "connectors", "connectorResponses", "user", "request", "claims", "oauth"];
 
 const STEP_TYPES: [&str; 8] =
     ["screen", "connector", "condition", "generateJwt", "updateUser", "customClaims", "oauth", "end"];

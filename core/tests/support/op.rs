@@ -44,14 +44,31 @@ pub fn discovery_url(server: &TestServer) -> String {
     format!("{}/e2e/.well-known/openid-configuration", server.url())
 }
 
-/// Plays the browser: follows the authorize URL into the flow API and
-/// returns the callback URL.
+/// The first `name=value` among a response's Set-Cookie headers.
+pub fn set_cookie(r: &idflow::oidc::provider::HttpResponse, name: &str) -> Option<String> {
+    r.headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.split(';').next().unwrap_or_default().to_owned())
+        .find(|c| c.starts_with(&format!("{name}=")))
+}
+
+/// Plays the browser: follows the authorize URL into the flow API (with
+/// the execution's secret), takes the finished authorization with the
+/// browser cookie, and returns the callback URL.
 pub async fn browse(provider: &Provider, authorize_url: &str, email: &str) -> String {
+    browse_response(provider, authorize_url, email).await.header("Location").unwrap().to_owned()
+}
+
+/// [`browse`], returning the last answer: the redirect to the client, or
+/// the form_post page.
+pub async fn browse_response(provider: &Provider, authorize_url: &str, email: &str) -> idflow::oidc::provider::HttpResponse {
     let r = provider.handle(HttpRequest::new("GET", authorize_url, vec![], vec![])).await;
     let location = r.header("Location").unwrap().to_owned();
     if !location.contains("/login/") {
-        return location; // an error redirect straight to the client
+        return r; // an error redirect straight to the client
     }
+    let browser = set_cookie(&r, "idflow_browser").unwrap();
     let request = location.split("request=").nth(1).unwrap().to_owned();
     let json_post = |path: &'static str, body: Value| async move {
         let r = provider
@@ -62,8 +79,9 @@ pub async fn browse(provider: &Provider, authorize_url: &str, email: &str) -> St
     let s = json_post("/v1/flow/start", json!({"request": request})).await;
     let d = json_post(
         "/v1/flow/next",
-        json!({"executionId": s["executionId"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": email}}),
+        json!({"executionId": s["executionId"], "executionSecret": s["executionSecret"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": email}}),
     )
     .await;
-    d["redirect"]["url"].as_str().unwrap().to_owned()
+    let complete = d["redirect"]["url"].as_str().unwrap();
+    provider.handle(HttpRequest::new("GET", complete, vec![("Cookie".into(), browser)], vec![])).await
 }

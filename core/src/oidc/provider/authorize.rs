@@ -1,38 +1,68 @@
-//! Authorize (OIDC Core §3.1.2, RFC 6749 §4.1, RFC 7636) and the flow API
-//! that completes a pending authorization request.
+//! Authorize (OIDC Core §3.1.2, RFC 6749 §4.1, RFC 7636), the delivery of
+//! a finished authorization (`/oauth2/v1/authorize/complete`, only to the
+//! browser that sent the request) and the codes and implicit tokens it
+//! issues.
 
-use super::http::{append_query, HttpRequest, HttpResponse, Params};
+use super::http::{append_query, append_query_bytes, HttpRequest, HttpResponse, Params};
 use super::token::Subject;
 use super::{pages, split_scope, token_digest, Application, Provider, AUTH_REQUEST_TTL, SESSION_COOKIE};
 use crate::error::{Error, ErrorCode, Result};
-use crate::flow::{FlowResponse, FlowStatus};
 use crate::ids::{now_secs, random_id};
 use serde_json::{json, Map, Value};
 
-/// Where an authorization response goes: the checked redirect URI, how,
-/// and the state to echo.
-struct Reply<'a> {
-    redirect_uri: &'a str,
-    form_post: bool,
-    state: Option<&'a str>,
+/// The longest value an authorize parameter may have (bytes).
+pub const MAX_AUTHORIZE_PARAM: usize = 2048;
+
+/// How an authorization response travels (OAuth 2.0 Multiple Response
+/// Type Encoding Practices §2.1, Form Post Response Mode §2).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Query,
+    Fragment,
+    FormPost,
 }
 
-fn str_field<'v>(v: &'v Value, k: &str) -> Option<&'v str> {
+/// Where an authorization response goes: the checked redirect URI, how,
+/// and the state to echo as the bytes received.
+struct Reply<'a> {
+    redirect_uri: &'a str,
+    mode: Mode,
+    state: Option<&'a [u8]>,
+}
+
+pub(super) fn str_field<'v>(v: &'v Value, k: &str) -> Option<&'v str> {
     v.get(k).and_then(Value::as_str)
+}
+
+/// The request's `state` as stored: base64url of the bytes received.
+fn stored_state(request: &Value) -> Option<Vec<u8>> {
+    str_field(request, "state").and_then(crate::b64::decode)
+}
+
+/// Parameters the OAuth response carries, `state` as the exact bytes.
+fn deliver(redirect_uri: &str, mode: Mode, fields: &[(&str, &str)], state: Option<&[u8]>) -> HttpResponse {
+    let mut pairs: Vec<(&str, &[u8])> = fields.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+    if let Some(s) = state {
+        pairs.push(("state", s));
+    }
+    match mode {
+        Mode::FormPost => {
+            let lossy: Vec<(String, String)> = pairs.iter().map(|(k, v)| ((*k).to_owned(), String::from_utf8_lossy(v).into_owned())).collect();
+            let refs: Vec<(&str, &str)> = lossy.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            pages::form_post(redirect_uri, &refs)
+        }
+        Mode::Query => HttpResponse::redirect(&append_query_bytes(redirect_uri, &pairs)),
+        Mode::Fragment => {
+            let encoded = append_query_bytes("", &pairs);
+            let base = redirect_uri.split('#').next().unwrap_or_default();
+            HttpResponse::redirect(&format!("{base}#{}", encoded.trim_start_matches('?')))
+        }
+    }
 }
 
 impl Provider {
     fn reply_error(&self, reply: &Reply<'_>, error: &str, description: &str) -> HttpResponse {
-        let mut fields = vec![("error", error), ("error_description", description)];
-        if let Some(s) = reply.state {
-            fields.push(("state", s));
-        }
-        fields.push(("iss", &self.issuer));
-        if reply.form_post {
-            pages::form_post(reply.redirect_uri, &fields)
-        } else {
-            HttpResponse::redirect(&append_query(reply.redirect_uri, &fields))
-        }
+        deliver(reply.redirect_uri, reply.mode, &[("error", error), ("error_description", description), ("iss", &self.issuer)], reply.state)
     }
 
     pub(super) async fn authorize(&self, req: &HttpRequest) -> HttpResponse {
@@ -45,7 +75,15 @@ impl Provider {
             params.merge_missing(body);
         }
         // Until the client and its redirect URI are known to be good, errors
-        // are shown here and never redirected (RFC 6749 §4.1.2.1).
+        // are shown here and never redirected (RFC 6749 §3.1, §4.1.2.1).
+        for name in ["client_id", "redirect_uri"] {
+            if params.is_repeated(name) {
+                return pages::error_page(400, "Invalid request", &format!("{name} is repeated"));
+            }
+            if params.get(name).is_some_and(|v| v.len() > MAX_AUTHORIZE_PARAM) {
+                return pages::error_page(400, "Invalid request", &format!("{name} is too long"));
+            }
+        }
         let Some(client_id) = params.get("client_id") else {
             return pages::error_page(400, "Invalid request", "client_id is missing");
         };
@@ -60,38 +98,74 @@ impl Provider {
         let response_type = params.get("response_type").unwrap_or_default().to_owned();
         let implicit = response_type == "id_token" || response_type == "id_token token";
         let response_mode = params.get("response_mode");
-        let reply = Reply {
-            redirect_uri: &redirect_uri,
-            form_post: response_mode == Some("form_post") || (implicit && response_mode.is_none()),
-            state: params.get("state"),
+        let enabled = app.response_types.iter().any(|r| r == &response_type);
+        let mode = match response_mode {
+            Some("form_post") => Mode::FormPost,
+            Some("query") if !implicit => Mode::Query,
+            Some("fragment") => Mode::Fragment,
+            // Implicit answers default to form_post for the applications
+            // that enabled it; a type nobody enabled answers in the type's
+            // default mode, the fragment (OIDC Core §3.2.2.5).
+            _ if implicit && enabled => Mode::FormPost,
+            _ if implicit => Mode::Fragment,
+            _ => Mode::Query,
         };
+        let state = params.get_bytes("state").filter(|s| s.len() <= MAX_AUTHORIZE_PARAM);
+        let reply = Reply { redirect_uri: &redirect_uri, mode, state };
+        if params.get_bytes("state").is_some_and(|s| s.len() > MAX_AUTHORIZE_PARAM) {
+            return self.reply_error(&reply, "invalid_request", &format!("state is longer than {MAX_AUTHORIZE_PARAM} bytes"));
+        }
         if let Some(name) = params.repeated() {
             return self.reply_error(&reply, "invalid_request", &format!("parameter {name} is repeated"));
         }
-        match self.check_authorize(app, &params, &response_type, implicit, response_mode) {
-            Ok(()) => {}
-            Err((error, description)) => return self.reply_error(&reply, error, &description),
+        if let Some(name) = params.longest_over(MAX_AUTHORIZE_PARAM) {
+            return self.reply_error(&reply, "invalid_request", &format!("parameter {name} is longer than {MAX_AUTHORIZE_PARAM} bytes"));
         }
-        let scope = split_scope(params.get("scope"));
+        if mode == Mode::Fragment && !implicit {
+            return self.reply_error(&reply, "invalid_request", "response_mode fragment is only for the implicit flow here (use query or form_post)");
+        }
+        if let Err((error, description)) = self.check_authorize(app, &params, &response_type, implicit, response_mode) {
+            return self.reply_error(&reply, error, &description);
+        }
+        // Unknown or unallowed scope values are ignored (OIDC Core §3.1.2.1).
+        let scope: Vec<String> = split_scope(params.get("scope")).into_iter().filter(|s| app.scopes.contains(s)).collect();
+        if implicit && !scope.iter().any(|s| s == "openid") {
+            return self.reply_error(&reply, "invalid_scope", "the implicit flow needs the openid scope");
+        }
         let prompt = split_scope(params.get("prompt"));
         let max_age = match params.get("max_age").map(str::parse::<u64>) {
             None => None,
             Some(Ok(n)) => Some(n),
             Some(Err(_)) => return self.reply_error(&reply, "invalid_request", "max_age must be a number of seconds"),
         };
-        let flow = params.get("flow").map(str::to_owned).or_else(|| app.flow.clone()).or_else(|| self.project.flows.first().map(|f| f.id.clone()));
-        if let Some(f) = &flow {
-            if !self.project.flows.iter().any(|x| &x.id == f) {
-                return self.reply_error(&reply, "invalid_request", "the flow parameter names no flow of this project");
-            }
-        }
+        // The flow: `flow=` if this application may run it, else the first
+        // of `acr_values` it may run, else its default.
+        let acr_values = split_scope(params.get("acr_values"));
+        let flow = match params.get("flow") {
+            Some(f) if app.flows.iter().any(|x| x == f) => f.to_owned(),
+            Some(_) => return self.reply_error(&reply, "invalid_request", "the flow parameter names no flow this application may run (its flows)"),
+            None => match acr_values.iter().find(|a| app.flows.contains(a)) {
+                Some(a) => a.clone(),
+                None => match app.flows.first() {
+                    Some(f) => f.clone(),
+                    None => return self.reply_error(&reply, "server_error", "the project has no flow to sign users in"),
+                },
+            },
+        };
+        let hint_sub = match params.get("id_token_hint") {
+            None => None,
+            Some(t) => match self.id_token_hint(t) {
+                Some(c) => c.get("sub").and_then(Value::as_str).map(str::to_owned),
+                None => return self.reply_error(&reply, "invalid_request", "id_token_hint is not an id_token from this provider"),
+            },
+        };
         let request = json!({
             "clientId": app.client_id,
             "redirectUri": redirect_uri,
             "responseType": response_type,
-            "formPost": reply.form_post,
+            "formPost": mode == Mode::FormPost,
             "scope": scope.join(" "),
-            "state": params.get("state"),
+            "state": state.map(crate::b64::encode),
             "nonce": params.get("nonce"),
             "codeChallenge": params.get("code_challenge"),
             "codeChallengeMethod": params.get("code_challenge").map(|_| params.get("code_challenge_method").unwrap_or("plain")),
@@ -100,21 +174,40 @@ impl Provider {
             "flow": flow,
         });
         // An existing provider session answers at once unless the client
-        // forces a login (prompt=login) or the session is older than max_age.
+        // forces a login (prompt=login), the session is older than max_age,
+        // it was made by a flow this request does not accept, or
+        // id_token_hint names another user (OIDC Core §3.1.2.1).
         let session = match self.live_session(req) {
             Ok(s) => s,
             Err(_) => return self.reply_error(&reply, "server_error", "the session store failed"),
         };
         let force_login = prompt.iter().any(|p| p == "login");
-        if let Some((sid, s)) = session.filter(|_| !force_login) {
+        let session = session.filter(|(_, s)| {
+            let made_by = str_field(s, "flow").unwrap_or_default();
+            let flow_ok = if params.get("flow").is_some() {
+                made_by == flow
+            } else if !acr_values.is_empty() {
+                acr_values.iter().any(|a| a == made_by)
+            } else {
+                app.flows.iter().any(|f| f == made_by)
+            };
+            let user_ok = hint_sub.as_deref().is_none_or(|sub| str_field(s, "userId") == Some(sub));
+            flow_ok && user_ok && !force_login
+        });
+        if let Some((sid, s)) = session {
             let auth_time = s.get("authTime").and_then(Value::as_u64).unwrap_or(0);
             // max_age=0 always re-authenticates (OIDC Core §3.1.2.1).
             let fresh = max_age.is_none_or(|m| m > 0 && now_secs().saturating_sub(auth_time) <= m);
             if fresh {
-                let user_id = str_field(&s, "userId").unwrap_or_default().to_owned();
-                let amr = s.get("amr").cloned().unwrap_or_else(|| json!(["user"]));
-                let custom = s.get("claims").and_then(Value::as_object).cloned().unwrap_or_default();
-                return match self.complete(&request, &user_id, &amr, auth_time, &custom, &sid) {
+                let login = SignIn {
+                    user_id: str_field(&s, "userId").unwrap_or_default(),
+                    amr: s.get("amr").cloned().unwrap_or_else(|| json!([])),
+                    acr: str_field(&s, "flow").unwrap_or_default(),
+                    auth_time,
+                    custom: s.get("claims").and_then(Value::as_object).cloned().unwrap_or_default(),
+                    sid: &sid,
+                };
+                return match self.complete(&request, &login) {
                     Ok(Completion::Redirect(url)) => HttpResponse::redirect(&url),
                     Ok(Completion::FormPost(action, fields)) => {
                         let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -130,13 +223,18 @@ impl Provider {
         if prompt.iter().any(|p| p == "none") {
             return self.reply_error(&reply, "login_required", "the user is not signed in (prompt=none)");
         }
-        let Some(flow) = flow else {
-            return self.reply_error(&reply, "server_error", "the project has no flow to sign users in");
-        };
         let request_id = match random_id("A") {
             Ok(id) => id,
             Err(_) => return self.reply_error(&reply, "server_error", "no randomness"),
         };
+        // The request belongs to this browser: its answer is delivered only
+        // where this cookie comes back.
+        let browser = match self.browser_binding(req) {
+            Ok(b) => b,
+            Err(_) => return self.reply_error(&reply, "server_error", "no randomness"),
+        };
+        let mut request = request;
+        request["browser"] = browser.digest.clone().into();
         if self.store.put_record("authreq", &request_id, &request, Some(now_secs() + AUTH_REQUEST_TTL)).is_err() {
             return self.reply_error(&reply, "server_error", "the authorization request could not be stored");
         }
@@ -144,7 +242,7 @@ impl Provider {
             Some(u) => u.clone(),
             None => append_query(&self.url(&format!("/login/{}", self.project.project_id)), &[("flow", &flow)]),
         };
-        HttpResponse::redirect(&append_query(&hosting, &[("request", &request_id)]))
+        HttpResponse::redirect(&append_query(&hosting, &[("request", &request_id)])).with_header("Set-Cookie", browser.cookie)
     }
 
     /// Everything after the redirect URI is known good; errors redirect.
@@ -170,6 +268,9 @@ impl Provider {
             return Err(("unsupported_response_type", format!("response_type {response_type:?} is not supported")));
         }
         if !app.response_types.iter().any(|r| r == response_type) {
+            if implicit {
+                return Err(("unsupported_response_type", format!("response_type {response_type:?} is not enabled for this application")));
+            }
             return Err(("unauthorized_client", format!("this application may not use response_type {response_type:?}")));
         }
         if response_type == "code" && !app.allows_grant("authorization_code") {
@@ -178,19 +279,11 @@ impl Provider {
         match response_mode {
             None | Some("form_post") => {}
             Some("query") if !implicit => {}
+            Some("fragment") if implicit => {}
             Some(m) => return bad(&format!("response_mode {m:?} is not supported here (use query or form_post)")),
         }
-        let scope = split_scope(params.get("scope"));
-        if let Some(s) = scope.iter().find(|s| !app.scopes.contains(s)) {
-            return Err(("invalid_scope", format!("scope {s:?} is not allowed for this application")));
-        }
-        if implicit {
-            if !scope.iter().any(|s| s == "openid") {
-                return Err(("invalid_scope", "the implicit flow needs the openid scope".into()));
-            }
-            if params.get("nonce").is_none() {
-                return bad("the implicit flow needs a nonce");
-            }
+        if implicit && params.get("nonce").is_none() {
+            return bad("the implicit flow needs a nonce");
         }
         let prompt = split_scope(params.get("prompt"));
         if let Some(p) = prompt.iter().find(|p| !["none", "login", "consent", "select_account"].contains(&p.as_str())) {
@@ -207,6 +300,10 @@ impl Provider {
                 (Some(c), method) => {
                     let method = method.unwrap_or("plain");
                     match method {
+                        // RFC 7636 §4.2: BASE64URL of a SHA-256 is exactly 43 characters.
+                        "S256" if !super::social::is_s256_challenge(c) => {
+                            return bad("an S256 code_challenge is exactly 43 characters of base64url (RFC 7636 §4.2)")
+                        }
                         "S256" => {}
                         "plain" if app.allow_plain_pkce => {}
                         "plain" => return bad("code_challenge_method plain is not allowed; use S256"),
@@ -231,25 +328,18 @@ impl Provider {
 
     /// Issues the authorization response for a signed-in user: a code (and
     /// its grant) or, for the implicit flow, the tokens themselves.
-    fn complete(
-        &self,
-        request: &Value,
-        user_id: &str,
-        amr: &Value,
-        auth_time: u64,
-        custom: &Map<String, Value>,
-        sid: &str,
-    ) -> Result<Completion> {
+    pub(super) fn complete(&self, request: &Value, login: &SignIn<'_>) -> Result<Completion> {
         let user = self
             .store
-            .user(user_id)?
+            .user(login.user_id)?
             .ok_or_else(|| Error::new(ErrorCode::UserNotFound, "the signed-in user no longer exists"))?;
         if user.status == crate::users::UserStatus::Disabled {
             return Err(Error::new(ErrorCode::AccessDenied, "this user is disabled"));
         }
         let client_id = str_field(request, "clientId").unwrap_or_default();
         let redirect_uri = str_field(request, "redirectUri").unwrap_or_default();
-        let state = str_field(request, "state");
+        let state = stored_state(request);
+        let form_post = request.get("formPost").and_then(Value::as_bool) == Some(true);
         let now = now_secs();
         let response_type = str_field(request, "responseType").unwrap_or("code");
         if response_type == "code" {
@@ -259,31 +349,24 @@ impl Provider {
             self.store.put_record(
                 "grant",
                 &grant_id,
-                &json!({"clientId": client_id, "userId": user_id, "sid": sid, "revoked": false, "expiresAt": grant_expires}),
+                &json!({"clientId": client_id, "userId": login.user_id, "sid": login.sid, "revoked": false, "expiresAt": grant_expires}),
                 Some(grant_expires),
             )?;
             let mut record = request.clone();
-            record["userId"] = user_id.into();
-            record["authTime"] = auth_time.into();
-            record["amr"] = amr.clone();
-            record["claims"] = Value::Object(custom.clone());
-            record["sid"] = sid.into();
+            record["userId"] = login.user_id.into();
+            record["authTime"] = login.auth_time.into();
+            record["amr"] = login.amr.clone();
+            record["acr"] = login.acr.into();
+            record["claims"] = Value::Object(login.custom.clone());
+            record["sid"] = login.sid.into();
             record["grantId"] = grant_id.clone().into();
             record["exp"] = (now + self.project.code_ttl).into();
             // The record outlives the code by 10 minutes so that a late
             // replay is still recognised and revokes the grant.
             self.store.put_record("code", &token_digest(&code), &record, Some(now + self.project.code_ttl + 600))?;
-            self.add_grant_to_session(sid, &grant_id)?;
-            let mut fields = vec![("code", code.as_str())];
-            if let Some(s) = state {
-                fields.push(("state", s));
-            }
-            fields.push(("iss", &self.issuer));
-            if request.get("formPost").and_then(Value::as_bool) == Some(true) {
-                let owned = fields.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-                return Ok(Completion::FormPost(redirect_uri.to_owned(), owned));
-            }
-            return Ok(Completion::Redirect(append_query(redirect_uri, &fields)));
+            self.add_grant_to_session(login.sid, &grant_id)?;
+            let fields = [("code", code.as_str()), ("iss", self.issuer.as_str())];
+            return Ok(Completion::of(redirect_uri, form_post, &fields, state.as_deref()));
         }
         // Implicit: id_token (and an access token for "id_token token").
         let scopes = split_scope(str_field(request, "scope"));
@@ -292,11 +375,12 @@ impl Provider {
             user: Some(&user),
             subject: &user.user_id,
             scopes: &scopes,
-            auth_time: Some(auth_time),
-            amr: Some(amr),
-            custom,
+            auth_time: Some(login.auth_time),
+            amr: Some(&login.amr),
+            acr: Some(login.acr),
+            custom: &login.custom,
             nonce: str_field(request, "nonce"),
-            sid: Some(sid),
+            sid: Some(login.sid),
             grant_id: None,
         };
         let mut fields: Vec<(String, String)> = Vec::new();
@@ -310,11 +394,9 @@ impl Provider {
             None
         };
         fields.push(("id_token".into(), self.mint_id_token(&subject, access.as_deref(), None)?));
-        if let Some(s) = state {
-            fields.push(("state".into(), s.to_owned()));
-        }
         fields.push(("iss".into(), self.issuer.clone()));
-        Ok(Completion::FormPost(redirect_uri.to_owned(), fields))
+        let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Ok(Completion::of(redirect_uri, true, &refs, state.as_deref()))
     }
 
     fn add_grant_to_session(&self, sid: &str, grant_id: &str) -> Result<()> {
@@ -329,148 +411,11 @@ impl Provider {
         Ok(())
     }
 
-    /// `GET /oauth2/v1/authorize/complete?id=`: the one-time auto-submitting
-    /// form that delivers a `form_post` response after a flow finished.
-    pub(super) fn form_post_page(&self, req: &HttpRequest) -> HttpResponse {
-        let params = Params::parse(req.query.as_bytes());
-        let record = params.get("id").and_then(|id| {
-            let r = self.store.record("form_post", id).ok().flatten();
-            let _ = self.store.delete_record("form_post", id);
-            r
-        });
-        let Some(record) = record else {
-            return pages::error_page(400, "Expired", "this sign-in response was already delivered or has expired");
-        };
-        let action = str_field(&record, "action").unwrap_or_default();
-        let fields: Vec<(&str, &str)> = record
-            .get("fields")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|p| Some((p.get(0)?.as_str()?, p.get(1)?.as_str()?)))
-            .collect();
-        pages::form_post(action, &fields)
-    }
-
-    pub(super) async fn flow_start(&self, req: &HttpRequest) -> HttpResponse {
-        let body = match json_body(req) {
-            Ok(b) => b,
-            Err(e) => return flow_error(&e),
-        };
-        // The hosted page coming back (e.g. after an oauth step): the
-        // outcome once, or the screen the execution waits on.
-        if let Some(execution) = body.get("executionId").and_then(Value::as_str).filter(|e| !e.is_empty()) {
-            match self.store.record("flow_result", execution) {
-                Ok(Some(done)) => {
-                    let _ = self.store.delete_record("flow_result", execution);
-                    return HttpResponse::json_no_store(200, &done);
-                }
-                Ok(None) => {}
-                Err(e) => return flow_error(&e),
-            }
-            return match self.engine.current(execution) {
-                Ok(r) => HttpResponse::json_no_store(200, &r.to_json()),
-                Err(e) => flow_error(&e),
-            };
-        }
-        let request_id = match body.get("request") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            Some(_) => return flow_error(&Error::invalid_request("request must be an authorization request id")),
-        };
-        let mut input = match body.get("input") {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(m)) => m.clone(),
-            Some(_) => return flow_error(&Error::invalid_request("input must be an object")),
-        };
-        let mut flow_id = match body.get("flowId") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            Some(_) => return flow_error(&Error::invalid_request("flowId must be a string")),
-        };
-        let mut request_ctx = None;
-        if let Some(id) = &request_id {
-            let authreq = match self.store.record("authreq", id) {
-                Ok(Some(r)) => r,
-                Ok(None) => return flow_error(&Error::invalid_request("the authorization request has expired or does not exist; sign in again from the application")),
-                Err(e) => return flow_error(&e),
-            };
-            if let Some(hint) = str_field(&authreq, "loginHint") {
-                input.entry("email").or_insert_with(|| hint.into());
-            }
-            if flow_id.is_none() {
-                flow_id = str_field(&authreq, "flow").map(str::to_owned);
-            }
-            let client_id = str_field(&authreq, "clientId").unwrap_or_default();
-            request_ctx = Some(json!({
-                "clientId": client_id,
-                "ssoAppId": client_id,
-                "scope": str_field(&authreq, "scope").unwrap_or_default(),
-                "requestId": id,
-            }));
-        }
-        let Some(flow_id) = flow_id else {
-            return flow_error(&Error::invalid_request("flowId is missing"));
-        };
-        let result = self.engine.start(&flow_id, input, request_ctx).await;
-        self.flow_reply(result)
-    }
-
-    pub(super) async fn flow_next(&self, req: &HttpRequest) -> HttpResponse {
-        let body = match json_body(req) {
-            Ok(b) => b,
-            Err(e) => return flow_error(&e),
-        };
-        let field = |k: &str| body.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
-        let (Some(execution), Some(step), Some(interaction)) = (field("executionId"), field("stepId"), field("interactionId")) else {
-            return flow_error(&Error::invalid_request("executionId, stepId and interactionId are required strings"));
-        };
-        let input = match body.get("input") {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(m)) => m.clone(),
-            Some(_) => return flow_error(&Error::invalid_request("input must be an object")),
-        };
-        let result = self.engine.next(&execution, &step, &interaction, input).await;
-        self.flow_reply(result)
-    }
-
-    /// The flow API's answer; a completed flow for an authorization request
-    /// becomes a session (cookie) and an authorization response.
-    fn flow_reply(&self, result: Result<FlowResponse>) -> HttpResponse {
-        let (response, cookie) = match self.complete_flow(result) {
-            Ok(x) => x,
-            Err(e) => return flow_error(&e),
-        };
-        let mut out = HttpResponse::json_no_store(200, &response.to_json());
-        if let Some(c) = cookie {
-            out = out.with_header("Set-Cookie", c);
-        }
-        out
-    }
-
-    /// A flow's answer, with a completed authorization request turned into
-    /// a session (its cookie) and an authorization response (`redirect`).
-    pub(super) fn complete_flow(&self, result: Result<FlowResponse>) -> Result<(FlowResponse, Option<String>)> {
-        let mut response = result?;
-        let mut cookie = None;
-        if let (FlowStatus::Completed, Some(auth)) = (response.status, response.authenticated.clone()) {
-            if let Some(request_id) = auth.request.as_ref().and_then(|r| str_field(r, "requestId")) {
-                match self.finish_authorization(request_id, &auth) {
-                    Ok((url, sid)) => {
-                        response.redirect = Some(url);
-                        cookie = Some(self.session_cookie(&sid, self.project.refresh_ttl));
-                    }
-                    Err(e) => {
-                        response.status = FlowStatus::Failed;
-                        response.error = Some(e);
-                    }
-                }
-            }
-        }
-        Ok((response, cookie))
-    }
-
-    fn finish_authorization(&self, request_id: &str, auth: &crate::flow::Authenticated) -> Result<(String, String)> {
+    /// A finished flow's authorization: starts the provider session, issues
+    /// the response and keeps it for [`Provider::complete_page`], which
+    /// hands it only to the browser that sent the authorization request.
+    /// Returns the URL that delivers it.
+    pub(super) fn finish_authorization(&self, request_id: &str, auth: &crate::flow::Authenticated) -> Result<String> {
         let request = self
             .store
             .record("authreq", request_id)?
@@ -482,40 +427,96 @@ impl Provider {
         self.store.put_record(
             "session",
             &sid,
-            &json!({"userId": auth.user_id, "authTime": now, "amr": auth.amr, "claims": auth.custom_claims, "grants": [], "expiresAt": expires}),
+            &json!({"userId": auth.user_id, "authTime": now, "amr": auth.amr, "flow": auth.flow_id, "claims": auth.custom_claims, "grants": [], "expiresAt": expires}),
             Some(expires),
         )?;
-        let url = match self.complete(&request, &auth.user_id, &auth.amr, now, &auth.custom_claims, &sid)? {
-            Completion::Redirect(url) => url,
+        let login = SignIn { user_id: &auth.user_id, amr: auth.amr.clone(), acr: &auth.flow_id, auth_time: now, custom: auth.custom_claims.clone(), sid: &sid };
+        let delivery = match self.complete(&request, &login)? {
+            Completion::Redirect(url) => json!({"url": url}),
             Completion::FormPost(action, fields) => {
-                let id = random_id("P")?;
                 let pairs: Vec<Value> = fields.into_iter().map(|(k, v)| json!([k, v])).collect();
-                self.store.put_record("form_post", &id, &json!({"action": action, "fields": pairs}), Some(now + AUTH_REQUEST_TTL))?;
-                append_query(&self.url("/oauth2/v1/authorize/complete"), &[("id", &id)])
+                json!({"action": action, "fields": pairs})
             }
         };
-        Ok((url, sid))
+        let id = random_id("P")?;
+        let record = json!({"delivery": delivery, "sid": sid, "browser": str_field(&request, "browser")});
+        self.store.put_record("completion", &id, &record, Some(now + AUTH_REQUEST_TTL))?;
+        Ok(append_query(&self.url("/oauth2/v1/authorize/complete"), &[("id", &id)]))
+    }
+
+    /// `GET /oauth2/v1/authorize/complete?id=`: delivers a finished
+    /// authorization once, and only to the browser whose cookie bound the
+    /// authorization request; sets the provider's session cookie.
+    pub(super) fn complete_page(&self, req: &HttpRequest) -> HttpResponse {
+        let params = Params::parse(req.query.as_bytes());
+        let Some(id) = params.get("id") else {
+            return pages::error_page(400, "Expired", "this sign-in response was already delivered or has expired");
+        };
+        let record = match self.store.record("completion", id) {
+            Ok(Some(r)) => r,
+            Ok(None) => return pages::error_page(400, "Expired", "this sign-in response was already delivered or has expired"),
+            Err(_) => return pages::error_page(500, "Sign-in failed", "the server could not complete the request"),
+        };
+        let bound = str_field(&record, "browser");
+        if bound.is_none() || self.browser_digest(req).as_deref() != bound {
+            return pages::error_page(
+                403,
+                "Wrong browser",
+                "this sign-in was started in another browser; go back to the application and sign in again from here",
+            );
+        }
+        if self.store.delete_record("completion", id).is_err() {
+            return pages::error_page(500, "Sign-in failed", "the server could not complete the request");
+        }
+        let delivery = record.get("delivery").cloned().unwrap_or(Value::Null);
+        let out = match str_field(&delivery, "url") {
+            Some(url) => HttpResponse::redirect(url),
+            None => {
+                let action = str_field(&delivery, "action").unwrap_or_default();
+                let fields: Vec<(&str, &str)> = delivery
+                    .get("fields")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| Some((p.get(0)?.as_str()?, p.get(1)?.as_str()?)))
+                    .collect();
+                pages::form_post(action, &fields)
+            }
+        };
+        match str_field(&record, "sid") {
+            Some(sid) => out.with_header("Set-Cookie", self.session_cookie(sid, self.project.refresh_ttl)),
+            None => out,
+        }
     }
 }
 
-enum Completion {
+/// Who signed in, and how: what a code or implicit token says about it.
+pub(super) struct SignIn<'a> {
+    pub user_id: &'a str,
+    pub amr: Value,
+    /// The flow that signed the user in (`acr`).
+    pub acr: &'a str,
+    pub auth_time: u64,
+    pub custom: Map<String, Value>,
+    pub sid: &'a str,
+}
+
+pub(super) enum Completion {
     Redirect(String),
     FormPost(String, Vec<(String, String)>),
 }
 
-fn json_body(req: &HttpRequest) -> Result<Map<String, Value>> {
-    if !req.content_type_is("application/json") {
-        return Err(Error::invalid_request("the flow API takes a JSON body (Content-Type: application/json)"));
+impl Completion {
+    fn of(redirect_uri: &str, form_post: bool, fields: &[(&str, &str)], state: Option<&[u8]>) -> Completion {
+        let mut pairs: Vec<(&str, &[u8])> = fields.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+        if let Some(s) = state {
+            pairs.push(("state", s));
+        }
+        if form_post {
+            let owned = pairs.iter().map(|(k, v)| ((*k).to_owned(), String::from_utf8_lossy(v).into_owned())).collect();
+            Completion::FormPost(redirect_uri.to_owned(), owned)
+        } else {
+            Completion::Redirect(append_query_bytes(redirect_uri, &pairs))
+        }
     }
-    crate::json::parse_object(&req.body).map_err(|e| Error::invalid_request(format!("the body is not a JSON object: {e}")))
-}
-
-fn flow_error(e: &Error) -> HttpResponse {
-    let status = match e.code {
-        ErrorCode::FlowNotFound => 404,
-        ErrorCode::Storage | ErrorCode::Internal => 500,
-        _ => 400,
-    };
-    let message = if status == 500 { "the server could not complete the request" } else { e.message.as_str() };
-    HttpResponse::json_no_store(status, &json!({"status": "failed", "error": {"code": e.code.as_str(), "message": message}}))
 }

@@ -65,8 +65,11 @@ pub struct Application {
     pub response_types: Vec<String>,
     pub auth_method: AuthMethod,
     pub scopes: Vec<String>,
-    /// The flow authorize runs; `None` = the project's first flow.
+    /// The flow authorize runs by default; `None` = the first of `flows`.
     pub flow: Option<String>,
+    /// Every flow this application may run (`flow=` and `acr_values` at
+    /// authorize, `flowId` at flow start). Defaults to `flow` alone.
+    pub flows: Vec<String>,
     pub claims_supported: Vec<String>,
     /// Where authorize sends the browser (`request=` is appended).
     pub flow_hosting_url: Option<String>,
@@ -144,9 +147,9 @@ fn check_uri(uri: &str, at: &str) -> Result<()> {
     Ok(())
 }
 
-const APP_FIELDS: [&str; 17] = [
+const APP_FIELDS: [&str; 18] = [
     "clientId", "name", "clientSecret", "public", "redirectUris", "postLogoutRedirectUris", "grantTypes",
-    "responseTypes", "tokenEndpointAuthMethod", "scopes", "flow", "claimsSupported", "flowHostingUrl",
+    "responseTypes", "tokenEndpointAuthMethod", "scopes", "flow", "flows", "claimsSupported", "flowHostingUrl",
     "allowPlainPkce", "jwksUri", "jwks", "description",
 ];
 const GRANTS: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
@@ -246,6 +249,7 @@ impl Application {
             auth_method,
             scopes,
             flow: string(obj, "flow", &at)?,
+            flows: strings(obj, "flows", &at)?.unwrap_or_default(),
             claims_supported: strings(obj, "claimsSupported", &at)?.unwrap_or_default(),
             flow_hosting_url,
             allow_plain_pkce: boolean(obj, "allowPlainPkce", &at)?.unwrap_or(false),
@@ -268,6 +272,7 @@ impl Application {
             "claimsSupported": self.claims_supported,
             "allowPlainPkce": self.allow_plain_pkce,
         });
+        v["flows"] = self.flows.clone().into();
         for (k, val) in [("name", &self.name), ("flow", &self.flow), ("flowHostingUrl", &self.flow_hosting_url)] {
             if let Some(x) = val {
                 v[k] = x.clone().into();
@@ -291,6 +296,10 @@ impl Application {
 }
 
 fn redirect_matches(registered: &str, given: &str) -> bool {
+    // URL parsers drop tabs and newlines; a URI with them is never ours.
+    if given.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return false;
+    }
     if registered == given {
         return true;
     }
@@ -376,6 +385,9 @@ mod tests {
         assert!(app.redirect_uri_allowed("https://app.example/cb"));
         assert!(!app.redirect_uri_allowed("https://app.example:444/cb"));
         assert!(!app.redirect_uri_allowed("https://app.example/cb?x=1"));
+        assert!(!app.redirect_uri_allowed("http://127.0.0.1:9/c\nb"));
+        assert!(!app.redirect_uri_allowed("http://127.0.0.1:9/c\rb"));
+        assert!(!app.redirect_uri_allowed("http://127.0.0.1:9/cb\t"));
     }
 
     #[test]

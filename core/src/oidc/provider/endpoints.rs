@@ -2,14 +2,14 @@
 //! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
 
 use super::http::{append_query, HttpRequest, HttpResponse, Params};
-use super::{oauth_error, pages, split_scope, token_digest, Provider, SESSION_COOKIE};
+use super::{oauth_error, pages, split_scope, token_digest, Provider};
 use crate::error::{Error, ErrorCode, Result};
 use crate::jose::{self, Algorithm, Validation};
 use serde_json::{json, Map, Value};
 
 /// Claims of an access token that are not custom claims.
-const ACCESS_TOKEN_CLAIMS: [&str; 12] =
-    ["iss", "sub", "aud", "client_id", "scope", "jti", "iat", "exp", "auth_time", "amr", "sid", "tenants"];
+const ACCESS_TOKEN_CLAIMS: [&str; 13] =
+    ["iss", "sub", "aud", "client_id", "scope", "jti", "iat", "exp", "auth_time", "amr", "acr", "sid", "tenants"];
 
 fn bearer_error(status: u16, error: &str, description: &str) -> HttpResponse {
     let desc = description.replace(['"', '\\'], "'");
@@ -131,19 +131,38 @@ impl Provider {
         Ok(())
     }
 
+    /// The claims of an id_token this provider signed (`id_token_hint`);
+    /// its expiry does not matter.
+    pub(super) fn id_token_hint(&self, token: &str) -> Option<Map<String, Value>> {
+        jose::verify_jws(token, &self.keys.published, &self.published_algs(), 16 * 1024)
+            .ok()
+            .and_then(|jws| crate::json::parse_object(&jws.payload).ok())
+            .filter(|c| c.get("iss").and_then(Value::as_str) == Some(self.issuer.as_str()))
+    }
+
+    /// RP-Initiated Logout 1.0. The session behind the cookie ends at once
+    /// only with proof that the request comes from it: an `id_token_hint`
+    /// whose `sid` is that session. Otherwise the user is asked first (§2):
+    /// a page that POSTs back a one-time token bound to the session, which
+    /// a cross-site form cannot send (the cookie is SameSite=Lax). A hint
+    /// never ends any session but the cookie's.
     pub(super) fn logout(&self, req: &HttpRequest) -> HttpResponse {
         let mut params = Params::parse(req.query.as_bytes());
         if req.method == "POST" && req.content_type_is("application/x-www-form-urlencoded") {
             params.merge_missing(Params::parse(&req.body));
         }
-        // The hint's signature must be ours; an expired hint is fine.
+        let cookie_sid = match self.live_session(req) {
+            Ok(s) => s.map(|(sid, _)| sid),
+            Err(_) => return pages::error_page(500, "Sign-out failed", "the session could not be read; try again"),
+        };
+        if req.method == "POST" {
+            if let Some(token) = params.get("confirm") {
+                return self.logout_confirmed(token, cookie_sid.as_deref());
+            }
+        }
         let hint = match params.get("id_token_hint") {
             None => None,
-            Some(t) => match jose::verify_jws(t, &self.keys.published, &self.published_algs(), 16 * 1024)
-                .ok()
-                .and_then(|jws| crate::json::parse_object(&jws.payload).ok())
-                .filter(|c| c.get("iss").and_then(Value::as_str) == Some(self.issuer.as_str()))
-            {
+            Some(t) => match self.id_token_hint(t) {
                 Some(c) => Some(c),
                 None => return pages::error_page(400, "Invalid logout request", "id_token_hint is not an id_token from this provider"),
             },
@@ -177,26 +196,56 @@ impl Provider {
                 Some(uri.to_owned())
             }
         };
-        let mut sids: Vec<String> = Vec::new();
-        if let Some(s) = req.cookie(SESSION_COOKIE) {
-            sids.push(s.to_owned());
-        }
-        if let Some(s) = hint.as_ref().and_then(|c| c.get("sid")).and_then(Value::as_str) {
-            if !sids.iter().any(|x| x == s) {
-                sids.push(s.to_owned());
-            }
-        }
-        for sid in &sids {
-            if self.end_session(sid).is_err() {
+        let state = params.get("state").map(str::to_owned);
+        let Some(sid) = cookie_sid else {
+            // Nothing to end here.
+            return self.logged_out(redirect.as_deref(), state.as_deref());
+        };
+        let proven = hint.as_ref().and_then(|c| c.get("sid")).and_then(Value::as_str) == Some(sid.as_str());
+        if proven {
+            if self.end_session(&sid).is_err() {
                 return pages::error_page(500, "Sign-out failed", "the session could not be ended; try again");
             }
+            return self.logged_out(redirect.as_deref(), state.as_deref());
         }
+        let token = match crate::ids::random_id("L") {
+            Ok(t) => t,
+            Err(_) => return pages::error_page(500, "Sign-out failed", "try again"),
+        };
+        let pending = json!({"sid": sid, "redirect": redirect, "state": state});
+        if self.store.put_record("logout_confirm", &token_digest(&token), &pending, Some(crate::ids::now_secs() + 600)).is_err() {
+            return pages::error_page(500, "Sign-out failed", "try again");
+        }
+        pages::logout_confirm_page(&self.url("/oauth2/v1/logout"), &token)
+    }
+
+    /// The confirmation page's POST: ends the session the token was made
+    /// for, if it is still the cookie's.
+    fn logout_confirmed(&self, token: &str, cookie_sid: Option<&str>) -> HttpResponse {
+        let digest = token_digest(token);
+        let pending = match self.store.record("logout_confirm", &digest) {
+            Ok(Some(p)) => p,
+            Ok(None) => return pages::error_page(400, "Sign-out failed", "this sign-out page has expired; sign out again from the application"),
+            Err(_) => return pages::error_page(500, "Sign-out failed", "try again"),
+        };
+        let sid = pending.get("sid").and_then(Value::as_str);
+        if sid.is_none() || sid != cookie_sid {
+            return pages::error_page(403, "Sign-out failed", "this sign-out was not asked for by this browser's session");
+        }
+        let _ = self.store.delete_record("logout_confirm", &digest);
+        if self.end_session(sid.unwrap_or_default()).is_err() {
+            return pages::error_page(500, "Sign-out failed", "the session could not be ended; try again");
+        }
+        self.logged_out(pending.get("redirect").and_then(Value::as_str), pending.get("state").and_then(Value::as_str))
+    }
+
+    fn logged_out(&self, redirect: Option<&str>, state: Option<&str>) -> HttpResponse {
         let clear = self.session_cookie("", 0);
         match redirect {
             Some(uri) => {
-                let target = match params.get("state") {
-                    Some(s) => append_query(&uri, &[("state", s)]),
-                    None => uri,
+                let target = match state {
+                    Some(s) => append_query(uri, &[("state", s)]),
+                    None => uri.to_owned(),
                 };
                 HttpResponse::redirect(&target).with_header("Set-Cookie", clear)
             }

@@ -18,6 +18,7 @@
 mod authorize;
 pub mod config;
 mod endpoints;
+mod flow_api;
 pub mod http;
 pub mod keys;
 mod pages;
@@ -28,6 +29,7 @@ mod vault;
 pub use config::{AccessKey, Application, AuthMethod, STANDARD_SCOPES};
 pub use http::{HttpRequest, HttpResponse};
 pub use keys::SigningKeys;
+pub use social::OAuthStart;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::flow::FlowEngine;
@@ -41,6 +43,18 @@ use std::sync::Arc;
 
 /// The name of the provider's session cookie.
 pub const SESSION_COOKIE: &str = "idflow_session";
+/// The cookie that binds authorization requests and flow executions to
+/// the browser that started them.
+pub const BROWSER_COOKIE: &str = "idflow_browser";
+/// How long the browser binding lives (seconds); renewed on every use.
+const BROWSER_TTL: u64 = 24 * 3600;
+
+/// A browser's binding: the digest kept with what it started, and the
+/// `Set-Cookie` value that (re)sets it.
+pub(crate) struct BrowserBinding {
+    pub digest: String,
+    pub cookie: String,
+}
 /// How long an authorization request waits for its flow to finish.
 pub const AUTH_REQUEST_TTL: u64 = 600;
 
@@ -109,11 +123,22 @@ impl Provider {
         let base_path = base.path().trim_end_matches('/').to_owned();
         let mut apps = HashMap::new();
         for (i, v) in project.extra.get("applications").and_then(Value::as_array).into_iter().flatten().enumerate() {
-            let app = Application::from_json(v, i)?;
-            if let Some(f) = &app.flow {
+            let mut app = Application::from_json(v, i)?;
+            // `flows` defaults to the application's `flow` alone, which
+            // defaults to the project's first flow.
+            if app.flows.is_empty() {
+                app.flows.extend(app.flow.clone().or_else(|| project.flows.first().map(|f| f.id.clone())));
+            }
+            if app.flow.is_none() {
+                app.flow = app.flows.first().cloned();
+            }
+            for f in app.flows.iter().chain(app.flow.iter()) {
                 if !project.flows.iter().any(|x| &x.id == f) {
                     return Err(Error::config(format!("application {:?} names flow {f:?}, which the project does not have", app.client_id)));
                 }
+            }
+            if let Some(f) = app.flow.as_ref().filter(|f| !app.flows.contains(f)) {
+                return Err(Error::config(format!("application {:?}: its flow {f:?} is not one of its flows", app.client_id)));
             }
             if apps.contains_key(&app.client_id) {
                 return Err(Error::config(format!("application {:?} is declared twice", app.client_id)));
@@ -266,6 +291,7 @@ impl Provider {
             "token_endpoint_auth_signing_alg_values_supported": signing,
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
             "prompt_values_supported": ["none", "login", "consent", "select_account"],
+            "acr_values_supported": self.project.flows.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
             "claims_parameter_supported": false,
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,
@@ -298,7 +324,7 @@ impl Provider {
                 HttpResponse::json_text(200, self.keys.jwks_json.clone()).with_header("Cache-Control", "public, max-age=300")
             }
             ("GET" | "POST", "/oauth2/v1/authorize") => self.authorize(&req).await,
-            ("GET", "/oauth2/v1/authorize/complete") => self.form_post_page(&req),
+            ("GET", "/oauth2/v1/authorize/complete") => self.complete_page(&req),
             ("POST", "/oauth2/v1/token") => self.token(&req).await,
             ("GET" | "POST", "/oauth2/v1/userinfo") => self.userinfo(&req),
             ("POST", "/oauth2/v1/revoke") => self.revoke(&req).await,
@@ -309,7 +335,7 @@ impl Provider {
             ("POST", "/v1/auth/oauth/exchange") => self.oauth_exchange(&req).await,
             ("GET" | "POST", "/v1/oauth/callback") => self.oauth_callback(&req).await,
             ("GET", p) if p == format!("/login/{pid}") => pages::login_page(),
-            (_, p) if known_path(p, pid) => HttpResponse::json(405, &json!({"error": "invalid_request", "error_description": "method not allowed"}))
+            (_, p) if known_path(p, pid) => HttpResponse::json_no_store(405, &json!({"error": "invalid_request", "error_description": "method not allowed"}))
                 .with_header("Allow", allowed_methods(p)),
             _ => HttpResponse::json(404, &json!({"error": "not_found", "error_description": "no such endpoint"})),
         };
@@ -379,10 +405,28 @@ impl Provider {
             .is_some_and(|g| g.get("revoked").and_then(Value::as_bool) != Some(true)))
     }
 
+    /// The digest of the browser binding `req` carries, if any.
+    pub(crate) fn browser_digest(&self, req: &HttpRequest) -> Option<String> {
+        req.cookie(BROWSER_COOKIE).filter(|v| (20..=64).contains(&v.len())).map(token_digest)
+    }
+
+    /// The browser binding of `req`: its cookie's, or a new one.
+    pub(crate) fn browser_binding(&self, req: &HttpRequest) -> Result<BrowserBinding> {
+        let value = match req.cookie(BROWSER_COOKIE).filter(|v| (20..=64).contains(&v.len())) {
+            Some(v) => v.to_owned(),
+            None => crate::ids::random_id("B")?,
+        };
+        Ok(BrowserBinding { digest: token_digest(&value), cookie: self.cookie(BROWSER_COOKIE, &value, BROWSER_TTL) })
+    }
+
     fn session_cookie(&self, sid: &str, max_age: u64) -> String {
+        self.cookie(SESSION_COOKIE, sid, max_age)
+    }
+
+    fn cookie(&self, name: &str, value: &str, max_age: u64) -> String {
         let secure = if self.secure_cookies { "; Secure" } else { "" };
         let path = if self.base_path.is_empty() { "/" } else { &self.base_path };
-        format!("{SESSION_COOKIE}={sid}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
+        format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
     }
 }
 

@@ -24,6 +24,7 @@ fn between<'a>(text: &'a str, open: &str, close: &str) -> &'a str {
 
 struct Csp {
     login: String,
+    logout: String,
     page: String,
     form_post: String,
 }
@@ -38,6 +39,7 @@ fn csp() -> &'static Csp {
         Csp {
             login: format!("{base}; script-src {script}; style-src {style}; connect-src 'self'; img-src 'self' data:; form-action 'self'"),
             page: format!("{base}; style-src {page_style}; form-action 'none'"),
+            logout: format!("{base}; style-src {page_style}; form-action 'self'"),
             form_post: format!("{base}; style-src {page_style}; script-src {}", sha256_source(FORM_POST_SCRIPT)),
         }
     })
@@ -72,6 +74,17 @@ pub(super) fn error_page(status: u16, title: &str, message: &str) -> HttpRespons
 
 pub(super) fn info_page(title: &str, message: &str) -> HttpResponse {
     simple(200, title, message)
+}
+
+/// RP-Initiated Logout §2: asks the user before a session ends. The form
+/// POSTs the one-time `confirm` token back to `action`.
+pub(super) fn logout_confirm_page(action: &str, token: &str) -> HttpResponse {
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Sign out?</title><style>{PAGE_STYLE}</style></head><body><main><h1>Sign out?</h1><p>An application asked to end your session.</p><form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"confirm\" value=\"{}\"><button type=\"submit\" id=\"sign-out\">Sign out</button></form></main></body></html>",
+        html_escape(action),
+        html_escape(token)
+    );
+    html(200, body, &csp().logout)
 }
 
 pub(super) fn logged_out_page() -> HttpResponse {

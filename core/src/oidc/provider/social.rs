@@ -18,6 +18,19 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
+/// The start of a social login by API: where to send the browser, and the
+/// PKCE verifier its exchange needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OAuthStart {
+    pub url: String,
+    pub code_verifier: String,
+}
+
+/// An S256 code challenge is exactly 43 base64url characters (RFC 7636 §4.2).
+pub(crate) fn is_s256_challenge(c: &str) -> bool {
+    c.len() == 43 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// A `/v1` error: `{"error": {"code", "message"}}`.
 pub(super) fn v1_error(e: &Error) -> HttpResponse {
     let status = match e.code {
@@ -129,13 +142,30 @@ impl Provider {
             Some(Value::Array(a)) => Some(a.iter().filter_map(Value::as_str).map(str::to_owned).collect()),
             Some(_) => return Err(Error::invalid_request("prompt must be a string or an array")),
         };
-        self.oauth_start(&name, text("redirectUrl").as_deref(), prompt, text("loginHint").as_deref()).await
+        if text("codeChallengeMethod").is_some_and(|m| m != "S256") {
+            return Err(Error::invalid_request("codeChallengeMethod must be S256"));
+        }
+        let challenge = text("codeChallenge").ok_or_else(|| {
+            Error::invalid_request("codeChallenge is required: the S256 challenge of a fresh code verifier, which the exchange then sends (RFC 7636)")
+        })?;
+        self.oauth_start(&name, text("redirectUrl").as_deref(), prompt, text("loginHint").as_deref(), &challenge).await
     }
 
     /// Social login by API, step 1: the upstream authorization URL for
     /// provider `name`; after the callback the browser lands on
-    /// `redirect_url?code=...` (or the provider's default redirect URL).
-    pub async fn oauth_start(&self, name: &str, redirect_url: Option<&str>, prompt: Option<Vec<String>>, login_hint: Option<&str>) -> Result<String> {
+    /// `redirect_url?code=...` (or the provider's default redirect URL),
+    /// which must be approved (`redirectUrls`, or the provider's own
+    /// `redirectUrl`). The code is bound to `code_challenge` (S256): the
+    /// exchange needs its verifier, so only whoever started the login can
+    /// finish it.
+    pub async fn oauth_start(
+        &self,
+        name: &str,
+        redirect_url: Option<&str>,
+        prompt: Option<Vec<String>>,
+        login_hint: Option<&str>,
+        code_challenge: &str,
+    ) -> Result<String> {
         let provider = self.oauth_provider(name)?;
         if provider.trigger_method == TriggerMethod::FlowsOnly {
             return Err(Error::new(ErrorCode::AccessDenied, format!("oauth provider {name:?} is only for flows (triggerMethod flowsOnly)")));
@@ -144,12 +174,27 @@ impl Provider {
             .map(str::to_owned)
             .or_else(|| provider.redirect_url.clone())
             .ok_or_else(|| Error::invalid_request("redirectUrl is required (the provider has no default)"))?;
-        let parsed = url::Url::parse(&redirect_url).map_err(|_| Error::invalid_request("redirectUrl is not an absolute URL"))?;
-        if !matches!(parsed.scheme(), "http" | "https") && !parsed.scheme().contains('.') {
-            return Err(Error::invalid_request("redirectUrl must be http(s) or an app's reverse-domain scheme"));
+        let own: Vec<&str> = provider.redirect_url.as_deref().into_iter().collect();
+        if !self.project.redirect_url_approved(&redirect_url, &own) {
+            return Err(Error::invalid_request(
+                "redirectUrl is not approved: list it (or its origin) in the project's redirectUrls, or set it as the provider's redirectUrl",
+            ));
+        }
+        if !is_s256_challenge(code_challenge) {
+            return Err(Error::invalid_request("codeChallenge must be an S256 challenge: 43 characters of base64url"));
         }
         let prompt = prompt.unwrap_or_else(|| provider.prompt.clone());
-        self.social.begin(&provider, prompt, login_hint, json!({"mode": "api", "redirectUrl": redirect_url})).await
+        let target = json!({"mode": "api", "redirectUrl": redirect_url, "codeChallenge": code_challenge});
+        self.social.begin(&provider, prompt, login_hint, target).await
+    }
+
+    /// [`Provider::oauth_start`] for SDKs: makes a fresh PKCE pair and
+    /// returns the upstream URL with the verifier, which the caller keeps
+    /// (in its own session) for [`Provider::oauth_exchange_code`].
+    pub async fn oauth_begin(&self, name: &str, redirect_url: Option<&str>, prompt: Option<Vec<String>>, login_hint: Option<&str>) -> Result<OAuthStart> {
+        let pair = crate::pkce::generate(None)?;
+        let url = self.oauth_start(name, redirect_url, prompt, login_hint, &pair.challenge).await?;
+        Ok(OAuthStart { url, code_verifier: pair.verifier })
     }
 
     /// `GET|POST /v1/oauth/callback`: the upstream's answer.
@@ -178,7 +223,7 @@ impl Provider {
             return pages::error_page(500, "Sign-in failed", "the server could not complete the request");
         }
         if record.get("mode").and_then(Value::as_str) == Some("flow") {
-            return self.oauth_resume_flow(&record, &input).await;
+            return self.oauth_resume_flow(req, &record, &input).await;
         }
         let redirect_url = record.get("redirectUrl").and_then(Value::as_str).unwrap_or_default().to_owned();
         match self.oauth_finish(&record, &input).await {
@@ -316,50 +361,72 @@ impl Provider {
     async fn oauth_finish(&self, record: &Value, input: &str) -> Result<String> {
         let (provider, user, _) = self.oauth_user(record, input).await?;
         let code = random_id("")?;
-        let amr = json!(["oauth"]);
+        let challenge = record.get("codeChallenge").and_then(Value::as_str);
         self.store.put_record(
             "oauth_code",
             &token_digest(&code),
-            &json!({"userId": user.user_id, "amr": amr, "provider": provider.name, "exp": now_secs() + 60}),
+            &json!({"userId": user.user_id, "provider": provider.name, "codeChallenge": challenge, "exp": now_secs() + 60}),
             Some(now_secs() + 60),
         )?;
         Ok(code)
     }
 
-    /// The callback of an `oauth` flow step: resume the execution and send
-    /// the browser on: to the next redirect (the application's redirect URI
-    /// with a code, or another upstream), else back to the hosted page.
-    async fn oauth_resume_flow(&self, record: &Value, input: &str) -> HttpResponse {
+    /// The callback of an `oauth` flow step. In the browser that started
+    /// the execution (its cookie), the execution resumes at once and the
+    /// browser goes on: to the next redirect (the delivery of an
+    /// authorization response, or another upstream), else back to the page.
+    /// Anywhere else the answer is kept under a one-time `resume` id and the
+    /// browser goes to the owner's page with it: the execution then resumes
+    /// only for a request that has both that id and the execution's proof
+    /// (its secret or cookie), so neither a victim's browser nor an
+    /// attacker holding the secret can finish someone else's sign-in.
+    async fn oauth_resume_flow(&self, req: &HttpRequest, record: &Value, input: &str) -> HttpResponse {
         let execution = record.get("executionId").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let step = record.get("stepId").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let outcome = self.oauth_user(record, input).await.map(|(_, user, claims)| (user, claims));
-        let result = self.engine.resume_oauth(&execution, &step, outcome).await;
-        let (response, cookie) = match self.complete_flow(result) {
+        let owner = match self.engine.owner(&execution) {
+            Ok(Some(o)) => o,
+            Ok(None) => return pages::error_page(400, "Sign-in failed", "this sign-in has expired; start again"),
+            Err(_) => return pages::error_page(500, "Sign-in failed", "the server could not complete the request"),
+        };
+        if !self.owns(req, &Map::new(), &owner) {
+            let kept = random_id("R").and_then(|resume| {
+                let pending = json!({"executionId": execution, "record": record, "input": input});
+                self.store.put_record("oauth_resume", &resume, &pending, Some(now_secs() + AUTH_REQUEST_TTL))?;
+                Ok(resume)
+            });
+            return match kept {
+                Ok(resume) => HttpResponse::redirect(&self.owner_page(&owner, &execution, Some(&resume))),
+                Err(_) => pages::error_page(500, "Sign-in failed", "the server could not complete the request"),
+            };
+        }
+        let response = match self.complete_flow(self.oauth_resume_execution(record, input).await) {
             Ok(x) => x,
             Err(e) => return pages::error_page(400, "Sign-in failed", &e.message),
         };
-        let mut out = match (&response.redirect, response.status) {
-            (Some(url), _) => HttpResponse::redirect(url),
-            (None, status) => {
-                if status != crate::flow::FlowStatus::Waiting {
-                    // The hosted page shows the outcome once.
-                    let _ = self.store.put_record("flow_result", &execution, &response.to_json(), Some(now_secs() + 60));
-                }
-                let page = append_query(&self.url(&format!("/login/{}", self.project.project_id)), &[("execution", &execution)]);
-                HttpResponse::redirect(&page)
-            }
-        };
-        if let Some(c) = cookie {
-            out = out.with_header("Set-Cookie", c);
+        match &response.redirect {
+            Some(url) => HttpResponse::redirect(url),
+            None => match self.keep_flow_result(&execution, &response, &owner, None) {
+                Ok(page) => HttpResponse::redirect(&page),
+                Err(_) => pages::error_page(500, "Sign-in failed", "the server could not complete the request"),
+            },
         }
-        out
     }
 
-    /// `POST /v1/auth/oauth/exchange {"code"}` → `authInfo`.
+    /// Resumes the execution waiting on an `oauth` step with the upstream's
+    /// answer (`input`, the callback's query or form body).
+    pub(super) async fn oauth_resume_execution(&self, record: &Value, input: &str) -> Result<crate::flow::FlowResponse> {
+        let execution = record.get("executionId").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let step = record.get("stepId").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let outcome = self.oauth_user(record, input).await.map(|(_, user, claims)| (user, claims));
+        self.engine.resume_oauth(&execution, &step, outcome).await
+    }
+
+    /// `POST /v1/auth/oauth/exchange {"code", "codeVerifier"}` → `authInfo`.
     pub(super) async fn oauth_exchange(&self, req: &HttpRequest) -> HttpResponse {
         let result = body_object(req).and_then(|body| {
-            let code = body.get("code").and_then(Value::as_str).filter(|c| !c.is_empty()).ok_or_else(|| Error::invalid_request("code is required"))?;
-            let info = self.oauth_exchange_code(code)?;
+            let text = |k: &str| body.get(k).and_then(Value::as_str).filter(|c| !c.is_empty());
+            let code = text("code").ok_or_else(|| Error::invalid_request("code is required"))?;
+            let verifier = text("codeVerifier").ok_or_else(|| Error::invalid_request("codeVerifier is required (the verifier of the codeChallenge sent to authorize)"))?;
+            let info = self.oauth_exchange_code(code, verifier)?;
             Ok(info.to_json())
         });
         match result {
@@ -368,20 +435,24 @@ impl Provider {
         }
     }
 
-    /// Social login by API, step 2: the one-time code from the redirect →
-    /// session and refresh JWTs and the user (the flow API's `authInfo`).
-    pub fn oauth_exchange_code(&self, code: &str) -> Result<crate::flow::AuthInfo> {
-        {
-            let digest = token_digest(code);
-            let record = self.store.record("oauth_code", &digest)?.ok_or_else(|| Error::new(ErrorCode::InvalidGrant, "the code is invalid, spent or expired"))?;
-            // Single use: whoever deletes it first wins.
-            if !self.store.insert_record("oauth_code_used", &digest, &json!(true), Some(now_secs() + 120))? {
-                return Err(Error::new(ErrorCode::InvalidGrant, "the code was already used"));
-            }
-            self.store.delete_record("oauth_code", &digest)?;
-            let user_id = record.get("userId").and_then(Value::as_str).unwrap_or_default();
-            let amr = record.get("amr").cloned().unwrap_or_else(|| json!(["oauth"]));
-            self.engine.issue_for_user(user_id, amr, &Map::new())
+    /// Social login by API, step 2: the one-time code from the redirect and
+    /// the PKCE verifier of the login's challenge → session and refresh JWTs
+    /// and the user (the flow API's `authInfo`). A wrong verifier spends the
+    /// code: a stolen code gives nothing, and cannot be guessed at.
+    pub fn oauth_exchange_code(&self, code: &str, code_verifier: &str) -> Result<crate::flow::AuthInfo> {
+        let digest = token_digest(code);
+        let record = self.store.record("oauth_code", &digest)?.ok_or_else(|| Error::new(ErrorCode::InvalidGrant, "the code is invalid, spent or expired"))?;
+        // Single use: whoever inserts the marker first wins.
+        if !self.store.insert_record("oauth_code_used", &digest, &json!(true), Some(now_secs() + 120))? {
+            return Err(Error::new(ErrorCode::InvalidGrant, "the code was already used"));
         }
+        self.store.delete_record("oauth_code", &digest)?;
+        let challenge = record.get("codeChallenge").and_then(Value::as_str).unwrap_or_default();
+        let ok = crate::pkce::verify(code_verifier, challenge, crate::pkce::Method::S256, false).unwrap_or(false);
+        if !ok {
+            return Err(Error::new(ErrorCode::InvalidGrant, "codeVerifier does not match the login's codeChallenge"));
+        }
+        let user_id = record.get("userId").and_then(Value::as_str).unwrap_or_default();
+        self.engine.issue_for_user(user_id, json!([]), &Map::new())
     }
 }

@@ -26,6 +26,8 @@ pub(crate) struct Subject<'a> {
     pub scopes: &'a [String],
     pub auth_time: Option<u64>,
     pub amr: Option<&'a Value>,
+    /// The flow that signed the user in.
+    pub acr: Option<&'a str>,
     pub custom: &'a Map<String, Value>,
     pub nonce: Option<&'a str>,
     pub sid: Option<&'a str>,
@@ -53,6 +55,7 @@ impl<'a> Subject<'a> {
             scopes,
             auth_time: record.get("authTime").and_then(Value::as_u64),
             amr: record.get("amr"),
+            acr: record.get("acr").and_then(Value::as_str),
             custom,
             nonce,
             sid: record.get("sid").and_then(Value::as_str),
@@ -73,6 +76,19 @@ impl Client<'_> {
             Client::App(a) => &a.client_id,
             Client::Key(k) => &k.id,
         }
+    }
+}
+
+/// `amr` (only when a method verified something), `acr` and `sid`.
+fn add_auth_claims(s: &Subject<'_>, claims: &mut Map<String, Value>) {
+    if let Some(a) = s.amr.filter(|a| a.as_array().is_some_and(|x| !x.is_empty())) {
+        claims.insert("amr".into(), a.clone());
+    }
+    if let Some(acr) = s.acr.filter(|a| !a.is_empty()) {
+        claims.insert("acr".into(), acr.into());
+    }
+    if let Some(sid) = s.sid {
+        claims.insert("sid".into(), sid.into());
     }
 }
 
@@ -349,6 +365,7 @@ impl Provider {
             scopes: &scopes,
             auth_time: None,
             amr: None,
+            acr: None,
             custom: &custom,
             nonce: None,
             sid: None,
@@ -390,7 +407,7 @@ impl Provider {
                 .unwrap_or(now + self.project.refresh_ttl);
             let record = json!({
                 "grantId": s.grant_id, "clientId": s.client_id, "userId": s.subject, "scope": s.scopes.join(" "),
-                "authTime": s.auth_time, "amr": s.amr, "claims": s.custom, "sid": s.sid, "exp": grant_exp,
+                "authTime": s.auth_time, "amr": s.amr, "acr": s.acr, "claims": s.custom, "sid": s.sid, "exp": grant_exp,
             });
             self.store.put_record("rt", &token_digest(&token), &record, Some(grant_exp))?;
             out["refresh_token"] = token.into();
@@ -418,12 +435,7 @@ impl Provider {
         if let Some(t) = s.auth_time {
             claims.insert("auth_time".into(), t.into());
         }
-        if let Some(a) = s.amr {
-            claims.insert("amr".into(), a.clone());
-        }
-        if let Some(sid) = s.sid {
-            claims.insert("sid".into(), sid.into());
-        }
+        add_auth_claims(s, &mut claims);
         match s.user {
             Some(user) => {
                 let has = |x: &str| s.scopes.iter().any(|y| y == x);
@@ -469,12 +481,7 @@ impl Provider {
         if let Some(at) = access_token {
             claims.insert("at_hash".into(), half_hash(self.keys.alg, at).into());
         }
-        if let Some(a) = s.amr {
-            claims.insert("amr".into(), a.clone());
-        }
-        if let Some(sid) = s.sid {
-            claims.insert("sid".into(), sid.into());
-        }
+        add_auth_claims(s, &mut claims);
         if let Some(user) = s.user {
             self.scoped_user_claims(user, s.scopes, s.custom, &mut claims);
         }

@@ -1,0 +1,409 @@
+//! The security contract of the login path, one attack per test, through
+//! the provider's sans-IO edge: approved redirect URLs, browser binding of
+//! authorization requests, flow downgrade, the OP's MUST items (OIDC Core,
+//! RFC 6749, RFC 7636, RP-Initiated Logout), typed tokens. Social login's
+//! attacks (API takeover, execution hijack) live in social_login.rs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use idflow::jose;
+use idflow::oidc::provider::{HttpRequest, HttpResponse, Provider};
+use idflow::pkce;
+use idflow::project::Project;
+use idflow::store::MemoryStore;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use support::op::{e2e_dir, set_cookie};
+
+const BASE: &str = "http://127.0.0.1:18181";
+const CB: &str = "http://127.0.0.1:4567/callback";
+
+fn provider_with(edit: impl FnOnce(&mut Value)) -> Provider {
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(e2e_dir().join("project.json")).unwrap()).unwrap();
+    doc["baseUrl"] = BASE.into();
+    edit(&mut doc);
+    Provider::new(Project::from_json(&doc.to_string(), &e2e_dir()).unwrap(), Arc::new(MemoryStore::new())).unwrap()
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn query(url: &str) -> HashMap<String, String> {
+    let q = url.split_once('?').map_or("", |(_, q)| q);
+    url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}
+
+fn body(r: &HttpResponse) -> Value {
+    serde_json::from_slice(&r.body).unwrap_or(Value::Null)
+}
+
+async fn get(p: &Provider, target: &str, cookies: &[&str]) -> HttpResponse {
+    let headers = if cookies.is_empty() { vec![] } else { vec![("Cookie".to_owned(), cookies.join("; "))] };
+    p.handle(HttpRequest::new("GET", target, headers, vec![])).await
+}
+
+async fn post(p: &Provider, path: &str, content_type: &str, body: Vec<u8>, cookies: &[&str]) -> HttpResponse {
+    post_as(p, path, content_type, body, cookies, None).await
+}
+
+async fn post_as(p: &Provider, path: &str, content_type: &str, body: Vec<u8>, cookies: &[&str], basic: Option<(&str, &str)>) -> HttpResponse {
+    let mut headers = vec![("Content-Type".to_owned(), content_type.to_owned())];
+    if let Some((id, secret)) = basic {
+        use base64::Engine;
+        headers.push(("Authorization".into(), format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))));
+    }
+    if !cookies.is_empty() {
+        headers.push(("Cookie".to_owned(), cookies.join("; ")));
+    }
+    p.handle(HttpRequest::new("POST", path, headers, body)).await
+}
+
+async fn post_json(p: &Provider, path: &str, v: Value) -> HttpResponse {
+    post(p, path, "application/json", v.to_string().into_bytes(), &[]).await
+}
+
+fn authorize_url(client: &str, redirect: &str, challenge: &str, extra: &str) -> String {
+    format!(
+        "/oauth2/v1/authorize?response_type=code&client_id={client}&redirect_uri={}&scope=openid%20email&state=st-1&nonce=n-1&code_challenge={challenge}&code_challenge_method=S256{extra}",
+        enc(redirect)
+    )
+}
+
+/// What a signed-in browser holds.
+struct Browser {
+    browser: String,
+    session: String,
+    callback: String,
+    verifier: String,
+}
+
+/// A whole login in one browser: authorize → flow → delivery.
+async fn sign_in(p: &Provider, client: &str, redirect: &str, extra: &str, email: &str) -> Browser {
+    let pair = pkce::generate(None).unwrap();
+    let r = get(p, &authorize_url(client, redirect, &pair.challenge, extra), &[]).await;
+    assert_eq!(r.status, 302, "{}", r.text());
+    let browser = set_cookie(&r, "idflow_browser").unwrap();
+    let q = query(r.header("Location").unwrap());
+    let s = body(&post_json(p, "/v1/flow/start", json!({"request": q["request"]})).await);
+    let d = body(
+        &post_json(
+            p,
+            "/v1/flow/next",
+            json!({"executionId": s["executionId"], "executionSecret": s["executionSecret"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": email}}),
+        )
+        .await,
+    );
+    assert_eq!(d["status"], "completed", "{d}");
+    let delivered = get(p, d["redirect"]["url"].as_str().unwrap(), &[&browser]).await;
+    assert_eq!(delivered.status, 302, "{}", delivered.text());
+    Browser {
+        session: set_cookie(&delivered, "idflow_session").unwrap(),
+        callback: delivered.header("Location").unwrap().to_owned(),
+        browser,
+        verifier: pair.verifier,
+    }
+}
+
+async fn tokens(p: &Provider, client: &str, b: &Browser, redirect: &str, secret: Option<&str>) -> Value {
+    let code = query(&b.callback)["code"].clone();
+    let mut form: Vec<(&str, &str)> = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", redirect),
+        ("code_verifier", b.verifier.as_str()),
+    ];
+    if secret.is_none() {
+        form.push(("client_id", client));
+    }
+    let body_text: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&form).finish();
+    let r = post_as(p, "/oauth2/v1/token", "application/x-www-form-urlencoded", body_text.into_bytes(), &[], secret.map(|s| (client, s))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    body(&r)
+}
+
+fn claims(token: &str) -> serde_json::Map<String, Value> {
+    jose::decode_unverified(token).unwrap().claims
+}
+
+#[tokio::test]
+async fn the_answer_of_an_authorization_request_goes_only_to_the_browser_that_sent_it() {
+    let p = provider_with(|_| {});
+    let pair = pkce::generate(None).unwrap();
+    // The attacker starts an authorization request and sends the victim
+    // the hosted page with its request id.
+    let r = get(&p, &authorize_url("e2e", CB, &pair.challenge, ""), &[]).await;
+    let attacker = set_cookie(&r, "idflow_browser").unwrap();
+    let request = query(r.header("Location").unwrap())["request"].clone();
+    // The victim signs in there, in its own browser.
+    let s = body(&post_json(&p, "/v1/flow/start", json!({"request": request})).await);
+    let d = body(
+        &post_json(
+            &p,
+            "/v1/flow/next",
+            json!({"executionId": s["executionId"], "executionSecret": s["executionSecret"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": "victim@example.com"}}),
+        )
+        .await,
+    );
+    let complete = d["redirect"]["url"].as_str().unwrap().to_owned();
+    assert!(complete.starts_with(&format!("{BASE}/oauth2/v1/authorize/complete?id=")), "the code is not in the flow API's answer: {complete}");
+    // No code in the victim's browser, nor anywhere but the first browser.
+    for cookies in [vec![], vec!["idflow_browser=Bsomeone-else-0123456789ab"]] {
+        let r = get(&p, &complete, &cookies).await;
+        assert_eq!(r.status, 403, "{}", r.text());
+        assert!(r.header("Location").is_none());
+        assert!(r.header("Set-Cookie").is_none(), "no session for the wrong browser");
+    }
+    let r = get(&p, &complete, &[&attacker]).await;
+    assert_eq!(r.status, 302);
+    assert!(r.header("Location").unwrap().starts_with(CB));
+}
+
+#[tokio::test]
+async fn an_application_runs_only_its_own_flows_and_tokens_name_the_flow() {
+    // `web` signs users in with the `claims` flow only.
+    let p = provider_with(|_| {});
+    let pair = pkce::generate(None).unwrap();
+    let web_cb = "http://127.0.0.1/cb";
+    let r = get(&p, &authorize_url("web", web_cb, &pair.challenge, "&flow=sign-up-or-in"), &[]).await;
+    let q = query(r.header("Location").unwrap());
+    assert_eq!(q["error"], "invalid_request", "&flow= cannot pick a weaker flow");
+    // flowId at the flow API, with web's request.
+    let r = get(&p, &authorize_url("web", web_cb, &pair.challenge, ""), &[]).await;
+    let request = query(r.header("Location").unwrap())["request"].clone();
+    let r = post_json(&p, "/v1/flow/start", json!({"request": request, "flowId": "sign-up-or-in"})).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(body(&r)["error"]["code"], "invalid_request");
+    // A session made by e2e's sign-up-or-in flow is not reused for web.
+    let b = sign_in(&p, "e2e", CB, "", "flo@example.com").await;
+    let r = get(&p, &authorize_url("web", web_cb, &pair.challenge, "&prompt=none"), &[&b.session]).await;
+    assert_eq!(query(r.header("Location").unwrap())["error"], "login_required");
+    // The tokens say which flow ran.
+    let t = tokens(&p, "e2e", &b, CB, None).await;
+    assert_eq!(claims(t["id_token"].as_str().unwrap())["acr"], "sign-up-or-in");
+    assert_eq!(claims(t["access_token"].as_str().unwrap())["acr"], "sign-up-or-in");
+    let b = sign_in(&p, "web", web_cb, "", "flo@example.com").await;
+    let t = tokens(&p, "web", &b, web_cb, Some("web-secret-0123456789abcdef")).await;
+    assert_eq!(claims(t["id_token"].as_str().unwrap())["acr"], "claims");
+    // Refreshed tokens keep it.
+    let form = format!("grant_type=refresh_token&refresh_token={}", t["refresh_token"].as_str().unwrap());
+    let r = post_as(&p, "/oauth2/v1/token", "application/x-www-form-urlencoded", form.into_bytes(), &[], Some(("web", "web-secret-0123456789abcdef"))).await;
+    assert_eq!(claims(body(&r)["access_token"].as_str().unwrap())["acr"], "claims", "{}", r.text());
+    // Discovery lists the flows as acr values.
+    let d = body(&get(&p, "/e2e/.well-known/openid-configuration", &[]).await);
+    assert_eq!(d["acr_values_supported"], json!(["sign-up-or-in", "claims"]));
+}
+
+#[tokio::test]
+async fn acr_values_choose_among_an_applications_flows_and_bound_session_reuse() {
+    let p = provider_with(|d| d["applications"][0]["flows"] = json!(["sign-up-or-in", "claims"]));
+    let b = sign_in(&p, "e2e", CB, "&acr_values=claims", "ace@example.com").await;
+    let t = tokens(&p, "e2e", &b, CB, None).await;
+    assert_eq!(claims(t["id_token"].as_str().unwrap())["acr"], "claims");
+    let pair = pkce::generate(None).unwrap();
+    // The session (from `claims`) answers a request that accepts `claims`...
+    let r = get(&p, &authorize_url("e2e", CB, &pair.challenge, "&prompt=none&acr_values=claims"), &[&b.session]).await;
+    assert!(query(r.header("Location").unwrap()).contains_key("code"));
+    // ...but not one that asks for another flow.
+    let r = get(&p, &authorize_url("e2e", CB, &pair.challenge, "&prompt=none&acr_values=sign-up-or-in"), &[&b.session]).await;
+    assert_eq!(query(r.header("Location").unwrap())["error"], "login_required");
+    // Unknown acr values are a preference, not an error: the default runs.
+    let r = get(&p, &authorize_url("e2e", CB, &pair.challenge, "&acr_values=gold"), &[]).await;
+    assert!(r.header("Location").unwrap().contains("flow=sign-up-or-in"), "{:?}", r.header("Location"));
+}
+
+#[tokio::test]
+async fn logout_without_proof_asks_the_user_first() {
+    let p = provider_with(|_| {});
+    let b = sign_in(&p, "e2e", CB, "", "lou@example.com").await;
+    let t = tokens(&p, "e2e", &b, CB, None).await;
+    let at = t["access_token"].as_str().unwrap().to_owned();
+    async fn alive_with(p: &Provider, at: &str) -> bool {
+        let headers = vec![("Authorization".to_owned(), format!("Bearer {at}"))];
+        p.handle(HttpRequest::new("GET", "/oauth2/v1/userinfo", headers, vec![])).await.status == 200
+    }
+    let alive = |p| alive_with(p, &at);
+    // A cross-site GET with no hint: a confirmation page, nothing ended.
+    let r = get(&p, "/oauth2/v1/logout?post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%2Flogged-out&client_id=e2e", &[&b.session]).await;
+    assert_eq!(r.status, 200);
+    let page = r.text();
+    assert!(page.contains("name=\"confirm\""), "{page}");
+    assert!(r.header("Set-Cookie").is_none());
+    assert!(alive(&p).await, "the session still stands");
+    let token = page.split("name=\"confirm\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    // The confirmation from a form on another site comes without the cookie (SameSite=Lax).
+    let form = format!("confirm={token}").into_bytes();
+    let r = post(&p, "/oauth2/v1/logout", "application/x-www-form-urlencoded", form.clone(), &[]).await;
+    assert_eq!(r.status, 403);
+    assert!(alive(&p).await);
+    // A hint for another session ends nothing.
+    let other = sign_in(&p, "e2e", CB, "", "other@example.com").await;
+    let other_id = tokens(&p, "e2e", &other, CB, None).await["id_token"].as_str().unwrap().to_owned();
+    let r = get(&p, &format!("/oauth2/v1/logout?id_token_hint={other_id}"), &[&b.session]).await;
+    assert_eq!(r.status, 200, "asks instead");
+    assert!(r.text().contains("name=\"confirm\""));
+    assert!(alive(&p).await);
+    // The user clicks "Sign out": the session ends and the browser goes on.
+    let r = post(&p, "/oauth2/v1/logout", "application/x-www-form-urlencoded", form.clone(), &[&b.session]).await;
+    assert_eq!(r.status, 302, "{}", r.text());
+    assert_eq!(r.header("Location"), Some("http://127.0.0.1/logged-out"));
+    assert!(!alive(&p).await);
+    assert_eq!(post(&p, "/oauth2/v1/logout", "application/x-www-form-urlencoded", form, &[&b.session]).await.status, 400, "once");
+}
+
+#[tokio::test]
+async fn logout_with_the_sessions_own_hint_ends_it_at_once() {
+    let p = provider_with(|_| {});
+    let b = sign_in(&p, "e2e", CB, "", "hal@example.com").await;
+    let id = tokens(&p, "e2e", &b, CB, None).await["id_token"].as_str().unwrap().to_owned();
+    let r = get(&p, &format!("/oauth2/v1/logout?id_token_hint={id}&post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%2Flogged-out&state=s%26"), &[&b.session]).await;
+    assert_eq!(r.status, 302);
+    assert_eq!(r.header("Location"), Some("http://127.0.0.1/logged-out?state=s%26"));
+    assert!(r.header("Set-Cookie").unwrap().contains("Max-Age=0"));
+    let pair = pkce::generate(None).unwrap();
+    let r = get(&p, &authorize_url("e2e", CB, &pair.challenge, "&prompt=none"), &[&b.session]).await;
+    assert_eq!(query(r.header("Location").unwrap())["error"], "login_required");
+}
+
+#[tokio::test]
+async fn prompt_none_with_a_hint_for_another_user_needs_a_login() {
+    let p = provider_with(|_| {});
+    let ann = sign_in(&p, "e2e", CB, "", "ann@example.com").await;
+    let bob = sign_in(&p, "e2e", CB, "", "bob@example.com").await;
+    let bob_id = tokens(&p, "e2e", &bob, CB, None).await["id_token"].as_str().unwrap().to_owned();
+    let ann_id = tokens(&p, "e2e", &ann, CB, None).await["id_token"].as_str().unwrap().to_owned();
+    let pair = pkce::generate(None).unwrap();
+    let r = get(&p, &authorize_url("e2e", CB, &pair.challenge, &format!("&prompt=none&id_token_hint={bob_id}")), &[&ann.session]).await;
+    assert_eq!(query(r.header("Location").unwrap())["error"], "login_required", "OIDC Core §3.1.2.1");
+    let r = get(&p, &authorize_url("e2e", CB, &pair.challenge, &format!("&prompt=none&id_token_hint={ann_id}")), &[&ann.session]).await;
+    assert!(query(r.header("Location").unwrap()).contains_key("code"));
+    let r = get(&p, &authorize_url("e2e", CB, &pair.challenge, "&prompt=none&id_token_hint=e30.e30.sig"), &[&ann.session]).await;
+    assert_eq!(query(r.header("Location").unwrap())["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn authorize_follows_the_musts_of_oidc_core_and_rfc_6749() {
+    let p = provider_with(|_| {});
+    let pair = pkce::generate(None).unwrap();
+    // Unknown scope values are ignored (OIDC Core §3.1.2.1).
+    let b = sign_in(&p, "e2e", CB, "", "sc@example.com").await;
+    let url = authorize_url("e2e", CB, &pair.challenge, "").replace("scope=openid%20email", "scope=openid%20foo");
+    let r = get(&p, &format!("{url}&prompt=none"), &[&b.session]).await;
+    assert!(query(r.header("Location").unwrap()).contains_key("code"), "{:?}", r.header("Location"));
+    // state comes back as the bytes sent (RFC 6749 §4.1.2), even not UTF-8.
+    let url = authorize_url("e2e", CB, &pair.challenge, "&prompt=none").replace("state=st-1", "state=%ff%fe");
+    let r = get(&p, &url, &[&b.session]).await;
+    let loc = r.header("Location").unwrap();
+    assert!(loc.contains("state=%FF%FE"), "{loc}");
+    assert!(!loc.contains("EF%BF%BD"), "{loc}");
+    // An S256 challenge is exactly 43 characters (RFC 7636 §4.2).
+    let long = format!("{}A", pair.challenge);
+    let r = get(&p, &authorize_url("e2e", CB, &long, ""), &[]).await;
+    assert_eq!(query(r.header("Location").unwrap())["error"], "invalid_request");
+    // A repeated redirect_uri or client_id: the error page, never a redirect.
+    for extra in [format!("&redirect_uri={}", enc(CB)), "&client_id=e2e".to_owned()] {
+        let r = get(&p, &authorize_url("e2e", CB, &pair.challenge, &extra), &[]).await;
+        assert_eq!(r.status, 400, "{extra}");
+        assert!(r.header("Location").is_none());
+    }
+    // CR/LF in a loopback redirect_uri never matches (parsers drop them).
+    for bad in ["http://127.0.0.1:9/c%0Aallback", "http://127.0.0.1:9/call%0Dback", "http://127.0.0.1:9/callback%09"] {
+        let r = get(&p, &format!("/oauth2/v1/authorize?response_type=code&client_id=e2e&redirect_uri={bad}&code_challenge={}&code_challenge_method=S256", pair.challenge), &[]).await;
+        assert_eq!(r.status, 400, "{bad}");
+        assert!(r.header("Location").is_none());
+    }
+    // Oversized parameters are refused, not stored.
+    let url = authorize_url("e2e", CB, &pair.challenge, &format!("&state={}", "s".repeat(3000))).replace("&state=st-1", "");
+    let r = get(&p, &url, &[]).await;
+    assert_eq!(query(r.header("Location").unwrap())["error"], "invalid_request");
+    let url = authorize_url("e2e", CB, &pair.challenge, &format!("&login_hint={}", "h".repeat(3000)));
+    let r = get(&p, &url, &[]).await;
+    assert_eq!(query(r.header("Location").unwrap())["error"], "invalid_request");
+    // Redirects carry no Referer (RFC 9700 §4.2.4); 405s are not cached.
+    let r = get(&p, &authorize_url("e2e", CB, &pair.challenge, ""), &[]).await;
+    assert_eq!(r.header("Referrer-Policy"), Some("no-referrer"));
+    for path in ["/oauth2/v1/token", "/oauth2/v1/revoke"] {
+        let r = get(&p, path, &[]).await;
+        assert_eq!(r.status, 405);
+        assert_eq!(r.header("Cache-Control"), Some("no-store"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn flow_executions_need_their_secret_or_their_browser() {
+    let p = provider_with(|_| {});
+    let started = post_json(&p, "/v1/flow/start", json!({"flowId": "sign-up-or-in"})).await;
+    let browser = set_cookie(&started, "idflow_browser").unwrap();
+    assert!(started.headers.iter().any(|(k, v)| k == "Set-Cookie" && v.contains("HttpOnly") && v.contains("SameSite=Lax")));
+    let s = body(&started);
+    let answer = |extra: Value| {
+        let mut v = json!({"executionId": s["executionId"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": "eve@example.com"}});
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        v
+    };
+    // Login CSRF: a second browser with the id alone, or a wrong secret.
+    for extra in [json!({}), json!({"executionSecret": "X-wrong"})] {
+        let r = post_json(&p, "/v1/flow/next", answer(extra)).await;
+        assert_eq!(r.status, 403, "{}", r.text());
+        assert_eq!(body(&r)["error"]["code"], "access_denied");
+    }
+    let r = post(&p, "/v1/flow/next", "application/json", answer(json!({})).to_string().into_bytes(), &["idflow_browser=Bother-browser-0123456789ab"]).await;
+    assert_eq!(r.status, 403);
+    // The browser that started it (the built-in page) needs nothing else.
+    let r = post(&p, "/v1/flow/next", "application/json", answer(json!({})).to_string().into_bytes(), &[&browser]).await;
+    assert_eq!(body(&r)["status"], "completed", "{}", r.text());
+    // Flow input is bounded.
+    let big = json!({"flowId": "sign-up-or-in", "input": {"email": "x".repeat(17 * 1024)}});
+    let r = post_json(&p, "/v1/flow/start", big).await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn social_login_by_api_goes_only_to_approved_urls_with_pkce() {
+    let p = provider_with(|d| {
+        d["redirectUrls"] = json!(["https://app.example", "http://127.0.0.1:7000/after", "com.example.app:/cb"]);
+        d["oauthProviders"] = json!([{"name": "acme", "clientId": "c", "clientSecret": "s-0123456789abcdef",
+            "authorizationEndpoint": "https://idp.example/authorize", "tokenEndpoint": "https://idp.example/token",
+            "redirectUrl": "https://own.example/back"}]);
+    });
+    let pair = pkce::generate(None).unwrap();
+    let start = |redirect: Option<&str>, challenge: Option<&str>| {
+        let mut v = json!({"provider": "acme"});
+        if let Some(r) = redirect {
+            v["redirectUrl"] = r.into();
+        }
+        if let Some(c) = challenge {
+            v["codeChallenge"] = c.into();
+        }
+        v
+    };
+    for evil in ["https://evil.example/steal", "com.evil.app:/cb", "https://app.example.evil.example/", "https://user@app.example/x", "http://127.0.0.1:7000/after\n"] {
+        let r = post_json(&p, "/v1/auth/oauth/authorize", start(Some(evil), Some(&pair.challenge))).await;
+        assert_eq!(r.status, 400, "{evil}");
+        assert_eq!(body(&r)["error"]["code"], "invalid_request");
+        assert!(body(&r)["error"]["message"].as_str().unwrap().contains("redirectUrls"), "{}", r.text());
+    }
+    assert!(p.store().records("oauth_state").unwrap().is_empty(), "nothing is stored for a refused start");
+    for ok in ["https://app.example/any/path", "http://127.0.0.1:7000/after", "com.example.app:/cb"] {
+        let r = post_json(&p, "/v1/auth/oauth/authorize", start(Some(ok), Some(&pair.challenge))).await;
+        assert_eq!(r.status, 200, "{ok}: {}", r.text());
+    }
+    // The provider's own redirectUrl is approved.
+    assert_eq!(post_json(&p, "/v1/auth/oauth/authorize", start(None, Some(&pair.challenge))).await.status, 200);
+    // PKCE is required, S256 only.
+    let r = post_json(&p, "/v1/auth/oauth/authorize", start(Some("https://app.example/x"), None)).await;
+    assert!(body(&r)["error"]["message"].as_str().unwrap().contains("codeChallenge"));
+    let r = post_json(&p, "/v1/auth/oauth/authorize", start(Some("https://app.example/x"), Some(&format!("{}A", pair.challenge)))).await;
+    assert_eq!(r.status, 400);
+    let mut plain = start(Some("https://app.example/x"), Some(&pair.challenge));
+    plain["codeChallengeMethod"] = "plain".into();
+    assert_eq!(post_json(&p, "/v1/auth/oauth/authorize", plain).await.status, 400);
+    // The exchange needs the verifier.
+    let r = post_json(&p, "/v1/auth/oauth/exchange", json!({"code": "c"})).await;
+    assert!(body(&r)["error"]["message"].as_str().unwrap().contains("codeVerifier"));
+}
