@@ -57,6 +57,10 @@ pub struct Project {
     pub refresh_ttl: u64,
     /// Authorization code lifetime, seconds. Default 60.
     pub code_ttl: u64,
+    /// Seconds after a refresh during which the same client presenting the
+    /// rotated token gets the same answer again (a lost reply) instead of
+    /// a revoked family. Defaults to 0 (off); at most 300.
+    pub refresh_reuse_grace: u64,
     pub connectors: Vec<HttpConnectorConfig>,
     pub flows: Vec<Flow>,
     /// Role name → permissions (`roles: [{"name", "permissions"}]`).
@@ -135,7 +139,14 @@ impl Project {
         let session_ttl = ttl(&tokens, "sessionTtl", 600)?;
         let refresh_ttl = ttl(&tokens, "refreshTtl", 30 * 24 * 3600)?;
         let code_ttl = ttl(&tokens, "codeTtl", 60)?;
-        if let Some(k) = tokens.keys().find(|k| !["sessionTtl", "refreshTtl", "codeTtl"].contains(&k.as_str())) {
+        let refresh_reuse_grace = match tokens.get("refreshReuseGrace") {
+            None | Some(Value::Null) => 0,
+            Some(v) => v
+                .as_u64()
+                .filter(|n| *n <= 300)
+                .ok_or_else(|| Error::config("tokens.refreshReuseGrace must be a number of seconds from 0 to 300"))?,
+        };
+        if let Some(k) = tokens.keys().find(|k| !["sessionTtl", "refreshTtl", "codeTtl", "refreshReuseGrace"].contains(&k.as_str())) {
             return Err(Error::config(format!("unknown field tokens.{k}")));
         }
         let connectors = match doc.get("connectors") {
@@ -198,7 +209,20 @@ impl Project {
             .filter(|(k, _)| ["applications", "accessKeys", "roles", "oauthProviders", "tenants", "encryption"].contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        Ok(Project { project_id, base_url, signing_alg, session_ttl, refresh_ttl, code_ttl, connectors, flows, roles, redirect_urls, extra })
+        Ok(Project {
+            project_id,
+            base_url,
+            signing_alg,
+            session_ttl,
+            refresh_ttl,
+            code_ttl,
+            refresh_reuse_grace,
+            connectors,
+            flows,
+            roles,
+            redirect_urls,
+            extra,
+        })
     }
 
     /// The demo project `idflow serve` runs without a config: project

@@ -75,7 +75,6 @@ fn authorize_url(client: &str, redirect: &str, challenge: &str, extra: &str) -> 
 
 /// What a signed-in browser holds.
 struct Browser {
-    browser: String,
     session: String,
     callback: String,
     verifier: String,
@@ -103,7 +102,6 @@ async fn sign_in(p: &Provider, client: &str, redirect: &str, extra: &str, email:
     Browser {
         session: set_cookie(&delivered, "idflow_session").unwrap(),
         callback: delivered.header("Location").unwrap().to_owned(),
-        browser,
         verifier: pair.verifier,
     }
 }
@@ -406,4 +404,46 @@ async fn social_login_by_api_goes_only_to_approved_urls_with_pkce() {
     // The exchange needs the verifier.
     let r = post_json(&p, "/v1/auth/oauth/exchange", json!({"code": "c"})).await;
     assert!(body(&r)["error"]["message"].as_str().unwrap().contains("codeVerifier"));
+}
+
+#[tokio::test]
+async fn a_lost_refresh_reply_is_recovered_within_the_grace_window_and_only_then() {
+    let p = provider_with(|d| d["tokens"]["refreshReuseGrace"] = json!(30));
+    let web_cb = "http://127.0.0.1/cb";
+    let secret = Some(("web", "web-secret-0123456789abcdef"));
+    let b = sign_in(&p, "web", web_cb, "", "gil@example.com").await;
+    let t = tokens(&p, "web", &b, web_cb, secret.map(|s| s.1)).await;
+    let refresh = |token: &str| {
+        let form = format!("grant_type=refresh_token&refresh_token={token}");
+        let p = &p;
+        async move { post_as(p, "/oauth2/v1/token", "application/x-www-form-urlencoded", form.into_bytes(), &[], secret).await }
+    };
+    let rt0 = t["refresh_token"].as_str().unwrap().to_owned();
+    let first = refresh(&rt0).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    // The reply was lost; the client retries with the same token.
+    let retry = refresh(&rt0).await;
+    assert_eq!(retry.status, 200, "{}", retry.text());
+    assert_eq!(body(&retry), body(&first), "the same answer, the same new pair");
+    // Once the successor is used, the old token is a leak: the family goes.
+    let rt1 = body(&first)["refresh_token"].as_str().unwrap().to_owned();
+    let second = refresh(&rt1).await;
+    assert_eq!(second.status, 200);
+    let replay = refresh(&rt0).await;
+    assert_eq!(body(&replay)["error"], "invalid_grant");
+    let rt2 = body(&second)["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(body(&refresh(&rt2).await)["error"], "invalid_grant", "the family is revoked");
+    // Without a grace window (the default) a second presentation revokes at once.
+    let p = provider_with(|_| {});
+    let b = sign_in(&p, "web", web_cb, "", "gil@example.com").await;
+    let t = tokens(&p, "web", &b, web_cb, secret.map(|s| s.1)).await;
+    let form = format!("grant_type=refresh_token&refresh_token={}", t["refresh_token"].as_str().unwrap());
+    let once = post_as(&p, "/oauth2/v1/token", "application/x-www-form-urlencoded", form.clone().into_bytes(), &[], secret).await;
+    assert_eq!(once.status, 200);
+    let twice = post_as(&p, "/oauth2/v1/token", "application/x-www-form-urlencoded", form.into_bytes(), &[], secret).await;
+    assert_eq!(body(&twice)["error"], "invalid_grant");
+    // The grace window is bounded.
+    let doc = json!({"projectId": "x", "baseUrl": BASE, "tokens": {"refreshReuseGrace": 3600}});
+    let e = Project::from_json(&doc.to_string(), &e2e_dir()).unwrap_err();
+    assert!(e.message.contains("refreshReuseGrace"), "{}", e.message);
 }

@@ -692,13 +692,82 @@ async fn a_restart_on_the_same_database_keeps_keys_and_refresh_tokens() {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
+/// Secrets at rest: the database and its WAL files are owner-only, the
+/// private signing key is sealed (its `d` is nowhere in the files), the
+/// data key sits in a 0600 file beside the database, and a copy of the
+/// database alone opens nothing.
+#[tokio::test]
+async fn the_database_holds_no_usable_secret_and_only_its_owner_reads_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = temp_db("at-rest");
+    let d = {
+        let p = provider_on(Arc::new(SqliteStore::open(&db).unwrap()), |_| {});
+        let _ = login(&p, "e2e", CB, "openid", "rae@example.com").await;
+        let jwk = p.signing_keys().active.to_jwk(true).unwrap();
+        jwk["d"].as_str().unwrap().to_owned()
+    };
+    let key_file = db.with_extension("db.key");
+    for (file, must) in [(db.clone(), true), (db.with_extension("db-wal"), false), (db.with_extension("db-shm"), false), (key_file.clone(), true)] {
+        if !must && !file.exists() {
+            continue;
+        }
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+        if file != key_file {
+            let bytes = std::fs::read(&file).unwrap();
+            assert!(!bytes.windows(d.len()).any(|w| w == d.as_bytes()), "{} holds the private key", file.display());
+        }
+    }
+    // A backup of the database without its key file opens no key.
+    let copy = temp_db("at-rest-copy");
+    {
+        let store = SqliteStore::open(&db).unwrap();
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute("VACUUM INTO ?1", [copy.to_str().unwrap()]).unwrap();
+        drop(store);
+    }
+    let e = Provider::new(project_with(|_| {}), Arc::new(SqliteStore::open(&copy).unwrap())).unwrap_err();
+    assert_eq!(e.code, idflow::ErrorCode::Storage, "{}", e.message);
+    // With the key file beside it, the backup is whole.
+    std::fs::copy(&key_file, copy.with_extension("db.key")).unwrap();
+    assert!(Provider::new(project_with(|_| {}), Arc::new(SqliteStore::open(&copy).unwrap())).is_ok());
+}
+
+/// A database written before sealing (plain private JWKs, the data key in
+/// a record) opens as before; its keys are sealed and its data key moves
+/// to the key file.
+#[tokio::test]
+async fn an_older_database_is_sealed_when_opened() {
+    let db = temp_db("legacy");
+    let key = Key::generate(Algorithm::RS256, None).unwrap();
+    let data_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    {
+        let store = SqliteStore::open(&db).unwrap();
+        store.put_record("signing_key", "000000000000000000000001-old", &json!({"jwk": key.to_jwk(true).unwrap(), "alg": "RS256", "createdAt": 1}), None).unwrap();
+        store.put_record("data_key", "default", &json!(data_key), None).unwrap();
+    }
+    let p = provider_on(Arc::new(SqliteStore::open(&db).unwrap()), |_| {});
+    assert_eq!(p.signing_keys().active.kid(), key.kid());
+    let store = SqliteStore::open(&db).unwrap();
+    let record = store.record("signing_key", "000000000000000000000001-old").unwrap().unwrap();
+    assert!(record.get("jwk").is_none() && record.get("sealed").is_some(), "{record}");
+    assert_eq!(store.record("data_key", "default").unwrap(), None, "the data key left the database");
+    let file = std::fs::read_to_string(db.with_extension("db.key")).unwrap();
+    use base64::Engine;
+    let std_key = base64::engine::general_purpose::STANDARD.encode(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(data_key).unwrap());
+    assert_eq!(file.trim(), std_key);
+    // And it opens again.
+    assert_eq!(provider_on(Arc::new(SqliteStore::open(&db).unwrap()), |_| {}).signing_keys().active.kid(), key.kid());
+}
+
 #[tokio::test]
 async fn rotation_publishes_the_new_key_and_keeps_the_old_one() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let p = provider_on(store.clone(), |_| {});
     let t = body(&post_form(&p, "/oauth2/v1/token", &[("grant_type", "client_credentials")], Some(("K-reporting", "reporting-secret-0123456789"))).await);
     let old_kid = p.signing_keys().active.kid().to_owned();
-    let new_kid = keys::rotate(&*store, Algorithm::ES256).unwrap();
+    let vault = idflow::oidc::provider::Vault::open(None, &*store).unwrap();
+    let new_kid = keys::rotate(&*store, &vault, Algorithm::ES256).unwrap();
     let p = provider_on(store.clone(), |_| {});
     assert_eq!(p.signing_keys().active.kid(), new_kid);
     let jwks = body(&get(&p, "/e2e/.well-known/jwks.json", None).await);

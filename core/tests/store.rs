@@ -5,7 +5,7 @@
 
 use idflow::flow::{parse_flow, EngineConfig, FlowEngine, FlowStatus};
 use idflow::jose::{Algorithm, Key};
-use idflow::store::{ExecutionRecord, MemoryStore, RefreshRecord, SqliteStore, Store};
+use idflow::store::{ExecutionRecord, MemoryStore, RecordWrite, RefreshRecord, SqliteStore, Store};
 use idflow::users::User;
 use idflow::ErrorCode;
 use serde_json::{json, Map, Value};
@@ -89,6 +89,18 @@ fn contract(store: &dyn Store) {
     assert_eq!(store.records("key").unwrap().len(), 1);
     assert!(store.purge_expired(now).unwrap() >= 1);
     assert_eq!(store.record("code", "c1").unwrap(), Some(json!({"a": 2})), "live records survive a purge");
+    // Redeem once and replace: both writes or neither.
+    let marker = json!({"at": now});
+    let next = json!({"n": 1});
+    let m = RecordWrite { kind: "rt_used", id: "old", value: &marker, expires_at: Some(now + 60) };
+    let t = RecordWrite { kind: "rt", id: "new", value: &next, expires_at: Some(now + 60) };
+    assert!(store.redeem_and_put(&m, &t).unwrap());
+    assert_eq!(store.record("rt", "new").unwrap(), Some(next.clone()));
+    let other = json!({"n": 2});
+    let t2 = RecordWrite { kind: "rt", id: "newer", value: &other, expires_at: Some(now + 60) };
+    assert!(!store.redeem_and_put(&m, &t2).unwrap(), "redeemed once");
+    assert_eq!(store.record("rt", "newer").unwrap(), None, "a lost redemption writes nothing");
+    assert_eq!(store.record("rt_used", "old").unwrap(), Some(marker));
 }
 
 #[test]
@@ -201,4 +213,30 @@ fn management_api() {
     assert!(users::search_users(&store, &zero).is_err());
     users::delete_user(&store, &ann.user_id).unwrap();
     assert_eq!(users::get_user(&store, &ann.user_id).map_err(|e| e.code), Err(ErrorCode::UserNotFound));
+}
+
+/// Several processes starting at once on a new database file: migrations
+/// run once (no "table already exists"), and they agree on one first
+/// signing key. Threads with their own connections stand in for processes;
+/// the real binary is tested in bindings/cli/tests.
+#[test]
+fn many_openers_of_a_new_database_migrate_once_and_share_the_first_key() {
+    for round in 0..5 {
+        let path = temp_db(&format!("race-{round}"));
+        let barrier = Arc::new(std::sync::Barrier::new(4));
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let store = SqliteStore::open(&path).unwrap();
+                    let vault = idflow::oidc::provider::Vault::open(None, &store).unwrap();
+                    let keys = idflow::oidc::provider::keys::load_or_create(&store, &vault, Algorithm::ES256, 600).unwrap();
+                    keys.active.kid().to_owned()
+                })
+            })
+            .collect();
+        let kids: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert!(kids.iter().all(|k| k == &kids[0]), "round {round}: {kids:?}");
+    }
 }

@@ -313,16 +313,19 @@ fn run(cli: Cli) -> Result<String, Error> {
             Ok(pretty(&runtime.block_on(p.oauth_test_finish(&answer))?))
         }
         Command::Keys(KeysCommand::Rotate { db, config, alg }) => {
-            let project_alg = match &config {
-                Some(path) => Some(idflow::project::Project::from_file(path)?.signing_alg),
+            let project = match &config {
+                Some(path) => Some(idflow::project::Project::from_file(path)?),
                 None => None,
             };
             let alg = match alg {
                 Some(a) => Algorithm::parse(&a)?,
-                None => project_alg.unwrap_or(Algorithm::RS256),
+                None => project.as_ref().map_or(Algorithm::RS256, |p| p.signing_alg),
             };
             let store = idflow::store::SqliteStore::open(&db)?;
-            let kid = idflow::oidc::provider::keys::rotate(&store, alg)?;
+            // The new key is sealed with the data key `serve` uses: the
+            // project's encryption.key, or the key file beside the database.
+            let vault = idflow::oidc::provider::Vault::open(project.as_ref().and_then(|p| p.extra.get("encryption")), &store)?;
+            let kid = idflow::oidc::provider::keys::rotate(&store, &vault, alg)?;
             Ok(pretty(&serde_json::json!({"active": kid, "alg": alg.as_str()})))
         }
         Command::Keys(KeysCommand::Generate { alg, bits, kid, format }) => {

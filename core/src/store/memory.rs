@@ -1,7 +1,7 @@
 //! An in-memory [`Store`] for tests and embedding; one lock, so every
 //! method is atomic.
 
-use super::{ExecutionRecord, RefreshRecord, Store, UserQuery};
+use super::{ExecutionRecord, RecordWrite, RefreshRecord, Store, UserQuery};
 use crate::error::{Error, ErrorCode, Result};
 use crate::users::{normalize_login_id, User};
 use serde_json::Value;
@@ -151,6 +151,17 @@ impl Store for MemoryStore {
             return Ok(false);
         }
         inner.records.insert(key, (value.clone(), expires_at));
+        Ok(true)
+    }
+
+    fn redeem_and_put(&self, marker: &RecordWrite<'_>, then: &RecordWrite<'_>) -> Result<bool> {
+        let mut inner = self.lock();
+        let key = (marker.kind.to_owned(), marker.id.to_owned());
+        if inner.records.get(&key).is_some_and(|(_, e)| live(*e)) {
+            return Ok(false);
+        }
+        inner.records.insert(key, (marker.value.clone(), marker.expires_at));
+        inner.records.insert((then.kind.to_owned(), then.id.to_owned()), (then.value.clone(), then.expires_at));
         Ok(true)
     }
 

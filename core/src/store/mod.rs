@@ -82,6 +82,15 @@ pub struct RefreshRecord {
     pub revoked: bool,
 }
 
+/// One record to write: `(kind, id) = value` until `expires_at`.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordWrite<'a> {
+    pub kind: &'a str,
+    pub id: &'a str,
+    pub value: &'a Value,
+    pub expires_at: Option<u64>,
+}
+
 pub trait Store: Send + Sync {
     /// Creates a user; `user_exists` when one of its login ids is taken.
     fn create_user(&self, user: &User) -> Result<()>;
@@ -116,10 +125,21 @@ pub trait Store: Send + Sync {
     /// (nothing written) otherwise. This is the provider's atomic
     /// "first use wins" (single-use codes, refresh rotation, `jti` replay).
     fn insert_record(&self, kind: &str, id: &str, value: &Value, expires_at: Option<u64>) -> Result<bool>;
+    /// Redeem once and replace, in one transaction: inserts `marker` only
+    /// when no live record of its kind and id exists and, in that case
+    /// only, writes `then` too. Returns false (nothing written) when the
+    /// marker existed. A crash leaves both writes or neither, so a
+    /// rotated refresh token is never spent without its successor stored.
+    fn redeem_and_put(&self, marker: &RecordWrite<'_>, then: &RecordWrite<'_>) -> Result<bool>;
     fn record(&self, kind: &str, id: &str) -> Result<Option<Value>>;
     fn delete_record(&self, kind: &str, id: &str) -> Result<()>;
     /// Every live record of `kind`, ordered by id.
     fn records(&self, kind: &str) -> Result<Vec<(String, Value)>>;
+    /// Where the data key that seals secrets in this store lives, for a
+    /// store in a file (beside it, never inside it); `None` otherwise.
+    fn data_key_file(&self) -> Option<std::path::PathBuf> {
+        None
+    }
     /// Drops expired records and executions; returns how many went.
     fn purge_expired(&self, now: u64) -> Result<usize>;
 }

@@ -2,7 +2,7 @@
 //! versioned in code (`PRAGMA user_version`), every write in a transaction,
 //! so a crash mid-step leaves either the old or the new state.
 
-use super::{ExecutionRecord, RefreshRecord, Store, UserQuery};
+use super::{ExecutionRecord, RecordWrite, RefreshRecord, Store, UserQuery};
 use crate::error::{Error, ErrorCode, Result};
 use crate::users::{normalize_login_id, User};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -51,21 +51,59 @@ fn json_err(_: serde_json::Error) -> Error {
 /// A [`Store`] in one SQLite database file.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// The database file (`None` in memory).
+    path: Option<std::path::PathBuf>,
+}
+
+/// Makes `path` (and its WAL and shared-memory files) readable by its
+/// owner only: the database holds sessions, users and sealed secrets.
+#[cfg(unix)]
+fn owner_only(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::new(ErrorCode::Storage, format!("cannot create {}: {e}", path.display()))),
+    }
+    let mut files = vec![path.to_path_buf()];
+    for suffix in ["-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        files.push(p.into());
+    }
+    for f in files.iter().filter(|f| f.exists()) {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::new(ErrorCode::Storage, format!("cannot restrict {} to its owner: {e}", f.display())))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn owner_only(_: &Path) -> Result<()> {
+    Ok(())
 }
 
 impl SqliteStore {
     /// Opens (creating and migrating as needed) the database at `path`.
+    /// The file and its WAL files are made owner-only (0600); SQLite
+    /// creates the WAL files with the database file's mode.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
+        let path = path.as_ref();
+        let text = path.to_string_lossy();
+        if text == ":memory:" || text.starts_with("file:") {
+            return SqliteStore::init(Connection::open(path).map_err(db)?, None);
+        }
+        owner_only(path)?;
         let conn = Connection::open(path).map_err(db)?;
-        SqliteStore::init(conn)
+        SqliteStore::init(conn, Some(path.to_path_buf()))
     }
 
     /// A private in-memory database (tests).
     pub fn open_in_memory() -> Result<SqliteStore> {
-        SqliteStore::init(Connection::open_in_memory().map_err(db)?)
+        SqliteStore::init(Connection::open_in_memory().map_err(db)?, None)
     }
 
-    fn init(mut conn: Connection) -> Result<SqliteStore> {
+    fn init(mut conn: Connection, path: Option<std::path::PathBuf>) -> Result<SqliteStore> {
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
         conn.set_prepared_statement_cache_capacity(64);
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
@@ -80,12 +118,19 @@ impl SqliteStore {
             ));
         }
         for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            // Several processes may open a new database at once: the write
+            // lock orders them, and each step re-reads the version under
+            // it, so a step runs exactly once.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+            let now: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(db)?;
+            if now > i as i64 {
+                continue;
+            }
             tx.execute_batch(step).map_err(db)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(db)?;
             tx.commit().map_err(db)?;
         }
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        Ok(SqliteStore { conn: Mutex::new(conn), path })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -127,6 +172,14 @@ fn claim_login_ids(tx: &rusqlite::Transaction<'_>, user: &User) -> Result<()> {
 }
 
 impl Store for SqliteStore {
+    fn data_key_file(&self) -> Option<std::path::PathBuf> {
+        self.path.as_ref().map(|p| {
+            let mut name = p.as_os_str().to_owned();
+            name.push(".key");
+            name.into()
+        })
+    }
+
     fn create_user(&self, user: &User) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
@@ -306,6 +359,29 @@ impl Store for SqliteStore {
             )
             .map_err(db)?;
         Ok(n == 1)
+    }
+
+    fn redeem_and_put(&self, marker: &RecordWrite<'_>, then: &RecordWrite<'_>) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        let n = tx
+            .exec(
+                "INSERT INTO records (kind, id, value, expires_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (kind, id) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+                 WHERE records.expires_at IS NOT NULL AND records.expires_at <= ?5",
+                params![marker.kind, marker.id, marker.value.to_string(), marker.expires_at.map(clamp), clamp(crate::ids::now_secs())],
+            )
+            .map_err(db)?;
+        if n != 1 {
+            return Ok(false); // dropping the transaction rolls it back
+        }
+        tx.exec(
+            "INSERT OR REPLACE INTO records (kind, id, value, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![then.kind, then.id, then.value.to_string(), then.expires_at.map(clamp)],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(true)
     }
 
     fn record(&self, kind: &str, id: &str) -> Result<Option<Value>> {

@@ -24,12 +24,13 @@ pub mod keys;
 mod pages;
 mod social;
 mod token;
-mod vault;
+pub mod vault;
 
 pub use config::{AccessKey, Application, AuthMethod, STANDARD_SCOPES};
 pub use http::{HttpRequest, HttpResponse};
 pub use keys::SigningKeys;
 pub use social::OAuthStart;
+pub use vault::Vault;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::flow::FlowEngine;
@@ -80,7 +81,7 @@ pub struct Provider {
     client_jwks: HashMap<String, JwksCache>,
     secure_cookies: bool,
     social: Arc<social::SocialLogin>,
-    vault: vault::Vault,
+    vault: Vault,
 }
 
 impl std::fmt::Debug for Provider {
@@ -110,11 +111,12 @@ impl Provider {
     /// key on first start.
     pub fn new(project: Project, store: Arc<dyn Store>) -> Result<Provider> {
         let max_ttl = project.session_ttl.max(project.code_ttl);
-        let keys = keys::load_or_create(&*store, project.signing_alg, max_ttl)?;
-        Provider::with_keys(project, store, keys)
+        let vault = Vault::open(project.extra.get("encryption"), &*store)?;
+        let keys = keys::load_or_create(&*store, &vault, project.signing_alg, max_ttl)?;
+        Provider::with_keys(project, store, keys, vault)
     }
 
-    fn with_keys(project: Project, store: Arc<dyn Store>, keys: SigningKeys) -> Result<Provider> {
+    fn with_keys(project: Project, store: Arc<dyn Store>, keys: SigningKeys, vault: Vault) -> Result<Provider> {
         let base = url::Url::parse(&project.base_url).map_err(|_| Error::config("baseUrl is not a URL"))?;
         if !matches!(base.scheme(), "http" | "https") {
             return Err(Error::config("baseUrl must be an http or https URL"));
@@ -164,7 +166,6 @@ impl Provider {
         }
         let oauth = crate::oidc::social::OAuthProviders::from_json(project.extra.get("oauthProviders"), &base_url, &keys.active)?;
         let social = Arc::new(social::SocialLogin::new(oauth, store.clone()));
-        let vault = vault::Vault::open(project.extra.get("encryption"), &*store)?;
         let mut engine = project.engine(keys.active.clone(), store.clone())?;
         engine.set_oauth(social.clone());
         let engine = Arc::new(engine);

@@ -7,6 +7,7 @@ use super::{oauth_error, split_scope, token_digest, AccessKey, Application, Prov
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{now_secs, random_id};
 use crate::jose::{self, Algorithm, Validation};
+use crate::store::RecordWrite;
 use crate::oidc::client::half_hash;
 use crate::users::{User, UserStatus};
 use serde_json::{json, Map, Value};
@@ -62,6 +63,13 @@ impl<'a> Subject<'a> {
             grant_id: Some(grant_id),
         }
     }
+}
+
+/// A refresh token about to be issued: its store id, record and expiry.
+struct NewRefresh {
+    digest: String,
+    record: Value,
+    expires_at: u64,
 }
 
 /// An authenticated client.
@@ -325,10 +333,10 @@ impl Provider {
             }
         };
         // Rotation: each refresh token works once; presenting a rotated one
-        // means it leaked, so the whole family is revoked.
-        if !self.store.insert_record("rt_used", &digest, &json!(true), expires)? {
-            self.revoke_grant(&grant_id)?;
-            return Err(invalid_grant("the refresh token was already used; its whole family is revoked"));
+        // means it leaked, so the whole family is revoked (unless it is the
+        // same client retrying within tokens.refreshReuseGrace).
+        if self.store.record("rt_used", &digest)?.is_some() {
+            return self.refresh_reused(client, &digest, &grant_id);
         }
         if !self.grant_live(&grant_id)? {
             return Err(invalid_grant("the grant has been revoked"));
@@ -338,7 +346,51 @@ impl Provider {
         let subject = Subject::from_grant(client.id(), &user, &scopes, &record, &custom, None, &grant_id);
         // The narrowed scope is what the new refresh token carries; the
         // family keeps its original expiry.
-        self.token_response(client, &subject, true)
+        let (out, next) = self.token_response_parts(client, &subject, true)?;
+        let now = now_secs();
+        let grace = self.project.refresh_reuse_grace;
+        let mut marker = json!({"at": now, "clientId": client.id()});
+        if grace > 0 {
+            // What a retry within the grace window gets back: this answer.
+            marker["response"] = self.vault.seal(&format!("rt_used:{digest}"), &out)?;
+        }
+        let redeemed = match &next {
+            Some(n) => {
+                marker["next"] = n.digest.clone().into();
+                let then = RecordWrite { kind: "rt", id: &n.digest, value: &n.record, expires_at: Some(n.expires_at) };
+                self.store.redeem_and_put(&RecordWrite { kind: "rt_used", id: &digest, value: &marker, expires_at: expires }, &then)?
+            }
+            None => self.store.insert_record("rt_used", &digest, &marker, expires)?,
+        };
+        if !redeemed {
+            return self.refresh_reused(client, &digest, &grant_id);
+        }
+        Ok(out)
+    }
+
+    /// A refresh token presented again. Within `tokens.refreshReuseGrace`
+    /// of its rotation, the same client whose successor is still unused
+    /// gets the very answer of the rotation again (its reply was lost);
+    /// anything else is a leaked token, and the family is revoked.
+    fn refresh_reused(&self, client: &Client<'_>, digest: &str, grant_id: &str) -> Result<Value> {
+        let grace = self.project.refresh_reuse_grace;
+        if grace > 0 {
+            if let Some(marker) = self.store.record("rt_used", digest)? {
+                let at = marker.get("at").and_then(Value::as_u64).unwrap_or(0);
+                let same_client = marker.get("clientId").and_then(Value::as_str) == Some(client.id());
+                let next_unused = match marker.get("next").and_then(Value::as_str) {
+                    Some(next) => self.store.record("rt_used", next)?.is_none(),
+                    None => true,
+                };
+                if same_client && next_unused && now_secs() <= at + grace && self.grant_live(grant_id)? {
+                    if let Some(sealed) = marker.get("response") {
+                        return self.vault.open_sealed(&format!("rt_used:{digest}"), sealed);
+                    }
+                }
+            }
+        }
+        self.revoke_grant(grant_id)?;
+        Err(invalid_grant("the refresh token was already used; its whole family is revoked"))
     }
 
     fn client_credentials(&self, client: &Client<'_>, params: &Params) -> Result<Value> {
@@ -384,8 +436,19 @@ impl Provider {
     }
 
     /// Access token, id_token (with `openid`) and, when the client may
-    /// refresh, a rotated refresh token.
+    /// refresh, a new refresh token (stored here).
     fn token_response(&self, client: &Client<'_>, s: &Subject<'_>, may_refresh: bool) -> Result<Value> {
+        let (out, next) = self.token_response_parts(client, s, may_refresh)?;
+        if let Some(n) = next {
+            self.store.put_record("rt", &n.digest, &n.record, Some(n.expires_at))?;
+        }
+        Ok(out)
+    }
+
+    /// [`Provider::token_response`] without storing the new refresh token,
+    /// which the caller writes (the refresh grant: with the old token's
+    /// redemption, in one transaction).
+    fn token_response_parts(&self, client: &Client<'_>, s: &Subject<'_>, may_refresh: bool) -> Result<(Value, Option<NewRefresh>)> {
         let (access, _) = self.mint_access_token(s)?;
         let mut out = json!({"access_token": access, "token_type": "Bearer", "expires_in": self.project.session_ttl, "scope": s.scopes.join(" ")});
         if s.scopes.iter().any(|x| x == "openid") {
@@ -397,22 +460,23 @@ impl Provider {
             }
             Client::Key(_) => false,
         };
-        if may_refresh && refreshable {
-            let token = random_id("")?;
-            let now = now_secs();
-            let grant_exp = self
-                .store
-                .record("grant", s.grant_id.unwrap_or_default())?
-                .and_then(|g| g.get("expiresAt").and_then(Value::as_u64))
-                .unwrap_or(now + self.project.refresh_ttl);
-            let record = json!({
-                "grantId": s.grant_id, "clientId": s.client_id, "userId": s.subject, "scope": s.scopes.join(" "),
-                "authTime": s.auth_time, "amr": s.amr, "acr": s.acr, "claims": s.custom, "sid": s.sid, "exp": grant_exp,
-            });
-            self.store.put_record("rt", &token_digest(&token), &record, Some(grant_exp))?;
-            out["refresh_token"] = token.into();
+        if !(may_refresh && refreshable) {
+            return Ok((out, None));
         }
-        Ok(out)
+        let token = random_id("")?;
+        let now = now_secs();
+        let grant_exp = self
+            .store
+            .record("grant", s.grant_id.unwrap_or_default())?
+            .and_then(|g| g.get("expiresAt").and_then(Value::as_u64))
+            .unwrap_or(now + self.project.refresh_ttl);
+        let record = json!({
+            "grantId": s.grant_id, "clientId": s.client_id, "userId": s.subject, "scope": s.scopes.join(" "),
+            "authTime": s.auth_time, "amr": s.amr, "acr": s.acr, "claims": s.custom, "sid": s.sid, "exp": grant_exp,
+        });
+        let next = NewRefresh { digest: token_digest(&token), record, expires_at: grant_exp };
+        out["refresh_token"] = token.into();
+        Ok((out, Some(next)))
     }
 
     /// An RFC 9068 access token (`typ: at+jwt`).
