@@ -39,6 +39,8 @@ pub enum ErrorCode {
     ConnectorTimeout,
     UserNotFound,
     UserExists,
+    // Abuse
+    RateLimited,
     // Everything else
     Config,
     Network,
@@ -75,7 +77,7 @@ impl ErrorFamily {
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 29] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidClient,
         ErrorCode::InvalidGrant,
@@ -100,6 +102,7 @@ impl ErrorCode {
         ErrorCode::ConnectorTimeout,
         ErrorCode::UserNotFound,
         ErrorCode::UserExists,
+        ErrorCode::RateLimited,
         ErrorCode::Config,
         ErrorCode::Network,
         ErrorCode::Storage,
@@ -133,6 +136,7 @@ impl ErrorCode {
             ErrorCode::ConnectorTimeout => "connector_timeout",
             ErrorCode::UserNotFound => "user_not_found",
             ErrorCode::UserExists => "user_exists",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Config => "config",
             ErrorCode::Network => "network",
             ErrorCode::Storage => "storage",
@@ -150,7 +154,7 @@ impl ErrorCode {
         match self {
             InvalidRequest | InvalidClient | InvalidGrant | UnauthorizedClient
             | UnsupportedGrantType | InvalidScope | AccessDenied | LoginRequired
-            | ConsentRequired => ErrorFamily::OAuth,
+            | ConsentRequired | RateLimited => ErrorFamily::OAuth,
             InvalidToken | ExpiredToken | ImmatureToken | InvalidSignature | InvalidIssuer
             | InvalidAudience | UnsupportedAlgorithm | InvalidKey => ErrorFamily::Token,
             FlowNotFound | InvalidFlow | StepFailed | ConnectorFailed | ConnectorTimeout

@@ -15,9 +15,9 @@ use std::sync::Arc;
 /// The demo project's flow (also `tests/flows/sign-up-or-in.json`).
 const DEMO_FLOW: &str = include_str!("../../tests/flows/sign-up-or-in.json");
 
-const FIELDS: [&str; 13] = [
+const FIELDS: [&str; 15] = [
     "projectId", "baseUrl", "signing", "tokens", "applications", "accessKeys", "connectors", "roles",
-    "oauthProviders", "flows", "tenants", "encryption", "redirectUrls",
+    "oauthProviders", "flows", "tenants", "encryption", "redirectUrls", "rateLimits", "trustedProxies",
 ];
 
 /// Why `url` cannot be a redirect URL, if it cannot.
@@ -206,7 +206,9 @@ impl Project {
         }
         let extra = doc
             .iter()
-            .filter(|(k, _)| ["applications", "accessKeys", "roles", "oauthProviders", "tenants", "encryption"].contains(&k.as_str()))
+            .filter(|(k, _)| {
+                ["applications", "accessKeys", "roles", "oauthProviders", "tenants", "encryption", "rateLimits", "trustedProxies"].contains(&k.as_str())
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         Ok(Project {

@@ -447,3 +447,101 @@ async fn a_lost_refresh_reply_is_recovered_within_the_grace_window_and_only_then
     let e = Project::from_json(&doc.to_string(), &e2e_dir()).unwrap_err();
     assert!(e.message.contains("refreshReuseGrace"), "{}", e.message);
 }
+
+/// A request from `ip` (as `idflow serve` passes the peer).
+async fn from_ip(p: &Provider, method: &str, path: &str, headers: Vec<(String, String)>, body: Vec<u8>, ip: &str) -> HttpResponse {
+    p.handle(HttpRequest::new(method, path, headers, body).with_peer(Some(ip.parse().unwrap()))).await
+}
+
+fn form_headers(basic: Option<(&str, &str)>) -> Vec<(String, String)> {
+    let mut h = vec![("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned())];
+    if let Some((id, secret)) = basic {
+        use base64::Engine;
+        h.push(("Authorization".into(), format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))));
+    }
+    h
+}
+
+#[tokio::test]
+async fn guessing_client_secrets_is_rate_limited_per_client_and_per_address() {
+    let p = provider_with(|d| d["rateLimits"] = json!({"clientAuthFailuresPerClient": 5, "clientAuthFailuresPerIp": 8}));
+    let cc = b"grant_type=client_credentials".to_vec();
+    for _ in 0..5 {
+        let r = from_ip(&p, "POST", "/oauth2/v1/token", form_headers(Some(("K-reporting", "wrong-secret-000000000"))), cc.clone(), "198.51.100.1").await;
+        assert_eq!(r.status, 401);
+    }
+    // Now even the right secret waits: the secret is not checked at all.
+    let r = from_ip(&p, "POST", "/oauth2/v1/token", form_headers(Some(("K-reporting", "reporting-secret-0123456789"))), cc.clone(), "198.51.100.2").await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(body(&r)["error"], "rate_limited");
+    let retry: u64 = r.header("Retry-After").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    assert_eq!(r.header("Cache-Control"), Some("no-store"));
+    // Other clients are not affected...
+    let web = from_ip(&p, "POST", "/oauth2/v1/token", form_headers(Some(("web", "wrong-web-secret-00000"))), cc.clone(), "198.51.100.1").await;
+    assert_eq!(web.status, 401);
+    // ...until the address itself has failed too often (8 times), whatever the client id.
+    for i in 0..2 {
+        let id = format!("nobody-{i}");
+        let r = from_ip(&p, "POST", "/oauth2/v1/token", form_headers(Some((&id, "x-000000000000000"))), cc.clone(), "198.51.100.1").await;
+        assert_eq!(r.status, 401);
+    }
+    let r = from_ip(&p, "POST", "/oauth2/v1/token", form_headers(Some(("web", "web-secret-0123456789abcdef"))), cc.clone(), "198.51.100.1").await;
+    assert_eq!(r.status, 429);
+    let r = from_ip(&p, "POST", "/oauth2/v1/revoke", form_headers(Some(("web", "web-secret-0123456789abcdef"))), b"token=x".to_vec(), "198.51.100.1").await;
+    assert_eq!(r.status, 429, "revocation authenticates clients too");
+    // Limits off: nothing is counted.
+    let p = provider_with(|d| d["rateLimits"] = json!({"enabled": false, "clientAuthFailuresPerClient": 1}));
+    for _ in 0..3 {
+        let r = from_ip(&p, "POST", "/oauth2/v1/token", form_headers(Some(("K-reporting", "wrong-secret-000000000"))), cc.clone(), "198.51.100.1").await;
+        assert_eq!(r.status, 401);
+    }
+}
+
+#[tokio::test]
+async fn flow_starts_answers_and_social_calls_are_rate_limited() {
+    let p = provider_with(|d| {
+        d["rateLimits"] = json!({"flowStartsPerIp": 3, "answersPerExecution": 4, "socialApiPerIp": 2});
+        d["trustedProxies"] = json!(["10.0.0.0/8"]);
+    });
+    let json_h = || vec![("Content-Type".to_owned(), "application/json".to_owned())];
+    let start = json!({"flowId": "sign-up-or-in"}).to_string().into_bytes();
+    for _ in 0..3 {
+        assert_eq!(from_ip(&p, "POST", "/v1/flow/start", json_h(), start.clone(), "203.0.113.5").await.status, 200);
+    }
+    let r = from_ip(&p, "POST", "/v1/flow/start", json_h(), start.clone(), "203.0.113.5").await;
+    assert_eq!(r.status, 429);
+    assert_eq!(body(&r)["error"]["code"], "rate_limited");
+    assert!(r.header("Retry-After").is_some());
+    // Another address is its own count; behind a trusted proxy, the
+    // forwarded address counts, and a forged header from outside does not.
+    assert_eq!(from_ip(&p, "POST", "/v1/flow/start", json_h(), start.clone(), "203.0.113.6").await.status, 200);
+    let mut via = json_h();
+    via.push(("X-Forwarded-For".into(), "192.0.2.77".into()));
+    assert_eq!(from_ip(&p, "POST", "/v1/flow/start", via.clone(), start.clone(), "10.0.0.2").await.status, 200);
+    let mut forged = json_h();
+    forged.push(("X-Forwarded-For".into(), "192.0.2.78".into()));
+    assert_eq!(from_ip(&p, "POST", "/v1/flow/start", forged, start.clone(), "203.0.113.5").await.status, 429);
+    // Answers per execution: wrong answers count too.
+    let s = body(&from_ip(&p, "POST", "/v1/flow/start", json_h(), start.clone(), "203.0.113.9").await);
+    let answer = json!({"executionId": s["executionId"], "executionSecret": s["executionSecret"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": "not an email"}});
+    for _ in 0..4 {
+        let r = from_ip(&p, "POST", "/v1/flow/next", json_h(), answer.to_string().into_bytes(), "203.0.113.9").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(body(&r)["status"], "waiting");
+    }
+    let r = from_ip(&p, "POST", "/v1/flow/next", json_h(), answer.to_string().into_bytes(), "203.0.113.9").await;
+    assert_eq!(r.status, 429);
+    // Social login API calls per address.
+    let social = json!({"provider": "nobody", "codeChallenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGcSsw6C0M"}).to_string().into_bytes();
+    for _ in 0..2 {
+        assert_eq!(from_ip(&p, "POST", "/v1/auth/oauth/authorize", json_h(), social.clone(), "203.0.113.11").await.status, 400);
+    }
+    assert_eq!(from_ip(&p, "POST", "/v1/auth/oauth/authorize", json_h(), social.clone(), "203.0.113.11").await.status, 429);
+    let exchange = json!({"code": "c", "codeVerifier": "v"}).to_string().into_bytes();
+    assert_eq!(from_ip(&p, "POST", "/v1/auth/oauth/exchange", json_h(), exchange, "203.0.113.11").await.status, 429);
+    // A host that does not give the address is not counted per address.
+    for _ in 0..5 {
+        assert_eq!(post_json(&p, "/v1/flow/start", json!({"flowId": "sign-up-or-in"})).await.status, 200);
+    }
+}

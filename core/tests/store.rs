@@ -101,6 +101,12 @@ fn contract(store: &dyn Store) {
     assert!(!store.redeem_and_put(&m, &t2).unwrap(), "redeemed once");
     assert_eq!(store.record("rt", "newer").unwrap(), None, "a lost redemption writes nothing");
     assert_eq!(store.record("rt_used", "old").unwrap(), Some(marker));
+    // Counters: atomic increments within a window; an expired one restarts.
+    assert_eq!(store.hit("rate", "w1", now + 60).unwrap(), 1);
+    assert_eq!(store.hit("rate", "w1", now + 60).unwrap(), 2);
+    assert_eq!(store.record("rate", "w1").unwrap(), Some(json!(2)));
+    store.put_record("rate", "w0", &json!(7), Some(now - 1)).unwrap();
+    assert_eq!(store.hit("rate", "w0", now + 60).unwrap(), 1, "a past window starts again");
 }
 
 #[test]

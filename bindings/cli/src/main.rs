@@ -34,6 +34,18 @@ enum Command {
         /// Public base URL (the issuer is BASE_URL/PROJECT_ID), e.g. behind a proxy.
         #[arg(long)]
         base_url: Option<String>,
+        /// Seconds a request header may take to arrive.
+        #[arg(long, default_value_t = 10)]
+        header_timeout: u64,
+        /// Seconds a request body may take to arrive.
+        #[arg(long, default_value_t = 30)]
+        body_timeout: u64,
+        /// Seconds an idle keep-alive connection stays open.
+        #[arg(long, default_value_t = 60)]
+        idle_timeout: u64,
+        /// Open connections at most; at the cap the longest-idle one closes.
+        #[arg(long, default_value_t = 1024)]
+        max_connections: usize,
     },
     /// Print the upstream access token kept for a user (oauthProviders with
     /// manageProviderTokens), refreshed first when it has expired.
@@ -282,7 +294,18 @@ fn pretty(v: &impl serde::Serialize) -> String {
 
 fn run(cli: Cli) -> Result<String, Error> {
     match cli.command {
-        Command::Serve { config, addr, db, base_url } => serve::serve(serve::ServeArgs { config, addr, db, base_url }),
+        Command::Serve { config, addr, db, base_url, header_timeout, body_timeout, idle_timeout, max_connections } => {
+            if header_timeout == 0 || body_timeout == 0 || idle_timeout == 0 || max_connections == 0 {
+                return Err(Error::config("--header-timeout, --body-timeout, --idle-timeout and --max-connections must be positive"));
+            }
+            let limits = serve::Limits {
+                header_timeout: std::time::Duration::from_secs(header_timeout),
+                body_timeout: std::time::Duration::from_secs(body_timeout),
+                idle_timeout: std::time::Duration::from_secs(idle_timeout),
+                max_connections,
+            };
+            serve::serve(serve::ServeArgs { config, addr, db, base_url, limits })
+        }
         Command::ProviderToken { config, db, user, provider } => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

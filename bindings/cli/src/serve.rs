@@ -1,29 +1,71 @@
-//! `idflow serve`: the OIDC provider over HTTP (axum on tokio). The server
-//! only converts requests and responses; `idflow::oidc::provider` does the
-//! rest. Logs name the method, path (never the query: it carries codes and
-//! state), status and duration, and nothing else of the request.
+//! `idflow serve`: the OIDC provider over HTTP/1.1 (hyper on tokio). The
+//! server only converts requests and responses; `idflow::oidc::provider`
+//! does the rest. Logs name the method, path (never the query: it carries
+//! codes and state), status and duration, and nothing else of the request.
+//!
+//! A client cannot hold the server: a request's header must arrive within
+//! the header timeout (10 s) of its first byte or of the connection, its
+//! body within the body timeout (30 s), and an idle keep-alive connection
+//! closes after the idle timeout (60 s). Connections are capped; at the
+//! cap the connection idle the longest is closed for the new one, so a
+//! flood of stuck connections never keeps `/health` or a stop waiting.
+//! No maintained Rust server offers per-connection header and idle
+//! timeouts with eviction at a cap, so the accept loop is written here on
+//! hyper's connection API.
 
-use axum::body::{to_bytes, Body};
-use axum::extract::State;
-use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode};
 use idflow::oidc::provider::{HttpRequest, Provider};
 use idflow::project::Project;
 use idflow::store::{SqliteStore, Store};
 use idflow::Error;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
 
 /// Largest request body accepted (forms and flow API JSON are small).
 const BODY_LIMIT: usize = 64 * 1024;
 /// How long a stop waits for in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// The server's limits; `idflow serve` flags set them.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A request header must be complete this long after its first byte
+    /// (or after the connection opened). Default 10 s.
+    pub header_timeout: Duration,
+    /// A request body must be complete this long after its header. Default 30 s.
+    pub body_timeout: Duration,
+    /// An idle keep-alive connection closes after this. Default 60 s.
+    pub idle_timeout: Duration,
+    /// Open connections at most. Default 1024.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+        }
+    }
+}
+
 pub struct ServeArgs {
     pub config: Option<String>,
     pub addr: String,
     pub db: String,
     pub base_url: Option<String>,
+    pub limits: Limits,
 }
 
 pub fn load_project(config: Option<&str>, base_url: Option<&str>, addr: &SocketAddr) -> Result<Project, Error> {
@@ -37,16 +79,26 @@ pub fn load_project(config: Option<&str>, base_url: Option<&str>, addr: &SocketA
     Ok(project)
 }
 
-async fn handle(State(provider): State<Arc<Provider>>, request: Request<Body>) -> Response<Body> {
+/// One request: the body read within its limits, the provider's answer.
+async fn handle(provider: Arc<Provider>, peer: IpAddr, limits: Limits, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
     let method = parts.method.as_str().to_owned();
     let path = parts.uri.path().to_owned();
-    let body = match to_bytes(body, BODY_LIMIT).await {
-        Ok(b) => b,
-        Err(_) => {
+    let body = match tokio::time::timeout(limits.body_timeout, Limited::new(body, BODY_LIMIT).collect()).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
             tracing::info!(%method, %path, status = 413, "request body too large");
             return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+        }
+        Ok(Err(_)) => {
+            // The client went away mid-body: nobody reads an answer.
+            tracing::info!(%method, %path, "the client closed the connection before its body was complete");
+            return plain(StatusCode::BAD_REQUEST, "incomplete request body");
+        }
+        Err(_) => {
+            tracing::info!(%method, %path, status = 408, "the request body did not arrive in time");
+            return plain(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time");
         }
     };
     let headers = parts
@@ -55,9 +107,10 @@ async fn handle(State(provider): State<Arc<Provider>>, request: Request<Body>) -
         .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned())))
         .collect();
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let response = provider.handle(HttpRequest::new(&method, target, headers, body.to_vec())).await;
+    let request = HttpRequest::new(&method, target, headers, body.to_vec()).with_peer(Some(peer));
+    let response = provider.handle(request).await;
     tracing::info!(%method, %path, status = response.status, ms = started.elapsed().as_secs_f64() * 1e3, "request");
-    let mut out = Response::new(Body::from(response.body));
+    let mut out = Response::new(Full::new(Bytes::from(response.body)));
     *out.status_mut() = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (k, v) in response.headers {
         match (HeaderName::try_from(k), HeaderValue::try_from(v)) {
@@ -76,10 +129,148 @@ async fn handle(State(provider): State<Arc<Provider>>, request: Request<Body>) -
     out
 }
 
-fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
-    let mut r = Response::new(Body::from(text));
+fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
     *r.status_mut() = status;
     r
+}
+
+/// Where a connection is in its life, for the timeouts and the cap.
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    /// Open, nothing received yet.
+    Fresh(Instant),
+    /// A request header is arriving (its first byte came then).
+    Reading(Instant),
+    /// A request is being handled.
+    Busy,
+    /// Between requests since then.
+    Idle(Instant),
+}
+
+struct Slot {
+    phase: Phase,
+    close: Arc<Notify>,
+}
+
+/// Every open connection, so the sweeper can time them out and the
+/// acceptor can make room.
+#[derive(Default)]
+struct Connections {
+    slots: Mutex<HashMap<u64, Slot>>,
+}
+
+impl Connections {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Slot>> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set(&self, id: u64, phase: Phase) {
+        if let Some(slot) = self.lock().get_mut(&id) {
+            slot.phase = phase;
+        }
+    }
+
+    /// A first byte after `Fresh` or `Idle` starts a request header.
+    fn bytes_arrived(&self, id: u64) {
+        if let Some(slot) = self.lock().get_mut(&id) {
+            if matches!(slot.phase, Phase::Fresh(_) | Phase::Idle(_)) {
+                slot.phase = Phase::Reading(Instant::now());
+            }
+        }
+    }
+
+    /// Closes the connection waiting the longest (not one being served);
+    /// false when every connection is busy.
+    fn evict_one(&self) -> bool {
+        let slots = self.lock();
+        let since = |p: &Phase| match p {
+            Phase::Fresh(t) | Phase::Reading(t) | Phase::Idle(t) => Some(*t),
+            Phase::Busy => None,
+        };
+        match slots.values().filter_map(|s| since(&s.phase).map(|t| (t, s))).min_by_key(|(t, _)| *t) {
+            Some((_, slot)) => {
+                slot.close.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Closes connections past their header or idle timeout; with `all_idle`
+    /// (stopping), every connection not being served.
+    fn sweep(&self, limits: &Limits, all_idle: bool) {
+        let now = Instant::now();
+        for slot in self.lock().values() {
+            let expired = match slot.phase {
+                Phase::Fresh(t) | Phase::Reading(t) => all_idle || now.duration_since(t) > limits.header_timeout,
+                Phase::Idle(t) => all_idle || now.duration_since(t) > limits.idle_timeout,
+                Phase::Busy => false,
+            };
+            if expired {
+                slot.close.notify_one();
+            }
+        }
+    }
+}
+
+/// The socket, reporting reads to [`Connections`].
+struct Tracked {
+    stream: tokio::net::TcpStream,
+    id: u64,
+    connections: Arc<Connections>,
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.connections.bytes_arrived(self.id);
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, data)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// Serves one connection until it ends or is told to close.
+fn spawn_connection(stream: tokio::net::TcpStream, peer: SocketAddr, id: u64, provider: Arc<Provider>, connections: Arc<Connections>, limits: Limits) {
+    let close = Arc::new(Notify::new());
+    connections.lock().insert(id, Slot { phase: Phase::Fresh(Instant::now()), close: close.clone() });
+    let tracked = Tracked { stream, id, connections: connections.clone() };
+    let service_connections = connections.clone();
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let (provider, connections) = (provider.clone(), service_connections.clone());
+        async move {
+            connections.set(id, Phase::Busy);
+            let response = handle(provider, peer.ip(), limits, request).await;
+            connections.set(id, Phase::Idle(Instant::now()));
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    tokio::spawn(async move {
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(limits.header_timeout.max(limits.idle_timeout))
+            .max_buf_size(64 * 1024)
+            .serve_connection(hyper_util::rt::TokioIo::new(tracked), service);
+        tokio::select! {
+            _ = connection => {}
+            () = close.notified() => {}
+        }
+        connections.lock().remove(&id);
+    });
 }
 
 async fn shutdown_signal() {
@@ -167,26 +358,57 @@ pub fn serve(args: ServeArgs) -> Result<String, Error> {
                 }
             }
         });
-        let app = axum::Router::new().fallback(handle).with_state(provider);
-        // On SIGINT/SIGTERM stop accepting, let in-flight requests finish,
-        // and exit after SHUTDOWN_GRACE even if a client never completes its
-        // request (a half-sent header must not keep the process alive).
-        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = stop_rx.wait_for(|stop| *stop).await;
-        });
-        let server = std::future::IntoFuture::into_future(server);
-        tokio::pin!(server);
-        let failed = |e: std::io::Error| Error::internal(format!("the server failed: {e}"));
-        tokio::select! {
-            r = &mut server => r.map_err(failed)?,
-            _ = shutdown_signal() => {
-                let _ = stop_tx.send(true);
-                match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
-                    Ok(r) => r.map_err(failed)?,
-                    Err(_) => tracing::warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "connections still open after the grace period; exiting"),
-                }
+        let connections = Arc::new(Connections::default());
+        let limits = args.limits;
+        // The sweeper enforces the header and idle timeouts.
+        let swept = connections.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                tick.tick().await;
+                swept.sweep(&limits, false);
             }
+        });
+        let stop = shutdown_signal();
+        tokio::pin!(stop);
+        let mut next_id = 0u64;
+        loop {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                () = &mut stop => break,
+            };
+            let (stream, peer) = match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of descriptors, say: wait for connections to close
+                    // instead of spinning on accept.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            if connections.lock().len() >= limits.max_connections && !connections.evict_one() {
+                // Every connection is busy being served: this one waits its turn.
+                drop(stream);
+                continue;
+            }
+            next_id += 1;
+            spawn_connection(stream, peer, next_id, provider.clone(), connections.clone(), limits);
+        }
+        // Stop: no new connections; idle ones close now, requests in flight
+        // get SHUTDOWN_GRACE to finish.
+        drop(listener);
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        loop {
+            connections.sweep(&limits, true);
+            if connections.lock().is_empty() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "connections still open after the grace period; exiting");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok::<(), Error>(())
     })?;

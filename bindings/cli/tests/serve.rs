@@ -43,7 +43,10 @@ fn start(db: &std::path::Path, port: u16, extra: &[&str]) -> Server {
     loop {
         let mut line = String::new();
         if out.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
-            panic!("serve exited early: {lines:?}");
+            let _ = child.kill();
+            let mut err = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("serve exited early: {lines:?} {err}");
         }
         let done = line.starts_with("database:");
         lines.push(line.trim_end().to_owned());
@@ -109,9 +112,53 @@ fn param(url: &str, name: &str) -> String {
     url.split(['?', '&']).find_map(|kv| kv.strip_prefix(&format!("{name}="))).unwrap().to_owned()
 }
 
-fn json_post(port: u16, path: &str, body: &Value) -> Value {
-    let (_, _, b) = http(port, "POST", path, &[("Content-Type", "application/json")], body.to_string().as_bytes());
-    serde_json::from_slice(&b).unwrap()
+/// `name=value` of the `Set-Cookie` header for `name`.
+fn set_cookie(h: &[(String, String)], name: &str) -> Option<String> {
+    h.iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .filter_map(|(_, v)| v.split(';').next())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+/// What a sign-in through the flow API saw, and where the browser landed.
+struct SignIn {
+    request: String,
+    cookie: String,
+    secret: String,
+    landed: String,
+}
+
+/// The browser at `idflow serve`: authorize (whose redirect to the hosted
+/// page binds the request to the `idflow_browser` cookie) → the flow API →
+/// the completion URL, which delivers the answer to that browser only.
+fn sign_in(port: u16, authorize: &str, email: &str) -> SignIn {
+    let (status, headers, _) = http(port, "GET", authorize, &[], b"");
+    assert_eq!(status, 302);
+    let cookie = set_cookie(&headers, "idflow_browser").expect("authorize sets the idflow_browser cookie");
+    let request = param(header(&headers, "location").unwrap(), "request");
+    let jar = [("Content-Type", "application/json"), ("Cookie", cookie.as_str())];
+    let post = |path: &str, body: Value| -> Value {
+        let (_, _, b) = http(port, "POST", path, &jar, body.to_string().as_bytes());
+        serde_json::from_slice(&b).unwrap()
+    };
+    let s = post("/v1/flow/start", serde_json::json!({"request": request}));
+    let secret = s["executionSecret"].as_str().expect("flow/start answers an executionSecret").to_owned();
+    let step = serde_json::json!({"executionId": s["executionId"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": email}});
+    // The execution id alone drives nothing.
+    let (status, _, body) = http(port, "POST", "/v1/flow/next", &[("Content-Type", "application/json")], step.to_string().as_bytes());
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    let mut step = step;
+    step["executionSecret"] = secret.clone().into();
+    let d = post("/v1/flow/next", step);
+    let complete = d["redirect"]["url"].as_str().unwrap_or_else(|| panic!("no redirect.url: {d}"));
+    let target = &complete[complete.find("/oauth2/v1/authorize/complete?").unwrap()..];
+    assert_eq!(http(port, "GET", target, &[], b"").0, 403, "another browser gets nothing");
+    let (status, headers, _) = http(port, "GET", target, &[("Cookie", &cookie)], b"");
+    assert_eq!(status, 302);
+    assert!(set_cookie(&headers, "idflow_session").is_some(), "the delivery sets the provider session");
+    let landed = header(&headers, "location").unwrap().to_owned();
+    SignIn { request, cookie, secret, landed }
 }
 
 #[test]
@@ -130,15 +177,10 @@ fn the_demo_project_signs_a_user_in_from_the_printed_authorize_url() {
     let url = server.line("authorize URL:");
     let verifier = server.line("code_verifier:");
     let target = &url[url.find("/oauth2").unwrap()..];
-    let (status, headers, _) = http(port, "GET", target, &[], b"");
-    assert_eq!(status, 302);
-    let location = header(&headers, "location").unwrap().to_owned();
-    let request = param(&location, "request");
-    let s = json_post(port, "/v1/flow/start", &serde_json::json!({"request": request}));
     let secret_email = "serve-test-user@example.com";
-    let d = json_post(port, "/v1/flow/next", &serde_json::json!({"executionId": s["executionId"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": secret_email}}));
-    let redirect = d["redirect"]["url"].as_str().unwrap().to_owned();
-    let code = param(&redirect, "code");
+    let login = sign_in(port, target, secret_email);
+    assert!(login.landed.starts_with("http://127.0.0.1:8765/callback?"), "{}", login.landed);
+    let code = param(&login.landed, "code");
     let form = format!("grant_type=authorization_code&code={code}&client_id=local&redirect_uri=http%3A%2F%2F127.0.0.1%3A8765%2Fcallback&code_verifier={verifier}");
     let (status, headers, body) = http(port, "POST", "/oauth2/v1/token", &[("Content-Type", "application/x-www-form-urlencoded")], form.as_bytes());
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
@@ -154,7 +196,8 @@ fn the_demo_project_signs_a_user_in_from_the_printed_authorize_url() {
     let (status, log) = server.stop();
     assert!(status.success(), "{status:?}: {log}");
     assert!(log.contains("path=/oauth2/v1/token") && log.contains("status=200"), "{log}");
-    for secret in [code.as_str(), verifier.as_str(), access.as_str(), secret_email, request.as_str()] {
+    let browser = login.cookie.split_once('=').unwrap().1;
+    for secret in [code.as_str(), verifier.as_str(), access.as_str(), secret_email, login.request.as_str(), login.secret.as_str(), browser] {
         assert!(!log.contains(secret), "the log leaked {secret}");
     }
 }
@@ -231,16 +274,7 @@ fn oauth_test_prints_the_url_then_the_claims_and_mapped_user() {
     assert!(url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A7999%2Fv1%2Foauth%2Fcallback"), "{url}");
     // Sign in at the upstream, as the browser would.
     let target = url.strip_prefix(&base).unwrap();
-    let (status, headers, _) = http(up_port, "GET", target, &[], b"");
-    assert_eq!(status, 302);
-    let request = param(header(&headers, "location").unwrap(), "request");
-    let s = json_post(up_port, "/v1/flow/start", &serde_json::json!({"request": request}));
-    let d = json_post(
-        up_port,
-        "/v1/flow/next",
-        &serde_json::json!({"executionId": s["executionId"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": "cli-oauth@example.com"}}),
-    );
-    let landed = d["redirect"]["url"].as_str().unwrap().to_owned();
+    let landed = sign_in(up_port, target, "cli-oauth@example.com").landed;
     assert!(landed.starts_with("http://127.0.0.1:7999/v1/oauth/callback?code="), "{landed}");
     let mut stdin = cli.stdin.take().unwrap();
     writeln!(stdin, "{landed}").unwrap();
@@ -276,4 +310,170 @@ fn oauth_test_prints_the_url_then_the_claims_and_mapped_user() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no oauth provider named \"nope\""));
     upstream.stop();
+}
+
+/// Opens `n` connections that send half a request header and then stall.
+fn stuck_connections(port: u16, n: usize) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").unwrap();
+            s
+        })
+        .collect()
+}
+
+#[test]
+fn stuck_clients_never_stop_health_or_a_stop() {
+    let dir = temp_dir("stuck");
+    let port = free_port();
+    let server = start(&dir.join("idflow.db"), port, &["--max-connections", "32", "--header-timeout", "2"]);
+    // More stuck connections than the cap: the longest-waiting make room.
+    let stuck = stuck_connections(port, 100);
+    let t0 = Instant::now();
+    let (status, _, _) = http(port, "GET", "/health", &[], b"");
+    assert_eq!(status, 200);
+    assert!(t0.elapsed() < Duration::from_secs(2), "health waited {:?}", t0.elapsed());
+    // A header that never completes is cut off after the header timeout.
+    let mut slow = stuck_connections(port, 1).remove(0);
+    slow.set_read_timeout(Some(Duration::from_secs(6))).unwrap();
+    let t0 = Instant::now();
+    let mut buf = [0u8; 64];
+    let n = slow.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "closed without an answer");
+    let waited = t0.elapsed();
+    assert!(waited >= Duration::from_millis(1500) && waited < Duration::from_secs(5), "closed after {waited:?}");
+    // A stop with stuck connections open is prompt.
+    let more = stuck_connections(port, 20);
+    let t0 = Instant::now();
+    let (status, log) = server.stop();
+    assert!(status.success(), "{status:?}: {log}");
+    assert!(t0.elapsed() < Duration::from_secs(5), "the stop took {:?}", t0.elapsed());
+    drop((stuck, more));
+}
+
+#[test]
+fn a_client_that_aborts_its_body_is_not_called_too_large() {
+    let dir = temp_dir("abort");
+    let port = free_port();
+    let server = start(&dir.join("idflow.db"), port, &["--body-timeout", "2"]);
+    {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(b"POST /oauth2/v1/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\ngrant_type").unwrap();
+    }
+    // A body that stalls: 408 after the body timeout.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(6))).unwrap();
+    s.write_all(b"POST /oauth2/v1/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\nabc").unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 408"), "{}", String::from_utf8_lossy(&answer));
+    std::thread::sleep(Duration::from_millis(200));
+    let (_, log) = server.stop();
+    assert!(!log.contains("too large"), "{log}");
+    assert!(log.contains("closed the connection before its body was complete"), "{log}");
+}
+
+#[test]
+fn servers_starting_together_on_a_new_database_share_one_signing_key() {
+    for round in 0..5 {
+        let dir = temp_dir(&format!("together-{round}"));
+        let db = dir.join("idflow.db");
+        let (a, b) = (free_port(), free_port());
+        let (sa, sb) = std::thread::scope(|s| {
+            let ha = s.spawn(|| start(&db, a, &["--max-connections", "64"]));
+            let hb = s.spawn(|| start(&db, b, &["--max-connections", "64"]));
+            (ha.join().unwrap(), hb.join().unwrap())
+        });
+        let (_, _, ja) = http(a, "GET", "/local/.well-known/jwks.json", &[], b"");
+        let (_, _, jb) = http(b, "GET", "/local/.well-known/jwks.json", &[], b"");
+        let (ja, jb): (Value, Value) = (serde_json::from_slice(&ja).unwrap(), serde_json::from_slice(&jb).unwrap());
+        assert_eq!(ja["keys"].as_array().unwrap().len(), 1, "round {round}: {ja}");
+        assert_eq!(ja, jb, "round {round}");
+        let (sa_status, log_a) = sa.stop();
+        let (sb_status, log_b) = sb.stop();
+        assert!(sa_status.success() && sb_status.success(), "{log_a}\n{log_b}");
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&db).unwrap().permissions()) & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
+
+/// kill -9 in the middle of refreshes: a chain whose request was in flight
+/// retries its token after the restart and goes on, because the rotation
+/// was one transaction and tokens.refreshReuseGrace answers a lost reply.
+#[test]
+fn a_crash_during_refreshes_loses_no_session_within_the_grace_window() {
+    let dir = temp_dir("crash");
+    let db = dir.join("idflow.db");
+    let port = free_port();
+    let flows = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/flows/sign-up-or-in.json");
+    let project = serde_json::json!({
+        "projectId": "crash", "baseUrl": format!("http://127.0.0.1:{port}"),
+        "tokens": {"refreshReuseGrace": 120},
+        "applications": [{"clientId": "crash", "public": true, "redirectUris": ["http://127.0.0.1/cb"], "flow": "sign-up-or-in"}],
+        "flows": [flows.to_str().unwrap()]
+    });
+    let config = dir.join("project.json");
+    std::fs::write(&config, project.to_string()).unwrap();
+    let server = start(&db, port, &["--config", config.to_str().unwrap()]);
+    let mut chains = Vec::new();
+    for i in 0..12 {
+        let pair = idflow::pkce::generate(None).unwrap();
+        let authorize = format!(
+            "/oauth2/v1/authorize?response_type=code&client_id=crash&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&scope=openid%20offline_access&code_challenge={}&code_challenge_method=S256",
+            pair.challenge
+        );
+        let login = sign_in(port, &authorize, &format!("chain-{i}@example.com"));
+        let code = param(&login.landed, "code");
+        let form = format!("grant_type=authorization_code&code={code}&client_id=crash&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&code_verifier={}", pair.verifier);
+        let (status, _, body) = http(port, "POST", "/oauth2/v1/token", &[("Content-Type", "application/x-www-form-urlencoded")], form.as_bytes());
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let tokens: Value = serde_json::from_slice(&body).unwrap();
+        chains.push(tokens["refresh_token"].as_str().unwrap().to_owned());
+    }
+    // Each chain refreshes in a loop until the server dies under it.
+    let refresh = |port: u16, token: &str| -> Option<(u16, Value)> {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        let body = format!("grant_type=refresh_token&client_id=crash&refresh_token={token}");
+        let req = format!("POST /oauth2/v1/token HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        s.write_all(req.as_bytes()).ok()?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).ok()?;
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let status = String::from_utf8_lossy(&raw[..split]).split(' ').nth(1)?.parse().ok()?;
+        Some((status, serde_json::from_slice(&raw[split + 4..]).unwrap_or(Value::Null)))
+    };
+    let pid = server.child.id();
+    let last: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = chains
+            .iter()
+            .map(|first| {
+                s.spawn(move || {
+                    let mut token = first.clone();
+                    loop {
+                        match refresh(port, &token) {
+                            Some((200, t)) => token = t["refresh_token"].as_str().unwrap().to_owned(),
+                            Some((status, t)) => panic!("refresh answered {status}: {t}"),
+                            None => return token, // the server died mid-request
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(700));
+        Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut server = server;
+    let _ = server.child.wait();
+    let server = start(&db, port, &["--config", config.to_str().unwrap()]);
+    for (i, token) in last.iter().enumerate() {
+        let (status, body) = refresh(port, token).unwrap();
+        assert_eq!(status, 200, "chain {i} lost its session: {body}");
+        let next = body["refresh_token"].as_str().unwrap();
+        let (status, body) = refresh(port, next).unwrap();
+        assert_eq!(status, 200, "chain {i} goes on: {body}");
+    }
+    server.stop();
 }

@@ -43,7 +43,7 @@ idflow_error!(
     InvalidRequest, InvalidClient, InvalidGrant, UnauthorizedClient, UnsupportedGrantType, InvalidScope,
     AccessDenied, LoginRequired, ConsentRequired, InvalidToken, ExpiredToken, ImmatureToken,
     InvalidSignature, InvalidIssuer, InvalidAudience, UnsupportedAlgorithm, InvalidKey, FlowNotFound,
-    InvalidFlow, StepFailed, ConnectorFailed, ConnectorTimeout, UserNotFound, UserExists, Config,
+    InvalidFlow, StepFailed, ConnectorFailed, ConnectorTimeout, UserNotFound, UserExists, RateLimited, Config,
     Network, Storage, Internal,
 );
 

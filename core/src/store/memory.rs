@@ -154,6 +154,17 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
+    fn hit(&self, kind: &str, id: &str, expires_at: u64) -> Result<u64> {
+        let mut inner = self.lock();
+        let entry = inner.records.entry((kind.to_owned(), id.to_owned())).or_insert((Value::from(0u64), Some(expires_at)));
+        if !live(entry.1) {
+            *entry = (Value::from(0u64), Some(expires_at));
+        }
+        let n = entry.0.as_u64().unwrap_or(0) + 1;
+        entry.0 = Value::from(n);
+        Ok(n)
+    }
+
     fn redeem_and_put(&self, marker: &RecordWrite<'_>, then: &RecordWrite<'_>) -> Result<bool> {
         let mut inner = self.lock();
         let key = (marker.kind.to_owned(), marker.id.to_owned());

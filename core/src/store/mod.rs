@@ -131,6 +131,10 @@ pub trait Store: Send + Sync {
     /// marker existed. A crash leaves both writes or neither, so a
     /// rotated refresh token is never spent without its successor stored.
     fn redeem_and_put(&self, marker: &RecordWrite<'_>, then: &RecordWrite<'_>) -> Result<bool>;
+    /// Adds one to the counter `(kind, id)` (created at 1, living until
+    /// `expires_at`) and returns its new value, atomically: the rate
+    /// limits' fixed windows.
+    fn hit(&self, kind: &str, id: &str, expires_at: u64) -> Result<u64>;
     fn record(&self, kind: &str, id: &str) -> Result<Option<Value>>;
     fn delete_record(&self, kind: &str, id: &str) -> Result<()>;
     /// Every live record of `kind`, ordered by id.

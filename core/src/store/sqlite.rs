@@ -40,6 +40,22 @@ impl Cached for Connection {
     }
 }
 
+/// Runs `f` again while SQLite answers "busy" or "locked", for up to 10 s.
+fn busy_retry<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> Result<T> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            r => return r.map_err(db),
+        }
+    }
+}
+
 fn db(e: rusqlite::Error) -> Error {
     Error::new(ErrorCode::Storage, format!("sqlite: {e}"))
 }
@@ -103,10 +119,13 @@ impl SqliteStore {
         SqliteStore::init(Connection::open_in_memory().map_err(db)?, None)
     }
 
-    fn init(mut conn: Connection, path: Option<std::path::PathBuf>) -> Result<SqliteStore> {
+    fn init(conn: Connection, path: Option<std::path::PathBuf>) -> Result<SqliteStore> {
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
         conn.set_prepared_statement_cache_capacity(64);
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
+        // Switching to WAL takes an exclusive lock that SQLite does not wait
+        // for: a second process opening the new file at the same moment
+        // retries instead of failing.
+        busy_retry(|| conn.pragma_update(None, "journal_mode", "WAL"))?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(db)?;
@@ -121,14 +140,22 @@ impl SqliteStore {
             // Several processes may open a new database at once: the write
             // lock orders them, and each step re-reads the version under
             // it, so a step runs exactly once.
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
-            let now: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(db)?;
-            if now > i as i64 {
-                continue;
+            busy_retry(|| conn.execute_batch("BEGIN IMMEDIATE"))?;
+            let applied = (|| -> rusqlite::Result<()> {
+                let now: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                if now <= i as i64 {
+                    conn.execute_batch(step)?;
+                    conn.pragma_update(None, "user_version", (i + 1) as i64)?;
+                }
+                Ok(())
+            })();
+            match applied {
+                Ok(()) => conn.execute_batch("COMMIT").map_err(db)?,
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    return Err(db(e));
+                }
             }
-            tx.execute_batch(step).map_err(db)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(db)?;
-            tx.commit().map_err(db)?;
         }
         Ok(SqliteStore { conn: Mutex::new(conn), path })
     }
@@ -359,6 +386,25 @@ impl Store for SqliteStore {
             )
             .map_err(db)?;
         Ok(n == 1)
+    }
+
+    fn hit(&self, kind: &str, id: &str, expires_at: u64) -> Result<u64> {
+        let now = clamp(crate::ids::now_secs());
+        let n: i64 = self
+            .conn()
+            .row(
+                "INSERT INTO records (kind, id, value, expires_at) VALUES (?1, ?2, '1', ?3)
+                 ON CONFLICT (kind, id) DO UPDATE SET
+                     value = CASE WHEN records.expires_at IS NOT NULL AND records.expires_at <= ?4 THEN '1'
+                                  ELSE CAST(CAST(records.value AS INTEGER) + 1 AS TEXT) END,
+                     expires_at = CASE WHEN records.expires_at IS NOT NULL AND records.expires_at <= ?4 THEN excluded.expires_at
+                                       ELSE records.expires_at END
+                 RETURNING CAST(value AS INTEGER)",
+                params![kind, id, clamp(expires_at), now],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     fn redeem_and_put(&self, marker: &RecordWrite<'_>, then: &RecordWrite<'_>) -> Result<bool> {

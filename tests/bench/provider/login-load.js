@@ -8,8 +8,11 @@
 // keep-alive agent, each login a fresh "browser" (own cookie jar, no session),
 // public client "bench" with PKCE S256, scope "openid email reports:read":
 //   idflow:        GET /oauth2/v1/authorize -> 302 /login/bench?...&request=ID
-//                  POST /v1/flow/start {"request": ID}
-//                  POST /v1/flow/next {email} -> redirect.url = redirect_uri?code=
+//                    (sets the idflow_browser cookie that binds the request)
+//                  POST /v1/flow/start {"request": ID} -> executionSecret
+//                  POST /v1/flow/next {email, executionSecret} -> redirect.url
+//                  GET redirect.url (/oauth2/v1/authorize/complete, cookie)
+//                    -> 302 redirect_uri?code=
 //                  POST /oauth2/v1/token (authorization_code + code_verifier)
 //   oidc-provider: GET /auth -> 303 /interaction/UID (cookies)
 //                  GET /interaction/UID (the pending interaction, JSON)
@@ -167,12 +170,17 @@ async function loginIdflow(email) {
   expect(res.status === 200, 'flow/start', res);
   const step = JSON.parse(res.text);
   expect(step.status === 'waiting', 'flow/start did not wait for the email', res);
-  const next = { executionId: step.executionId, stepId: step.stepId, interactionId: step.screen.interactions[0].id, input: { email } };
+  const next = {
+    executionId: step.executionId, executionSecret: step.executionSecret, stepId: step.stepId, interactionId: step.screen.interactions[0].id, input: { email },
+  };
   res = await request(jar, 'POST', '/v1/flow/next', { body: JSON.stringify(next), type: 'application/json' });
   expect(res.status === 200, 'flow/next', res);
   const done = JSON.parse(res.text);
   expect(done.status === 'completed' && done.redirect?.url, 'flow/next did not complete', res);
-  return redeem(jar, '/oauth2/v1/token', codeFrom(done.redirect.url, state), verifier);
+  // The answer is delivered to this browser (its idflow_browser cookie) only.
+  res = await request(jar, 'GET', done.redirect.url);
+  expect(res.status === 302 && res.headers.location, 'authorize/complete', res);
+  return redeem(jar, '/oauth2/v1/token', codeFrom(res.headers.location, state), verifier);
 }
 
 async function loginOidcProvider(email) {

@@ -92,6 +92,7 @@ impl Provider {
     }
 
     async fn flow_start_new(&self, req: &HttpRequest, body: &Map<String, Value>) -> Result<HttpResponse> {
+        self.count_ip(req, "flow_start", self.limits.flow_starts_per_ip, "flow starts from this address")?;
         let request_id = match body.get("request") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
@@ -151,6 +152,9 @@ impl Provider {
             return flow_error(&Error::invalid_request("executionId, stepId and interactionId are required strings"));
         };
         if let Err(e) = self.execution_owner(req, &body, &execution) {
+            return flow_error(&e);
+        }
+        if let Err(e) = self.count("answers", &execution, self.limits.answers_per_execution, "answers to this execution") {
             return flow_error(&e);
         }
         let input = match flow_input(&body) {
@@ -252,6 +256,7 @@ fn flow_error(e: &Error) -> HttpResponse {
     let status = match e.code {
         ErrorCode::FlowNotFound => 404,
         ErrorCode::AccessDenied => 403,
+        ErrorCode::RateLimited => 429,
         ErrorCode::Storage | ErrorCode::Internal => 500,
         _ => 400,
     };

@@ -17,9 +17,18 @@ pub struct HttpRequest {
     /// Header names in any case; looked up case-insensitively.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The address the connection came from, when the host knows it: what
+    /// the per-address rate limits count (through `trustedProxies`).
+    pub peer: Option<std::net::IpAddr>,
 }
 
 impl HttpRequest {
+    /// The request as received from `peer`.
+    pub fn with_peer(mut self, peer: Option<std::net::IpAddr>) -> HttpRequest {
+        self.peer = peer;
+        self
+    }
+
     /// A request for `target`, which is a path with an optional query
     /// (`/oauth2/v1/authorize?client_id=...`) or an absolute URL (its scheme
     /// and host are ignored: the provider's issuer comes from its config).
@@ -39,6 +48,7 @@ impl HttpRequest {
             query: query.to_owned(),
             headers,
             body,
+            peer: None,
         }
     }
 

@@ -21,6 +21,7 @@ mod endpoints;
 mod flow_api;
 pub mod http;
 pub mod keys;
+pub mod limits;
 mod pages;
 mod social;
 mod token;
@@ -82,6 +83,8 @@ pub struct Provider {
     secure_cookies: bool,
     social: Arc<social::SocialLogin>,
     vault: Vault,
+    limits: limits::RateLimits,
+    proxies: limits::TrustedProxies,
 }
 
 impl std::fmt::Debug for Provider {
@@ -184,6 +187,8 @@ impl Provider {
             client_jwks,
             social,
             vault,
+            limits: limits::RateLimits::from_json(project.extra.get("rateLimits"))?,
+            proxies: limits::TrustedProxies::from_json(project.extra.get("trustedProxies"))?,
             project,
         };
         provider.discovery_json = provider.discovery().to_string();
@@ -340,6 +345,11 @@ impl Provider {
                 .with_header("Allow", allowed_methods(p)),
             _ => HttpResponse::json(404, &json!({"error": "not_found", "error_description": "no such endpoint"})),
         };
+        let response = if response.status == 429 {
+            response.with_header("Retry-After", self.limits.retry_after().to_string())
+        } else {
+            response
+        };
         if cors {
             with_cors(response)
         } else {
@@ -468,6 +478,7 @@ pub(crate) fn oauth_error(e: &Error) -> HttpResponse {
         ErrorCode::InvalidScope => (400, "invalid_scope"),
         ErrorCode::AccessDenied => (403, "access_denied"),
         ErrorCode::InvalidRequest => (400, "invalid_request"),
+        ErrorCode::RateLimited => (429, "rate_limited"),
         ErrorCode::Storage | ErrorCode::Internal | ErrorCode::Network | ErrorCode::Config => {
             return HttpResponse::json_no_store(500, &json!({"error": "server_error", "error_description": "the server could not complete the request"}))
         }

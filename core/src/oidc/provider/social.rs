@@ -35,6 +35,7 @@ pub(crate) fn is_s256_challenge(c: &str) -> bool {
 pub(super) fn v1_error(e: &Error) -> HttpResponse {
     let status = match e.code {
         ErrorCode::AccessDenied => 403,
+        ErrorCode::RateLimited => 429,
         ErrorCode::Storage | ErrorCode::Internal => 500,
         ErrorCode::Network => 502,
         _ => 400,
@@ -133,6 +134,7 @@ impl Provider {
     }
 
     async fn oauth_authorize_inner(&self, req: &HttpRequest) -> Result<String> {
+        self.count_ip(req, "social_api", self.limits.social_api_per_ip, "social login requests from this address")?;
         let body = body_object(req)?;
         let text = |k: &str| body.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
         let name = text("provider").ok_or_else(|| Error::invalid_request("provider is required"))?;
@@ -422,7 +424,7 @@ impl Provider {
 
     /// `POST /v1/auth/oauth/exchange {"code", "codeVerifier"}` → `authInfo`.
     pub(super) async fn oauth_exchange(&self, req: &HttpRequest) -> HttpResponse {
-        let result = body_object(req).and_then(|body| {
+        let result = self.count_ip(req, "social_api", self.limits.social_api_per_ip, "social login requests from this address").and_then(|()| body_object(req)).and_then(|body| {
             let text = |k: &str| body.get(k).and_then(Value::as_str).filter(|c| !c.is_empty());
             let code = text("code").ok_or_else(|| Error::invalid_request("code is required"))?;
             let verifier = text("codeVerifier").ok_or_else(|| Error::invalid_request("codeVerifier is required (the verifier of the codeChallenge sent to authorize)"))?;

@@ -100,6 +100,24 @@ fn add_auth_claims(s: &Subject<'_>, claims: &mut Map<String, Value>) {
     }
 }
 
+/// The client id a request claims (before anything is verified): the
+/// Basic user, `client_id`, or a client assertion's `iss`.
+fn claimed_client_id(req: &HttpRequest, params: &Params) -> String {
+    let basic = req.header("authorization").filter(|h| h.len() > 6 && h[..6].eq_ignore_ascii_case("basic ")).and_then(|h| {
+        let raw = crate::b64::decode_std(h[6..].trim())?;
+        let text = String::from_utf8(raw).ok()?;
+        text.split_once(':').map(|(id, _)| id.to_owned())
+    });
+    basic
+        .or_else(|| params.get("client_id").map(str::to_owned))
+        .or_else(|| {
+            let assertion = params.get("client_assertion")?;
+            let claims = jose::decode_unverified(assertion).ok()?.claims;
+            claims.get("iss").and_then(Value::as_str).map(str::to_owned)
+        })
+        .unwrap_or_default()
+}
+
 fn invalid_client(m: &str) -> Error {
     Error::new(ErrorCode::InvalidClient, m)
 }
@@ -150,9 +168,33 @@ impl Provider {
         }
     }
 
+    /// Client authentication, rate limited: a client id or an address
+    /// with too many failures this window is refused before its secret is
+    /// even checked, so secrets cannot be guessed at speed.
+    pub(crate) async fn authenticate_client(&self, req: &HttpRequest, params: &Params) -> Result<Client<'_>> {
+        let claimed = claimed_client_id(req, params);
+        let ip = self.client_ip(req);
+        let (per_client, per_ip) = (self.limits.client_auth_failures_per_client, self.limits.client_auth_failures_per_ip);
+        let over_ip = match &ip {
+            Some(ip) => self.at_limit("auth_ip", ip, per_ip)?,
+            None => false,
+        };
+        if over_ip || self.at_limit("auth_client", &claimed, per_client)? {
+            return Err(super::limits::rate_limited("failed client authentications"));
+        }
+        let result = self.authenticate_client_once(req, params).await;
+        if matches!(&result, Err(e) if e.code == ErrorCode::InvalidClient) {
+            self.count("auth_client", &claimed, u64::MAX, "failed client authentications")?;
+            if let Some(ip) = &ip {
+                self.count("auth_ip", ip, u64::MAX, "failed client authentications")?;
+            }
+        }
+        result
+    }
+
     /// Client authentication (RFC 6749 §2.3, RFC 7523 §2.2). A client uses
     /// exactly one method, and it must be its registered one.
-    pub(crate) async fn authenticate_client(&self, req: &HttpRequest, params: &Params) -> Result<Client<'_>> {
+    async fn authenticate_client_once(&self, req: &HttpRequest, params: &Params) -> Result<Client<'_>> {
         let basic = match req.header("authorization") {
             Some(h) if h.len() > 6 && h[..6].eq_ignore_ascii_case("basic ") => {
                 let raw = crate::b64::decode_std(h[6..].trim()).ok_or_else(|| invalid_client("the Basic credentials are not base64"))?;
