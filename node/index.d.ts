@@ -192,6 +192,14 @@ export type ProviderHeaders =
   | Iterable<[string, string]>
   | { entries(): Iterable<[string, string]> }
 
+/** The start of a social login by API (`Provider.oauthAuthorize`). */
+export interface OAuthStart {
+  /** Where to send the browser. */
+  url: string
+  /** The PKCE verifier `oauthExchange` needs; keep it server-side, never in a URL. */
+  codeVerifier: string
+}
+
 /** The OpenID Connect provider for one project (DESIGN.md, "The provider's HTTP surface"). */
 export declare class Provider {
   /** `project` is the project file's JSON text. */
@@ -204,10 +212,14 @@ export declare class Provider {
   /** Handles one request; `url` is the path with its query, or an absolute URL. */
   handle(method: string, url: string, headers?: ProviderHeaders, body?: Buffer | Uint8Array | string): Promise<ProviderResponse>
   discovery(): JsonObject
-  /** Social login by API, step 1: the upstream authorization URL of custom OAuth provider `provider`. */
-  oauthAuthorize(provider: string, options?: { redirectUrl?: string; prompt?: string | string[]; loginHint?: string }): Promise<string>
-  /** Social login by API, step 2: the one-time code from `redirectUrl?code=` → `{sessionJwt, refreshJwt, user}`. */
-  oauthExchange(code: string): JsonObject
+  /**
+   * Social login by API, step 1: the upstream authorization URL of custom OAuth provider `provider`
+   * and a fresh PKCE verifier to keep in the user's own session. `redirectUrl` must be approved
+   * (the project's `redirectUrls`, or the provider's own `redirectUrl`).
+   */
+  oauthAuthorize(provider: string, options?: { redirectUrl?: string; prompt?: string | string[]; loginHint?: string }): Promise<OAuthStart>
+  /** Social login by API, step 2: the one-time code from `redirectUrl?code=` and the kept verifier → `{sessionJwt, refreshJwt, user}`. */
+  oauthExchange(code: string, codeVerifier: string): JsonObject
   /** The upstream access token kept for a user (`manageProviderTokens`), refreshed when expired. */
   providerToken(userId: string, provider: string): Promise<{ provider: string; accessToken: string; expiresAt: number | null; scope: string | null }>
   /** The configured applications (OIDC clients), without secrets. */

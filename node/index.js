@@ -97,8 +97,8 @@ class Provider {
     return this._native.oauthAuthorize(provider, options)
   }
 
-  oauthExchange(code) {
-    return this._native.oauthExchange(code)
+  oauthExchange(code, codeVerifier) {
+    return this._native.oauthExchange(code, codeVerifier)
   }
 
   providerToken(userId, provider) {

@@ -32,14 +32,29 @@ async function serveProvider(makeProvider) {
   return { server, base, provider }
 }
 
-/** The browser at an idflow provider: authorize URL → its flow API ("submit" with `email`) → the redirect URL. */
+/** `name=value` of a provider response's Set-Cookie for `name`, if any. */
+function setCookie(r, name) {
+  const found = r.headers.find(([k, v]) => k.toLowerCase() === 'set-cookie' && v.startsWith(`${name}=`))
+  return found && found[1].split(';')[0]
+}
+
+/**
+ * The browser at an idflow provider: authorize URL → its flow API ("submit" with `email`) →
+ * the delivery of the answer (only to the browser that authorized) → the redirect URL.
+ */
 async function flowLogin(provider, authorizeUrl, email) {
   const r = await provider.handle('GET', authorizeUrl)
   const location = r.headers.find(([k]) => k.toLowerCase() === 'location')[1]
-  const post = async (path, doc) => JSON.parse((await provider.handle('POST', path, { 'content-type': 'application/json' }, JSON.stringify(doc))).body)
+  if (!new URL(location).pathname.startsWith('/login/')) return location
+  // The authorization request is bound to this browser's cookie.
+  const cookie = setCookie(r, 'idflow_browser')
+  const post = async (path, doc) =>
+    JSON.parse((await provider.handle('POST', path, { 'content-type': 'application/json', cookie }, JSON.stringify(doc))).body)
   const s = await post('/v1/flow/start', { request: new URL(location).searchParams.get('request') })
-  const d = await post('/v1/flow/next', { executionId: s.executionId, stepId: s.stepId, interactionId: 'submit', input: { email } })
-  return d.redirect.url
+  const d = await post('/v1/flow/next', { executionId: s.executionId, executionSecret: s.executionSecret, stepId: s.stepId, interactionId: 'submit', input: { email } })
+  const done = await provider.handle('GET', d.redirect.url, { cookie })
+  if (done.status !== 302) throw new Error(`the delivery of the sign-in answered ${done.status}`)
+  return done.headers.find(([k]) => k.toLowerCase() === 'location')[1]
 }
 
-module.exports = { loadVectors, b64u, serveProvider, flowLogin }
+module.exports = { loadVectors, b64u, serveProvider, flowLogin, setCookie }

@@ -7,7 +7,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { Provider, KeySet, jwt, pkce } = require('..')
-const { serveProvider, flowLogin } = require('./helpers')
+const { serveProvider, flowLogin, setCookie } = require('./helpers')
 
 const E2E = path.join(__dirname, '..', '..', 'tests', 'e2e')
 const CB = 'http://127.0.0.1:4567/callback'
@@ -29,13 +29,28 @@ async function login(p, email) {
   })
   const r = await p.handle('GET', `/oauth2/v1/authorize?${q}`)
   assert.equal(r.status, 302)
+  // The request is bound to this browser: its answer is delivered only where the cookie comes back.
+  const browser = setCookie(r, 'idflow_browser')
+  assert.ok(browser)
   const request = new URL(header(r, 'location')).searchParams.get('request')
-  const s = json(await p.handle('POST', '/v1/flow/start', { 'Content-Type': 'application/json' }, JSON.stringify({ request })))
+  const s = json(await p.handle('POST', '/v1/flow/start', { 'Content-Type': 'application/json', Cookie: browser }, JSON.stringify({ request })))
   assert.equal(s.status, 'waiting')
+  assert.ok(s.executionSecret)
+  const step = { executionId: s.executionId, stepId: s.stepId, interactionId: 'submit', input: { email } }
+  // The execution id alone does not drive someone else's execution.
+  const denied = await p.handle('POST', '/v1/flow/next', [['Content-Type', 'application/json']], Buffer.from(JSON.stringify(step)))
+  assert.equal(denied.status, 403)
+  assert.equal(json(denied).error.code, 'access_denied')
   const done = await p.handle('POST', '/v1/flow/next', [['Content-Type', 'application/json']],
-    Buffer.from(JSON.stringify({ executionId: s.executionId, stepId: s.stepId, interactionId: 'submit', input: { email } })))
-  assert.match(header(done, 'set-cookie'), /^idflow_session=/)
-  const url = new URL(json(done).redirect.url)
+    Buffer.from(JSON.stringify({ ...step, executionSecret: s.executionSecret })))
+  const complete = json(done).redirect.url
+  assert.ok(complete.startsWith('http://127.0.0.1:18181/oauth2/v1/authorize/complete?id='), complete)
+  assert.equal((await p.handle('GET', complete)).status, 403) // another browser
+  const delivered = await p.handle('GET', complete, [['Cookie', browser]])
+  assert.equal(delivered.status, 302)
+  assert.ok(setCookie(delivered, 'idflow_session'))
+  const url = new URL(header(delivered, 'location'))
+  assert.equal(`${url.origin}${url.pathname}`, CB)
   assert.equal(url.searchParams.get('state'), 's1')
   return { code: url.searchParams.get('code'), verifier: pair.verifier }
 }
@@ -115,13 +130,19 @@ test('the Express example mounts the provider', async () => {
     const q = new URLSearchParams({ response_type: 'code', client_id: 'e2e', redirect_uri: CB, scope: 'openid', state: 'x', code_challenge: pair.challenge, code_challenge_method: 'S256' })
     const r = await fetch(`${base}/oauth2/v1/authorize?${q}`, { redirect: 'manual' })
     assert.equal(r.status, 302)
+    // fetch keeps no cookies: carry the browser's binding by hand.
+    const cookie = r.headers.getSetCookie().find((c) => c.startsWith('idflow_browser=')).split(';')[0]
     const request = new URL(r.headers.get('location')).searchParams.get('request')
     const page = await fetch(`${base}/login/e2e?flow=sign-up-or-in&request=${request}`)
     assert.match(page.headers.get('content-security-policy'), /frame-ancestors 'none'/)
-    const post = (p, body) => fetch(`${base}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((x) => x.json())
+    const post = (p, body) => fetch(`${base}${p}`, { method: 'POST', headers: { 'content-type': 'application/json', cookie }, body: JSON.stringify(body) }).then((x) => x.json())
     const s = await post('/v1/flow/start', { request })
     const done = await post('/v1/flow/next', { executionId: s.executionId, stepId: s.stepId, interactionId: 'submit', input: { email: 'express@example.com' } })
-    const code = new URL(done.redirect.url).searchParams.get('code')
+    const complete = new URL(done.redirect.url)
+    assert.equal(complete.pathname, '/oauth2/v1/authorize/complete')
+    const delivered = await fetch(`${base}${complete.pathname}${complete.search}`, { redirect: 'manual', headers: { cookie } })
+    assert.equal(delivered.status, 302)
+    const code = new URL(delivered.headers.get('location')).searchParams.get('code')
     const tokens = await (await fetch(`${base}/oauth2/v1/token`, { method: 'POST', headers: FORM,
       body: form({ grant_type: 'authorization_code', code, redirect_uri: CB, client_id: 'e2e', code_verifier: pair.verifier }) })).json()
     assert.equal(tokens.token_type, 'Bearer')
@@ -137,21 +158,33 @@ test('social login by API through a custom OAuth provider (an upstream idflow ov
   const { server, base, provider: upstream } = await serveProvider((baseUrl) => makeProvider({ baseUrl }))
   try {
     const down = new Provider(JSON.stringify({
-      projectId: 'down', baseUrl: 'http://127.0.0.1:9999',
+      projectId: 'down', baseUrl: 'http://127.0.0.1:9999', redirectUrls: ['http://127.0.0.1:7000/after'],
       oauthProviders: [{ name: 'acme', clientId: 'social-rp', clientSecret: 'social-rp-secret-0123456789',
         discoveryUrl: `${base}/e2e/.well-known/openid-configuration`, scopes: ['openid', 'email'], manageProviderTokens: true }],
     }))
-    const url = await down.oauthAuthorize('acme', { redirectUrl: 'http://127.0.0.1:7000/after' })
-    assert.ok(url.startsWith(`${base}/oauth2/v1/authorize?`))
+    const start = await down.oauthAuthorize('acme', { redirectUrl: 'http://127.0.0.1:7000/after' })
+    assert.deepEqual(Object.keys(start).sort(), ['codeVerifier', 'url'])
+    assert.ok(start.url.startsWith(`${base}/oauth2/v1/authorize?`))
+    assert.ok(start.codeVerifier.length >= 43 && !start.url.includes(start.codeVerifier))
     // The browser at the upstream: its login redirect, then its flow API.
-    const callback = await flowLogin(upstream, url, 'social-node@example.com')
-    const back = await down.handle('GET', callback)
-    assert.equal(back.status, 302)
-    const code = new URL(header(back, 'location')).searchParams.get('code')
-    const info = down.oauthExchange(code)
+    const signIn = async (url) => {
+      const back = await down.handle('GET', await flowLogin(upstream, url, 'social-node@example.com'))
+      assert.equal(back.status, 302)
+      return new URL(header(back, 'location')).searchParams.get('code')
+    }
+    const code = await signIn(start.url)
+    const info = down.oauthExchange(code, start.codeVerifier)
     assert.equal(info.user.email, 'social-node@example.com')
     assert.ok(info.user.loginIds[0].startsWith('acme:'))
-    assert.throws(() => down.oauthExchange(code), (e) => e.code === 'invalid_grant')
+    assert.throws(() => down.oauthExchange(code, start.codeVerifier), (e) => e.code === 'invalid_grant')
+    // Another login's verifier (a stolen code) gets nothing, and spends the code.
+    const other = await down.oauthAuthorize('acme', { redirectUrl: 'http://127.0.0.1:7000/after' })
+    const stolen = await signIn(other.url)
+    assert.throws(() => down.oauthExchange(stolen, start.codeVerifier), (e) => e.code === 'invalid_grant')
+    assert.throws(() => down.oauthExchange(stolen, other.codeVerifier), (e) => e.code === 'invalid_grant')
+    // Only approved redirect URLs.
+    await assert.rejects(down.oauthAuthorize('acme', { redirectUrl: 'https://attacker.example/after' }),
+      (e) => e.code === 'invalid_request' && e.message.includes('redirectUrls'))
     const kept = await down.providerToken(info.user.userId, 'acme')
     const ui = await upstream.handle('GET', '/oauth2/v1/userinfo', { authorization: `Bearer ${kept.accessToken}` })
     assert.equal(ui.status, 200)

@@ -136,7 +136,7 @@ test('the README snippets: session-manager.js and social-login.js', async (t) =>
   const appUrl = `http://127.0.0.1:${web.address().port}`
   web.close()
   const project = {
-    projectId: 'snippet', baseUrl: appUrl,
+    projectId: 'snippet', baseUrl: appUrl, redirectUrls: [appUrl],
     oauthProviders: [{ name: 'acme', clientId: 'social-rp', clientSecret: 'social-rp-secret-0123456789', discoveryUrl: discovery, scopes: ['openid', 'email', 'profile'] }],
   }
   const app = createSocialApp(JSON.stringify(project), { appUrl })
@@ -144,14 +144,23 @@ test('the README snippets: session-manager.js and social-login.js', async (t) =>
   t.after(() => listening.close())
   const start = await fetch(`${appUrl}/login/acme`, { redirect: 'manual' })
   assert.equal(start.status, 302)
+  // fetch keeps no cookies: this browser's is carried by hand.
+  const login = start.headers.getSetCookie().find((c) => c.startsWith('idflow_login='))
+  assert.match(login, /HttpOnly/i)
+  const cookie = login.split(';')[0]
   const callback = await browser(start.headers.get('location'), 'snippet-social-node@example.com')
   assert.ok(callback.startsWith(`${appUrl}/v1/oauth/callback?`), callback)
   const back = await fetch(callback, { redirect: 'manual' })
   assert.equal(back.status, 302)
-  const done = await fetch(back.headers.get('location'), { redirect: 'manual' })
+  const after = back.headers.get('location')
+  // Another browser (without the cookie, so without the verifier) cannot spend the code.
+  assert.equal((await fetch(after, { redirect: 'manual' })).status, 400)
+  const done = await fetch(after, { redirect: 'manual', headers: { cookie } })
   assert.equal(done.status, 200)
   const { user } = await done.json()
   assert.equal(user.email, 'snippet-social-node@example.com')
   assert.ok(user.loginIds[0].startsWith('acme:'))
-  assert.match(done.headers.get('set-cookie'), /^session=/)
+  assert.ok(done.headers.getSetCookie().some((c) => c.startsWith('session=')))
+  // The verifier is used once.
+  assert.equal((await fetch(after, { redirect: 'manual', headers: { cookie } })).status, 400)
 })

@@ -54,16 +54,30 @@ def op():
     server.shutdown()
 
 
+def set_cookie(r: idflow.HttpResponse, name: str) -> str | None:
+    """`name=value` of the response's `Set-Cookie` for `name`, if any."""
+    for k, v in r.headers:
+        if k.lower() == "set-cookie" and v.startswith(name + "="):
+            return v.split(";", 1)[0]
+    return None
+
+
 def browse(provider: idflow.Provider, url: str, email: str) -> str:
-    """The user's browser: authorize → flow API → the callback URL."""
+    """The user's browser: authorize → flow API → the delivery of the
+    answer (only to the browser that authorized) → the callback URL."""
     r = provider.handle("GET", url)
     location = r.header("location")
     if "/login/" not in location:
         return location
+    # The authorization request is bound to this browser's cookie.
+    jar = {"Cookie": set_cookie(r, "idflow_browser"), "Content-Type": "application/json"}
     request = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))["request"]
-    post = lambda path, doc: json.loads(provider.handle("POST", path, {"Content-Type": "application/json"}, json.dumps(doc)).body)
+    post = lambda path, doc: json.loads(provider.handle("POST", path, jar, json.dumps(doc)).body)
     s = post("/v1/flow/start", {"request": request})
-    d = post("/v1/flow/next", {"executionId": s["executionId"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": email}})
-    return d["redirect"]["url"]
-
-
+    d = post(
+        "/v1/flow/next",
+        {"executionId": s["executionId"], "executionSecret": s["executionSecret"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": email}},
+    )
+    done = provider.handle("GET", d["redirect"]["url"], {"Cookie": jar["Cookie"]})
+    assert done.status == 302, done.body
+    return done.header("location")

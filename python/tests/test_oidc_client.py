@@ -141,6 +141,7 @@ def downstream(discovery: str, **provider) -> idflow.Provider:
     doc = {
         "projectId": "down",
         "baseUrl": "http://127.0.0.1:9999",
+        "redirectUrls": [AFTER],
         "oauthProviders": [
             {"name": "acme", "clientId": "social-rp", "clientSecret": "social-rp-secret-0123456789", "discoveryUrl": discovery,
              "scopes": ["openid", "email", "profile"], "mergeUsersByEmail": True, **provider},
@@ -152,12 +153,14 @@ def downstream(discovery: str, **provider) -> idflow.Provider:
 def test_social_login_by_api(op):
     upstream, discovery = op
     down = downstream(discovery, manageProviderTokens=True)
-    url = down.oauth_authorize("acme", redirect_url=AFTER)
-    callback = browse(upstream, url, "social-py@example.com")
+    start = down.oauth_authorize("acme", redirect_url=AFTER)
+    assert isinstance(start, idflow.OAuthStart) and len(start.code_verifier) >= 43
+    assert start.code_verifier not in start.url and start.code_verifier not in repr(start)
+    callback = browse(upstream, start.url, "social-py@example.com")
     back = down.handle("GET", callback)
     assert back.status == 302 and back.header("location").startswith(AFTER + "?code=")
     code = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(back.header("location")).query))["code"]
-    info = down.oauth_exchange(code)
+    info = down.oauth_exchange(code, start.code_verifier)
     assert info["user"]["email"] == "social-py@example.com" and "social-py@example.com" in info["user"]["loginIds"]
     assert info["user"]["loginIds"][0].startswith("acme:")
     kept = down.provider_token(info["user"]["userId"], "acme")
@@ -166,13 +169,29 @@ def test_social_login_by_api(op):
         down.provider_token("U-nobody", "acme")
     assert e.value.code == "user_not_found"
     with pytest.raises(idflow.OAuthError) as e:
-        down.oauth_exchange(code)
+        down.oauth_exchange(code, start.code_verifier)
     assert e.value.code == "invalid_grant"
-    async def start():
+    # Another verifier (a stolen code) gets nothing, and spends the code.
+    other = down.oauth_authorize("acme", redirect_url=AFTER)
+    back = down.handle("GET", browse(upstream, other.url, "social-py@example.com"))
+    code = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(back.header("location")).query))["code"]
+    with pytest.raises(idflow.OAuthError) as e:
+        down.oauth_exchange(code, start.code_verifier)
+    assert e.value.code == "invalid_grant"
+    with pytest.raises(idflow.OAuthError) as e:
+        down.oauth_exchange(code, other.code_verifier)
+    assert e.value.code == "invalid_grant"
+    # Only approved redirect URLs.
+    with pytest.raises(idflow.OAuthError) as e:
+        down.oauth_authorize("acme", redirect_url="https://attacker.example/after")
+    assert e.value.code == "invalid_request" and "redirectUrls" in e.value.message
+
+    async def begin():
         return await down.oauth_authorize_async("acme", redirect_url=AFTER, prompt=["none"])
 
-    url = asyncio.run(start())
-    back = down.handle("GET", browse(upstream, url, "x@example.com"))
+    silent = asyncio.run(begin())
+    assert isinstance(silent, idflow.OAuthStart)
+    back = down.handle("GET", browse(upstream, silent.url, "x@example.com"))
     assert "error=login_required" in back.header("location")
     only = downstream(discovery, triggerMethod="flowsOnly")
     with pytest.raises(idflow.OAuthError) as e:

@@ -29,9 +29,20 @@ def form(pairs: dict) -> tuple[list, bytes]:
     return [("Content-Type", "application/x-www-form-urlencoded")], urllib.parse.urlencode(pairs).encode()
 
 
-def send_json(provider, path, doc):
-    r = provider.handle("POST", path, {"Content-Type": "application/json"}, json.dumps(doc))
+def send_json(provider, path, doc, cookie=None):
+    headers = {"Content-Type": "application/json"}
+    if cookie:
+        headers["Cookie"] = cookie
+    r = provider.handle("POST", path, headers, json.dumps(doc))
     return r, json.loads(r.body)
+
+
+def set_cookie(r, name):
+    """`name=value` of the response's `Set-Cookie` for `name`, if any."""
+    for k, v in r.headers:
+        if k.lower() == "set-cookie" and v.startswith(name + "="):
+            return v.split(";", 1)[0]
+    return None
 
 
 def login(provider, email="py@example.com", scope="openid email offline_access"):
@@ -52,18 +63,27 @@ def login(provider, email="py@example.com", scope="openid email offline_access")
     assert r.status == 302
     location = r.header("location")
     assert location.startswith(f"{BASE}/login/e2e?flow=sign-up-or-in&request=")
+    # The request is bound to this browser: its answer is delivered only where the cookie comes back.
+    browser = set_cookie(r, "idflow_browser")
+    assert browser and "HttpOnly" in r.header("set-cookie")
     request_id = query(location)["request"]
-    _, started = send_json(provider, "/v1/flow/start", {"flowId": "sign-up-or-in", "request": request_id})
-    assert started["status"] == "waiting"
-    done, body = send_json(
-        provider,
-        "/v1/flow/next",
-        {"executionId": started["executionId"], "stepId": started["stepId"], "interactionId": "submit", "input": {"email": email}},
-    )
+    _, started = send_json(provider, "/v1/flow/start", {"flowId": "sign-up-or-in", "request": request_id}, browser)
+    assert started["status"] == "waiting" and started["executionSecret"]
+    step = {"executionId": started["executionId"], "stepId": started["stepId"], "interactionId": "submit", "input": {"email": email}}
+    # The execution id alone does not drive someone else's execution.
+    denied, body = send_json(provider, "/v1/flow/next", step)
+    assert denied.status == 403 and body["error"]["code"] == "access_denied"
+    done, body = send_json(provider, "/v1/flow/next", {**step, "executionSecret": started["executionSecret"]})
     assert body["status"] == "completed", body
-    assert done.header("set-cookie").startswith("idflow_session=")
-    redirect = query(body["redirect"]["url"])
+    complete = body["redirect"]["url"]
+    assert complete.startswith(f"{BASE}/oauth2/v1/authorize/complete?id=")
+    assert provider.handle("GET", complete).status == 403  # another browser
+    delivered = provider.handle("GET", complete, {"Cookie": browser})
+    assert delivered.status == 302 and set_cookie(delivered, "idflow_session")
+    redirect = query(delivered.header("location"))
+    assert delivered.header("location").startswith(CB + "?")
     assert redirect["state"] == "s1" and redirect["iss"] == provider.issuer
+    assert provider.handle("GET", complete, {"Cookie": browser}).status == 400  # one time
     return redirect["code"], pair.verifier
 
 
@@ -171,11 +191,14 @@ def test_flask_example_mounts_the_provider(tmp_path):
     page = client.get("/login/e2e", query_string={"flow": "sign-up-or-in", "request": request_id})
     assert page.status_code == 200 and "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
     started = client.post("/v1/flow/start", json={"request": request_id}).get_json()
+    # Flask's test client keeps the idflow_browser cookie, as a browser does.
     done = client.post(
         "/v1/flow/next",
         json={"executionId": started["executionId"], "stepId": started["stepId"], "interactionId": "submit", "input": {"email": "flask@example.com"}},
     )
-    code = query(done.get_json()["redirect"]["url"])["code"]
+    delivered = client.get(done.get_json()["redirect"]["url"])
+    assert delivered.status_code == 302 and delivered.headers["Location"].startswith(CB + "?")
+    code = query(delivered.headers["Location"])["code"]
     tokens = client.post(
         "/oauth2/v1/token",
         data={"grant_type": "authorization_code", "code": code, "redirect_uri": CB, "client_id": "e2e", "code_verifier": pair.verifier},

@@ -169,6 +169,7 @@ def test_the_readme_social_login_snippet(op):
     project = {
         "projectId": "snippet",
         "baseUrl": "http://127.0.0.1:7001",
+        "redirectUrls": ["http://127.0.0.1:7001"],
         "oauthProviders": [
             {"name": "acme", "clientId": "social-rp", "clientSecret": "social-rp-secret-0123456789",
              "discoveryUrl": discovery, "scopes": ["openid", "email", "profile"]}
@@ -182,7 +183,10 @@ def test_the_readme_social_login_snippet(op):
     assert callback.startswith("http://127.0.0.1:7001/v1/oauth/callback?")
     r = web.get(callback.removeprefix("http://127.0.0.1:7001"))
     assert r.status_code == 302 and "/after-login?code=" in r.headers["Location"]
-    r = web.get(r.headers["Location"].removeprefix("http://127.0.0.1:7001"))
+    after = r.headers["Location"].removeprefix("http://127.0.0.1:7001")
+    # Another browser (no session, so no verifier) cannot spend the code.
+    assert app.test_client().get(after).status_code == 400
+    r = web.get(after)
     assert r.status_code == 200, r.text
     user = r.get_json()["user"]
     assert user["email"] == "snippet-social@example.com" and user["loginIds"][0].startswith("acme:")

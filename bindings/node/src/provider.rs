@@ -25,6 +25,15 @@ pub struct ProviderResponse {
     pub body: Buffer,
 }
 
+/// The start of a social login by API: where to send the browser, and the
+/// PKCE verifier that `oauthExchange` needs (keep it in the user's own
+/// session, never in a URL).
+#[napi(object)]
+pub struct OAuthStart {
+    pub url: String,
+    pub code_verifier: String,
+}
+
 /// The OpenID Connect provider for one project; `handle` returns a Promise.
 #[napi]
 pub struct Provider {
@@ -95,9 +104,12 @@ impl Provider {
     }
 
     /// Social login by API, step 1: the upstream authorization URL for the
-    /// custom OAuth provider `provider` (`options`: redirectUrl, prompt, loginHint).
-    #[napi(js_name = "oauthAuthorize", ts_return_type = "Promise<string>")]
-    pub fn oauth_authorize<'env>(&self, env: &'env Env, provider: String, options: Option<serde_json::Map<String, Json>>) -> napi::Result<PromiseRaw<'env, String>> {
+    /// custom OAuth provider `provider` (`options`: redirectUrl, prompt,
+    /// loginHint) and a fresh PKCE verifier to keep: `{url, codeVerifier}`.
+    /// `redirectUrl` must be approved (the project's `redirectUrls`, or the
+    /// provider's own `redirectUrl`).
+    #[napi(js_name = "oauthAuthorize", ts_return_type = "Promise<OAuthStart>")]
+    pub fn oauth_authorize<'env>(&self, env: &'env Env, provider: String, options: Option<serde_json::Map<String, Json>>) -> napi::Result<PromiseRaw<'env, OAuthStart>> {
         let o = options.unwrap_or_default();
         let text = |k: &str| o.get(k).and_then(Json::as_str).map(str::to_owned);
         let (redirect, hint) = (text("redirectUrl"), text("loginHint"));
@@ -108,16 +120,17 @@ impl Provider {
         };
         let p = self.inner.clone();
         env.spawn_future_with_callback(
-            async move { Ok(p.oauth_start(&provider, redirect.as_deref(), prompt, hint.as_deref()).await) },
-            |env, r| r.map_err(|e| crate::error::js_err(env, e)),
+            async move { Ok(p.oauth_begin(&provider, redirect.as_deref(), prompt, hint.as_deref()).await) },
+            |env, r| r.map(|s| OAuthStart { url: s.url, code_verifier: s.code_verifier }).map_err(|e| crate::error::js_err(env, e)),
         )
     }
 
-    /// Social login by API, step 2: the one-time code → `{sessionJwt, refreshJwt, user}`.
+    /// Social login by API, step 2: the one-time code and the `codeVerifier`
+    /// that `oauthAuthorize` returned → `{sessionJwt, refreshJwt, user}`.
     #[napi(js_name = "oauthExchange", ts_return_type = "Record<string, unknown>")]
-    pub fn oauth_exchange(&self, env: Env, code: String) -> napi::Result<Json> {
+    pub fn oauth_exchange(&self, env: Env, code: String, code_verifier: String) -> napi::Result<Json> {
         run(&env, || {
-            let info = self.inner.oauth_exchange_code(&code)?;
+            let info = self.inner.oauth_exchange_code(&code, &code_verifier)?;
             Ok(info.to_json())
         })
     }

@@ -9,7 +9,33 @@ use std::sync::Arc;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyProvider>()?;
-    m.add_class::<PyHttpResponse>()
+    m.add_class::<PyHttpResponse>()?;
+    m.add_class::<PyOAuthStart>()
+}
+
+/// The start of a social login by API: where to send the browser, and the
+/// PKCE verifier that `Provider.oauth_exchange` needs. Keep the verifier in
+/// the user's own session (never in a URL).
+#[pyclass(frozen, module = "idflow", name = "OAuthStart")]
+pub struct PyOAuthStart {
+    #[pyo3(get)]
+    url: String,
+    #[pyo3(get)]
+    code_verifier: String,
+}
+
+#[pymethods]
+impl PyOAuthStart {
+    fn __repr__(&self) -> String {
+        // The verifier is a secret: never in a repr.
+        "<idflow.OAuthStart>".to_owned()
+    }
+}
+
+impl From<idflow::oidc::provider::OAuthStart> for PyOAuthStart {
+    fn from(s: idflow::oidc::provider::OAuthStart) -> Self {
+        PyOAuthStart { url: s.url, code_verifier: s.code_verifier }
+    }
 }
 
 /// The provider's answer to one request.
@@ -156,8 +182,10 @@ impl PyProvider {
     }
 
     /// Social login by API, step 1: the upstream authorization URL for the
-    /// custom OAuth provider `provider`. After the callback the browser lands
-    /// on `redirect_url?code=...` (or `?error=...`).
+    /// custom OAuth provider `provider` and a fresh PKCE verifier to keep.
+    /// After the callback the browser lands on `redirect_url?code=...` (or
+    /// `?error=...`); `redirect_url` must be approved (the project's
+    /// `redirectUrls`, or the provider's own `redirectUrl`).
     #[pyo3(signature = (provider, *, redirect_url=None, prompt=None, login_hint=None))]
     fn oauth_authorize(
         &self,
@@ -166,9 +194,10 @@ impl PyProvider {
         redirect_url: Option<&str>,
         prompt: Option<Vec<String>>,
         login_hint: Option<&str>,
-    ) -> PyResult<String> {
+    ) -> PyResult<PyOAuthStart> {
         let p = self.inner.clone();
-        py.detach(|| guard(|| runtime().block_on(p.oauth_start(provider, redirect_url, prompt, login_hint)))).map_err(crate::error::to_py)
+        let start = py.detach(|| guard(|| runtime().block_on(p.oauth_begin(provider, redirect_url, prompt, login_hint)))).map_err(crate::error::to_py)?;
+        Ok(start.into())
     }
 
     /// `oauth_authorize` as an awaitable.
@@ -183,15 +212,17 @@ impl PyProvider {
     ) -> PyResult<Bound<'py, PyAny>> {
         let p = self.inner.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            p.oauth_start(&provider, redirect_url.as_deref(), prompt, login_hint.as_deref()).await.map_err(crate::error::to_py)
+            let start = p.oauth_begin(&provider, redirect_url.as_deref(), prompt, login_hint.as_deref()).await.map_err(crate::error::to_py)?;
+            Ok(PyOAuthStart::from(start))
         })
     }
 
-    /// Social login by API, step 2: the one-time code from the redirect →
+    /// Social login by API, step 2: the one-time code from the redirect and
+    /// the `code_verifier` that `oauth_authorize` returned →
     /// `{sessionJwt, refreshJwt, user}` (the flow API's `authInfo`).
-    fn oauth_exchange<'py>(&self, py: Python<'py>, code: &str) -> PyResult<Bound<'py, PyAny>> {
+    fn oauth_exchange<'py>(&self, py: Python<'py>, code: &str, code_verifier: &str) -> PyResult<Bound<'py, PyAny>> {
         let p = self.inner.clone();
-        let info = py.detach(|| guard(|| p.oauth_exchange_code(code))).map_err(crate::error::to_py)?;
+        let info = py.detach(|| guard(|| p.oauth_exchange_code(code, code_verifier))).map_err(crate::error::to_py)?;
         let v = info.to_json();
         crate::convert::to_py_value(py, &v)
     }

@@ -20,6 +20,21 @@ pub struct HttpResponse {
     pub body: Vec<u8>,
 }
 
+/// The start of a social login by API: where to send the browser, and the
+/// PKCE verifier that [`Provider::oauth_exchange`] needs. Keep the verifier
+/// in the user's own session (never in a URL).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct OAuthStart {
+    pub url: String,
+    pub code_verifier: String,
+}
+
+impl From<idflow::oidc::provider::OAuthStart> for OAuthStart {
+    fn from(s: idflow::oidc::provider::OAuthStart) -> Self {
+        OAuthStart { url: s.url, code_verifier: s.code_verifier }
+    }
+}
+
 /// Opens a project: `project` is the project file's JSON text (flow paths
 /// relative to `base_dir`); `database` a SQLite file, or null for memory;
 /// `base_url` overrides the project's.
@@ -58,8 +73,10 @@ impl Provider {
     }
 
     /// Social login by API, step 1: the upstream authorization URL of custom
-    /// OAuth provider `provider`; after the callback the browser lands on
-    /// `redirect_url?code=...` (or `?error=...`).
+    /// OAuth provider `provider` and a fresh PKCE verifier to keep; after the
+    /// callback the browser lands on `redirect_url?code=...` (or
+    /// `?error=...`). `redirect_url` must be approved: listed (or its origin)
+    /// in the project's `redirectUrls`, or the provider's own `redirectUrl`.
     #[uniffi::method(default(redirect_url = None, prompt = None, login_hint = None))]
     pub async fn oauth_authorize(
         &self,
@@ -67,13 +84,14 @@ impl Provider {
         redirect_url: Option<String>,
         prompt: Option<Vec<String>>,
         login_hint: Option<String>,
-    ) -> Result<String, crate::IdflowError> {
-        Ok(self.inner.oauth_start(&provider, redirect_url.as_deref(), prompt, login_hint.as_deref()).await?)
+    ) -> Result<OAuthStart, crate::IdflowError> {
+        Ok(self.inner.oauth_begin(&provider, redirect_url.as_deref(), prompt, login_hint.as_deref()).await?.into())
     }
 
-    /// Social login by API, step 2: the one-time code → JSON `{sessionJwt, refreshJwt, user}`.
-    pub fn oauth_exchange(&self, code: String) -> Result<String, crate::IdflowError> {
-        crate::error::guard(|| Ok(self.inner.oauth_exchange_code(&code)?.to_json().to_string()))
+    /// Social login by API, step 2: the one-time code and the verifier that
+    /// `oauth_authorize` returned → JSON `{sessionJwt, refreshJwt, user}`.
+    pub fn oauth_exchange(&self, code: String, code_verifier: String) -> Result<String, crate::IdflowError> {
+        crate::error::guard(|| Ok(self.inner.oauth_exchange_code(&code, &code_verifier)?.to_json().to_string()))
     }
 
     /// The upstream access token kept for a user (`manageProviderTokens`),

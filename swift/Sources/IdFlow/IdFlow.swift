@@ -1925,15 +1925,18 @@ public protocol ProviderProtocol: AnyObject, Sendable {
     
     /**
      * Social login by API, step 1: the upstream authorization URL of custom
-     * OAuth provider `provider`; after the callback the browser lands on
-     * `redirect_url?code=...` (or `?error=...`).
+     * OAuth provider `provider` and a fresh PKCE verifier to keep; after the
+     * callback the browser lands on `redirect_url?code=...` (or
+     * `?error=...`). `redirect_url` must be approved: listed (or its origin)
+     * in the project's `redirectUrls`, or the provider's own `redirectUrl`.
      */
-    func oauthAuthorize(provider: String, redirectUrl: String?, prompt: [String]?, loginHint: String?) async throws  -> String
+    func oauthAuthorize(provider: String, redirectUrl: String?, prompt: [String]?, loginHint: String?) async throws  -> OAuthStart
     
     /**
-     * Social login by API, step 2: the one-time code → JSON `{sessionJwt, refreshJwt, user}`.
+     * Social login by API, step 2: the one-time code and the verifier that
+     * `oauth_authorize` returned → JSON `{sessionJwt, refreshJwt, user}`.
      */
-    func oauthExchange(code: String) throws  -> String
+    func oauthExchange(code: String, codeVerifier: String) throws  -> String
     
     /**
      * The upstream access token kept for a user (`manageProviderTokens`),
@@ -2041,10 +2044,12 @@ open func issuer() -> String  {
     
     /**
      * Social login by API, step 1: the upstream authorization URL of custom
-     * OAuth provider `provider`; after the callback the browser lands on
-     * `redirect_url?code=...` (or `?error=...`).
+     * OAuth provider `provider` and a fresh PKCE verifier to keep; after the
+     * callback the browser lands on `redirect_url?code=...` (or
+     * `?error=...`). `redirect_url` must be approved: listed (or its origin)
+     * in the project's `redirectUrls`, or the provider's own `redirectUrl`.
      */
-open func oauthAuthorize(provider: String, redirectUrl: String? = nil, prompt: [String]? = nil, loginHint: String? = nil)async throws  -> String  {
+open func oauthAuthorize(provider: String, redirectUrl: String? = nil, prompt: [String]? = nil, loginHint: String? = nil)async throws  -> OAuthStart  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
@@ -2055,20 +2060,22 @@ open func oauthAuthorize(provider: String, redirectUrl: String? = nil, prompt: [
             pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
-            liftFunc: FfiConverterString.lift,
+            liftFunc: FfiConverterTypeOAuthStart_lift,
             errorHandler: FfiConverterTypeIdflowError_lift
         )
 }
     
     /**
-     * Social login by API, step 2: the one-time code → JSON `{sessionJwt, refreshJwt, user}`.
+     * Social login by API, step 2: the one-time code and the verifier that
+     * `oauth_authorize` returned → JSON `{sessionJwt, refreshJwt, user}`.
      */
-open func oauthExchange(code: String)throws  -> String  {
+open func oauthExchange(code: String, codeVerifier: String)throws  -> String  {
     return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeIdflowError_lift) {
         uniffiCallStatus in
     uniffi_idflow_uniffi_fn_method_provider_oauth_exchange(
             self.uniffiCloneHandle(),
-        FfiConverterString.lower(code),uniffiCallStatus
+        FfiConverterString.lower(code),
+        FfiConverterString.lower(codeVerifier),uniffiCallStatus
     )
 })
 }
@@ -2981,6 +2988,65 @@ public func FfiConverterTypeHttpResponse_lift(_ buf: RustBuffer) throws -> HttpR
 #endif
 public func FfiConverterTypeHttpResponse_lower(_ value: HttpResponse) -> RustBuffer {
     return FfiConverterTypeHttpResponse.lower(value)
+}
+
+
+/**
+ * The start of a social login by API: where to send the browser, and the
+ * PKCE verifier that [`Provider::oauth_exchange`] needs. Keep the verifier
+ * in the user's own session (never in a URL).
+ */
+public struct OAuthStart: Equatable, Hashable {
+    public var url: String
+    public var codeVerifier: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(url: String, codeVerifier: String) {
+        self.url = url
+        self.codeVerifier = codeVerifier
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension OAuthStart: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOAuthStart: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OAuthStart {
+        return
+            try OAuthStart(
+                url: FfiConverterString.read(from: &buf), 
+                codeVerifier: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: OAuthStart, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.url, into: &buf)
+        FfiConverterString.write(value.codeVerifier, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOAuthStart_lift(_ buf: RustBuffer) throws -> OAuthStart {
+    return try FfiConverterTypeOAuthStart.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOAuthStart_lower(_ value: OAuthStart) -> RustBuffer {
+    return FfiConverterTypeOAuthStart.lower(value)
 }
 
 
@@ -4428,10 +4494,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_method_provider_issuer() != 54503) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_method_provider_oauth_authorize() != 31532) {
+    if (uniffi_idflow_uniffi_checksum_method_provider_oauth_authorize() != 27248) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_method_provider_oauth_exchange() != 35816) {
+    if (uniffi_idflow_uniffi_checksum_method_provider_oauth_exchange() != 47237) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_provider_provider_token() != 18786) {

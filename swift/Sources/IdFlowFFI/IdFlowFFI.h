@@ -582,7 +582,7 @@ uint64_t uniffi_idflow_uniffi_fn_method_provider_oauth_authorize(uint64_t ptr, R
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_OAUTH_EXCHANGE
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_OAUTH_EXCHANGE
-RustBuffer uniffi_idflow_uniffi_fn_method_provider_oauth_exchange(uint64_t ptr, RustBuffer code, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_idflow_uniffi_fn_method_provider_oauth_exchange(uint64_t ptr, RustBuffer code, RustBuffer code_verifier, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_PROVIDER_TOKEN

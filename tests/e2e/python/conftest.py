@@ -6,9 +6,12 @@ repo root) with tests/e2e/project.json, a fresh SQLite database in a temp
 dir and a free loopback port. Nothing here builds Rust.
 
 A sign-in goes the way a browser's would, but over the flow API:
-GET /oauth2/v1/authorize (302 to the hosted login page, not followed) →
-POST /v1/flow/start → POST /v1/flow/next → the redirect back to the client,
-with the provider's session cookie kept in the browser's cookie jar.
+GET /oauth2/v1/authorize (302 to the hosted login page, not followed; it
+sets the `idflow_browser` cookie that binds the request to this browser) →
+POST /v1/flow/start (answers the `executionSecret`) → POST /v1/flow/next →
+GET of its `redirect.url`, the completion URL that delivers the answer only
+to the browser that authorized: its 302 back to the client, with the
+provider's session cookie kept in the browser's cookie jar.
 """
 
 from __future__ import annotations
@@ -195,6 +198,7 @@ class Login:
     callback_url: str
     params: dict[str, str]
     flow_response: dict | None  # None when an existing session answered at once
+    completion: requests.Response | None = None  # the completion URL's answer (form_post: its page)
 
     @property
     def code(self) -> str:
@@ -232,17 +236,29 @@ def login(server: Server, authorization_url: str, email: str | None = None,
     assert any(i["name"] == "email" for i in waiting["screen"]["inputs"]), waiting
     assert any(i["id"] == "submit" for i in waiting["screen"]["interactions"]), waiting
 
+    assert waiting["executionSecret"], waiting
+    assert browser.cookies.get("idflow_browser"), "authorize binds the request to this browser"
+
     nxt = browser.post(
         server.url("/v1/flow/next"),
-        json={"executionId": waiting["executionId"], "stepId": waiting["stepId"], "interactionId": "submit", "input": {"email": email}},
+        json={"executionId": waiting["executionId"], "executionSecret": waiting["executionSecret"], "stepId": waiting["stepId"],
+              "interactionId": "submit", "input": {"email": email}},
         timeout=HTTP_TIMEOUT,
     )
     assert nxt.status_code == 200, nxt.text
     done = nxt.json()
     assert done["status"] == "completed", done
-    assert "idflow_session=" in nxt.headers.get("Set-Cookie", ""), nxt.headers
-    callback = done["redirect"]["url"]
-    return Login(callback, query_params(callback), done)
+    complete = done["redirect"]["url"]
+    assert urlsplit(complete).path == "/oauth2/v1/authorize/complete", complete
+    # Delivered only to this browser (its idflow_browser cookie); sets the provider session.
+    delivered = browser.get(complete, allow_redirects=False, timeout=HTTP_TIMEOUT)
+    assert "idflow_session=" in delivered.headers.get("Set-Cookie", ""), delivered.headers
+    if delivered.status_code == 302:
+        callback = delivered.headers["Location"]
+        return Login(callback, query_params(callback), done, delivered)
+    # form_post: the auto-submitting page, at the completion URL.
+    assert delivered.status_code == 200, delivered.text[:500]
+    return Login(complete, query_params(complete), done, delivered)
 
 
 def code_flow_tokens(server: Server, *, client_id: str = PUBLIC_CLIENT, redirect_uri: str = PUBLIC_REDIRECT,

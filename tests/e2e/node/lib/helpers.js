@@ -248,13 +248,19 @@ async function postJson(url, body, jar) {
 /**
  * Signs in through the provider without a browser: GET the authorize URL,
  * follow its 302 to the hosted login page's URL, drive the flow API
- * (start, then "submit" on the welcome screen with `email`).
+ * (start, then "submit" on the welcome screen with `email`, proving the
+ * execution is ours with its `executionSecret` and the jar's
+ * `idflow_browser` cookie), then GET the `redirect.url` it answers (the
+ * provider's completion URL, which delivers the answer only to the browser
+ * whose cookie bound the authorization request, and sets `idflow_session`).
  *
- * Resolves to { url, params, redirect, flow, start, next } where `url` is the
- * final redirect target (the client's redirect URI with code/state/iss, or
- * the form_post completion page), `params` its query parameters and
- * `redirect` true when the provider answered the authorize request at once
- * (an existing session), in which case `start`/`next` are absent.
+ * Resolves to { url, params, redirect, flow, start, next, completion } where
+ * `url` is the final redirect target (the client's redirect URI with
+ * code/state/iss, or, for form_post, the completion page's URL, whose
+ * one-time answer is `completion`: { res, html }), `params` its query
+ * parameters and `redirect` true when the provider answered the authorize
+ * request at once (an existing session), in which case `start`/`next` are
+ * absent.
  */
 export async function login(authorizeUrl, email, jar = new CookieJar()) {
   const authorize = await fetchManual(String(authorizeUrl), jar);
@@ -274,16 +280,32 @@ export async function login(authorizeUrl, email, jar = new CookieJar()) {
   assert.equal(start.res.status, 200, `flow/start: ${JSON.stringify(start.json)}`);
   assert.equal(start.json.status, 'waiting', `flow/start: ${JSON.stringify(start.json)}`);
   assert.equal(start.json.stepId, 'welcome');
+  assert.ok(start.json.executionSecret, `flow/start answers an executionSecret: ${JSON.stringify(start.json)}`);
   const next = await postJson(
     `${origin}/v1/flow/next`,
-    { executionId: start.json.executionId, stepId: start.json.stepId, interactionId: 'submit', input: { email } },
+    { executionId: start.json.executionId, executionSecret: start.json.executionSecret, stepId: start.json.stepId, interactionId: 'submit', input: { email } },
     jar,
   );
   assert.equal(next.res.status, 200, `flow/next: ${JSON.stringify(next.json)}`);
   assert.equal(next.json.status, 'completed', `flow/next: ${JSON.stringify(next.json)}`);
   assert.ok(next.json.redirect?.url, `flow/next has redirect.url: ${JSON.stringify(next.json)}`);
-  const url = new URL(next.json.redirect.url);
-  return { url, params: url.searchParams, redirect: false, flow: { flowId, request }, start: start.json, next: next.json, nextResponse: next.res, jar };
+  const complete = new URL(next.json.redirect.url);
+  assert.equal(complete.pathname, '/oauth2/v1/authorize/complete', `redirect.url is the completion URL: ${complete}`);
+  const delivery = await fetchManual(complete, jar);
+  let url = complete;
+  let completion;
+  if (delivery.status === 302) {
+    await delivery.arrayBuffer();
+    url = new URL(delivery.headers.get('location'), complete);
+  } else {
+    // form_post: the auto-submitting page (one time).
+    const html = await delivery.text();
+    assert.equal(delivery.status, 200, `the completion URL answered ${delivery.status}: ${html.slice(0, 500)}`);
+    completion = { res: delivery, html };
+  }
+  return {
+    url, params: url.searchParams, redirect: false, flow: { flowId, request }, start: start.json, next: next.json, nextResponse: next.res, completion, jar,
+  };
 }
 
 /** application/x-www-form-urlencoded POST, answering { res, json, text }. */

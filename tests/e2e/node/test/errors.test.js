@@ -228,22 +228,23 @@ test('authorize errors after the redirect URI is known go back to it, with state
   const cases = [
     [{ response_type: undefined }, 'invalid_request'],
     [{ response_type: 'token' }, 'unsupported_response_type'],
-    [{ response_type: 'id_token', nonce: 'n', response_mode: 'form_post' }, 'unauthorized_client', true],
-    [{ scope: 'openid reports:read' }, 'invalid_scope'],
+    // An implicit type the application has not enabled (OIDC Core §3.2.2.5).
+    [{ response_type: 'id_token', nonce: 'n', response_mode: 'form_post' }, 'unsupported_response_type', 'form_post'],
     [{ prompt: 'none login' }, 'invalid_request'],
     [{ prompt: 'bogus' }, 'invalid_request'],
     [{ max_age: 'soon' }, 'invalid_request'],
     [{ code_challenge_method: 'S512' }, 'invalid_request'],
     [{ code_challenge: 'too-short' }, 'invalid_request'],
-    [{ response_mode: 'fragment' }, 'invalid_request'],
+    // Answered the way it asked: in the fragment (Multiple Response Types §2.1).
+    [{ response_mode: 'fragment' }, 'invalid_request', 'fragment'],
     [{ request: 'eyJhbGciOiJub25lIn0.e30.' }, 'request_not_supported'],
     [{ request_uri: 'https://client.example/req' }, 'request_uri_not_supported'],
     [{ flow: 'no-such-flow' }, 'invalid_request'],
   ];
-  for (const [override, error, formPost] of cases) {
+  for (const [override, error, mode] of cases) {
     const state = randomUUID();
     const res = await fetchManual(authorizeUrl({ ...base, state, ...override }));
-    if (formPost) {
+    if (mode === 'form_post') {
       // response_mode=form_post errors come back as an auto-submitting form.
       assert.equal(res.status, 200, JSON.stringify(override));
       const html = await res.text();
@@ -255,30 +256,36 @@ test('authorize errors after the redirect URI is known go back to it, with state
     assert.equal(res.status, 302, JSON.stringify(override));
     const to = new URL(res.headers.get('location'));
     assert.equal(`${to.origin}${to.pathname}`, CLIENTS.public.redirect, JSON.stringify(override));
-    assert.equal(to.searchParams.get('error'), error, `${JSON.stringify(override)}: ${to.searchParams.get('error_description')}`);
-    assert.equal(to.searchParams.get('state'), state);
-    assert.equal(to.searchParams.get('iss'), server.issuer);
-    assert.equal(to.searchParams.get('code'), null);
+    const got = mode === 'fragment' ? new URLSearchParams(to.hash.slice(1)) : to.searchParams;
+    assert.equal(got.get('error'), error, `${JSON.stringify(override)}: ${got.get('error_description')}`);
+    assert.equal(got.get('state'), state);
+    assert.equal(got.get('iss'), server.issuer);
+    assert.equal(got.get('code'), null);
   }
+  // A scope the provider does not know is ignored, not an error (RFC 6749 §3.3).
+  const unknownScope = await fetchManual(authorizeUrl({ ...base, state: randomUUID(), scope: 'openid reports:read' }));
+  assert.equal(unknownScope.status, 302);
+  assert.equal(new URL(unknownScope.headers.get('location')).pathname, `/login/${PROJECT_ID}`);
   // A repeated parameter is refused (RFC 6749 §3.1).
   const repeated = await fetchManual(`${authorizeUrl({ ...base, state: 'a' })}&state=b`);
   assert.equal(repeated.status, 302);
   assert.equal(new URL(repeated.headers.get('location')).searchParams.get('error'), 'invalid_request');
-  // The implicit flow answers by form_post only; response_mode=query is refused.
+  // The implicit flow answers by form_post only; response_mode=query is
+  // refused, and the refusal itself never travels in a query.
   const query = await fetchManual(
     authorizeUrl({ client_id: CLIENTS.implicit.id, redirect_uri: CLIENTS.implicit.redirect, response_type: 'id_token', response_mode: 'query', scope: 'openid', nonce: 'n', state: 'q' }),
   );
-  assert.equal(query.status, 302);
-  const q = new URL(query.headers.get('location'));
-  assert.equal(`${q.origin}${q.pathname}`, CLIENTS.implicit.redirect);
-  assert.equal(q.searchParams.get('error'), 'invalid_request');
-  assert.equal(q.searchParams.get('id_token'), null);
-  // The confidential "web" app has not opted into the implicit flow.
+  assert.equal(query.status, 200);
+  const refused = await query.text();
+  assert.match(refused, new RegExp(`<form method="post" action="${CLIENTS.implicit.redirect}">`));
+  assert.match(refused, /name="error" value="invalid_request"/);
+  assert.doesNotMatch(refused, /name="id_token"/);
+  // The confidential "web" app has not enabled the implicit flow (OIDC Core §3.2.2.5).
   const web = await fetchManual(
     authorizeUrl({ client_id: CLIENTS.web.id, redirect_uri: CLIENTS.web.redirect, response_type: 'id_token', response_mode: 'form_post', scope: 'openid', nonce: 'n', state: 's' }),
   );
   assert.equal(web.status, 200);
-  assert.match(await web.text(), /name="error" value="unauthorized_client"/);
+  assert.match(await web.text(), /name="error" value="unsupported_response_type"/);
 });
 
 test('concurrent redemptions of one code: at most one wins, and the replays revoke what it got', async () => {
@@ -516,12 +523,13 @@ async function implicitFlow(responseType) {
   const id = result.url.searchParams.get('id');
   assert.ok(id, 'the completion URL carries an id');
 
-  const page = await fetchManual(result.url);
+  // The login helper fetched the page in the browser that authorized (its jar).
+  const page = result.completion.res;
   assert.equal(page.status, 200);
   assert.match(page.headers.get('content-type'), /^text\/html/);
   assert.equal(page.headers.get('cache-control'), 'no-store');
   assert.match(page.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
-  const html = await page.text();
+  const { html } = result.completion;
   const form = html.match(/<form method="post" action="([^"]*)">/);
   assert.ok(form, `a POST form: ${html}`);
   assert.equal(form[1], CLIENTS.implicit.redirect);
@@ -536,7 +544,7 @@ async function implicitFlow(responseType) {
   assert.equal(payload.email, email);
 
   // The completion page is one-time.
-  await assertHtmlError(await fetchManual(result.url), 400);
+  await assertHtmlError(await fetchManual(result.url, result.jar), 400);
   return { fields, payload };
 }
 
@@ -571,5 +579,6 @@ test('implicit flow needs a nonce; the public "e2e" app may not use it', async (
     authorizeUrl({ client_id: CLIENTS.public.id, redirect_uri: CLIENTS.public.redirect, response_type: 'id_token', response_mode: 'form_post', scope: 'openid', nonce: 'n', state: 's' }),
   );
   assert.equal(notAllowed.status, 200);
-  assert.match(await notAllowed.text(), /name="error" value="unauthorized_client"/);
+  // Not enabled for this application: unsupported_response_type (OIDC Core §3.2.2.5).
+  assert.match(await notAllowed.text(), /name="error" value="unsupported_response_type"/);
 });

@@ -26,6 +26,7 @@ import {
 const run = promisify(execFile);
 const SECRET = 'upstream-secret-0123456789abcdef';
 const APP_CB = 'http://127.0.0.1/app/cb';
+const API_AFTER = 'http://127.0.0.1/api/after';
 
 // The upstream's users; tests edit them between logins.
 const accounts = {
@@ -121,8 +122,10 @@ function project(upstreamIssuer, baseUrl) {
   return {
     projectId: 'social',
     baseUrl,
+    // Where social login by API may land (origins approve every path).
+    redirectUrls: [API_AFTER, 'http://127.0.0.1'],
     flows: [flow('via-basic', 'up-basic'), flow('via-post', 'up-post'), flow('via-jwt', 'up-jwt')],
-    applications: [{ clientId: 'app', public: true, redirectUris: [APP_CB], flow: 'via-basic' }],
+    applications: [{ clientId: 'app', public: true, redirectUris: [APP_CB], flow: 'via-basic', flows: ['via-basic', 'via-post', 'via-jwt'] }],
     oauthProviders: [
       {
         name: 'up-basic', clientId: 'idf-basic', clientSecret: SECRET, discoveryUrl, scopes, triggerMethod: 'flowsOnly',
@@ -224,14 +227,21 @@ async function socialLogin(flow, account) {
   lastCallback = url;
   const back = await fetchManual(url, jar);
   assert.equal(back.status, 302, await back.text());
-  const landed = new URL(back.headers.get('location'));
+  let landed = new URL(back.headers.get('location'));
   if (landed.searchParams.get('execution')) {
     // Back at the hosted page: the oauth step failed; show why.
     const state = await fetchManual(`${idflow.url}/v1/flow/start`, jar, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ executionId: landed.searchParams.get('execution') }),
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ executionId: landed.searchParams.get('execution'), executionSecret: started.executionSecret }),
     });
     assert.fail(`the flow did not complete: ${await state.text()}`);
   }
+  // The completion URL delivers the answer to this browser (its idflow_browser cookie) only.
+  assert.equal(`${landed.origin}${landed.pathname}`, `${idflow.url}/oauth2/v1/authorize/complete`, landed.href);
+  assert.equal((await fetchManual(landed)).status, 403, 'another browser gets nothing');
+  const delivered = await fetchManual(landed, jar);
+  assert.equal(delivered.status, 302, await delivered.text());
+  landed = new URL(delivered.headers.get('location'));
   assert.equal(`${landed.origin}${landed.pathname}`, APP_CB, landed.href);
   assert.equal(landed.searchParams.get('state'), authz.state);
   const code = landed.searchParams.get('code');
@@ -300,14 +310,83 @@ test('a replayed callback fails and provisions nothing twice; flowsOnly refuses 
   assert.equal(replay.status, 400, 'the second callback finds nothing to resume');
   assert.equal(replay.headers.get('location'), null, 'and sends nobody on with a code');
   assert.deepEqual((await socialLogin('via-jwt', 'carol')).loginIds, carol.loginIds, 'still one user');
-  const r = await fetch(`${idflow.url}/v1/auth/oauth/authorize`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ provider: 'up-basic', redirectUrl: 'http://127.0.0.1/after' }),
-  });
+  const { challenge } = pkcePair();
+  const r = await apiAuthorize({ provider: 'up-basic', redirectUrl: 'http://127.0.0.1/after', codeChallenge: challenge });
   assert.equal(r.status, 403);
   assert.equal((await r.json()).error.code, 'access_denied');
   const unknown = await fetch(`${idflow.url}/v1/oauth/callback?code=forged&state=forged`, { redirect: 'manual' });
   assert.equal(unknown.status, 400);
+});
+
+function pkcePair() {
+  const verifier = b64u(randomBytes(32));
+  return { verifier, challenge: b64u(createHash('sha256').update(verifier).digest()) };
+}
+
+function apiAuthorize(body) {
+  return fetch(`${idflow.url}/v1/auth/oauth/authorize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+}
+
+function apiExchange(body) {
+  return fetch(`${idflow.url}/v1/auth/oauth/exchange`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+}
+
+/** Social login by API for `account` through `provider`: the code idflow sends to `redirectUrl`. */
+async function apiLogin(provider, account, challenge, redirectUrl = API_AFTER) {
+  signingIn = account;
+  const r = await apiAuthorize({ provider, redirectUrl, codeChallenge: challenge, codeChallengeMethod: 'S256' });
+  const started = await r.json();
+  assert.equal(r.status, 200, JSON.stringify(started));
+  let url = started.url;
+  assert.ok(url.startsWith(`${upstream.issuer}/`), url);
+  const upJar = new CookieJar();
+  for (let i = 0; i < 10 && url.startsWith(upstream.issuer); i++) {
+    const res = await fetchManual(url, upJar);
+    const location = res.headers.get('location');
+    assert.ok(location, `upstream ${res.status}: ${await res.text()}`);
+    url = new URL(location, url).href;
+  }
+  assert.ok(url.startsWith(`${idflow.url}/v1/oauth/callback?`), url);
+  const back = await fetch(url, { redirect: 'manual' });
+  assert.equal(back.status, 302, await back.text());
+  const landed = new URL(back.headers.get('location'));
+  assert.equal(`${landed.origin}${landed.pathname}`, redirectUrl, landed.href);
+  const code = landed.searchParams.get('code');
+  assert.ok(code, landed.href);
+  return code;
+}
+
+test('social login by API: PKCE binds the code to whoever started it; only approved redirect URLs', async () => {
+  const { verifier, challenge } = pkcePair();
+  const code = await apiLogin('up-post', 'bob', challenge);
+  // The code without its verifier gives nothing.
+  const missing = await apiExchange({ code });
+  assert.equal(missing.status, 400);
+  assert.equal((await missing.json()).error.code, 'invalid_request');
+  const ok = await apiExchange({ code, codeVerifier: verifier });
+  const info = await ok.json();
+  assert.equal(ok.status, 200, JSON.stringify(info));
+  assert.ok(info.sessionJwt && info.user.loginIds.includes('up-post:bob'), JSON.stringify(info.user));
+  const replay = await apiExchange({ code, codeVerifier: verifier });
+  assert.equal((await replay.json()).error.code, 'invalid_grant', 'one time');
+  // A stolen code with another verifier gets nothing, and is spent.
+  const other = pkcePair();
+  const stolen = await apiLogin('up-post', 'bob', other.challenge, 'http://127.0.0.1/elsewhere');
+  assert.equal((await (await apiExchange({ code: stolen, codeVerifier: verifier })).json()).error.code, 'invalid_grant');
+  assert.equal((await (await apiExchange({ code: stolen, codeVerifier: other.verifier })).json()).error.code, 'invalid_grant');
+  // Unapproved redirect URLs, a missing or malformed challenge, plain: refused.
+  for (const body of [
+    { provider: 'up-post', redirectUrl: 'https://attacker.example/after', codeChallenge: challenge },
+    { provider: 'up-post', redirectUrl: API_AFTER },
+    { provider: 'up-post', redirectUrl: API_AFTER, codeChallenge: 'short' },
+    { provider: 'up-post', redirectUrl: API_AFTER, codeChallenge: challenge, codeChallengeMethod: 'plain' },
+  ]) {
+    const res = await apiAuthorize(body);
+    const err = await res.json();
+    assert.equal(res.status, 400, JSON.stringify(body));
+    assert.equal(err.error.code, 'invalid_request');
+    if (body.redirectUrl !== API_AFTER) assert.match(err.error.message, /redirectUrls/);
+  }
 });
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';

@@ -1017,7 +1017,7 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_idflow_uniffi_fn_method_provider_oauth_authorize(`ptr`: Long,`provider`: RustBuffer.ByValue,`redirectUrl`: RustBuffer.ByValue,`prompt`: RustBuffer.ByValue,`loginHint`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_idflow_uniffi_fn_method_provider_oauth_exchange(`ptr`: Long,`code`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_idflow_uniffi_fn_method_provider_oauth_exchange(`ptr`: Long,`code`: RustBuffer.ByValue,`codeVerifier`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_idflow_uniffi_fn_method_provider_provider_token(`ptr`: Long,`userId`: RustBuffer.ByValue,`provider`: RustBuffer.ByValue,
     ): Long
@@ -1371,10 +1371,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_method_provider_issuer() and 0xFFFF) != 54503) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_method_provider_oauth_authorize() and 0xFFFF) != 31532) {
+    if ((lib.uniffi_idflow_uniffi_checksum_method_provider_oauth_authorize() and 0xFFFF) != 27248) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_method_provider_oauth_exchange() and 0xFFFF) != 35816) {
+    if ((lib.uniffi_idflow_uniffi_checksum_method_provider_oauth_exchange() and 0xFFFF) != 47237) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_provider_provider_token() and 0xFFFF) != 18786) {
@@ -4152,15 +4152,18 @@ public interface ProviderInterface {
     
     /**
      * Social login by API, step 1: the upstream authorization URL of custom
-     * OAuth provider `provider`; after the callback the browser lands on
-     * `redirect_url?code=...` (or `?error=...`).
+     * OAuth provider `provider` and a fresh PKCE verifier to keep; after the
+     * callback the browser lands on `redirect_url?code=...` (or
+     * `?error=...`). `redirect_url` must be approved: listed (or its origin)
+     * in the project's `redirectUrls`, or the provider's own `redirectUrl`.
      */
-    suspend fun `oauthAuthorize`(`provider`: kotlin.String, `redirectUrl`: kotlin.String? = null, `prompt`: List<kotlin.String>? = null, `loginHint`: kotlin.String? = null): kotlin.String
+    suspend fun `oauthAuthorize`(`provider`: kotlin.String, `redirectUrl`: kotlin.String? = null, `prompt`: List<kotlin.String>? = null, `loginHint`: kotlin.String? = null): OAuthStart
     
     /**
-     * Social login by API, step 2: the one-time code → JSON `{sessionJwt, refreshJwt, user}`.
+     * Social login by API, step 2: the one-time code and the verifier that
+     * `oauth_authorize` returned → JSON `{sessionJwt, refreshJwt, user}`.
      */
-    fun `oauthExchange`(`code`: kotlin.String): kotlin.String
+    fun `oauthExchange`(`code`: kotlin.String, `codeVerifier`: kotlin.String): kotlin.String
     
     /**
      * The upstream access token kept for a user (`manageProviderTokens`),
@@ -4334,12 +4337,14 @@ open class Provider: Disposable, AutoCloseable, ProviderInterface
     
     /**
      * Social login by API, step 1: the upstream authorization URL of custom
-     * OAuth provider `provider`; after the callback the browser lands on
-     * `redirect_url?code=...` (or `?error=...`).
+     * OAuth provider `provider` and a fresh PKCE verifier to keep; after the
+     * callback the browser lands on `redirect_url?code=...` (or
+     * `?error=...`). `redirect_url` must be approved: listed (or its origin)
+     * in the project's `redirectUrls`, or the provider's own `redirectUrl`.
      */
     @Throws(IdflowException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `oauthAuthorize`(`provider`: kotlin.String, `redirectUrl`: kotlin.String?, `prompt`: List<kotlin.String>?, `loginHint`: kotlin.String?) : kotlin.String {
+    override suspend fun `oauthAuthorize`(`provider`: kotlin.String, `redirectUrl`: kotlin.String?, `prompt`: List<kotlin.String>?, `loginHint`: kotlin.String?) : OAuthStart {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_idflow_uniffi_fn_method_provider_oauth_authorize(
@@ -4355,7 +4360,7 @@ open class Provider: Disposable, AutoCloseable, ProviderInterface
         { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation) },
         { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_rust_buffer(future) },
         // lift function
-        { FfiConverterString.lift(it) },
+        { FfiConverterTypeOAuthStart.lift(it) },
         // Error FFI converter
         IdflowException.ErrorHandler,
     )
@@ -4363,16 +4368,18 @@ open class Provider: Disposable, AutoCloseable, ProviderInterface
 
     
     /**
-     * Social login by API, step 2: the one-time code → JSON `{sessionJwt, refreshJwt, user}`.
+     * Social login by API, step 2: the one-time code and the verifier that
+     * `oauth_authorize` returned → JSON `{sessionJwt, refreshJwt, user}`.
      */
-    @Throws(IdflowException::class)override fun `oauthExchange`(`code`: kotlin.String): kotlin.String {
+    @Throws(IdflowException::class)override fun `oauthExchange`(`code`: kotlin.String, `codeVerifier`: kotlin.String): kotlin.String {
             return FfiConverterString.lift(
     callWithHandle {
     uniffiRustCallWithError(IdflowException) { _status ->
     UniffiLib.uniffi_idflow_uniffi_fn_method_provider_oauth_exchange(
         it,
         
-        FfiConverterString.lower(`code`),_status)
+        FfiConverterString.lower(`code`),
+        FfiConverterString.lower(`codeVerifier`),_status)
 }
     }
     )
@@ -5519,6 +5526,49 @@ public object FfiConverterTypeHttpResponse: FfiConverterRustBuffer<HttpResponse>
             FfiConverterUShort.write(value.`status`, buf)
             FfiConverterSequenceTypeHttpHeader.write(value.`headers`, buf)
             FfiConverterByteArray.write(value.`body`, buf)
+    }
+}
+
+
+
+/**
+ * The start of a social login by API: where to send the browser, and the
+ * PKCE verifier that [`Provider::oauth_exchange`] needs. Keep the verifier
+ * in the user's own session (never in a URL).
+ */
+data class OAuthStart (
+    var `url`: kotlin.String
+    , 
+    var `codeVerifier`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeOAuthStart: FfiConverterRustBuffer<OAuthStart> {
+    override fun read(buf: ByteBuffer): OAuthStart {
+        return OAuthStart(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: OAuthStart) = (
+            FfiConverterString.allocationSize(value.`url`) +
+            FfiConverterString.allocationSize(value.`codeVerifier`)
+    )
+
+    override fun write(value: OAuthStart, buf: ByteBuffer) {
+            FfiConverterString.write(value.`url`, buf)
+            FfiConverterString.write(value.`codeVerifier`, buf)
     }
 }
 

@@ -31,8 +31,9 @@ class FlowEngineTest {
                 val r = Vectors.json(engine.start("random-user")).jsonObject
                 assertEquals("completed", r["status"]!!.jsonPrimitive.content)
                 val jwt = r["authInfo"]!!.jsonObject["sessionJwt"]!!.jsonPrimitive.content
-                val claims = Vectors.json(jwtVerify(jwt, key.publicKey(), VerifyOptions(algorithms = listOf("ES256")))).jsonObject
+                val claims = Vectors.json(jwtVerify(jwt, key.publicKey(), VerifyOptions(algorithms = listOf("ES256"), audience = listOf("local")))).jsonObject
                 assertEquals("1979-10-03", claims["dob"]!!.jsonPrimitive.content)
+                assertEquals("local", claims["aud"]!!.jsonPrimitive.content)
                 val w = Vectors.json(engine.start("sign-up-or-in")).jsonObject
                 assertEquals("waiting", w["status"]!!.jsonPrimitive.content)
                 val done = Vectors.json(engine.next(w["executionId"]!!.jsonPrimitive.content, "welcome", "submit", """{"email":"k@example.com"}""")).jsonObject

@@ -71,26 +71,36 @@ class OidcClientTest {
         }
     }
 
-    private fun post(url: String, json: String): String =
+    private fun post(url: String, json: String, cookie: String): String =
         http.send(
-            HttpRequest.newBuilder(URI(url)).header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(json)).build(),
+            HttpRequest.newBuilder(URI(url)).header("Content-Type", "application/json").header("Cookie", cookie)
+                .POST(HttpRequest.BodyPublishers.ofString(json)).build(),
             HttpResponse.BodyHandlers.ofString(),
         ).body()
 
-    /** The user's browser: authorize → flow API → the callback URL. */
+    /**
+     * The user's browser: authorize → flow API → the delivery of the answer
+     * (only to the browser that authorized, by its cookie) → the callback URL.
+     */
     private fun browse(base: String, authorizeUrl: String, email: String): String {
         val r = http.send(HttpRequest.newBuilder(URI(authorizeUrl)).GET().build(), HttpResponse.BodyHandlers.discarding())
         val location = r.headers().firstValue("location").get()
         if (!location.contains("/login/")) return location
+        val cookie = r.headers().allValues("set-cookie").first { it.startsWith("idflow_browser=") }.substringBefore(';')
         val request = location.substringAfter("request=")
-        val s = Vectors.json(post("$base/v1/flow/start", """{"request":"$request"}""")).jsonObject
+        val s = Vectors.json(post("$base/v1/flow/start", """{"request":"$request"}""", cookie)).jsonObject
         val d = Vectors.json(
             post(
                 "$base/v1/flow/next",
-                """{"executionId":"${s["executionId"]!!.jsonPrimitive.content}","stepId":"welcome","interactionId":"submit","input":{"email":"$email"}}""",
+                """{"executionId":"${s["executionId"]!!.jsonPrimitive.content}","executionSecret":"${s["executionSecret"]!!.jsonPrimitive.content}",""" +
+                    """"stepId":"welcome","interactionId":"submit","input":{"email":"$email"}}""",
+                cookie,
             ),
         ).jsonObject
-        return d["redirect"]!!.jsonObject["url"]!!.jsonPrimitive.content
+        val complete = d["redirect"]!!.jsonObject["url"]!!.jsonPrimitive.content
+        val done = http.send(HttpRequest.newBuilder(URI(complete)).header("Cookie", cookie).GET().build(), HttpResponse.BodyHandlers.discarding())
+        assertEquals(302, done.statusCode(), complete)
+        return done.headers().firstValue("location").get()
     }
 
     @Test
@@ -169,23 +179,32 @@ class OidcClientTest {
 
     @Test
     fun socialLoginByApiAndKeptProviderTokens(): Unit = withServer { base ->
-        val project = """{"projectId":"down","baseUrl":"http://127.0.0.1:7002","oauthProviders":[{"name":"acme",""" +
+        val project = """{"projectId":"down","baseUrl":"http://127.0.0.1:7002","redirectUrls":["http://127.0.0.1:7002/after"],""" +
+            """"oauthProviders":[{"name":"acme",""" +
             """"clientId":"social-rp","clientSecret":"social-rp-secret-0123456789",""" +
             """"discoveryUrl":"$base/e2e/.well-known/openid-configuration","scopes":["openid","email"],"manageProviderTokens":true}]}"""
         providerOpen(project).use { down ->
             assertEquals("http://127.0.0.1:7002/down", down.issuer())
-            val url = down.oauthAuthorize("acme", "http://127.0.0.1:7002/after")
-            assertTrue(url.startsWith("$base/oauth2/v1/authorize?"), url)
-            val callback = browse(base, url, "kotlin-social@example.com")
+            val start = down.oauthAuthorize("acme", "http://127.0.0.1:7002/after")
+            assertTrue(start.url.startsWith("$base/oauth2/v1/authorize?"), start.url)
+            assertTrue(start.codeVerifier.length >= 43 && !start.url.contains(start.codeVerifier))
+            val callback = browse(base, start.url, "kotlin-social@example.com")
             assertTrue(callback.startsWith("http://127.0.0.1:7002/v1/oauth/callback?"), callback)
             val back = down.handle("GET", callback, emptyList(), ByteArray(0))
             assertEquals(302.toUShort(), back.status)
             val location = back.headers.first { it.name.equals("location", ignoreCase = true) }.value
             assertTrue(location.startsWith("http://127.0.0.1:7002/after?code="), location)
-            val auth = Vectors.json(down.oauthExchange(location.substringAfter("code="))).jsonObject
+            val code = location.substringAfter("code=")
+            // Another login's verifier (a stolen code) gets nothing, and spends the code.
+            val other = down.oauthAuthorize("acme", "http://127.0.0.1:7002/after")
+            val otherBack = down.handle("GET", browse(base, other.url, "kotlin-social@example.com"), emptyList(), ByteArray(0))
+            val stolen = otherBack.headers.first { it.name.equals("location", ignoreCase = true) }.value.substringAfter("code=")
+            assertThrows(IdflowException.InvalidGrant::class.java) { down.oauthExchange(stolen, start.codeVerifier) }
+            assertThrows(IdflowException.InvalidGrant::class.java) { down.oauthExchange(stolen, other.codeVerifier) }
+            val auth = Vectors.json(down.oauthExchange(code, start.codeVerifier)).jsonObject
             val user = auth["user"]!!.jsonObject
             assertEquals("kotlin-social@example.com", user["email"]!!.jsonPrimitive.content)
-            assertThrows(IdflowException.InvalidGrant::class.java) { down.oauthExchange(location.substringAfter("code=")) }
+            assertThrows(IdflowException.InvalidGrant::class.java) { down.oauthExchange(code, start.codeVerifier) }
             val kept = Vectors.json(down.providerToken(user["userId"]!!.jsonPrimitive.content, "acme")).jsonObject
             val info = http.send(
                 HttpRequest.newBuilder(URI("$base/oauth2/v1/userinfo"))
@@ -195,6 +214,11 @@ class OidcClientTest {
             assertEquals(200, info.statusCode(), info.body())
             assertThrows(IdflowException.UserNotFound::class.java) { runBlocking { down.providerToken("U-nobody", "acme") } }
             assertThrows(IdflowException.InvalidRequest::class.java) { runBlocking { down.oauthAuthorize("nobody", "http://127.0.0.1:7002/after") } }
+            // Only approved redirect URLs.
+            val unapproved = assertThrows(IdflowException.InvalidRequest::class.java) {
+                runBlocking { down.oauthAuthorize("acme", "https://attacker.example/after") }
+            }
+            assertTrue(unapproved.message!!.contains("redirectUrls"), unapproved.message)
         }
     }
 }
