@@ -3485,6 +3485,8 @@ enum IdflowError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     
     case UserExists(message: String)
     
+    case RateLimited(message: String)
+    
     case Config(message: String)
     
     case Network(message: String)
@@ -3618,19 +3620,23 @@ public struct FfiConverterTypeIdflowError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 25: return .Config(
+        case 25: return .RateLimited(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 26: return .Network(
+        case 26: return .Config(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 27: return .Storage(
+        case 27: return .Network(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 28: return .Internal(
+        case 28: return .Storage(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 29: return .Internal(
             message: try FfiConverterString.read(from: &buf)
         )
         
@@ -3693,14 +3699,16 @@ public struct FfiConverterTypeIdflowError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(23))
         case .UserExists(_ /* message is ignored*/):
             writeInt(&buf, Int32(24))
-        case .Config(_ /* message is ignored*/):
+        case .RateLimited(_ /* message is ignored*/):
             writeInt(&buf, Int32(25))
-        case .Network(_ /* message is ignored*/):
+        case .Config(_ /* message is ignored*/):
             writeInt(&buf, Int32(26))
-        case .Storage(_ /* message is ignored*/):
+        case .Network(_ /* message is ignored*/):
             writeInt(&buf, Int32(27))
-        case .Internal(_ /* message is ignored*/):
+        case .Storage(_ /* message is ignored*/):
             writeInt(&buf, Int32(28))
+        case .Internal(_ /* message is ignored*/):
+            writeInt(&buf, Int32(29))
 
         
         }

@@ -5926,6 +5926,8 @@ sealed class IdflowException(message: String): kotlin.Exception(message) {
         
         class UserExists(message: String) : IdflowException(message)
         
+        class RateLimited(message: String) : IdflowException(message)
+        
         class Config(message: String) : IdflowException(message)
         
         class Network(message: String) : IdflowException(message)
@@ -5971,10 +5973,11 @@ public object FfiConverterTypeIdflowError : FfiConverterRustBuffer<IdflowExcepti
             22 -> IdflowException.ConnectorTimeout(FfiConverterString.read(buf))
             23 -> IdflowException.UserNotFound(FfiConverterString.read(buf))
             24 -> IdflowException.UserExists(FfiConverterString.read(buf))
-            25 -> IdflowException.Config(FfiConverterString.read(buf))
-            26 -> IdflowException.Network(FfiConverterString.read(buf))
-            27 -> IdflowException.Storage(FfiConverterString.read(buf))
-            28 -> IdflowException.Internal(FfiConverterString.read(buf))
+            25 -> IdflowException.RateLimited(FfiConverterString.read(buf))
+            26 -> IdflowException.Config(FfiConverterString.read(buf))
+            27 -> IdflowException.Network(FfiConverterString.read(buf))
+            28 -> IdflowException.Storage(FfiConverterString.read(buf))
+            29 -> IdflowException.Internal(FfiConverterString.read(buf))
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
         }
         
@@ -6082,20 +6085,24 @@ public object FfiConverterTypeIdflowError : FfiConverterRustBuffer<IdflowExcepti
                 buf.putInt(24)
                 Unit
             }
-            is IdflowException.Config -> {
+            is IdflowException.RateLimited -> {
                 buf.putInt(25)
                 Unit
             }
-            is IdflowException.Network -> {
+            is IdflowException.Config -> {
                 buf.putInt(26)
                 Unit
             }
-            is IdflowException.Storage -> {
+            is IdflowException.Network -> {
                 buf.putInt(27)
                 Unit
             }
-            is IdflowException.Internal -> {
+            is IdflowException.Storage -> {
                 buf.putInt(28)
+                Unit
+            }
+            is IdflowException.Internal -> {
+                buf.putInt(29)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
