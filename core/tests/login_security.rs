@@ -229,6 +229,10 @@ async fn logout_without_proof_asks_the_user_first() {
     assert_eq!(r.status, 200);
     let page = r.text();
     assert!(page.contains("name=\"confirm\""), "{page}");
+    // The form's answer redirects to the post-logout URI, which the page's
+    // form-action must allow (browsers apply it to the redirect too).
+    let policy = r.header("Content-Security-Policy").unwrap();
+    assert!(policy.contains("form-action 'self' http://127.0.0.1"), "{policy}");
     assert!(r.header("Set-Cookie").is_none());
     assert!(alive(&p).await, "the session still stands");
     let token = page.split("name=\"confirm\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
@@ -544,4 +548,14 @@ async fn flow_starts_answers_and_social_calls_are_rate_limited() {
     for _ in 0..5 {
         assert_eq!(post_json(&p, "/v1/flow/start", json!({"flowId": "sign-up-or-in"})).await.status, 200);
     }
+}
+
+#[tokio::test]
+async fn a_flow_start_keeps_only_the_inputs_the_flow_reads() {
+    let p = provider_with(|_| {});
+    let s = body(&post_json(&p, "/v1/flow/start", json!({"flowId": "sign-up-or-in", "input": {"email": "kim@example.com", "junk": "x".repeat(8000)}})).await);
+    assert_eq!(s["status"], "waiting", "{s}");
+    let stored = p.store().execution(s["executionId"].as_str().unwrap()).unwrap().unwrap();
+    assert_eq!(stored.context["form"]["email"], "kim@example.com");
+    assert!(stored.context["form"].get("junk").is_none(), "{}", stored.context);
 }

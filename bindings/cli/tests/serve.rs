@@ -65,6 +65,14 @@ fn start(db: &std::path::Path, port: u16, extra: &[&str]) -> Server {
     Server { child, stdout: lines, _out: out }
 }
 
+/// A test that fails half-way leaves no server running.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Server {
     fn line(&self, prefix: &str) -> String {
         self.stdout.iter().find(|l| l.starts_with(prefix)).map(|l| l[prefix.len()..].trim().to_owned()).unwrap()

@@ -244,7 +244,8 @@ impl FlowEngine {
             .ok_or_else(|| Error::new(ErrorCode::FlowNotFound, format!("no flow with id {id:?}")))
     }
 
-    /// Starts `flow_id`. `input` pre-fills `form.*` (e.g. a login hint);
+    /// Starts `flow_id`. `input` pre-fills the `form.*` names the flow
+    /// reads (e.g. a login hint; other names are dropped);
     /// `request` is the authorization request a flow runs for (`request.*`).
     pub async fn start(&self, flow_id: &str, input: Map<String, Value>, request: Option<Value>) -> Result<FlowResponse> {
         self.start_owned(flow_id, input, request, Value::Null).await
@@ -256,7 +257,9 @@ impl FlowEngine {
     pub async fn start_owned(&self, flow_id: &str, input: Map<String, Value>, request: Option<Value>, owner: Value) -> Result<FlowResponse> {
         let flow = self.flow(flow_id)?;
         let mut ctx = Context::new();
-        for (k, v) in input {
+        // Only what the flow reads is kept: undeclared input never reaches
+        // the stored execution.
+        for (k, v) in input.into_iter().filter(|(k, _)| flow.form_inputs.contains(k)) {
             ctx.set(&format!("form.{k}"), v)?;
         }
         if let Some(r) = request {

@@ -10,6 +10,8 @@ pub struct Flow {
     pub start: String,
     /// Steps in document order.
     pub steps: Vec<Step>,
+    /// The `form.*` names the flow reads: a start's input keeps only these.
+    pub form_inputs: std::collections::BTreeSet<String>,
 }
 
 impl Flow {

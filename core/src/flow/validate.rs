@@ -641,6 +641,34 @@ fn analyze(text: &str) -> (Option<Flow>, Vec<FlowProblem>) {
             p.add(None, "steps", "the flow has no end step");
         }
     }
-    let flow = Flow { id, name, start, steps };
+    let form_inputs = form_names(text, &steps);
+    let flow = Flow { id, name, start, steps, form_inputs };
     (Some(flow), p.list)
+}
+
+/// The `form.*` names a flow can read: its screens' inputs, every
+/// `form.<name>` written anywhere in it (paths, templates), and `email` /
+/// `externalId` when a `generateJwt` takes its login id from them.
+fn form_names(text: &str, steps: &[Step]) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("form.") {
+        let after = &rest[i + 5..];
+        let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).unwrap_or(after.len());
+        if end > 0 && (i == 0 || !rest[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')) {
+            names.insert(after[..end].to_owned());
+        }
+        rest = after;
+    }
+    for step in steps {
+        match &step.kind {
+            StepKind::Screen(s) => names.extend(s.inputs.iter().map(|i| i.name.clone())),
+            StepKind::GenerateJwt(g) if g.login_id.is_none() => {
+                names.insert("email".to_owned());
+                names.insert("externalId".to_owned());
+            }
+            _ => {}
+        }
+    }
+    names
 }

@@ -91,17 +91,21 @@ def sign_in(server, metadata, client: OAuth2Session, email=None, browser=None, *
     return token, nonce, result
 
 
-def validate_id_token(metadata, key_set, id_token, *, client_id, nonce, access_token=None):
+def validate_id_token(metadata, key_set, id_token, *, client_id, nonce, access_token=None, acr=None):
+    """Authlib's id_token validation; with `acr`, the claim is essential and must equal it."""
+    options = {
+        "iss": {"essential": True, "value": metadata["issuer"]},
+        "aud": {"essential": True, "value": client_id},
+        "nonce": {"essential": True, "value": nonce},
+        "sub": {"essential": True},
+    }
+    if acr is not None:
+        options["acr"] = {"essential": True, "value": acr}
     claims = jwt.decode(
         id_token,
         key_set,
         claims_cls=CodeIDToken,
-        claims_options={
-            "iss": {"essential": True, "value": metadata["issuer"]},
-            "aud": {"essential": True, "value": client_id},
-            "nonce": {"essential": True, "value": nonce},
-            "sub": {"essential": True},
-        },
+        claims_options=options,
         claims_params={"nonce": nonce, "client_id": client_id, "access_token": access_token},
     )
     claims.validate()
@@ -433,6 +437,41 @@ def test_logout_ends_session_and_revokes_its_grants(server, metadata):
         metadata["authorization_endpoint"], code_verifier=generate_token(48), prompt="none")
     r = browser.get(url, allow_redirects=False, timeout=HTTP_TIMEOUT)
     assert query_params(r.headers["Location"])["error"] == "login_required"
+
+
+# ------------------------------------------------------------------ acr
+
+
+def test_id_token_acr_names_the_flow_that_ran(server, metadata, key_set):
+    assert metadata["acr_values_supported"] == ["sign-up-or-in", "claims"]
+    client = public_client(metadata, scope="openid email")
+    token, nonce, _ = sign_in(server, metadata, client)
+    # Authlib checks acr (essential, this value) along with the signature and the rest.
+    idt = validate_id_token(metadata, key_set, token["id_token"], client_id=PUBLIC_CLIENT, nonce=nonce,
+                            access_token=token["access_token"], acr="sign-up-or-in")
+    assert idt["acr"] == "sign-up-or-in"
+    # ... and refuses the token when the RP requires another flow.
+    with pytest.raises(CLAIM_ERRORS):
+        validate_id_token(metadata, key_set, token["id_token"], client_id=PUBLIC_CLIENT, nonce=nonce, acr="claims")
+    assert decode_access_token(metadata, key_set, token["access_token"])["acr"] == "sign-up-or-in"
+
+
+def test_acr_values_run_another_flow_of_the_application(server, metadata, key_set):
+    # web-post may run sign-up-or-in (its default) and claims.
+    client = session_for(metadata, POST_CLIENT, POST_SECRET, redirect_uri=POST_REDIRECT,
+                         scope="openid email descope.custom_claims", token_endpoint_auth_method="client_secret_post")
+    email = new_email()
+    token, nonce, _ = sign_in(server, metadata, client, email, acr_values="claims")
+    idt = validate_id_token(metadata, key_set, token["id_token"], client_id=POST_CLIENT, nonce=nonce,
+                            access_token=token["access_token"], acr="claims")
+    assert idt["acr"] == "claims"
+    assert (idt["plan"], idt["loginEmail"]) == ("pro", email)  # set by the claims flow only
+    assert decode_access_token(metadata, key_set, token["access_token"])["acr"] == "claims"
+    # Without acr_values, the default flow runs.
+    plain = session_for(metadata, POST_CLIENT, POST_SECRET, redirect_uri=POST_REDIRECT, scope="openid",
+                        token_endpoint_auth_method="client_secret_post")
+    token, nonce, _ = sign_in(server, metadata, plain)
+    validate_id_token(metadata, key_set, token["id_token"], client_id=POST_CLIENT, nonce=nonce, acr="sign-up-or-in")
 
 
 # ------------------------------------------------------------------ client_credentials

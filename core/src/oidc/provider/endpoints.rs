@@ -216,7 +216,7 @@ impl Provider {
         if self.store.put_record("logout_confirm", &token_digest(&token), &pending, Some(crate::ids::now_secs() + 600)).is_err() {
             return pages::error_page(500, "Sign-out failed", "try again");
         }
-        pages::logout_confirm_page(&self.url("/oauth2/v1/logout"), &token)
+        pages::logout_confirm_page(&self.url("/oauth2/v1/logout"), &token, redirect.as_deref())
     }
 
     /// The confirmation page's POST: ends the session the token was made

@@ -77,14 +77,21 @@ pub(super) fn info_page(title: &str, message: &str) -> HttpResponse {
 }
 
 /// RP-Initiated Logout §2: asks the user before a session ends. The form
-/// POSTs the one-time `confirm` token back to `action`.
-pub(super) fn logout_confirm_page(action: &str, token: &str) -> HttpResponse {
+/// POSTs the one-time `confirm` token back to `action`, which answers with
+/// a redirect to `then` (the post-logout redirect URI): browsers hold that
+/// redirect to the page's `form-action` too, so its origin is allowed.
+pub(super) fn logout_confirm_page(action: &str, token: &str, then: Option<&str>) -> HttpResponse {
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Sign out?</title><style>{PAGE_STYLE}</style></head><body><main><h1>Sign out?</h1><p>An application asked to end your session.</p><form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"confirm\" value=\"{}\"><button type=\"submit\" id=\"sign-out\">Sign out</button></form></main></body></html>",
         html_escape(action),
         html_escape(token)
     );
-    html(200, body, &csp().logout)
+    let origin = then.and_then(|u| url::Url::parse(u).ok()).map(|u| u.origin()).filter(url::Origin::is_tuple).map(|o| o.ascii_serialization());
+    let policy = match origin {
+        Some(o) => format!("{} {o}", csp().logout),
+        None => csp().logout.clone(),
+    };
+    html(200, body, &policy)
 }
 
 pub(super) fn logged_out_page() -> HttpResponse {

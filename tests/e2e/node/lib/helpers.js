@@ -3,6 +3,7 @@
 // callback server for the browser test. No test lives here.
 
 import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -32,6 +33,8 @@ export const CLIENTS = {
   partner: { id: 'partner', kid: 'partner-key-1', redirect: 'http://127.0.0.1/partner/cb' },
   implicit: { id: 'implicit', redirect: 'http://127.0.0.1/implicit/cb' },
   accessKey: { id: 'K-reporting', secret: 'reporting-secret-0123456789' },
+  // For a downstream idflow that signs users in here (its custom OAuth provider).
+  socialRp: { id: 'social-rp', secret: 'social-rp-secret-0123456789' },
 };
 
 export function partnerJwk() {
@@ -156,6 +159,25 @@ export async function startServer({ db, port, config, projectId } = {}) {
 }
 
 /**
+ * Starts `idflow serve` on a project given as an object (written as JSON to
+ * a new temporary directory, removed by `stopServer`); `baseUrl` is
+ * overridden by the server's own loopback URL.
+ */
+export async function startServerWithProject(doc) {
+  const dir = makeTempDir('idflow-e2e-project-');
+  try {
+    const config = path.join(dir, 'project.json');
+    fs.writeFileSync(config, JSON.stringify(doc, null, 2));
+    const server = await startServer({ db: path.join(dir, 'idflow.db'), config, projectId: doc.projectId });
+    server.tempDir = dir;
+    return server;
+  } catch (e) {
+    removeTempDir(dir);
+    throw e;
+  }
+}
+
+/**
  * Stops a server with SIGTERM (graceful) and resolves to its exit status.
  * Removes the temporary directory startServer made unless `keepDb`.
  */
@@ -229,7 +251,8 @@ export async function fetchManual(url, jar, init = {}) {
   return res;
 }
 
-async function postJson(url, body, jar) {
+/** POST of a JSON body (sending and recording the jar's cookies): { res, json }. */
+export async function postJson(url, body, jar) {
   const res = await fetchManual(url, jar, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -373,6 +396,12 @@ export async function startCallbackServer(pathname = '/callback') {
       });
     },
   };
+}
+
+/** A fresh PKCE pair (RFC 7636, S256): { verifier, challenge }. */
+export function pkcePair() {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
 }
 
 /** Decodes a JWT's payload without verifying it (for assertions only). */

@@ -1,6 +1,9 @@
 // The hosted login page in a real browser: headless Chromium (through
 // playwright-core, no downloaded browser) signs in on /login/e2e and lands
 // on a loopback callback server with a code, which openid-client redeems.
+// The same browser also meets two attacks on the login path: another cookie
+// jar driving the page's execution (refused), and a logout link without
+// id_token_hint (a "Sign out?" confirmation before anything ends).
 //
 // Needs /usr/bin/chromium (or $CHROMIUM_PATH). Without it the tests are
 // skipped, unless CI=true, where a missing browser is a failure.
@@ -11,7 +14,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as client from 'openid-client';
 import * as jose from 'jose';
-import { CLIENTS, NODE_DIR, startCallbackServer, startServer, stopServer, uniqueEmail } from '../lib/helpers.js';
+import {
+  CLIENTS, CookieJar, NODE_DIR, PROJECT_ID, postJson, startCallbackServer, startServer, stopServer, uniqueEmail,
+} from '../lib/helpers.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ARTIFACTS = path.join(NODE_DIR, 'artifacts');
@@ -166,4 +171,169 @@ test('implicit form_post in the browser: the completion page auto-posts the id_t
   const { payload } = await jose.jwtVerify(fields.get('id_token'), JWKS, { issuer: server.issuer, audience: CLIENTS.implicit.id });
   assert.equal(payload.nonce, nonce);
   assert.equal(payload.email, email);
+});
+
+/** A code-flow authorization request of the public client "e2e" (openid-client builds it). */
+async function authorizationRequest(config, extra = {}) {
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: callback.url,
+    scope: 'openid email',
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+    ...extra,
+  });
+  return { url, verifier, state, nonce };
+}
+
+/** Navigates `page` to `request.url` and waits until the callback server receives this request's answer. */
+async function landOnCallback(page, request) {
+  const seen = callback.requests.length;
+  await page.goto(request.url.href);
+  await page.waitForURL((u) => u.href.startsWith(`${callback.url}?`) && u.searchParams.get('state') === request.state, { timeout: 15000 });
+  const landed = await callback.next(seen);
+  assert.equal(landed.url.searchParams.get('state'), request.state);
+  return landed.url;
+}
+
+/** Fills the hosted page's Email field, clicks Continue and waits for the callback with a code. */
+async function signInOnHostedPage(page, request, email) {
+  const field = page.getByLabel('Email');
+  await field.waitFor({ state: 'visible', timeout: 10000 });
+  await field.fill(email);
+  const seen = callback.requests.length;
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.waitForURL((u) => u.href.startsWith(`${callback.url}?`) && u.searchParams.get('state') === request.state, { timeout: 15000 });
+  return (await callback.next(seen)).url;
+}
+
+test('an execution started by the hosted page belongs to that browser: another cookie jar gets 403, the browser still signs in', { skip, timeout: 60000 }, async (t) => {
+  const config = await client.discovery(new URL(server.issuer), CLIENTS.public.id, undefined, client.None(), insecure);
+  const request = await authorizationRequest(config);
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+
+  // The page's own script starts the execution; read its id off the wire.
+  const started = page.waitForResponse((r) => new URL(r.url()).pathname === '/v1/flow/start' && r.request().method() === 'POST');
+  await page.goto(request.url.href);
+  const hosted = new URL(page.url());
+  assert.equal(hosted.pathname, `/login/${PROJECT_ID}`);
+  assert.equal(hosted.searchParams.get('flow'), 'sign-up-or-in');
+  assert.ok(hosted.searchParams.get('request'));
+  const startResponse = await started;
+  assert.equal(startResponse.status(), 200);
+  const execution = await startResponse.json();
+  assert.equal(execution.status, 'waiting', JSON.stringify(execution));
+  const { executionId, stepId } = execution;
+  assert.ok(executionId && stepId);
+  const bound = (await context.cookies(server.url)).find((c) => c.name === 'idflow_browser');
+  assert.ok(bound, 'the browser holds the idflow_browser cookie');
+  assert.equal(bound.httpOnly, true);
+  assert.equal(bound.sameSite, 'Lax');
+
+  // Another cookie jar that learnt the execution id: refused, both ways.
+  const attackerEmail = uniqueEmail('hijacker');
+  const next = await postJson(`${server.url}/v1/flow/next`, { executionId, stepId, interactionId: 'submit', input: { email: attackerEmail } }, new CookieJar());
+  assert.equal(next.res.status, 403, JSON.stringify(next.json));
+  assert.equal(next.json.error?.code, 'access_denied');
+  assert.equal(next.json.redirect, undefined);
+  const restart = await postJson(`${server.url}/v1/flow/start`, { executionId }, new CookieJar());
+  assert.equal(restart.res.status, 403, JSON.stringify(restart.json));
+  assert.equal(restart.json.error?.code, 'access_denied');
+  assert.equal(restart.json.screen, undefined);
+
+  // The victim's browser goes on and the client gets its code.
+  const email = uniqueEmail('hijack-victim');
+  const landed = await signInOnHostedPage(page, request, email);
+  assert.ok(landed.searchParams.get('code'), 'the callback received a code');
+  const tokens = await client.authorizationCodeGrant(config, landed, {
+    pkceCodeVerifier: request.verifier,
+    expectedState: request.state,
+    expectedNonce: request.nonce,
+  });
+  assert.equal(tokens.claims().email, email, 'the victim, not the attacker, is signed in');
+  assert.equal(tokens.claims().acr, 'sign-up-or-in');
+  assert.deepEqual(pageErrors, []);
+});
+
+test('logout without id_token_hint asks first: "Sign out?" until the button is clicked, then the post-logout URI and login_required', { skip, timeout: 60000 }, async (t) => {
+  const config = await client.discovery(new URL(server.issuer), CLIENTS.public.id, undefined, client.None(), insecure);
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  // The registered post-logout URI (http://127.0.0.1/logged-out, port 80)
+  // has no server here: what counts is that the browser goes there. (A
+  // route cannot answer it: the browser reaches it by a redirect.)
+  const loggedOut = [];
+  context.on('request', (r) => {
+    const u = new URL(r.url());
+    if (u.origin === 'http://127.0.0.1' && u.pathname === '/logged-out') loggedOut.push(r.url());
+  });
+  const page = await context.newPage();
+  const consoleErrors = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.location().url.endsWith('/favicon.ico')) consoleErrors.push(`${m.text()} [${m.location().url}]`);
+  });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+
+  // Sign in on the hosted page.
+  const first = await authorizationRequest(config);
+  await page.goto(first.url.href);
+  const email = uniqueEmail('logout');
+  const landed = await signInOnHostedPage(page, first, email);
+  const tokens = await client.authorizationCodeGrant(config, landed, { pkceCodeVerifier: first.verifier, expectedState: first.state, expectedNonce: first.nonce });
+  const sub = tokens.claims().sub;
+
+  /** prompt=none from this browser (another tab): a code for the same user, or the error. */
+  const silently = async () => {
+    const tab = await context.newPage();
+    try {
+      const request = await authorizationRequest(config, { prompt: 'none' });
+      const back = await landOnCallback(tab, request);
+      if (back.searchParams.get('error')) return { error: back.searchParams.get('error') };
+      const again = await client.authorizationCodeGrant(config, back, { pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce });
+      return { sub: again.claims().sub };
+    } finally {
+      await tab.close();
+    }
+  };
+  assert.deepEqual(await silently(), { sub }, 'signed in: prompt=none answers with a code');
+
+  // The logout URL with no id_token_hint (as any site could link it).
+  const state = client.randomState();
+  const logout = new URL(`${server.url}/oauth2/v1/logout`);
+  logout.search = new URLSearchParams({ client_id: CLIENTS.public.id, post_logout_redirect_uri: CLIENTS.public.postLogout, state }).toString();
+  const response = await page.goto(logout.href);
+  assert.equal(response.status(), 200);
+  assert.equal(new URL(page.url()).pathname, '/oauth2/v1/logout', 'the browser stays on the confirmation page');
+  assert.equal(await page.title(), 'Sign out?');
+  await page.getByRole('heading', { name: 'Sign out?' }).waitFor({ state: 'visible', timeout: 5000 });
+  const button = page.locator('#sign-out');
+  await button.waitFor({ state: 'visible', timeout: 5000 });
+  assert.equal((await button.textContent()).trim(), 'Sign out');
+  assert.deepEqual(loggedOut, [], 'not sent on before the click');
+  // Until the click, the session stands.
+  assert.deepEqual(await silently(), { sub }, 'the confirmation page ends nothing by itself');
+  assert.ok((await context.cookies(server.url)).some((c) => c.name === 'idflow_session'), 'the session cookie is still there');
+
+  // The user clicks "Sign out".
+  const [request] = await Promise.all([
+    page.waitForRequest((r) => r.url().startsWith(`${CLIENTS.public.postLogout}?`), { timeout: 15000 }),
+    button.click(),
+  ]);
+  const after = new URL(request.url());
+  assert.equal(`${after.origin}${after.pathname}`, CLIENTS.public.postLogout);
+  assert.equal(after.searchParams.get('state'), state);
+  assert.equal(loggedOut.length, 1);
+  assert.equal((await context.cookies(server.url)).find((c) => c.name === 'idflow_session'), undefined, 'the session cookie is cleared');
+  assert.deepEqual(await silently(), { error: 'login_required' }, 'signed out: prompt=none answers login_required');
+  // Only the unreachable post-logout URI may fail to load; a CSP refusal of
+  // the redirect would show here.
+  assert.deepEqual(consoleErrors.filter((e) => !e.includes('/logged-out')), [], 'no console errors');
 });

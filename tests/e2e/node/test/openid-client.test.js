@@ -464,3 +464,47 @@ test('"partner" (private_key_jwt, ES256): code flow and refresh with client asse
   const impostor = await client.discovery(new URL(server.issuer), CLIENTS.partner.id, undefined, client.PrivateKeyJwt({ key: privateKey, kid: CLIENTS.partner.kid }), insecure);
   await expectOAuthError(client.refreshTokenGrant(impostor, again.refresh_token), 'invalid_client');
 });
+
+test('acr: the id_token names the flow that ran; acr_values picks another flow the application may run', async () => {
+  assert.deepEqual(publicConfig.serverMetadata().acr_values_supported, ['sign-up-or-in', 'claims']);
+
+  // "e2e" runs sign-up-or-in; openid-client validated the id_token, and its claims() carry acr.
+  const { tokens, result } = await codeFlow(publicConfig, { scope: 'openid email', redirectUri: CLIENTS.public.redirect });
+  assert.equal(result.flow.flowId, 'sign-up-or-in');
+  assert.equal(tokens.claims().acr, 'sign-up-or-in');
+  assert.equal((await verifyAccessToken(tokens.access_token)).acr, 'sign-up-or-in', 'the access token names it too');
+
+  // "web-post" may run sign-up-or-in (its default) and claims: acr_values=claims runs claims.
+  const config = await client.discovery(new URL(server.issuer), CLIENTS.webPost.id, undefined, client.ClientSecretPost(CLIENTS.webPost.secret), insecure);
+  const jar = new CookieJar();
+  const chosen = await codeFlow(config, {
+    scope: 'openid email descope.custom_claims', redirectUri: CLIENTS.webPost.redirect, jar, extra: { acr_values: 'claims' },
+  });
+  assert.equal(chosen.result.flow.flowId, 'claims', 'the hosted page runs the requested flow');
+  assert.equal(chosen.tokens.claims().acr, 'claims');
+  assert.equal(chosen.tokens.claims().plan, 'pro', 'a custom claim only the claims flow sets');
+  assert.equal((await verifyAccessToken(chosen.tokens.access_token)).acr, 'claims');
+
+  // Its default flow is still sign-up-or-in.
+  const plain = await codeFlow(config, { scope: 'openid email', redirectUri: CLIENTS.webPost.redirect });
+  assert.equal(plain.result.flow.flowId, 'sign-up-or-in');
+  assert.equal(plain.tokens.claims().acr, 'sign-up-or-in');
+
+  // The session the claims flow made is not reused for a request that asks for another flow.
+  const silent = async (extra) => {
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: CLIENTS.webPost.redirect,
+      scope: 'openid',
+      prompt: 'none',
+      code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+      state: client.randomState(),
+      ...extra,
+    });
+    const res = await fetchManual(url, jar);
+    assert.equal(res.status, 302);
+    return new URL(res.headers.get('location')).searchParams;
+  };
+  assert.ok((await silent({ acr_values: 'claims' })).get('code'), 'the same flow: answered at once');
+  assert.equal((await silent({ acr_values: 'sign-up-or-in' })).get('error'), 'login_required', 'another flow: login_required');
+});

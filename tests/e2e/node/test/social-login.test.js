@@ -20,7 +20,7 @@ import { promisify } from 'node:util';
 import * as jose from 'jose';
 import Provider from 'oidc-provider';
 import {
-  CookieJar, IDFLOW_BIN, fetchManual, freePort, makeTempDir, removeTempDir, startCallbackServer, startServer, stopServer,
+  CookieJar, IDFLOW_BIN, fetchManual, freePort, makeTempDir, pkcePair, removeTempDir, startCallbackServer, startServer, stopServer,
 } from '../lib/helpers.js';
 
 const run = promisify(execFile);
@@ -317,11 +317,6 @@ test('a replayed callback fails and provisions nothing twice; flowsOnly refuses 
   const unknown = await fetch(`${idflow.url}/v1/oauth/callback?code=forged&state=forged`, { redirect: 'manual' });
   assert.equal(unknown.status, 400);
 });
-
-function pkcePair() {
-  const verifier = b64u(randomBytes(32));
-  return { verifier, challenge: b64u(createHash('sha256').update(verifier).digest()) };
-}
 
 function apiAuthorize(body) {
   return fetch(`${idflow.url}/v1/auth/oauth/authorize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
