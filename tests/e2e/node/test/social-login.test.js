@@ -216,13 +216,7 @@ async function socialLogin(flow, account) {
   let url = started.redirect.url;
   assert.ok(url.startsWith(`${upstream.issuer}/`), `the oauth step redirects to the upstream: ${url}`);
   // The browser at the upstream, then back at idflow.
-  const upJar = new CookieJar();
-  for (let i = 0; i < 10 && url.startsWith(upstream.issuer); i++) {
-    const res = await fetchManual(url, upJar);
-    const location = res.headers.get('location');
-    assert.ok(location, `upstream ${res.status}: ${await res.text()}`);
-    url = new URL(location, url).href;
-  }
+  url = await throughUpstream(url, upstream.issuer);
   assert.ok(url.startsWith(`${idflow.url}/v1/oauth/callback?`), url);
   lastCallback = url;
   const back = await fetchManual(url, jar);
@@ -247,6 +241,18 @@ async function socialLogin(flow, account) {
   const code = landed.searchParams.get('code');
   assert.ok(code, landed.href);
   return redeem(authz, code);
+}
+
+/** A fresh browser at the upstream: follows its redirects until they leave it. */
+async function throughUpstream(url, issuer) {
+  const upJar = new CookieJar();
+  for (let i = 0; i < 10 && url.startsWith(issuer); i++) {
+    const res = await fetchManual(url, upJar);
+    const location = res.headers.get('location');
+    assert.ok(location, `upstream ${res.status}: ${await res.text()}`);
+    url = new URL(location, url).href;
+  }
+  return url;
 }
 
 test('client_secret_basic upstream: mapping, verified email promoted, update on login, provider tokens sealed and refreshed', async () => {
@@ -334,13 +340,7 @@ async function apiLogin(provider, account, challenge, redirectUrl = API_AFTER) {
   assert.equal(r.status, 200, JSON.stringify(started));
   let url = started.url;
   assert.ok(url.startsWith(`${upstream.issuer}/`), url);
-  const upJar = new CookieJar();
-  for (let i = 0; i < 10 && url.startsWith(upstream.issuer); i++) {
-    const res = await fetchManual(url, upJar);
-    const location = res.headers.get('location');
-    assert.ok(location, `upstream ${res.status}: ${await res.text()}`);
-    url = new URL(location, url).href;
-  }
+  url = await throughUpstream(url, upstream.issuer);
   assert.ok(url.startsWith(`${idflow.url}/v1/oauth/callback?`), url);
   const back = await fetch(url, { redirect: 'manual' });
   assert.equal(back.status, 302, await back.text());
