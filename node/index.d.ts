@@ -209,8 +209,12 @@ export declare class Provider {
   readonly issuer: string
   /** The provider's flow engine: flows and users management on the same store. */
   readonly engine: FlowEngine
-  /** Handles one request; `url` is the path with its query, or an absolute URL. */
-  handle(method: string, url: string, headers?: ProviderHeaders, body?: Buffer | Uint8Array | string): Promise<ProviderResponse>
+  /**
+   * Handles one request; `url` is the path with its query, or an absolute URL.
+   * `options.peer` is the client's IP address (`req.socket.remoteAddress`), which the
+   * per-address rate limits count; without it nothing is counted per address.
+   */
+  handle(method: string, url: string, headers?: ProviderHeaders, body?: Buffer | Uint8Array | string, options?: { peer?: string }): Promise<ProviderResponse>
   discovery(): JsonObject
   /**
    * Social login by API, step 1: the upstream authorization URL of custom OAuth provider `provider`

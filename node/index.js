@@ -85,8 +85,8 @@ class Provider {
     return this._native.engine
   }
 
-  handle(method, url, headers, body) {
-    return this._native.handle(method, url, headerPairs(headers), bodyBuffer(body))
+  handle(method, url, headers, body, options) {
+    return this._native.handle(method, url, headerPairs(headers), bodyBuffer(body), options?.peer ?? undefined)
   }
 
   discovery() {

@@ -26,7 +26,7 @@ function createApp(projectPath, options = {}) {
   app.use(async (req, res, next) => {
     try {
       const body = Buffer.isBuffer(req.body) ? req.body : undefined
-      const r = await provider.handle(req.method, req.originalUrl, req.headers, body)
+      const r = await provider.handle(req.method, req.originalUrl, req.headers, body, { peer: req.socket.remoteAddress })
       res.status(r.status)
       for (const [name, value] of r.headers) res.append(name, value)
       res.end(r.body)

@@ -28,7 +28,7 @@ def create_app(project_path: str, *, database: str | None = None, base_url: str 
     @app.route("/<path:path>", methods=["GET", "POST", "OPTIONS"])
     def oidc(path: str):
         target = request.full_path if request.query_string else request.path
-        r = provider.handle(request.method, target, list(request.headers.items()), request.get_data())
+        r = provider.handle(request.method, target, list(request.headers.items()), request.get_data(), peer=request.remote_addr)
         return Response(r.body, status=r.status, headers=r.headers)
 
     app.extensions["idflow"] = provider

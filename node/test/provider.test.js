@@ -194,3 +194,21 @@ test('social login by API through a custom OAuth provider (an upstream idflow ov
     server.close()
   }
 })
+
+test('the peer address feeds the per-address rate limits', async () => {
+  const doc = JSON.parse(fs.readFileSync(path.join(E2E, 'project.json'), 'utf8'))
+  doc.rateLimits = { flowStartsPerIp: 2 }
+  const p = new Provider(JSON.stringify(doc), { baseDir: E2E })
+  const start = () => JSON.stringify({ flowId: 'sign-up-or-in' })
+  const JSONH = { 'content-type': 'application/json' }
+  for (let i = 0; i < 2; i++) {
+    assert.equal((await p.handle('POST', '/v1/flow/start', JSONH, start(), { peer: '203.0.113.7' })).status, 200)
+  }
+  const limited = await p.handle('POST', '/v1/flow/start', JSONH, start(), { peer: '203.0.113.7' })
+  assert.equal(limited.status, 429)
+  assert.equal(json(limited).error.code, 'rate_limited')
+  assert.ok(header(limited, 'retry-after'))
+  assert.equal((await p.handle('POST', '/v1/flow/start', JSONH, start(), { peer: '::ffff:203.0.113.8' })).status, 200)
+  assert.equal((await p.handle('POST', '/v1/flow/start', JSONH, start())).status, 200, 'no peer: not counted per address')
+  await assert.rejects(async () => p.handle('GET', '/health', {}, undefined, { peer: 'not-an-address' }), (e) => e.code === 'invalid_request')
+})

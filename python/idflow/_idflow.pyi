@@ -222,10 +222,10 @@ class Provider:
     @property
     def engine(self) -> FlowEngine: ...
     def handle(
-        self, method: str, url: str, headers: Optional[_Headers] = None, body: Union[bytes, str, None] = None
+        self, method: str, url: str, headers: Optional[_Headers] = None, body: Union[bytes, str, None] = None, *, peer: Optional[str] = None
     ) -> HttpResponse: ...
     async def handle_async(
-        self, method: str, url: str, headers: Optional[_Headers] = None, body: Union[bytes, str, None] = None
+        self, method: str, url: str, headers: Optional[_Headers] = None, body: Union[bytes, str, None] = None, *, peer: Optional[str] = None
     ) -> HttpResponse: ...
     def oauth_authorize(
         self, provider: str, *, redirect_url: Optional[str] = None, prompt: Optional[Sequence[str]] = None, login_hint: Optional[str] = None

@@ -206,3 +206,28 @@ def test_flask_example_mounts_the_provider(tmp_path):
     assert tokens["token_type"] == "Bearer" and "id_token" in tokens
     users = client.get("/admin/users", query_string={"q": "flask@"}).get_json()
     assert [u["email"] for u in users] == ["flask@example.com"]
+
+
+def test_the_peer_address_feeds_the_per_address_rate_limits():
+    doc = json.loads((E2E / "project.json").read_text())
+    doc["rateLimits"] = {"flowStartsPerIp": 2}
+    provider = idflow.Provider(json.dumps(doc), base_dir=str(E2E))
+    start = (json.dumps({"flowId": "sign-up-or-in"})).encode()
+    headers = [("Content-Type", "application/json")]
+    for _ in range(2):
+        assert provider.handle("POST", "/v1/flow/start", headers, start, peer="203.0.113.7").status == 200
+    limited = provider.handle("POST", "/v1/flow/start", headers, start, peer="203.0.113.7")
+    assert limited.status == 429
+    assert json.loads(limited.body)["error"]["code"] == "rate_limited"
+    assert limited.header("retry-after")
+    assert provider.handle("POST", "/v1/flow/start", headers, start, peer="203.0.113.8").status == 200
+
+    async def from_asyncio():
+        return await provider.handle_async("POST", "/v1/flow/start", headers, start, peer="203.0.113.7")
+
+    assert asyncio.run(from_asyncio()).status == 429
+    # Without a peer nothing is counted per address.
+    assert provider.handle("POST", "/v1/flow/start", headers, start).status == 200
+    with pytest.raises(idflow.IdflowError) as info:
+        provider.handle("GET", "/health", peer="not-an-address")
+    assert info.value.code == "invalid_request"

@@ -75,7 +75,8 @@ impl Provider {
     }
 
     /// Handles one request: `url` is the path with its query (or an absolute
-    /// URL), `headers` `[name, value]` pairs, `body` the raw bytes.
+    /// URL), `headers` `[name, value]` pairs, `body` the raw bytes, `peer`
+    /// the client's IP address (for the per-address rate limits).
     #[napi(ts_return_type = "Promise<ProviderResponse>")]
     pub fn handle<'env>(
         &self,
@@ -84,6 +85,7 @@ impl Provider {
         url: String,
         headers: Vec<Vec<String>>,
         body: Option<Buffer>,
+        peer: Option<String>,
     ) -> napi::Result<PromiseRaw<'env, ProviderResponse>> {
         let mut pairs = Vec::with_capacity(headers.len());
         for h in headers {
@@ -92,7 +94,9 @@ impl Provider {
                 Err(_) => return Err(napi::Error::new(Status::InvalidArg, "headers must be [name, value] pairs")),
             }
         }
-        let request = idflow::oidc::provider::HttpRequest::new(&method, &url, pairs, body.map(|b| b.to_vec()).unwrap_or_default());
+        let request = idflow::oidc::provider::HttpRequest::new(&method, &url, pairs, body.map(|b| b.to_vec()).unwrap_or_default())
+            .with_peer_text(peer.as_deref())
+            .map_err(|e| crate::error::js_err(env, e))?;
         let provider = self.inner.clone();
         env.spawn_future_with_callback(async move { Ok(provider.handle(request).await) }, |_, r| {
             Ok(ProviderResponse {

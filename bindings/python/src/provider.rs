@@ -150,8 +150,9 @@ impl PyProvider {
     }
 
     /// Handles one request. `url` is a path with its query (or an absolute
-    /// URL); `headers` a mapping or (name, value) pairs; `body` bytes or str.
-    #[pyo3(signature = (method, url, headers=None, body=None))]
+    /// URL); `headers` a mapping or (name, value) pairs; `body` bytes or str;
+    /// `peer` the client's IP address (for the per-address rate limits).
+    #[pyo3(signature = (method, url, headers=None, body=None, *, peer=None))]
     fn handle(
         &self,
         py: Python<'_>,
@@ -159,15 +160,18 @@ impl PyProvider {
         url: &str,
         headers: Option<&Bound<'_, PyAny>>,
         body: Option<&Bound<'_, PyAny>>,
+        peer: Option<&str>,
     ) -> PyResult<PyHttpResponse> {
-        let request = idflow::oidc::provider::HttpRequest::new(method, url, headers_arg(headers)?, body_arg(body)?);
+        let request = idflow::oidc::provider::HttpRequest::new(method, url, headers_arg(headers)?, body_arg(body)?)
+            .with_peer_text(peer)
+            .map_err(crate::error::to_py)?;
         let provider = self.inner.clone();
         let r = py.detach(|| guard(|| Ok(runtime().block_on(provider.handle(request))))).map_err(crate::error::to_py)?;
         Ok(r.into())
     }
 
     /// `handle` as an awaitable for asyncio apps.
-    #[pyo3(signature = (method, url, headers=None, body=None))]
+    #[pyo3(signature = (method, url, headers=None, body=None, *, peer=None))]
     fn handle_async<'py>(
         &self,
         py: Python<'py>,
@@ -175,8 +179,11 @@ impl PyProvider {
         url: &str,
         headers: Option<&Bound<'py, PyAny>>,
         body: Option<&Bound<'py, PyAny>>,
+        peer: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let request = idflow::oidc::provider::HttpRequest::new(method, url, headers_arg(headers)?, body_arg(body)?);
+        let request = idflow::oidc::provider::HttpRequest::new(method, url, headers_arg(headers)?, body_arg(body)?)
+            .with_peer_text(peer)
+            .map_err(crate::error::to_py)?;
         let provider = self.inner.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move { Ok(PyHttpResponse::from(provider.handle(request).await)) })
     }

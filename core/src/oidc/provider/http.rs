@@ -29,6 +29,23 @@ impl HttpRequest {
         self
     }
 
+    /// The request as received from the address `peer` as text (what a web
+    /// framework reports, e.g. `203.0.113.9` or `::1`); `None` leaves it
+    /// unknown. A text that is no IP address is `invalid_request`.
+    pub fn with_peer_text(self, peer: Option<&str>) -> crate::error::Result<HttpRequest> {
+        let parsed = match peer {
+            None => None,
+            Some(text) => Some(
+                text.trim()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse()
+                    .map_err(|_| crate::error::Error::invalid_request("peer must be an IP address (the client's, as the web framework reports it)"))?,
+            ),
+        };
+        Ok(self.with_peer(parsed))
+    }
+
     /// A request for `target`, which is a path with an optional query
     /// (`/oauth2/v1/authorize?client_id=...`) or an absolute URL (its scheme
     /// and host are ignored: the provider's issuer comes from its config).
@@ -280,6 +297,15 @@ mod tests {
         assert_eq!((r.path.as_str(), r.query.as_str()), ("/t", ""));
         let r = HttpRequest::new("GET", "https://h", vec![], vec![]);
         assert_eq!(r.path, "/");
+    }
+
+    #[test]
+    fn peers_are_ip_addresses() {
+        let r = HttpRequest::new("GET", "/", vec![], vec![]);
+        assert_eq!(r.clone().with_peer_text(Some("203.0.113.9")).unwrap().peer, Some("203.0.113.9".parse().unwrap()));
+        assert_eq!(r.clone().with_peer_text(Some("[::1]")).unwrap().peer, Some("::1".parse().unwrap()));
+        assert_eq!(r.clone().with_peer_text(None).unwrap().peer, None);
+        assert!(r.with_peer_text(Some("example.com")).is_err());
     }
 
     #[test]
