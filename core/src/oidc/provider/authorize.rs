@@ -39,30 +39,10 @@ fn stored_state(request: &Value) -> Option<Vec<u8>> {
     str_field(request, "state").and_then(crate::b64::decode)
 }
 
-/// Parameters the OAuth response carries, `state` as the exact bytes.
-fn deliver(redirect_uri: &str, mode: Mode, fields: &[(&str, &str)], state: Option<&[u8]>) -> HttpResponse {
-    let mut pairs: Vec<(&str, &[u8])> = fields.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
-    if let Some(s) = state {
-        pairs.push(("state", s));
-    }
-    match mode {
-        Mode::FormPost => {
-            let lossy: Vec<(String, String)> = pairs.iter().map(|(k, v)| ((*k).to_owned(), String::from_utf8_lossy(v).into_owned())).collect();
-            let refs: Vec<(&str, &str)> = lossy.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            pages::form_post(redirect_uri, &refs)
-        }
-        Mode::Query => HttpResponse::redirect(&append_query_bytes(redirect_uri, &pairs)),
-        Mode::Fragment => {
-            let encoded = append_query_bytes("", &pairs);
-            let base = redirect_uri.split('#').next().unwrap_or_default();
-            HttpResponse::redirect(&format!("{base}#{}", encoded.trim_start_matches('?')))
-        }
-    }
-}
-
 impl Provider {
     fn reply_error(&self, reply: &Reply<'_>, error: &str, description: &str) -> HttpResponse {
-        deliver(reply.redirect_uri, reply.mode, &[("error", error), ("error_description", description), ("iss", &self.issuer)], reply.state)
+        let fields = [("error", error), ("error_description", description), ("iss", self.issuer.as_str())];
+        Completion::of(reply.redirect_uri, reply.mode, &fields, reply.state).into_response()
     }
 
     pub(super) async fn authorize(&self, req: &HttpRequest) -> HttpResponse {
@@ -208,11 +188,7 @@ impl Provider {
                     sid: &sid,
                 };
                 return match self.complete(&request, &login) {
-                    Ok(Completion::Redirect(url)) => HttpResponse::redirect(&url),
-                    Ok(Completion::FormPost(action, fields)) => {
-                        let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                        pages::form_post(&action, &f)
-                    }
+                    Ok(completion) => completion.into_response(),
                     Err(e) if e.code == ErrorCode::AccessDenied || e.code == ErrorCode::UserNotFound => {
                         self.reply_error(&reply, "login_required", "the session's user can no longer sign in")
                     }
@@ -339,7 +315,7 @@ impl Provider {
         let client_id = str_field(request, "clientId").unwrap_or_default();
         let redirect_uri = str_field(request, "redirectUri").unwrap_or_default();
         let state = stored_state(request);
-        let form_post = request.get("formPost").and_then(Value::as_bool) == Some(true);
+        let mode = if request.get("formPost").and_then(Value::as_bool) == Some(true) { Mode::FormPost } else { Mode::Query };
         let now = now_secs();
         let response_type = str_field(request, "responseType").unwrap_or("code");
         if response_type == "code" {
@@ -366,7 +342,7 @@ impl Provider {
             self.store.put_record("code", &token_digest(&code), &record, Some(now + self.project.code_ttl + 600))?;
             self.add_grant_to_session(login.sid, &grant_id)?;
             let fields = [("code", code.as_str()), ("iss", self.issuer.as_str())];
-            return Ok(Completion::of(redirect_uri, form_post, &fields, state.as_deref()));
+            return Ok(Completion::of(redirect_uri, mode, &fields, state.as_deref()));
         }
         // Implicit: id_token (and an access token for "id_token token").
         let scopes = split_scope(str_field(request, "scope"));
@@ -396,7 +372,7 @@ impl Provider {
         fields.push(("id_token".into(), self.mint_id_token(&subject, access.as_deref(), None)?));
         fields.push(("iss".into(), self.issuer.clone()));
         let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        Ok(Completion::of(redirect_uri, true, &refs, state.as_deref()))
+        Ok(Completion::of(redirect_uri, Mode::FormPost, &refs, state.as_deref()))
     }
 
     fn add_grant_to_session(&self, sid: &str, grant_id: &str) -> Result<()> {
@@ -431,13 +407,7 @@ impl Provider {
             Some(expires),
         )?;
         let login = SignIn { user_id: &auth.user_id, amr: auth.amr.clone(), acr: &auth.flow_id, auth_time: now, custom: auth.custom_claims.clone(), sid: &sid };
-        let delivery = match self.complete(&request, &login)? {
-            Completion::Redirect(url) => json!({"url": url}),
-            Completion::FormPost(action, fields) => {
-                let pairs: Vec<Value> = fields.into_iter().map(|(k, v)| json!([k, v])).collect();
-                json!({"action": action, "fields": pairs})
-            }
-        };
+        let delivery = self.complete(&request, &login)?.to_json();
         let id = random_id("P")?;
         let record = json!({"delivery": delivery, "sid": sid, "browser": str_field(&request, "browser")});
         self.store.put_record("completion", &id, &record, Some(now + AUTH_REQUEST_TTL))?;
@@ -468,20 +438,9 @@ impl Provider {
         if self.store.delete_record("completion", id).is_err() {
             return pages::error_page(500, "Sign-in failed", "the server could not complete the request");
         }
-        let delivery = record.get("delivery").cloned().unwrap_or(Value::Null);
-        let out = match str_field(&delivery, "url") {
-            Some(url) => HttpResponse::redirect(url),
-            None => {
-                let action = str_field(&delivery, "action").unwrap_or_default();
-                let fields: Vec<(&str, &str)> = delivery
-                    .get("fields")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|p| Some((p.get(0)?.as_str()?, p.get(1)?.as_str()?)))
-                    .collect();
-                pages::form_post(action, &fields)
-            }
+        let out = match record.get("delivery").and_then(Completion::from_json) {
+            Some(c) => c.into_response(),
+            None => return pages::error_page(500, "Sign-in failed", "the server could not complete the request"),
         };
         match str_field(&record, "sid") {
             Some(sid) => out.with_header("Set-Cookie", self.session_cookie(sid, self.project.refresh_ttl)),
@@ -501,22 +460,66 @@ pub(super) struct SignIn<'a> {
     pub sid: &'a str,
 }
 
+/// An authorization response, ready to go: a redirect (query or
+/// fragment) or an auto-posting form.
 pub(super) enum Completion {
     Redirect(String),
     FormPost(String, Vec<(String, String)>),
 }
 
 impl Completion {
-    fn of(redirect_uri: &str, form_post: bool, fields: &[(&str, &str)], state: Option<&[u8]>) -> Completion {
+    /// `fields` and then `state` (as the exact bytes received) for
+    /// `redirect_uri`, the way `mode` says.
+    fn of(redirect_uri: &str, mode: Mode, fields: &[(&str, &str)], state: Option<&[u8]>) -> Completion {
         let mut pairs: Vec<(&str, &[u8])> = fields.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
         if let Some(s) = state {
             pairs.push(("state", s));
         }
-        if form_post {
-            let owned = pairs.iter().map(|(k, v)| ((*k).to_owned(), String::from_utf8_lossy(v).into_owned())).collect();
-            Completion::FormPost(redirect_uri.to_owned(), owned)
-        } else {
-            Completion::Redirect(append_query_bytes(redirect_uri, &pairs))
+        match mode {
+            Mode::FormPost => {
+                let owned = pairs.iter().map(|(k, v)| ((*k).to_owned(), String::from_utf8_lossy(v).into_owned())).collect();
+                Completion::FormPost(redirect_uri.to_owned(), owned)
+            }
+            Mode::Query => Completion::Redirect(append_query_bytes(redirect_uri, &pairs)),
+            Mode::Fragment => {
+                let encoded = append_query_bytes("", &pairs);
+                let base = redirect_uri.split('#').next().unwrap_or_default();
+                Completion::Redirect(format!("{base}#{}", encoded.trim_start_matches('?')))
+            }
         }
+    }
+
+    fn into_response(self) -> HttpResponse {
+        match self {
+            Completion::Redirect(url) => HttpResponse::redirect(&url),
+            Completion::FormPost(action, fields) => {
+                let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                pages::form_post(&action, &refs)
+            }
+        }
+    }
+
+    /// As kept until [`Provider::complete_page`] delivers it.
+    fn to_json(&self) -> Value {
+        match self {
+            Completion::Redirect(url) => json!({"url": url}),
+            Completion::FormPost(action, fields) => {
+                let pairs: Vec<Value> = fields.iter().map(|(k, v)| json!([k, v])).collect();
+                json!({"action": action, "fields": pairs})
+            }
+        }
+    }
+
+    fn from_json(v: &Value) -> Option<Completion> {
+        if let Some(url) = str_field(v, "url") {
+            return Some(Completion::Redirect(url.to_owned()));
+        }
+        let fields = v
+            .get("fields")?
+            .as_array()?
+            .iter()
+            .map(|p| Some((p.get(0)?.as_str()?.to_owned(), p.get(1)?.as_str()?.to_owned())))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Completion::FormPost(str_field(v, "action")?.to_owned(), fields))
     }
 }

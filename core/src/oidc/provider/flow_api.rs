@@ -34,8 +34,9 @@ impl Provider {
         }
     }
 
-    /// The owner of live execution `id`, or the error the flow API answers.
-    fn execution_owner(&self, req: &HttpRequest, body: &Map<String, Value>, id: &str) -> Result<Value> {
+    /// Checks that `req` owns live execution `id`; else the error the flow
+    /// API answers.
+    fn check_owner(&self, req: &HttpRequest, body: &Map<String, Value>, id: &str) -> Result<()> {
         let owner = self
             .engine
             .owner(id)?
@@ -43,7 +44,7 @@ impl Provider {
         if !self.owns(req, body, &owner) {
             return Err(not_yours());
         }
-        Ok(owner)
+        Ok(())
     }
 
     pub(super) async fn flow_start(&self, req: &HttpRequest) -> HttpResponse {
@@ -74,7 +75,7 @@ impl Provider {
             self.store.delete_record("flow_result", execution)?;
             return Ok(HttpResponse::json_no_store(200, done.get("response").unwrap_or(&Value::Null)));
         }
-        self.execution_owner(req, body, execution)?;
+        self.check_owner(req, body, execution)?;
         if let Some(resume) = body.get("resume").and_then(Value::as_str).filter(|r| !r.is_empty()) {
             let pending = self
                 .store
@@ -138,7 +139,7 @@ impl Provider {
         let secret = random_id("X")?;
         let browser = self.browser_binding(req)?;
         let owner = json!({"secret": token_digest(&secret), "browser": browser.digest, "page": page});
-        let result = self.engine.start_owned(&flow_id, input, request_ctx, owner.clone()).await;
+        let result = self.engine.start_owned(&flow_id, input, request_ctx, owner).await;
         Ok(self.flow_reply(result, Some(&secret)).with_header("Set-Cookie", browser.cookie))
     }
 
@@ -151,7 +152,7 @@ impl Provider {
         let (Some(execution), Some(step), Some(interaction)) = (field("executionId"), field("stepId"), field("interactionId")) else {
             return flow_error(&Error::invalid_request("executionId, stepId and interactionId are required strings"));
         };
-        if let Err(e) = self.execution_owner(req, &body, &execution) {
+        if let Err(e) = self.check_owner(req, &body, &execution) {
             return flow_error(&e);
         }
         if let Err(e) = self.count("answers", &execution, self.limits.answers_per_execution, "answers to this execution") {
@@ -200,11 +201,11 @@ impl Provider {
 
     /// Keeps a finished execution's answer for its owner's page (read once
     /// through `start` with the execution id) and returns that page's URL.
-    pub(super) fn keep_flow_result(&self, execution: &str, response: &FlowResponse, owner: &Value, resume: Option<&str>) -> Result<String> {
+    pub(super) fn keep_flow_result(&self, execution: &str, response: &FlowResponse, owner: &Value) -> Result<String> {
         if response.status != FlowStatus::Waiting {
             self.store.put_record("flow_result", execution, &json!({"response": response.to_json(), "owner": owner}), Some(now_secs() + 60))?;
         }
-        Ok(self.owner_page(owner, execution, resume))
+        Ok(self.owner_page(owner, execution, None))
     }
 
     /// The page an execution's owner drives it from, back at `execution`.

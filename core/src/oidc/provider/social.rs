@@ -406,7 +406,7 @@ impl Provider {
         };
         match &response.redirect {
             Some(url) => HttpResponse::redirect(url),
-            None => match self.keep_flow_result(&execution, &response, &owner, None) {
+            None => match self.keep_flow_result(&execution, &response, &owner) {
                 Ok(page) => HttpResponse::redirect(&page),
                 Err(_) => pages::error_page(500, "Sign-in failed", "the server could not complete the request"),
             },
