@@ -339,6 +339,12 @@ async fn nobody_finishes_an_execution_someone_else_started() {
     assert_eq!(body(&r)["error"]["code"], "access_denied");
     let r = post_json(&down, "/v1/flow/next", json!({"executionId": execution, "stepId": "sso", "interactionId": "x"})).await;
     assert_eq!(r.status, 403, "next with the id alone: {}", r.text());
+    // The resume id used with another execution the attacker owns: refused,
+    // and it stays good for the execution it belongs to.
+    let other = body(&post_json(&down, "/v1/flow/start", json!({"flowId": "social"})).await);
+    let r = post_json(&down, "/v1/flow/start", json!({"executionId": other["executionId"], "executionSecret": other["executionSecret"], "resume": resume})).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(body(&r).get("authInfo").is_none());
     // The owner, with both (a custom page that kept the secret): completes.
     let done = body(&post_json(&down, "/v1/flow/start", json!({"executionId": execution, "executionSecret": secret, "resume": resume})).await);
     assert_eq!(done["status"], "completed", "{done}");
