@@ -20,22 +20,10 @@ const FIELDS: [&str; 15] = [
     "oauthProviders", "flows", "tenants", "encryption", "redirectUrls", "rateLimits", "trustedProxies",
 ];
 
-/// Why `url` cannot be a redirect URL, if it cannot.
-fn check_redirect_url(url: &str) -> std::result::Result<(), &'static str> {
-    if url.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err("a redirect URL has no spaces or control characters");
-    }
-    let parsed = url::Url::parse(url).map_err(|_| "not an absolute URL")?;
-    if parsed.fragment().is_some() {
-        return Err("a redirect URL has no fragment");
-    }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err("a redirect URL has no user info");
-    }
-    if parsed.cannot_be_a_base() {
-        return Err("not a hierarchical URL");
-    }
-    Ok(())
+/// Why `url` cannot be a redirect URL, if it cannot (the rule of
+/// [`crate::oidc::redirect_uri`]).
+fn check_redirect_url(url: &str) -> std::result::Result<(), String> {
+    crate::oidc::redirect_uri::classify(url).map(|_| ())
 }
 
 /// `https://app.example` (no path, query or fragment) names an origin.

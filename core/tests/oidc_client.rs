@@ -179,6 +179,7 @@ fn crafted() -> (OidcClient, Key, KeySet) {
         authorization: "https://op.example/authorize".into(),
         token: "https://op.example/token".into(),
         jwks_uri: Some("https://op.example/jwks".into()),
+        end_session: Some("https://op.example/logout".into()),
         ..Default::default()
     };
     (OidcClient::new(ClientOptions::new("rp", "https://rp.example/cb", ClientAuth::None), endpoints).unwrap(), key, keys)
@@ -251,4 +252,44 @@ fn the_callback_work_without_network() {
     // Configuration errors name the field.
     let bad = ClientOptions::new("rp", "not a url", ClientAuth::None);
     assert_eq!(OidcClient::new(bad, Endpoints::default()).unwrap_err().code, ErrorCode::Config);
+}
+
+#[test]
+fn redirect_uris_take_every_rfc_8252_form_and_name_the_rule_they_break() {
+    let endpoints = || crafted().0.endpoints();
+    for uri in ["com.example.app:/oauth2redirect", "https://app.example.com/cb", "http://127.0.0.1:51004/cb", "http://[::1]:8080/cb", "http://rp.example/cb"] {
+        let client = OidcClient::new(ClientOptions::new("rp", uri, ClientAuth::None), endpoints()).unwrap_or_else(|e| panic!("{uri}: {e}"));
+        let request = client.authorization_request(&AuthorizationParams::default()).unwrap();
+        // The callback in the same form parses with the same state and iss checks.
+        let cb = format!("{uri}?code=c1&state={}&iss=https%3A%2F%2Fop.example", request.state);
+        assert_eq!(client.parse_callback(&cb, &request.state).unwrap().code.as_deref(), Some("c1"), "{uri}");
+        assert_eq!(client.parse_callback(&cb, "other").unwrap_err().code, ErrorCode::InvalidRequest, "{uri}");
+        let mixed_up = format!("{uri}?code=c1&state={}&iss=https%3A%2F%2Fevil.example", request.state);
+        assert_eq!(client.parse_callback(&mixed_up, &request.state).unwrap_err().code, ErrorCode::InvalidIssuer, "{uri}");
+        assert_eq!(idflow::oidc::client::callback_state(&cb).as_deref(), Some(request.state.as_str()));
+    }
+    for (uri, rule) in [
+        ("javascript:alert(1)//", "javascript: scheme"),
+        ("data:text/html,hi", "data: scheme"),
+        ("vbscript:msgbox", "vbscript: scheme"),
+        ("file:///etc/passwd", "file: scheme"),
+        ("blob:https://rp.example/x", "blob: scheme"),
+        ("about:blank", "about: scheme"),
+        ("myapp:/cb", "reverse-DNS"),
+        ("/cb", "absolute URL"),
+        ("https://rp.example/cb#frag", "no fragment"),
+    ] {
+        let err = OidcClient::new(ClientOptions::new("rp", uri, ClientAuth::None), endpoints()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Config, "{uri}");
+        assert!(err.message.starts_with("redirect_uri: ") && err.message.contains(rule), "{uri}: {}", err.message);
+        // The same rules for a per-request redirect URI and for logout.
+        let (client, _, _) = crafted();
+        let per_request = AuthorizationParams { redirect_uri: Some(uri.into()), ..Default::default() };
+        assert_eq!(client.authorization_request(&per_request).unwrap_err().code, ErrorCode::Config, "{uri}");
+        let err = client.end_session_url(None, Some(uri), None).unwrap_err();
+        assert!(err.code == ErrorCode::Config && err.message.contains("post_logout_redirect_uri"), "{uri}: {err}");
+    }
+    let (client, _, _) = crafted();
+    let native = AuthorizationParams { redirect_uri: Some("com.example.app:/other".into()), ..Default::default() };
+    assert!(client.authorization_request(&native).unwrap().url.contains("redirect_uri=com.example.app%3A%2Fother"));
 }

@@ -2,5 +2,6 @@
 
 pub mod client;
 pub mod provider;
+pub mod redirect_uri;
 pub mod session;
 pub mod social;

@@ -21,8 +21,19 @@ pub async fn op() -> (TestServer, Arc<Provider>) {
 
 /// The provider, answering refresh_token grants after `refresh_delay`.
 pub async fn op_with(refresh_delay: Duration) -> (TestServer, Arc<Provider>) {
+    op_edited(refresh_delay, |_| {}).await
+}
+
+/// The provider for the e2e project as `edit` changes it.
+#[allow(dead_code)]
+pub async fn op_project(edit: impl FnOnce(&mut Value)) -> (TestServer, Arc<Provider>) {
+    op_edited(Duration::ZERO, edit).await
+}
+
+async fn op_edited(refresh_delay: Duration, edit: impl FnOnce(&mut Value)) -> (TestServer, Arc<Provider>) {
     let server = TestServer::start().await;
     let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(e2e_dir().join("project.json")).unwrap()).unwrap();
+    edit(&mut doc);
     doc["baseUrl"] = server.url().into();
     let project = Project::from_json(&doc.to_string(), &e2e_dir()).unwrap();
     let provider = Arc::new(Provider::new(project, Arc::new(MemoryStore::new())).unwrap());

@@ -389,6 +389,29 @@ fn check_url(url: &str, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// The parameters of a callback given as a full redirect URL (any scheme:
+/// `https://app/cb?...`, `com.example.app:/cb?...`), a path, a query or a
+/// `form_post` body (where a `?` is always percent-encoded).
+fn callback_query(input: &str) -> &str {
+    let is_url = input.starts_with('/') || url::Url::parse(input).is_ok();
+    let query = match input.split_once('?') {
+        Some((_, q)) if is_url => q,
+        _ => input.trim_start_matches('?'),
+    };
+    query.split('#').next().unwrap_or_default()
+}
+
+/// The `state` a callback carries, unchecked (to find which pending
+/// request it answers).
+pub fn callback_state(input: &str) -> Option<String> {
+    crate::oidc::provider::http::Params::parse(callback_query(input).as_bytes()).get("state").map(str::to_owned)
+}
+
+/// A redirect URI the app gives: RFC 8252 §7's forms, named rule when not.
+fn check_redirect_uri(uri: &str, what: &str) -> Result<()> {
+    crate::oidc::redirect_uri::classify(uri).map(|_| ()).map_err(|rule| Error::config(format!("{what}: {rule}")))
+}
+
 fn net(what: &'static str, timeout: Duration) -> impl Fn(reqwest::Error) -> Error {
     move |e: reqwest::Error| {
         if e.is_timeout() {
@@ -442,7 +465,7 @@ impl OidcClient {
         if options.client_id.is_empty() {
             return Err(Error::config("client_id is required"));
         }
-        check_url(&options.redirect_uri, "redirect_uri")?;
+        check_redirect_uri(&options.redirect_uri, "redirect_uri")?;
         check_url(&endpoints.authorization, "the authorization endpoint")?;
         check_url(&endpoints.token, "the token endpoint")?;
         for (u, what) in [
@@ -537,7 +560,7 @@ impl OidcClient {
         let state = random_id("")?;
         let nonce = random_id("")?;
         let redirect_uri = params.redirect_uri.clone().unwrap_or_else(|| self.options.redirect_uri.clone());
-        check_url(&redirect_uri, "redirect_uri")?;
+        check_redirect_uri(&redirect_uri, "redirect_uri")?;
         let scopes = params.scopes.clone().unwrap_or_else(|| self.options.scopes.clone());
         let mut pairs: Vec<(String, String)> = vec![
             ("client_id".into(), self.options.client_id.clone()),
@@ -587,12 +610,7 @@ impl OidcClient {
     /// or a `form_post` body. Checks `state`, maps `error=` to error codes
     /// and checks the RFC 9207 `iss` when present.
     pub fn parse_callback(&self, input: &str, expected_state: &str) -> Result<Callback> {
-        let query = match input.split_once('?') {
-            Some((_, q)) if input.contains("://") || input.starts_with('/') => q,
-            _ => input.trim_start_matches('?'),
-        };
-        let query = query.split('#').next().unwrap_or_default();
-        let params = crate::oidc::provider::http::Params::parse(query.as_bytes());
+        let params = crate::oidc::provider::http::Params::parse(callback_query(input).as_bytes());
         if let Some(name) = params.repeated() {
             return Err(Error::invalid_request(format!("callback parameter {name} is repeated")));
         }
@@ -954,6 +972,7 @@ impl OidcClient {
             pairs.push(("id_token_hint", h));
         }
         if let Some(u) = post_logout_redirect_uri {
+            check_redirect_uri(u, "post_logout_redirect_uri")?;
             pairs.push(("post_logout_redirect_uri", u));
         }
         if let Some(s) = state {

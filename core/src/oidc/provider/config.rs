@@ -7,6 +7,7 @@
 use crate::connectors::resolve_env;
 use crate::error::{Error, Result};
 use crate::jose::KeySet;
+use crate::oidc::redirect_uri::RedirectKind;
 use serde_json::{Map, Value};
 
 /// Scopes every application may request unless it narrows them.
@@ -147,6 +148,18 @@ fn check_uri(uri: &str, at: &str) -> Result<()> {
     Ok(())
 }
 
+/// RFC 8252 §7's forms; a private-use scheme only for a public (native)
+/// application, since a confidential client's secret cannot live in an app.
+fn check_redirect_uri(uri: &str, public: bool, at: &str) -> Result<()> {
+    match crate::oidc::redirect_uri::classify(uri) {
+        Err(rule) => Err(Error::config(format!("{at}: {uri:?}: {rule}"))),
+        Ok(RedirectKind::PrivateUse) if !public => Err(Error::config(format!(
+            "{at}: {uri:?}: a private-use scheme is for native apps, which are public applications (\"public\": true; RFC 8252 §8.4)"
+        ))),
+        Ok(_) => Ok(()),
+    }
+}
+
 const APP_FIELDS: [&str; 18] = [
     "clientId", "name", "clientSecret", "public", "redirectUris", "postLogoutRedirectUris", "grantTypes",
     "responseTypes", "tokenEndpointAuthMethod", "scopes", "flow", "flows", "claimsSupported", "flowHostingUrl",
@@ -224,14 +237,14 @@ impl Application {
         }
         let redirect_uris = strings(obj, "redirectUris", &at)?.unwrap_or_default();
         for uri in &redirect_uris {
-            check_uri(uri, &format!("{at}.redirectUris"))?;
+            check_redirect_uri(uri, public, &format!("{at}.redirectUris"))?;
         }
         if redirect_uris.is_empty() && grant_types.iter().any(|g| g == "authorization_code") {
             return Err(Error::config(format!("{at}: authorization_code needs at least one redirectUris entry")));
         }
         let post_logout_redirect_uris = strings(obj, "postLogoutRedirectUris", &at)?.unwrap_or_default();
         for uri in &post_logout_redirect_uris {
-            check_uri(uri, &format!("{at}.postLogoutRedirectUris"))?;
+            check_redirect_uri(uri, public, &format!("{at}.postLogoutRedirectUris"))?;
         }
         let scopes = strings(obj, "scopes", &at)?.unwrap_or_else(|| STANDARD_SCOPES.iter().map(|s| (*s).to_owned()).collect());
         let flow_hosting_url = string(obj, "flowHostingUrl", &at)?;
@@ -391,9 +404,38 @@ mod tests {
     }
 
     #[test]
+    fn redirect_uris_follow_rfc_8252_for_sign_in_and_logout() {
+        let native = json!({"clientId": "n", "public": true,
+            "redirectUris": ["com.example.app:/oauth2redirect", "http://127.0.0.1/cb", "https://app.example.com/cb"],
+            "postLogoutRedirectUris": ["com.example.app:/signed-out"]});
+        let app = Application::from_json(&native, 0).unwrap();
+        assert!(app.redirect_uri_allowed("com.example.app:/oauth2redirect"));
+        assert!(!app.redirect_uri_allowed("com.example.app:/other"));
+        assert!(!app.redirect_uri_allowed("com.evil.app:/oauth2redirect"));
+        for field in ["redirectUris", "postLogoutRedirectUris"] {
+            for (uri, rule) in [
+                ("javascript:alert(document.cookie)", "javascript: scheme"),
+                ("data:text/html,x", "data: scheme"),
+                ("vbscript:x", "vbscript: scheme"),
+                ("file:///etc/passwd", "file: scheme"),
+                ("blob:https://a/x", "blob: scheme"),
+                ("about:blank", "about: scheme"),
+                ("myapp:/cb", "reverse-DNS"),
+            ] {
+                let err = Application::from_json(&json!({"clientId": "n", "public": true, field: [uri], "redirectUris": if field == "redirectUris" { json!([uri]) } else { json!(["https://a/cb"]) }}), 0).unwrap_err();
+                assert!(err.message.contains(&format!("application \"n\".{field}")) && err.message.contains(rule), "{field} {uri}: {}", err.message);
+            }
+            let confidential = json!({"clientId": "c", "clientSecret": "0123456789abcdef", field: ["com.example.app:/cb"],
+                "redirectUris": if field == "redirectUris" { json!(["com.example.app:/cb"]) } else { json!(["https://a/cb"]) }});
+            let err = Application::from_json(&confidential, 0).unwrap_err();
+            assert!(err.message.contains(field) && err.message.contains("public applications"), "{}", err.message);
+        }
+    }
+
+    #[test]
     fn bad_applications_name_the_problem() {
         let cases = [
-            (json!({"clientId": "a", "public": true, "redirectUris": ["x"]}), "not an absolute URL"),
+            (json!({"clientId": "a", "public": true, "redirectUris": ["x"]}), "is an absolute URL"),
             (json!({"clientId": "a", "redirectUris": ["https://a/cb"]}), "needs a clientSecret"),
             (json!({"clientId": "a", "public": true, "clientSecret": "0123456789abcdef", "redirectUris": ["https://a/cb"]}), "no clientSecret"),
             (json!({"clientId": "a", "clientSecret": "short", "redirectUris": ["https://a/cb"]}), "at least 16"),
