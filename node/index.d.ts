@@ -1,5 +1,7 @@
 /** idflow for Node: PKCE, JOSE/JWT, OpenID Connect on one Rust core. */
 
+import { EventEmitter } from 'node:events'
+
 /** Every error thrown or rejected by idflow: a JS `Error` with a stable `code`. */
 export interface IdflowError extends Error {
   /** Stable snake_case code, e.g. `invalid_token`; see `ERROR_CODES`. */
@@ -332,15 +334,53 @@ export interface Session {
 
 export type SessionStatus = 'signed_out' | 'valid' | 'expired' | 'invalid'
 
+export interface SessionOptions {
+  /** Refresh when the access token expires within this many seconds (default 60). */
+  refreshMargin?: number
+  /** Revoke the refresh token at the provider on sign-out (default true). */
+  revokeOnSignOut?: boolean
+  /** Seconds a sign-in started by `begin` can be completed (default 600, 1 to 3600). */
+  pendingTtl?: number
+  /** A file whose advisory lock serialises refreshes across processes sharing the storage. */
+  lockPath?: string
+  /** Seconds to wait for another process's lock before failing with `storage` (default 30). */
+  lockTimeout?: number
+}
+
+/** Why a session ended. */
+export type SignOutReason = 'user' | 'refresh_refused' | 'elsewhere'
+
+export interface RefreshedEvent { type: 'refreshed'; session: Session }
+export interface SignedOutEvent { type: 'signedOut'; reason: SignOutReason; message: string }
+export interface StorageFailedEvent { type: 'storageFailed'; code: string; message: string }
+export type SessionEvent = RefreshedEvent | SignedOutEvent | StorageFailedEvent
+
 /**
  * Holds a signed-in user's session: validity checked against the provider's
- * JWKS, refresh before expiry (one refresh for concurrent callers),
- * `invalid_grant` signs out, persisted through `storage`.
+ * JWKS, refresh before expiry (one refresh at a time across managers of the
+ * same client, and across processes with `lockPath`), `invalid_grant` signs
+ * out, persisted through `storage`. Emits `refreshed`, `signedOut` and
+ * `storageFailed`.
  */
-export declare class SessionManager {
-  constructor(client: OidcClient, storage: SessionStorage, options?: { refreshMargin?: number; revokeOnSignOut?: boolean })
-  /** Checks the callback, exchanges the code and signs in. */
-  complete(callback: string, request: AuthorizationRequest): Promise<Session>
+export declare class SessionManager extends EventEmitter {
+  constructor(client: OidcClient, storage: SessionStorage, options?: SessionOptions)
+  /** Starts a sign-in: the URL to open. The pending request (state, nonce, PKCE verifier, redirect URI, expiry) is kept in the storage, so `complete` works in another process. */
+  begin(options?: {
+    scopes?: string[]
+    prompt?: string | string[]
+    loginHint?: string
+    maxAge?: number
+    params?: Record<string, string>
+    redirectUri?: string
+  }): Promise<string>
+  /** Checks the callback, exchanges the code and signs in. Without `request`, the pending request `begin` stored is used once (none pending, another state or too late: `invalid_request`). */
+  complete(callback: string, request?: AuthorizationRequest): Promise<Session>
+  on(event: 'refreshed', listener: (event: RefreshedEvent) => void): this
+  on(event: 'signedOut', listener: (event: SignedOutEvent) => void): this
+  on(event: 'storageFailed', listener: (event: StorageFailedEvent) => void): this
+  once(event: 'refreshed', listener: (event: RefreshedEvent) => void): this
+  once(event: 'signedOut', listener: (event: SignedOutEvent) => void): this
+  once(event: 'storageFailed', listener: (event: StorageFailedEvent) => void): this
   /** Signs in with a token response (the id_token is verified). */
   signIn(tokens: TokenResponse): Promise<Session>
   session(): Promise<Session | null>

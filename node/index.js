@@ -6,6 +6,7 @@
 
 const { existsSync } = require('node:fs')
 const { join } = require('node:path')
+const { EventEmitter } = require('node:events')
 
 function loadNative() {
   const abi = process.platform === 'linux' ? (process.report?.getReport?.().header?.glibcVersionRuntime ? '-gnu' : '-musl') : ''
@@ -140,9 +141,19 @@ function storageCallback(storage) {
   }
 }
 
-class SessionManager {
+// Emits 'refreshed', 'signedOut' and 'storageFailed' (the event object
+// carries its `type`); the native side only forwards core events.
+class SessionManager extends EventEmitter {
   constructor(client, storage, options) {
+    super()
     this._native = new native.SessionManager(client, storageCallback(storage), options)
+    // Forwarding starts with the first listener: until then the native
+    // side holds no reference back to this object.
+    this.once('newListener', () => this._native.setListener((event) => this.emit(event.type, event)))
+  }
+
+  begin(options) {
+    return this._native.begin(options)
   }
 
   complete(callback, request) {

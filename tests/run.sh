@@ -113,7 +113,9 @@ kotlin_suite() {
 }
 
 swift_suite() {
-  (cd swift && IDFLOW_LIB_DIR="$LIB_DIR" LD_LIBRARY_PATH="$LIB_DIR" swift test)
+  # The package is at the root (an app adds it by URL); the library is
+  # linked by name, so the linker is told where this build put it.
+  LIBRARY_PATH="$LIB_DIR" LD_LIBRARY_PATH="$LIB_DIR" swift test -Xlinker -L"$LIB_DIR"
 }
 
 t_start=$SECONDS

@@ -1,4 +1,5 @@
-from typing import Any, Literal, Mapping, Optional, Sequence, Tuple, TypedDict, Union, final
+import os
+from typing import Any, Callable, Literal, Mapping, Optional, Sequence, Tuple, TypedDict, Union, final
 
 from .storage import SessionStorage as _SessionStorage
 
@@ -355,9 +356,21 @@ class _Session(TypedDict, total=False):
 _SessionStatus = Literal["signed_out", "valid", "expired", "invalid"]
 
 @final
+class _SessionEvent(TypedDict, total=False):
+    """``type`` is ``"refreshed"`` (with ``session``), ``"signedOut"`` (with
+    ``reason``: ``"user"``, ``"refresh_refused"`` or ``"elsewhere"``, and
+    ``message``) or ``"storageFailed"`` (with ``code`` and ``message``)."""
+
+    type: Literal["refreshed", "signedOut", "storageFailed"]
+    session: _Session
+    reason: Literal["user", "refresh_refused", "elsewhere"]
+    code: str
+    message: str
+
 class SessionManager:
     """A signed-in user's session: validity checked against the provider's
-    JWKS, refresh before expiry (one refresh for concurrent callers),
+    JWKS, refresh before expiry (one refresh at a time across managers of
+    the same client, and across processes with ``lock_path``),
     ``invalid_grant`` signs out, persisted through ``storage``."""
 
     def __new__(
@@ -367,9 +380,39 @@ class SessionManager:
         *,
         refresh_margin: Optional[float] = None,
         revoke_on_sign_out: Optional[bool] = None,
+        pending_ttl: Optional[float] = None,
+        lock_path: Union[str, "os.PathLike[str]", None] = None,
+        lock_timeout: Optional[float] = None,
     ) -> SessionManager: ...
-    def complete(self, callback: str, request: Mapping[str, Any]) -> _Session: ...
-    async def complete_async(self, callback: str, request: Mapping[str, Any]) -> _Session: ...
+    def begin(
+        self,
+        *,
+        scopes: Optional[Sequence[str]] = None,
+        prompt: Union[str, Sequence[str], None] = None,
+        login_hint: Optional[str] = None,
+        max_age: Optional[int] = None,
+        params: Optional[Mapping[str, str]] = None,
+        redirect_uri: Optional[str] = None,
+    ) -> str:
+        """Starts a sign-in: the URL to open. The pending request is kept in
+        the storage, so ``complete(callback)`` works in another process."""
+    async def begin_async(
+        self,
+        *,
+        scopes: Optional[Sequence[str]] = None,
+        prompt: Union[str, Sequence[str], None] = None,
+        login_hint: Optional[str] = None,
+        max_age: Optional[int] = None,
+        params: Optional[Mapping[str, str]] = None,
+        redirect_uri: Optional[str] = None,
+    ) -> str: ...
+    def complete(self, callback: str, request: Optional[Mapping[str, Any]] = None) -> _Session:
+        """Without ``request``, the pending request ``begin`` stored is used
+        once (none pending, another state or too late: ``InvalidRequest``)."""
+    async def complete_async(self, callback: str, request: Optional[Mapping[str, Any]] = None) -> _Session: ...
+    def set_listener(self, listener: Optional[Callable[[_SessionEvent], None]]) -> None:
+        """Called on the thread of the call that caused the event; do not
+        call this manager's blocking methods from it."""
     def sign_in(self, tokens: Mapping[str, Any]) -> _Session: ...
     async def sign_in_async(self, tokens: Mapping[str, Any]) -> _Session: ...
     def session(self) -> Optional[_Session]: ...

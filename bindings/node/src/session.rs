@@ -3,11 +3,11 @@
 //! async) into one function `([op, value]) => Promise<string | null>`.
 
 use crate::error::{js_err, run};
-use idflow::oidc::client::{AuthorizationRequest, TokenSet};
+use idflow::oidc::client::{AuthorizationParams, AuthorizationRequest, TokenSet};
 use idflow::oidc::session::{self, SessionOptions, StorageFuture};
 use idflow::{Error, ErrorCode};
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::ThreadsafeFunction;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -44,6 +44,18 @@ impl session::SessionStorage for JsStorage {
     }
 }
 
+/// `(event) => void`, weak; `index.js` emits it as the event named by
+/// its `type`.
+type ListenerFn = ThreadsafeFunction<Value, (), Value, Status, false, true>;
+
+struct JsListener(ListenerFn);
+
+impl session::SessionListener for JsListener {
+    fn on_event(&self, event: &session::SessionEvent) {
+        self.0.call(event.to_json(), ThreadsafeFunctionCallMode::NonBlocking);
+    }
+}
+
 fn session_json(s: session::Session) -> Value {
     s.to_json()
 }
@@ -63,13 +75,27 @@ impl NativeSessionManager {
         Ok(NativeSessionManager { inner: Arc::new(inner) })
     }
 
-    #[napi(ts_return_type = "Promise<Session>")]
-    pub fn complete<'env>(&self, env: &'env Env, callback: String, request: Map<String, Value>) -> napi::Result<PromiseRaw<'env, Value>> {
-        let request = run(env, || AuthorizationRequest::from_json(&request))?;
+    /// Starts a sign-in: the URL to open; the pending request is kept in the storage.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn begin<'env>(&self, env: &'env Env, options: Option<Map<String, Value>>) -> napi::Result<PromiseRaw<'env, Value>> {
+        let params = run(env, || AuthorizationParams::from_json(&options.unwrap_or_default()))?;
         let m = self.inner.clone();
-        env.spawn_future_with_callback(async move { Ok(m.complete(&callback, &request).await) }, |env, r| {
+        env.spawn_future_with_callback(async move { Ok(m.begin(&params).await) }, |env, r| r.map(Value::String).map_err(|e| js_err(env, e)))
+    }
+
+    /// Without `request`, the pending request `begin` stored is used once.
+    #[napi(ts_return_type = "Promise<Session>")]
+    pub fn complete<'env>(&self, env: &'env Env, callback: String, request: Option<Map<String, Value>>) -> napi::Result<PromiseRaw<'env, Value>> {
+        let request = run(env, || request.map(|r| AuthorizationRequest::from_json(&r)).transpose())?;
+        let m = self.inner.clone();
+        env.spawn_future_with_callback(async move { Ok(m.complete(&callback, request.as_ref()).await) }, |env, r| {
             r.map(session_json).map_err(|e| js_err(env, e))
         })
+    }
+
+    #[napi(js_name = "setListener")]
+    pub fn set_listener(&self, listener: Option<ListenerFn>) {
+        self.inner.set_listener(listener.map(|l| Arc::new(JsListener(l)) as Arc<dyn session::SessionListener>));
     }
 
     #[napi(js_name = "signIn", ts_return_type = "Promise<Session>")]

@@ -71,6 +71,43 @@ fn config(
     ClientConfig::from_json(&m, key).map_err(to_py)
 }
 
+/// `authorization_request`'s keyword arguments as the core's
+/// `AuthorizationParams` JSON (also `SessionManager.begin`'s).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn params_map(
+    scopes: Option<Vec<String>>,
+    prompt: Option<&Bound<'_, PyAny>>,
+    login_hint: Option<String>,
+    max_age: Option<u64>,
+    params: Option<&Bound<'_, PyDict>>,
+    response_type: Option<&str>,
+    redirect_uri: Option<String>,
+) -> PyResult<Map<String, Value>> {
+    let mut m = Map::new();
+    if let Some(s) = scopes {
+        m.insert("scopes".into(), json!(s));
+    }
+    if let Some(p) = prompt {
+        m.insert("prompt".into(), crate::convert::from_py(p)?);
+    }
+    if let Some(h) = login_hint {
+        m.insert("loginHint".into(), h.into());
+    }
+    if let Some(a) = max_age {
+        m.insert("maxAge".into(), a.into());
+    }
+    if let Some(p) = params {
+        m.insert("params".into(), Value::Object(crate::convert::dict_to_map(p)?));
+    }
+    if let Some(t) = response_type {
+        m.insert("responseType".into(), t.into());
+    }
+    if let Some(r) = redirect_uri {
+        m.insert("redirectUri".into(), r.into());
+    }
+    Ok(m)
+}
+
 pub(crate) fn request_arg(request: &Bound<'_, PyDict>) -> PyResult<AuthorizationRequest> {
     let mut m = Map::new();
     for (py_key, core_key) in [("url", "url"), ("state", "state"), ("nonce", "nonce"), ("code_verifier", "codeVerifier"), ("redirect_uri", "redirectUri")] {
@@ -225,26 +262,7 @@ impl PyOidcClient {
         response_type: &str,
         redirect_uri: Option<String>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let mut m = Map::new();
-        if let Some(s) = scopes {
-            m.insert("scopes".into(), json!(s));
-        }
-        if let Some(p) = prompt {
-            m.insert("prompt".into(), crate::convert::from_py(p)?);
-        }
-        if let Some(h) = login_hint {
-            m.insert("loginHint".into(), h.into());
-        }
-        if let Some(a) = max_age {
-            m.insert("maxAge".into(), a.into());
-        }
-        if let Some(p) = params {
-            m.insert("params".into(), Value::Object(crate::convert::dict_to_map(p)?));
-        }
-        m.insert("responseType".into(), response_type.into());
-        if let Some(r) = redirect_uri {
-            m.insert("redirectUri".into(), r.into());
-        }
+        let m = params_map(scopes, prompt, login_hint, max_age, params, Some(response_type), redirect_uri)?;
         let inner = self.inner.clone();
         let r = guard(|| inner.authorization_request(&AuthorizationParams::from_json(&m)?)).map_err(to_py)?;
         request_dict(py, &r)

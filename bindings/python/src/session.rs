@@ -1,9 +1,10 @@
 //! `idflow.SessionManager`: the core session manager over a storage object
-//! the app provides (`load() -> str | None`, `save(str)`, `clear()`).
+//! the app provides (`load() -> str | None`, `save(str)`, `clear()`), and
+//! an optional listener `(event: dict) -> None`.
 
 use crate::error::{guard, to_py};
-use crate::oidc::{awaitable, block, none_value, request_arg, PyOidcClient};
-use idflow::oidc::client::TokenSet;
+use crate::oidc::{awaitable, block, none_value, params_map, request_arg, PyOidcClient};
+use idflow::oidc::client::{AuthorizationParams, AuthorizationRequest, TokenSet};
 use idflow::oidc::session::{self, SessionManager, SessionOptions, StorageFuture};
 use idflow::{Error, ErrorCode};
 use pyo3::prelude::*;
@@ -70,6 +71,26 @@ impl session::SessionStorage for PyStorage {
     }
 }
 
+/// The app's listener, called with the event dict (`type` is `refreshed`,
+/// `signedOut` or `storageFailed`); what it raises is reported as
+/// unraisable, never into the call that caused the event.
+struct PyListener(Py<PyAny>);
+
+impl session::SessionListener for PyListener {
+    fn on_event(&self, event: &session::SessionEvent) {
+        Python::attach(|py| {
+            let out = crate::convert::to_py_value(py, &event.to_json()).and_then(|e| self.0.bind(py).call1((e,)));
+            if let Err(e) = out {
+                e.write_unraisable(py, Some(self.0.bind(py)));
+            }
+        });
+    }
+}
+
+fn optional_request(request: Option<&Bound<'_, PyDict>>) -> PyResult<Option<AuthorizationRequest>> {
+    request.map(request_arg).transpose()
+}
+
 fn session_value<'py>(py: Python<'py>, s: session::Session) -> PyResult<Bound<'py, PyAny>> {
     crate::convert::to_py_value(py, &s.to_json())
 }
@@ -109,32 +130,95 @@ pub struct PySessionManager {
 #[pymethods]
 impl PySessionManager {
     #[new]
-    #[pyo3(signature = (client, storage, *, refresh_margin=None, revoke_on_sign_out=None))]
-    fn new(client: PyRef<'_, PyOidcClient>, storage: Py<PyAny>, refresh_margin: Option<f64>, revoke_on_sign_out: Option<bool>) -> PyResult<Self> {
+    #[pyo3(signature = (client, storage, *, refresh_margin=None, revoke_on_sign_out=None, pending_ttl=None, lock_path=None, lock_timeout=None))]
+    fn new(
+        client: PyRef<'_, PyOidcClient>,
+        storage: Py<PyAny>,
+        refresh_margin: Option<f64>,
+        revoke_on_sign_out: Option<bool>,
+        pending_ttl: Option<f64>,
+        lock_path: Option<std::path::PathBuf>,
+        lock_timeout: Option<f64>,
+    ) -> PyResult<Self> {
         let mut o = Map::new();
-        if let Some(m) = refresh_margin {
-            o.insert("refreshMargin".into(), serde_json::json!(m));
+        for (k, v) in [("refreshMargin", refresh_margin), ("pendingTtl", pending_ttl), ("lockTimeout", lock_timeout)] {
+            if let Some(v) = v {
+                o.insert(k.into(), serde_json::json!(v));
+            }
         }
         if let Some(r) = revoke_on_sign_out {
             o.insert("revokeOnSignOut".into(), Value::Bool(r));
+        }
+        if let Some(p) = lock_path {
+            o.insert("lockPath".into(), p.to_string_lossy().into_owned().into());
         }
         let options = guard(|| SessionOptions::from_json(&o)).map_err(to_py)?;
         let storage = Arc::new(PyStorage(Arc::new(storage)));
         Ok(PySessionManager { inner: Arc::new(SessionManager::new(client.core(), storage, options)) })
     }
 
-    /// Checks the callback, exchanges the code and signs in; returns the session.
-    fn complete<'py>(&self, py: Python<'py>, callback: String, request: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
-        let request = request_arg(request)?;
+    /// Starts a sign-in: returns the URL to open and keeps the pending
+    /// request (state, nonce, PKCE verifier, redirect URI, expiry) in the
+    /// storage, so `complete(callback)` works in another process.
+    #[pyo3(signature = (*, scopes=None, prompt=None, login_hint=None, max_age=None, params=None, redirect_uri=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn begin(
+        &self,
+        py: Python<'_>,
+        scopes: Option<Vec<String>>,
+        prompt: Option<&Bound<'_, PyAny>>,
+        login_hint: Option<String>,
+        max_age: Option<u64>,
+        params: Option<&Bound<'_, PyDict>>,
+        redirect_uri: Option<String>,
+    ) -> PyResult<String> {
+        let params = params_map(scopes, prompt, login_hint, max_age, params, None, redirect_uri)?;
+        let params = guard(|| AuthorizationParams::from_json(&params)).map_err(to_py)?;
         let m = self.inner.clone();
-        let s = block(py, async move { m.complete(&callback, &request).await })?;
+        block(py, async move { m.begin(&params).await })
+    }
+
+    #[pyo3(signature = (*, scopes=None, prompt=None, login_hint=None, max_age=None, params=None, redirect_uri=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn begin_async<'py>(
+        &self,
+        py: Python<'py>,
+        scopes: Option<Vec<String>>,
+        prompt: Option<&Bound<'py, PyAny>>,
+        login_hint: Option<String>,
+        max_age: Option<u64>,
+        params: Option<&Bound<'py, PyDict>>,
+        redirect_uri: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let params = params_map(scopes, prompt, login_hint, max_age, params, None, redirect_uri)?;
+        let params = guard(|| AuthorizationParams::from_json(&params)).map_err(to_py)?;
+        let m = self.inner.clone();
+        awaitable(py, async move { m.begin(&params).await }, text_value)
+    }
+
+    /// Checks the callback, exchanges the code and signs in; returns the
+    /// session. Without `request`, the pending request `begin` stored is
+    /// used once (none pending, another state or too late: `InvalidRequest`).
+    #[pyo3(signature = (callback, request=None))]
+    fn complete<'py>(&self, py: Python<'py>, callback: String, request: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+        let request = optional_request(request)?;
+        let m = self.inner.clone();
+        let s = block(py, async move { m.complete(&callback, request.as_ref()).await })?;
         session_value(py, s)
     }
 
-    fn complete_async<'py>(&self, py: Python<'py>, callback: String, request: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
-        let request = request_arg(request)?;
+    #[pyo3(signature = (callback, request=None))]
+    fn complete_async<'py>(&self, py: Python<'py>, callback: String, request: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+        let request = optional_request(request)?;
         let m = self.inner.clone();
-        awaitable(py, async move { m.complete(&callback, &request).await }, session_value)
+        awaitable(py, async move { m.complete(&callback, request.as_ref()).await }, session_value)
+    }
+
+    /// `listener(event)` hears `{"type": "refreshed", "session"}`,
+    /// `{"type": "signedOut", "reason", "message"}` and
+    /// `{"type": "storageFailed", "code", "message"}`; None stops.
+    fn set_listener(&self, listener: Option<Py<PyAny>>) {
+        self.inner.set_listener(listener.map(|l| Arc::new(PyListener(l)) as Arc<dyn session::SessionListener>));
     }
 
     /// Signs in with a token response (`handle_callback`'s); the id_token is verified.

@@ -1,11 +1,12 @@
 //! The session manager for Swift and Kotlin apps. The app implements
-//! `SessionStorage` over the Keychain (iOS) or the Keystore (Android); every
-//! rule (single-flight refresh, sign-out on invalid_grant, retries) is the
-//! core's.
+//! `SessionStorage` over the Keychain (iOS) or the Keystore (Android) and,
+//! if it wants, a `SessionListener`; every rule (the pending sign-in kept
+//! in storage, one refresh at a time across managers and processes,
+//! sign-out on invalid_grant, retries) is the core's.
 
 use crate::oidc::{AuthorizationRequest, OidcClient, TokenResponse};
 use crate::IdflowError;
-use idflow::oidc::client::TokenSet;
+use idflow::oidc::client::{AuthorizationParams, TokenSet};
 use idflow::oidc::session::{self, SessionOptions, StorageFuture};
 use std::sync::Arc;
 
@@ -41,6 +42,62 @@ impl session::SessionStorage for Foreign {
     fn clear(&self) -> StorageFuture<'_, ()> {
         let s = self.0.clone();
         Box::pin(call(move || s.clear()))
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum SignOutReason {
+    /// `signOut()` was called.
+    User,
+    /// The provider refused the refresh token (`invalid_grant`).
+    RefreshRefused,
+    /// Another instance over the same storage signed out.
+    Elsewhere,
+}
+
+/// What a `SessionListener` hears.
+#[derive(Debug, Clone, uniffi::Enum)]
+pub enum SessionEvent {
+    /// New tokens: this manager refreshed, or it adopted the tokens another
+    /// instance over the same storage renewed.
+    Refreshed { session: Session },
+    /// The session ended.
+    SignedOut { reason: SignOutReason, message: String },
+    /// The storage failed (load, save or clear); the session is kept.
+    /// `code` is the error code (`storage`), `message` says what failed.
+    StorageFailed { code: String, message: String },
+}
+
+impl From<&session::SessionEvent> for SessionEvent {
+    fn from(e: &session::SessionEvent) -> Self {
+        match e {
+            session::SessionEvent::Refreshed(s) => SessionEvent::Refreshed { session: s.clone().into() },
+            session::SessionEvent::SignedOut { reason, message } => SessionEvent::SignedOut {
+                reason: match reason {
+                    session::SignOutReason::User => SignOutReason::User,
+                    session::SignOutReason::RefreshRefused => SignOutReason::RefreshRefused,
+                    session::SignOutReason::Elsewhere => SignOutReason::Elsewhere,
+                },
+                message: message.clone(),
+            },
+            session::SessionEvent::StorageFailed(e) => SessionEvent::StorageFailed { code: e.code.as_str().into(), message: e.message.clone() },
+        }
+    }
+}
+
+/// Hears session events, on the thread of the call that caused them
+/// (never while the manager is locked: calling the manager back is safe).
+#[uniffi::export(with_foreign)]
+pub trait SessionListener: Send + Sync {
+    fn on_event(&self, event: SessionEvent);
+}
+
+struct ForeignListener(Arc<dyn SessionListener>);
+
+impl session::SessionListener for ForeignListener {
+    fn on_event(&self, event: &session::SessionEvent) {
+        self.0.on_event(event.into());
     }
 }
 
@@ -102,7 +159,11 @@ pub struct SessionManager {
 
 #[uniffi::export(async_runtime = "tokio")]
 impl SessionManager {
-    /// `options`: JSON `{refreshMargin (seconds, default 60), revokeOnSignOut (default true)}`.
+    /// `options`: JSON `{refreshMargin (seconds, default 60), revokeOnSignOut
+    /// (default true), pendingTtl (seconds a sign-in started by `begin` can
+    /// be completed, default 600), lockPath (a file whose advisory lock
+    /// serialises refreshes across processes sharing the storage, e.g. an
+    /// app and its extension), lockTimeout (seconds, default 30)}`.
     #[uniffi::constructor(default(options = None))]
     pub fn new(client: Arc<OidcClient>, storage: Arc<dyn SessionStorage>, options: Option<String>) -> Result<Arc<SessionManager>, IdflowError> {
         crate::error::guard(|| {
@@ -112,9 +173,31 @@ impl SessionManager {
         })
     }
 
-    /// Checks the callback, exchanges the code and signs in.
-    pub async fn complete(&self, callback: String, request: AuthorizationRequest) -> Result<Session, IdflowError> {
-        Ok(self.inner.complete(&callback, &request.into()).await?.into())
+    /// Starts a sign-in: returns the URL to open (ASWebAuthenticationSession,
+    /// Custom Tabs) and keeps the pending request (state, nonce, PKCE
+    /// verifier, redirect URI, expiry) in the storage, so `complete` works
+    /// in a later process. `options`: `OidcClient.authorizationRequest`'s
+    /// JSON (code flow only).
+    #[uniffi::method(default(options = None))]
+    pub async fn begin(&self, options: Option<String>) -> Result<String, IdflowError> {
+        let params = crate::error::guard(|| AuthorizationParams::from_json(&crate::oidc::object(options, "options")?))?;
+        Ok(self.inner.begin(&params).await?)
+    }
+
+    /// Checks the callback the redirect delivered (`com.example.app:/cb?...`),
+    /// exchanges the code and signs in. With no `request`, the pending
+    /// request `begin` stored is used once; a callback with none pending,
+    /// for another state or too late is refused with `InvalidRequest`.
+    #[uniffi::method(default(request = None))]
+    pub async fn complete(&self, callback: String, request: Option<AuthorizationRequest>) -> Result<Session, IdflowError> {
+        let request = request.map(idflow::oidc::client::AuthorizationRequest::from);
+        Ok(self.inner.complete(&callback, request.as_ref()).await?.into())
+    }
+
+    /// Hears `Refreshed`, `SignedOut` (with the reason) and `StorageFailed`;
+    /// null stops.
+    pub fn set_listener(&self, listener: Option<Arc<dyn SessionListener>>) {
+        self.inner.set_listener(listener.map(|l| Arc::new(ForeignListener(l)) as Arc<dyn session::SessionListener>));
     }
 
     /// Signs in with tokens obtained elsewhere (the id_token is verified).

@@ -188,6 +188,16 @@ impl SessionEvent {
             SessionEvent::StorageFailed(_) => "storageFailed",
         }
     }
+
+    /// The event as the bindings hand it to JavaScript and Python:
+    /// `{type, session}`, `{type, reason, message}` or `{type, code, message}`.
+    pub fn to_json(&self) -> Value {
+        match self {
+            SessionEvent::Refreshed(s) => json!({"type": self.name(), "session": s.to_json()}),
+            SessionEvent::SignedOut { reason, message } => json!({"type": self.name(), "reason": reason.as_str(), "message": message}),
+            SessionEvent::StorageFailed(e) => json!({"type": self.name(), "code": e.code.as_str(), "message": e.message}),
+        }
+    }
 }
 
 /// Hears session events. Called after the manager's lock is released, on

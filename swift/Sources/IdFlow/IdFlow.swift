@@ -2151,6 +2151,212 @@ public func FfiConverterTypeProvider_lower(_ value: Provider) -> UInt64 {
 
 
 /**
+ * Hears session events, on the thread of the call that caused them
+ * (never while the manager is locked: calling the manager back is safe).
+ */
+public protocol SessionListener: AnyObject, Sendable {
+    
+    func onEvent(event: SessionEvent) 
+    
+}
+/**
+ * Hears session events, on the thread of the call that caused them
+ * (never while the manager is locked: calling the manager back is safe).
+ */
+open class SessionListenerImpl: SessionListener, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_idflow_uniffi_fn_clone_sessionlistener(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_idflow_uniffi_fn_free_sessionlistener(handle, $0) }
+    }
+
+    
+
+    
+open func onEvent(event: SessionEvent)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_idflow_uniffi_fn_method_sessionlistener_on_event(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeSessionEvent_lower(event),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceSessionListener {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceSessionListener = UniffiVTableCallbackInterfaceSessionListener(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeSessionListener.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface SessionListener: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeSessionListener.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface SessionListener: handle missing in uniffiClone")
+            }
+        },
+        onEvent: { (
+            uniffiHandle: UInt64,
+            event: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeSessionListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.onEvent(
+                     event: try FfiConverterTypeSessionEvent_lift(event)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceSessionListener> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceSessionListener>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitSessionListener() {
+    uniffi_idflow_uniffi_fn_init_callback_vtable_sessionlistener(UniffiCallbackInterfaceSessionListener.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSessionListener: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<SessionListener>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = SessionListener
+
+    public static func lift(_ handle: UInt64) throws -> SessionListener {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return SessionListenerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: SessionListener) -> UInt64 {
+         if let rustImpl = value as? SessionListenerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SessionListener {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: SessionListener, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionListener_lift(_ handle: UInt64) throws -> SessionListener {
+    return try FfiConverterTypeSessionListener.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionListener_lower(_ value: SessionListener) -> UInt64 {
+    return FfiConverterTypeSessionListener.lower(value)
+}
+
+
+
+
+
+
+/**
  * Holds the signed-in user's session, refreshes it and persists it.
  */
 public protocol SessionManagerProtocol: AnyObject, Sendable {
@@ -2162,9 +2368,21 @@ public protocol SessionManagerProtocol: AnyObject, Sendable {
     func accessToken() async throws  -> String
     
     /**
-     * Checks the callback, exchanges the code and signs in.
+     * Starts a sign-in: returns the URL to open (ASWebAuthenticationSession,
+     * Custom Tabs) and keeps the pending request (state, nonce, PKCE
+     * verifier, redirect URI, expiry) in the storage, so `complete` works
+     * in a later process. `options`: `OidcClient.authorizationRequest`'s
+     * JSON (code flow only).
      */
-    func complete(callback: String, request: AuthorizationRequest) async throws  -> Session
+    func begin(options: String?) async throws  -> String
+    
+    /**
+     * Checks the callback the redirect delivered (`com.example.app:/cb?...`),
+     * exchanges the code and signs in. With no `request`, the pending
+     * request `begin` stored is used once; a callback with none pending,
+     * for another state or too late is refused with `InvalidRequest`.
+     */
+    func complete(callback: String, request: AuthorizationRequest?) async throws  -> Session
     
     func isValid() async throws  -> Bool
     
@@ -2177,6 +2395,12 @@ public protocol SessionManagerProtocol: AnyObject, Sendable {
      * The session, or null when signed out.
      */
     func session() async throws  -> Session?
+    
+    /**
+     * Hears `Refreshed`, `SignedOut` (with the reason) and `StorageFailed`;
+     * null stops.
+     */
+    func setListener(listener: SessionListener?) 
     
     /**
      * Signs in with tokens obtained elsewhere (the id_token is verified).
@@ -2237,7 +2461,11 @@ open class SessionManager: SessionManagerProtocol, @unchecked Sendable {
         return try! rustCall { uniffi_idflow_uniffi_fn_clone_sessionmanager(self.handle, $0) }
     }
     /**
-     * `options`: JSON `{refreshMargin (seconds, default 60), revokeOnSignOut (default true)}`.
+     * `options`: JSON `{refreshMargin (seconds, default 60), revokeOnSignOut
+     * (default true), pendingTtl (seconds a sign-in started by `begin` can
+     * be completed, default 600), lockPath (a file whose advisory lock
+     * serialises refreshes across processes sharing the storage, e.g. an
+     * app and its extension), lockTimeout (seconds, default 30)}`.
      */
 public convenience init(client: OidcClient, storage: SessionStorage, options: String? = nil)throws  {
     let handle =
@@ -2285,14 +2513,40 @@ open func accessToken()async throws  -> String  {
 }
     
     /**
-     * Checks the callback, exchanges the code and signs in.
+     * Starts a sign-in: returns the URL to open (ASWebAuthenticationSession,
+     * Custom Tabs) and keeps the pending request (state, nonce, PKCE
+     * verifier, redirect URI, expiry) in the storage, so `complete` works
+     * in a later process. `options`: `OidcClient.authorizationRequest`'s
+     * JSON (code flow only).
      */
-open func complete(callback: String, request: AuthorizationRequest)async throws  -> Session  {
+open func begin(options: String? = nil)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_sessionmanager_begin(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(options)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+    /**
+     * Checks the callback the redirect delivered (`com.example.app:/cb?...`),
+     * exchanges the code and signs in. With no `request`, the pending
+     * request `begin` stored is used once; a callback with none pending,
+     * for another state or too late is refused with `InvalidRequest`.
+     */
+open func complete(callback: String, request: AuthorizationRequest? = nil)async throws  -> Session  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_idflow_uniffi_fn_method_sessionmanager_complete(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(callback),FfiConverterTypeAuthorizationRequest_lower(request)
+                        self.uniffiCloneHandle(),FfiConverterString.lower(callback),FfiConverterOptionTypeAuthorizationRequest.lower(request)
                 )
             },
             pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
@@ -2355,6 +2609,19 @@ open func session()async throws  -> Session?  {
             liftFunc: FfiConverterOptionTypeSession.lift,
             errorHandler: FfiConverterTypeIdflowError_lift
         )
+}
+    
+    /**
+     * Hears `Refreshed`, `SignedOut` (with the reason) and `StorageFailed`;
+     * null stops.
+     */
+open func setListener(listener: SessionListener?)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_idflow_uniffi_fn_method_sessionmanager_set_listener(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionTypeSessionListener.lower(listener),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -3732,6 +3999,104 @@ public func FfiConverterTypeIdflowError_lower(_ value: IdflowError) -> RustBuffe
 
 
 /**
+ * What a `SessionListener` hears.
+ */
+
+public enum SessionEvent: Equatable, Hashable {
+    
+    /**
+     * New tokens: this manager refreshed, or it adopted the tokens another
+     * instance over the same storage renewed.
+     */
+    case refreshed(session: Session
+    )
+    /**
+     * The session ended.
+     */
+    case signedOut(reason: SignOutReason, message: String
+    )
+    /**
+     * The storage failed (load, save or clear); the session is kept.
+     * `code` is the error code (`storage`), `message` says what failed.
+     */
+    case storageFailed(code: String, message: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension SessionEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSessionEvent: FfiConverterRustBuffer {
+    typealias SwiftType = SessionEvent
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SessionEvent {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .refreshed(session: try FfiConverterTypeSession.read(from: &buf)
+        )
+        
+        case 2: return .signedOut(reason: try FfiConverterTypeSignOutReason.read(from: &buf), message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 3: return .storageFailed(code: try FfiConverterString.read(from: &buf), message: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: SessionEvent, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .refreshed(session):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeSession.write(session, into: &buf)
+            
+        
+        case let .signedOut(reason,message):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeSignOutReason.write(reason, into: &buf)
+            FfiConverterString.write(message, into: &buf)
+            
+        
+        case let .storageFailed(code,message):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(code, into: &buf)
+            FfiConverterString.write(message, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionEvent_lift(_ buf: RustBuffer) throws -> SessionEvent {
+    return try FfiConverterTypeSessionEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionEvent_lower(_ value: SessionEvent) -> RustBuffer {
+    return FfiConverterTypeSessionEvent.lower(value)
+}
+
+
+
+/**
  * Where a session stands.
  */
 
@@ -3819,6 +4184,91 @@ public func FfiConverterTypeSessionStatus_lift(_ buf: RustBuffer) throws -> Sess
 #endif
 public func FfiConverterTypeSessionStatus_lower(_ value: SessionStatus) -> RustBuffer {
     return FfiConverterTypeSessionStatus.lower(value)
+}
+
+
+
+/**
+ * Why a session ended.
+ */
+
+public enum SignOutReason: Equatable, Hashable {
+    
+    /**
+     * `signOut()` was called.
+     */
+    case user
+    /**
+     * The provider refused the refresh token (`invalid_grant`).
+     */
+    case refreshRefused
+    /**
+     * Another instance over the same storage signed out.
+     */
+    case elsewhere
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension SignOutReason: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSignOutReason: FfiConverterRustBuffer {
+    typealias SwiftType = SignOutReason
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SignOutReason {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .user
+        
+        case 2: return .refreshRefused
+        
+        case 3: return .elsewhere
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: SignOutReason, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .user:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .refreshRefused:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .elsewhere:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSignOutReason_lift(_ buf: RustBuffer) throws -> SignOutReason {
+    return try FfiConverterTypeSignOutReason.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSignOutReason_lower(_ value: SignOutReason) -> RustBuffer {
+    return FfiConverterTypeSignOutReason.lower(value)
 }
 
 
@@ -3937,6 +4387,54 @@ fileprivate struct FfiConverterOptionTypeKey: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeKey.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeSessionListener: FfiConverterRustBuffer {
+    typealias SwiftType = SessionListener?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeSessionListener.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeSessionListener.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeAuthorizationRequest: FfiConverterRustBuffer {
+    typealias SwiftType = AuthorizationRequest?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeAuthorizationRequest.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeAuthorizationRequest.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -4511,10 +5009,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_method_provider_provider_token() != 18786) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_idflow_uniffi_checksum_method_sessionlistener_on_event() != 55433) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_idflow_uniffi_checksum_method_sessionmanager_access_token() != 32746) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_complete() != 56837) {
+    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_begin() != 33899) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_complete() != 59214) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_sessionmanager_is_valid() != 50986) {
@@ -4524,6 +5028,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_sessionmanager_session() != 2622) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_set_listener() != 63051) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_sessionmanager_sign_in() != 8442) {
@@ -4571,10 +5078,11 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_constructor_oidcclient_new() != 43736) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_constructor_sessionmanager_new() != 16551) {
+    if (uniffi_idflow_uniffi_checksum_constructor_sessionmanager_new() != 38312) {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitSessionListener()
     uniffiCallbackInitSessionStorage()
     return InitializationResult.ok
 }()

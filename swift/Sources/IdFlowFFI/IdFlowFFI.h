@@ -243,6 +243,13 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SESSION_LISTENER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SESSION_LISTENER_METHOD0
+typedef void (*UniffiCallbackInterfaceSessionListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SESSION_STORAGE_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SESSION_STORAGE_METHOD0
 typedef void (*UniffiCallbackInterfaceSessionStorageMethod0)(uint64_t, RustBuffer* _Nonnull, 
@@ -262,6 +269,15 @@ typedef void (*UniffiCallbackInterfaceSessionStorageMethod1)(uint64_t, RustBuffe
 typedef void (*UniffiCallbackInterfaceSessionStorageMethod2)(uint64_t, void* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SESSION_LISTENER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SESSION_LISTENER
+typedef struct UniffiVTableCallbackInterfaceSessionListener {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceSessionListenerMethod0 _Nonnull onEvent;
+} UniffiVTableCallbackInterfaceSessionListener;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SESSION_STORAGE
@@ -590,6 +606,26 @@ RustBuffer uniffi_idflow_uniffi_fn_method_provider_oauth_exchange(uint64_t ptr, 
 uint64_t uniffi_idflow_uniffi_fn_method_provider_provider_token(uint64_t ptr, RustBuffer user_id, RustBuffer provider
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CLONE_SESSIONLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CLONE_SESSIONLISTENER
+uint64_t uniffi_idflow_uniffi_fn_clone_sessionlistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_FREE_SESSIONLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_FREE_SESSIONLISTENER
+void uniffi_idflow_uniffi_fn_free_sessionlistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_INIT_CALLBACK_VTABLE_SESSIONLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_INIT_CALLBACK_VTABLE_SESSIONLISTENER
+void uniffi_idflow_uniffi_fn_init_callback_vtable_sessionlistener(const UniffiVTableCallbackInterfaceSessionListener* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONLISTENER_ON_EVENT
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONLISTENER_ON_EVENT
+void uniffi_idflow_uniffi_fn_method_sessionlistener_on_event(uint64_t ptr, RustBuffer event, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CLONE_SESSIONMANAGER
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CLONE_SESSIONMANAGER
 uint64_t uniffi_idflow_uniffi_fn_clone_sessionmanager(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -610,6 +646,11 @@ uint64_t uniffi_idflow_uniffi_fn_constructor_sessionmanager_new(uint64_t client,
 uint64_t uniffi_idflow_uniffi_fn_method_sessionmanager_access_token(uint64_t ptr
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_BEGIN
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_BEGIN
+uint64_t uniffi_idflow_uniffi_fn_method_sessionmanager_begin(uint64_t ptr, RustBuffer options
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_COMPLETE
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_COMPLETE
 uint64_t uniffi_idflow_uniffi_fn_method_sessionmanager_complete(uint64_t ptr, RustBuffer callback, RustBuffer request
@@ -628,6 +669,11 @@ uint64_t uniffi_idflow_uniffi_fn_method_sessionmanager_refresh(uint64_t ptr
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_SESSION
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_SESSION
 uint64_t uniffi_idflow_uniffi_fn_method_sessionmanager_session(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_SET_LISTENER
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_SET_LISTENER
+void uniffi_idflow_uniffi_fn_method_sessionmanager_set_listener(uint64_t ptr, RustBuffer listener, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_SESSIONMANAGER_SIGN_IN
@@ -1366,9 +1412,21 @@ uint16_t uniffi_idflow_uniffi_checksum_method_provider_provider_token(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONLISTENER_ON_EVENT
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONLISTENER_ON_EVENT
+uint16_t uniffi_idflow_uniffi_checksum_method_sessionlistener_on_event(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_ACCESS_TOKEN
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_ACCESS_TOKEN
 uint16_t uniffi_idflow_uniffi_checksum_method_sessionmanager_access_token(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_BEGIN
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_BEGIN
+uint16_t uniffi_idflow_uniffi_checksum_method_sessionmanager_begin(void
     
 );
 #endif
@@ -1393,6 +1451,12 @@ uint16_t uniffi_idflow_uniffi_checksum_method_sessionmanager_refresh(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_SESSION
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_SESSION
 uint16_t uniffi_idflow_uniffi_checksum_method_sessionmanager_session(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_SET_LISTENER
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_SESSIONMANAGER_SET_LISTENER
+uint16_t uniffi_idflow_uniffi_checksum_method_sessionmanager_set_listener(void
     
 );
 #endif

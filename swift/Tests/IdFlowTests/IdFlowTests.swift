@@ -123,29 +123,56 @@ final class OidcClientTests: XCTestCase {
         let request = try client.authorizationRequest(options: "{\"prompt\":\"login\"}")
         XCTAssertTrue(request.url.hasPrefix("https://op.example/authorize?response_type=code"))
         XCTAssertTrue(request.url.contains("code_challenge_method=S256"))
+        XCTAssertTrue(request.url.contains("redirect_uri=com.example.app%3A%2Fcb"))
         XCTAssertNotNil(request.codeVerifier)
         let code = try client.parseCallback(callback: "com.example.app:/cb?code=abc&state=\(request.state)", expectedState: request.state)
         XCTAssertEqual(code, "abc")
-        XCTAssertThrowsError(try client.parseCallback(callback: "?code=abc&state=other", expectedState: request.state))
+        XCTAssertThrowsError(try client.parseCallback(callback: "com.example.app:/cb?code=abc&state=other", expectedState: request.state))
         XCTAssertThrowsError(try client.parseCallback(callback: "?error=access_denied&state=\(request.state)", expectedState: request.state)) { error in
             guard case IdflowError.AccessDenied = error else { return XCTFail("\(error)") }
         }
+        // RFC 8252 §7: private-use (reverse DNS), claimed https and loopback http;
+        // schemes that run something, and bare private schemes, never.
+        for uri in ["com.example.app:/cb", "https://app.example.com/cb", "http://127.0.0.1:51004/cb", "http://[::1]:8080/cb"] {
+            XCTAssertNoThrow(try OidcClient(settings: settings.replacingOccurrences(of: "com.example.app:/cb", with: uri)), uri)
+        }
+        for (uri, rule) in [("javascript:alert(1)//", "javascript: scheme"), ("myapp:/cb", "reverse-DNS"), ("https://app.example.com/cb#x", "no fragment")] {
+            XCTAssertThrowsError(try OidcClient(settings: settings.replacingOccurrences(of: "com.example.app:/cb", with: uri))) { error in
+                guard case IdflowError.Config(let message) = error else { return XCTFail("\(uri): \(error)") }
+                XCTAssertTrue(message.contains("redirect_uri") && message.contains(rule), message)
+            }
+        }
+        XCTAssertThrowsError(try client.endSessionUrl(idTokenHint: nil, postLogoutRedirectUri: "data:text/html,x", state: nil))
     }
 }
 
-/// The app's storage double (a Keychain wrapper on a device).
+/// The app's storage double (a Keychain wrapper on a device); `failing`
+/// makes `load` throw, as a locked keychain before first unlock does.
 final class MemorySessionStorage: SessionStorage, @unchecked Sendable {
     var value: String?
+    var failing = false
     init(_ value: String? = nil) { self.value = value }
-    func load() throws -> String? { value }
+    func load() throws -> String? {
+        if failing { throw IdflowError.Storage("keychain locked") }
+        return value
+    }
     func save(session: String) throws { value = session }
     func clear() throws { value = nil }
 }
 
+/// Keeps what a `SessionManager` tells its listener.
+final class Heard: SessionListener, @unchecked Sendable {
+    private let lock = NSLock()
+    private var events: [SessionEvent] = []
+    func onEvent(event: SessionEvent) { lock.lock(); events.append(event); lock.unlock() }
+    var all: [SessionEvent] { lock.lock(); defer { lock.unlock() }; return events }
+}
+
 final class SessionManagerTests: XCTestCase {
+    /// A client whose token endpoint refuses connections (nothing listens on port 9).
     private func client() throws -> OidcClient {
         try OidcClient(settings: "{\"clientId\":\"app\",\"redirectUri\":\"com.example.app:/cb\",\"issuer\":\"https://op.example\"," +
-            "\"authorizationEndpoint\":\"https://op.example/authorize\",\"tokenEndpoint\":\"https://op.example/token\"}")
+            "\"authorizationEndpoint\":\"https://op.example/authorize\",\"tokenEndpoint\":\"http://127.0.0.1:9/token\"}")
     }
 
     func testSignedOutJunkAndBadOptions() async throws {
@@ -161,6 +188,85 @@ final class SessionManagerTests: XCTestCase {
             _ = try await junk.accessToken()
             XCTFail("unreadable storage")
         } catch IdflowError.Storage {}
+        // A session stored by a newer idflow is refused and left as it is.
+        let newer = "{\"v\":99,\"session\":{\"access_token\":\"at\"}}"
+        let storage = MemorySessionStorage(newer)
+        do {
+            _ = try await SessionManager(client: try client(), storage: storage).session()
+            XCTFail("newer format")
+        } catch IdflowError.Storage(let message) {
+            XCTAssertTrue(message.contains("newer version"), message)
+        }
+        XCTAssertEqual(storage.value, newer)
         XCTAssertThrowsError(try SessionManager(client: try client(), storage: MemorySessionStorage(), options: "{\"refreshMargin\":-1}"))
+        XCTAssertThrowsError(try SessionManager(client: try client(), storage: MemorySessionStorage(), options: "{\"pendingTtl\":0}"))
+        XCTAssertThrowsError(try SessionManager(client: try client(), storage: MemorySessionStorage(), options: "{\"lockPath\":\"\"}"))
+    }
+
+    func testBeginKeepsThePendingRequestForAnotherManager() async throws {
+        let storage = MemorySessionStorage()
+        let first = try SessionManager(client: try client(), storage: storage)
+        let url = try await first.begin(options: "{\"scopes\":[\"openid\",\"offline_access\"]}")
+        XCTAssertTrue(url.contains("redirect_uri=com.example.app%3A%2Fcb"), url)
+        let state = URLComponents(string: url)!.queryItems!.first { $0.name == "state" }!.value!
+        XCTAssertTrue(storage.value!.contains(state))
+        // The app was killed while the browser was open: a new manager completes.
+        let second = try SessionManager(client: try client(), storage: storage)
+        do {
+            _ = try await second.complete(callback: "com.example.app:/cb?code=c1&state=forged")
+            XCTFail("another state")
+        } catch IdflowError.InvalidRequest {}
+        XCTAssertTrue(storage.value!.contains(state), "a callback for another state leaves the pending request")
+        do {
+            _ = try await second.complete(callback: "com.example.app:/cb?code=c1&state=\(state)")
+            XCTFail("the token endpoint refuses connections")
+        } catch IdflowError.Network {}
+        do {
+            _ = try await second.complete(callback: "com.example.app:/cb?code=c1&state=\(state)")
+            XCTFail("a pending request is single-use")
+        } catch IdflowError.InvalidRequest {}
+        do {
+            _ = try await first.begin(options: "{\"responseType\":\"id_token\"}")
+            XCTFail("the session manager starts code flows only")
+        } catch IdflowError.Config {}
+    }
+
+    func testReadmeNativeSignInSnippet() async throws {
+        let storage = MemorySessionStorage()
+        let signIn = try NativeSignIn(client: try client(), storage: storage, onSignedOut: { _ in })
+        let url = try await signIn.start()
+        XCTAssertTrue(url.contains("redirect_uri=com.example.app%3A%2Fcb"), url)
+        XCTAssertNotNil(storage.value)
+        do {
+            _ = try await signIn.finish(redirect: "com.example.app:/cb?code=c1&state=forged")
+            XCTFail("another sign-in's redirect")
+        } catch IdflowError.InvalidRequest {}
+        do {
+            _ = try await signIn.authorization()
+            XCTFail("nobody signed in yet")
+        } catch IdflowError.LoginRequired {}
+    }
+
+    func testStorageTroubleIsHeardAndEndsNothing() async throws {
+        let stored = "{\"v\":2,\"session\":{\"access_token\":\"at-1\",\"token_type\":\"Bearer\",\"claims\":{\"sub\":\"u1\"}}}"
+        let storage = MemorySessionStorage(stored)
+        storage.failing = true
+        let manager = try SessionManager(client: try client(), storage: storage)
+        let heard = Heard()
+        manager.setListener(listener: heard)
+        do {
+            _ = try await manager.accessToken()
+            XCTFail("the keychain is locked")
+        } catch IdflowError.Storage {}
+        guard case .storageFailed(let code, _)? = heard.all.last else { return XCTFail("\(heard.all)") }
+        XCTAssertEqual(code, "storage")
+        XCTAssertEqual(storage.value, stored, "a failed load clears nothing")
+        storage.failing = false
+        let token = try await manager.accessToken()
+        XCTAssertEqual(token, "at-1")
+        try await manager.signOut()
+        guard case .signedOut(let reason, _)? = heard.all.last else { return XCTFail("\(heard.all)") }
+        XCTAssertEqual(reason, .user)
+        XCTAssertNil(storage.value)
     }
 }

@@ -657,6 +657,9 @@ internal open class UniffiForeignFutureResultVoid(
 internal interface UniffiForeignFutureCompleteVoid : com.sun.jna.Callback {
     fun callback(`callbackData`: Long,`result`: UniffiForeignFutureResultVoid.UniffiByValue,)
 }
+internal interface UniffiCallbackInterfaceSessionListenerMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`event`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfaceSessionStorageMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
 }
@@ -665,6 +668,25 @@ internal interface UniffiCallbackInterfaceSessionStorageMethod1 : com.sun.jna.Ca
 }
 internal interface UniffiCallbackInterfaceSessionStorageMethod2 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "onEvent")
+internal open class UniffiVTableCallbackInterfaceSessionListener(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `onEvent`: UniffiCallbackInterfaceSessionListenerMethod0? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `onEvent`: UniffiCallbackInterfaceSessionListenerMethod0? = null,
+    ): UniffiVTableCallbackInterfaceSessionListener(`uniffiFree`,`uniffiClone`,`onEvent`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceSessionListener) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `onEvent` = other.`onEvent`
+    }
+
 }
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "load", "save", "clear")
 internal open class UniffiVTableCallbackInterfaceSessionStorage(
@@ -832,7 +854,11 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_provider_provider_token(
     ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_sessionlistener_on_event(
+    ): Int
     external fun uniffi_idflow_uniffi_checksum_method_sessionmanager_access_token(
+    ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_sessionmanager_begin(
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_sessionmanager_complete(
     ): Int
@@ -841,6 +867,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_idflow_uniffi_checksum_method_sessionmanager_refresh(
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_sessionmanager_session(
+    ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_sessionmanager_set_listener(
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_sessionmanager_sign_in(
     ): Int
@@ -890,6 +918,7 @@ internal object UniffiLib {
 
     init {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "idflow"))
+        uniffiCallbackInterfaceSessionListener.register(this)
         uniffiCallbackInterfaceSessionStorage.register(this)
         
     }
@@ -1021,6 +1050,14 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_idflow_uniffi_fn_method_provider_provider_token(`ptr`: Long,`userId`: RustBuffer.ByValue,`provider`: RustBuffer.ByValue,
     ): Long
+    external fun uniffi_idflow_uniffi_fn_clone_sessionlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_idflow_uniffi_fn_free_sessionlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_idflow_uniffi_fn_init_callback_vtable_sessionlistener(`vtable`: UniffiVTableCallbackInterfaceSessionListener,
+    ): Unit
+    external fun uniffi_idflow_uniffi_fn_method_sessionlistener_on_event(`ptr`: Long,`event`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_idflow_uniffi_fn_clone_sessionmanager(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_idflow_uniffi_fn_free_sessionmanager(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1028,6 +1065,8 @@ internal object UniffiLib {
     external fun uniffi_idflow_uniffi_fn_constructor_sessionmanager_new(`client`: Long,`storage`: Long,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_sessionmanager_access_token(`ptr`: Long,
+    ): Long
+    external fun uniffi_idflow_uniffi_fn_method_sessionmanager_begin(`ptr`: Long,`options`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_sessionmanager_complete(`ptr`: Long,`callback`: RustBuffer.ByValue,`request`: RustBuffer.ByValue,
     ): Long
@@ -1037,6 +1076,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_sessionmanager_session(`ptr`: Long,
     ): Long
+    external fun uniffi_idflow_uniffi_fn_method_sessionmanager_set_listener(`ptr`: Long,`listener`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_idflow_uniffi_fn_method_sessionmanager_sign_in(`ptr`: Long,`tokens`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_sessionmanager_sign_out(`ptr`: Long,
@@ -1380,10 +1421,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_method_provider_provider_token() and 0xFFFF) != 18786) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_sessionlistener_on_event() and 0xFFFF) != 55433) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_access_token() and 0xFFFF) != 32746) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_complete() and 0xFFFF) != 56837) {
+    if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_begin() and 0xFFFF) != 33899) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_complete() and 0xFFFF) != 59214) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_is_valid() and 0xFFFF) != 50986) {
@@ -1393,6 +1440,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_session() and 0xFFFF) != 2622) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_set_listener() and 0xFFFF) != 63051) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_sign_in() and 0xFFFF) != 8442) {
@@ -1440,7 +1490,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_constructor_oidcclient_new() and 0xFFFF) != 43736) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_constructor_sessionmanager_new() and 0xFFFF) != 16551) {
+    if ((lib.uniffi_idflow_uniffi_checksum_constructor_sessionmanager_new() and 0xFFFF) != 38312) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -4548,6 +4598,325 @@ public object FfiConverterTypeProvider: FfiConverter<Provider, Long> {
 
 
 /**
+ * Hears session events, on the thread of the call that caused them
+ * (never while the manager is locked: calling the manager back is safe).
+ */
+public interface SessionListener {
+    
+    fun `onEvent`(`event`: SessionEvent)
+    
+    companion object
+}
+
+/**
+ * Hears session events, on the thread of the call that caused them
+ * (never while the manager is locked: calling the manager back is safe).
+ */
+open class SessionListenerImpl: Disposable, AutoCloseable, SessionListener
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_idflow_uniffi_fn_free_sessionlistener(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_idflow_uniffi_fn_clone_sessionlistener(handle, status)
+        }
+    }
+
+    override fun `onEvent`(`event`: SessionEvent)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_idflow_uniffi_fn_method_sessionlistener_on_event(
+        it,
+        
+        FfiConverterTypeSessionEvent.lower(`event`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceSessionListener {
+    internal object `onEvent`: UniffiCallbackInterfaceSessionListenerMethod0 {
+        override fun callback(`uniffiHandle`: Long,`event`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeSessionListener.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onEvent`(
+                    FfiConverterTypeSessionEvent.lift(`event`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeSessionListener.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeSessionListener.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceSessionListener.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `onEvent`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_idflow_uniffi_fn_init_callback_vtable_sessionlistener(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSessionListener: FfiConverter<SessionListener, Long> {
+    internal val handleMap = UniffiHandleMap<SessionListener>()
+
+    override fun lower(value: SessionListener): Long {
+        if (value is SessionListenerImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): SessionListener {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return SessionListenerImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): SessionListener {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: SessionListener) = 8UL
+
+    override fun write(value: SessionListener, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * Holds the signed-in user's session, refreshes it and persists it.
  */
 public interface SessionManagerInterface {
@@ -4559,9 +4928,21 @@ public interface SessionManagerInterface {
     suspend fun `accessToken`(): kotlin.String
     
     /**
-     * Checks the callback, exchanges the code and signs in.
+     * Starts a sign-in: returns the URL to open (ASWebAuthenticationSession,
+     * Custom Tabs) and keeps the pending request (state, nonce, PKCE
+     * verifier, redirect URI, expiry) in the storage, so `complete` works
+     * in a later process. `options`: `OidcClient.authorizationRequest`'s
+     * JSON (code flow only).
      */
-    suspend fun `complete`(`callback`: kotlin.String, `request`: AuthorizationRequest): Session
+    suspend fun `begin`(`options`: kotlin.String? = null): kotlin.String
+    
+    /**
+     * Checks the callback the redirect delivered (`com.example.app:/cb?...`),
+     * exchanges the code and signs in. With no `request`, the pending
+     * request `begin` stored is used once; a callback with none pending,
+     * for another state or too late is refused with `InvalidRequest`.
+     */
+    suspend fun `complete`(`callback`: kotlin.String, `request`: AuthorizationRequest? = null): Session
     
     suspend fun `isValid`(): kotlin.Boolean
     
@@ -4574,6 +4955,12 @@ public interface SessionManagerInterface {
      * The session, or null when signed out.
      */
     suspend fun `session`(): Session?
+    
+    /**
+     * Hears `Refreshed`, `SignedOut` (with the reason) and `StorageFailed`;
+     * null stops.
+     */
+    fun `setListener`(`listener`: SessionListener?)
     
     /**
      * Signs in with tokens obtained elsewhere (the id_token is verified).
@@ -4621,7 +5008,11 @@ open class SessionManager: Disposable, AutoCloseable, SessionManagerInterface
         this.cleanable = null
     }
     /**
-     * `options`: JSON `{refreshMargin (seconds, default 60), revokeOnSignOut (default true)}`.
+     * `options`: JSON `{refreshMargin (seconds, default 60), revokeOnSignOut
+     * (default true), pendingTtl (seconds a sign-in started by `begin` can
+     * be completed, default 600), lockPath (a file whose advisory lock
+     * serialises refreshes across processes sharing the storage, e.g. an
+     * app and its extension), lockTimeout (seconds, default 30)}`.
      */
     constructor(`client`: OidcClient, `storage`: SessionStorage, `options`: kotlin.String? = null) :
         this(UniffiWithHandle, 
@@ -4738,18 +5129,50 @@ open class SessionManager: Disposable, AutoCloseable, SessionManagerInterface
 
     
     /**
-     * Checks the callback, exchanges the code and signs in.
+     * Starts a sign-in: returns the URL to open (ASWebAuthenticationSession,
+     * Custom Tabs) and keeps the pending request (state, nonce, PKCE
+     * verifier, redirect URI, expiry) in the storage, so `complete` works
+     * in a later process. `options`: `OidcClient.authorizationRequest`'s
+     * JSON (code flow only).
      */
     @Throws(IdflowException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `complete`(`callback`: kotlin.String, `request`: AuthorizationRequest) : Session {
+    override suspend fun `begin`(`options`: kotlin.String?) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_sessionmanager_begin(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`options`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Checks the callback the redirect delivered (`com.example.app:/cb?...`),
+     * exchanges the code and signs in. With no `request`, the pending
+     * request `begin` stored is used once; a callback with none pending,
+     * for another state or too late is refused with `InvalidRequest`.
+     */
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `complete`(`callback`: kotlin.String, `request`: AuthorizationRequest?) : Session {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_idflow_uniffi_fn_method_sessionmanager_complete(
                 uniffiHandle,
                 
         FfiConverterString.lower(`callback`),
-        FfiConverterTypeAuthorizationRequest.lower(`request`),
+        FfiConverterOptionalTypeAuthorizationRequest.lower(`request`),
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
@@ -4830,6 +5253,23 @@ open class SessionManager: Disposable, AutoCloseable, SessionManagerInterface
         IdflowException.ErrorHandler,
     )
     }
+
+    
+    /**
+     * Hears `Refreshed`, `SignedOut` (with the reason) and `StorageFailed`;
+     * null stops.
+     */override fun `setListener`(`listener`: SessionListener?)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_idflow_uniffi_fn_method_sessionmanager_set_listener(
+        it,
+        
+        FfiConverterOptionalTypeSessionListener.lower(`listener`),_status)
+}
+    }
+    
+    
 
     
     /**
@@ -6113,6 +6553,135 @@ public object FfiConverterTypeIdflowError : FfiConverterRustBuffer<IdflowExcepti
 
 
 /**
+ * What a `SessionListener` hears.
+ */
+sealed class SessionEvent {
+    
+    /**
+     * New tokens: this manager refreshed, or it adopted the tokens another
+     * instance over the same storage renewed.
+     */
+    data class Refreshed(
+        val `session`: dev.idflow.Session) : SessionEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The session ended.
+     */
+    data class SignedOut(
+        val `reason`: dev.idflow.SignOutReason, 
+        val `message`: kotlin.String) : SessionEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The storage failed (load, save or clear); the session is kept.
+     * `code` is the error code (`storage`), `message` says what failed.
+     */
+    data class StorageFailed(
+        val `code`: kotlin.String, 
+        val `message`: kotlin.String) : SessionEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSessionEvent : FfiConverterRustBuffer<SessionEvent>{
+    override fun read(buf: ByteBuffer): SessionEvent {
+        return when(buf.getInt()) {
+            1 -> SessionEvent.Refreshed(
+                FfiConverterTypeSession.read(buf),
+                )
+            2 -> SessionEvent.SignedOut(
+                FfiConverterTypeSignOutReason.read(buf),
+                FfiConverterString.read(buf),
+                )
+            3 -> SessionEvent.StorageFailed(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: SessionEvent): ULong = when(value) {
+        is SessionEvent.Refreshed -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeSession.allocationSize(value.`session`)
+            )
+        }
+        is SessionEvent.SignedOut -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeSignOutReason.allocationSize(value.`reason`)
+                + FfiConverterString.allocationSize(value.`message`)
+            )
+        }
+        is SessionEvent.StorageFailed -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`code`)
+                + FfiConverterString.allocationSize(value.`message`)
+            )
+        }
+    }
+
+    override fun write(value: SessionEvent, buf: ByteBuffer) {
+        when(value) {
+            is SessionEvent.Refreshed -> {
+                buf.putInt(1)
+                FfiConverterTypeSession.write(value.`session`, buf)
+                Unit
+            }
+            is SessionEvent.SignedOut -> {
+                buf.putInt(2)
+                FfiConverterTypeSignOutReason.write(value.`reason`, buf)
+                FfiConverterString.write(value.`message`, buf)
+                Unit
+            }
+            is SessionEvent.StorageFailed -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`code`, buf)
+                FfiConverterString.write(value.`message`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
  * Where a session stands.
  */
 
@@ -6152,6 +6721,53 @@ public object FfiConverterTypeSessionStatus: FfiConverterRustBuffer<SessionStatu
     override fun allocationSize(value: SessionStatus) = 4UL
 
     override fun write(value: SessionStatus, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Why a session ended.
+ */
+
+enum class SignOutReason {
+    
+    /**
+     * `signOut()` was called.
+     */
+    USER,
+    /**
+     * The provider refused the refresh token (`invalid_grant`).
+     */
+    REFRESH_REFUSED,
+    /**
+     * Another instance over the same storage signed out.
+     */
+    ELSEWHERE;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSignOutReason: FfiConverterRustBuffer<SignOutReason> {
+    override fun read(buf: ByteBuffer) = try {
+        SignOutReason.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: SignOutReason) = 4UL
+
+    override fun write(value: SignOutReason, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -6314,6 +6930,70 @@ public object FfiConverterOptionalTypeKey: FfiConverterRustBuffer<Key?> {
         } else {
             buf.put(1)
             FfiConverterTypeKey.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeSessionListener: FfiConverterRustBuffer<SessionListener?> {
+    override fun read(buf: ByteBuffer): SessionListener? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeSessionListener.read(buf)
+    }
+
+    override fun allocationSize(value: SessionListener?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeSessionListener.allocationSize(value)
+        }
+    }
+
+    override fun write(value: SessionListener?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeSessionListener.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeAuthorizationRequest: FfiConverterRustBuffer<AuthorizationRequest?> {
+    override fun read(buf: ByteBuffer): AuthorizationRequest? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeAuthorizationRequest.read(buf)
+    }
+
+    override fun allocationSize(value: AuthorizationRequest?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeAuthorizationRequest.allocationSize(value)
+        }
+    }
+
+    override fun write(value: AuthorizationRequest?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeAuthorizationRequest.write(value, buf)
         }
     }
 }

@@ -13,6 +13,7 @@ import org.junit.jupiter.api.Assertions.assertNotNull
 import org.junit.jupiter.api.Assertions.assertThrows
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
+import dev.idflow.examples.nativeSignIn
 import java.io.File
 import java.net.ServerSocket
 import java.net.URI
@@ -21,12 +22,20 @@ import java.net.http.HttpRequest
 import java.net.http.HttpResponse
 import java.nio.file.Files
 
-/** The app's storage double (a Keychain / Keystore wrapper on a device). */
-class MemorySessionStorage : SessionStorage {
-    @Volatile var value: String? = null
+/**
+ * The app's storage double (a Keychain / Keystore wrapper on a device):
+ * `failing` makes `load` throw (a keystore before first unlock), `broken`
+ * makes `save` throw.
+ */
+class MemorySessionStorage(initial: String? = null) : SessionStorage {
+    @Volatile var value: String? = initial
     @Volatile var broken = false
+    @Volatile var failing = false
 
-    override fun load(): String? = value
+    override fun load(): String? {
+        if (failing) throw IdflowException.Storage("keystore locked")
+        return value
+    }
 
     override fun save(session: String) {
         if (broken) throw IllegalStateException("keystore locked")
@@ -133,6 +142,72 @@ class OidcClientTest {
             }
         }
         assertThrows(IdflowException.Config::class.java) { OidcClient("""{"clientId":"e2e","redirectUri":"http://127.0.0.1/cb"}""") }
+    }
+
+    @Test
+    fun nativeSignInThroughAPrivateUseRedirectSurvivesProcessDeath(): Unit = withServer { base ->
+        val discovery = "$base/e2e/.well-known/openid-configuration"
+        val storage = MemorySessionStorage()
+        val signedOut = mutableListOf<String>()
+        // The process that starts the sign-in opens the URL, then dies.
+        val url = nativeSignIn(discovery, storage) { signedOut.add(it) }.start()
+        assertTrue(url.contains("redirect_uri=com.example.app%3A%2Foauth2redirect"), url)
+        val redirect = browse(base, url, "kotlin-native@example.com")
+        assertTrue(redirect.startsWith("com.example.app:/oauth2redirect?code="), redirect)
+        // The OS hands the redirect to a new process: new client, new manager.
+        val app = nativeSignIn(discovery, storage) { signedOut.add(it) }
+        val session = app.finish(redirect)
+        assertEquals("kotlin-native@example.com", Vectors.json(session.claimsJson).jsonObject["email"]!!.jsonPrimitive.content)
+        assertThrows(IdflowException.InvalidRequest::class.java, { runBlocking { app.finish(redirect) } }, "the pending request is spent")
+        oidcDiscover(discovery, """{"clientId":"native","redirectUri":"com.example.app:/oauth2redirect"}""").use { client ->
+            val bearer = app.authorization()
+            assertEquals(session.accessToken, bearer.removePrefix("Bearer "))
+            val info = Vectors.json(client.userinfo(session.accessToken)).jsonObject
+            assertEquals("kotlin-native@example.com", info["email"]!!.jsonPrimitive.content)
+            val manager = SessionManager(client, storage)
+            val refreshed = manager.refresh()
+            assertNotEquals(session.refreshToken, refreshed.refreshToken)
+            // The provider accepts the app's private-use post-logout redirect.
+            val logout = client.endSessionUrl(refreshed.idToken, "com.example.app:/signed-out", "s1")
+            val answer = http.send(HttpRequest.newBuilder(URI(logout)).GET().build(), HttpResponse.BodyHandlers.ofString())
+            assertTrue(
+                answer.statusCode() == 200 || answer.headers().firstValue("location").orElse("").startsWith("com.example.app:/signed-out"),
+                "${answer.statusCode()} ${answer.body()}",
+            )
+            manager.signOut()
+            assertEquals(null, storage.value)
+            assertThrows(IdflowException.InvalidGrant::class.java, { runBlocking { client.refresh(refreshed.refreshToken!!) } }, "signOut revoked")
+        }
+        assertEquals(emptyList<String>(), signedOut, "another manager's sign-out is heard at its next refresh, not before")
+    }
+
+    @Test
+    fun twoManagersRefreshingAtOnceNeverSignOut(): Unit = withServer { base ->
+        val discovery = "$base/e2e/.well-known/openid-configuration"
+        val settings = """{"clientId":"native","redirectUri":"com.example.app:/oauth2redirect","scopes":["openid","email","offline_access"]}"""
+        val storage = MemorySessionStorage()
+        // An app and its extension: two clients, two managers, one storage.
+        oidcDiscover(discovery, settings).use { appClient ->
+            oidcDiscover(discovery, settings).use { extensionClient ->
+                val app = SessionManager(appClient, storage)
+                val extension = SessionManager(extensionClient, storage)
+                val heard = Heard()
+                extension.setListener(heard)
+                app.complete(browse(base, app.begin(), "kotlin-race@example.com"))
+                var last = app.session()!!
+                repeat(50) { round ->
+                    val (a, b) = coroutineScope {
+                        listOf(async(Dispatchers.IO) { app.refresh() }, async(Dispatchers.IO) { extension.refresh() }).awaitAll()
+                    }
+                    assertEquals(a, b, "round $round: both hold the same renewed session")
+                    assertNotEquals(last.refreshToken, a.refreshToken, "round $round: rotated")
+                    appClient.userinfo(a.accessToken)
+                    last = a
+                }
+                assertTrue(heard.all.none { it is SessionEvent.SignedOut }, "${heard.all}")
+                assertEquals(app.session(), extension.session())
+            }
+        }
     }
 
     @Test

@@ -1,0 +1,136 @@
+package dev.idflow
+
+import kotlinx.coroutines.runBlocking
+import org.junit.jupiter.api.Assertions.assertDoesNotThrow
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertNotNull
+import org.junit.jupiter.api.Assertions.assertNull
+import org.junit.jupiter.api.Assertions.assertThrows
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import dev.idflow.examples.NativeSignIn
+import java.io.File
+import java.net.URI
+import java.util.Collections
+
+// The twins of swift/Tests/IdFlowTests: same class and test names, same
+// behaviour, so what Swift proves where it runs is proven here too.
+
+class OidcClientTests {
+    @Test
+    fun testAuthorizationRequestAndCallbackChecks() {
+        val settings = """{"clientId":"app","redirectUri":"com.example.app:/cb","issuer":"https://op.example",""" +
+            """"authorizationEndpoint":"https://op.example/authorize","tokenEndpoint":"https://op.example/token"}"""
+        assertThrows(IdflowException::class.java) { OidcClient("""{"clientId":"app"}""") }
+        val client = OidcClient(settings)
+        val request = client.authorizationRequest("""{"prompt":"login"}""")
+        assertTrue(request.url.startsWith("https://op.example/authorize?response_type=code"))
+        assertTrue(request.url.contains("code_challenge_method=S256"))
+        assertTrue(request.url.contains("redirect_uri=com.example.app%3A%2Fcb"))
+        assertNotNull(request.codeVerifier)
+        val code = client.parseCallback("com.example.app:/cb?code=abc&state=${request.state}", request.state)
+        assertEquals("abc", code)
+        assertThrows(IdflowException.InvalidRequest::class.java) { client.parseCallback("com.example.app:/cb?code=abc&state=other", request.state) }
+        assertThrows(IdflowException.AccessDenied::class.java) { client.parseCallback("?error=access_denied&state=${request.state}", request.state) }
+        // RFC 8252 §7: private-use (reverse DNS), claimed https and loopback http;
+        // schemes that run something, and bare private schemes, never.
+        for (uri in listOf("com.example.app:/cb", "https://app.example.com/cb", "http://127.0.0.1:51004/cb", "http://[::1]:8080/cb")) {
+            assertDoesNotThrow({ OidcClient(settings.replace("com.example.app:/cb", uri)) }, uri)
+        }
+        for ((uri, rule) in listOf("javascript:alert(1)//" to "javascript: scheme", "myapp:/cb" to "reverse-DNS", "https://app.example.com/cb#x" to "no fragment")) {
+            val e = assertThrows(IdflowException.Config::class.java) { OidcClient(settings.replace("com.example.app:/cb", uri)) }
+            assertTrue(e.message!!.contains("redirect_uri") && e.message!!.contains(rule), e.message)
+        }
+        assertThrows(IdflowException.Config::class.java) { client.endSessionUrl(null, "data:text/html,x", null) }
+    }
+}
+
+/** Keeps what a `SessionManager` tells its listener. */
+class Heard : SessionListener {
+    val all: MutableList<SessionEvent> = Collections.synchronizedList(mutableListOf())
+
+    override fun onEvent(event: SessionEvent) {
+        all.add(event)
+    }
+}
+
+class SessionManagerTests {
+    /** A client whose token endpoint refuses connections (nothing listens on port 9). */
+    private fun client(): OidcClient =
+        OidcClient(
+            """{"clientId":"app","redirectUri":"com.example.app:/cb","issuer":"https://op.example",""" +
+                """"authorizationEndpoint":"https://op.example/authorize","tokenEndpoint":"http://127.0.0.1:9/token"}""",
+        )
+
+    @Test
+    fun testSignedOutJunkAndBadOptions(): Unit = runBlocking {
+        val manager = SessionManager(client(), MemorySessionStorage())
+        assertEquals(SessionStatus.SIGNED_OUT, manager.status())
+        assertThrows(IdflowException.LoginRequired::class.java) { runBlocking { manager.accessToken() } }
+        val junk = SessionManager(client(), MemorySessionStorage("not json"))
+        assertThrows(IdflowException.Storage::class.java) { runBlocking { junk.accessToken() } }
+        // A session stored by a newer idflow is refused and left as it is.
+        val newer = """{"v":99,"session":{"access_token":"at"}}"""
+        val storage = MemorySessionStorage(newer)
+        val e = assertThrows(IdflowException.Storage::class.java) { runBlocking { SessionManager(client(), storage).session() } }
+        assertTrue(e.message!!.contains("newer version"), e.message)
+        assertEquals(newer, storage.value)
+        assertThrows(IdflowException.Config::class.java) { SessionManager(client(), MemorySessionStorage(), """{"refreshMargin":-1}""") }
+        assertThrows(IdflowException.Config::class.java) { SessionManager(client(), MemorySessionStorage(), """{"pendingTtl":0}""") }
+        assertThrows(IdflowException.Config::class.java) { SessionManager(client(), MemorySessionStorage(), """{"lockPath":""}""") }
+    }
+
+    @Test
+    fun testBeginKeepsThePendingRequestForAnotherManager(): Unit = runBlocking {
+        val storage = MemorySessionStorage()
+        val first = SessionManager(client(), storage)
+        val url = first.begin("""{"scopes":["openid","offline_access"]}""")
+        assertTrue(url.contains("redirect_uri=com.example.app%3A%2Fcb"), url)
+        val state = URI(url).rawQuery.split('&').first { it.startsWith("state=") }.removePrefix("state=")
+        assertTrue(storage.value!!.contains(state))
+        // The app was killed while the browser was open: a new manager completes.
+        val second = SessionManager(client(), storage)
+        assertThrows(IdflowException.InvalidRequest::class.java) { runBlocking { second.complete("com.example.app:/cb?code=c1&state=forged") } }
+        assertTrue(storage.value!!.contains(state), "a callback for another state leaves the pending request")
+        assertThrows(IdflowException.Network::class.java) { runBlocking { second.complete("com.example.app:/cb?code=c1&state=$state") } }
+        assertThrows(IdflowException.InvalidRequest::class.java, { runBlocking { second.complete("com.example.app:/cb?code=c1&state=$state") } }, "single use")
+        assertThrows(IdflowException.Config::class.java, { runBlocking { first.begin("""{"responseType":"id_token"}""") } }, "code flow only")
+    }
+
+    @Test
+    fun testReadmeNativeSignInSnippet(): Unit = runBlocking {
+        val storage = MemorySessionStorage()
+        val signIn = NativeSignIn(SessionManager(client(), storage))
+        val url = signIn.start()
+        assertTrue(url.contains("redirect_uri=com.example.app%3A%2Fcb"), url)
+        assertNotNull(storage.value)
+        assertThrows(IdflowException.InvalidRequest::class.java) { runBlocking { signIn.finish("com.example.app:/cb?code=c1&state=forged") } }
+        assertThrows(IdflowException.LoginRequired::class.java) { runBlocking { signIn.authorization() } }
+        // The README shows both snippets as they are in the repository.
+        val readme = File("../README.md").readText()
+        for (file in listOf("src/test/kotlin/dev/idflow/examples/NativeSignIn.kt", "../swift/Tests/IdFlowTests/NativeSignIn.swift")) {
+            val lang = if (file.endsWith(".kt")) "kotlin" else "swift"
+            assertTrue(readme.contains("```$lang\n${File(file).readText()}```"), "README shows $file as it is")
+        }
+    }
+
+    @Test
+    fun testStorageTroubleIsHeardAndEndsNothing(): Unit = runBlocking {
+        val stored = """{"v":2,"session":{"access_token":"at-1","token_type":"Bearer","claims":{"sub":"u1"}}}"""
+        val storage = MemorySessionStorage(stored)
+        storage.failing = true
+        val manager = SessionManager(client(), storage)
+        val heard = Heard()
+        manager.setListener(heard)
+        assertThrows(IdflowException.Storage::class.java) { runBlocking { manager.accessToken() } }
+        val failed = heard.all.last()
+        assertTrue(failed is SessionEvent.StorageFailed && failed.code == "storage", "$failed")
+        assertEquals(stored, storage.value, "a failed load clears nothing")
+        storage.failing = false
+        assertEquals("at-1", manager.accessToken())
+        manager.signOut()
+        val out = heard.all.last()
+        assertTrue(out is SessionEvent.SignedOut && out.reason == SignOutReason.USER, "$out")
+        assertNull(storage.value)
+    }
+}
