@@ -355,7 +355,6 @@ class _Session(TypedDict, total=False):
 
 _SessionStatus = Literal["signed_out", "valid", "expired", "invalid"]
 
-@final
 class _SessionEvent(TypedDict, total=False):
     """``type`` is ``"refreshed"`` (with ``session``), ``"signedOut"`` (with
     ``reason``: ``"user"``, ``"refresh_refused"`` or ``"elsewhere"``, and
@@ -367,6 +366,7 @@ class _SessionEvent(TypedDict, total=False):
     code: str
     message: str
 
+@final
 class SessionManager:
     """A signed-in user's session: validity checked against the provider's
     JWKS, refresh before expiry (one refresh at a time across managers of

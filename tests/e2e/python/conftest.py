@@ -99,14 +99,14 @@ class Server:
         return "stdout:\n" + "".join(self.output) + "\nstderr:\n" + err
 
 
-def _start(binary: Path, workdir: Path) -> Server:
+def _start(binary: Path, workdir: Path, project: Path = PROJECT) -> Server:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     stderr = open(workdir / "stderr.log", "ab")
     proc = subprocess.Popen(
         [
             str(binary), "serve",
-            "--config", str(PROJECT),
+            "--config", str(project),
             "--db", str(workdir / "idflow.db"),
             "--addr", f"127.0.0.1:{port}",
             "--base-url", base,
@@ -154,8 +154,9 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=5)
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Server:
+def start_server(tmp_path_factory, project: Path = PROJECT, name: str = "idflow") -> Server:
+    """`idflow serve` with `project` (another project file, e.g. a copy
+    with other settings; its relative paths resolve against its own dir)."""
     binary = Path(os.environ.get("IDFLOW_BIN") or DEFAULT_BIN)
     if not binary.is_absolute():
         binary = REPO / binary
@@ -163,17 +164,24 @@ def server(tmp_path_factory) -> Server:
         pytest.fail(f"idflow binary not found at {binary} (build it first or set IDFLOW_BIN)", pytrace=False)
     last: Exception | None = None
     for attempt in range(3):  # a freed port can be taken before the server binds it
-        workdir = tmp_path_factory.mktemp(f"idflow-{attempt}")
+        workdir = tmp_path_factory.mktemp(f"{name}-{attempt}")
         try:
-            srv = _start(binary, workdir)
-            break
+            return _start(binary, workdir, project)
         except RuntimeError as e:
             last = e
-    else:
-        raise last  # type: ignore[misc]
-    yield srv
+    raise last  # type: ignore[misc]
+
+
+def stop_server(srv: Server) -> None:
     _stop(srv.process)
     assert srv.process.returncode is not None
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Server:
+    srv = start_server(tmp_path_factory)
+    yield srv
+    stop_server(srv)
 
 
 # ---------------------------------------------------------------- helpers
