@@ -508,5 +508,9 @@ async fn stored_format_versions_older_is_read_newer_is_left_alone() {
     }
     let url = newer.begin(&AuthorizationParams::default()).await;
     assert_eq!(url.unwrap_err().code, ErrorCode::Storage);
+    // Nor does a sign-in with tokens from elsewhere (or complete with an
+    // explicit request, which signs in the same way) replace it.
+    let tokens = idflow::oidc::client::TokenSet::from_json(serde_json::json!({"access_token": "at", "token_type": "Bearer"}).as_object().unwrap()).unwrap();
+    assert_eq!(newer.sign_in(tokens).await.unwrap_err().code, ErrorCode::Storage);
     assert_eq!(storage.get().as_deref(), Some(v3), "left as it was");
 }

@@ -101,7 +101,7 @@ def test_storage_failures_lose_nothing(op):
     storage.broken = False
     held = manager.session()
     assert held["refresh_token"] != first["refresh_token"]
-    assert json.loads(storage.value)["refresh_token"] == held["refresh_token"]
+    assert json.loads(storage.value)["session"]["refresh_token"] == held["refresh_token"]
     manager.refresh()  # the held refresh token is the live one
     # Unreadable storage and bad settings are clear errors.
     junk = idflow.SessionManager(client, idflow.MemoryStorage("not json"))

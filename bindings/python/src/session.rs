@@ -143,7 +143,8 @@ impl PySessionManager {
         let mut o = Map::new();
         for (k, v) in [("refreshMargin", refresh_margin), ("pendingTtl", pending_ttl), ("lockTimeout", lock_timeout)] {
             if let Some(v) = v {
-                o.insert(k.into(), serde_json::json!(v));
+                // JSON has no NaN or infinity: those reach the core as text, a wrong type.
+                o.insert(k.into(), serde_json::Number::from_f64(v).map_or_else(|| Value::String(v.to_string()), Value::Number));
             }
         }
         if let Some(r) = revoke_on_sign_out {

@@ -275,18 +275,24 @@ fn unreadable(what: &str) -> Error {
 
 /// A record this version does not know how to read (written by a newer
 /// one): refused and never overwritten.
-fn newer_format(doc: &Map<String, Value>) -> Option<u64> {
-    doc.get("v").and_then(Value::as_u64).filter(|v| *v > STORAGE_VERSION)
+fn newer_format(doc: &Map<String, Value>) -> Option<Error> {
+    let v = doc.get("v").and_then(Value::as_u64).filter(|v| *v > STORAGE_VERSION)?;
+    Some(Error::new(
+        ErrorCode::Storage,
+        format!("the stored session is in format {v}, written by a newer version of idflow; it is left as it is"),
+    ))
+}
+
+/// The refusal of `text` when a newer version of idflow wrote it.
+fn newer_record(text: &str) -> Option<Error> {
+    crate::json::parse_object(text.as_bytes()).ok().as_ref().and_then(newer_format)
 }
 
 impl Stored {
     fn parse(text: &str) -> Result<Stored> {
         let doc = crate::json::parse_object(text.as_bytes()).map_err(|_| unreadable("not a JSON object"))?;
-        if let Some(v) = newer_format(&doc) {
-            return Err(Error::new(
-                ErrorCode::Storage,
-                format!("the stored session is in format {v}, written by a newer version of idflow; it is left as it is"),
-            ));
+        if let Some(e) = newer_format(&doc) {
+            return Err(e);
         }
         match doc.get("v").and_then(Value::as_u64) {
             Some(1) => Ok(Stored { session: Some(Session::from_fields(&doc)?), pending: None }),
@@ -696,8 +702,14 @@ impl SessionManager {
         let outcome = async {
             let _lock = self.coordinate().await?;
             // A pending sign-in another instance stored is kept; a load
-            // that fails does not stop the sign-in.
+            // that fails does not stop the sign-in, unless what is stored
+            // was written by a newer idflow (never overwritten).
             if !st.dirty {
+                if let Ok(Some(text)) = self.storage.load().await {
+                    if let Some(e) = newer_record(&text) {
+                        return Err(self.storage_failed(&mut st, e));
+                    }
+                }
                 let _ = self.load(&mut st).await;
             }
             self.start(&mut st, tokens).await
@@ -912,8 +924,7 @@ impl SessionManager {
         if !st.dirty {
             match self.storage.load().await {
                 Ok(Some(text)) => {
-                    if let Some(v) = crate::json::parse_object(text.as_bytes()).ok().as_ref().and_then(newer_format) {
-                        let e = Error::new(ErrorCode::Storage, format!("the stored session is in format {v}, written by a newer version of idflow; it is left as it is"));
+                    if let Some(e) = newer_record(&text) {
                         return Err(self.storage_failed(st, e));
                     }
                     // Whatever is stored goes; an unreadable copy is no reason to keep it.
