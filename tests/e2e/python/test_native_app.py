@@ -222,7 +222,7 @@ def test_refresh_races_between_two_processes_rotate_once(server, tmp_path):
                 p.kill()
                 p.join(10)
     # The calls did run at the same time (released together by the barrier).
-    assert overlapping >= ROUNDS * 3 // 4, f"only {overlapping} of {ROUNDS} rounds overlapped"
+    assert overlapping >= ROUNDS // 2, f"only {overlapping} of {ROUNDS} rounds overlapped"
     assert len(tokens) == ROUNDS + 1
     # Grace 0 really rotates: a spent token revokes the family, the live one with it.
     with pytest.raises(idflow.OAuthError) as e:
