@@ -61,15 +61,20 @@ impl Provider {
         self.inner.discovery().to_string()
     }
 
-    /// Handles one request; `url` is the path with its query, or an absolute URL.
-    pub async fn handle(&self, method: String, url: String, headers: Vec<HttpHeader>, body: Vec<u8>) -> HttpResponse {
+    /// Handles one request; `url` is the path with its query, or an absolute
+    /// URL. `peer` is the client's IP address, for the per-address rate
+    /// limits (`rateLimits`); without it nothing is counted per address. A
+    /// `peer` that is not an IP address is `InvalidRequest`.
+    #[uniffi::method(default(peer = None))]
+    pub async fn handle(&self, method: String, url: String, headers: Vec<HttpHeader>, body: Vec<u8>, peer: Option<String>) -> Result<HttpResponse, crate::IdflowError> {
         let headers = headers.into_iter().map(|h| (h.name, h.value)).collect();
-        let r = self.inner.handle(HttpRequest::new(&method, &url, headers, body)).await;
-        HttpResponse {
+        let request = HttpRequest::new(&method, &url, headers, body).with_peer_text(peer.as_deref())?;
+        let r = self.inner.handle(request).await;
+        Ok(HttpResponse {
             status: r.status,
             headers: r.headers.into_iter().map(|(name, value)| HttpHeader { name, value }).collect(),
             body: r.body,
-        }
+        })
     }
 
     /// Social login by API, step 1: the upstream authorization URL of custom

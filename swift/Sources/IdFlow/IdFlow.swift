@@ -1917,9 +1917,12 @@ public protocol ProviderProtocol: AnyObject, Sendable {
     func discovery()  -> String
     
     /**
-     * Handles one request; `url` is the path with its query, or an absolute URL.
+     * Handles one request; `url` is the path with its query, or an absolute
+     * URL. `peer` is the client's IP address, for the per-address rate
+     * limits (`rateLimits`); without it nothing is counted per address. A
+     * `peer` that is not an IP address is `InvalidRequest`.
      */
-    func handle(method: String, url: String, headers: [HttpHeader], body: Data) async  -> HttpResponse
+    func handle(method: String, url: String, headers: [HttpHeader], body: Data, peer: String?) async throws  -> HttpResponse
     
     func issuer()  -> String
     
@@ -2014,22 +2017,24 @@ open func discovery() -> String  {
 }
     
     /**
-     * Handles one request; `url` is the path with its query, or an absolute URL.
+     * Handles one request; `url` is the path with its query, or an absolute
+     * URL. `peer` is the client's IP address, for the per-address rate
+     * limits (`rateLimits`); without it nothing is counted per address. A
+     * `peer` that is not an IP address is `InvalidRequest`.
      */
-open func handle(method: String, url: String, headers: [HttpHeader], body: Data)async  -> HttpResponse  {
+open func handle(method: String, url: String, headers: [HttpHeader], body: Data, peer: String? = nil)async throws  -> HttpResponse  {
     return
-        try!  await uniffiRustCallAsync(
+        try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_idflow_uniffi_fn_method_provider_handle(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(method),FfiConverterString.lower(url),FfiConverterSequenceTypeHttpHeader.lower(headers),FfiConverterData.lower(body)
+                        self.uniffiCloneHandle(),FfiConverterString.lower(method),FfiConverterString.lower(url),FfiConverterSequenceTypeHttpHeader.lower(headers),FfiConverterData.lower(body),FfiConverterOptionString.lower(peer)
                 )
             },
             pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
             liftFunc: FfiConverterTypeHttpResponse_lift,
-            errorHandler: nil
-            
+            errorHandler: FfiConverterTypeIdflowError_lift
         )
 }
     
@@ -4994,7 +4999,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_method_provider_discovery() != 64202) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_method_provider_handle() != 5974) {
+    if (uniffi_idflow_uniffi_checksum_method_provider_handle() != 47657) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_provider_issuer() != 54503) {

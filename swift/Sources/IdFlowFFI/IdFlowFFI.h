@@ -583,7 +583,7 @@ RustBuffer uniffi_idflow_uniffi_fn_method_provider_discovery(uint64_t ptr, RustC
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_HANDLE
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_HANDLE
-uint64_t uniffi_idflow_uniffi_fn_method_provider_handle(uint64_t ptr, RustBuffer method, RustBuffer url, RustBuffer headers, RustBuffer body
+uint64_t uniffi_idflow_uniffi_fn_method_provider_handle(uint64_t ptr, RustBuffer method, RustBuffer url, RustBuffer headers, RustBuffer body, RustBuffer peer
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_ISSUER

@@ -114,6 +114,33 @@ final class FlowTests: XCTestCase {
     }
 }
 
+final class ProviderTests: XCTestCase {
+    func testThePeerAddressFeedsThePerAddressRateLimits() async throws {
+        let dir = vectorsDir.deletingLastPathComponent().appendingPathComponent("flows").path
+        let project = "{\"projectId\":\"limits\",\"baseUrl\":\"http://127.0.0.1:7003\",\"flows\":[\"sign-up-or-in.json\"],\"rateLimits\":{\"flowStartsPerIp\":2}}"
+        let provider = try await providerOpen(project: project, baseDir: dir)
+        let headers = [HttpHeader(name: "Content-Type", value: "application/json")]
+        let start = Data("{\"flowId\":\"sign-up-or-in\"}".utf8)
+        for _ in 0..<2 {
+            let ok = try await provider.handle(method: "POST", url: "/v1/flow/start", headers: headers, body: start, peer: "203.0.113.7")
+            XCTAssertEqual(ok.status, 200)
+        }
+        let limited = try await provider.handle(method: "POST", url: "/v1/flow/start", headers: headers, body: start, peer: "203.0.113.7")
+        XCTAssertEqual(limited.status, 429)
+        XCTAssertTrue(limited.headers.contains { $0.name.lowercased() == "retry-after" })
+        XCTAssertTrue(String(decoding: limited.body, as: UTF8.self).contains("\"rate_limited\""))
+        let other = try await provider.handle(method: "POST", url: "/v1/flow/start", headers: headers, body: start, peer: "203.0.113.8")
+        XCTAssertEqual(other.status, 200)
+        // Without a peer nothing is counted per address.
+        let anonymous = try await provider.handle(method: "POST", url: "/v1/flow/start", headers: headers, body: start)
+        XCTAssertEqual(anonymous.status, 200)
+        do {
+            _ = try await provider.handle(method: "GET", url: "/health", headers: [], body: Data(), peer: "not-an-address")
+            XCTFail("not an IP address")
+        } catch IdflowError.InvalidRequest {}
+    }
+}
+
 final class OidcClientTests: XCTestCase {
     func testAuthorizationRequestAndCallbackChecks() throws {
         let settings = "{\"clientId\":\"app\",\"redirectUri\":\"com.example.app:/cb\",\"issuer\":\"https://op.example\"," +

@@ -1040,7 +1040,7 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_idflow_uniffi_fn_method_provider_discovery(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_idflow_uniffi_fn_method_provider_handle(`ptr`: Long,`method`: RustBuffer.ByValue,`url`: RustBuffer.ByValue,`headers`: RustBuffer.ByValue,`body`: RustBuffer.ByValue,
+    external fun uniffi_idflow_uniffi_fn_method_provider_handle(`ptr`: Long,`method`: RustBuffer.ByValue,`url`: RustBuffer.ByValue,`headers`: RustBuffer.ByValue,`body`: RustBuffer.ByValue,`peer`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_provider_issuer(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1406,7 +1406,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_method_provider_discovery() and 0xFFFF) != 64202) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_method_provider_handle() and 0xFFFF) != 5974) {
+    if ((lib.uniffi_idflow_uniffi_checksum_method_provider_handle() and 0xFFFF) != 47657) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_provider_issuer() and 0xFFFF) != 54503) {
@@ -4194,9 +4194,12 @@ public interface ProviderInterface {
     fun `discovery`(): kotlin.String
     
     /**
-     * Handles one request; `url` is the path with its query, or an absolute URL.
+     * Handles one request; `url` is the path with its query, or an absolute
+     * URL. `peer` is the client's IP address, for the per-address rate
+     * limits (`rateLimits`); without it nothing is counted per address. A
+     * `peer` that is not an IP address is `InvalidRequest`.
      */
-    suspend fun `handle`(`method`: kotlin.String, `url`: kotlin.String, `headers`: List<HttpHeader>, `body`: kotlin.ByteArray): HttpResponse
+    suspend fun `handle`(`method`: kotlin.String, `url`: kotlin.String, `headers`: List<HttpHeader>, `body`: kotlin.ByteArray, `peer`: kotlin.String? = null): HttpResponse
     
     fun `issuer`(): kotlin.String
     
@@ -4346,10 +4349,14 @@ open class Provider: Disposable, AutoCloseable, ProviderInterface
 
     
     /**
-     * Handles one request; `url` is the path with its query, or an absolute URL.
+     * Handles one request; `url` is the path with its query, or an absolute
+     * URL. `peer` is the client's IP address, for the per-address rate
+     * limits (`rateLimits`); without it nothing is counted per address. A
+     * `peer` that is not an IP address is `InvalidRequest`.
      */
+    @Throws(IdflowException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `handle`(`method`: kotlin.String, `url`: kotlin.String, `headers`: List<HttpHeader>, `body`: kotlin.ByteArray) : HttpResponse {
+    override suspend fun `handle`(`method`: kotlin.String, `url`: kotlin.String, `headers`: List<HttpHeader>, `body`: kotlin.ByteArray, `peer`: kotlin.String?) : HttpResponse {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_idflow_uniffi_fn_method_provider_handle(
@@ -4359,6 +4366,7 @@ open class Provider: Disposable, AutoCloseable, ProviderInterface
         FfiConverterString.lower(`url`),
         FfiConverterSequenceTypeHttpHeader.lower(`headers`),
         FfiConverterByteArray.lower(`body`),
+        FfiConverterOptionalString.lower(`peer`),
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
@@ -4367,7 +4375,7 @@ open class Provider: Disposable, AutoCloseable, ProviderInterface
         // lift function
         { FfiConverterTypeHttpResponse.lift(it) },
         // Error FFI converter
-        UniffiNullRustCallStatusErrorHandler,
+        IdflowException.ErrorHandler,
     )
     }
 

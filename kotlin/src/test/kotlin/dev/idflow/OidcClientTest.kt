@@ -265,7 +265,7 @@ class OidcClientTest {
             assertTrue(start.codeVerifier.length >= 43 && !start.url.contains(start.codeVerifier))
             val callback = browse(base, start.url, "kotlin-social@example.com")
             assertTrue(callback.startsWith("http://127.0.0.1:7002/v1/oauth/callback?"), callback)
-            val back = down.handle("GET", callback, emptyList(), ByteArray(0))
+            val back = down.handle("GET", callback, emptyList(), ByteArray(0), "127.0.0.1")
             assertEquals(302.toUShort(), back.status)
             val location = back.headers.first { it.name.equals("location", ignoreCase = true) }.value
             assertTrue(location.startsWith("http://127.0.0.1:7002/after?code="), location)

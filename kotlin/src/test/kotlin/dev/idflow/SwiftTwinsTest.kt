@@ -134,3 +134,25 @@ class SessionManagerTests {
         assertNull(storage.value)
     }
 }
+
+class ProviderTests {
+    @Test
+    fun testThePeerAddressFeedsThePerAddressRateLimits(): Unit = runBlocking {
+        val project = """{"projectId":"limits","baseUrl":"http://127.0.0.1:7003","flows":["sign-up-or-in.json"],"rateLimits":{"flowStartsPerIp":2}}"""
+        providerOpen(project, File("../tests/flows").path).use { provider ->
+            val headers = listOf(HttpHeader("Content-Type", "application/json"))
+            val start = """{"flowId":"sign-up-or-in"}""".toByteArray()
+            repeat(2) { assertEquals(200, provider.handle("POST", "/v1/flow/start", headers, start, "203.0.113.7").status.toInt()) }
+            val limited = provider.handle("POST", "/v1/flow/start", headers, start, "203.0.113.7")
+            assertEquals(429, limited.status.toInt())
+            assertTrue(limited.headers.any { it.name.equals("retry-after", ignoreCase = true) })
+            assertTrue(String(limited.body).contains("\"rate_limited\""), String(limited.body))
+            assertEquals(200, provider.handle("POST", "/v1/flow/start", headers, start, "203.0.113.8").status.toInt())
+            // Without a peer nothing is counted per address.
+            assertEquals(200, provider.handle("POST", "/v1/flow/start", headers, start).status.toInt())
+            assertThrows(IdflowException.InvalidRequest::class.java) {
+                runBlocking { provider.handle("GET", "/health", emptyList(), ByteArray(0), "not-an-address") }
+            }
+        }
+    }
+}
