@@ -71,3 +71,26 @@ fn reserved_claims_cannot_be_overwritten() {
         assert_eq!(problems[0].field, "claims.0.key");
     }
 }
+
+#[test]
+fn connector_templates_name_what_they_read() {
+    let flow = |endpoint: &str, body: &str| {
+        format!(
+            r#"{{"id":"x","start":"c","steps":{{"c":{{"type":"connector","connector":"api","method":"POST","endpoint":{endpoint:?},"headers":{{"X-Id":"{{{{form.email}}}}"}},"body":{body},"contextKey":"api","next":"done"}},"done":{{"type":"end"}}}}}}"#
+        )
+    };
+    assert!(validate_flow(&flow("/users/{{form.email}}", r#"{"who":"{{form.email}}","n":[1,"{{connectors.prev.id}}"]}"#)).is_empty());
+    for (endpoint, body, field, needle) in [
+        // The whole form would escape the rule that only declared inputs are kept.
+        ("/users", r#"{"all":"{{form}}"}"#, "body.all", "needs a name after \"form\""),
+        ("/users/{{frm.email}}", "{}", "endpoint", "must start with one of"),
+        ("/users", r#"{"list":["ok","{{user}}"]}"#, "body.list[1]", "needs a name"),
+        ("/users/{{form.email", "{}", "endpoint", "without a closing"),
+    ] {
+        let problems = validate_flow(&flow(endpoint, body));
+        assert!(
+            problems.iter().any(|p| p.step.as_deref() == Some("c") && p.field == field && p.message.contains(needle)),
+            "{endpoint} {body}: {problems:?}"
+        );
+    }
+}

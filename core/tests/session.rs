@@ -380,11 +380,17 @@ async fn two_managers_over_one_storage_never_spend_a_refresh_token_twice() {
     let (x, y) = tokio::join!(third.access_token(), fourth.access_token());
     assert_eq!(x.unwrap(), y.unwrap());
     assert_eq!(refresh_requests(&server) - before, 1);
-    // One signs out: the other hears it at its next refresh.
+    // One signs out: the other sees it at once, and hears why.
     first.sign_out().await.unwrap();
-    assert_eq!(second.refresh().await.unwrap_err().code, ErrorCode::LoginRequired);
+    assert_eq!(second.session().await.unwrap(), None);
+    assert_eq!(second.access_token().await.unwrap_err().code, ErrorCode::LoginRequired);
     let last = heard.0.lock().unwrap().last().cloned();
     assert!(matches!(last, Some(SessionEvent::SignedOut { reason: SignOutReason::Elsewhere, .. })), "{last:?}");
+    // One signs in (begin in one, complete in the other): both see it.
+    let url = second.begin(&AuthorizationParams::default()).await.unwrap();
+    let session = first.complete(&browse(&provider, &url, "race@example.com").await, None).await.unwrap();
+    assert_eq!(second.session().await.unwrap(), Some(session.clone()));
+    second.client().userinfo(&second.access_token().await.unwrap()).await.unwrap();
 }
 
 #[tokio::test]

@@ -94,7 +94,7 @@ test('users management through the provider engine, and configuration views', as
   const found = await p.engine.searchUsers({ text: 'ops@' })
   assert.deepEqual(found.map((u) => u.userId), [user.userId])
   const apps = p.applications()
-  assert.deepEqual(apps.map((a) => a.clientId), ['e2e', 'implicit', 'partner', 'social-rp', 'web', 'web-post'])
+  assert.deepEqual(apps.map((a) => a.clientId), ['e2e', 'implicit', 'native', 'partner', 'social-rp', 'web', 'web-post'])
   assert.ok(!JSON.stringify(apps).includes('secret-0123'))
   assert.deepEqual(p.accessKeys(), [{ id: 'K-reporting', scopes: ['reports:read', 'reports:write'], customClaims: { team: 'data' } }])
 })

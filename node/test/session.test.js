@@ -99,7 +99,10 @@ test('SessionManager against idflow: storage failures lose nothing, sign-out rev
   const memory = new MemoryStorage()
   const m2 = new SessionManager(client, memory)
   await signIn(m2, 'node-memory@example.com')
-  assert.equal(JSON.parse(memory.value).claims.email, 'node-memory@example.com')
+  // Storage format 2: {"v":2,"session":{...}}.
+  const kept = JSON.parse(memory.value)
+  assert.equal(kept.v, 2)
+  assert.equal(kept.session.claims.email, 'node-memory@example.com')
   const failing = new SessionManager(client, { load() { throw new Error('no keychain') }, save() {}, clear() {} })
   await assert.rejects(failing.accessToken(), (e) => e.code === 'storage' && e.message.includes('no keychain'))
   assert.throws(() => new SessionManager(client, {}), TypeError)

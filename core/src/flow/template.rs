@@ -31,6 +31,11 @@ fn parts(text: &str) -> Result<Vec<(bool, &str)>> {
     Ok(out)
 }
 
+/// The `{{path}}`s of a template (for the flow validator).
+pub fn paths(text: &str) -> Result<Vec<&str>> {
+    Ok(parts(text)?.into_iter().filter_map(|(is_path, p)| is_path.then_some(p)).collect())
+}
+
 /// Percent-encodes everything but RFC 3986 unreserved characters.
 pub fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

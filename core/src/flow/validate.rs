@@ -189,6 +189,16 @@ fn check_path(p: &mut Problems, step: &str, field: &str, path: &str) {
     }
 }
 
+/// The strings of a connector body template, with their field paths.
+fn body_strings<'a>(v: &'a Value, at: String, out: &mut Vec<(String, &'a str)>) {
+    match v {
+        Value::String(s) => out.push((at, s)),
+        Value::Array(items) => items.iter().enumerate().for_each(|(i, x)| body_strings(x, format!("{at}[{i}]"), out)),
+        Value::Object(m) => m.iter().for_each(|(k, x)| body_strings(x, format!("{at}.{k}"), out)),
+        _ => {}
+    }
+}
+
 /// Collected edges: (from step, field, target).
 type Edges = Vec<(String, String, String)>;
 
@@ -365,6 +375,20 @@ impl StepParser<'_> {
         let context_key = f.string(self.p, "contextKey", true).unwrap_or_default();
         if !context_key.is_empty() && !context_key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             self.p.add(Some(&id), "contextKey", "may only contain letters, digits, - and _");
+        }
+        // Every {{path}} names what it reads, as condition keys do: a typo
+        // is a problem here, not an empty value at run time, and a flow
+        // cannot read the whole `form` past the declared-inputs rule.
+        let mut templates: Vec<(String, &str)> = vec![("endpoint".into(), endpoint.as_str())];
+        templates.extend(headers.iter().map(|(k, v)| (format!("headers.{k}"), v.as_str())));
+        if let Some(b) = &body {
+            body_strings(b, "body".into(), &mut templates);
+        }
+        for (field, text) in templates {
+            match super::template::paths(text) {
+                Ok(paths) => paths.into_iter().for_each(|path| check_path(self.p, &id, &field, path)),
+                Err(e) => self.p.add(Some(&id), field, e.message),
+            }
         }
         let next = self.target(f, "next", true);
         Some(StepKind::Connector(ConnectorStep { connector, method, endpoint, timeout, headers, body, context_key, next }))

@@ -414,21 +414,33 @@ struct State {
     last_refresh: Option<Result<(), Error>>,
     /// Events to hand the listener once the lock is released.
     events: Vec<SessionEvent>,
+    /// The client's [`Shared::generation`] this copy was read or written at.
+    generation: u64,
 }
 
-/// One lock per client (issuer or endpoint, client id), shared by every
-/// manager of that client in the process.
-fn client_lock(key: (String, String)) -> Arc<tokio::sync::Mutex<()>> {
-    type Registry = SyncMutex<HashMap<(String, String), Weak<tokio::sync::Mutex<()>>>>;
-    static LOCKS: OnceLock<Registry> = OnceLock::new();
-    let mut locks = LOCKS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(lock) = locks.get(&key).and_then(Weak::upgrade) {
-        return lock;
+/// What every manager of one client (issuer or endpoint, client id) in a
+/// process shares.
+#[derive(Default)]
+struct Shared {
+    /// Held while a manager reads, changes and writes the stored session.
+    lock: Arc<tokio::sync::Mutex<()>>,
+    /// Moves on after every save or clear by any of them: a manager whose
+    /// copy is older reads the storage again before answering, so a
+    /// sign-in or sign-out by another manager is seen at once.
+    generation: AtomicU64,
+}
+
+fn shared_for(key: (String, String)) -> Arc<Shared> {
+    type Registry = SyncMutex<HashMap<(String, String), Weak<Shared>>>;
+    static CLIENTS: OnceLock<Registry> = OnceLock::new();
+    let mut clients = CLIENTS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(shared) = clients.get(&key).and_then(Weak::upgrade) {
+        return shared;
     }
-    locks.retain(|_, w| w.strong_count() > 0);
-    let lock = Arc::new(tokio::sync::Mutex::new(()));
-    locks.insert(key, Arc::downgrade(&lock));
-    lock
+    clients.retain(|_, w| w.strong_count() > 0);
+    let shared = Arc::new(Shared::default());
+    clients.insert(key, Arc::downgrade(&shared));
+    shared
 }
 
 /// Held while a manager reads, changes and writes the stored session.
@@ -472,7 +484,7 @@ pub struct SessionManager {
     /// caller can tell that a refresh ran while it waited.
     attempts: AtomicU64,
     /// Shared with every other manager of this client in the process.
-    client_lock: Arc<tokio::sync::Mutex<()>>,
+    shared: Arc<Shared>,
     listener: SyncMutex<Option<Arc<dyn SessionListener>>>,
 }
 
@@ -484,6 +496,10 @@ impl std::fmt::Debug for SessionManager {
 
 fn signed_out() -> Error {
     Error::new(ErrorCode::LoginRequired, "nobody is signed in")
+}
+
+fn signed_out_elsewhere() -> SessionEvent {
+    SessionEvent::SignedOut { reason: SignOutReason::Elsewhere, message: "another instance over the same storage signed out".into() }
 }
 
 fn storage_error(what: &str, e: Error) -> Error {
@@ -505,7 +521,7 @@ impl SessionManager {
             options,
             state: tokio::sync::Mutex::new(State::default()),
             attempts: AtomicU64::new(0),
-            client_lock: client_lock(key),
+            shared: shared_for(key),
             listener: SyncMutex::new(None),
         }
     }
@@ -536,7 +552,7 @@ impl SessionManager {
 
     /// The client's lock in this process, then `lockPath`'s across processes.
     async fn coordinate(&self) -> Result<Coordinated> {
-        let local = self.client_lock.clone().lock_owned().await;
+        let local = self.shared.lock.clone().lock_owned().await;
         let file = match &self.options.lock_path {
             Some(p) => Some(lock_file(p, self.options.lock_timeout).await?),
             None => None,
@@ -546,6 +562,8 @@ impl SessionManager {
 
     /// Reads the stored record into `st` (a failure is also an event).
     async fn load(&self, st: &mut State) -> Result<()> {
+        // Read first: a save that lands meanwhile moves it on again.
+        let generation = self.shared.generation.load(Ordering::SeqCst);
         let text = match self.storage.load().await {
             Ok(t) => t,
             Err(e) => return Err(self.storage_failed(st, storage_error("the session could not be loaded", e))),
@@ -557,6 +575,7 @@ impl SessionManager {
         st.session = stored.session;
         st.pending = stored.pending;
         st.loaded = true;
+        st.generation = generation;
         Ok(())
     }
 
@@ -565,10 +584,17 @@ impl SessionManager {
         e
     }
 
-    /// Loads from storage once; saves or clears what a failed call left behind.
+    /// Loads from storage the first time and whenever another manager of
+    /// this client saved since; saves or clears what a failed call left
+    /// behind.
     async fn ready(&self, st: &mut State) -> Result<()> {
-        if !st.loaded {
+        let stale = st.generation != self.shared.generation.load(Ordering::SeqCst);
+        if !st.loaded || (stale && !st.dirty) {
+            let had = st.loaded && st.session.is_some();
             self.load(st).await?;
+            if had && st.session.is_none() {
+                st.events.push(signed_out_elsewhere());
+            }
         }
         if st.dirty {
             self.persist(st).await?;
@@ -595,6 +621,7 @@ impl SessionManager {
         match outcome {
             Ok(()) => {
                 st.dirty = false;
+                st.generation = self.shared.generation.fetch_add(1, Ordering::SeqCst) + 1;
                 Ok(())
             }
             Err(e) => Err(self.storage_failed(st, e)),
@@ -828,10 +855,7 @@ impl SessionManager {
         match (&before, &st.session) {
             (_, None) => {
                 if before.is_some() {
-                    st.events.push(SessionEvent::SignedOut {
-                        reason: SignOutReason::Elsewhere,
-                        message: "another instance over the same storage signed out".into(),
-                    });
+                    st.events.push(signed_out_elsewhere());
                 }
                 return Err(signed_out());
             }
