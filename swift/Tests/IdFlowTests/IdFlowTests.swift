@@ -180,7 +180,7 @@ final class MemorySessionStorage: SessionStorage, @unchecked Sendable {
     var failing = false
     init(_ value: String? = nil) { self.value = value }
     func load() throws -> String? {
-        if failing { throw IdflowError.Storage("keychain locked") }
+        if failing { throw IdflowError.Storage(message: "keychain locked") }
         return value
     }
     func save(session: String) throws { value = session }
@@ -235,7 +235,7 @@ final class SessionManagerTests: XCTestCase {
         let first = try SessionManager(client: try client(), storage: storage)
         let url = try await first.begin(options: "{\"scopes\":[\"openid\",\"offline_access\"]}")
         XCTAssertTrue(url.contains("redirect_uri=com.example.app%3A%2Fcb"), url)
-        let state = URLComponents(string: url)!.queryItems!.first { $0.name == "state" }!.value!
+        let state = URLComponents(string: url)!.queryItems!.first(where: { $0.name == "state" })!.value!
         XCTAssertTrue(storage.value!.contains(state))
         // The app was killed while the browser was open: a new manager completes.
         let second = try SessionManager(client: try client(), storage: storage)

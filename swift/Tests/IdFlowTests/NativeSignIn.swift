@@ -22,7 +22,10 @@ final class NativeSignIn: Sendable {
 
     // For API calls: refreshed first when due, one refresh at a time for
     // every manager of this client. IdflowError.InvalidGrant: signed out.
-    func authorization() async throws -> String { "Bearer \(try await manager.accessToken())" }
+    func authorization() async throws -> String {
+        let token = try await manager.accessToken()
+        return "Bearer \(token)"
+    }
 }
 
 private final class SignedOutListener: SessionListener {
