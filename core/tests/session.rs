@@ -368,6 +368,13 @@ async fn two_managers_over_one_storage_never_spend_a_refresh_token_twice() {
     }
     assert_eq!(first.session().await.unwrap(), second.session().await.unwrap());
     assert!(heard.names().iter().all(|n| *n == "refreshed") && heard.names().len() == rounds, "{:?}", heard.names());
+    // The first renews before the second even looks: the second, which last
+    // saw the older session, adopts the renewal instead of spending again.
+    let before = refresh_requests(&server);
+    let renewed = first.refresh().await.unwrap();
+    assert_eq!(second.refresh().await.unwrap(), renewed);
+    assert_eq!(refresh_requests(&server) - before, 1, "one rotation for both");
+    assert_eq!(heard.names().len(), rounds + 1);
     // access_token() from two managers at once when the stored token is
     // due (default margin): one refresh between them, the other adopts it.
     let mut doc: serde_json::Value = serde_json::from_str(&storage.get().unwrap()).unwrap();

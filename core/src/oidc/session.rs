@@ -403,6 +403,15 @@ impl SessionStatus {
     }
 }
 
+/// What a refreshing call knew when it began, to tell under the lock
+/// whether another instance renewed the session meanwhile.
+struct Entry {
+    /// The access token this manager held (before reading the storage again).
+    token: Option<String>,
+    /// The client's [`Shared::renewals`].
+    renewals: u64,
+}
+
 #[derive(Default)]
 struct State {
     loaded: bool,
@@ -428,6 +437,8 @@ struct Shared {
     /// copy is older reads the storage again before answering, so a
     /// sign-in or sign-out by another manager is seen at once.
     generation: AtomicU64,
+    /// Moves on after every renewal saved by any of them.
+    renewals: AtomicU64,
 }
 
 fn shared_for(key: (String, String)) -> Arc<Shared> {
@@ -789,7 +800,12 @@ impl SessionManager {
         self.finish(st, outcome)
     }
 
+    fn entry(&self, st: &State) -> Entry {
+        Entry { token: st.session.as_ref().map(|s| s.access_token.clone()), renewals: self.shared.renewals.load(Ordering::SeqCst) }
+    }
+
     async fn access_token_locked(&self, st: &mut State, seen: u64) -> Result<String> {
+        let entry = self.entry(st);
         self.ready(st).await?;
         let (token, due, expired, refreshable) = match &st.session {
             None => return Err(signed_out()),
@@ -805,7 +821,7 @@ impl SessionManager {
                 Ok(token)
             };
         }
-        let outcome = self.refresh_once(st, seen, false).await;
+        let outcome = self.refresh_once(st, seen, false, entry).await;
         match (outcome, &st.session) {
             (Ok(()), Some(s)) => Ok(s.access_token.clone()),
             (Ok(()), None) => Err(signed_out()),
@@ -822,8 +838,9 @@ impl SessionManager {
         let seen = self.attempts.load(Ordering::SeqCst);
         let mut st = self.state.lock().await;
         let outcome = async {
+            let entry = self.entry(&st);
             self.ready(&mut st).await?;
-            self.refresh_once(&mut st, seen, true).await?;
+            self.refresh_once(&mut st, seen, true, entry).await?;
             st.session.clone().ok_or_else(signed_out)
         }
         .await;
@@ -833,11 +850,11 @@ impl SessionManager {
     /// Single flight: when a refresh ended while this caller waited for the
     /// lock (the attempt count moved past `seen`), its outcome is shared;
     /// otherwise this caller refreshes.
-    async fn refresh_once(&self, st: &mut State, seen: u64, forced: bool) -> Result<()> {
+    async fn refresh_once(&self, st: &mut State, seen: u64, forced: bool, entry: Entry) -> Result<()> {
         if let Some(outcome) = st.last_refresh.as_ref().filter(|_| self.attempts.load(Ordering::SeqCst) != seen) {
             return outcome.clone();
         }
-        let outcome = self.refresh_coordinated(st, forced).await;
+        let outcome = self.refresh_coordinated(st, forced, entry).await;
         st.last_refresh = Some(outcome.clone());
         // Counted when it ends, under the lock: whoever called before this
         // point and is waiting shares this outcome.
@@ -848,18 +865,23 @@ impl SessionManager {
     /// Under the client's lock: reads the storage again and adopts what
     /// another instance renewed (a forced refresh is then done; an
     /// unforced one only refreshes when the adopted token is due too).
-    async fn refresh_coordinated(&self, st: &mut State, forced: bool) -> Result<()> {
+    async fn refresh_coordinated(&self, st: &mut State, forced: bool, entry: Entry) -> Result<()> {
         let _lock = self.coordinate().await?;
-        let before = st.session.as_ref().map(|s| s.access_token.clone());
+        let had = st.session.is_some();
         self.reload(st).await?;
-        match (&before, &st.session) {
+        let renewed_here = self.shared.renewals.load(Ordering::SeqCst) != entry.renewals;
+        match (&entry.token, &st.session) {
             (_, None) => {
-                if before.is_some() {
+                if had {
                     st.events.push(signed_out_elsewhere());
                 }
                 return Err(signed_out());
             }
-            (Some(b), Some(s)) if *b != s.access_token => {
+            // Renewed by another instance since this call began: what is
+            // stored differs from what this manager held, or (a manager
+            // that held nothing yet) another manager of this client in the
+            // process renewed meanwhile. Adopted.
+            (held, Some(s)) if held.as_ref().map_or(renewed_here, |b| *b != s.access_token) => {
                 st.events.push(SessionEvent::Refreshed(s.clone()));
                 if forced || !self.due(s) {
                     return Ok(());
@@ -881,7 +903,10 @@ impl SessionManager {
                 if let Some(s) = &st.session {
                     st.events.push(SessionEvent::Refreshed(s.clone()));
                 }
-                self.persist(st).await
+                self.persist(st).await?;
+                // Counted once stored: a renewal the storage lacks is none to adopt.
+                self.shared.renewals.fetch_add(1, Ordering::SeqCst);
+                Ok(())
             }
             Err(e) if e.code == ErrorCode::InvalidGrant => {
                 // One more look: a process that does not share the lock may
