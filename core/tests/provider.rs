@@ -825,3 +825,29 @@ redirectUris = ["http://127.0.0.1/cb"]
     let demo = Provider::new(Project::demo("http://127.0.0.1:8080").unwrap(), Arc::new(MemoryStore::new())).unwrap();
     assert_eq!(demo.issuer(), "http://127.0.0.1:8080/local");
 }
+
+/// OAuth 2.0 Form Post Response Mode §2 and RFC 6749 §4.1.2.1: an error
+/// goes back the way the client asked for the answer, form_post included
+/// (the conformance suite's form-post plan sends an unsigned `request`).
+#[tokio::test]
+async fn authorization_errors_use_the_requested_response_mode() {
+    let p = provider();
+    let base = authorize_url("e2e", CB, "openid", Some(&"A".repeat(43)), "&request=eyJhbGciOiJub25lIn0.e30.");
+    let r = get(&p, &format!("{base}&response_mode=form_post"), None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.header("Location").is_none(), "never a redirect");
+    let page = r.text();
+    assert!(page.contains(&format!("action=\"{CB}\"")) && page.contains("method=\"post\""), "{page}");
+    assert!(page.contains("name=\"error\" value=\"request_not_supported\""), "{page}");
+    assert!(page.contains("name=\"state\" value=\"st-1\""), "{page}");
+    assert!(page.contains(&format!("name=\"iss\" value=\"{ISSUER}\"")), "RFC 9207: {page}");
+    // The same error by query without response_mode.
+    let r = get(&p, &base, None).await;
+    let q = query(r.header("Location").unwrap());
+    assert_eq!((q["error"].as_str(), q["state"].as_str()), ("request_not_supported", "st-1"));
+    // Asked for the fragment (which idflow keeps for the implicit flow),
+    // the refusal itself still comes in the fragment.
+    let r = get(&p, &format!("{base}&response_mode=fragment"), None).await;
+    let loc = r.header("Location").unwrap();
+    assert!(loc.starts_with(&format!("{CB}#error=")) && !loc.contains('?'), "{loc}");
+}
