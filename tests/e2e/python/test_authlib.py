@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import html.parser
 import json
 import secrets
 import time
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 import requests
@@ -12,6 +14,8 @@ from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from authlib.jose import JsonWebKey, jwt
 from authlib.jose.errors import BadSignatureError, InvalidClaimError
+from authlib.oauth2.rfc6749.errors import MissingCodeException
+from authlib.oauth2.rfc6749.parameters import parse_authorization_code_response
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from authlib.oauth2.rfc7523.assertion import private_key_jwt_sign
 from authlib.oidc.core import CodeIDToken
@@ -277,6 +281,113 @@ def test_authorize_without_pkce_is_refused_for_public_client(server, metadata):
     assert q["state"] == state
     assert q["iss"] == metadata["issuer"]
 
+
+
+class _FormPostPage(html.parser.HTMLParser):
+    """The auto-submitting form of a form_post page: method, action and hidden fields."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.forms: list[dict] = []
+        self.fields: dict[str, str] = {}
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self.forms.append(a)
+        elif tag == "input" and a.get("type") == "hidden":
+            assert a.get("name") not in self.fields, f"the form repeats {a.get('name')}"
+            self.fields[a["name"]] = a["value"]
+
+
+# An unsigned request object (OIDC Core §6): idflow does not support request objects.
+UNSIGNED_REQUEST_OBJECT = "eyJhbGciOiJub25lIn0.e30."
+
+
+def test_authorization_error_comes_back_by_form_post(server, metadata):
+    """response_mode=form_post (Form Post Response Mode §2) carries an
+    authorization error too (RFC 6749 §4.1.2.1): an auto-posting form to the
+    redirect URI, not a redirect. Authlib's client cannot take a form_post
+    error in: fetch_token(authorization_response=...) only parses a response
+    containing "code=", and otherwise guesses a grant type."""
+    client = public_client(metadata, scope="openid")
+    verifier = generate_token(48)
+    url, state = client.create_authorization_url(
+        metadata["authorization_endpoint"], code_verifier=verifier, nonce=generate_token(16),
+        response_mode="form_post", request=UNSIGNED_REQUEST_OBJECT,
+    )
+    sent = query_params(url)
+    assert (sent["response_mode"], sent["request"]) == ("form_post", UNSIGNED_REQUEST_OBJECT)
+
+    r = requests.get(url, allow_redirects=False, timeout=HTTP_TIMEOUT)
+    assert r.status_code == 200, r.text[:500]
+    assert "Location" not in r.headers, "a form_post answer is not a redirect"
+    assert r.headers["Content-Type"].startswith("text/html")
+    assert r.headers["Cache-Control"] == "no-store"
+    page = _FormPostPage(r.text)
+    assert len(page.forms) == 1, r.text
+    assert page.forms[0].get("method", "").lower() == "post"
+    assert page.forms[0].get("action") == PUBLIC_REDIRECT
+    assert page.fields["error"] == "request_not_supported"
+    assert page.fields["state"] == state
+    assert page.fields["iss"] == metadata["issuer"]  # RFC 9207
+    assert "code" not in page.fields
+
+    # The same request without response_mode: a 302 with the error in the query.
+    plain, _ = client.create_authorization_url(
+        metadata["authorization_endpoint"], state=state, code_verifier=verifier, request=UNSIGNED_REQUEST_OBJECT,
+    )
+    redirected = requests.get(plain, allow_redirects=False, timeout=HTTP_TIMEOUT)
+    assert redirected.status_code == 302
+    assert redirected.headers["Location"].startswith(PUBLIC_REDIRECT + "?")
+    q = query_params(redirected.headers["Location"])
+    assert (q["error"], q["state"], q["iss"]) == ("request_not_supported", state, metadata["issuer"])
+
+    # What the browser posts, as the redirect URI with those fields.
+    callback = f"{page.forms[0]['action']}?{urlencode(page.fields)}"
+    # Authlib's RFC 6749 parser refuses it as a code response ...
+    with pytest.raises(MissingCodeException) as e:
+        parse_authorization_code_response(callback, state=state)
+    assert e.value.error == "missing_code"
+    # ... but OAuth2Session.fetch_token does not parse it at all (no "code=" in
+    # it): it falls back to grant_type=client_credentials, which the provider
+    # refuses for this public app. The error authlib raises is therefore the
+    # token endpoint's, not the authorization response's.
+    token_requests = []
+    client.hooks["response"].append(lambda resp, *a, **kw: token_requests.append(resp.request))
+    with pytest.raises(OAuthError) as e:
+        client.fetch_token(authorization_response=callback, code_verifier=verifier, state=state)
+    assert e.value.error == "unauthorized_client", (e.value.error, e.value.description)
+    assert [req.url for req in token_requests] == [metadata["token_endpoint"]]
+    body = parse_qs(token_requests[0].body)
+    assert body["grant_type"] == ["client_credentials"]
+    assert "code" not in body
+
+
+def test_form_post_error_with_idflow_client(server, metadata):
+    """idflow's own client takes the posted body of a form_post error as it is."""
+    idflow = pytest.importorskip("idflow", reason="the idflow wheel is not installed in this venv")
+    oidc = idflow.OidcClient.discover(f"{server.issuer}/.well-known/openid-configuration",
+                                      client_id=PUBLIC_CLIENT, redirect_uri=PUBLIC_REDIRECT, scopes=["openid"])
+    request = oidc.authorization_request(params={"response_mode": "form_post", "request": UNSIGNED_REQUEST_OBJECT})
+    r = requests.get(request["url"], allow_redirects=False, timeout=HTTP_TIMEOUT)
+    assert r.status_code == 200 and "Location" not in r.headers, r.text[:500]
+    page = _FormPostPage(r.text)
+    assert page.forms[0].get("action") == PUBLIC_REDIRECT
+    assert (page.fields["error"], page.fields["state"]) == ("request_not_supported", request["state"])
+    body = urlencode(page.fields)  # the application/x-www-form-urlencoded POST body
+    with pytest.raises(idflow.OAuthError) as e:
+        oidc.parse_callback(body, request["state"])
+    # idflow maps error codes it has no own code for to invalid_request; the
+    # provider's error is kept in the message.
+    assert e.value.code == "invalid_request"
+    assert "request_not_supported" in e.value.message
+    # The state is checked before the error is believed.
+    with pytest.raises(idflow.OAuthError) as e:
+        oidc.parse_callback(body, request["state"] + "x")
+    assert e.value.code == "invalid_request" and "state mismatch" in e.value.message
 
 def test_code_is_single_use_and_replay_revokes_tokens(server, metadata):
     client = public_client(metadata, scope="openid offline_access")

@@ -508,3 +508,125 @@ test('acr: the id_token names the flow that ran; acr_values picks another flow t
   assert.ok((await silent({ acr_values: 'claims' })).get('code'), 'the same flow: answered at once');
   assert.equal((await silent({ acr_values: 'sign-up-or-in' })).get('error'), 'login_required', 'another flow: login_required');
 });
+
+/** Decodes the HTML character references a server may use in attribute values. */
+function htmlUnescape(s) {
+  const named = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+  return s.replace(/&(?:#(\d+)|#x([0-9a-f]+)|(amp|lt|gt|quot|apos));/gi, (_, dec, hex, name) => {
+    if (dec) return String.fromCodePoint(Number(dec));
+    if (hex) return String.fromCodePoint(parseInt(hex, 16));
+    return named[name.toLowerCase()];
+  });
+}
+
+/** The auto-submitting form of a form_post page: { method, action, fields }. */
+function parseFormPost(html) {
+  const form = html.match(/<form\b[^>]*>/i);
+  assert.ok(form, `no form in the page: ${html.slice(0, 500)}`);
+  const attr = (name) => {
+    const m = form[0].match(new RegExp(`\\b${name}="([^"]*)"`, 'i'));
+    return m ? htmlUnescape(m[1]) : undefined;
+  };
+  const fields = {};
+  for (const m of html.matchAll(/<input\b[^>]*>/gi)) {
+    if (!/\btype="hidden"/i.test(m[0])) continue;
+    const name = m[0].match(/\bname="([^"]*)"/i);
+    const value = m[0].match(/\bvalue="([^"]*)"/i);
+    assert.ok(name && value, `a hidden input without name or value: ${m[0]}`);
+    const key = htmlUnescape(name[1]);
+    assert.equal(fields[key], undefined, `the form repeats ${key}`);
+    fields[key] = htmlUnescape(value[1]);
+  }
+  return { method: attr('method'), action: attr('action'), fields };
+}
+
+test('an authorization error comes back by form_post when asked (Form Post Response Mode §2); openid-client rejects it', async () => {
+  // A dedicated configuration whose fetch is recorded: an error response must
+  // never reach the token endpoint.
+  const calls = [];
+  const config = await client.discovery(new URL(server.issuer), CLIENTS.public.id, undefined, client.None(), insecure);
+  config[client.customFetch] = (url, options) => {
+    calls.push({ url: String(url), method: options?.method });
+    return fetch(url, options);
+  };
+  // Registered as http://127.0.0.1/callback; a loopback port is allowed (RFC 8252 §7.3).
+  const redirectUri = 'http://127.0.0.1:8765/callback';
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const authorizationUrl = async (extra) => client.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri,
+    scope: 'openid',
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+    // An unsigned request object: idflow does not support request objects (OIDC Core §6).
+    request: 'eyJhbGciOiJub25lIn0.e30.',
+    ...extra,
+  });
+  const url = await authorizationUrl({ response_mode: 'form_post' });
+  assert.equal(url.searchParams.get('response_mode'), 'form_post');
+  assert.equal(url.searchParams.get('request'), 'eyJhbGciOiJub25lIn0.e30.');
+
+  const res = await fetchManual(url);
+  const html = await res.text();
+  assert.equal(res.status, 200, `form_post error page: ${html.slice(0, 500)}`);
+  assert.equal(res.headers.get('location'), null, 'a form_post answer is not a redirect');
+  assert.match(res.headers.get('content-type') ?? '', /^text\/html/);
+  assert.equal(res.headers.get('cache-control'), 'no-store');
+  const page = parseFormPost(html);
+  assert.equal(page.method?.toLowerCase(), 'post');
+  assert.equal(page.action, redirectUri, 'the form posts to the redirect URI of the request');
+  assert.equal(page.fields.error, 'request_not_supported');
+  assert.equal(page.fields.state, state);
+  assert.equal(page.fields.iss, server.issuer, 'RFC 9207 iss in the form');
+  assert.equal(page.fields.code, undefined, 'no code with an error');
+  assert.match(html, /<script[^>]*>[^<]*submit\(\)/, 'the page submits itself');
+
+  // What the browser posts to the redirect URI, handed to openid-client as the callback.
+  const callback = (fields = page.fields) => new Request(page.action, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(fields),
+  });
+  const checks = { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce };
+  await assert.rejects(client.authorizationCodeGrant(config, callback(), checks), (e) => {
+    assert.ok(e instanceof client.AuthorizationResponseError, `${e.name} (${e.code}): ${e.message}`);
+    assert.equal(e.code, 'OAUTH_AUTHORIZATION_RESPONSE_ERROR');
+    assert.equal(e.error, 'request_not_supported');
+    assert.equal(e.error_description, page.fields.error_description);
+    // The parameters openid-client read from the POST body (after checking state and iss).
+    assert.equal(e.cause.get('state'), state);
+    assert.equal(e.cause.get('iss'), server.issuer);
+    return true;
+  });
+  // state and iss are checked before the error is believed: a response for
+  // another request, or from another issuer, is refused as invalid instead.
+  await assert.rejects(client.authorizationCodeGrant(config, callback(), { ...checks, expectedState: client.randomState() }), (e) => {
+    assert.equal(e.code, 'OAUTH_INVALID_RESPONSE', e.message);
+    assert.match(e.cause.message, /"state"/);
+    return true;
+  });
+  await assert.rejects(client.authorizationCodeGrant(config, callback({ ...page.fields, iss: 'http://127.0.0.1:1/other' }), checks), (e) => {
+    assert.equal(e.code, 'OAUTH_INVALID_RESPONSE', e.message);
+    assert.match(e.cause.message, /"iss"/);
+    return true;
+  });
+  assert.deepEqual(calls, [], 'openid-client made no token request for an error response');
+
+  // The same request without response_mode: the default for code, a 302 with the error in the query.
+  const redirected = await fetchManual(await authorizationUrl({}));
+  assert.equal(redirected.status, 302);
+  const to = new URL(redirected.headers.get('location'));
+  assert.equal(`${to.origin}${to.pathname}`, redirectUri);
+  assert.equal(to.searchParams.get('error'), 'request_not_supported');
+  assert.equal(to.searchParams.get('state'), state);
+  assert.equal(to.searchParams.get('iss'), server.issuer);
+  await assert.rejects(client.authorizationCodeGrant(config, to, checks), (e) => {
+    assert.ok(e instanceof client.AuthorizationResponseError, `${e.name} (${e.code}): ${e.message}`);
+    assert.equal(e.error, 'request_not_supported');
+    return true;
+  });
+  assert.deepEqual(calls, []);
+});
