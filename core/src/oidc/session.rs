@@ -12,6 +12,8 @@
 //!   `lockPath` adds an advisory file lock across processes. Under the lock
 //!   the storage is read again first: a session another instance already
 //!   renewed is adopted instead of spending the same refresh token twice.
+//!   Managers of one client in a process also see each other's sign-in and
+//!   sign-out at their next call (another process's, at its next refresh).
 //! - **Single flight.** Callers of one manager that find the access token
 //!   due at the same time share one refresh and its outcome.
 //! - **invalid_grant signs out**, after one more look at the storage (another
