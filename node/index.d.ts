@@ -257,6 +257,17 @@ export interface OidcClientSettings {
 }
 
 /** What to keep (server side) between the redirect and the callback. */
+/** What an authorization request asks for (`authorizationRequest`, `SessionManager.begin`). */
+export interface AuthorizationOptions {
+  scopes?: string[]
+  prompt?: string | string[]
+  loginHint?: string
+  maxAge?: number
+  params?: Record<string, string>
+  responseType?: 'code' | 'id_token'
+  redirectUri?: string
+}
+
 export interface AuthorizationRequest {
   url: string
   state: string
@@ -283,15 +294,7 @@ export declare class OidcClient {
   /** Discovery; the document's issuer must equal `settings.issuer` or the URL's prefix. */
   static discover(discoveryUrl: string, settings: Omit<OidcClientSettings, 'authorizationEndpoint' | 'tokenEndpoint'>, privateKey?: Key): Promise<OidcClient>
   readonly endpoints: Record<string, string>
-  authorizationRequest(options?: {
-    scopes?: string[]
-    prompt?: string | string[]
-    loginHint?: string
-    maxAge?: number
-    params?: Record<string, string>
-    responseType?: 'code' | 'id_token'
-    redirectUri?: string
-  }): AuthorizationRequest
+  authorizationRequest(options?: AuthorizationOptions): AuthorizationRequest
   parseCallback(callback: string, expectedState: string): { code: string | null; idToken: string | null; state: string }
   handleCallback(callback: string, request: AuthorizationRequest): Promise<TokenResponse>
   /** The callback's client-side work without network: state, token response, id_token against `keys`. */
@@ -365,14 +368,7 @@ export type SessionEvent = RefreshedEvent | SignedOutEvent | StorageFailedEvent
 export declare class SessionManager extends EventEmitter {
   constructor(client: OidcClient, storage: SessionStorage, options?: SessionOptions)
   /** Starts a sign-in: the URL to open. The pending request (state, nonce, PKCE verifier, redirect URI, expiry) is kept in the storage, so `complete` works in another process. */
-  begin(options?: {
-    scopes?: string[]
-    prompt?: string | string[]
-    loginHint?: string
-    maxAge?: number
-    params?: Record<string, string>
-    redirectUri?: string
-  }): Promise<string>
+  begin(options?: Omit<AuthorizationOptions, 'responseType'>): Promise<string>
   /** Checks the callback, exchanges the code and signs in. Without `request`, the pending request `begin` stored is used once (none pending, another state or too late: `invalid_request`). */
   complete(callback: string, request?: AuthorizationRequest): Promise<Session>
   on(event: 'refreshed', listener: (event: RefreshedEvent) => void): this

@@ -34,6 +34,13 @@ async fn sign_in(provider: &Provider, manager: &SessionManager, email: &str) {
     assert_eq!(session.claims["email"], email);
 }
 
+/// The native sign-in: `begin`, the user's browser, `complete` with the
+/// pending request the storage keeps.
+async fn native_sign_in(provider: &Provider, manager: &SessionManager, email: &str) -> idflow::oidc::session::Session {
+    let url = manager.begin(&AuthorizationParams::default()).await.unwrap();
+    manager.complete(&browse(provider, &url, email).await, None).await.unwrap()
+}
+
 /// Refreshes whenever a token is asked for (the provider's tokens live 600 s).
 fn eager() -> SessionOptions {
     SessionOptions { refresh_margin: Duration::from_secs(3600), ..Default::default() }
@@ -349,8 +356,7 @@ async fn two_managers_over_one_storage_never_spend_a_refresh_token_twice() {
     let (server, provider) = op().await;
     let storage = Arc::new(MemoryStorage::new());
     let first = Arc::new(SessionManager::new(native_client(&server).await, storage.clone(), eager()));
-    let url = first.begin(&AuthorizationParams::default()).await.unwrap();
-    first.complete(&browse(&provider, &url, "race@example.com").await, None).await.unwrap();
+    native_sign_in(&provider, &first, "race@example.com").await;
     // "The app and its extension": another client object, another manager.
     let second = Arc::new(SessionManager::new(native_client(&server).await, storage.clone(), eager()));
     let heard = Arc::new(Heard::default());
@@ -409,8 +415,7 @@ async fn another_process_holding_the_lock_file_makes_a_refresh_wait() {
     let options = SessionOptions { lock_path: Some(lock_path.clone()), lock_timeout: Duration::from_millis(400), ..eager() };
     let storage = Arc::new(MemoryStorage::new());
     let manager = SessionManager::new(native_client(&server).await, storage.clone(), options);
-    let url = manager.begin(&AuthorizationParams::default()).await.unwrap();
-    manager.complete(&browse(&provider, &url, "lock@example.com").await, None).await.unwrap();
+    native_sign_in(&provider, &manager, "lock@example.com").await;
     // Another process's lock: an open file description with flock held.
     let held = std::fs::OpenOptions::new().read(true).write(true).open(&lock_path).unwrap();
     assert!(fs4::fs_std::FileExt::try_lock_exclusive(&held).unwrap());
@@ -430,8 +435,7 @@ async fn a_refresh_whose_reply_was_lost_is_retried_within_the_grace() {
     let (server, provider) = op_project(|doc| doc["tokens"]["refreshReuseGrace"] = 30.into()).await;
     let storage = Arc::new(MemoryStorage::new());
     let manager = SessionManager::new(native_client(&server).await, storage.clone(), eager());
-    let url = manager.begin(&AuthorizationParams::default()).await.unwrap();
-    manager.complete(&browse(&provider, &url, "killed@example.com").await, None).await.unwrap();
+    native_sign_in(&provider, &manager, "killed@example.com").await;
     let rt = manager.session().await.unwrap().unwrap().refresh_token.unwrap();
     // The app sends the refresh and is killed before it saves the reply.
     let lost = manager.client().refresh(&rt, None).await.unwrap();
@@ -448,8 +452,7 @@ async fn without_a_grace_a_lost_refresh_reply_signs_out_with_its_reason() {
     let (server, provider) = op().await;
     let storage = Arc::new(MemoryStorage::new());
     let manager = SessionManager::new(native_client(&server).await, storage.clone(), eager());
-    let url = manager.begin(&AuthorizationParams::default()).await.unwrap();
-    manager.complete(&browse(&provider, &url, "nograce@example.com").await, None).await.unwrap();
+    native_sign_in(&provider, &manager, "nograce@example.com").await;
     let rt = manager.session().await.unwrap().unwrap().refresh_token.unwrap();
     manager.client().refresh(&rt, None).await.unwrap();
     drop(manager);
@@ -471,8 +474,7 @@ async fn storage_trouble_never_ends_a_session() {
     let (server, provider) = op().await;
     let storage = Arc::new(FlakyStorage::default());
     let manager = SessionManager::new(native_client(&server).await, storage.clone(), eager());
-    let url = manager.begin(&AuthorizationParams::default()).await.unwrap();
-    manager.complete(&browse(&provider, &url, "keychain@example.com").await, None).await.unwrap();
+    native_sign_in(&provider, &manager, "keychain@example.com").await;
     let kept = storage.inner.get().unwrap();
     // A relaunch before first unlock: the load throws.
     storage.locked.store(true, Ordering::SeqCst);
@@ -499,8 +501,7 @@ async fn stored_format_versions_older_is_read_newer_is_left_alone() {
     let (server, provider) = op().await;
     let storage = Arc::new(MemoryStorage::new());
     let manager = SessionManager::new(native_client(&server).await, storage.clone(), eager());
-    let url = manager.begin(&AuthorizationParams::default()).await.unwrap();
-    let session = manager.complete(&browse(&provider, &url, "format@example.com").await, None).await.unwrap();
+    let session = native_sign_in(&provider, &manager, "format@example.com").await;
     let stored: serde_json::Value = serde_json::from_str(&storage.get().unwrap()).unwrap();
     assert_eq!(stored["v"], 2);
     // Format 1: the session's fields at the top level.

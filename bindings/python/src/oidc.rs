@@ -72,9 +72,9 @@ fn config(
 }
 
 /// `authorization_request`'s keyword arguments as the core's
-/// `AuthorizationParams` JSON (also `SessionManager.begin`'s).
+/// `AuthorizationParams` (also `SessionManager.begin`'s).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn params_map(
+pub(crate) fn authorization_params(
     scopes: Option<Vec<String>>,
     prompt: Option<&Bound<'_, PyAny>>,
     login_hint: Option<String>,
@@ -82,7 +82,7 @@ pub(crate) fn params_map(
     params: Option<&Bound<'_, PyDict>>,
     response_type: Option<&str>,
     redirect_uri: Option<String>,
-) -> PyResult<Map<String, Value>> {
+) -> PyResult<AuthorizationParams> {
     let mut m = Map::new();
     if let Some(s) = scopes {
         m.insert("scopes".into(), json!(s));
@@ -105,7 +105,7 @@ pub(crate) fn params_map(
     if let Some(r) = redirect_uri {
         m.insert("redirectUri".into(), r.into());
     }
-    Ok(m)
+    guard(|| AuthorizationParams::from_json(&m)).map_err(to_py)
 }
 
 pub(crate) fn request_arg(request: &Bound<'_, PyDict>) -> PyResult<AuthorizationRequest> {
@@ -262,9 +262,9 @@ impl PyOidcClient {
         response_type: &str,
         redirect_uri: Option<String>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let m = params_map(scopes, prompt, login_hint, max_age, params, Some(response_type), redirect_uri)?;
+        let params = authorization_params(scopes, prompt, login_hint, max_age, params, Some(response_type), redirect_uri)?;
         let inner = self.inner.clone();
-        let r = guard(|| inner.authorization_request(&AuthorizationParams::from_json(&m)?)).map_err(to_py)?;
+        let r = guard(|| inner.authorization_request(&params)).map_err(to_py)?;
         request_dict(py, &r)
     }
 

@@ -3,8 +3,8 @@
 //! an optional listener `(event: dict) -> None`.
 
 use crate::error::{guard, to_py};
-use crate::oidc::{awaitable, block, none_value, params_map, request_arg, PyOidcClient};
-use idflow::oidc::client::{AuthorizationParams, AuthorizationRequest, TokenSet};
+use crate::oidc::{authorization_params, awaitable, block, none_value, request_arg, PyOidcClient};
+use idflow::oidc::client::{AuthorizationRequest, TokenSet};
 use idflow::oidc::session::{self, SessionManager, SessionOptions, StorageFuture};
 use idflow::{Error, ErrorCode};
 use pyo3::prelude::*;
@@ -173,8 +173,7 @@ impl PySessionManager {
         params: Option<&Bound<'_, PyDict>>,
         redirect_uri: Option<String>,
     ) -> PyResult<String> {
-        let params = params_map(scopes, prompt, login_hint, max_age, params, None, redirect_uri)?;
-        let params = guard(|| AuthorizationParams::from_json(&params)).map_err(to_py)?;
+        let params = authorization_params(scopes, prompt, login_hint, max_age, params, None, redirect_uri)?;
         let m = self.inner.clone();
         block(py, async move { m.begin(&params).await })
     }
@@ -191,8 +190,7 @@ impl PySessionManager {
         params: Option<&Bound<'py, PyDict>>,
         redirect_uri: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let params = params_map(scopes, prompt, login_hint, max_age, params, None, redirect_uri)?;
-        let params = guard(|| AuthorizationParams::from_json(&params)).map_err(to_py)?;
+        let params = authorization_params(scopes, prompt, login_hint, max_age, params, None, redirect_uri)?;
         let m = self.inner.clone();
         awaitable(py, async move { m.begin(&params).await }, text_value)
     }

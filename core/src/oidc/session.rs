@@ -575,13 +575,23 @@ impl SessionManager {
 
     /// Reads the stored record into `st` (a failure is also an event).
     async fn load(&self, st: &mut State) -> Result<()> {
-        // Read first: a save that lands meanwhile moves it on again.
+        let (generation, text) = self.read(st).await?;
+        self.apply(st, text.as_deref(), generation)
+    }
+
+    /// The stored text, and the client's generation from before it was read
+    /// (a save that lands meanwhile moves it on again).
+    async fn read(&self, st: &mut State) -> Result<(u64, Option<String>)> {
         let generation = self.shared.generation.load(Ordering::SeqCst);
-        let text = match self.storage.load().await {
-            Ok(t) => t,
-            Err(e) => return Err(self.storage_failed(st, storage_error("the session could not be loaded", e))),
-        };
-        let stored = match text.as_deref().map(Stored::parse).transpose() {
+        match self.storage.load().await {
+            Ok(text) => Ok((generation, text)),
+            Err(e) => Err(self.storage_failed(st, storage_error("the session could not be loaded", e))),
+        }
+    }
+
+    /// Makes the stored `text` this manager's copy.
+    fn apply(&self, st: &mut State, text: Option<&str>, generation: u64) -> Result<()> {
+        let stored = match text.map(Stored::parse).transpose() {
             Ok(s) => s.unwrap_or_default(),
             Err(e) => return Err(self.storage_failed(st, e)),
         };
@@ -745,12 +755,13 @@ impl SessionManager {
             // that fails does not stop the sign-in, unless what is stored
             // was written by a newer idflow (never overwritten).
             if !st.dirty {
-                if let Ok(Some(text)) = self.storage.load().await {
-                    if let Some(e) = newer_record(&text) {
-                        return Err(self.storage_failed(&mut st, e));
+                if let Ok((generation, text)) = self.read(&mut st).await {
+                    if let Err(e) = self.apply(&mut st, text.as_deref(), generation) {
+                        if text.as_deref().and_then(newer_record).is_some() {
+                            return Err(e);
+                        }
                     }
                 }
-                let _ = self.load(&mut st).await;
             }
             self.start(&mut st, tokens).await
         }
