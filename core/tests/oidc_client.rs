@@ -266,7 +266,6 @@ fn redirect_uris_take_every_rfc_8252_form_and_name_the_rule_they_break() {
         assert_eq!(client.parse_callback(&cb, "other").unwrap_err().code, ErrorCode::InvalidRequest, "{uri}");
         let mixed_up = format!("{uri}?code=c1&state={}&iss=https%3A%2F%2Fevil.example", request.state);
         assert_eq!(client.parse_callback(&mixed_up, &request.state).unwrap_err().code, ErrorCode::InvalidIssuer, "{uri}");
-        assert_eq!(idflow::oidc::client::callback_state(&cb).as_deref(), Some(request.state.as_str()));
     }
     for (uri, rule) in [
         ("javascript:alert(1)//", "javascript: scheme"),

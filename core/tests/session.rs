@@ -330,6 +330,19 @@ async fn a_pending_sign_in_answers_only_its_own_callback_once_and_expires() {
     assert!(err.message.contains("state"), "{}", err.message);
     assert_eq!(storage.get(), before, "nothing changed");
     let callback = browse(&provider, &url, "pending@example.com").await;
+    // Someone who learned the state cannot spend the pending sign-in with a
+    // doctored callback: a repeated state, another issuer's `iss` (mix-up)
+    // or a huge state are refused before anything changes.
+    let state = callback.split("state=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    for (doctored, code) in [
+        (format!("com.example.app:/oauth2redirect?code=evil&state={state}&state=other"), ErrorCode::InvalidRequest),
+        (format!("com.example.app:/oauth2redirect?code=evil&state=other&state={state}"), ErrorCode::InvalidRequest),
+        (format!("com.example.app:/oauth2redirect?code=evil&state={state}&iss=https%3A%2F%2Fevil.example"), ErrorCode::InvalidIssuer),
+        (format!("com.example.app:/oauth2redirect?code=evil&state={}", "s".repeat(100_000)), ErrorCode::InvalidRequest),
+    ] {
+        assert_eq!(manager.complete(&doctored, None).await.unwrap_err().code, code, "{:.120}", doctored);
+        assert_eq!(storage.get(), before, "nothing changed: {:.120}", doctored);
+    }
     assert_eq!(manager.complete(&callback, None).await.unwrap().claims["email"], "pending@example.com");
     // An expired pending request is refused and removed.
     let mut doc: serde_json::Value = serde_json::from_str(&storage.get().unwrap()).unwrap();

@@ -695,10 +695,11 @@ impl SessionManager {
             let Some(pending) = st.pending.clone() else {
                 return Err(Error::invalid_request("no sign-in is pending: call begin first (a callback completes once)"));
             };
-            let given = crate::oidc::client::callback_state(callback).unwrap_or_default();
-            if !crate::pkce::constant_time_eq(given.as_bytes(), pending.state.as_bytes()) {
-                return Err(Error::invalid_request("the callback is not for the pending sign-in (state mismatch)"));
-            }
+            // Not this sign-in's callback (another state, a repeated
+            // parameter, another issuer's iss): refused, nothing changes.
+            self.client
+                .callback_params(callback, &pending.state)
+                .map_err(|e| Error::new(e.code, format!("the callback is not for the pending sign-in: {}", e.message)))?;
             // Single use: spent before the code is exchanged.
             st.pending = None;
             self.persist(&mut st).await?;

@@ -401,12 +401,6 @@ fn callback_query(input: &str) -> &str {
     query.split('#').next().unwrap_or_default()
 }
 
-/// The `state` a callback carries, unchecked (to find which pending
-/// request it answers).
-pub fn callback_state(input: &str) -> Option<String> {
-    crate::oidc::provider::http::Params::parse(callback_query(input).as_bytes()).get("state").map(str::to_owned)
-}
-
 /// A redirect URI the app gives: RFC 8252 §7's forms, named rule when not.
 fn check_redirect_uri(uri: &str, what: &str) -> Result<()> {
     crate::oidc::redirect_uri::classify(uri).map(|_| ()).map_err(|rule| Error::config(format!("{what}: {rule}")))
@@ -610,32 +604,38 @@ impl OidcClient {
     /// or a `form_post` body. Checks `state`, maps `error=` to error codes
     /// and checks the RFC 9207 `iss` when present.
     pub fn parse_callback(&self, input: &str, expected_state: &str) -> Result<Callback> {
-        let params = crate::oidc::provider::http::Params::parse(callback_query(input).as_bytes());
-        if let Some(name) = params.repeated() {
-            return Err(Error::invalid_request(format!("callback parameter {name} is repeated")));
-        }
-        let state = params.get("state").unwrap_or_default();
-        let issuer = self.endpoints().issuer;
-        if let Some(iss) = params.get("iss") {
-            if issuer.as_deref().is_some_and(|i| i != iss) {
-                return Err(Error::new(ErrorCode::InvalidIssuer, "the callback's iss is not this provider's issuer (mix-up?)"));
-            }
-        }
+        let params = self.callback_params(input, expected_state)?;
         if let Some(error) = params.get("error") {
-            if state != expected_state {
-                return Err(Error::invalid_request("state mismatch: the callback is not for this authorization request"));
-            }
             return Err(Error::new(oauth_error_code(error), describe(error, params.get("error_description"))));
         }
-        if !crate::pkce::constant_time_eq(state.as_bytes(), expected_state.as_bytes()) || expected_state.is_empty() {
-            return Err(Error::invalid_request("state mismatch: the callback is not for this authorization request"));
-        }
+        let state = params.get("state").unwrap_or_default();
         let code = params.get("code").map(str::to_owned);
         let id_token = params.get("id_token").map(str::to_owned);
         if code.is_none() && id_token.is_none() {
             return Err(Error::invalid_request("the callback has neither code nor id_token"));
         }
         Ok(Callback { code, id_token, state: state.to_owned() })
+    }
+
+    /// The parameters of a callback that answers the request whose state is
+    /// `expected_state`, whatever its outcome: no parameter repeated, the
+    /// RFC 9207 `iss` when present, the state (constant time). A callback
+    /// refused here is not that request's and must change nothing.
+    pub(crate) fn callback_params(&self, input: &str, expected_state: &str) -> Result<crate::oidc::provider::http::Params> {
+        let params = crate::oidc::provider::http::Params::parse(callback_query(input).as_bytes());
+        if let Some(name) = params.repeated() {
+            return Err(Error::invalid_request(format!("callback parameter {name} is repeated")));
+        }
+        if let Some(iss) = params.get("iss") {
+            if self.endpoints().issuer.as_deref().is_some_and(|i| i != iss) {
+                return Err(Error::new(ErrorCode::InvalidIssuer, "the callback's iss is not this provider's issuer (mix-up?)"));
+            }
+        }
+        let state = params.get("state").unwrap_or_default();
+        if !crate::pkce::constant_time_eq(state.as_bytes(), expected_state.as_bytes()) || expected_state.is_empty() {
+            return Err(Error::invalid_request("state mismatch: the callback is not for this authorization request"));
+        }
+        Ok(params)
     }
 
     fn validation(&self, issuer: Option<&str>) -> Validation {
