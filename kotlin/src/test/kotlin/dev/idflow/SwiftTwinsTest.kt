@@ -156,3 +156,100 @@ class ProviderTests {
         }
     }
 }
+
+class IdFlowTests {
+    private fun text(o: kotlinx.serialization.json.JsonObject, k: String): String? =
+        (o[k] as? kotlinx.serialization.json.JsonPrimitive)?.takeIf { it.isString }?.content
+
+    @Test
+    fun testErrorCodesMatchTheSharedList() {
+        val codes = (Vectors.load("error_codes.json")["codes"] as kotlinx.serialization.json.JsonArray)
+            .map { text(it as kotlinx.serialization.json.JsonObject, "code")!! }
+        assertEquals(codes, errorCodes())
+        for (code in codes) {
+            val e = assertThrows(IdflowException::class.java) { debugRaise(code) }
+            assertTrue(e::class.simpleName!!.endsWith(snakeToCamel(code)), "$code -> ${e::class.simpleName}")
+        }
+        assertThrows(IdflowException.Internal::class.java) { debugPanic() }
+    }
+
+    @Test
+    fun testPkceVectors() {
+        for (vec in Vectors.list("pkce_rfc7636.json")) {
+            val method = text(vec, "code_challenge_method")!!
+            val ok = pkceVerify(text(vec, "code_verifier")!!, text(vec, "code_challenge")!!, method, method == "plain")
+            assertEquals(text(vec, "expected") == "match", ok, text(vec, "id"))
+        }
+        assertThrows(IdflowException::class.java) { pkceGenerateVerifier(12u) }
+        assertEquals(64, pkceGenerate().verifier.length)
+    }
+
+    @Test
+    fun testJwsVectors() {
+        val anyKey = Key.fromSecret(ByteArray(64) { 7 })
+        for (file in listOf("jws_rfc7515.json", "jws_rfc7520.json", "jws_rfc8037.json", "jws_rfc7797.json")) {
+            for (vec in Vectors.list(file)) {
+                val alg = text(vec, "alg")!!
+                val expected = text(vec, "expected")!!
+                val compact = text(vec, "compact")
+                if (expected == "reject") {
+                    assertThrows(IdflowException::class.java) { jwtVerifyJws(compact!!, anyKey, listOf("HS256")) }
+                    continue
+                }
+                val key = Key.fromJwk(vec["key"]!!.toString())
+                if (expected == "reject_unless_b64_supported") {
+                    assertThrows(IdflowException::class.java) { jwtVerifyJws(compact!!, key, listOf(alg)) }
+                    continue
+                }
+                val input = text(vec, "signing_input")!!.toByteArray()
+                val sig = Vectors.b64u(text(vec, "signature_b64u")!!)
+                key.verifyBytes(alg, input, sig)
+                val detached = (vec["detached_payload"] as? kotlinx.serialization.json.JsonPrimitive)?.content == "true"
+                if (compact != null && !detached) {
+                    assertEquals(text(vec, "payload"), jwtVerifyJws(compact, key, listOf(alg)).payload.toString(Charsets.UTF_8))
+                }
+                if ((vec["deterministic"] as kotlinx.serialization.json.JsonPrimitive).content == "true") {
+                    assertTrue(sig.contentEquals(key.signBytes(alg, input)), text(vec, "id"))
+                }
+            }
+        }
+        for (vec in Vectors.list("jwk_thumbprint_rfc7638.json")) {
+            assertEquals(text(vec, "thumbprint_sha256"), Key.fromJwk(vec["jwk"]!!.toString()).thumbprint())
+        }
+    }
+
+    @Test
+    fun testSignVerifyEveryAlgorithm() {
+        val exp = System.currentTimeMillis() / 1000 + 600
+        for (alg in algorithms()) {
+            val key = Key.generate(alg)
+            val token = jwtSign("""{"sub":"u1","exp":$exp}""", key)
+            val verifier = if (alg.startsWith("HS")) key else key.publicKey()
+            val claims = jwtVerify(token, verifier, VerifyOptions(algorithms = listOf(alg)))
+            assertTrue(claims.contains("\"sub\":\"u1\""), alg)
+        }
+    }
+}
+
+class FlowTests {
+    @Test
+    fun testFlowEngineErrors(): Unit = runBlocking {
+        val key = Key.generate("ES256")
+        assertThrows(IdflowException::class.java) { FlowEngine("""{"projectId":"x"}""", key) }
+        val project = """{"projectId":"local","baseUrl":"http://127.0.0.1:8080","flows":["sign-up-or-in.json"]}"""
+        FlowEngine(project, key, File("../tests/flows").path).use { engine ->
+            assertTrue(engine.start("sign-up-or-in").contains("\"waiting\""))
+        }
+    }
+
+    @Test
+    fun testValidateFlow() {
+        val dir = File("../tests/flows")
+        assertEquals(0, validateFlow(File(dir, "random-user.json").readText()).size)
+        val expected = Vectors.json(File(dir, "invalid.expected.json").readText()) as kotlinx.serialization.json.JsonObject
+        assertEquals(
+            (expected["problems"] as kotlinx.serialization.json.JsonArray).size,
+            validateFlow(File(dir, "invalid.json").readText()).size,
+        )
+    }
+}
