@@ -48,7 +48,7 @@ impl Provider {
     }
 
     pub(super) async fn flow_start(&self, req: &HttpRequest) -> HttpResponse {
-        let body = match json_body(req) {
+        let body = match req.json_object() {
             Ok(b) => b,
             Err(e) => return flow_error(&e),
         };
@@ -144,7 +144,7 @@ impl Provider {
     }
 
     pub(super) async fn flow_next(&self, req: &HttpRequest) -> HttpResponse {
-        let body = match json_body(req) {
+        let body = match req.json_object() {
             Ok(b) => b,
             Err(e) => return flow_error(&e),
         };
@@ -246,12 +246,6 @@ fn flow_input(body: &Map<String, Value>) -> Result<Map<String, Value>> {
     }
 }
 
-fn json_body(req: &HttpRequest) -> Result<Map<String, Value>> {
-    if !req.content_type_is("application/json") {
-        return Err(Error::invalid_request("the flow API takes a JSON body (Content-Type: application/json)"));
-    }
-    crate::json::parse_object(&req.body).map_err(|e| Error::invalid_request(format!("the body is not a JSON object: {e}")))
-}
 
 fn flow_error(e: &Error) -> HttpResponse {
     let status = match e.code {

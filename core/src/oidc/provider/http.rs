@@ -91,6 +91,16 @@ impl HttpRequest {
             .and_then(|v| v.split(';').next())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case(media_type))
     }
+
+    /// The body of a JSON API request: `Content-Type: application/json` and
+    /// an object at the top level, or `invalid_request` saying which is wrong.
+    pub(crate) fn json_object(&self) -> crate::error::Result<serde_json::Map<String, serde_json::Value>> {
+        if !self.content_type_is("application/json") {
+            return Err(crate::error::Error::invalid_request("this endpoint takes a JSON body (Content-Type: application/json)"));
+        }
+        crate::json::parse_object(&self.body)
+            .map_err(|e| crate::error::Error::invalid_request(format!("the body is not a JSON object: {e}")))
+    }
 }
 
 /// Parameters of a query string or form body. A repeated name is an error

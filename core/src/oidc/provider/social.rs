@@ -44,12 +44,6 @@ pub(super) fn v1_error(e: &Error) -> HttpResponse {
     HttpResponse::json_no_store(status, &json!({"error": {"code": e.code.as_str(), "message": message}}))
 }
 
-fn body_object(req: &HttpRequest) -> Result<Map<String, Value>> {
-    if !req.content_type_is("application/json") {
-        return Err(Error::invalid_request("this endpoint takes a JSON body (Content-Type: application/json)"));
-    }
-    crate::json::parse_object(&req.body).map_err(|e| Error::invalid_request(format!("the body is not a JSON object: {e}")))
-}
 
 /// The project's custom providers with their (lazily discovered) clients;
 /// shared by the provider's API path and the engine's `oauth` steps.
@@ -135,7 +129,7 @@ impl Provider {
 
     async fn oauth_authorize_inner(&self, req: &HttpRequest) -> Result<String> {
         self.count_ip(req, "social_api", self.limits.social_api_per_ip, "social login requests from this address")?;
-        let body = body_object(req)?;
+        let body = req.json_object()?;
         let text = |k: &str| body.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
         let name = text("provider").ok_or_else(|| Error::invalid_request("provider is required"))?;
         let prompt = match body.get("prompt") {
@@ -424,7 +418,7 @@ impl Provider {
 
     /// `POST /v1/auth/oauth/exchange {"code", "codeVerifier"}` → `authInfo`.
     pub(super) async fn oauth_exchange(&self, req: &HttpRequest) -> HttpResponse {
-        let result = self.count_ip(req, "social_api", self.limits.social_api_per_ip, "social login requests from this address").and_then(|()| body_object(req)).and_then(|body| {
+        let result = self.count_ip(req, "social_api", self.limits.social_api_per_ip, "social login requests from this address").and_then(|()| req.json_object()).and_then(|body| {
             let text = |k: &str| body.get(k).and_then(Value::as_str).filter(|c| !c.is_empty());
             let code = text("code").ok_or_else(|| Error::invalid_request("code is required"))?;
             let verifier = text("codeVerifier").ok_or_else(|| Error::invalid_request("codeVerifier is required (the verifier of the codeChallenge sent to authorize)"))?;

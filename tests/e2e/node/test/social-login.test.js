@@ -39,6 +39,7 @@ let signingIn = 'alice';
 let lastCallback;
 
 let upstream;
+let customPage;
 let idflow;
 let tempDir;
 let configFile;
@@ -100,7 +101,74 @@ async function startUpstream(idflowBase) {
   return { server, issuer };
 }
 
-function project(upstreamIssuer, baseUrl) {
+// The custom page's site: another site than idflow's (Chromium maps this
+// name to 127.0.0.1), so idflow's cookies never reach the page's requests.
+const PAGE_HOST = 'login.app.test';
+
+/**
+ * A team's own login page (the `custom` application's flowHostingUrl) on
+ * its own site. Its backend forwards /api/flow/start to idflow's flow API
+ * server-side (idflow's flow API sends no CORS headers), with no cookies:
+ * the page proves the execution is its own with `executionSecret` alone,
+ * kept in sessionStorage. `secrets` records what idflow answered;
+ * `onResume`, when set, runs once before a resume is forwarded.
+ */
+async function startCustomPage(idflowBase) {
+  const site = { secrets: new Map(), onResume: null };
+  const script = `
+    const q = new URLSearchParams(location.search);
+    const show = (x) => { document.getElementById('out').textContent = JSON.stringify(x); };
+    async function api(body) {
+      const r = await fetch('/api/flow/start', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: r.status, json: await r.json() };
+    }
+    (async () => {
+      let answer;
+      if (q.get('request')) {
+        answer = await api({ request: q.get('request') });
+        if (answer.json.executionSecret) sessionStorage.setItem('idflow:' + answer.json.executionId, answer.json.executionSecret);
+      } else {
+        const executionId = q.get('execution');
+        answer = await api({ executionId, executionSecret: sessionStorage.getItem('idflow:' + executionId) || '', resume: q.get('resume') || undefined });
+      }
+      show(answer);
+      if (answer.json.redirect && answer.json.redirect.url) location.assign(answer.json.redirect.url);
+    })().catch((e) => show({ error: String(e) }));`;
+  const server = http.createServer(async (req, res) => {
+    const url = new URL(req.url, 'http://x');
+    if (req.method === 'GET' && url.pathname === '/local') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.end('<!doctype html><title>Sign in</title><pre id="out"></pre><script src="/local.js"></script>');
+    } else if (req.method === 'GET' && url.pathname === '/local.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript' });
+      res.end(script);
+    } else if (req.method === 'POST' && url.pathname === '/api/flow/start') {
+      const chunks = [];
+      for await (const c of req) chunks.push(c);
+      const hook = site.onResume;
+      if (hook && JSON.parse(Buffer.concat(chunks)).resume) {
+        site.onResume = null;
+        await hook();
+      }
+      const upstreamRes = await fetch(`${idflowBase}/v1/flow/start`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.concat(chunks),
+      });
+      const text = await upstreamRes.text();
+      try {
+        const answer = JSON.parse(text);
+        if (answer.executionSecret) site.secrets.set(answer.executionId, answer.executionSecret);
+      } catch { /* shown to the page as it is */ }
+      res.writeHead(upstreamRes.status, { 'content-type': 'application/json' });
+      res.end(text);
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return Object.assign(site, { server, origin: `http://${PAGE_HOST}:${server.address().port}` });
+}
+
+function project(upstreamIssuer, baseUrl, pageOrigin) {
   const discoveryUrl = `${upstreamIssuer}/.well-known/openid-configuration`;
   const flow = (id, provider) => ({
     id, name: `Sign in with ${provider}`, start: 'sso',
@@ -125,7 +193,11 @@ function project(upstreamIssuer, baseUrl) {
     // Where social login by API may land (origins approve every path).
     redirectUrls: [API_AFTER, 'http://127.0.0.1'],
     flows: [flow('via-basic', 'up-basic'), flow('via-post', 'up-post'), flow('via-jwt', 'up-jwt')],
-    applications: [{ clientId: 'app', public: true, redirectUris: [APP_CB], flow: 'via-basic', flows: ['via-basic', 'via-post', 'via-jwt'] }],
+    applications: [
+      { clientId: 'app', public: true, redirectUris: [APP_CB], flow: 'via-basic', flows: ['via-basic', 'via-post', 'via-jwt'] },
+      // A team's own login page on another site, driving the flow API.
+      { clientId: 'custom', public: true, redirectUris: [APP_CB], flow: 'via-basic', flowHostingUrl: `${pageOrigin}/local` },
+    ],
     oauthProviders: [
       {
         name: 'up-basic', clientId: 'idf-basic', clientSecret: SECRET, discoveryUrl, scopes, triggerMethod: 'flowsOnly',
@@ -148,9 +220,10 @@ before(async () => {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   upstream = await startUpstream(base);
+  customPage = await startCustomPage(base);
   tempDir = makeTempDir('idflow-social-');
   configFile = path.join(tempDir, 'social.json');
-  fs.writeFileSync(configFile, JSON.stringify(project(upstream.issuer, base), null, 2));
+  fs.writeFileSync(configFile, JSON.stringify(project(upstream.issuer, base, customPage.origin), null, 2));
   idflow = await startServer({ db: path.join(tempDir, 'idflow.db'), port, config: configFile, projectId: 'social' });
   metadata = await (await fetch(`${idflow.issuer}/.well-known/openid-configuration`)).json();
   JWKS = jose.createRemoteJWKSet(new URL(metadata.jwks_uri));
@@ -159,23 +232,24 @@ before(async () => {
 after(async () => {
   await stopServer(idflow);
   upstream?.server.close();
+  customPage?.server.close();
   removeTempDir(tempDir);
 });
 
 const b64u = (buf) => Buffer.from(buf).toString('base64url');
 
 /** An authorization request at idflow for the app, with PKCE, state and nonce. */
-function authorizationRequest(flow, redirectUri = APP_CB) {
+function authorizationRequest(flow, redirectUri = APP_CB, clientId = 'app') {
   const verifier = b64u(randomBytes(32));
   const challenge = b64u(createHash('sha256').update(verifier).digest());
   const url = new URL(metadata.authorization_endpoint);
   const state = b64u(randomBytes(12));
   const nonce = b64u(randomBytes(12));
   url.search = new URLSearchParams({
-    response_type: 'code', client_id: 'app', redirect_uri: redirectUri, scope: 'openid email profile descope.custom_claims',
+    response_type: 'code', client_id: clientId, redirect_uri: redirectUri, scope: 'openid email profile descope.custom_claims',
     state, nonce, code_challenge: challenge, code_challenge_method: 'S256', flow,
   }).toString();
-  return { url, verifier, state, nonce, redirectUri };
+  return { url, verifier, state, nonce, redirectUri, clientId };
 }
 
 /** Redeems the app's code at idflow; resolves to the verified id_token claims. */
@@ -183,11 +257,11 @@ async function redeem(request, code) {
   const tokenRes = await fetch(metadata.token_endpoint, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: request.redirectUri, client_id: 'app', code_verifier: request.verifier }),
+    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: request.redirectUri, client_id: request.clientId, code_verifier: request.verifier }),
   });
   const tokens = await tokenRes.json();
   assert.equal(tokenRes.status, 200, JSON.stringify(tokens));
-  const { payload } = await jose.jwtVerify(tokens.id_token, JWKS, { issuer: idflow.issuer, audience: 'app' });
+  const { payload } = await jose.jwtVerify(tokens.id_token, JWKS, { issuer: idflow.issuer, audience: request.clientId });
   assert.equal(payload.nonce, request.nonce);
   assert.equal(payload.upstreamIss, upstream.issuer, 'custom claims see the upstream claims');
   return payload;
@@ -410,4 +484,73 @@ test('the hosted login page follows the oauth step to the upstream and back, in 
   const claims = await redeem(authz, landed.url.searchParams.get('code'));
   assert.equal(claims.email, 'carol@example.com');
   assert.deepEqual(errors, []);
+});
+
+test('a custom flowHostingUrl page on another site finishes an oauth step with resume + executionSecret, in Chromium', { skip: noBrowser, timeout: 60000 }, async (t) => {
+  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing and CI=true: the browser test must run in CI`);
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', `--host-resolver-rules=MAP ${PAGE_HOST} 127.0.0.1`],
+  });
+  t.after(() => browser.close());
+  const cb = await startCallbackServer('/app/cb');
+  t.after(() => cb.close());
+  signingIn = 'dave';
+  const authz = authorizationRequest('via-basic', cb.url, 'custom');
+  const page = await (await browser.newContext()).newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  const visited = [];
+  // Every URL the tab went to, redirects included.
+  page.on('request', (r) => { if (r.isNavigationRequest() && r.frame() === page.mainFrame()) visited.push(r.url()); });
+
+  // The upstream's answer comes back to idflow's callback in a browser that
+  // holds no proof of the execution (the page's requests carried no idflow
+  // cookie), so idflow keeps it under a one-time `resume` id and sends the
+  // browser to the owner's page. Before that page's resume reaches idflow,
+  // another browser (no secret in its sessionStorage) opens the same URL.
+  let resumeUrl;
+  let intruder;
+  customPage.onResume = async () => {
+    resumeUrl = new URL(visited.findLast((u) => u.startsWith(`${customPage.origin}/local?`)));
+    const other = await (await browser.newContext()).newPage();
+    await other.goto(resumeUrl.href);
+    await other.waitForFunction(() => document.getElementById('out')?.textContent, null, { timeout: 10000 });
+    intruder = JSON.parse(await other.textContent('#out'));
+    await other.context().close();
+  };
+  t.after(() => { customPage.onResume = null; });
+
+  const seen = cb.requests.length;
+  await page.goto(authz.url.href);
+  await page.waitForURL((u) => u.href.startsWith(`${cb.url}?`), { timeout: 20000 });
+  assert.ok(visited.some((u) => u.startsWith(`${customPage.origin}/local?request=`)), `authorize sent the browser to the custom page: ${visited}`);
+  assert.ok(visited.some((u) => u.startsWith(`${upstream.issuer}/`)), `the oauth step went to the upstream: ${visited}`);
+  assert.ok(resumeUrl, `the callback sent the browser back to the custom page: ${visited}`);
+  const executionId = resumeUrl.searchParams.get('execution');
+  const resume = resumeUrl.searchParams.get('resume');
+  assert.ok(executionId && resume, resumeUrl.href);
+  assert.equal(intruder.status, 403, JSON.stringify(intruder));
+  assert.equal(intruder.json.error.code, 'access_denied');
+
+  // The page resumed with its secret, and the completion URL delivered the
+  // code to this browser, whose idflow_browser cookie bound the request.
+  const landed = await cb.next(seen);
+  assert.equal(landed.url.searchParams.get('state'), authz.state);
+  assert.ok(visited.some((u) => u.startsWith(`${idflow.url}/oauth2/v1/authorize/complete?`)), `${visited}`);
+  const claims = await redeem(authz, landed.url.searchParams.get('code'));
+  assert.equal(claims.email, 'dave@example.com');
+  assert.equal(claims.acr, 'via-basic');
+  assert.deepEqual(errors, []);
+
+  // The resume id was good once: with the right secret it now resumes nothing.
+  const secret = customPage.secrets.get(executionId);
+  assert.ok(secret, 'the custom page received an executionSecret');
+  const again = await fetchManual(`${idflow.url}/v1/flow/start`, undefined, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ executionId, executionSecret: secret, resume }),
+  });
+  const againBody = await again.json();
+  assert.notEqual(again.status, 200, JSON.stringify(againBody));
+  assert.equal(againBody.status, 'failed', JSON.stringify(againBody));
 });
