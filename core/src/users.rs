@@ -36,6 +36,95 @@ pub struct TenantMembership {
     pub roles: Vec<String>,
 }
 
+/// A postal address (OIDC Core §5.1.1): `/v1` names in camelCase, claim
+/// names in snake_case ([`Address::to_claim`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Address {
+    pub formatted: Option<String>,
+    pub street_address: Option<String>,
+    pub locality: Option<String>,
+    pub region: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+}
+
+/// The address fields: `/v1` name, claim name.
+const ADDRESS_FIELDS: [(&str, &str); 6] = [
+    ("formatted", "formatted"),
+    ("streetAddress", "street_address"),
+    ("locality", "locality"),
+    ("region", "region"),
+    ("postalCode", "postal_code"),
+    ("country", "country"),
+];
+
+impl Address {
+    fn slots(&self) -> [&Option<String>; 6] {
+        [&self.formatted, &self.street_address, &self.locality, &self.region, &self.postal_code, &self.country]
+    }
+
+    fn slots_mut(&mut self) -> [&mut Option<String>; 6] {
+        [
+            &mut self.formatted,
+            &mut self.street_address,
+            &mut self.locality,
+            &mut self.region,
+            &mut self.postal_code,
+            &mut self.country,
+        ]
+    }
+
+    /// The `/v1` shape (camelCase; absent parts left out).
+    pub fn to_json(&self) -> Value {
+        self.object(|(name, _)| name)
+    }
+
+    /// The `address` claim (OIDC Core §5.1.1; snake_case).
+    pub fn to_claim(&self) -> Value {
+        self.object(|(_, claim)| claim)
+    }
+
+    fn object(&self, key: impl Fn((&'static str, &'static str)) -> &'static str) -> Value {
+        let mut out = Map::new();
+        for (names, slot) in ADDRESS_FIELDS.into_iter().zip(self.slots()) {
+            if let Some(v) = slot {
+                out.insert(key(names).to_owned(), v.clone().into());
+            }
+        }
+        Value::Object(out)
+    }
+
+    /// Reads the `/v1` shape; `Err` names an unknown or non-string part.
+    pub fn from_json(v: &Value) -> Result<Address, String> {
+        let obj = v.as_object().ok_or("user field address takes an object")?;
+        let mut a = Address::default();
+        for (k, val) in obj {
+            let i = ADDRESS_FIELDS
+                .iter()
+                .position(|(name, _)| name == k)
+                .ok_or_else(|| format!("address.{k} is not an address field; expected one of {}", ADDRESS_FIELDS.map(|f| f.0).join(", ")))?;
+            *a.slots_mut()[i] = match val {
+                Value::Null => None,
+                Value::String(s) => Some(s.clone()),
+                _ => return Err(format!("address.{k} takes a string")),
+            };
+        }
+        Ok(a)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.slots().iter().all(|s| s.is_none())
+    }
+}
+
+/// Every built-in user field a flow's `updateUser` step or the management
+/// API can set by its `/v1` name (besides `customAttributes`, `tenants`
+/// and `status`).
+pub const USER_FIELDS: [&str; 18] = [
+    "name", "givenName", "middleName", "familyName", "nickname", "preferredUsername", "profile", "picture", "website",
+    "gender", "birthdate", "zoneinfo", "locale", "address", "phone", "email", "verifiedEmail", "verifiedPhone",
+];
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {
     pub user_id: String,
@@ -48,6 +137,22 @@ pub struct User {
     pub given_name: Option<String>,
     pub family_name: Option<String>,
     pub picture: Option<String>,
+    /// The other standard claims of OIDC Core §5.1, released by the
+    /// `profile` scope (and `address` by the `address` scope).
+    pub middle_name: Option<String>,
+    pub nickname: Option<String>,
+    pub preferred_username: Option<String>,
+    /// The URL of the user's profile page.
+    pub profile: Option<String>,
+    pub website: Option<String>,
+    pub gender: Option<String>,
+    /// `YYYY-MM-DD`, `YYYY` or `0000-MM-DD` (OIDC Core §5.1).
+    pub birthdate: Option<String>,
+    /// A time zone database name, e.g. `Europe/Paris`.
+    pub zoneinfo: Option<String>,
+    /// A BCP 47 language tag, e.g. `fr-CA`.
+    pub locale: Option<String>,
+    pub address: Option<Address>,
     pub custom_attributes: Map<String, Value>,
     pub tenants: Vec<TenantMembership>,
     pub status: UserStatus,
@@ -94,6 +199,16 @@ impl User {
             given_name: None,
             family_name: None,
             picture: None,
+            middle_name: None,
+            nickname: None,
+            preferred_username: None,
+            profile: None,
+            website: None,
+            gender: None,
+            birthdate: None,
+            zoneinfo: None,
+            locale: None,
+            address: None,
             custom_attributes: Map::new(),
             tenants: Vec::new(),
             status: UserStatus::Enabled,
@@ -115,6 +230,16 @@ impl User {
             "givenName": self.given_name,
             "familyName": self.family_name,
             "picture": self.picture,
+            "middleName": self.middle_name,
+            "nickname": self.nickname,
+            "preferredUsername": self.preferred_username,
+            "profile": self.profile,
+            "website": self.website,
+            "gender": self.gender,
+            "birthdate": self.birthdate,
+            "zoneinfo": self.zoneinfo,
+            "locale": self.locale,
+            "address": self.address.as_ref().map(Address::to_json),
             "customAttributes": self.custom_attributes,
             "tenants": self.tenants.iter().map(|t| json!({"tenantId": t.tenant_id, "roles": t.roles})).collect::<Vec<_>>(),
             "status": self.status.as_str(),
@@ -139,6 +264,16 @@ impl User {
             given_name: s("givenName"),
             family_name: s("familyName"),
             picture: s("picture"),
+            middle_name: s("middleName"),
+            nickname: s("nickname"),
+            preferred_username: s("preferredUsername"),
+            profile: s("profile"),
+            website: s("website"),
+            gender: s("gender"),
+            birthdate: s("birthdate"),
+            zoneinfo: s("zoneinfo"),
+            locale: s("locale"),
+            address: v.get("address").and_then(|a| Address::from_json(a).ok()),
             custom_attributes: v.get("customAttributes").and_then(Value::as_object).cloned().unwrap_or_default(),
             tenants: v
                 .get("tenants")
@@ -180,6 +315,21 @@ impl User {
             "givenName" => self.given_name = text()?,
             "familyName" => self.family_name = text()?,
             "picture" => self.picture = text()?,
+            "middleName" => self.middle_name = text()?,
+            "nickname" => self.nickname = text()?,
+            "preferredUsername" => self.preferred_username = text()?,
+            "profile" => self.profile = checked(text()?, is_web_url, "an absolute http(s) URL")?,
+            "website" => self.website = checked(text()?, is_web_url, "an absolute http(s) URL")?,
+            "gender" => self.gender = text()?,
+            "birthdate" => self.birthdate = checked(text()?, is_birthdate, "YYYY-MM-DD, YYYY or 0000-MM-DD (OIDC Core §5.1)")?,
+            "zoneinfo" => self.zoneinfo = checked(text()?, is_zoneinfo, "a time zone name such as Europe/Paris")?,
+            "locale" => self.locale = checked(text()?, is_locale, "a BCP 47 language tag such as fr-CA")?,
+            "address" => {
+                self.address = match value {
+                    Value::Null => None,
+                    v => Some(Address::from_json(v)?).filter(|a| !a.is_empty()),
+                }
+            }
             "phone" => self.phone = text()?,
             "email" => {
                 let email = text()?.map(|e| normalize_login_id(&e));
@@ -196,6 +346,47 @@ impl User {
         }
         Ok(())
     }
+}
+
+/// `value` when it passes `ok`; else an error naming the expected form.
+fn checked(value: Option<String>, ok: fn(&str) -> bool, expected: &str) -> Result<Option<String>, String> {
+    match value {
+        Some(v) if !ok(&v) => Err(format!("{v:?} is not {expected}")),
+        v => Ok(v),
+    }
+}
+
+fn is_web_url(s: &str) -> bool {
+    url::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+}
+
+fn is_birthdate(s: &str) -> bool {
+    let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+    match s.split('-').collect::<Vec<_>>().as_slice() {
+        [y] => digits(y, 4),
+        [y, m, d] => {
+            digits(y, 4)
+                && digits(m, 2)
+                && digits(d, 2)
+                && (1..=12).contains(&m.parse::<u8>().unwrap_or(0))
+                && (1..=31).contains(&d.parse::<u8>().unwrap_or(0))
+        }
+        _ => false,
+    }
+}
+
+fn is_zoneinfo(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-+".contains(&b))
+        && !s.starts_with('/')
+        && !s.contains("..")
+}
+
+fn is_locale(s: &str) -> bool {
+    let mut parts = s.split(['-', '_']);
+    let first_ok = parts.next().is_some_and(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic()));
+    first_ok && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 // ---- management API (bindings and the provider call these) -----------------
@@ -293,6 +484,7 @@ pub fn search_users(store: &dyn Store, query: &UserQuery) -> Result<Vec<User>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -313,5 +505,56 @@ mod tests {
         u.tenants.push(TenantMembership { tenant_id: "T1".into(), roles: vec!["admin".into()] });
         u.custom_attributes.insert("plan".into(), Value::from("pro"));
         assert_eq!(User::from_json(&u.to_json()), Some(u));
+    }
+
+    #[test]
+    fn standard_profile_fields_are_checked_and_kept() {
+        let mut u = User::new("U1".into(), "ann@example.com", 5);
+        for (field, good) in [
+            ("middleName", "Q."),
+            ("nickname", "annie"),
+            ("preferredUsername", "ann"),
+            ("profile", "https://people.example/ann"),
+            ("website", "http://ann.example/"),
+            ("gender", "female"),
+            ("birthdate", "1990-04-01"),
+            ("birthdate", "0000-04-01"),
+            ("birthdate", "1990"),
+            ("zoneinfo", "America/Argentina/Buenos_Aires"),
+            ("locale", "fr-CA"),
+            ("locale", "en_US"),
+        ] {
+            assert_eq!(u.set_field(field, &Value::from(good)), Ok(()), "{field} {good}");
+        }
+        for (field, bad) in [
+            ("profile", "javascript:alert(1)"),
+            ("website", "ann.example"),
+            ("birthdate", "1990-13-01"),
+            ("birthdate", "01/04/1990"),
+            ("zoneinfo", "../etc/passwd"),
+            ("locale", "f"),
+            ("locale", "fr CA"),
+        ] {
+            let e = u.set_field(field, &Value::from(bad)).unwrap_err();
+            assert!(e.contains(bad), "{e}");
+        }
+        let address = json!({"formatted": "1 Main St\nSpringfield", "streetAddress": "1 Main St", "locality": "Springfield", "country": "US"});
+        assert_eq!(u.set_field("address", &address), Ok(()));
+        assert_eq!(
+            u.address.as_ref().map(Address::to_claim),
+            Some(json!({"formatted": "1 Main St\nSpringfield", "street_address": "1 Main St", "locality": "Springfield", "country": "US"}))
+        );
+        assert!(u.set_field("address", &json!({"street": "x"})).unwrap_err().contains("address.street"));
+        assert!(u.set_field("address", &json!({"locality": 7})).is_err());
+        assert!(u.set_field("address", &json!("1 Main St")).is_err());
+        assert_eq!(User::from_json(&u.to_json()), Some(u.clone()));
+        assert_eq!(u.to_json()["address"]["streetAddress"], "1 Main St");
+        assert_eq!(u.set_field("address", &Value::Null), Ok(()));
+        assert_eq!(u.address, None);
+        assert_eq!(u.set_field("address", &json!({})), Ok(()));
+        assert_eq!(u.address, None, "an empty address is no address");
+        for f in USER_FIELDS {
+            assert!(!u.set_field(f, &Value::Null).is_err_and(|e| e.contains("is not a user field")), "{f}");
+        }
     }
 }

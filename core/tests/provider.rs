@@ -106,8 +106,13 @@ async fn deliver(p: &Provider, url: &str, browser: &str) -> HttpResponse {
 
 /// Authorize → hosted page redirect → flow API → delivery → code.
 async fn login(p: &Provider, client: &str, redirect: &str, scope: &str, email: &str) -> Login {
+    login_with(p, client, redirect, scope, email, "").await
+}
+
+/// [`login`] with `extra` authorization parameters (`&name=value...`).
+async fn login_with(p: &Provider, client: &str, redirect: &str, scope: &str, email: &str, extra: &str) -> Login {
     let pair = pkce::generate(None).unwrap();
-    let r = get(p, &authorize_url(client, redirect, scope, Some(&pair.challenge), ""), None).await;
+    let r = get(p, &authorize_url(client, redirect, scope, Some(&pair.challenge), extra), None).await;
     assert_eq!(r.status, 302, "{}", r.text());
     let browser = set_cookie(&r, "idflow_browser").expect("authorize binds the request to the browser");
     let location = r.header("Location").unwrap().to_owned();
@@ -177,13 +182,18 @@ async fn discovery_and_jwks_describe_the_provider() {
     assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(
         d["scopes_supported"],
-        json!(["openid", "profile", "email", "phone", "offline_access", "descope.custom_claims", "descope.claims"])
+        json!(["openid", "profile", "email", "address", "phone", "offline_access", "descope.custom_claims", "descope.claims"])
     );
     assert_eq!(d["token_endpoint_auth_methods_supported"], json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]));
     assert_eq!(d["id_token_signing_alg_values_supported"], json!(["RS256"]));
     assert_eq!(d["response_types_supported"], json!(["code", "id_token", "id_token token"]));
     let claims: Vec<&str> = d["claims_supported"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
-    for c in ["iss", "aud", "sub", "email_verified", "phone_number_verified", "given_name", "plan", "loginEmail"] {
+    assert_eq!(d["claims_parameter_supported"], true);
+    for c in [
+        "iss", "aud", "sub", "auth_time", "acr", "email_verified", "phone_number_verified", "given_name", "middle_name", "nickname",
+        "preferred_username", "profile", "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at", "address", "plan",
+        "loginEmail",
+    ] {
         assert!(claims.contains(&c), "{c} missing from claims_supported");
     }
     let jwks = body(&get(&p, "/e2e/.well-known/jwks.json", None).await);
@@ -214,9 +224,11 @@ async fn code_flow_with_pkce_issues_standard_tokens() {
     let id = verify(&p, t["id_token"].as_str().unwrap(), "e2e");
     assert_eq!(id["azp"], "e2e");
     assert_eq!(id["nonce"], "n-1");
-    assert_eq!(id["email"], "ann@example.com");
-    assert_eq!(id["email_verified"], true);
-    assert_eq!(id["name"], "ann@example.com");
+    // An access token is issued, so the scopes' claims are at userinfo,
+    // not in the id_token (OIDC Core §5.4).
+    for claim in ["email", "email_verified", "name", "updated_at"] {
+        assert!(!id.contains_key(claim), "id_token carries {claim}");
+    }
     for claim in ["auth_time", "sid", "acr", "at_hash", "iat", "exp"] {
         assert!(id.contains_key(claim), "id_token lacks {claim}");
     }
@@ -241,6 +253,9 @@ async fn code_flow_with_pkce_issues_standard_tokens() {
     let info = body(&u);
     assert_eq!(info["sub"], id["sub"]);
     assert_eq!(info["email"], "ann@example.com");
+    assert_eq!(info["email_verified"], true);
+    assert_eq!(info["name"], "ann@example.com");
+    assert_eq!(info["preferred_username"], "ann@example.com");
     let u = post_form(&p, "/oauth2/v1/userinfo", &[("access_token", at)], None).await;
     assert_eq!(body(&u)["sub"], id["sub"]);
     // Without offline_access, a public client gets no refresh token.
@@ -838,16 +853,325 @@ async fn authorization_errors_use_the_requested_response_mode() {
     assert!(r.header("Location").is_none(), "never a redirect");
     let page = r.text();
     assert!(page.contains(&format!("action=\"{CB}\"")) && page.contains("method=\"post\""), "{page}");
-    assert!(page.contains("name=\"error\" value=\"request_not_supported\""), "{page}");
+    assert!(page.contains("name=\"error\" value=\"invalid_request_object\""), "{page}");
     assert!(page.contains("name=\"state\" value=\"st-1\""), "{page}");
     assert!(page.contains(&format!("name=\"iss\" value=\"{ISSUER}\"")), "RFC 9207: {page}");
     // The same error by query without response_mode.
     let r = get(&p, &base, None).await;
     let q = query(r.header("Location").unwrap());
-    assert_eq!((q["error"].as_str(), q["state"].as_str()), ("request_not_supported", "st-1"));
+    assert_eq!((q["error"].as_str(), q["state"].as_str()), ("invalid_request_object", "st-1"));
     // Asked for the fragment (which idflow keeps for the implicit flow),
     // the refusal itself still comes in the fragment.
     let r = get(&p, &format!("{base}&response_mode=fragment"), None).await;
     let loc = r.header("Location").unwrap();
     assert!(loc.starts_with(&format!("{CB}#error=")) && !loc.contains('?'), "{loc}");
+}
+
+/// A `claims` parameter, URL-encoded as an extra authorization parameter.
+fn claims_param(c: Value) -> String {
+    format!("&claims={}", enc(&c.to_string()))
+}
+
+async fn userinfo(p: &Provider, access_token: &str) -> Map<String, Value> {
+    let headers = vec![("Authorization".to_owned(), format!("Bearer {access_token}"))];
+    let r = p.handle(HttpRequest::new("GET", "/oauth2/v1/userinfo", headers, vec![])).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    body(&r).as_object().unwrap().clone()
+}
+
+const WEB: (&str, &str) = ("web", "web-secret-0123456789abcdef");
+const WEB_CB: &str = "http://127.0.0.1/cb";
+
+#[tokio::test]
+async fn scope_claims_are_at_userinfo_with_every_standard_claim_the_user_has() {
+    // OIDC Core §5.4: profile, email, address and phone release their
+    // claims; with an access token they are at userinfo, not in the id_token.
+    let p = provider();
+    let l = login(&p, "web", WEB_CB, "openid profile email address phone", "pat@example.com").await;
+    let t = body(&redeem(&p, "web", &l, Some(WEB)).await);
+    let id = verify(&p, t["id_token"].as_str().unwrap(), "web");
+    for (_, names) in [("profile", &PROFILE[..]), ("email", &["email", "email_verified"][..]), ("address", &["address"][..]), ("phone", &["phone_number", "phone_number_verified"][..])] {
+        for c in names {
+            assert!(!id.contains_key(*c), "the id_token carries {c}");
+        }
+    }
+    let info = userinfo(&p, t["access_token"].as_str().unwrap()).await;
+    for c in PROFILE {
+        assert!(info.contains_key(c), "userinfo lacks {c}: {info:?}");
+    }
+    assert_eq!(info["given_name"], "Ann");
+    assert_eq!(info["middle_name"], "Q.");
+    assert_eq!(info["preferred_username"], "pat@example.com");
+    assert_eq!(info["birthdate"], "1990-04-01");
+    assert_eq!(info["zoneinfo"], "Europe/Paris");
+    assert_eq!(info["locale"], "fr-FR");
+    assert!(info["updated_at"].is_u64());
+    assert_eq!(info["email"], "pat@example.com");
+    assert_eq!(info["email_verified"], true);
+    assert_eq!(info["phone_number"], "+33 1 23 45 67 89");
+    assert_eq!(info["phone_number_verified"], true);
+    assert_eq!(
+        info["address"],
+        json!({"formatted": "1 Rue Exemple\n75001 Paris\nFrance", "street_address": "1 Rue Exemple", "locality": "Paris", "postal_code": "75001", "country": "FR"})
+    );
+    // Each scope alone releases its claims only.
+    for (scope, wanted, not) in [
+        ("openid phone", "phone_number", "email"),
+        ("openid address", "address", "name"),
+        ("openid email", "email", "phone_number"),
+        ("openid profile", "nickname", "address"),
+    ] {
+        let l = login(&p, "web", WEB_CB, scope, "pat@example.com").await;
+        let t = body(&redeem(&p, "web", &l, Some(WEB)).await);
+        let info = userinfo(&p, t["access_token"].as_str().unwrap()).await;
+        assert!(info.contains_key(wanted) && !info.contains_key(not), "{scope}: {info:?}");
+    }
+    // Nothing asked, nothing released: only sub at userinfo, and no user
+    // claim in the id_token (Core §5.4, §5.5).
+    let l = login(&p, "web", WEB_CB, "openid", "pat@example.com").await;
+    let t = body(&redeem(&p, "web", &l, Some(WEB)).await);
+    let id = verify(&p, t["id_token"].as_str().unwrap(), "web");
+    let mut keys: Vec<&str> = id.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["acr", "at_hash", "aud", "auth_time", "azp", "exp", "iat", "iss", "nonce", "sid", "sub"]);
+    assert_eq!(userinfo(&p, t["access_token"].as_str().unwrap()).await.keys().collect::<Vec<_>>(), ["sub"]);
+}
+
+const PROFILE: [&str; 14] = [
+    "name", "family_name", "given_name", "middle_name", "nickname", "preferred_username", "profile", "picture", "website",
+    "gender", "birthdate", "zoneinfo", "locale", "updated_at",
+];
+
+#[tokio::test]
+async fn without_an_access_token_the_scope_claims_are_in_the_id_token() {
+    // response_type=id_token issues no access token: the id_token is the
+    // only place for the scope's claims (OIDC Core §5.4).
+    let p = provider();
+    let url = "/oauth2/v1/authorize?response_type=id_token&client_id=implicit&redirect_uri=http%3A%2F%2F127.0.0.1%2Fimplicit%2Fcb&scope=openid%20email%20profile&state=s9&nonce=n9&response_mode=form_post";
+    for (url, with_claims) in [(url.to_owned(), true), (url.replace("response_type=id_token", "response_type=id_token%20token"), false)] {
+        let r = get(&p, &url, None).await;
+        let browser = set_cookie(&r, "idflow_browser").unwrap();
+        let q = query(r.header("Location").unwrap());
+        let s = body(&post_json(&p, "/v1/flow/start", json!({"request": q["request"]})).await);
+        let d = body(&post_json(&p, "/v1/flow/next", json!({"executionId": s["executionId"], "executionSecret": s["executionSecret"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": "ivy@example.com"}})).await);
+        let html = deliver(&p, d["redirect"]["url"].as_str().unwrap(), &browser).await.text();
+        let token = html.split("name=\"id_token\" value=\"").nth(1).unwrap().split('"').next().unwrap();
+        let id = verify(&p, token, "implicit");
+        assert_eq!(id.contains_key("email"), with_claims, "{url}: {id:?}");
+        assert_eq!(id.contains_key("preferred_username"), with_claims, "{url}: {id:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_claims_parameter_asks_for_single_claims_where_they_are_wanted() {
+    // OIDC Core §5.5: userinfo and id_token members; essential changes
+    // nothing; unknown claims are ignored; refreshes keep the request.
+    let p = provider();
+    let asked = json!({
+        "userinfo": {"name": {"essential": true}, "birthdate": null, "no_such_claim": null},
+        "id_token": {"email": null, "plan": {"essential": true}, "address": null},
+    });
+    let l = login_with(&p, "web", WEB_CB, "openid", "cy@example.com", &claims_param(asked)).await;
+    let t = body(&redeem(&p, "web", &l, Some(WEB)).await);
+    let id = verify(&p, t["id_token"].as_str().unwrap(), "web");
+    assert_eq!(id["email"], "cy@example.com");
+    assert_eq!(id["plan"], "pro", "a custom claim can be asked for by name");
+    assert_eq!(id["address"]["locality"], "Paris");
+    assert!(!id.contains_key("name") && !id.contains_key("birthdate"), "{id:?}");
+    let info = userinfo(&p, t["access_token"].as_str().unwrap()).await;
+    assert_eq!(info["name"], "cy@example.com");
+    assert_eq!(info["birthdate"], "1990-04-01");
+    assert!(!info.contains_key("email") && !info.contains_key("no_such_claim"), "{info:?}");
+    // The refreshed tokens answer the same request.
+    let r = body(&post_form(&p, "/oauth2/v1/token", &[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap())], Some(WEB)).await);
+    let id = verify(&p, r["id_token"].as_str().unwrap(), "web");
+    assert_eq!(id["email"], "cy@example.com");
+    assert_eq!(userinfo(&p, r["access_token"].as_str().unwrap()).await["birthdate"], "1990-04-01");
+    // A malformed claims parameter is invalid_request, sent to the client.
+    let c = pkce::generate(None).unwrap();
+    for bad in [json!("x"), json!({"userinfo": []}), json!({"id_token": {"email": true}}), json!({"id_token": {"acr": {"values": "a"}}})] {
+        let r = get(&p, &authorize_url("web", WEB_CB, "openid", Some(&c.challenge), &claims_param(bad.clone())), None).await;
+        let q = query(r.header("Location").unwrap());
+        assert_eq!(q["error"], "invalid_request", "{bad}");
+        assert_eq!(q["state"], "st-1");
+    }
+    let r = get(&p, &authorize_url("web", WEB_CB, "openid", Some(&c.challenge), "&claims=%7Bnot%20json"), None).await;
+    assert_eq!(query(r.header("Location").unwrap())["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn the_claims_parameter_acr_and_sub_bound_the_sign_in() {
+    let p = provider();
+    let c = pkce::generate(None).unwrap();
+    // acr values choose among the application's flows (§5.5.1.1); an
+    // essential acr no flow of the application gives is a failed sign-in.
+    let acr = |v: Value| claims_param(json!({"id_token": {"acr": v}}));
+    let r = get(&p, &authorize_url("web-post", WEB_CB, "openid", Some(&c.challenge), &acr(json!({"values": ["nope", "claims"]}))), None).await;
+    assert!(r.header("Location").unwrap().contains("flow=claims"), "{:?}", r.header("Location"));
+    let r = get(&p, &authorize_url("web-post", WEB_CB, "openid", Some(&c.challenge), &acr(json!({"essential": true, "value": "nope"}))), None).await;
+    assert_eq!(query(r.header("Location").unwrap())["error"], "access_denied");
+    let r = get(&p, &authorize_url("web-post", WEB_CB, "openid", Some(&c.challenge), &acr(json!({"value": "nope"}))), None).await;
+    assert!(r.header("Location").unwrap().starts_with(&format!("{BASE}/login/e2e")), "a voluntary acr is only a wish");
+    // sub with a value: only that user's session may answer (§5.5.1).
+    let l = login(&p, "e2e", CB, "openid", "dee@example.com").await;
+    let t = body(&redeem(&p, "e2e", &l, None).await);
+    let sub = verify(&p, t["id_token"].as_str().unwrap(), "e2e")["sub"].as_str().unwrap().to_owned();
+    let want = |s: &str| claims_param(json!({"id_token": {"sub": {"value": s}}}));
+    let r = get(&p, &authorize_url("e2e", CB, "openid", Some(&c.challenge), &format!("&prompt=none{}", want(&sub))), Some(&l.cookie)).await;
+    assert!(query(r.header("Location").unwrap()).contains_key("code"), "the session's own user answers");
+    let r = get(&p, &authorize_url("e2e", CB, "openid", Some(&c.challenge), &format!("&prompt=none{}", want("U-someone-else"))), Some(&l.cookie)).await;
+    assert_eq!(query(r.header("Location").unwrap())["error"], "login_required");
+    // ... and a fresh sign-in of another user answers access_denied.
+    let r = get(&p, &authorize_url("e2e", CB, "openid", Some(&c.challenge), &want(&sub)), None).await;
+    let browser = set_cookie(&r, "idflow_browser").unwrap();
+    let q = query(r.header("Location").unwrap());
+    let s = body(&post_json(&p, "/v1/flow/start", json!({"request": q["request"]})).await);
+    let d = body(&post_json(&p, "/v1/flow/next", json!({"executionId": s["executionId"], "executionSecret": s["executionSecret"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": "eve@example.com"}})).await);
+    let delivered = deliver(&p, d["redirect"]["url"].as_str().unwrap(), &browser).await;
+    let q = query(delivered.header("Location").unwrap());
+    assert_eq!(q["error"], "access_denied", "{q:?}");
+    assert!(!q.contains_key("code"));
+}
+
+const PARTNER_CB: &str = "http://127.0.0.1/partner/cb";
+
+/// A request object signed with the partner's registered key (or `key`).
+fn request_object(claims: Value, key: Option<&Key>) -> String {
+    let partner = Key::from_jwk_json(&std::fs::read_to_string(e2e_dir().join("partner-key.json")).unwrap()).unwrap();
+    jose::sign(claims.as_object().unwrap(), key.unwrap_or(&partner), None).unwrap()
+}
+
+/// An unsigned request object (`alg: none`).
+fn unsigned_object(claims: Value) -> String {
+    use base64::Engine;
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!("{}.{}.", b64(&json!({"alg": "none"})), b64(&claims))
+}
+
+/// Follows an authorization that reached the hosted page through the flow
+/// API to the client's redirect (the query parameters it got).
+async fn finish_at_login_page(p: &Provider, r: &HttpResponse, email: &str) -> HashMap<String, String> {
+    assert_eq!(r.status, 302, "{}", r.text());
+    let location = r.header("Location").unwrap();
+    assert!(location.starts_with(&format!("{BASE}/login/e2e")), "{location}");
+    let browser = set_cookie(r, "idflow_browser").unwrap();
+    let s = body(&post_json(p, "/v1/flow/start", json!({"request": query(location)["request"]})).await);
+    let d = body(&post_json(p, "/v1/flow/next", json!({"executionId": s["executionId"], "executionSecret": s["executionSecret"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": email}})).await);
+    query(deliver(p, d["redirect"]["url"].as_str().unwrap(), &browser).await.header("Location").unwrap())
+}
+
+#[tokio::test]
+async fn signed_request_objects_carry_the_parameters_and_supersede_the_query() {
+    // OIDC Core §6.1, §6.3; RFC 9101: the partner signs its request with its
+    // registered key; only client_id and request travel in the query.
+    let p = provider();
+    let d = body(&get(&p, "/e2e/.well-known/openid-configuration", None).await);
+    assert_eq!(d["request_parameter_supported"], true);
+    assert_eq!(d["request_uri_parameter_supported"], false);
+    let algs: Vec<&str> = d["request_object_signing_alg_values_supported"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert!(algs.contains(&"none") && algs.contains(&"ES256") && !algs.contains(&"HS256"), "{algs:?}");
+    let pair = pkce::generate(None).unwrap();
+    let claims = json!({
+        "iss": "partner", "aud": ISSUER, "client_id": "partner", "response_type": "code", "redirect_uri": PARTNER_CB,
+        "scope": "openid email", "state": "from-the-object", "nonce": "n-object", "code_challenge": pair.challenge,
+        "code_challenge_method": "S256", "claims": {"id_token": {"email": null}}, "max_age": 3600,
+    });
+    let jar = format!("/oauth2/v1/authorize?client_id=partner&request={}", request_object(claims.clone(), None));
+    let q = finish_at_login_page(&p, &get(&p, &jar, None).await, "obj@example.com").await;
+    assert_eq!(q["state"], "from-the-object");
+    let form = [
+        ("grant_type", "authorization_code"), ("code", q["code"].as_str()), ("redirect_uri", PARTNER_CB), ("code_verifier", pair.verifier.as_str()),
+        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+    ];
+    let a = assertion(&format!("{BASE}/oauth2/v1/token"), "jti-request-object", 60);
+    let mut form = form.to_vec();
+    form.push(("client_assertion", &a));
+    let t = body(&post_form(&p, "/oauth2/v1/token", &form, None).await);
+    let id = verify(&p, t["id_token"].as_str().unwrap(), "partner");
+    assert_eq!(id["nonce"], "n-object");
+    assert_eq!(id["email"], "obj@example.com", "the object's claims parameter was honoured");
+    // The object's values win over the query's (scope, state, nonce).
+    let url = format!("/oauth2/v1/authorize?client_id=partner&response_type=code&scope=openid&state=from-query&redirect_uri={}&request={}", enc(PARTNER_CB), request_object(claims.clone(), None));
+    let q = finish_at_login_page(&p, &get(&p, &url, None).await, "obj@example.com").await;
+    assert_eq!(q["state"], "from-the-object");
+}
+
+#[tokio::test]
+async fn request_objects_that_fail_verification_are_refused() {
+    let p = provider();
+    let good = json!({"iss": "partner", "aud": ISSUER, "client_id": "partner", "response_type": "code", "redirect_uri": PARTNER_CB, "scope": "openid", "nonce": "n", "code_challenge": "A".repeat(43), "code_challenge_method": "S256"});
+    let with = |edit: &dyn Fn(&mut Value)| {
+        let mut c = good.clone();
+        edit(&mut c);
+        c
+    };
+    let other_key = Key::generate(Algorithm::ES256, None).unwrap();
+    let base = format!("/oauth2/v1/authorize?client_id=partner&response_type=code&redirect_uri={}&state=q-state", enc(PARTNER_CB));
+    // Each is answered at the query's registered redirect URI.
+    for (why, jwt) in [
+        ("another key", request_object(good.clone(), Some(&other_key))),
+        ("no aud", request_object(with(&|c| drop(c.as_object_mut().unwrap().remove("aud"))), None)),
+        ("another audience", request_object(with(&|c| c["aud"] = "https://elsewhere.example".into()), None)),
+        ("another iss", request_object(with(&|c| c["iss"] = "web".into()), None)),
+        ("expired", request_object(with(&|c| c["exp"] = 1_000.into()), None)),
+        ("unsigned, not allowed", unsigned_object(good.clone())),
+        ("a request inside", request_object(with(&|c| c["request"] = "x".into()), None)),
+        ("not a JWT", "not-a-jwt".to_owned()),
+        ("another response_type", request_object(with(&|c| c["response_type"] = "id_token".into()), None)),
+        ("too long", request_object(with(&|c| c["state"] = "s".repeat(9000).into()), None)),
+    ] {
+        let r = get(&p, &format!("{base}&request={}", enc(&jwt)), None).await;
+        assert_eq!(r.status, 302, "{why}: {}", r.text());
+        let location = r.header("Location").unwrap();
+        assert!(location.starts_with(PARTNER_CB), "{why}: {location}");
+        let q = query(location);
+        assert_eq!((q["error"].as_str(), q["state"].as_str()), ("invalid_request_object", "q-state"), "{why}");
+    }
+    // A client_id or redirect_uri that differs between the object and the
+    // query: the error page, never a redirect anywhere.
+    for (name, value) in [("client_id", "web"), ("redirect_uri", "http://127.0.0.1/partner/other")] {
+        let jwt = request_object(with(&|c| c[name] = value.into()), None);
+        let r = get(&p, &format!("{base}&request={jwt}"), None).await;
+        assert_eq!(r.status, 400, "{name}");
+        assert!(r.header("Location").is_none(), "{name}");
+        assert!(r.text().contains(name), "{name}");
+    }
+    // An unregistered redirect_uri inside the object is refused like one in the query.
+    let jwt = request_object(with(&|c| c["redirect_uri"] = "https://attacker.example/cb".into()), None);
+    let r = get(&p, &format!("/oauth2/v1/authorize?client_id=partner&request={jwt}"), None).await;
+    assert_eq!(r.status, 400);
+    assert!(r.header("Location").is_none());
+    // request_uri stays unsupported.
+    let r = get(&p, &format!("{base}&request_uri=https%3A%2F%2Fpartner.example%2Fr"), None).await;
+    assert_eq!(query(r.header("Location").unwrap())["error"], "request_uri_not_supported");
+}
+
+#[tokio::test]
+async fn unsigned_request_objects_only_for_applications_that_opt_in() {
+    // "requestObjectSigningAlg": "none" (OIDC Dynamic Client Registration §2).
+    let p = provider_on(Arc::new(MemoryStore::new()), |doc| {
+        doc["applications"][0]["requestObjectSigningAlg"] = "none".into();
+    });
+    let pair = pkce::generate(None).unwrap();
+    let claims = json!({"client_id": "e2e", "response_type": "code", "redirect_uri": CB, "scope": "openid", "state": "unsigned-state", "nonce": "n", "code_challenge": pair.challenge, "code_challenge_method": "S256"});
+    let url = format!("/oauth2/v1/authorize?client_id=e2e&response_type=code&request={}", unsigned_object(claims.clone()));
+    let q = finish_at_login_page(&p, &get(&p, &url, None).await, "none@example.com").await;
+    assert_eq!(q["state"], "unsigned-state");
+    assert!(q.contains_key("code"));
+    // Such an application sends no signed object, and a signature on an
+    // "alg": "none" token is refused.
+    let key = Key::generate(Algorithm::ES256, None).unwrap();
+    let signed = jose::sign(claims.as_object().unwrap(), &key, None).unwrap();
+    let tampered = format!("{}sig", unsigned_object(claims));
+    for jwt in [signed, tampered] {
+        let r = get(&p, &format!("/oauth2/v1/authorize?client_id=e2e&response_type=code&redirect_uri={}&state=q&request={jwt}", enc(CB)), None).await;
+        assert_eq!(query(r.header("Location").unwrap())["error"], "invalid_request_object");
+    }
+    // A signing algorithm needs keys to verify with; anything else is a config error.
+    for (alg, needs) in [("ES256", "jwks or jwksUri"), ("HS256", "not none or an asymmetric algorithm")] {
+        let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(e2e_dir().join("project.json")).unwrap()).unwrap();
+        doc["applications"][0]["requestObjectSigningAlg"] = alg.into();
+        let e = Project::from_json(&doc.to_string(), &e2e_dir()).and_then(|p| Provider::new(p, Arc::new(MemoryStore::new()))).err().unwrap();
+        assert!(e.message.contains(needs), "{alg}: {}", e.message);
+    }
 }

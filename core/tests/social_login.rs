@@ -288,8 +288,13 @@ async fn an_oauth_flow_step_resumes_the_execution_after_the_callback() {
     })
     .unwrap()
     .claims;
-    assert_eq!(id["email"], "flow-user@example.com");
     assert_eq!(id["acr"], "social");
+    // The email scope's claims are at userinfo (OIDC Core §5.4).
+    assert!(!id.contains_key("email"));
+    let bearer = vec![("Authorization".to_owned(), format!("Bearer {}", body(&t)["access_token"].as_str().unwrap()))];
+    let info = body(&down.handle(HttpRequest::new("GET", "/oauth2/v1/userinfo", bearer, vec![])).await);
+    assert_eq!(info["email"], "flow-user@example.com");
+    assert_eq!(info["sub"], id["sub"]);
 }
 
 /// The hijack of an `oauth` step: the attacker starts the flow and sends

@@ -69,9 +69,10 @@ test('a code flow through Provider.handle', async () => {
   const tokens = json(r)
   const claims = jwt.verify(tokens.id_token, jwks, { algorithms: ['RS256'], issuer: p.issuer, audience: ['e2e'] })
   assert.equal(claims.nonce, 'n1')
-  assert.equal(claims.email, 'node@example.com')
+  assert.equal(claims.email, undefined, 'scope claims are at userinfo (OIDC Core §5.4)')
   const info = await p.handle('GET', '/oauth2/v1/userinfo', { authorization: `Bearer ${tokens.access_token}` })
   assert.equal(json(info).sub, claims.sub)
+  assert.equal(json(info).email, 'node@example.com')
   // Replay: refused, and the first redemption's tokens are revoked.
   const again = await redeem()
   assert.equal(json(again).error, 'invalid_grant')

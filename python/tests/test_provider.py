@@ -106,9 +106,10 @@ def test_code_flow_through_handle():
     r, tokens = redeem(provider, code, verifier)
     assert r.status == 200 and r.header("cache-control") == "no-store"
     claims = idflow.jwt.verify(tokens["id_token"], jwks, algorithms=["RS256"], issuer=provider.issuer, audience=["e2e"])
-    assert claims["nonce"] == "n1" and claims["email"] == "py@example.com"
+    assert claims["nonce"] == "n1" and "email" not in claims  # scope claims are at userinfo (OIDC Core §5.4)
     info = provider.handle("GET", "/oauth2/v1/userinfo", [("Authorization", "Bearer " + tokens["access_token"])])
     assert json.loads(info.body)["sub"] == claims["sub"]
+    assert json.loads(info.body)["email"] == "py@example.com"
     # A replayed code is refused and revokes what it issued.
     r, err = redeem(provider, code, verifier)
     assert r.status == 400 and err["error"] == "invalid_grant"

@@ -2,6 +2,7 @@
 
 use super::model::*;
 use crate::error::{Error, ErrorCode, Result};
+use crate::users::USER_FIELDS;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -16,8 +17,6 @@ const PATH_ROOTS: [&str; 7] = ["form", "connectors", "connectorResponses", "user
 const STEP_TYPES: [&str; 8] =
     ["screen", "connector", "condition", "generateJwt", "updateUser", "customClaims", "oauth", "end"];
 
-const USER_FIELDS: [&str; 8] =
-    ["name", "givenName", "familyName", "phone", "picture", "email", "verifiedEmail", "verifiedPhone"];
 
 /// One problem in a flow: where (step id, field) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -202,9 +202,8 @@ def test_public_client_code_flow_with_pkce(server, metadata, key_set):
 
     id_claims = validate_id_token(metadata, key_set, token["id_token"], client_id=PUBLIC_CLIENT, nonce=nonce,
                                   access_token=token["access_token"])
-    assert id_claims["email"] == email
-    assert id_claims["email_verified"] is True
-    assert id_claims["name"] == email
+    # An access token is issued, so the scopes' claims are at userinfo only (OIDC Core §5.4).
+    assert not {"email", "email_verified", "name", "preferred_username", "updated_at"} & set(id_claims)
     assert id_claims["azp"] == PUBLIC_CLIENT
     assert id_claims.get("at_hash")
     assert abs(id_claims["auth_time"] - time.time()) < 120
@@ -220,6 +219,7 @@ def test_public_client_code_flow_with_pkce(server, metadata, key_set):
     assert info["sub"] == id_claims["sub"]
     assert info["email"] == email
     assert info["email_verified"] is True
+    assert info["name"] == info["preferred_username"] == email
     # userinfo over POST, token in the body (RFC 6750 §2.2)
     r2 = requests.post(metadata["userinfo_endpoint"], data={"access_token": token["access_token"]}, timeout=HTTP_TIMEOUT)
     assert r2.status_code == 200 and r2.json()["sub"] == info["sub"]
@@ -302,7 +302,7 @@ class _FormPostPage(html.parser.HTMLParser):
             self.fields[a["name"]] = a["value"]
 
 
-# An unsigned request object (OIDC Core §6): idflow does not support request objects.
+# An unsigned request object (OIDC Core §6.1) from an application that did not opt in to them.
 UNSIGNED_REQUEST_OBJECT = "eyJhbGciOiJub25lIn0.e30."
 
 
@@ -330,7 +330,7 @@ def test_authorization_error_comes_back_by_form_post(server, metadata):
     assert len(page.forms) == 1, r.text
     assert page.forms[0].get("method", "").lower() == "post"
     assert page.forms[0].get("action") == PUBLIC_REDIRECT
-    assert page.fields["error"] == "request_not_supported"
+    assert page.fields["error"] == "invalid_request_object"
     assert page.fields["state"] == state
     assert page.fields["iss"] == metadata["issuer"]  # RFC 9207
     assert "code" not in page.fields
@@ -343,7 +343,7 @@ def test_authorization_error_comes_back_by_form_post(server, metadata):
     assert redirected.status_code == 302
     assert redirected.headers["Location"].startswith(PUBLIC_REDIRECT + "?")
     q = query_params(redirected.headers["Location"])
-    assert (q["error"], q["state"], q["iss"]) == ("request_not_supported", state, metadata["issuer"])
+    assert (q["error"], q["state"], q["iss"]) == ("invalid_request_object", state, metadata["issuer"])
 
     # What the browser posts, as the redirect URI with those fields.
     callback = f"{page.forms[0]['action']}?{urlencode(page.fields)}"
@@ -376,14 +376,14 @@ def test_form_post_error_with_idflow_client(server, metadata):
     assert r.status_code == 200 and "Location" not in r.headers, r.text[:500]
     page = _FormPostPage(r.text)
     assert page.forms[0].get("action") == PUBLIC_REDIRECT
-    assert (page.fields["error"], page.fields["state"]) == ("request_not_supported", request["state"])
+    assert (page.fields["error"], page.fields["state"]) == ("invalid_request_object", request["state"])
     body = urlencode(page.fields)  # the application/x-www-form-urlencoded POST body
     with pytest.raises(idflow.OAuthError) as e:
         oidc.parse_callback(body, request["state"])
     # idflow maps error codes it has no own code for to invalid_request; the
     # provider's error is kept in the message.
     assert e.value.code == "invalid_request"
-    assert "request_not_supported" in e.value.message
+    assert "invalid_request_object" in e.value.message
     # The state is checked before the error is believed.
     with pytest.raises(idflow.OAuthError) as e:
         oidc.parse_callback(body, request["state"] + "x")
@@ -585,6 +585,27 @@ def test_acr_values_run_another_flow_of_the_application(server, metadata, key_se
     validate_id_token(metadata, key_set, token["id_token"], client_id=POST_CLIENT, nonce=nonce, acr="sign-up-or-in")
 
 
+def test_claims_parameter_asks_for_single_claims(server, metadata, key_set):
+    # OIDC Core §5.5: name as an essential userinfo claim, email and a custom
+    # claim in the id_token; with scope openid alone nothing else is released.
+    assert metadata["claims_parameter_supported"] is True
+    client = session_for(metadata, WEB_CLIENT, WEB_SECRET, redirect_uri=WEB_REDIRECT, scope="openid")
+    email = new_email()
+    asked = {"userinfo": {"name": {"essential": True}, "address": None},
+             "id_token": {"email": None, "plan": {"essential": True}}}
+    token, nonce, _ = sign_in(server, metadata, client, email, claims=json.dumps(asked))
+    idt = validate_id_token(metadata, key_set, token["id_token"], client_id=WEB_CLIENT, nonce=nonce,
+                            access_token=token["access_token"])
+    assert (idt["email"], idt["plan"]) == (email, "pro")
+    assert "name" not in idt and "address" not in idt
+    info = userinfo(client, metadata).json()
+    assert set(info) == {"sub", "name", "address"}, info
+    assert info["address"]["locality"] == "Paris" and info["name"] == email
+    # The refreshed id_token answers the same request.
+    refreshed = client.refresh_token(refresh_token=token["refresh_token"])
+    assert jwt.decode(refreshed["id_token"], key_set)["email"] == email
+
+
 # ------------------------------------------------------------------ client_credentials
 
 
@@ -637,12 +658,15 @@ def test_confidential_client_secret_basic_with_custom_claims(server, metadata, k
                             access_token=token["access_token"])
     assert idt["plan"] == "pro"
     assert idt["loginEmail"] == email
-    assert idt["email"] == email
+    assert "email" not in idt and "given_name" not in idt  # at userinfo (OIDC Core §5.4)
     at = decode_access_token(metadata, key_set, token["access_token"])
     assert at["client_id"] == WEB_CLIENT
     assert (at["plan"], at["loginEmail"]) == ("pro", email)
     info = userinfo(client, metadata).json()
     assert (info["plan"], info["loginEmail"], info["email"]) == ("pro", email, email)
+    # The claims flow gives its users every standard profile claim.
+    assert (info["given_name"], info["family_name"], info["nickname"], info["birthdate"], info["locale"]) == (
+        "Ann", "Example", "annie", "1990-04-01", "fr-FR")
 
     refreshed = client.refresh_token(refresh_token=token["refresh_token"])
     at2 = decode_access_token(metadata, key_set, refreshed["access_token"])
@@ -701,7 +725,7 @@ def test_confidential_client_secret_post(server, metadata, key_set):
     token, nonce, _ = sign_in(server, metadata, client, email)
     idt = validate_id_token(metadata, key_set, token["id_token"], client_id=POST_CLIENT, nonce=nonce,
                             access_token=token["access_token"])
-    assert idt["email"] == email
+    assert "email" not in idt
     assert userinfo(client, metadata).json()["email"] == email
     new = client.refresh_token(refresh_token=token["refresh_token"])
     assert new["refresh_token"] != token["refresh_token"]
@@ -721,7 +745,8 @@ def test_confidential_client_secret_post(server, metadata, key_set):
 def test_private_key_jwt_client(server, metadata, key_set, partner_key):
     client = partner_client(metadata, partner_key)
     email = new_email()
-    token, nonce, _ = sign_in(server, metadata, client, email)
+    # The claims parameter (OIDC Core §5.5) asks for the email in the id_token.
+    token, nonce, _ = sign_in(server, metadata, client, email, claims=json.dumps({"id_token": {"email": None}}))
     idt = validate_id_token(metadata, key_set, token["id_token"], client_id=PARTNER_CLIENT, nonce=nonce,
                             access_token=token["access_token"])
     assert idt["email"] == email
@@ -734,6 +759,45 @@ def test_private_key_jwt_client(server, metadata, key_set, partner_key):
     with pytest.raises(OAuthError) as e:
         client.refresh_token(refresh_token=newer["refresh_token"])
     assert e.value.error == "invalid_grant"
+
+
+def test_signed_request_object_carries_the_parameters(server, metadata, key_set, partner_key):
+    # OIDC Core §6.1: the partner signs its authorization parameters with its
+    # registered key (joserfc makes the JWT; authlib drives the rest).
+    from joserfc import jwt as joserfc_jwt
+    from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+    assert metadata["request_parameter_supported"] is True
+    assert "ES256" in metadata["request_object_signing_alg_values_supported"]
+    client = partner_client(metadata, partner_key)
+    state, nonce, verifier = generate_token(20), generate_token(20), generate_token(64)
+    params = {
+        "iss": PARTNER_CLIENT, "aud": metadata["issuer"], "client_id": PARTNER_CLIENT, "response_type": "code",
+        "redirect_uri": PARTNER_REDIRECT, "scope": "openid", "state": state, "nonce": nonce,
+        "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256",
+        "claims": {"id_token": {"email": None}}, "exp": int(time.time()) + 120,
+    }
+    header = {"alg": "ES256", "kid": "partner-key-1"}
+    request = joserfc_jwt.encode(header, params, partner_key)
+    url = f"{metadata['authorization_endpoint']}?{urlencode({'client_id': PARTNER_CLIENT, 'request': request})}"
+    email = new_email()
+    result = login(server, url, email)
+    assert result.params["state"] == state
+    token = client.fetch_token(authorization_response=result.callback_url, code_verifier=verifier, state=state)
+    idt = validate_id_token(metadata, key_set, token["id_token"], client_id=PARTNER_CLIENT, nonce=nonce,
+                            access_token=token["access_token"])
+    assert idt["email"] == email  # asked for by the object's claims parameter
+
+    # Another key's signature, or an object for another audience: refused
+    # with invalid_request_object at the query's registered redirect URI.
+    other = ECKey.generate_key("P-256")
+    for jwt_, why in [(joserfc_jwt.encode(header, params, other), "another key"),
+                      (joserfc_jwt.encode(header, {**params, "aud": "https://elsewhere.example"}, partner_key), "audience")]:
+        q = {"client_id": PARTNER_CLIENT, "response_type": "code", "redirect_uri": PARTNER_REDIRECT, "state": "q", "request": jwt_}
+        r = requests.get(f"{metadata['authorization_endpoint']}?{urlencode(q)}", allow_redirects=False, timeout=HTTP_TIMEOUT)
+        assert r.status_code == 302, why
+        back = parse_qs(r.headers["location"].split("?", 1)[1])
+        assert (back["error"], back["state"]) == (["invalid_request_object"], ["q"]), why
 
 
 def test_private_key_jwt_refusals(server, metadata, partner_key):

@@ -5,13 +5,15 @@
 
 use super::http::{append_query, append_query_bytes, HttpRequest, HttpResponse, Params};
 use super::token::Subject;
-use super::{pages, split_scope, token_digest, Application, Provider, AUTH_REQUEST_TTL, SESSION_COOKIE};
+use super::{claims, pages, split_scope, token_digest, Application, Provider, AUTH_REQUEST_TTL, SESSION_COOKIE};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{now_secs, random_id};
 use serde_json::{json, Map, Value};
 
 /// The longest value an authorize parameter may have (bytes).
 pub const MAX_AUTHORIZE_PARAM: usize = 2048;
+/// The longest `request` object taken, in bytes.
+pub const MAX_REQUEST_OBJECT: usize = 8192;
 
 /// How an authorization response travels (OAuth 2.0 Multiple Response
 /// Type Encoding Practices §2.1, Form Post Response Mode §2).
@@ -70,6 +72,39 @@ impl Provider {
         let Some(app) = self.apps.get(client_id) else {
             return pages::error_page(400, "Unknown application", "no application has this client_id");
         };
+        // A request object (OIDC Core §6.1, RFC 9101) supersedes the
+        // query's parameters. Its client_id and redirect_uri must agree with
+        // the query's when both are given (else the page, never a redirect);
+        // any other refusal goes to the query's registered redirect_uri.
+        let mut object_error = None;
+        if params.is_repeated("request") {
+            object_error = Some("request is repeated".to_owned());
+        } else if let Some(jwt) = params.get("request").map(str::to_owned) {
+            let verified = match jwt.len() {
+                n if n > MAX_REQUEST_OBJECT => Err(format!("the request object is longer than {MAX_REQUEST_OBJECT} bytes")),
+                _ => self.request_object(app, &jwt).await,
+            };
+            match verified {
+                Ok(pairs) => {
+                    for name in ["client_id", "redirect_uri"] {
+                        let inside = pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+                        if inside.is_some_and(|v| params.get(name).is_some_and(|q| q != v)) {
+                            return pages::error_page(400, "Invalid request object", &format!("the request object's {name} differs from the {name} parameter"));
+                        }
+                    }
+                    let response_type = pairs.iter().find(|(k, _)| k == "response_type").map(|(_, v)| v.as_str());
+                    if response_type.is_some_and(|v| params.get("response_type").is_some_and(|q| q != v)) {
+                        object_error = Some("the request object's response_type differs from the response_type parameter".to_owned());
+                    } else {
+                        for (k, v) in pairs {
+                            params.supersede(&k, v);
+                        }
+                    }
+                }
+                Err(m) => object_error = Some(m),
+            }
+        }
+        params.remove("request");
         let redirect_uri = match params.get("redirect_uri") {
             Some(uri) if app.redirect_uri_allowed(uri) => uri.to_owned(),
             Some(_) => return pages::error_page(400, "Invalid redirect URI", "redirect_uri is not registered for this application"),
@@ -104,6 +139,9 @@ impl Provider {
         if mode == Mode::Fragment && !implicit {
             return self.reply_error(&reply, "invalid_request", "response_mode fragment is only for the implicit flow here (use query or form_post)");
         }
+        if let Some(m) = object_error {
+            return self.reply_error(&reply, "invalid_request_object", &m);
+        }
         if let Err((error, description)) = self.check_authorize(app, &params, &response_type, implicit, response_mode) {
             return self.reply_error(&reply, error, &description);
         }
@@ -118,9 +156,21 @@ impl Provider {
             Some(Ok(n)) => Some(n),
             Some(Err(_)) => return self.reply_error(&reply, "invalid_request", "max_age must be a number of seconds"),
         };
+        let claims_request = match params.get("claims").map(claims::parse_claims_request) {
+            None => None,
+            Some(Ok(c)) => Some(c),
+            Some(Err(m)) => return self.reply_error(&reply, "invalid_request", &m),
+        };
         // The flow: `flow=` if this application may run it, else the first
-        // of `acr_values` it may run, else its default.
-        let acr_values = split_scope(params.get("acr_values"));
+        // of `acr_values` (then the `claims` parameter's acr values) it may
+        // run, else its default. An essential acr it cannot satisfy is a
+        // failed authentication (OIDC Core §5.5.1.1).
+        let mut acr_values = split_scope(params.get("acr_values"));
+        let (claimed_acr, acr_essential) = claims::requested_acr(claims_request.as_ref());
+        if acr_essential && !claimed_acr.iter().any(|a| app.flows.contains(a)) {
+            return self.reply_error(&reply, "access_denied", "no flow of this application gives the essential acr the claims parameter asks for");
+        }
+        acr_values.extend(claimed_acr.into_iter().filter(|a| app.flows.contains(a)));
         let flow = match params.get("flow") {
             Some(f) if app.flows.iter().any(|x| x == f) => f.to_owned(),
             Some(_) => return self.reply_error(&reply, "invalid_request", "the flow parameter names no flow this application may run (its flows)"),
@@ -139,6 +189,8 @@ impl Provider {
                 None => return self.reply_error(&reply, "invalid_request", "id_token_hint is not an id_token from this provider"),
             },
         };
+        // claims.id_token.sub.value: only that user may answer (§5.5.1).
+        let required_sub = claims::requested_sub(claims_request.as_ref());
         let request = json!({
             "clientId": app.client_id,
             "redirectUri": redirect_uri,
@@ -152,6 +204,8 @@ impl Provider {
             "maxAge": max_age,
             "loginHint": params.get("login_hint"),
             "flow": flow,
+            "claimsRequest": claims_request,
+            "requiredSub": required_sub,
         });
         // An existing provider session answers at once unless the client
         // forces a login (prompt=login), the session is older than max_age,
@@ -171,7 +225,7 @@ impl Provider {
             } else {
                 app.flows.iter().any(|f| f == made_by)
             };
-            let user_ok = hint_sub.as_deref().is_none_or(|sub| str_field(s, "userId") == Some(sub));
+            let user_ok = [&hint_sub, &required_sub].into_iter().flatten().all(|sub| str_field(s, "userId") == Some(sub.as_str()));
             flow_ok && user_ok && !force_login
         });
         if let Some((sid, s)) = session {
@@ -231,9 +285,6 @@ impl Provider {
         response_mode: Option<&str>,
     ) -> std::result::Result<(), (&'static str, String)> {
         let bad = |m: &str| Err(("invalid_request", m.to_owned()));
-        if params.get("request").is_some() {
-            return Err(("request_not_supported", "request objects are not supported".into()));
-        }
         if params.get("request_uri").is_some() {
             return Err(("request_uri_not_supported", "request_uri is not supported".into()));
         }
@@ -318,6 +369,15 @@ impl Provider {
         let mode = if request.get("formPost").and_then(Value::as_bool) == Some(true) { Mode::FormPost } else { Mode::Query };
         let now = now_secs();
         let response_type = str_field(request, "responseType").unwrap_or("code");
+        if str_field(request, "requiredSub").is_some_and(|sub| sub != login.user_id) {
+            let mode = if response_type != "code" && mode == Mode::Query { Mode::Fragment } else { mode };
+            let fields = [
+                ("error", "access_denied"),
+                ("error_description", "the signed-in user is not the one the claims parameter names (sub)"),
+                ("iss", self.issuer.as_str()),
+            ];
+            return Ok(Completion::of(redirect_uri, mode, &fields, state.as_deref()));
+        }
         if response_type == "code" {
             let code = random_id("")?;
             let grant_id = random_id("G")?;
@@ -325,7 +385,10 @@ impl Provider {
             self.store.put_record(
                 "grant",
                 &grant_id,
-                &json!({"clientId": client_id, "userId": login.user_id, "sid": login.sid, "revoked": false, "expiresAt": grant_expires}),
+                &json!({
+                    "clientId": client_id, "userId": login.user_id, "sid": login.sid, "revoked": false, "expiresAt": grant_expires,
+                    "claimsRequest": request.get("claimsRequest"),
+                }),
                 Some(grant_expires),
             )?;
             let mut record = request.clone();
@@ -355,6 +418,7 @@ impl Provider {
             amr: Some(&login.amr),
             acr: Some(login.acr),
             custom: &login.custom,
+            claims_request: request.get("claimsRequest"),
             nonce: str_field(request, "nonce"),
             sid: Some(login.sid),
             grant_id: None,

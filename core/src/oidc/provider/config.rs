@@ -11,8 +11,8 @@ use crate::oidc::redirect_uri::RedirectKind;
 use serde_json::{Map, Value};
 
 /// Scopes every application may request unless it narrows them.
-pub const STANDARD_SCOPES: [&str; 7] =
-    ["openid", "profile", "email", "phone", "offline_access", "descope.custom_claims", "descope.claims"];
+pub const STANDARD_SCOPES: [&str; 8] =
+    ["openid", "profile", "email", "address", "phone", "offline_access", "descope.custom_claims", "descope.claims"];
 
 /// How a client authenticates at the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +76,9 @@ pub struct Application {
     pub flow_hosting_url: Option<String>,
     pub allow_plain_pkce: bool,
     pub keys: Option<ClientKeys>,
+    /// `requestObjectSigningAlg`: the one algorithm its request objects use
+    /// (`"none"` = unsigned only); `None` = any of the client algorithms.
+    pub request_object_alg: Option<String>,
 }
 
 /// A client_credentials access key.
@@ -160,10 +163,10 @@ fn check_redirect_uri(uri: &str, public: bool, at: &str) -> Result<()> {
     }
 }
 
-const APP_FIELDS: [&str; 18] = [
+const APP_FIELDS: [&str; 19] = [
     "clientId", "name", "clientSecret", "public", "redirectUris", "postLogoutRedirectUris", "grantTypes",
     "responseTypes", "tokenEndpointAuthMethod", "scopes", "flow", "flows", "claimsSupported", "flowHostingUrl",
-    "allowPlainPkce", "jwksUri", "jwks", "description",
+    "allowPlainPkce", "jwksUri", "jwks", "description", "requestObjectSigningAlg",
 ];
 const GRANTS: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
 const RESPONSE_TYPES: [&str; 3] = ["code", "id_token", "id_token token"];
@@ -251,6 +254,20 @@ impl Application {
         if let Some(u) = &flow_hosting_url {
             check_uri(u, &format!("{at}.flowHostingUrl"))?;
         }
+        let request_object_alg = string(obj, "requestObjectSigningAlg", &at)?;
+        match request_object_alg.as_deref() {
+            None | Some("none") => {}
+            Some(a) if super::request_object::CLIENT_SIGNING_ALGS.iter().any(|x| x.as_str() == a) => {
+                if keys.is_none() {
+                    return Err(Error::config(format!("{at}: requestObjectSigningAlg {a:?} needs jwks or jwksUri to verify with")));
+                }
+            }
+            Some(a) => {
+                return Err(Error::config(format!(
+                    "{at}.requestObjectSigningAlg: {a:?} is not none or an asymmetric algorithm (RS256, PS256, ES256, EdDSA, ...)"
+                )))
+            }
+        }
         Ok(Application {
             secret_digest: secret.as_deref().map(digest),
             name: string(obj, "name", &at)?,
@@ -267,6 +284,7 @@ impl Application {
             flow_hosting_url,
             allow_plain_pkce: boolean(obj, "allowPlainPkce", &at)?.unwrap_or(false),
             keys,
+            request_object_alg,
             client_id,
         })
     }
@@ -286,7 +304,12 @@ impl Application {
             "allowPlainPkce": self.allow_plain_pkce,
         });
         v["flows"] = self.flows.clone().into();
-        for (k, val) in [("name", &self.name), ("flow", &self.flow), ("flowHostingUrl", &self.flow_hosting_url)] {
+        for (k, val) in [
+            ("name", &self.name),
+            ("flow", &self.flow),
+            ("flowHostingUrl", &self.flow_hosting_url),
+            ("requestObjectSigningAlg", &self.request_object_alg),
+        ] {
             if let Some(x) = val {
                 v[k] = x.clone().into();
             }

@@ -1,6 +1,7 @@
 //! Userinfo (OIDC Core §5.3, RFC 6750), revocation (RFC 7009) and
 //! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
 
+use super::claims::Target;
 use super::http::{append_query, HttpRequest, HttpResponse, Params};
 use super::{oauth_error, pages, split_scope, token_digest, Provider};
 use crate::error::{Error, ErrorCode, Result};
@@ -87,9 +88,15 @@ impl Provider {
         };
         let custom: Map<String, Value> =
             claims.iter().filter(|(k, _)| !ACCESS_TOKEN_CLAIMS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+        // The `claims` parameter of the authorization behind the token.
+        let grant = claims.get("jti").and_then(Value::as_str).and_then(|j| j.split_once('.')).map(|(g, _)| g);
+        let requested = match grant.map(|g| self.store.record("grant", g)).transpose() {
+            Ok(g) => g.flatten().and_then(|g| g.get("claimsRequest").cloned()).filter(Value::is_object),
+            Err(e) => return oauth_error(&e),
+        };
         let mut out = Map::new();
         out.insert("sub".into(), user.user_id.clone().into());
-        self.scoped_user_claims(&user, &scopes, &custom, &mut out);
+        self.release_user_claims(&user, &scopes, &custom, requested.as_ref(), Target::Userinfo, &mut out);
         HttpResponse::json_no_store(200, &Value::Object(out))
     }
 

@@ -160,6 +160,19 @@ impl Params {
         self.repeated.iter().any(|r| r == name)
     }
 
+    /// Sets `name` to `value` in place of what was given (a request
+    /// object's parameters supersede the query's, OIDC Core §6.3.3).
+    pub fn supersede(&mut self, name: &str, value: String) {
+        self.repeated.retain(|r| r != name);
+        let bytes = value.clone().into_bytes();
+        self.map.insert(name.to_owned(), (value, bytes));
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        self.repeated.retain(|r| r != name);
+        self.map.remove(name);
+    }
+
     pub fn merge_missing(&mut self, other: Params) {
         for (k, v) in other.map {
             self.map.entry(k).or_insert(v);

@@ -16,6 +16,7 @@
 //! access tokens until they expire) and `signing_key`.
 
 mod authorize;
+mod claims;
 pub mod config;
 mod endpoints;
 mod flow_api;
@@ -23,6 +24,7 @@ pub mod http;
 pub mod keys;
 pub mod limits;
 mod pages;
+mod request_object;
 mod social;
 mod token;
 pub mod vault;
@@ -38,8 +40,7 @@ use crate::flow::FlowEngine;
 use crate::jose::JwksCache;
 use crate::project::Project;
 use crate::store::Store;
-use crate::users::User;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -59,12 +60,6 @@ pub(crate) struct BrowserBinding {
 }
 /// How long an authorization request waits for its flow to finish.
 pub const AUTH_REQUEST_TTL: u64 = 600;
-
-/// Claims every provider lists in `claims_supported`.
-pub const DEFAULT_CLAIMS: [&str; 14] = [
-    "iss", "aud", "iat", "exp", "sub", "name", "email", "email_verified", "phone_number", "phone_number_verified",
-    "picture", "family_name", "given_name", "tenants",
-];
 
 /// The provider: configuration, keys, the flow engine and the store.
 pub struct Provider {
@@ -262,21 +257,15 @@ impl Provider {
 
     /// The discovery document (OpenID Connect Discovery 1.0 §3).
     pub fn discovery(&self) -> Value {
-        let mut claims: Vec<String> = DEFAULT_CLAIMS.iter().map(|c| (*c).to_owned()).collect();
-        for app in self.applications() {
-            for c in &app.claims_supported {
-                if !claims.contains(c) {
-                    claims.push(c.clone());
-                }
-            }
-        }
+        let claims = self.supported_claims();
         let mut response_types = vec!["code"];
         for t in ["id_token", "id_token token"] {
             if self.apps.values().any(|a| a.response_types.iter().any(|r| r == t)) {
                 response_types.push(t);
             }
         }
-        let signing = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"];
+        let signing: Vec<&str> = request_object::CLIENT_SIGNING_ALGS.iter().map(|a| a.as_str()).collect();
+        let request_algs: Vec<&str> = ["none"].into_iter().chain(signing.iter().copied()).collect();
         json!({
             "issuer": self.issuer,
             "authorization_endpoint": self.url("/oauth2/v1/authorize"),
@@ -298,8 +287,9 @@ impl Provider {
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
             "prompt_values_supported": ["none", "login", "consent", "select_account"],
             "acr_values_supported": self.project.flows.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
-            "claims_parameter_supported": false,
-            "request_parameter_supported": false,
+            "claims_parameter_supported": true,
+            "request_parameter_supported": true,
+            "request_object_signing_alg_values_supported": request_algs,
             "request_uri_parameter_supported": false,
             "authorization_response_iss_parameter_supported": true,
         })
@@ -354,48 +344,6 @@ impl Provider {
             with_cors(response)
         } else {
             response
-        }
-    }
-
-    /// Claims about `user` released by `scopes` (profile, email, phone,
-    /// `tenants` for `descope.claims`, `custom` for `descope.custom_claims`).
-    pub(crate) fn scoped_user_claims(&self, user: &User, scopes: &[String], custom: &Map<String, Value>, out: &mut Map<String, Value>) {
-        let has = |s: &str| scopes.iter().any(|x| x == s);
-        let mut put = |k: &str, v: &Option<String>| {
-            if let Some(v) = v {
-                out.insert(k.to_owned(), v.clone().into());
-            }
-        };
-        if has("profile") {
-            put("name", &user.name);
-            put("given_name", &user.given_name);
-            put("family_name", &user.family_name);
-            put("picture", &user.picture);
-        }
-        if has("email") {
-            put("email", &user.email);
-        }
-        if has("phone") {
-            put("phone_number", &user.phone);
-        }
-        if has("email") && user.email.is_some() {
-            out.insert("email_verified".into(), user.verified_email.into());
-        }
-        if has("phone") && user.phone.is_some() {
-            out.insert("phone_number_verified".into(), user.verified_phone.into());
-        }
-        if has("profile") {
-            out.insert("updated_at".into(), user.updated_time.into());
-        }
-        if has("descope.claims") {
-            if let Some(t) = self.engine.tenants_claim(user) {
-                out.insert("tenants".into(), t);
-            }
-        }
-        if has("descope.custom_claims") {
-            for (k, v) in custom {
-                out.entry(k.clone()).or_insert_with(|| v.clone());
-            }
         }
     }
 

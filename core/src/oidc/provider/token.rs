@@ -1,12 +1,13 @@
 //! The token endpoint (RFC 6749 §3.2, §4.1.3, §4.4, §6; RFC 7636 §4.6;
 //! RFC 7523 client assertions) and the tokens it mints.
 
-use super::config::{secret_matches, AuthMethod, ClientKeys};
+use super::config::{secret_matches, AuthMethod};
 use super::http::{HttpRequest, HttpResponse, Params};
+use super::claims::Target;
 use super::{oauth_error, split_scope, token_digest, AccessKey, Application, Provider};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{now_secs, random_id};
-use crate::jose::{self, Algorithm, Validation};
+use crate::jose::{self, Validation};
 use crate::store::RecordWrite;
 use crate::oidc::client::half_hash;
 use crate::users::{User, UserStatus};
@@ -30,6 +31,8 @@ pub(crate) struct Subject<'a> {
     /// The flow that signed the user in.
     pub acr: Option<&'a str>,
     pub custom: &'a Map<String, Value>,
+    /// The request's `claims` parameter (OIDC Core §5.5), as checked.
+    pub claims_request: Option<&'a Value>,
     pub nonce: Option<&'a str>,
     pub sid: Option<&'a str>,
     /// Access tokens from a grant carry it in their `jti` (`{grant}.{random}`),
@@ -58,6 +61,7 @@ impl<'a> Subject<'a> {
             amr: record.get("amr"),
             acr: record.get("acr").and_then(Value::as_str),
             custom,
+            claims_request: record.get("claimsRequest").filter(|c| c.is_object()),
             nonce,
             sid: record.get("sid").and_then(Value::as_str),
             grant_id: Some(grant_id),
@@ -274,23 +278,11 @@ impl Provider {
         if app.auth_method != AuthMethod::PrivateKeyJwt {
             return Err(invalid_client("this application does not authenticate with private_key_jwt"));
         }
-        let algs = [
-            Algorithm::RS256, Algorithm::RS384, Algorithm::RS512, Algorithm::PS256, Algorithm::PS384, Algorithm::PS512,
-            Algorithm::ES256, Algorithm::ES384, Algorithm::ES512, Algorithm::EdDSA,
-        ];
-        let mut v = Validation::new(&algs);
+        let mut v = Validation::new(&super::request_object::CLIENT_SIGNING_ALGS);
         v.issuer = Some(app.client_id.clone());
         v.audience = vec![self.url("/oauth2/v1/token"), self.issuer.clone()];
         v.required_claims = vec!["exp".into(), "jti".into(), "sub".into(), "aud".into()];
-        let token = match &app.keys {
-            Some(ClientKeys::Inline(set)) => jose::verify(assertion, set, &v),
-            Some(ClientKeys::Uri(_)) => match self.client_jwks.get(&app.client_id) {
-                Some(cache) => cache.verify(assertion, &v).await,
-                None => Err(Error::internal("no JWKS cache for this client")),
-            },
-            None => Err(invalid_client("this application has no keys")),
-        }
-        .map_err(|e| match e.code {
+        let token = self.verify_client_jwt(app, assertion, &v).await.map_err(|e| match e.code {
             ErrorCode::Network => Error::new(ErrorCode::InvalidClient, "the client's JWKS could not be fetched"),
             _ => invalid_client(&format!("client_assertion refused: {}", e.message)),
         })?;
@@ -461,6 +453,7 @@ impl Provider {
             amr: None,
             acr: None,
             custom: &custom,
+            claims_request: None,
             nonce: None,
             sid: None,
             grant_id: None,
@@ -514,7 +507,8 @@ impl Provider {
             .unwrap_or(now + self.project.refresh_ttl);
         let record = json!({
             "grantId": s.grant_id, "clientId": s.client_id, "userId": s.subject, "scope": s.scopes.join(" "),
-            "authTime": s.auth_time, "amr": s.amr, "acr": s.acr, "claims": s.custom, "sid": s.sid, "exp": grant_exp,
+            "authTime": s.auth_time, "amr": s.amr, "acr": s.acr, "claims": s.custom, "claimsRequest": s.claims_request,
+            "sid": s.sid, "exp": grant_exp,
         });
         let next = NewRefresh { digest: token_digest(&token), record, expires_at: grant_exp };
         out["refresh_token"] = token.into();
@@ -543,19 +537,7 @@ impl Provider {
         }
         add_auth_claims(s, &mut claims);
         match s.user {
-            Some(user) => {
-                let has = |x: &str| s.scopes.iter().any(|y| y == x);
-                if has("descope.claims") {
-                    if let Some(t) = self.engine.tenants_claim(user) {
-                        claims.insert("tenants".into(), t);
-                    }
-                }
-                if has("descope.custom_claims") {
-                    for (k, v) in s.custom {
-                        claims.entry(k.clone()).or_insert_with(|| v.clone());
-                    }
-                }
-            }
+            Some(user) => self.release_user_claims(user, s.scopes, s.custom, None, Target::AccessToken, &mut claims),
             None => {
                 // An access key's claims are always its own.
                 for (k, v) in s.custom {
@@ -589,7 +571,8 @@ impl Provider {
         }
         add_auth_claims(s, &mut claims);
         if let Some(user) = s.user {
-            self.scoped_user_claims(user, s.scopes, s.custom, &mut claims);
+            let target = Target::IdToken { with_access_token: access_token.is_some() };
+            self.release_user_claims(user, s.scopes, s.custom, s.claims_request, target, &mut claims);
         }
         jose::sign(&claims, &self.keys.active, None)
     }

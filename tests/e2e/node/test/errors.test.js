@@ -237,7 +237,7 @@ test('authorize errors after the redirect URI is known go back to it, with state
     [{ code_challenge: 'too-short' }, 'invalid_request'],
     // Answered the way it asked: in the fragment (Multiple Response Types §2.1).
     [{ response_mode: 'fragment' }, 'invalid_request', 'fragment'],
-    [{ request: 'eyJhbGciOiJub25lIn0.e30.' }, 'request_not_supported'],
+    [{ request: 'eyJhbGciOiJub25lIn0.e30.' }, 'invalid_request_object'],
     [{ request_uri: 'https://client.example/req' }, 'request_uri_not_supported'],
     [{ flow: 'no-such-flow' }, 'invalid_request'],
   ];
@@ -541,7 +541,13 @@ async function implicitFlow(responseType) {
 
   const { payload } = await jose.jwtVerify(fields.id_token, JWKS, { issuer: server.issuer, audience: CLIENTS.implicit.id });
   assert.equal(payload.nonce, nonce);
-  assert.equal(payload.email, email);
+  // The email scope's claims are in the id_token only when no access token
+  // comes with it; otherwise they are at userinfo (OIDC Core §5.4).
+  assert.equal(payload.email, responseType === 'id_token' ? email : undefined, responseType);
+  if (fields.access_token) {
+    const info = await (await fetch(`${server.url}/oauth2/v1/userinfo`, { headers: { authorization: `Bearer ${fields.access_token}` } })).json();
+    assert.equal(info.email, email);
+  }
 
   // The completion page is one-time.
   await assertHtmlError(await fetchManual(result.url, result.jar), 400);

@@ -109,7 +109,7 @@ test('sign in on the hosted login page, land on the callback with a code, redeem
     expectedState: state,
     expectedNonce: nonce,
   });
-  assert.equal(tokens.claims().email, email);
+  assert.equal(tokens.claims().email, undefined, 'with an access token, scope claims are at userinfo (OIDC Core §5.4)');
   assert.ok(tokens.refresh_token);
   const info = await client.fetchUserInfo(config, tokens.access_token, tokens.claims().sub);
   assert.equal(info.email, email);
@@ -258,7 +258,8 @@ test('an execution started by the hosted page belongs to that browser: another c
     expectedState: request.state,
     expectedNonce: request.nonce,
   });
-  assert.equal(tokens.claims().email, email, 'the victim, not the attacker, is signed in');
+  const victim = await client.fetchUserInfo(config, tokens.access_token, tokens.claims().sub);
+  assert.equal(victim.email, email, 'the victim, not the attacker, is signed in');
   assert.equal(tokens.claims().acr, 'sign-up-or-in');
   assert.deepEqual(pageErrors, []);
 });
@@ -336,4 +337,124 @@ test('logout without id_token_hint asks first: "Sign out?" until the button is c
   // Only the unreachable post-logout URI may fail to load; a CSP refusal of
   // the redirect would show here.
   assert.deepEqual(consoleErrors.filter((e) => !e.includes('/logged-out')), [], 'no console errors');
+});
+
+// The modules of the OpenID certification plans that a human checks in a
+// browser (oidcc-prompt-login, oidcc-max-age-1, oidcc-ensure-registered-redirect-uri),
+// kept here so that they stay right.
+
+/** Signs in on the hosted page in a fresh context; resolves to { page, config, tokens, email }. */
+async function signedInBrowser(t) {
+  const config = await client.discovery(new URL(server.issuer), CLIENTS.public.id, undefined, client.None(), insecure);
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const request = await authorizationRequest(config);
+  await page.goto(request.url.href);
+  const email = uniqueEmail('browser-module');
+  const landed = await signInOnHostedPage(page, request, email);
+  const tokens = await client.authorizationCodeGrant(config, landed, {
+    pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce,
+  });
+  return { page, config, tokens, email };
+}
+
+/** Goes to `request.url` and resolves to the hosted login page's URL, or fails if the browser skips it. */
+async function expectLoginPage(page, request) {
+  await page.goto(request.url.href);
+  const at = new URL(page.url());
+  assert.equal(at.pathname, `/login/${PROJECT_ID}`, `the login page is shown again, not ${at.href}`);
+  await page.getByLabel('Email').waitFor({ state: 'visible', timeout: 10000 });
+  return at;
+}
+
+test('prompt=login shows the login page again although the browser has a session (OIDC Core §3.1.2.1)', { skip, timeout: 60000 }, async (t) => {
+  const { page, config, tokens, email } = await signedInBrowser(t);
+  const first = tokens.claims();
+  // Without prompt, the session answers at once.
+  const silent = await authorizationRequest(config);
+  await landOnCallback(page, silent);
+  // With prompt=login, the page asks again; signing in gives a new auth_time.
+  await new Promise((r) => setTimeout(r, 1100));
+  const again = await authorizationRequest(config, { prompt: 'login' });
+  await expectLoginPage(page, again);
+  const landed = await signInOnHostedPage(page, again, email);
+  const fresh = await client.authorizationCodeGrant(config, landed, {
+    pkceCodeVerifier: again.verifier, expectedState: again.state, expectedNonce: again.nonce,
+  });
+  assert.equal(fresh.claims().sub, first.sub);
+  assert.ok(fresh.claims().auth_time > first.auth_time, `auth_time ${fresh.claims().auth_time} is after ${first.auth_time}`);
+});
+
+test('max_age=1 forces a new login once a second has passed (OIDC Core §3.1.2.1)', { skip, timeout: 60000 }, async (t) => {
+  const { page, config, tokens, email } = await signedInBrowser(t);
+  await new Promise((r) => setTimeout(r, 2100));
+  const request = await authorizationRequest(config, { max_age: '1' });
+  await expectLoginPage(page, request);
+  const landed = await signInOnHostedPage(page, request, email);
+  const fresh = await client.authorizationCodeGrant(config, landed, {
+    pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce, maxAge: 1,
+  });
+  assert.equal(fresh.claims().sub, tokens.claims().sub);
+  assert.ok(Math.floor(Date.now() / 1000) - fresh.claims().auth_time <= 2, 'auth_time is the new login');
+});
+
+test('an unregistered redirect_uri gets an error page in the browser and never a redirect (RFC 6749 §3.1.2.4)', { skip, timeout: 60000 }, async (t) => {
+  const config = await client.discovery(new URL(server.issuer), CLIENTS.public.id, undefined, client.None(), insecure);
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const seen = callback.requests.length;
+  for (const redirect of [`${callback.url}/elsewhere`, 'https://attacker.example/callback', `${callback.url}?extra=1`]) {
+    const request = await authorizationRequest(config, { redirect_uri: redirect });
+    const response = await page.goto(request.url.href);
+    assert.equal(response.status(), 400, redirect);
+    const at = new URL(page.url());
+    assert.equal(`${at.origin}${at.pathname}`, `${server.url}/oauth2/v1/authorize`, `the browser stayed at idflow: ${at.href}`);
+    assert.match(await page.textContent('body'), /redirect_uri/i, 'the page says what is wrong');
+  }
+  assert.equal(callback.requests.length, seen, 'nothing reached any redirect URI');
+});
+
+test('a request object whose redirect_uri differs from the parameter gets the error page; a matching one signs in (OIDC Core §6.3)', { skip, timeout: 60000 }, async (t) => {
+  // "implicit" takes unsigned request objects (requestObjectSigningAlg: none).
+  const cb = await startCallbackServer('/implicit/cb');
+  t.after(() => cb.close());
+  const other = await startCallbackServer('/implicit/cb');
+  t.after(() => other.close());
+  const unsigned = (claims) => `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.`;
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const object = {
+    client_id: CLIENTS.implicit.id, response_type: 'code', scope: 'openid', state, nonce: client.randomNonce(),
+    code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+  };
+  const authorize = (queryRedirect, objectRedirect) => {
+    const url = new URL(`${server.url}/oauth2/v1/authorize`);
+    url.search = new URLSearchParams({
+      client_id: CLIENTS.implicit.id, response_type: 'code', redirect_uri: queryRedirect, request: unsigned({ ...object, redirect_uri: objectRedirect }),
+    }).toString();
+    return url.href;
+  };
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const page = await context.newPage();
+  // Both redirect URIs are registered (loopback, any port), but they differ.
+  const refused = await page.goto(authorize(cb.url, other.url));
+  assert.equal(refused.status(), 400);
+  assert.match(await page.textContent('body'), /redirect_uri/);
+  assert.equal(new URL(page.url()).pathname, '/oauth2/v1/authorize', 'no redirect');
+  assert.equal(cb.requests.length + other.requests.length, 0, 'nothing reached either redirect URI');
+  // The same URI both ways: the hosted page, then the callback with the object's state.
+  await page.goto(authorize(cb.url, cb.url));
+  assert.equal(new URL(page.url()).pathname, `/login/${PROJECT_ID}`);
+  await page.getByLabel('Email').fill(uniqueEmail('request-object'));
+  await page.getByRole('button', { name: 'Continue' }).click();
+  const landed = await Promise.race([
+    cb.next(0),
+    new Promise((_, reject) => setTimeout(() => reject(new Error('no code reached the callback within 15 s')), 15000).unref()),
+  ]);
+  assert.equal(landed.url.searchParams.get('state'), state);
+  assert.ok(landed.url.searchParams.get('code'));
+  assert.equal(other.requests.length, 0);
 });

@@ -160,8 +160,8 @@ test('public client "e2e": code + PKCE + state + nonce, userinfo, refresh, revok
   const claims = tokens.claims();
   assert.equal(claims.iss, server.issuer);
   assert.equal(claims.aud, CLIENTS.public.id);
-  assert.equal(claims.email, email);
-  assert.equal(claims.email_verified, true);
+  // An access token is issued: the scopes' claims are at userinfo only (OIDC Core §5.4).
+  for (const c of ['email', 'email_verified', 'name', 'preferred_username']) assert.equal(claims[c], undefined, c);
   assert.equal(tokens.token_type, 'bearer');
   assert.equal(typeof tokens.expires_in, 'number');
   assert.ok(tokens.refresh_token, 'offline_access gives a public client a refresh token');
@@ -182,7 +182,9 @@ test('public client "e2e": code + PKCE + state + nonce, userinfo, refresh, revok
   const info = await client.fetchUserInfo(publicConfig, tokens.access_token, claims.sub);
   assert.equal(info.sub, claims.sub);
   assert.equal(info.email, email);
+  assert.equal(info.email_verified, true);
   assert.equal(info.name, email, 'the flow sets name from the email');
+  assert.equal(info.preferred_username, email);
 
   // refresh: a new access token, a rotated refresh token, a fresh id_token
   const refreshed = await client.refreshTokenGrant(publicConfig, tokens.refresh_token);
@@ -400,6 +402,11 @@ test('confidential "web" (client_secret_basic): custom claims from the flow in i
   assert.equal(info.plan, 'pro');
   assert.equal(info.loginEmail, email);
   assert.equal(info.email, email);
+  // The claims flow gives its users every profile claim (OIDC Core §5.4).
+  for (const c of ['name', 'family_name', 'given_name', 'middle_name', 'nickname', 'preferred_username', 'profile', 'picture', 'website', 'gender', 'birthdate', 'zoneinfo', 'locale', 'updated_at']) {
+    assert.ok(c in info, `userinfo lacks ${c}`);
+  }
+  assert.equal(claims.given_name, undefined, 'profile claims are not in the id_token when an access token is issued');
 
   // A confidential client refreshes without offline_access; claims survive.
   assert.ok(tokens.refresh_token);
@@ -428,7 +435,8 @@ test('confidential "web-post" (client_secret_post): code flow and refresh', asyn
   const config = await client.discovery(new URL(server.issuer), CLIENTS.webPost.id, undefined, client.ClientSecretPost(CLIENTS.webPost.secret), insecure);
   const { tokens, email } = await codeFlow(config, { scope: 'openid email', redirectUri: CLIENTS.webPost.redirect });
   assert.equal(tokens.claims().aud, CLIENTS.webPost.id);
-  assert.equal(tokens.claims().email, email);
+  assert.equal(tokens.claims().email, undefined, 'scope claims are at userinfo');
+  assert.equal((await client.fetchUserInfo(config, tokens.access_token, tokens.claims().sub)).email, email);
   await verifyIdToken(tokens.id_token, CLIENTS.webPost.id);
   assert.equal((await verifyAccessToken(tokens.access_token)).client_id, CLIENTS.webPost.id);
   const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
@@ -448,7 +456,10 @@ test('"partner" (private_key_jwt, ES256): code flow and refresh with client asse
     client.PrivateKeyJwt({ key, kid: CLIENTS.partner.kid }),
     insecure,
   );
-  const { tokens, email } = await codeFlow(config, { scope: 'openid email', redirectUri: CLIENTS.partner.redirect });
+  // The claims parameter (OIDC Core §5.5) asks for the email in the id_token.
+  const { tokens, email } = await codeFlow(config, {
+    scope: 'openid', redirectUri: CLIENTS.partner.redirect, extra: { claims: JSON.stringify({ id_token: { email: null } }) },
+  });
   assert.equal(tokens.claims().aud, CLIENTS.partner.id);
   assert.equal(tokens.claims().email, email);
   await verifyIdToken(tokens.id_token, CLIENTS.partner.id);
@@ -561,7 +572,7 @@ test('an authorization error comes back by form_post when asked (Form Post Respo
     code_challenge_method: 'S256',
     state,
     nonce,
-    // An unsigned request object: idflow does not support request objects (OIDC Core §6).
+    // An unsigned request object from an application that did not opt in to them (OIDC Core §6.1).
     request: 'eyJhbGciOiJub25lIn0.e30.',
     ...extra,
   });
@@ -578,7 +589,7 @@ test('an authorization error comes back by form_post when asked (Form Post Respo
   const page = parseFormPost(html);
   assert.equal(page.method?.toLowerCase(), 'post');
   assert.equal(page.action, redirectUri, 'the form posts to the redirect URI of the request');
-  assert.equal(page.fields.error, 'request_not_supported');
+  assert.equal(page.fields.error, 'invalid_request_object');
   assert.equal(page.fields.state, state);
   assert.equal(page.fields.iss, server.issuer, 'RFC 9207 iss in the form');
   assert.equal(page.fields.code, undefined, 'no code with an error');
@@ -594,7 +605,7 @@ test('an authorization error comes back by form_post when asked (Form Post Respo
   await assert.rejects(client.authorizationCodeGrant(config, callback(), checks), (e) => {
     assert.ok(e instanceof client.AuthorizationResponseError, `${e.name} (${e.code}): ${e.message}`);
     assert.equal(e.code, 'OAUTH_AUTHORIZATION_RESPONSE_ERROR');
-    assert.equal(e.error, 'request_not_supported');
+    assert.equal(e.error, 'invalid_request_object');
     assert.equal(e.error_description, page.fields.error_description);
     // The parameters openid-client read from the POST body (after checking state and iss).
     assert.equal(e.cause.get('state'), state);
@@ -620,13 +631,68 @@ test('an authorization error comes back by form_post when asked (Form Post Respo
   assert.equal(redirected.status, 302);
   const to = new URL(redirected.headers.get('location'));
   assert.equal(`${to.origin}${to.pathname}`, redirectUri);
-  assert.equal(to.searchParams.get('error'), 'request_not_supported');
+  assert.equal(to.searchParams.get('error'), 'invalid_request_object');
   assert.equal(to.searchParams.get('state'), state);
   assert.equal(to.searchParams.get('iss'), server.issuer);
   await assert.rejects(client.authorizationCodeGrant(config, to, checks), (e) => {
     assert.ok(e instanceof client.AuthorizationResponseError, `${e.name} (${e.code}): ${e.message}`);
-    assert.equal(e.error, 'request_not_supported');
+    assert.equal(e.error, 'invalid_request_object');
     return true;
   });
   assert.deepEqual(calls, []);
+});
+
+test('the claims parameter (OIDC Core §5.5): name as essential at userinfo, email in the id_token, and nothing unasked', async () => {
+  assert.equal(publicConfig.serverMetadata().claims_parameter_supported, true);
+  const claims = JSON.stringify({ userinfo: { name: { essential: true } }, id_token: { email: null, acr: { values: ['sign-up-or-in'] } } });
+  const { tokens, email } = await codeFlow(publicConfig, { scope: 'openid', redirectUri: CLIENTS.public.redirect, extra: { claims } });
+  const idt = tokens.claims();
+  assert.equal(idt.email, email, 'asked for in the id_token');
+  assert.equal(idt.acr, 'sign-up-or-in');
+  assert.equal(idt.name, undefined, 'asked for at userinfo only');
+  const info = await client.fetchUserInfo(publicConfig, tokens.access_token, idt.sub);
+  assert.deepEqual(Object.keys(info).sort(), ['name', 'sub'], JSON.stringify(info));
+  assert.equal(info.name, email);
+
+  // Nothing asked (scope openid alone): no claim about the user anywhere.
+  const plain = await codeFlow(publicConfig, { scope: 'openid', redirectUri: CLIENTS.public.redirect });
+  for (const c of ['email', 'email_verified', 'name', 'preferred_username', 'updated_at']) assert.equal(plain.tokens.claims()[c], undefined, c);
+  assert.deepEqual(Object.keys(await client.fetchUserInfo(publicConfig, plain.tokens.access_token, plain.tokens.claims().sub)), ['sub']);
+
+  // A malformed claims parameter comes back to the client as invalid_request.
+  await assert.rejects(codeFlow(publicConfig, { scope: 'openid', redirectUri: CLIENTS.public.redirect, extra: { claims: '{"userinfo":[]}' } }), (e) => e.error === 'invalid_request' && /claims\.userinfo/.test(e.error_description));
+});
+
+test('request objects (OIDC Core §6.1, RFC 9101): openid-client signs the parameters with the partner key (JAR)', async () => {
+  const key = await jose.importJWK(partnerJwk(), 'ES256');
+  const config = await client.discovery(new URL(server.issuer), CLIENTS.partner.id, undefined, client.PrivateKeyJwt({ key, kid: CLIENTS.partner.kid }), insecure);
+  assert.equal(config.serverMetadata().request_parameter_supported, true);
+  assert.ok(config.serverMetadata().request_object_signing_alg_values_supported.includes('ES256'));
+  const codeVerifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const parameters = {
+    redirect_uri: CLIENTS.partner.redirect,
+    scope: 'openid',
+    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+    claims: JSON.stringify({ id_token: { email: null } }),
+  };
+  const url = await client.buildAuthorizationUrlWithJAR(config, parameters, { key, kid: CLIENTS.partner.kid });
+  assert.deepEqual([...url.searchParams.keys()].sort(), ['client_id', 'request'], 'everything else is inside the signed object');
+  const email = uniqueEmail('jar');
+  const result = await login(url, email);
+  assert.equal(result.params.get('state'), state);
+  const tokens = await client.authorizationCodeGrant(config, result.url, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce });
+  assert.equal(tokens.claims().email, email, "the object's claims parameter was honoured");
+
+  // Signed by a key the partner did not register: the query has no
+  // redirect_uri to answer at, so the browser gets the error page.
+  const { privateKey } = await jose.generateKeyPair('ES256');
+  const forged = await client.buildAuthorizationUrlWithJAR(config, parameters, { key: privateKey, kid: CLIENTS.partner.kid });
+  const res = await fetch(forged, { redirect: 'manual' });
+  assert.equal(res.status, 400);
+  assert.equal(res.headers.get('location'), null);
 });

@@ -252,7 +252,7 @@ function authorizationRequest(flow, redirectUri = APP_CB, clientId = 'app') {
   return { url, verifier, state, nonce, redirectUri, clientId };
 }
 
-/** Redeems the app's code at idflow; resolves to the verified id_token claims. */
+/** Redeems the app's code at idflow; resolves to the verified id_token claims over userinfo's. */
 async function redeem(request, code) {
   const tokenRes = await fetch(metadata.token_endpoint, {
     method: 'POST',
@@ -264,7 +264,11 @@ async function redeem(request, code) {
   const { payload } = await jose.jwtVerify(tokens.id_token, JWKS, { issuer: idflow.issuer, audience: request.clientId });
   assert.equal(payload.nonce, request.nonce);
   assert.equal(payload.upstreamIss, upstream.issuer, 'custom claims see the upstream claims');
-  return payload;
+  // The email and profile scopes' claims are at userinfo (OIDC Core §5.4).
+  assert.equal(payload.email, undefined);
+  const info = await (await fetch(metadata.userinfo_endpoint, { headers: { authorization: `Bearer ${tokens.access_token}` } })).json();
+  assert.equal(info.sub, payload.sub);
+  return { ...info, ...payload };
 }
 
 /**
