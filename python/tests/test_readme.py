@@ -29,3 +29,15 @@ def test_readme_social_login_project_example_is_a_valid_project(monkeypatch):
     monkeypatch.setenv("ACME_SECRET", "acme-secret-from-the-environment")
     provider = idflow.Provider(example)
     assert provider.issuer == "https://auth.myapp.example/myapp"
+
+
+def test_readme_and_docs_links_stay_in_the_repository():
+    root = README.parent
+    pages = [README, *sorted((root / "docs").glob("*.md")), root / "swift" / "README.md"]
+    for page in pages:
+        text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            assert not re.match(r"[a-z][a-z0-9+.-]*:", target), f"{page.name} links outside the repository: {target}"
+            path = target.split("#", 1)[0]
+            if path:
+                assert (page.parent / path).exists(), f"{page.name} links to a missing file: {target}"
