@@ -1035,6 +1035,10 @@ async fn the_claims_parameter_acr_and_sub_bound_the_sign_in() {
 
 const PARTNER_CB: &str = "http://127.0.0.1/partner/cb";
 
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
 /// A request object signed with the partner's registered key (or `key`).
 fn request_object(claims: Value, key: Option<&Key>) -> String {
     let partner = Key::from_jwk_json(&std::fs::read_to_string(e2e_dir().join("partner-key.json")).unwrap()).unwrap();
@@ -1074,7 +1078,7 @@ async fn signed_request_objects_carry_the_parameters_and_supersede_the_query() {
     let claims = json!({
         "iss": "partner", "aud": ISSUER, "client_id": "partner", "response_type": "code", "redirect_uri": PARTNER_CB,
         "scope": "openid email", "state": "from-the-object", "nonce": "n-object", "code_challenge": pair.challenge,
-        "code_challenge_method": "S256", "claims": {"id_token": {"email": null}}, "max_age": 3600,
+        "code_challenge_method": "S256", "claims": {"id_token": {"email": null}}, "max_age": 3600, "exp": now() + 300,
     });
     let jar = format!("/oauth2/v1/authorize?client_id=partner&request={}", request_object(claims.clone(), None));
     let q = finish_at_login_page(&p, &get(&p, &jar, None).await, "obj@example.com").await;
@@ -1090,16 +1094,41 @@ async fn signed_request_objects_carry_the_parameters_and_supersede_the_query() {
     let id = verify(&p, t["id_token"].as_str().unwrap(), "partner");
     assert_eq!(id["nonce"], "n-object");
     assert_eq!(id["email"], "obj@example.com", "the object's claims parameter was honoured");
-    // The object's values win over the query's (scope, state, nonce).
-    let url = format!("/oauth2/v1/authorize?client_id=partner&response_type=code&scope=openid&state=from-query&redirect_uri={}&request={}", enc(PARTNER_CB), request_object(claims.clone(), None));
-    let q = finish_at_login_page(&p, &get(&p, &url, None).await, "obj@example.com").await;
+    // A signed object is the whole request (RFC 9101 §5): the query's
+    // state, prompt=none and claims are not used.
+    let url = format!(
+        "/oauth2/v1/authorize?client_id=partner&response_type=code&scope=openid&state=from-query&prompt=none&claims={}&redirect_uri={}&request={}",
+        enc(r#"{"id_token":{"phone_number":null}}"#),
+        enc(PARTNER_CB),
+        request_object(claims.clone(), None)
+    );
+    let r = get(&p, &url, None).await;
+    assert!(r.header("Location").unwrap().starts_with(&format!("{BASE}/login/e2e")), "prompt=none from the query was not used");
+    let q = finish_at_login_page(&p, &r, "obj@example.com").await;
     assert_eq!(q["state"], "from-the-object");
+    let a = assertion(&format!("{BASE}/oauth2/v1/token"), "jti-request-object-2", 60);
+    let form = [
+        ("grant_type", "authorization_code"), ("code", q["code"].as_str()), ("redirect_uri", PARTNER_CB), ("code_verifier", pair.verifier.as_str()),
+        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", a.as_str()),
+    ];
+    let id = verify(&p, body(&post_form(&p, "/oauth2/v1/token", &form, None).await)["id_token"].as_str().unwrap(), "partner");
+    assert_eq!((id["nonce"].as_str(), id["email"].as_str()), (Some("n-object"), Some("obj@example.com")));
+    assert!(!id.contains_key("phone_number"), "the query's claims parameter was not used");
+    // A captured request object is not a client assertion (RFC 9101 §10.8),
+    // even one carrying sub and jti for the token endpoint.
+    let disguised = request_object(json!({"iss": "partner", "sub": "partner", "aud": format!("{BASE}/oauth2/v1/token"), "jti": "j-ro", "exp": now() + 60, "response_type": "code", "redirect_uri": PARTNER_CB}), None);
+    let form = [
+        ("grant_type", "authorization_code"), ("code", "nope"), ("redirect_uri", PARTNER_CB),
+        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", disguised.as_str()),
+    ];
+    let r = post_form(&p, "/oauth2/v1/token", &form, None).await;
+    assert_eq!((r.status, oauth_error(&r).as_str()), (401, "invalid_client"), "{}", r.text());
 }
 
 #[tokio::test]
 async fn request_objects_that_fail_verification_are_refused() {
     let p = provider();
-    let good = json!({"iss": "partner", "aud": ISSUER, "client_id": "partner", "response_type": "code", "redirect_uri": PARTNER_CB, "scope": "openid", "nonce": "n", "code_challenge": "A".repeat(43), "code_challenge_method": "S256"});
+    let good = json!({"iss": "partner", "aud": ISSUER, "client_id": "partner", "response_type": "code", "redirect_uri": PARTNER_CB, "scope": "openid", "nonce": "n", "code_challenge": "A".repeat(43), "code_challenge_method": "S256", "exp": now() + 300});
     let with = |edit: &dyn Fn(&mut Value)| {
         let mut c = good.clone();
         edit(&mut c);
@@ -1114,6 +1143,13 @@ async fn request_objects_that_fail_verification_are_refused() {
         ("another audience", request_object(with(&|c| c["aud"] = "https://elsewhere.example".into()), None)),
         ("another iss", request_object(with(&|c| c["iss"] = "web".into()), None)),
         ("expired", request_object(with(&|c| c["exp"] = 1_000.into()), None)),
+        ("no exp", request_object(with(&|c| drop(c.as_object_mut().unwrap().remove("exp"))), None)),
+        ("living for a day", request_object(with(&|c| c["exp"] = (now() + 86_400).into()), None)),
+        ("typed as another JWT", {
+            let partner = Key::from_jwk_json(&std::fs::read_to_string(e2e_dir().join("partner-key.json")).unwrap()).unwrap();
+            let header: Map<String, Value> = [("typ".to_owned(), Value::from("at+jwt"))].into_iter().collect();
+            jose::sign(good.as_object().unwrap(), &partner, Some(&header)).unwrap()
+        }),
         ("unsigned, not allowed", unsigned_object(good.clone())),
         ("a request inside", request_object(with(&|c| c["request"] = "x".into()), None)),
         ("not a JWT", "not-a-jwt".to_owned()),
@@ -1141,6 +1177,7 @@ async fn request_objects_that_fail_verification_are_refused() {
     let r = get(&p, &format!("/oauth2/v1/authorize?client_id=partner&request={jwt}"), None).await;
     assert_eq!(r.status, 400);
     assert!(r.header("Location").is_none());
+    assert!(r.text().contains("not registered"), "{}", r.text());
     // request_uri stays unsupported.
     let r = get(&p, &format!("{base}&request_uri=https%3A%2F%2Fpartner.example%2Fr"), None).await;
     assert_eq!(query(r.header("Location").unwrap())["error"], "request_uri_not_supported");
@@ -1154,6 +1191,14 @@ async fn unsigned_request_objects_only_for_applications_that_opt_in() {
     });
     let pair = pkce::generate(None).unwrap();
     let claims = json!({"client_id": "e2e", "response_type": "code", "redirect_uri": CB, "scope": "openid", "state": "unsigned-state", "nonce": "n", "code_challenge": pair.challenge, "code_challenge_method": "S256"});
+    // An unsigned object is merged with the query (OIDC Core §6.3.3), and its
+    // exp and nbf still count.
+    for (why, edit) in [("expired", json!({"exp": 1_000})), ("not yet valid", json!({"nbf": now() + 3_600})), ("a text exp", json!({"exp": "soon"}))] {
+        let mut c = claims.clone();
+        c.as_object_mut().unwrap().extend(edit.as_object().unwrap().clone());
+        let r = get(&p, &format!("/oauth2/v1/authorize?client_id=e2e&response_type=code&redirect_uri={}&state=q&request={}", enc(CB), unsigned_object(c)), None).await;
+        assert_eq!(query(r.header("Location").unwrap())["error"], "invalid_request_object", "{why}");
+    }
     let url = format!("/oauth2/v1/authorize?client_id=e2e&response_type=code&request={}", unsigned_object(claims.clone()));
     let q = finish_at_login_page(&p, &get(&p, &url, None).await, "none@example.com").await;
     assert_eq!(q["state"], "unsigned-state");
@@ -1174,4 +1219,59 @@ async fn unsigned_request_objects_only_for_applications_that_opt_in() {
         let e = Project::from_json(&doc.to_string(), &e2e_dir()).and_then(|p| Provider::new(p, Arc::new(MemoryStore::new()))).err().unwrap();
         assert!(e.message.contains(needs), "{alg}: {}", e.message);
     }
+}
+
+#[tokio::test]
+async fn the_claims_parameter_reaches_no_further_than_the_applications_scopes() {
+    // An application limited to "openid" cannot get email, tenants or a
+    // custom claim through the claims parameter either.
+    let p = provider_on(Arc::new(MemoryStore::new()), |doc| {
+        doc["applications"][0]["scopes"] = json!(["openid", "offline_access"]);
+    });
+    let asked = json!({"id_token": {"email": null, "tenants": null, "plan": null, "auth_time": {"essential": true}}, "userinfo": {"email": null, "name": null}});
+    let l = login_with(&p, "e2e", CB, "openid", "limited@example.com", &claims_param(asked)).await;
+    let t = body(&redeem(&p, "e2e", &l, None).await);
+    let id = verify(&p, t["id_token"].as_str().unwrap(), "e2e");
+    for c in ["email", "tenants", "plan"] {
+        assert!(!id.contains_key(c), "{c}: {id:?}");
+    }
+    assert!(id.contains_key("auth_time"));
+    assert_eq!(userinfo(&p, t["access_token"].as_str().unwrap()).await.keys().collect::<Vec<_>>(), ["sub"]);
+}
+
+#[tokio::test]
+async fn essential_acr_values_are_the_only_flows_that_answer() {
+    // OIDC Core §5.5.1.1 with web-post (flows: sign-up-or-in, claims).
+    let p = provider();
+    let c = pkce::generate(None).unwrap();
+    let url = |extra: &str| authorize_url("web-post", WEB_CB, "openid", Some(&c.challenge), extra);
+    // Essential without values only asks for the claim.
+    let r = get(&p, &url(&claims_param(json!({"id_token": {"acr": {"essential": true}}}))), None).await;
+    assert!(r.header("Location").unwrap().contains("flow=sign-up-or-in"), "{:?}", r.header("Location"));
+    // Essential values win over acr_values; a flow= outside them is refused.
+    let essential = claims_param(json!({"id_token": {"acr": {"essential": true, "values": ["claims"]}}}));
+    let r = get(&p, &url(&format!("&acr_values=sign-up-or-in{essential}")), None).await;
+    assert!(r.header("Location").unwrap().contains("flow=claims"), "{:?}", r.header("Location"));
+    let r = get(&p, &url(&format!("&flow=sign-up-or-in{essential}")), None).await;
+    assert_eq!(query(r.header("Location").unwrap())["error"], "access_denied");
+    // A session made by another flow does not answer an essential acr.
+    let l = login(&p, "web-post", WEB_CB, "openid", "acr@example.com").await;
+    let r = get(&p, &url(&format!("&prompt=none&acr_values=sign-up-or-in{essential}")), Some(&l.cookie)).await;
+    assert_eq!(query(r.header("Location").unwrap())["error"], "login_required");
+}
+
+#[tokio::test]
+async fn implicit_access_tokens_keep_the_claims_request_for_userinfo() {
+    let p = provider();
+    let asked = enc(&json!({"userinfo": {"name": null, "email": null}}).to_string());
+    let url = format!("/oauth2/v1/authorize?response_type=id_token%20token&client_id=implicit&redirect_uri=http%3A%2F%2F127.0.0.1%2Fimplicit%2Fcb&scope=openid&state=s9&nonce=n9&response_mode=form_post&claims={asked}");
+    let r = get(&p, &url, None).await;
+    let browser = set_cookie(&r, "idflow_browser").unwrap();
+    let q = query(r.header("Location").unwrap());
+    let s = body(&post_json(&p, "/v1/flow/start", json!({"request": q["request"]})).await);
+    let d = body(&post_json(&p, "/v1/flow/next", json!({"executionId": s["executionId"], "executionSecret": s["executionSecret"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": "imp@example.com"}})).await);
+    let html = deliver(&p, d["redirect"]["url"].as_str().unwrap(), &browser).await.text();
+    let at = html.split("name=\"access_token\" value=\"").nth(1).unwrap().split('"').next().unwrap();
+    let info = userinfo(&p, at).await;
+    assert_eq!((info["name"].as_str(), info["email"].as_str()), (Some("imp@example.com"), Some("imp@example.com")));
 }

@@ -85,7 +85,7 @@ impl Provider {
                 _ => self.request_object(app, &jwt).await,
             };
             match verified {
-                Ok(pairs) => {
+                Ok((pairs, signed)) => {
                     for name in ["client_id", "redirect_uri"] {
                         let inside = pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
                         if inside.is_some_and(|v| params.get(name).is_some_and(|q| q != v)) {
@@ -96,6 +96,19 @@ impl Provider {
                     if response_type.is_some_and(|v| params.get("response_type").is_some_and(|q| q != v)) {
                         object_error = Some("the request object's response_type differs from the response_type parameter".to_owned());
                     } else {
+                        // A signed object is the whole request (RFC 9101
+                        // §5): the query adds only what OIDC Core §6.1 keeps
+                        // there (client_id, response_type, scope) when the
+                        // object lacks it. An unsigned one is merged (§6.3.3).
+                        if signed {
+                            let mut only = Params::default();
+                            for name in ["client_id", "response_type", "scope"] {
+                                if let Some(v) = params.get(name) {
+                                    only.supersede(name, v.to_owned());
+                                }
+                            }
+                            params = only;
+                        }
                         for (k, v) in pairs {
                             params.supersede(&k, v);
                         }
@@ -158,7 +171,7 @@ impl Provider {
         };
         let claims_request = match params.get("claims").map(claims::parse_claims_request) {
             None => None,
-            Some(Ok(c)) => Some(c),
+            Some(Ok(c)) => Some(claims::within_scopes(c, &app.scopes)),
             Some(Err(m)) => return self.reply_error(&reply, "invalid_request", &m),
         };
         // The flow: `flow=` if this application may run it, else the first
@@ -167,10 +180,20 @@ impl Provider {
         // failed authentication (OIDC Core §5.5.1.1).
         let mut acr_values = split_scope(params.get("acr_values"));
         let (claimed_acr, acr_essential) = claims::requested_acr(claims_request.as_ref());
-        if acr_essential && !claimed_acr.iter().any(|a| app.flows.contains(a)) {
-            return self.reply_error(&reply, "access_denied", "no flow of this application gives the essential acr the claims parameter asks for");
+        let allowed_acr: Vec<String> = claimed_acr.iter().filter(|a| app.flows.contains(a)).cloned().collect();
+        if acr_essential && !claimed_acr.is_empty() {
+            // Essential values are the only flows that may answer, whatever
+            // acr_values or a kept session say.
+            if allowed_acr.is_empty() {
+                return self.reply_error(&reply, "access_denied", "no flow of this application gives the essential acr the claims parameter asks for");
+            }
+            if params.get("flow").is_some_and(|f| !allowed_acr.iter().any(|a| a == f)) {
+                return self.reply_error(&reply, "access_denied", "the flow parameter names a flow the essential acr does not allow");
+            }
+            acr_values = allowed_acr;
+        } else {
+            acr_values.extend(allowed_acr);
         }
-        acr_values.extend(claimed_acr.into_iter().filter(|a| app.flows.contains(a)));
         let flow = match params.get("flow") {
             Some(f) if app.flows.iter().any(|x| x == f) => f.to_owned(),
             Some(_) => return self.reply_error(&reply, "invalid_request", "the flow parameter names no flow this application may run (its flows)"),
@@ -380,17 +403,7 @@ impl Provider {
         }
         if response_type == "code" {
             let code = random_id("")?;
-            let grant_id = random_id("G")?;
-            let grant_expires = now + self.project.refresh_ttl;
-            self.store.put_record(
-                "grant",
-                &grant_id,
-                &json!({
-                    "clientId": client_id, "userId": login.user_id, "sid": login.sid, "revoked": false, "expiresAt": grant_expires,
-                    "claimsRequest": request.get("claimsRequest"),
-                }),
-                Some(grant_expires),
-            )?;
+            let grant_id = self.new_grant(request, login, now + self.project.refresh_ttl)?;
             let mut record = request.clone();
             record["userId"] = login.user_id.into();
             record["authTime"] = login.auth_time.into();
@@ -403,11 +416,15 @@ impl Provider {
             // The record outlives the code by 10 minutes so that a late
             // replay is still recognised and revokes the grant.
             self.store.put_record("code", &token_digest(&code), &record, Some(now + self.project.code_ttl + 600))?;
-            self.add_grant_to_session(login.sid, &grant_id)?;
             let fields = [("code", code.as_str()), ("iss", self.issuer.as_str())];
             return Ok(Completion::of(redirect_uri, mode, &fields, state.as_deref()));
         }
-        // Implicit: id_token (and an access token for "id_token token").
+        // Implicit: id_token (and an access token for "id_token token",
+        // whose grant keeps the claims request for userinfo).
+        let grant_id = match response_type {
+            "id_token token" => Some(self.new_grant(request, login, now + self.project.session_ttl)?),
+            _ => None,
+        };
         let scopes = split_scope(str_field(request, "scope"));
         let subject = Subject {
             client_id,
@@ -421,7 +438,7 @@ impl Provider {
             claims_request: request.get("claimsRequest"),
             nonce: str_field(request, "nonce"),
             sid: Some(login.sid),
-            grant_id: None,
+            grant_id: grant_id.as_deref(),
         };
         let mut fields: Vec<(String, String)> = Vec::new();
         let access = if response_type == "id_token token" {
@@ -437,6 +454,19 @@ impl Provider {
         fields.push(("iss".into(), self.issuer.clone()));
         let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         Ok(Completion::of(redirect_uri, Mode::FormPost, &refs, state.as_deref()))
+    }
+
+    /// A grant for what `login` authorized by `request` (revoked with the
+    /// session, read back by userinfo for the `claims` request).
+    fn new_grant(&self, request: &Value, login: &SignIn<'_>, expires_at: u64) -> Result<String> {
+        let grant_id = random_id("G")?;
+        let record = json!({
+            "clientId": str_field(request, "clientId"), "userId": login.user_id, "sid": login.sid, "revoked": false,
+            "expiresAt": expires_at, "claimsRequest": request.get("claimsRequest"),
+        });
+        self.store.put_record("grant", &grant_id, &record, Some(expires_at))?;
+        self.add_grant_to_session(login.sid, &grant_id)?;
+        Ok(grant_id)
     }
 
     fn add_grant_to_session(&self, sid: &str, grant_id: &str) -> Result<()> {

@@ -98,8 +98,7 @@ pub(crate) fn standard_claim(user: &User, name: &str) -> Option<Value> {
 /// with `essential` (a boolean), `value` or `values` (an array). Other
 /// members are ignored, as the specification asks.
 pub(crate) fn parse_claims_request(raw: &str) -> Result<Value, String> {
-    let doc: Value = serde_json::from_str(raw).map_err(|_| "claims must be a JSON object (OIDC Core §5.5)".to_owned())?;
-    let obj = doc.as_object().ok_or("claims must be a JSON object (OIDC Core §5.5)")?;
+    let obj = crate::json::parse_object(raw.as_bytes()).map_err(|e| format!("claims must be a JSON object (OIDC Core §5.5): it {e}"))?;
     let mut out = Map::new();
     for member in ["userinfo", "id_token"] {
         let Some(v) = obj.get(member) else { continue };
@@ -124,6 +123,29 @@ pub(crate) fn parse_claims_request(raw: &str) -> Result<Value, String> {
         out.insert(member.to_owned(), v.clone());
     }
     Ok(Value::Object(out))
+}
+
+/// The scope a claim needs: a standard claim's scope (§5.4), `tenants` →
+/// `descope.claims`, any other name (a custom claim) →
+/// `descope.custom_claims`; `None` for claims about the token itself.
+fn scope_of(name: &str) -> Option<&'static str> {
+    if PROTOCOL_CLAIMS.contains(&name) {
+        return None;
+    }
+    let standard = SCOPE_CLAIMS.iter().find(|(_, names)| names.contains(&name)).map(|(scope, _)| *scope);
+    Some(standard.unwrap_or(if name == "tenants" { "descope.claims" } else { "descope.custom_claims" }))
+}
+
+/// The `claims` request without the claims an application may not be given:
+/// each one needs its scope among the application's `scopes` (`allowed`),
+/// so `claims` never reaches past what `scope` could.
+pub(crate) fn within_scopes(mut request: Value, allowed: &[String]) -> Value {
+    for member in ["userinfo", "id_token"] {
+        if let Some(m) = request.get_mut(member).and_then(Value::as_object_mut) {
+            m.retain(|name, _| scope_of(name).is_none_or(|s| allowed.iter().any(|a| a == s)));
+        }
+    }
+    request
 }
 
 /// What the `claims` parameter asks of `acr` in the id_token: its wanted

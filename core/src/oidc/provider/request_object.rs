@@ -36,6 +36,13 @@ pub const CLIENT_SIGNING_ALGS: [Algorithm; 10] = [
 /// Claims of a request object that are about the JWT, not parameters.
 const JWT_CLAIMS: [&str; 6] = ["iss", "aud", "exp", "iat", "nbf", "jti"];
 
+/// How far ahead a request object's `exp` may be: it travels through the
+/// browser (history, logs), so a captured one must not live long.
+const MAX_OBJECT_LIFETIME: u64 = 3600;
+
+/// Clock leeway for an unsigned object's `exp` and `nbf`.
+const LEEWAY: u64 = 60;
+
 impl Provider {
     /// Verifies a JWT an application signed (a client assertion or a
     /// request object) with its registered keys (`jwks` or `jwksUri`).
@@ -51,11 +58,21 @@ impl Provider {
     }
 
     /// Verifies the request object `jwt` of `app` and returns its
-    /// authorization parameters as text (objects such as `claims` as JSON).
-    /// `Err` says why it was refused (`invalid_request_object`).
-    pub(super) async fn request_object(&self, app: &Application, jwt: &str) -> std::result::Result<Vec<(String, String)>, String> {
+    /// authorization parameters as text (objects such as `claims` as JSON)
+    /// and whether it was signed. `Err` says why it was refused
+    /// (`invalid_request_object`).
+    pub(super) async fn request_object(&self, app: &Application, jwt: &str) -> std::result::Result<(Vec<(String, String)>, bool), String> {
         let unverified = jose::decode_unverified(jwt).map_err(|e| format!("request is not a JWT ({})", e.message))?;
         let alg = unverified.header.get("alg").and_then(Value::as_str).unwrap_or_default();
+        // RFC 9101 §10.8: a request object is typed as one (or untyped),
+        // never as another kind of JWT.
+        if let Some(typ) = unverified.header.get("typ") {
+            let t = typ.as_str().unwrap_or_default().to_ascii_lowercase();
+            if !matches!(t.as_str(), "oauth-authz-req+jwt" | "jwt") {
+                return Err(format!("a request object's typ is oauth-authz-req+jwt, not {typ}"));
+            }
+        }
+        let now = crate::ids::now_secs();
         let unsigned_only = app.request_object_alg.as_deref() == Some("none");
         let claims = if alg == "none" {
             if !unsigned_only {
@@ -63,6 +80,17 @@ impl Provider {
             }
             if !jwt.ends_with('.') {
                 return Err("an unsigned request object has an empty signature".into());
+            }
+            let time = |k: &str| unverified.claims.get(k).map(|v| v.as_u64().ok_or(format!("{k} must be a number of seconds")));
+            if let Some(exp) = time("exp").transpose()? {
+                if exp + LEEWAY <= now {
+                    return Err("the request object has expired".into());
+                }
+            }
+            if let Some(nbf) = time("nbf").transpose()? {
+                if nbf > now + LEEWAY {
+                    return Err("the request object is not valid yet (nbf)".into());
+                }
             }
             unverified.claims
         } else {
@@ -76,9 +104,14 @@ impl Provider {
             let mut v = Validation::new(&algs);
             v.issuer = Some(app.client_id.clone());
             v.audience = vec![self.issuer.clone()];
-            v.required_claims = vec!["iss".into(), "aud".into()];
-            self.verify_client_jwt(app, jwt, &v).await.map_err(|e| format!("the request object was refused: {}", e.message))?.claims
+            v.required_claims = vec!["iss".into(), "aud".into(), "exp".into()];
+            let claims = self.verify_client_jwt(app, jwt, &v).await.map_err(|e| format!("the request object was refused: {}", e.message))?.claims;
+            if claims.get("exp").and_then(Value::as_u64).is_some_and(|exp| exp > now + MAX_OBJECT_LIFETIME + LEEWAY) {
+                return Err(format!("the request object lives too long (exp at most {MAX_OBJECT_LIFETIME} s ahead)"));
+            }
+            claims
         };
+        let signed = alg != "none";
         let mut out = Vec::with_capacity(claims.len());
         for (name, value) in claims {
             if name == "request" || name == "request_uri" {
@@ -96,6 +129,6 @@ impl Provider {
             };
             out.push((name, text));
         }
-        Ok(out)
+        Ok((out, signed))
     }
 }

@@ -274,6 +274,12 @@ impl Provider {
         if client_id.is_some_and(|c| c != iss) {
             return Err(invalid_client("client_id does not match the client_assertion"));
         }
+        // A request object (signed with the same keys) is not a client
+        // assertion, even when it carries sub and jti (RFC 9101 §10.8).
+        let typ = unverified.header.get("typ").and_then(Value::as_str).unwrap_or_default();
+        if typ.eq_ignore_ascii_case("oauth-authz-req+jwt") || ["response_type", "redirect_uri"].iter().any(|k| unverified.claims.contains_key(*k)) {
+            return Err(invalid_client("client_assertion is a request object, not a client assertion"));
+        }
         let app = self.apps.get(iss).ok_or_else(|| invalid_client("client authentication failed"))?;
         if app.auth_method != AuthMethod::PrivateKeyJwt {
             return Err(invalid_client("this application does not authenticate with private_key_jwt"));
