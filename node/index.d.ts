@@ -202,7 +202,7 @@ export interface OAuthStart {
   codeVerifier: string
 }
 
-/** The OpenID Connect provider for one project (DESIGN.md, "The provider's HTTP surface"). */
+/** The OpenID Connect provider for one project (README, "OpenID Connect provider"). */
 export declare class Provider {
   /** `project` is the project file's JSON text. */
   constructor(project: string, options?: ProviderOptions)

@@ -274,3 +274,20 @@ impl Project {
         Ok(engine)
     }
 }
+
+/// Fails unless docs/configuration.md names every field of `fields` (as
+/// `` `field` ``): the reference cannot fall behind the parser.
+#[cfg(test)]
+pub(crate) fn assert_documented(what: &str, fields: &[&str]) {
+    const DOC: &str = include_str!("../../docs/configuration.md");
+    let missing: Vec<&&str> = fields.iter().filter(|f| !DOC.contains(&format!("`{f}`"))).collect();
+    assert!(missing.is_empty(), "docs/configuration.md does not document the {what} fields {missing:?}");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_project_field_is_documented() {
+        super::assert_documented("project", &super::FIELDS);
+    }
+}

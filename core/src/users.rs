@@ -2,7 +2,7 @@
 //!
 //! Login ids are unique and compared case-insensitively for emails (they are
 //! stored lower-cased); a disabled user cannot sign in. The JSON shape is the
-//! one every `/v1` route and binding uses (DESIGN.md).
+//! one every `/v1` route and binding uses (README, "Flows").
 
 use serde_json::{json, Map, Value};
 

@@ -40,4 +40,6 @@ def test_readme_and_docs_links_stay_in_the_repository():
             assert not re.match(r"[a-z][a-z0-9+.-]*:", target), f"{page.name} links outside the repository: {target}"
             path = target.split("#", 1)[0]
             if path:
-                assert (page.parent / path).exists(), f"{page.name} links to a missing file: {target}"
+                resolved = (page.parent / path).resolve()
+                assert resolved.is_relative_to(root.resolve()), f"{page.name} links outside the repository: {target}"
+                assert resolved.exists(), f"{page.name} links to a missing file: {target}"

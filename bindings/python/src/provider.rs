@@ -71,8 +71,8 @@ impl From<idflow::oidc::provider::HttpResponse> for PyHttpResponse {
     }
 }
 
-/// The OpenID Connect provider for one project (see DESIGN.md, "The
-/// provider's HTTP surface"). `handle` blocks without holding the GIL;
+/// The OpenID Connect provider for one project (see the README, "OpenID
+/// Connect provider", and docs/configuration.md). `handle` blocks without holding the GIL;
 /// `handle_async` returns an awaitable.
 #[pyclass(frozen, module = "idflow", name = "Provider")]
 pub struct PyProvider {

@@ -1,5 +1,5 @@
-//! Custom OAuth/OIDC providers ("social login", DESIGN.md "Social login
-//! through custom OAuth providers"): the project's `oauthProviders`, and
+//! Custom OAuth/OIDC providers ("social login", docs/configuration.md,
+//! `oauthProviders`): the project's `oauthProviders`, and
 //! turning an upstream's verified claims into an idflow user.
 //!
 //! Users from a provider are keyed by (provider, `sub`): the login id
@@ -330,5 +330,13 @@ impl OAuthProviders {
 
     pub fn get(&self, name: &str) -> Option<&Arc<OAuthProvider>> {
         self.providers.iter().find(|p| p.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_oauth_provider_field_is_documented() {
+        crate::project::assert_documented("oauthProviders", &super::FIELDS);
     }
 }

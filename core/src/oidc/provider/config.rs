@@ -408,6 +408,12 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn every_application_and_access_key_field_is_documented() {
+        crate::project::assert_documented("application", &APP_FIELDS);
+        crate::project::assert_documented("access key", &KEY_FIELDS);
+    }
+
+    #[test]
     fn loopback_redirects_match_any_port_and_nothing_else_does() {
         let app = Application::from_json(
             &json!({"clientId": "a", "public": true, "redirectUris": ["http://127.0.0.1/cb", "https://app.example/cb"]}),

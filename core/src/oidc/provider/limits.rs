@@ -213,6 +213,11 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn every_rate_limit_field_is_documented() {
+        crate::project::assert_documented("rateLimits", &FIELDS);
+    }
+
+    #[test]
     fn forwarded_addresses_count_only_behind_trusted_proxies() {
         let proxies = TrustedProxies::from_json(Some(&json!(["10.0.0.0/8", "::1"]))).unwrap();
         let req = |peer: &str, xff: &str| {

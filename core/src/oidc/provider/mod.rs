@@ -2,7 +2,7 @@
 //! [`HttpRequest`] and returns an [`HttpResponse`], so the `idflow serve`
 //! server, a Python web app and a Node web app mount the same endpoints.
 //!
-//! Paths (DESIGN.md, "The provider's HTTP surface") are relative to the
+//! Paths (README, "OpenID Connect provider") are relative to the
 //! base URL's path: discovery and JWKS under the issuer
 //! (`{base}/{project_id}/.well-known/...`), the OAuth endpoints under
 //! `/oauth2/v1/`, the flow API under `/v1/flow/`, the hosted login page at

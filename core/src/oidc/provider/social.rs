@@ -1,4 +1,4 @@
-//! Social login outside flows (DESIGN.md, "HTTP surface for SDK/API use"):
+//! Social login outside flows (README, "Social login with any OAuth provider"):
 //! `POST /v1/auth/oauth/authorize` → the upstream URL; the upstream returns
 //! to `/v1/oauth/callback` (GET, or POST for form_post); the browser lands on
 //! `redirectUrl?code=...` with a one-time idflow code, which
