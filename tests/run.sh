@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command: builds everything once and runs every suite
-# (Rust, Python, Node, Kotlin; Swift where a toolchain exists). It installs
-# what it needs into local folders: .venv, node/node_modules, Maven's local
+# (Rust, Python, Node, Kotlin, the end-to-end suite, the release artifacts
+# of dist/; Swift where a toolchain exists). It installs what it needs into
+# local folders: .venv, .venv-dist, node/node_modules, Maven's local
 # repository. Usage: bash tests/run.sh
 set -uo pipefail
 
@@ -108,6 +109,12 @@ e2e_suite() {
   return $ok
 }
 
+dist_suite() {
+  # The release artifacts as users install them (no Rust on PATH):
+  # dist/build.sh, then dist/check.sh.
+  bash dist/build.sh && bash dist/check.sh
+}
+
 kotlin_suite() {
   (cd kotlin && mvn -B -ntp test -Didflow.lib.dir="$LIB_DIR")
 }
@@ -125,6 +132,7 @@ suite python python_suite
 suite node node_suite
 suite kotlin kotlin_suite
 suite e2e e2e_suite
+suite dist dist_suite
 if command -v swift >/dev/null 2>&1; then
   suite swift swift_suite
 else

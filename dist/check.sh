@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Installs what dist/build.sh built, the way a user would, with no Rust
+# toolchain on PATH, and runs it:
+#   - auditwheel: the wheel is manylinux_2_28 x86_64 and needs nothing else;
+#   - a fresh venv pip-installs the wheel from dist/out (not the source
+#     folder), checks that the stubs and py.typed came along, and runs the
+#     README's Python quickstart and a provider round trip.
+# Usage: bash dist/check.sh
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="$ROOT/dist/out"
+VENV="$ROOT/.venv-dist"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+
+wheel=$(ls "$OUT"/idflow-*-cp39-abi3-manylinux_2_28_x86_64.whl 2>/dev/null | head -n1 || true)
+[ -n "$wheel" ] || { echo "no cp39-abi3 manylinux_2_28 x86_64 wheel in $OUT: run bash dist/build.sh"; exit 1; }
+ls "$OUT"/idflow-*.tar.gz >/dev/null || { echo "no sdist in $OUT"; exit 1; }
+
+echo "== auditwheel show $(basename "$wheel")"
+"$VENV/bin/auditwheel" show "$wheel" | tee "$WORK/audit.txt"
+tr -s ' \n' ' ' < "$WORK/audit.txt" | grep -q 'is consistent with the following platform tag: "manylinux_2_28_x86_64"' \
+  || { echo "the wheel is not consistent with manylinux_2_28_x86_64"; exit 1; }
+
+# A PATH without cargo or rustc: what a user of the wheel has.
+CLEAN_PATH=""
+for d in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
+  [ -x "$d/cargo" ] || [ -x "$d/rustc" ] && continue
+  CLEAN_PATH="${CLEAN_PATH:+$CLEAN_PATH:}$d"
+done
+PY=$(command -v python3)
+env -i HOME="$WORK" PATH="$CLEAN_PATH" "$PY" -m venv "$WORK/venv"
+run() { env -i HOME="$WORK" PATH="$WORK/venv/bin:$CLEAN_PATH" "$@"; }
+if run sh -c 'command -v cargo || command -v rustc' >/dev/null; then
+  echo "cargo or rustc is still on PATH"; exit 1
+fi
+echo "== pip install $(basename "$wheel") into a fresh venv (no Rust on PATH)"
+run "$WORK/venv/bin/pip" install -q --disable-pip-version-check --no-index "$wheel"
+cd "$WORK"
+run "$WORK/venv/bin/python" - "$ROOT/README.md" <<'PY'
+import importlib.util, json, pathlib, re, sys
+import idflow
+
+pkg = pathlib.Path(idflow.__file__).parent
+assert (pkg / "py.typed").exists() and list(pkg.glob("*.pyi")), "stubs and py.typed are in the wheel"
+assert "site-packages" in str(pkg), f"idflow comes from the installed wheel, not a checkout: {pkg}"
+
+# The README's Python blocks, as written.
+blocks = re.findall(r"```python\n(.*?)```", pathlib.Path(sys.argv[1]).read_text(encoding="utf-8"), re.S)
+assert blocks
+for block in blocks:
+    exec(compile(block, "README.md", "exec"), {})
+
+# A provider round trip: authorize -> hosted page -> flow API -> code -> tokens.
+project = json.dumps({
+    "projectId": "dist", "baseUrl": "http://127.0.0.1:9",
+    "applications": [{"clientId": "app", "public": True, "redirectUris": ["http://127.0.0.1/cb"]}],
+    "flows": [{"id": "in", "name": "In", "start": "ask", "steps": {
+        "ask": {"type": "screen", "title": "Sign in", "inputs": [{"name": "email", "type": "email", "label": "Email", "required": True}],
+                "interactions": [{"id": "go", "label": "Go", "next": "jwt"}]},
+        "jwt": {"type": "generateJwt", "mode": "signUpOrIn", "next": "done"},
+        "done": {"type": "end"}}}],
+})
+p = idflow.Provider(project)
+pair = idflow.pkce.generate()
+r = p.handle("GET", "/oauth2/v1/authorize?client_id=app&response_type=code&scope=openid&nonce=n&state=s"
+             f"&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&code_challenge={pair.challenge}&code_challenge_method=S256")
+assert r.status == 302, r.body
+browser = [c.split(";")[0] for k, c in r.headers if k.lower() == "set-cookie"][0]
+request = r.header("location").split("request=")[1].split("&")[0]
+j = lambda resp: json.loads(resp.body)
+s = j(p.handle("POST", "/v1/flow/start", [("Content-Type", "application/json")], json.dumps({"request": request}).encode()))
+d = j(p.handle("POST", "/v1/flow/next", [("Content-Type", "application/json")], json.dumps({
+    "executionId": s["executionId"], "executionSecret": s["executionSecret"], "stepId": s["stepId"],
+    "interactionId": "go", "input": {"email": "dist@example.com"}}).encode()))
+done = p.handle("GET", d["redirect"]["url"], [("Cookie", browser)])
+code = done.header("location").split("code=")[1].split("&")[0]
+t = j(p.handle("POST", "/oauth2/v1/token", [("Content-Type", "application/x-www-form-urlencoded")],
+      f"grant_type=authorization_code&code={code}&client_id=app&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&code_verifier={pair.verifier}".encode()))
+keys = idflow.KeySet.from_jwks(j(p.handle("GET", "/dist/.well-known/jwks.json")))
+claims = idflow.jwt.verify(t["id_token"], keys, algorithms=["RS256"], issuer=p.issuer, audience=["app"])
+assert claims["nonce"] == "n", claims
+print("wheel ok:", pathlib.Path(idflow.__file__).parent)
+PY
+echo "dist/check.sh: ok"
