@@ -949,14 +949,8 @@ async fn without_an_access_token_the_scope_claims_are_in_the_id_token() {
     let p = provider();
     let url = "/oauth2/v1/authorize?response_type=id_token&client_id=implicit&redirect_uri=http%3A%2F%2F127.0.0.1%2Fimplicit%2Fcb&scope=openid%20email%20profile&state=s9&nonce=n9&response_mode=form_post";
     for (url, with_claims) in [(url.to_owned(), true), (url.replace("response_type=id_token", "response_type=id_token%20token"), false)] {
-        let r = get(&p, &url, None).await;
-        let browser = set_cookie(&r, "idflow_browser").unwrap();
-        let q = query(r.header("Location").unwrap());
-        let s = body(&post_json(&p, "/v1/flow/start", json!({"request": q["request"]})).await);
-        let d = body(&post_json(&p, "/v1/flow/next", json!({"executionId": s["executionId"], "executionSecret": s["executionSecret"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": "ivy@example.com"}})).await);
-        let html = deliver(&p, d["redirect"]["url"].as_str().unwrap(), &browser).await.text();
-        let token = html.split("name=\"id_token\" value=\"").nth(1).unwrap().split('"').next().unwrap();
-        let id = verify(&p, token, "implicit");
+        let html = sign_in_at_login_page(&p, &get(&p, &url, None).await, "ivy@example.com").await.text();
+        let id = verify(&p, posted_field(&html, "id_token"), "implicit");
         assert_eq!(id.contains_key("email"), with_claims, "{url}: {id:?}");
         assert_eq!(id.contains_key("preferred_username"), with_claims, "{url}: {id:?}");
     }
@@ -1023,12 +1017,7 @@ async fn the_claims_parameter_acr_and_sub_bound_the_sign_in() {
     assert_eq!(query(r.header("Location").unwrap())["error"], "login_required");
     // ... and a fresh sign-in of another user answers access_denied.
     let r = get(&p, &authorize_url("e2e", CB, "openid", Some(&c.challenge), &want(&sub)), None).await;
-    let browser = set_cookie(&r, "idflow_browser").unwrap();
-    let q = query(r.header("Location").unwrap());
-    let s = body(&post_json(&p, "/v1/flow/start", json!({"request": q["request"]})).await);
-    let d = body(&post_json(&p, "/v1/flow/next", json!({"executionId": s["executionId"], "executionSecret": s["executionSecret"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": "eve@example.com"}})).await);
-    let delivered = deliver(&p, d["redirect"]["url"].as_str().unwrap(), &browser).await;
-    let q = query(delivered.header("Location").unwrap());
+    let q = finish_at_login_page(&p, &r, "eve@example.com").await;
     assert_eq!(q["error"], "access_denied", "{q:?}");
     assert!(!q.contains_key("code"));
 }
@@ -1053,15 +1042,25 @@ fn unsigned_object(claims: Value) -> String {
 }
 
 /// Follows an authorization that reached the hosted page through the flow
-/// API to the client's redirect (the query parameters it got).
-async fn finish_at_login_page(p: &Provider, r: &HttpResponse, email: &str) -> HashMap<String, String> {
+/// API (signing `email` in) to its delivery: the redirect, or the form_post page.
+async fn sign_in_at_login_page(p: &Provider, r: &HttpResponse, email: &str) -> HttpResponse {
     assert_eq!(r.status, 302, "{}", r.text());
     let location = r.header("Location").unwrap();
     assert!(location.starts_with(&format!("{BASE}/login/e2e")), "{location}");
     let browser = set_cookie(r, "idflow_browser").unwrap();
     let s = body(&post_json(p, "/v1/flow/start", json!({"request": query(location)["request"]})).await);
     let d = body(&post_json(p, "/v1/flow/next", json!({"executionId": s["executionId"], "executionSecret": s["executionSecret"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": email}})).await);
-    query(deliver(p, d["redirect"]["url"].as_str().unwrap(), &browser).await.header("Location").unwrap())
+    deliver(p, d["redirect"]["url"].as_str().unwrap(), &browser).await
+}
+
+/// [`sign_in_at_login_page`] to the client's redirect: its query parameters.
+async fn finish_at_login_page(p: &Provider, r: &HttpResponse, email: &str) -> HashMap<String, String> {
+    query(sign_in_at_login_page(p, r, email).await.header("Location").unwrap())
+}
+
+/// The value of the hidden form_post field `name` in `html`.
+fn posted_field<'a>(html: &'a str, name: &str) -> &'a str {
+    html.split(&format!("name=\"{name}\" value=\"")).nth(1).unwrap().split('"').next().unwrap()
 }
 
 #[tokio::test]
@@ -1265,13 +1264,7 @@ async fn implicit_access_tokens_keep_the_claims_request_for_userinfo() {
     let p = provider();
     let asked = enc(&json!({"userinfo": {"name": null, "email": null}}).to_string());
     let url = format!("/oauth2/v1/authorize?response_type=id_token%20token&client_id=implicit&redirect_uri=http%3A%2F%2F127.0.0.1%2Fimplicit%2Fcb&scope=openid&state=s9&nonce=n9&response_mode=form_post&claims={asked}");
-    let r = get(&p, &url, None).await;
-    let browser = set_cookie(&r, "idflow_browser").unwrap();
-    let q = query(r.header("Location").unwrap());
-    let s = body(&post_json(&p, "/v1/flow/start", json!({"request": q["request"]})).await);
-    let d = body(&post_json(&p, "/v1/flow/next", json!({"executionId": s["executionId"], "executionSecret": s["executionSecret"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": "imp@example.com"}})).await);
-    let html = deliver(&p, d["redirect"]["url"].as_str().unwrap(), &browser).await.text();
-    let at = html.split("name=\"access_token\" value=\"").nth(1).unwrap().split('"').next().unwrap();
-    let info = userinfo(&p, at).await;
+    let html = sign_in_at_login_page(&p, &get(&p, &url, None).await, "imp@example.com").await.text();
+    let info = userinfo(&p, posted_field(&html, "access_token")).await;
     assert_eq!((info["name"].as_str(), info["email"].as_str()), (Some("imp@example.com"), Some("imp@example.com")));
 }

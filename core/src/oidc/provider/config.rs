@@ -257,7 +257,7 @@ impl Application {
         let request_object_alg = string(obj, "requestObjectSigningAlg", &at)?;
         match request_object_alg.as_deref() {
             None | Some("none") => {}
-            Some(a) if super::request_object::CLIENT_SIGNING_ALGS.iter().any(|x| x.as_str() == a) => {
+            Some(a) if super::request_object::client_signing_algs().iter().any(|x| x.as_str() == a) => {
                 if keys.is_none() {
                     return Err(Error::config(format!("{at}: requestObjectSigningAlg {a:?} needs jwks or jwksUri to verify with")));
                 }

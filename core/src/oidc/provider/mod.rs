@@ -264,7 +264,7 @@ impl Provider {
                 response_types.push(t);
             }
         }
-        let signing: Vec<&str> = request_object::CLIENT_SIGNING_ALGS.iter().map(|a| a.as_str()).collect();
+        let signing: Vec<&str> = request_object::client_signing_algs().iter().map(|a| a.as_str()).collect();
         let request_algs: Vec<&str> = ["none"].into_iter().chain(signing.iter().copied()).collect();
         json!({
             "issuer": self.issuer,

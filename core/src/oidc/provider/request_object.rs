@@ -2,7 +2,7 @@
 //! parameters as a JWT in `request`.
 //!
 //! - Signed objects are verified with the application's registered keys
-//!   (`jwks` or `jwksUri`) and one of [`CLIENT_SIGNING_ALGS`] (or the
+//!   (`jwks` or `jwksUri`) and one of [`client_signing_algs`] (or the
 //!   application's `requestObjectSigningAlg`), and must name the client as
 //!   `iss` and this provider's issuer in `aud`.
 //! - Unsigned objects (`alg: none`) are taken only from an application whose
@@ -15,23 +15,15 @@
 use super::config::ClientKeys;
 use super::{Application, Provider};
 use crate::error::{Error, Result};
-use crate::jose::{self, Algorithm, Validation};
+use crate::jose::{self, Algorithm, KeyType, Validation};
 use serde_json::Value;
 
 /// The algorithms a client may sign with, for client assertions and
-/// request objects (asymmetric only: secrets are kept as digests).
-pub const CLIENT_SIGNING_ALGS: [Algorithm; 10] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::ES512,
-    Algorithm::EdDSA,
-];
+/// request objects: the asymmetric ones (secrets are kept as digests, so
+/// there is no key to check an HMAC with).
+pub fn client_signing_algs() -> Vec<Algorithm> {
+    Algorithm::ALL.into_iter().filter(|a| a.key_type() != KeyType::Oct).collect()
+}
 
 /// Claims of a request object that are about the JWT, not parameters.
 const JWT_CLAIMS: [&str; 6] = ["iss", "aud", "exp", "iat", "nbf", "jti"];
@@ -99,7 +91,7 @@ impl Provider {
             }
             let algs: Vec<Algorithm> = match &app.request_object_alg {
                 Some(a) => vec![Algorithm::parse(a).map_err(|e| e.message)?],
-                None => CLIENT_SIGNING_ALGS.to_vec(),
+                None => client_signing_algs(),
             };
             let mut v = Validation::new(&algs);
             v.issuer = Some(app.client_id.clone());

@@ -284,7 +284,7 @@ impl Provider {
         if app.auth_method != AuthMethod::PrivateKeyJwt {
             return Err(invalid_client("this application does not authenticate with private_key_jwt"));
         }
-        let mut v = Validation::new(&super::request_object::CLIENT_SIGNING_ALGS);
+        let mut v = Validation::new(&super::request_object::client_signing_algs());
         v.issuer = Some(app.client_id.clone());
         v.audience = vec![self.url("/oauth2/v1/token"), self.issuer.clone()];
         v.required_claims = vec!["exp".into(), "jti".into(), "sub".into(), "aud".into()];
