@@ -4,7 +4,9 @@
 #   - auditwheel: the wheel is manylinux_2_28 x86_64 and needs nothing else;
 #   - a fresh venv pip-installs the wheel from dist/out (not the source
 #     folder), checks that the stubs and py.typed came along, and runs the
-#     README's Python quickstart and a provider round trip.
+#     README's Python quickstart and a provider round trip;
+#   - the static idflow binary: statically linked for x86-64, `idflow serve`
+#     in an empty folder answers discovery and /health, and stops on SIGTERM.
 # Usage: bash dist/check.sh
 set -euo pipefail
 
@@ -82,5 +84,43 @@ keys = idflow.KeySet.from_jwks(j(p.handle("GET", "/dist/.well-known/jwks.json"))
 claims = idflow.jwt.verify(t["id_token"], keys, algorithms=["RS256"], issuer=p.issuer, audience=["app"])
 assert claims["nonce"] == "n", claims
 print("wheel ok:", pathlib.Path(idflow.__file__).parent)
+PY
+bin="$OUT/idflow-x86_64-unknown-linux-musl"
+[ -x "$bin" ] || { echo "no static idflow binary in $OUT: run bash dist/build.sh"; exit 1; }
+echo "== $(basename "$bin"): $(du -h "$bin" | cut -f1)"
+run "$WORK/venv/bin/python" - "$bin" <<'PY'
+import json, os, signal, socket, subprocess, sys, tempfile, time, urllib.request
+
+binary = sys.argv[1]
+with open(binary, "rb") as f:
+    elf = f.read(64)
+assert elf[:4] == b"\x7fELF" and elf[4] == 2 and int.from_bytes(elf[18:20], "little") == 62, "an x86-64 ELF"
+out = subprocess.run(["ldd", binary], capture_output=True, text=True)
+assert "not a dynamic executable" in out.stdout + out.stderr or "statically linked" in out.stdout + out.stderr, out
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+empty = tempfile.mkdtemp()
+base = f"http://127.0.0.1:{port}"
+server = subprocess.Popen([binary, "serve", "--addr", f"127.0.0.1:{port}", "--base-url", base], cwd=empty,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+try:
+    for _ in range(100):
+        try:
+            health = json.load(urllib.request.urlopen(f"{base}/health", timeout=2))
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        raise SystemExit("idflow serve did not answer /health")
+    assert health == {"status": "ok"}, health
+    meta = json.load(urllib.request.urlopen(f"{base}/local/.well-known/openid-configuration", timeout=5))
+    assert meta["issuer"] == f"{base}/local", meta["issuer"]
+    assert os.path.exists(os.path.join(empty, "idflow.db")), "the demo project's SQLite database is in the folder"
+finally:
+    server.send_signal(signal.SIGTERM)
+    code = server.wait(timeout=10)
+assert code == 0, f"idflow serve exited with {code} on SIGTERM"
+print("static binary ok")
 PY
 echo "dist/check.sh: ok"
