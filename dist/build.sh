@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the release artifacts this machine can build into dist/out/:
-#   - the Python abi3 wheel (cp39-abi3, one wheel for Python 3.9 and later)
+#   - the Python abi3 wheel (cp310-abi3, one wheel for Python 3.10 and later)
 #     for manylinux_2_28 x86_64, cross-linked with zig so that it runs on
 #     glibc 2.28 and later, and the sdist;
 #   - the `idflow` binary for x86_64 Linux, static (musl, linked by zig

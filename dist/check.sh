@@ -16,8 +16,8 @@ VENV="$ROOT/.venv-dist"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
-wheel=$(ls "$OUT"/idflow-*-cp39-abi3-manylinux_2_28_x86_64.whl 2>/dev/null | head -n1 || true)
-[ -n "$wheel" ] || { echo "no cp39-abi3 manylinux_2_28 x86_64 wheel in $OUT: run bash dist/build.sh"; exit 1; }
+wheel=$(ls "$OUT"/idflow-*-cp310-abi3-manylinux_2_28_x86_64.whl 2>/dev/null | head -n1 || true)
+[ -n "$wheel" ] || { echo "no cp310-abi3 manylinux_2_28 x86_64 wheel in $OUT: run bash dist/build.sh"; exit 1; }
 ls "$OUT"/idflow-*.tar.gz >/dev/null || { echo "no sdist in $OUT"; exit 1; }
 
 echo "== auditwheel show $(basename "$wheel")"

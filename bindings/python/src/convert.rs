@@ -68,7 +68,7 @@ fn from_py_depth(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
         return Number::from_f64(f.value()).map(Value::Number).ok_or_else(|| bad("NaN and infinity are not JSON"));
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Value::String(s.to_cow()?.into_owned()));
+        return Ok(Value::String(s.to_str()?.to_owned()));
     }
     if let Ok(d) = obj.cast::<PyDict>() {
         return Ok(Value::Object(dict_to_map_depth(d, depth)?));
@@ -94,7 +94,7 @@ pub(crate) fn dict_to_map(d: &Bound<'_, PyDict>) -> PyResult<Map<String, Value>>
 fn dict_to_map_depth(d: &Bound<'_, PyDict>, depth: usize) -> PyResult<Map<String, Value>> {
     let mut map = Map::new();
     for (k, v) in d.iter() {
-        let key = k.cast::<PyString>().map_err(|_| bad("JSON object keys must be strings"))?.to_cow()?.into_owned();
+        let key = k.cast::<PyString>().map_err(|_| bad("JSON object keys must be strings"))?.to_str()?.to_owned();
         map.insert(key, from_py_depth(&v, depth + 1)?);
     }
     Ok(map)
@@ -106,7 +106,7 @@ pub(crate) fn object_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Map<Str
         return dict_to_map(d);
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        return match serde_json::from_str::<Value>(&s.to_cow()?) {
+        return match serde_json::from_str::<Value>(s.to_str()?) {
             Ok(Value::Object(map)) => Ok(map),
             _ => Err(bad(format!("{what} must be a JSON object"))),
         };

@@ -52,7 +52,7 @@ impl PyKey {
     #[staticmethod]
     fn from_secret(secret: &Bound<'_, PyAny>) -> PyResult<PyKey> {
         let bytes: Vec<u8> = if let Ok(s) = secret.cast::<PyString>() {
-            s.to_cow()?.as_bytes().to_vec()
+            s.to_str()?.as_bytes().to_vec()
         } else {
             secret.extract::<Vec<u8>>()?
         };
@@ -234,7 +234,7 @@ fn validation(
         None => Vec::new(),
         Some(a) if a.is_none() => Vec::new(),
         Some(a) => match a.cast::<PyString>() {
-            Ok(s) => vec![s.to_cow()?.into_owned()],
+            Ok(s) => vec![s.to_str()?.to_owned()],
             Err(_) => a.extract::<Vec<String>>()?,
         },
     };

@@ -107,7 +107,7 @@ fn body_arg(body: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<u8>> {
             if let Ok(bytes) = b.cast::<PyBytes>() {
                 Ok(bytes.as_bytes().to_vec())
             } else if let Ok(s) = b.cast::<PyString>() {
-                Ok(s.to_cow()?.as_bytes().to_vec())
+                Ok(s.to_str()?.as_bytes().to_vec())
             } else {
                 Err(PyTypeError::new_err("body must be bytes, str or None"))
             }
