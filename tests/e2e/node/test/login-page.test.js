@@ -190,14 +190,23 @@ async function authorizationRequest(config, extra = {}) {
   return { url, verifier, state, nonce };
 }
 
+/**
+ * Waits until the browser is at the callback with `request`'s answer and
+ * returns the URL the callback server received for it. It looks the request
+ * up by its state: Chromium's own requests (such as /favicon.ico after an
+ * earlier page) reach the same server at any time.
+ */
+async function answerOf(page, request) {
+  await page.waitForURL((u) => u.href.startsWith(`${callback.url}?`) && u.searchParams.get('state') === request.state, { timeout: 15000 });
+  const landed = callback.requests.find((r) => r.url.searchParams.get('state') === request.state);
+  assert.ok(landed, `the callback server received the answer for state ${request.state}`);
+  return landed.url;
+}
+
 /** Navigates `page` to `request.url` and waits until the callback server receives this request's answer. */
 async function landOnCallback(page, request) {
-  const seen = callback.requests.length;
   await page.goto(request.url.href);
-  await page.waitForURL((u) => u.href.startsWith(`${callback.url}?`) && u.searchParams.get('state') === request.state, { timeout: 15000 });
-  const landed = await callback.next(seen);
-  assert.equal(landed.url.searchParams.get('state'), request.state);
-  return landed.url;
+  return answerOf(page, request);
 }
 
 /** Fills the hosted page's Email field, clicks Continue and waits for the callback with a code. */
@@ -205,10 +214,8 @@ async function signInOnHostedPage(page, request, email) {
   const field = page.getByLabel('Email');
   await field.waitFor({ state: 'visible', timeout: 10000 });
   await field.fill(email);
-  const seen = callback.requests.length;
   await page.getByRole('button', { name: 'Continue' }).click();
-  await page.waitForURL((u) => u.href.startsWith(`${callback.url}?`) && u.searchParams.get('state') === request.state, { timeout: 15000 });
-  return (await callback.next(seen)).url;
+  return answerOf(page, request);
 }
 
 test('an execution started by the hosted page belongs to that browser: another cookie jar gets 403, the browser still signs in', { skip, timeout: 60000 }, async (t) => {
