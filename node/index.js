@@ -8,13 +8,47 @@ const { existsSync } = require('node:fs')
 const { join } = require('node:path')
 const { EventEmitter } = require('node:events')
 
+// The platforms with a prebuilt native module, each in its own npm package
+// (`idflow-<platform>`, an optional dependency of this one: npm installs the
+// one whose os/cpu/libc match). A source build (`npm run build`) puts the
+// module beside this file instead, and that one wins.
+const PLATFORMS = Object.freeze(['linux-x64-gnu', 'linux-arm64-gnu', 'linux-x64-musl'])
+
+function currentPlatform() {
+  if (process.platform !== 'linux') return `${process.platform}-${process.arch}`
+  const glibc = process.report?.getReport?.().header?.glibcVersionRuntime
+  return `linux-${process.arch}-${glibc ? 'gnu' : 'musl'}`
+}
+
 function loadNative() {
-  const abi = process.platform === 'linux' ? (process.report?.getReport?.().header?.glibcVersionRuntime ? '-gnu' : '-musl') : ''
-  const file = join(__dirname, `idflow.${process.platform}-${process.arch}${abi}.node`)
-  if (!existsSync(file)) {
-    throw new Error(`idflow: native module ${file} is missing; run "npm run build" in node/`)
+  const platform = currentPlatform()
+  const local = join(__dirname, `idflow.${platform}.node`)
+  if (existsSync(local)) return require(local)
+  const pkg = `idflow-${platform}`
+  let error
+  if (PLATFORMS.includes(platform)) {
+    try {
+      return require(pkg)
+    } catch (e) {
+      // Only "that package is not installed" is explained below; a module
+      // that is there but fails to load (a wrong libc, a broken file) keeps its own error.
+      if (e.code !== 'MODULE_NOT_FOUND' || !String(e.message).includes(pkg)) throw e
+    }
+    error = new Error(
+      `idflow: the native module for ${platform} is missing: install the package "${pkg}" ` +
+        '(npm installs it with idflow as an optional dependency; it is left out by --omit=optional ' +
+        'or --no-optional, or by a lockfile made on another platform), or build from source with "npm run build" in node/',
+    )
+  } else {
+    error = new Error(
+      `idflow: there is no prebuilt native module for ${platform} (there are for ${PLATFORMS.join(', ')}); ` +
+        'build from source with "npm run build" in node/',
+    )
   }
-  return require(file)
+  error.code = 'ERR_IDFLOW_NATIVE_MISSING'
+  error.platform = platform
+  error.package = pkg
+  throw error
 }
 
 const native = loadNative()

@@ -6,8 +6,9 @@ const fs = require('node:fs')
 const path = require('node:path')
 const vm = require('node:vm')
 
-test('README js blocks run', () => {
-  const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8')
+// The repository's README and the npm package's (node/README.md).
+for (const readmePath of [path.join(__dirname, '..', '..', 'README.md'), path.join(__dirname, '..', 'README.md')]) test(`${path.relative(path.join(__dirname, '..', '..'), readmePath)} js blocks run`, () => {
+  const readme = fs.readFileSync(readmePath, 'utf8')
   const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1])
   assert.ok(blocks.length > 0)
   for (const code of blocks) {
@@ -18,7 +19,7 @@ test('README js blocks run', () => {
       Date,
       Math,
     }
-    vm.runInNewContext(code, sandbox, { filename: 'README.md' })
+    vm.runInNewContext(code, sandbox, { filename: readmePath })
     assert.deepEqual(failures, [])
   }
 })

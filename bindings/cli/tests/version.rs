@@ -1,6 +1,6 @@
 //! One version everywhere: the Cargo workspace (and so the Python wheel,
 //! whose version maturin reads from it, and `idflow --version`), the npm
-//! package and the Maven pom agree; the CHANGELOG names it.
+//! packages (idflow and its platform packages) and the Maven pom agree; the CHANGELOG names it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -18,6 +18,16 @@ fn every_package_has_the_workspace_version() {
     assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), format!("idflow {version}"));
     let npm: serde_json::Value = serde_json::from_str(&repo("node/package.json")).unwrap();
     assert_eq!(npm["version"], version, "node/package.json");
+    // The platform packages (node/npm/<platform>/) that idflow names at its version.
+    let platforms = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../node/npm")).unwrap();
+    let mut count = 0;
+    for dir in platforms {
+        let dir = dir.unwrap().file_name().into_string().unwrap();
+        let package: serde_json::Value = serde_json::from_str(&repo(&format!("node/npm/{dir}/package.json"))).unwrap();
+        assert_eq!(package["version"], version, "node/npm/{dir}/package.json");
+        count += 1;
+    }
+    assert_eq!(count, 3, "linux-x64-gnu, linux-arm64-gnu, linux-x64-musl");
     let pom = repo("kotlin/pom.xml");
     let project_version = pom.split("<version>").nth(1).and_then(|v| v.split("</version>").next()).unwrap();
     assert_eq!(project_version, version, "kotlin/pom.xml (the project's own <version>)");
