@@ -5,8 +5,17 @@
 #   - a fresh venv pip-installs the wheel from dist/out (not the source
 #     folder), checks that the stubs and py.typed came along, and runs the
 #     README's Python quickstart and a provider round trip;
+#   - npm: an empty app installs the packed `idflow` and
+#     `idflow-linux-x64-gnu` tarballs (with no install scripts) and runs the
+#     README's Node quickstart from CommonJS, ESM and TypeScript (tsc
+#     --strict, then node), loading the module from the platform package;
 #   - the static idflow binary: statically linked for x86-64, `idflow serve`
-#     in an empty folder answers discovery and /health, and stops on SIGTERM.
+#     in an empty folder answers discovery and /health, and stops on SIGTERM;
+#   - JVM: an app's Maven project (dist/consumer/jvm) that depends on
+#     dev.idflow:idflow by its coordinates (from Maven's local repository,
+#     where dist/build.sh installed it) runs a Kotlin test with no library
+#     path set: sign and verify, then discovery and an authorization request
+#     against the static binary's `idflow serve`.
 # Usage: bash dist/check.sh
 set -euo pipefail
 
@@ -15,6 +24,7 @@ OUT="$ROOT/dist/out"
 VENV="$ROOT/.venv-dist"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
+VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/Cargo.toml" | head -n1)
 
 wheel=$(ls "$OUT"/idflow-*-cp310-abi3-manylinux_2_28_x86_64.whl 2>/dev/null | head -n1 || true)
 [ -n "$wheel" ] || { echo "no cp310-abi3 manylinux_2_28 x86_64 wheel in $OUT: run bash dist/build.sh"; exit 1; }
@@ -123,4 +133,43 @@ finally:
 assert code == 0, f"idflow serve exited with {code} on SIGTERM"
 print("static binary ok")
 PY
+# npm and Maven keep the user's HOME (their caches and registry settings);
+# PATH still has no cargo or rustc.
+runh() { env -i HOME="$HOME" PATH="$CLEAN_PATH" "$@"; }
+
+echo "== npm: idflow-$VERSION.tgz and idflow-linux-x64-gnu-$VERSION.tgz into an empty app"
+for f in "idflow-$VERSION.tgz" "idflow-linux-x64-gnu-$VERSION.tgz"; do
+  [ -f "$OUT/$f" ] || { echo "no $f in $OUT: run bash dist/build.sh"; exit 1; }
+done
+app="$WORK/node-app"
+mkdir "$app" && cd "$app"
+printf '{ "name": "consumer", "version": "1.0.0", "private": true }\n' > package.json
+# The other platforms' packages are optional dependencies that are not
+# published from here: npm skips what it cannot find or cannot run.
+runh npm install --no-audit --no-fund --loglevel=error --ignore-scripts \
+  "$OUT/idflow-linux-x64-gnu-$VERSION.tgz" "$OUT/idflow-$VERSION.tgz" typescript@6.0.3 @types/node@20.19.9
+if ls node_modules/idflow/*.node >/dev/null 2>&1; then echo "the idflow package carries a native module"; exit 1; fi
+runh node "$ROOT/dist/consumer/node/quickstart.js" "$ROOT/README.md"
+runh node quickstart.cjs && echo "CommonJS: ok"
+runh node quickstart.mjs && echo "ESM: ok"
+runh node_modules/.bin/tsc --strict --module nodenext --moduleResolution nodenext --target es2022 \
+  --types node --outDir ts-out quickstart.mts
+runh node ts-out/quickstart.mjs && echo "TypeScript: ok"
+
+echo "== JVM: an app's Maven project that depends on dev.idflow:idflow:$VERSION"
+port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+base="http://127.0.0.1:$port"
+mkdir "$WORK/serve"
+(cd "$WORK/serve" && exec "$bin" serve --addr "127.0.0.1:$port" --base-url "$base" >"$WORK/serve.log" 2>&1) &
+server=$!
+trap 'kill $server 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 100); do
+  "$PY" -c "import urllib.request; urllib.request.urlopen('$base/health', timeout=1)" 2>/dev/null && break
+  sleep 0.1
+done
+cp -r "$ROOT/dist/consumer/jvm" "$WORK/jvm-app"
+(cd "$WORK/jvm-app" && runh IDFLOW_BASE="$base" mvn -B -ntp -q test -Didflow.version="$VERSION") \
+  || { echo "the JVM consumer failed; idflow serve said:"; cat "$WORK/serve.log"; exit 1; }
+echo "JVM consumer: ok"
+
 echo "dist/check.sh: ok"
