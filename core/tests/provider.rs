@@ -1162,6 +1162,13 @@ async fn request_objects_that_fail_verification_are_refused() {
         let q = query(location);
         assert_eq!((q["error"].as_str(), q["state"].as_str()), ("invalid_request_object", "q-state"), "{why}");
     }
+    // Two request objects, each valid on its own: refused, never one of them picked.
+    let (first, second) = (request_object(good.clone(), None), request_object(with(&|c| c["nonce"] = "other".into()), None));
+    let r = get(&p, &format!("{base}&request={}&request={}", enc(&first), enc(&second)), None).await;
+    assert_eq!(r.status, 302, "{}", r.text());
+    let q = query(r.header("Location").unwrap());
+    assert_eq!((q["error"].as_str(), q["state"].as_str()), ("invalid_request_object", "q-state"));
+    assert!(q["error_description"].contains("repeated"), "{q:?}");
     // A client_id or redirect_uri that differs between the object and the
     // query: the error page, never a redirect anywhere.
     for (name, value) in [("client_id", "web"), ("redirect_uri", "http://127.0.0.1/partner/other")] {
