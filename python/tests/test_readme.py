@@ -35,7 +35,7 @@ def test_readme_social_login_project_example_is_a_valid_project(monkeypatch):
 
 def test_readme_and_docs_links_stay_in_the_repository():
     root = README.parent
-    pages = [README, *sorted((root / "docs").glob("*.md")), root / "swift" / "README.md", root / "python" / "README.md", root / "node" / "README.md", root / "SECURITY.md", root / "CHANGELOG.md"]
+    pages = [README, *sorted((root / "docs").glob("*.md")), root / "swift" / "README.md", root / "python" / "README.md", root / "node" / "README.md", root / "android" / "README.md", root / "SECURITY.md", root / "CHANGELOG.md"]
     for page in pages:
         text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
         for target in re.findall(r"\]\(([^)\s]+)\)", text):
