@@ -112,7 +112,26 @@ impl Project {
         let project_id = string("projectId")?;
         let base_url = string("baseUrl")?;
         reqwest::Url::parse(&base_url).map_err(|_| Error::config("baseUrl is not a URL"))?;
-        let signing_alg = match doc.get("signing").and_then(|s| s.get("alg")) {
+        // A section given with the wrong type is an error, never a silent default.
+        let section = |field: &str| -> Result<Map<String, Value>> {
+            match doc.get(field) {
+                None | Some(Value::Null) => Ok(Map::new()),
+                Some(Value::Object(m)) => Ok(m.clone()),
+                Some(_) => Err(Error::config(format!("{field} must be an object"))),
+            }
+        };
+        let list = |field: &str| -> Result<&[Value]> {
+            match doc.get(field) {
+                None | Some(Value::Null) => Ok(&[]),
+                Some(Value::Array(items)) => Ok(items),
+                Some(_) => Err(Error::config(format!("{field} must be an array"))),
+            }
+        };
+        let signing = section("signing")?;
+        if let Some(k) = signing.keys().find(|k| k.as_str() != "alg") {
+            return Err(Error::config(format!("unknown field signing.{k}")));
+        }
+        let signing_alg = match signing.get("alg") {
             None => Algorithm::RS256,
             Some(Value::String(a)) => {
                 let alg = Algorithm::parse(a).map_err(|e| Error::config(format!("signing.alg: {}", e.message)))?;
@@ -123,7 +142,7 @@ impl Project {
             }
             Some(_) => return Err(Error::config("signing.alg must be a string")),
         };
-        let tokens = doc.get("tokens").and_then(Value::as_object).cloned().unwrap_or_default();
+        let tokens = section("tokens")?;
         let session_ttl = ttl(&tokens, "sessionTtl", 600)?;
         let refresh_ttl = ttl(&tokens, "refreshTtl", 30 * 24 * 3600)?;
         let code_ttl = ttl(&tokens, "codeTtl", 60)?;
@@ -137,13 +156,14 @@ impl Project {
         if let Some(k) = tokens.keys().find(|k| !["sessionTtl", "refreshTtl", "codeTtl", "refreshReuseGrace"].contains(&k.as_str())) {
             return Err(Error::config(format!("unknown field tokens.{k}")));
         }
-        let connectors = match doc.get("connectors") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items.iter().map(HttpConnectorConfig::from_json).collect::<Result<_>>()?,
-            Some(_) => return Err(Error::config("connectors must be an array")),
-        };
-        let mut flows = Vec::new();
-        for (i, entry) in doc.get("flows").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        let connectors: Vec<HttpConnectorConfig> = list("connectors")?.iter().map(HttpConnectorConfig::from_json).collect::<Result<_>>()?;
+        for (i, c) in connectors.iter().enumerate() {
+            if connectors[..i].iter().any(|earlier| earlier.id == c.id) {
+                return Err(Error::config(format!("connectors[{i}]: the connector id {:?} is declared twice", c.id)));
+            }
+        }
+        let mut flows: Vec<Flow> = Vec::new();
+        for (i, entry) in list("flows")?.iter().enumerate() {
             let (text, origin) = match entry {
                 Value::String(rel) => {
                     let p = base_dir.join(rel);
@@ -155,10 +175,17 @@ impl Project {
                 _ => return Err(Error::config(format!("flows[{i}] must be a file path or a flow object"))),
             };
             let flow = parse_flow(&text).map_err(|e| Error::new(e.code, format!("{origin}: {}", e.message)))?;
+            if flows.iter().any(|f| f.id == flow.id) {
+                return Err(Error::config(format!("{origin}: the flow id {:?} is declared twice", flow.id)));
+            }
             flows.push(flow);
         }
+        // The sections the provider reads are checked for their type here, once.
+        for field in ["applications", "accessKeys"] {
+            list(field)?;
+        }
         let mut roles = std::collections::HashMap::new();
-        for (i, role) in doc.get("roles").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        for (i, role) in list("roles")?.iter().enumerate() {
             let name = role
                 .get("name")
                 .and_then(Value::as_str)
@@ -176,9 +203,6 @@ impl Project {
             if roles.insert(name.to_owned(), permissions).is_some() {
                 return Err(Error::config(format!("role {name:?} is declared twice")));
             }
-        }
-        if matches!(doc.get("roles"), Some(v) if !v.is_array() && !v.is_null()) {
-            return Err(Error::config("roles must be an array"));
         }
         let mut redirect_urls = Vec::new();
         match doc.get("redirectUrls") {

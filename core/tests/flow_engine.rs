@@ -337,6 +337,19 @@ async fn a_project_file_builds_the_engine() {
         (json!({"projectId": "x", "baseUrl": "http://h", "flows": ["missing.json"]}), "missing.json"),
         (json!({"projectId": "x", "baseUrl": "http://h", "signing": {"alg": "HS256"}}), "asymmetric"),
         (json!({"projectId": "x", "baseUrl": "http://h", "flows": [{"id": "bad"}]}), "flows[0]"),
+        // A section of the wrong type is an error, never a silent default.
+        (json!({"projectId": "x", "baseUrl": "http://h", "signing": "ES256"}), "signing must be an object"),
+        (json!({"projectId": "x", "baseUrl": "http://h", "signing": {"algorithm": "ES256"}}), "unknown field signing.algorithm"),
+        (json!({"projectId": "x", "baseUrl": "http://h", "tokens": [600]}), "tokens must be an object"),
+        (json!({"projectId": "x", "baseUrl": "http://h", "flows": "sign-up-or-in.json"}), "flows must be an array"),
+        (json!({"projectId": "x", "baseUrl": "http://h", "accessKeys": {"id": "k"}}), "accessKeys must be an array"),
+        (json!({"projectId": "x", "baseUrl": "http://h", "applications": {"clientId": "a"}}), "applications must be an array"),
+        (json!({"projectId": "x", "baseUrl": "http://h", "roles": "admin"}), "roles must be an array"),
+        (json!({"projectId": "x", "baseUrl": "http://h", "connectors": {}}), "connectors must be an array"),
+        // One id, one thing: a second flow or connector with an id is refused.
+        (json!({"projectId": "x", "baseUrl": "http://h", "flows": ["sign-up-or-in.json", "sign-up-or-in.json"]}), "flow id \"sign-up-or-in\" is declared twice"),
+        (json!({"projectId": "x", "baseUrl": "http://h", "connectors": [
+            {"id": "c", "type": "http", "baseUrl": "http://127.0.0.1:9"}, {"id": "c", "type": "http", "baseUrl": "http://127.0.0.1:8"}]}), "connector id \"c\" is declared twice"),
     ] {
         let err = idflow::project::Project::from_json(&bad.to_string(), &dir).unwrap_err();
         assert!(err.message.contains(needle), "{bad}: {}", err.message);

@@ -795,6 +795,28 @@ async fn rotation_publishes_the_new_key_and_keeps_the_old_one() {
     assert_eq!(jose::decode_unverified(t["access_token"].as_str().unwrap()).unwrap().header["alg"], "ES256");
 }
 
+#[tokio::test]
+async fn a_retired_key_stays_published_while_its_refresh_jwts_live() {
+    // The flow API's refresh JWTs live refreshTtl (a day in this project),
+    // much longer than access tokens (sessionTtl, 600 s): the key that signed
+    // them must stay in the JWKS as long, or they stop verifying anywhere.
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let old_kid = provider_on(store.clone(), |_| {}).signing_keys().active.kid().to_owned();
+    let vault = idflow::oidc::provider::Vault::open(None, &*store).unwrap();
+    keys::rotate(&*store, &vault, Algorithm::ES256).unwrap();
+    let retired_for = |secs: u64| {
+        let (id, mut value) = store.records("signing_key").unwrap().into_iter().find(|(_, v)| v.get("retiredAt").is_some()).unwrap();
+        value["retiredAt"] = (now() - secs).into();
+        store.put_record("signing_key", &id, &value, None).unwrap();
+        let p = provider_on(store.clone(), |_| {});
+        let jwks = p.signing_keys().published.to_public_jwks().unwrap();
+        jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == old_kid.as_str())
+    };
+    assert!(retired_for(601), "retired longer than sessionTtl and codeTtl, within refreshTtl: still published");
+    assert!(retired_for(86_399));
+    assert!(!retired_for(86_401), "retired longer than every lifetime: gone");
+}
+
 #[test]
 fn project_errors_name_the_field() {
     let bad = |edit: fn(&mut Value), want: &str| {

@@ -108,7 +108,10 @@ impl Provider {
     /// Builds the provider for `project` over `store`, creating the signing
     /// key on first start.
     pub fn new(project: Project, store: Arc<dyn Store>) -> Result<Provider> {
-        let max_ttl = project.session_ttl.max(project.code_ttl);
+        // A retired key stays published as long as the longest-lived JWT it
+        // signed: access and ID tokens (sessionTtl), the flow API's refresh
+        // JWTs (refreshTtl).
+        let max_ttl = project.session_ttl.max(project.code_ttl).max(project.refresh_ttl);
         let vault = Vault::open(project.extra.get("encryption"), &*store)?;
         let keys = keys::load_or_create(&*store, &vault, project.signing_alg, max_ttl)?;
         Provider::with_keys(project, store, keys, vault)
