@@ -6,6 +6,7 @@
 mod b64;
 mod der;
 pub mod connectors;
+mod env;
 pub mod error;
 pub mod flow;
 mod ids;

@@ -8,9 +8,40 @@
 //! body that is not JSON is kept as a string.
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::flow::Method;
 use serde_json::{Map, Value};
 use std::time::{Duration, Instant};
+
+/// The HTTP method of a connector call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    pub fn parse(s: &str) -> Option<Method> {
+        Some(match s {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
 
 /// Largest response body a connector accepts.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -43,7 +74,7 @@ pub struct HttpConnectorConfig {
 fn string_field(map: &Map<String, Value>, field: &str, what: &str) -> Result<Option<String>> {
     match map.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(super::resolve_env(s)?)),
+        Some(Value::String(s)) => Ok(Some(crate::env::resolve_env(s)?)),
         Some(_) => Err(Error::config(format!("{what} {field} must be a string"))),
     }
 }
@@ -81,7 +112,7 @@ impl HttpConnectorConfig {
             Some(Value::Object(h)) => {
                 for (k, v) in h {
                     let v = v.as_str().ok_or_else(|| Error::config(format!("{what}: header {k} must be a string")))?;
-                    headers.push((k.clone(), super::resolve_env(v)?));
+                    headers.push((k.clone(), crate::env::resolve_env(v)?));
                 }
             }
             Some(_) => return Err(Error::config(format!("{what}: headers must be an object"))),

@@ -15,8 +15,10 @@ mod validate;
 
 pub use model::{
     Branch, ClaimSpec, ClaimValue, Condition, ConnectorStep, Flow, GenerateJwtMode, GenerateJwtStep, Input,
-    InputType, Interaction, Method, Operator, ScreenStep, Step, StepKind, UpdateUserStep,
+    InputType, Interaction, Operator, ScreenStep, Step, StepKind, UpdateUserStep,
 };
+/// The HTTP method of a `connector` step (the connectors' own type).
+pub use crate::connectors::Method;
 pub use context::Context;
 pub use engine::{AuthInfo, Authenticated, EngineConfig, FlowEngine, FlowResponse, FlowStatus, OAuthStarter};
 pub use validate::{parse_flow, validate_flow, FlowProblem, RESERVED_CLAIMS};

@@ -1,5 +1,6 @@
 //! The typed flow model that [`super::parse_flow`] produces.
 
+use crate::connectors::Method;
 use serde_json::Value;
 
 /// A parsed, validated flow.
@@ -112,37 +113,6 @@ pub struct Interaction {
     pub id: String,
     pub label: String,
     pub next: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Get,
-    Post,
-    Put,
-    Patch,
-    Delete,
-}
-
-impl Method {
-    pub fn parse(s: &str) -> Option<Method> {
-        Some(match s {
-            "GET" => Method::Get,
-            "POST" => Method::Post,
-            "PUT" => Method::Put,
-            "PATCH" => Method::Patch,
-            "DELETE" => Method::Delete,
-            _ => return None,
-        })
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Patch => "PATCH",
-            Method::Delete => "DELETE",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

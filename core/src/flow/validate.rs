@@ -1,6 +1,7 @@
 //! Flow parsing that reports every problem at once.
 
 use super::model::*;
+use crate::connectors::Method;
 use crate::error::{Error, ErrorCode, Result};
 use crate::users::USER_FIELDS;
 use serde_json::{Map, Value};

@@ -217,7 +217,7 @@ impl ClientConfig {
         };
         let client_id = text("clientId")?.ok_or_else(|| Error::config("clientId is required"))?;
         let redirect_uri = text("redirectUri")?.ok_or_else(|| Error::config("redirectUri is required"))?;
-        let secret = text("clientSecret")?.map(|s| crate::connectors::resolve_env(&s)).transpose()?;
+        let secret = text("clientSecret")?.map(|s| crate::env::resolve_env(&s)).transpose()?;
         let method = text("clientAuth")?;
         let auth = match (method.as_deref(), secret, private_key) {
             (None | Some("client_secret_basic"), Some(s), None) => ClientAuth::ClientSecretBasic(s),
@@ -596,7 +596,7 @@ impl OidcClient {
             pairs.push((k.clone(), v.clone()));
         }
         let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let url = crate::oidc::provider::http::append_query(&endpoints.authorization, &refs);
+        let url = crate::oidc::params::append_query(&endpoints.authorization, &refs);
         Ok(AuthorizationRequest { url, state, nonce, code_verifier, redirect_uri })
     }
 
@@ -621,8 +621,8 @@ impl OidcClient {
     /// `expected_state`, whatever its outcome: no parameter repeated, the
     /// RFC 9207 `iss` when present, the state (constant time). A callback
     /// refused here is not that request's and must change nothing.
-    pub(crate) fn callback_params(&self, input: &str, expected_state: &str) -> Result<crate::oidc::provider::http::Params> {
-        let params = crate::oidc::provider::http::Params::parse(callback_query(input).as_bytes());
+    pub(crate) fn callback_params(&self, input: &str, expected_state: &str) -> Result<crate::oidc::params::Params> {
+        let params = crate::oidc::params::Params::parse(callback_query(input).as_bytes());
         if let Some(name) = params.repeated() {
             return Err(Error::invalid_request(format!("callback parameter {name} is repeated")));
         }
@@ -666,7 +666,7 @@ impl OidcClient {
             }
         }
         if let (Some(at_hash), Some(at), Some(alg)) = (str_claim(claims, "at_hash"), access_token, alg) {
-            if at_hash != half_hash(alg, at) {
+            if at_hash != crate::oidc::half_hash(alg, at) {
                 return Err(Error::invalid_token("id_token at_hash does not match the access token"));
             }
         }
@@ -978,7 +978,7 @@ impl OidcClient {
         if let Some(s) = state {
             pairs.push(("state", s));
         }
-        Ok(crate::oidc::provider::http::append_query(&base, &pairs))
+        Ok(crate::oidc::params::append_query(&base, &pairs))
     }
 }
 
@@ -1028,16 +1028,4 @@ async fn fetch_metadata(http: &reqwest::Client, url: &str, expected_issuer: Opti
         end_session: endpoint("end_session_endpoint"),
         revocation: endpoint("revocation_endpoint"),
     })
-}
-
-/// `left half of hash(token)`, base64url (OIDC Core §3.1.3.6 at_hash).
-pub(crate) fn half_hash(alg: Algorithm, token: &str) -> String {
-    use aws_lc_rs::digest::{digest, SHA256, SHA384, SHA512};
-    let algorithm = match alg {
-        Algorithm::RS384 | Algorithm::PS384 | Algorithm::ES384 | Algorithm::HS384 => &SHA384,
-        Algorithm::RS512 | Algorithm::PS512 | Algorithm::ES512 | Algorithm::HS512 | Algorithm::EdDSA => &SHA512,
-        _ => &SHA256,
-    };
-    let d = digest(algorithm, token.as_bytes());
-    crate::b64::encode(&d.as_ref()[..d.as_ref().len() / 2])
 }

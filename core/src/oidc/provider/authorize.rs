@@ -3,7 +3,8 @@
 //! browser that sent the request) and the codes and implicit tokens it
 //! issues.
 
-use super::http::{append_query, append_query_bytes, HttpRequest, HttpResponse, Params};
+use crate::oidc::params::{append_query, append_query_bytes, Params};
+use super::http::{HttpRequest, HttpResponse};
 use super::token::Subject;
 use super::{claims, pages, split_scope, token_digest, Application, Provider, AUTH_REQUEST_TTL, SESSION_COOKIE};
 use crate::error::{Error, ErrorCode, Result};

@@ -4,7 +4,7 @@
 //! they are high-entropy values, so a slow KDF would only cap the token
 //! endpoint without adding safety.
 
-use crate::connectors::resolve_env;
+use crate::env::resolve_env;
 use crate::error::{Error, Result};
 use crate::jose::KeySet;
 use crate::oidc::redirect_uri::RedirectKind;

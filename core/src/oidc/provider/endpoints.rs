@@ -2,7 +2,8 @@
 //! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
 
 use super::claims::Target;
-use super::http::{append_query, HttpRequest, HttpResponse, Params};
+use crate::oidc::params::{append_query, Params};
+use super::http::{HttpRequest, HttpResponse};
 use super::{oauth_error, pages, split_scope, token_digest, Provider};
 use crate::error::{Error, ErrorCode, Result};
 use crate::jose::{self, Algorithm, Validation};

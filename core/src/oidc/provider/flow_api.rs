@@ -8,7 +8,8 @@
 //! The execution id alone gets 403 `access_denied`.
 
 use super::authorize::str_field;
-use super::http::{append_query, HttpRequest, HttpResponse};
+use crate::oidc::params::append_query;
+use super::http::{HttpRequest, HttpResponse};
 use super::{token_digest, Provider};
 use crate::error::{Error, ErrorCode, Result};
 use crate::flow::{FlowResponse, FlowStatus};

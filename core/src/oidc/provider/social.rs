@@ -6,7 +6,8 @@
 //! Records: `oauth_state` (by state, 10 min, taken on the callback so a
 //! replay finds nothing) and `oauth_code` (by digest, 60 s, taken once).
 
-use super::http::{append_query, HttpRequest, HttpResponse, Params};
+use crate::oidc::params::{append_query, Params};
+use super::http::{HttpRequest, HttpResponse};
 use super::{pages, token_digest, Provider, AUTH_REQUEST_TTL};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{now_secs, random_id};

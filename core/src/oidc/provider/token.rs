@@ -2,14 +2,15 @@
 //! RFC 7523 client assertions) and the tokens it mints.
 
 use super::config::{secret_matches, AuthMethod};
-use super::http::{HttpRequest, HttpResponse, Params};
+use crate::oidc::params::Params;
+use super::http::{HttpRequest, HttpResponse};
 use super::claims::Target;
 use super::{oauth_error, split_scope, token_digest, AccessKey, Application, Provider};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{now_secs, random_id};
 use crate::jose::{self, Validation};
 use crate::store::RecordWrite;
-use crate::oidc::client::half_hash;
+use crate::oidc::half_hash;
 use crate::users::{User, UserStatus};
 use serde_json::{json, Map, Value};
 

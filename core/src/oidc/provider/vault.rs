@@ -88,7 +88,7 @@ impl Vault {
                     return Err(Error::config(format!("unknown field encryption.{k}")));
                 }
                 match m.get("key") {
-                    Some(Value::String(s)) => Some(crate::connectors::resolve_env(s)?),
+                    Some(Value::String(s)) => Some(crate::env::resolve_env(s)?),
                     _ => return Err(Error::config("encryption.key must be a string (base64 of 32 bytes)")),
                 }
             }
