@@ -229,7 +229,6 @@ impl Provider {
             "loginHint": params.get("login_hint"),
             "flow": flow,
             "claimsRequest": claims_request,
-            "requiredSub": required_sub,
         });
         // An existing provider session answers at once unless the client
         // forces a login (prompt=login), the session is older than max_age,
@@ -393,7 +392,8 @@ impl Provider {
         let mode = if request.get("formPost").and_then(Value::as_bool) == Some(true) { Mode::FormPost } else { Mode::Query };
         let now = now_secs();
         let response_type = str_field(request, "responseType").unwrap_or("code");
-        if str_field(request, "requiredSub").is_some_and(|sub| sub != login.user_id) {
+        // claims.id_token.sub.value: only that user may answer (§5.5.1).
+        if claims::requested_sub(request.get("claimsRequest")).is_some_and(|sub| sub != login.user_id) {
             let mode = if response_type != "code" && mode == Mode::Query { Mode::Fragment } else { mode };
             let fields = [
                 ("error", "access_denied"),

@@ -35,6 +35,12 @@ impl Provider {
     /// Verifies one of this provider's access tokens: signature, `typ`,
     /// issuer, audience, expiry, and that neither it nor its grant is revoked.
     pub fn verify_access_token(&self, token: &str) -> Result<Map<String, Value>> {
+        self.verify_access_token_and_grant(token).map(|(claims, _)| claims)
+    }
+
+    /// [`Provider::verify_access_token`], with the record of the grant the
+    /// token was issued under (none for client_credentials tokens).
+    fn verify_access_token_and_grant(&self, token: &str) -> Result<(Map<String, Value>, Option<Value>)> {
         let mut v = Validation::new(&self.published_algs());
         v.issuer = Some(self.issuer.clone());
         v.audience = vec![self.project.project_id.clone()];
@@ -49,12 +55,13 @@ impl Provider {
         if self.store.record("revoked_jti", jti)?.is_some() {
             return Err(Error::invalid_token("the access token has been revoked"));
         }
-        if let Some((grant, _)) = jti.split_once('.') {
-            if !self.grant_live(grant)? {
-                return Err(Error::invalid_token("the access token's grant has been revoked"));
-            }
-        }
-        Ok(t.claims)
+        let grant = match jti.split_once('.') {
+            Some((grant_id, _)) => Some(
+                self.live_grant(grant_id)?.ok_or_else(|| Error::invalid_token("the access token's grant has been revoked"))?,
+            ),
+            None => None,
+        };
+        Ok((t.claims, grant))
     }
 
     pub(super) fn userinfo(&self, req: &HttpRequest) -> HttpResponse {
@@ -72,7 +79,7 @@ impl Provider {
                     .with_header("WWW-Authenticate", "Bearer realm=\"idflow\"")
             }
         };
-        let claims = match self.verify_access_token(&token) {
+        let (claims, grant) = match self.verify_access_token_and_grant(&token) {
             Ok(c) => c,
             Err(e) if e.code == ErrorCode::Storage => return oauth_error(&e),
             Err(e) => return bearer_error(401, "invalid_token", &e.message),
@@ -90,11 +97,7 @@ impl Provider {
         let custom: Map<String, Value> =
             claims.iter().filter(|(k, _)| !ACCESS_TOKEN_CLAIMS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
         // The `claims` parameter of the authorization behind the token.
-        let grant = claims.get("jti").and_then(Value::as_str).and_then(|j| j.split_once('.')).map(|(g, _)| g);
-        let requested = match grant.map(|g| self.store.record("grant", g)).transpose() {
-            Ok(g) => g.flatten().and_then(|g| g.get("claimsRequest").cloned()).filter(Value::is_object),
-            Err(e) => return oauth_error(&e),
-        };
+        let requested = grant.and_then(|g| g.get("claimsRequest").cloned()).filter(Value::is_object);
         let mut out = Map::new();
         out.insert("sub".into(), user.user_id.clone().into());
         self.release_user_claims(&user, &scopes, &custom, requested.as_ref(), Target::Userinfo, &mut out);

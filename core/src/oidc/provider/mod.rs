@@ -361,10 +361,12 @@ impl Provider {
     }
 
     pub(crate) fn grant_live(&self, grant_id: &str) -> Result<bool> {
-        Ok(self
-            .store
-            .record("grant", grant_id)?
-            .is_some_and(|g| g.get("revoked").and_then(Value::as_bool) != Some(true)))
+        Ok(self.live_grant(grant_id)?.is_some())
+    }
+
+    /// The grant's record, unless it is gone or revoked.
+    pub(crate) fn live_grant(&self, grant_id: &str) -> Result<Option<Value>> {
+        Ok(self.store.record("grant", grant_id)?.filter(|g| g.get("revoked").and_then(Value::as_bool) != Some(true)))
     }
 
     /// The digest of the browser binding `req` carries, if any.
