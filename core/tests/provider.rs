@@ -207,6 +207,23 @@ async fn discovery_and_jwks_describe_the_provider() {
     let pre = p.handle(HttpRequest::new("OPTIONS", "/oauth2/v1/token", vec![], vec![])).await;
     assert_eq!(pre.status, 204);
     assert_eq!(pre.header("Access-Control-Allow-Origin"), Some("*"));
+    // One route table: a known path with another method is 405 naming the
+    // allowed ones; CORS only where web pages on other origins call.
+    for (method, path, allow, cors) in [
+        ("PUT", "/oauth2/v1/authorize", "GET, POST", false),
+        ("DELETE", "/oauth2/v1/userinfo", "GET, POST", true),
+        ("GET", "/v1/flow/start", "POST", false),
+        ("POST", "/e2e/.well-known/jwks.json", "GET", true),
+        ("POST", "/login/e2e", "GET", false),
+        ("OPTIONS", "/oauth2/v1/authorize", "GET, POST", false),
+    ] {
+        let r = p.handle(HttpRequest::new(method, path, vec![], vec![])).await;
+        assert_eq!((r.status, r.header("Allow")), (405, Some(allow)), "{method} {path}");
+        assert_eq!(r.header("Access-Control-Allow-Origin").is_some(), cors, "{method} {path}");
+    }
+    for path in ["/other/.well-known/jwks.json", "/login/other", "/e2e/.well-known/nope", "/oauth2/v1/token/x"] {
+        assert_eq!(get(&p, path, None).await.status, 404, "{path}");
+    }
 }
 
 #[tokio::test]

@@ -305,45 +305,44 @@ impl Provider {
             _ => req.path.clone(),
         };
         let path = if path.is_empty() { "/".to_owned() } else { path };
-        let pid = &self.project.project_id;
         let method = req.method.as_str();
-        let cors = matches!(path.as_str(), "/oauth2/v1/token" | "/oauth2/v1/userinfo" | "/oauth2/v1/revoke")
-            || path.ends_with("/.well-known/openid-configuration")
-            || path.ends_with("/.well-known/jwks.json");
-        if method == "OPTIONS" && cors {
+        let Some(route) = Route::at(&path, &self.project.project_id) else {
+            return HttpResponse::json(404, &json!({"error": "not_found", "error_description": "no such endpoint"}));
+        };
+        if method == "OPTIONS" && route.cors() {
             return with_cors(HttpResponse::new(204).with_header("Access-Control-Max-Age", "600"));
         }
-        let response = match (method, path.as_str()) {
-            ("GET", "/favicon.ico") => HttpResponse::new(204).with_header("Cache-Control", "public, max-age=86400"),
-            ("GET", "/health") => HttpResponse::json(200, &json!({"status": "ok"})).with_header("Cache-Control", "no-store"),
-            ("GET", p) if p == format!("/{pid}/.well-known/openid-configuration") => {
-                HttpResponse::json_text(200, self.discovery_json.clone()).with_header("Cache-Control", "public, max-age=300")
+        let response = if !route.methods().contains(&method) {
+            HttpResponse::json_no_store(405, &json!({"error": "invalid_request", "error_description": "method not allowed"}))
+                .with_header("Allow", route.methods().join(", "))
+        } else {
+            match route {
+                Route::Favicon => HttpResponse::new(204).with_header("Cache-Control", "public, max-age=86400"),
+                Route::Health => HttpResponse::json(200, &json!({"status": "ok"})).with_header("Cache-Control", "no-store"),
+                Route::Discovery => {
+                    HttpResponse::json_text(200, self.discovery_json.clone()).with_header("Cache-Control", "public, max-age=300")
+                }
+                Route::Jwks => HttpResponse::json_text(200, self.keys.jwks_json.clone()).with_header("Cache-Control", "public, max-age=300"),
+                Route::Authorize => self.authorize(&req).await,
+                Route::AuthorizeComplete => self.complete_page(&req),
+                Route::Token => self.token(&req).await,
+                Route::Userinfo => self.userinfo(&req),
+                Route::Revoke => self.revoke(&req).await,
+                Route::Logout => self.logout(&req),
+                Route::FlowStart => self.flow_start(&req).await,
+                Route::FlowNext => self.flow_next(&req).await,
+                Route::OAuthAuthorize => self.oauth_authorize(&req).await,
+                Route::OAuthExchange => self.oauth_exchange(&req).await,
+                Route::OAuthCallback => self.oauth_callback(&req).await,
+                Route::LoginPage => pages::login_page(),
             }
-            ("GET", p) if p == format!("/{pid}/.well-known/jwks.json") => {
-                HttpResponse::json_text(200, self.keys.jwks_json.clone()).with_header("Cache-Control", "public, max-age=300")
-            }
-            ("GET" | "POST", "/oauth2/v1/authorize") => self.authorize(&req).await,
-            ("GET", "/oauth2/v1/authorize/complete") => self.complete_page(&req),
-            ("POST", "/oauth2/v1/token") => self.token(&req).await,
-            ("GET" | "POST", "/oauth2/v1/userinfo") => self.userinfo(&req),
-            ("POST", "/oauth2/v1/revoke") => self.revoke(&req).await,
-            ("GET" | "POST", "/oauth2/v1/logout") => self.logout(&req),
-            ("POST", "/v1/flow/start") => self.flow_start(&req).await,
-            ("POST", "/v1/flow/next") => self.flow_next(&req).await,
-            ("POST", "/v1/auth/oauth/authorize") => self.oauth_authorize(&req).await,
-            ("POST", "/v1/auth/oauth/exchange") => self.oauth_exchange(&req).await,
-            ("GET" | "POST", "/v1/oauth/callback") => self.oauth_callback(&req).await,
-            ("GET", p) if p == format!("/login/{pid}") => pages::login_page(),
-            (_, p) if known_path(p, pid) => HttpResponse::json_no_store(405, &json!({"error": "invalid_request", "error_description": "method not allowed"}))
-                .with_header("Allow", allowed_methods(p)),
-            _ => HttpResponse::json(404, &json!({"error": "not_found", "error_description": "no such endpoint"})),
         };
         let response = if response.status == 429 {
             response.with_header("Retry-After", self.limits.retry_after().to_string())
         } else {
             response
         };
-        if cors {
+        if route.cors() {
             with_cors(response)
         } else {
             response
@@ -394,23 +393,65 @@ impl Provider {
     }
 }
 
-fn known_path(p: &str, pid: &str) -> bool {
-    matches!(
-        p,
-        "/health" | "/oauth2/v1/authorize" | "/oauth2/v1/authorize/complete" | "/oauth2/v1/token" | "/oauth2/v1/userinfo"
-            | "/oauth2/v1/revoke" | "/oauth2/v1/logout" | "/v1/flow/start" | "/v1/flow/next" | "/v1/auth/oauth/authorize"
-            | "/v1/auth/oauth/exchange" | "/v1/oauth/callback"
-    ) || p == format!("/{pid}/.well-known/openid-configuration")
-        || p == format!("/{pid}/.well-known/jwks.json")
-        || p == format!("/login/{pid}")
+/// The provider's endpoints: the one table that dispatch, `405`'s `Allow`
+/// header and CORS read (docs/architecture.md lists them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Favicon,
+    Health,
+    Discovery,
+    Jwks,
+    Authorize,
+    AuthorizeComplete,
+    Token,
+    Userinfo,
+    Revoke,
+    Logout,
+    FlowStart,
+    FlowNext,
+    OAuthAuthorize,
+    OAuthExchange,
+    OAuthCallback,
+    LoginPage,
 }
 
-fn allowed_methods(p: &str) -> &'static str {
-    match p {
-        "/oauth2/v1/token" | "/oauth2/v1/revoke" | "/v1/flow/start" | "/v1/flow/next" | "/v1/auth/oauth/authorize"
-        | "/v1/auth/oauth/exchange" => "POST",
-        "/oauth2/v1/authorize" | "/oauth2/v1/userinfo" | "/oauth2/v1/logout" | "/v1/oauth/callback" => "GET, POST",
-        _ => "GET",
+impl Route {
+    /// The endpoint at `path` (below the base URL's path) of project `pid`.
+    fn at(path: &str, pid: &str) -> Option<Route> {
+        Some(match path {
+            "/favicon.ico" => Route::Favicon,
+            "/health" => Route::Health,
+            "/oauth2/v1/authorize" => Route::Authorize,
+            "/oauth2/v1/authorize/complete" => Route::AuthorizeComplete,
+            "/oauth2/v1/token" => Route::Token,
+            "/oauth2/v1/userinfo" => Route::Userinfo,
+            "/oauth2/v1/revoke" => Route::Revoke,
+            "/oauth2/v1/logout" => Route::Logout,
+            "/v1/flow/start" => Route::FlowStart,
+            "/v1/flow/next" => Route::FlowNext,
+            "/v1/auth/oauth/authorize" => Route::OAuthAuthorize,
+            "/v1/auth/oauth/exchange" => Route::OAuthExchange,
+            "/v1/oauth/callback" => Route::OAuthCallback,
+            _ if path.strip_prefix("/login/") == Some(pid) => Route::LoginPage,
+            _ => match path.strip_prefix('/').and_then(|p| p.strip_prefix(pid)) {
+                Some("/.well-known/openid-configuration") => Route::Discovery,
+                Some("/.well-known/jwks.json") => Route::Jwks,
+                _ => return None,
+            },
+        })
+    }
+
+    fn methods(self) -> &'static [&'static str] {
+        match self {
+            Route::Token | Route::Revoke | Route::FlowStart | Route::FlowNext | Route::OAuthAuthorize | Route::OAuthExchange => &["POST"],
+            Route::Authorize | Route::Userinfo | Route::Logout | Route::OAuthCallback => &["GET", "POST"],
+            Route::Favicon | Route::Health | Route::Discovery | Route::Jwks | Route::AuthorizeComplete | Route::LoginPage => &["GET"],
+        }
+    }
+
+    /// The endpoints a web page on another origin calls (with CORS).
+    fn cors(self) -> bool {
+        matches!(self, Route::Token | Route::Userinfo | Route::Revoke | Route::Discovery | Route::Jwks)
     }
 }
 
