@@ -170,6 +170,8 @@ async fn discovery_and_jwks_describe_the_provider() {
     let d = body(&r);
     assert_eq!(d["issuer"], ISSUER);
     assert_eq!(d["jwks_uri"], format!("{ISSUER}/.well-known/jwks.json"));
+    // One type for both sides: what the provider serves is what the client reads.
+    assert_eq!(idflow::oidc::discovery::ProviderMetadata::from_json(&r.body).unwrap(), p.metadata());
     for (k, path) in [
         ("authorization_endpoint", "/oauth2/v1/authorize"),
         ("token_endpoint", "/oauth2/v1/token"),

@@ -38,6 +38,20 @@ pub struct Endpoints {
     pub revocation: Option<String>,
 }
 
+impl From<crate::oidc::discovery::ProviderMetadata> for Endpoints {
+    fn from(meta: crate::oidc::discovery::ProviderMetadata) -> Endpoints {
+        Endpoints {
+            issuer: Some(meta.issuer),
+            authorization: meta.authorization_endpoint,
+            token: meta.token_endpoint,
+            userinfo: meta.userinfo_endpoint,
+            jwks_uri: meta.jwks_uri,
+            end_session: meta.end_session_endpoint,
+            revocation: meta.revocation_endpoint,
+        }
+    }
+}
+
 impl Endpoints {
     /// The discovery document's names for the endpoints in use.
     pub fn to_json(&self) -> Value {
@@ -1006,26 +1020,16 @@ async fn fetch_metadata(http: &reqwest::Client, url: &str, expected_issuer: Opti
     if !(200..300).contains(&status) {
         return Err(Error::network(format!("discovery answered HTTP {status}")));
     }
-    let doc = crate::json::parse_object(&bytes).map_err(|_| Error::config("the discovery document is not a JSON object"))?;
-    let issuer = str_claim(&doc, "issuer").ok_or_else(|| Error::config("the discovery document has no issuer"))?;
+    let meta = crate::oidc::discovery::ProviderMetadata::from_json(&bytes)?;
     let expected = match expected_issuer {
         Some(e) => e.to_owned(),
         None => url.trim_end_matches("/.well-known/openid-configuration").to_owned(),
     };
-    if issuer != expected {
+    if meta.issuer != expected {
         return Err(Error::new(
             ErrorCode::InvalidIssuer,
-            format!("the discovery document's issuer {issuer:?} is not the expected {expected:?}"),
+            format!("the discovery document's issuer {:?} is not the expected {expected:?}", meta.issuer),
         ));
     }
-    let endpoint = |k: &str| str_claim(&doc, k).map(str::to_owned);
-    Ok(Endpoints {
-        issuer: Some(issuer.to_owned()),
-        authorization: endpoint("authorization_endpoint").ok_or_else(|| Error::config("the discovery document has no authorization_endpoint"))?,
-        token: endpoint("token_endpoint").ok_or_else(|| Error::config("the discovery document has no token_endpoint"))?,
-        userinfo: endpoint("userinfo_endpoint"),
-        jwks_uri: endpoint("jwks_uri"),
-        end_session: endpoint("end_session_endpoint"),
-        revocation: endpoint("revocation_endpoint"),
-    })
+    Ok(Endpoints::from(meta))
 }

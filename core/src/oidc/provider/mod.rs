@@ -37,6 +37,7 @@ pub use vault::Vault;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::flow::FlowEngine;
+use crate::oidc::discovery::ProviderMetadata;
 use crate::jose::JwksCache;
 use crate::project::Project;
 use crate::store::Store;
@@ -258,9 +259,14 @@ impl Provider {
         format!("{}{path}", self.base_url)
     }
 
-    /// The discovery document (OpenID Connect Discovery 1.0 §3).
+    /// The discovery document (OpenID Connect Discovery 1.0 §3), as JSON.
     pub fn discovery(&self) -> Value {
-        let claims = self.supported_claims();
+        self.metadata().to_json()
+    }
+
+    /// What the discovery document says about this provider.
+    pub fn metadata(&self) -> ProviderMetadata {
+        let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
         let mut response_types = vec!["code"];
         for t in ["id_token", "id_token token"] {
             if self.apps.values().any(|a| a.response_types.iter().any(|r| r == t)) {
@@ -268,34 +274,34 @@ impl Provider {
             }
         }
         let signing: Vec<&str> = request_object::client_signing_algs().iter().map(|a| a.as_str()).collect();
-        let request_algs: Vec<&str> = ["none"].into_iter().chain(signing.iter().copied()).collect();
-        json!({
-            "issuer": self.issuer,
-            "authorization_endpoint": self.url("/oauth2/v1/authorize"),
-            "token_endpoint": self.url("/oauth2/v1/token"),
-            "userinfo_endpoint": self.url("/oauth2/v1/userinfo"),
-            "jwks_uri": format!("{}/.well-known/jwks.json", self.issuer),
-            "end_session_endpoint": self.url("/oauth2/v1/logout"),
-            "revocation_endpoint": self.url("/oauth2/v1/revoke"),
-            "response_types_supported": response_types,
-            "response_modes_supported": ["query", "form_post"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": [self.keys.alg.as_str()],
-            "scopes_supported": STANDARD_SCOPES,
-            "claims_supported": claims,
-            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-            "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
-            "token_endpoint_auth_signing_alg_values_supported": signing,
-            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
-            "prompt_values_supported": ["none", "login", "consent", "select_account"],
-            "acr_values_supported": self.project.flows.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
-            "claims_parameter_supported": true,
-            "request_parameter_supported": true,
-            "request_object_signing_alg_values_supported": request_algs,
-            "request_uri_parameter_supported": false,
-            "authorization_response_iss_parameter_supported": true,
-        })
+        let auth_methods = strings(&["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]);
+        ProviderMetadata {
+            issuer: self.issuer.clone(),
+            authorization_endpoint: self.url("/oauth2/v1/authorize"),
+            token_endpoint: self.url("/oauth2/v1/token"),
+            userinfo_endpoint: Some(self.url("/oauth2/v1/userinfo")),
+            jwks_uri: Some(format!("{}/.well-known/jwks.json", self.issuer)),
+            end_session_endpoint: Some(self.url("/oauth2/v1/logout")),
+            revocation_endpoint: Some(self.url("/oauth2/v1/revoke")),
+            response_types_supported: strings(&response_types),
+            response_modes_supported: strings(&["query", "form_post"]),
+            subject_types_supported: strings(&["public"]),
+            id_token_signing_alg_values_supported: strings(&[self.keys.alg.as_str()]),
+            scopes_supported: strings(&STANDARD_SCOPES),
+            claims_supported: self.supported_claims(),
+            grant_types_supported: strings(&["authorization_code", "refresh_token", "client_credentials"]),
+            code_challenge_methods_supported: strings(&["S256"]),
+            token_endpoint_auth_methods_supported: auth_methods.clone(),
+            token_endpoint_auth_signing_alg_values_supported: strings(&signing),
+            revocation_endpoint_auth_methods_supported: auth_methods,
+            prompt_values_supported: strings(&["none", "login", "consent", "select_account"]),
+            acr_values_supported: self.project.flows.iter().map(|f| f.id.clone()).collect(),
+            claims_parameter_supported: Some(true),
+            request_parameter_supported: Some(true),
+            request_object_signing_alg_values_supported: ["none"].into_iter().chain(signing.iter().copied()).map(str::to_owned).collect(),
+            request_uri_parameter_supported: Some(false),
+            authorization_response_iss_parameter_supported: Some(true),
+        }
     }
 
     /// Handles one HTTP request.
