@@ -1,5 +1,5 @@
 'use strict'
-// Native-app sessions without a provider (issue 19): the pending sign-in
+// Native-app sessions without a provider: the pending sign-in
 // `begin` keeps in the storage, `complete` in another manager, the storage
 // format's guards, the events, the options and the RFC 8252 redirect URI
 // rules. The token endpoint is a closed port (connection refused), so

@@ -6,7 +6,7 @@
 //   "social-rp"). An attacker cannot make the downstream send a code to a
 //   URL the project did not approve, and a code that reaches the approved
 //   app is worth nothing without the PKCE verifier of whoever started the
-//   login (DESIGN.md, "Security contract of the login path").
+//   login (SECURITY.md, "What idflow guarantees").
 // - a flow execution belongs to the cookie jar that started it: another jar
 //   holding only the execution id gets 403 access_denied. (The same attack
 //   against the hosted page in Chromium is in login-page.test.js.)
