@@ -12,6 +12,7 @@ pub mod flow;
 mod ids;
 pub mod jose;
 pub mod oidc;
+pub mod options;
 mod json;
 pub mod pkce;
 pub mod project;

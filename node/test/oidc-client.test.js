@@ -31,6 +31,13 @@ test('OidcClient against oidc-provider: discovery, code + PKCE, userinfo, refres
   await assert.rejects(client.handleCallback(callback, request), (e) => e.code === 'invalid_grant')
   const logout = client.endSessionUrl({ idTokenHint: tokens.id_token, postLogoutRedirectUri: 'http://127.0.0.1:5555/bye', state: 's' })
   assert.ok(logout.startsWith(`${op.issuer}/session/end?`), logout)
+  // Options are read by the core, as strictly as Python's keyword arguments:
+  // a misspelt name or a value of the wrong type is an error naming it.
+  const bad = (message) => (e) => e.code === 'invalid_request' && e.message.includes(message)
+  await assert.rejects(client.exchangeCode('c', { params: { resource: 7 } }), bad('params.resource must be a string'))
+  await assert.rejects(client.exchangeCode('c', { codeVerifer: 'v' }), bad('unknown option "codeVerifer"'))
+  await assert.rejects(client.validateIdToken(tokens.id_token, { nonce: 1 }), bad('nonce must be a string'))
+  assert.throws(() => client.endSessionUrl({ postLogoutRedirectURI: 'http://127.0.0.1:5555/bye' }), bad('unknown option "postLogoutRedirectURI"'))
 })
 
 test('private_key_jwt at oidc-provider: the RFC 7523 assertion authenticates the code exchange and the refresh', async (t) => {

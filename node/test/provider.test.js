@@ -186,6 +186,11 @@ test('social login by API through a custom OAuth provider (an upstream idflow ov
     // Only approved redirect URLs.
     await assert.rejects(down.oauthAuthorize('acme', { redirectUrl: 'https://attacker.example/after' }),
       (e) => e.code === 'invalid_request' && e.message.includes('redirectUrls'))
+    // Options are read by the core: a misspelt name or a wrong type is refused, not ignored.
+    await assert.rejects(down.oauthAuthorize('acme', { redirectURL: 'http://127.0.0.1:7000/after' }),
+      (e) => e.code === 'invalid_request' && e.message.includes('unknown option "redirectURL"'))
+    await assert.rejects(down.oauthAuthorize('acme', { prompt: ['login', 7] }),
+      (e) => e.code === 'invalid_request' && e.message.includes('prompt must be a string or a list of strings'))
     const kept = await down.providerToken(info.user.userId, 'acme')
     const ui = await upstream.handle('GET', '/oauth2/v1/userinfo', { authorization: `Bearer ${kept.accessToken}` })
     assert.equal(ui.status, 200)

@@ -3,6 +3,7 @@
 
 use crate::error::{js_err, run};
 use idflow::oidc::client::{AuthorizationParams, AuthorizationRequest, ClientConfig, OidcClient as CoreClient, TokenSet};
+use idflow::options::Options;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use serde_json::{Map, Value};
@@ -108,8 +109,10 @@ impl OidcClient {
     #[napi(js_name = "endSessionUrl")]
     pub fn end_session_url(&self, env: Env, options: Option<Map<String, Value>>) -> napi::Result<String> {
         let o = options.unwrap_or_default();
-        let text = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_owned);
-        run(&env, || self.inner.end_session_url(text("idTokenHint").as_deref(), text("postLogoutRedirectUri").as_deref(), text("state").as_deref()))
+        run(&env, || {
+            let o = Options::new(&o, "endSessionUrl", &["idTokenHint", "postLogoutRedirectUri", "state"])?;
+            self.inner.end_session_url(o.string("idTokenHint")?.as_deref(), o.string("postLogoutRedirectUri")?.as_deref(), o.string("state")?.as_deref())
+        })
     }
 
     /// Checks the callback, exchanges the code (or validates the implicit
@@ -126,16 +129,20 @@ impl OidcClient {
     #[napi(js_name = "exchangeCode", ts_return_type = "Promise<TokenResponse>")]
     pub fn exchange_code<'env>(&self, env: &'env Env, code: String, options: Option<Map<String, Value>>) -> napi::Result<PromiseRaw<'env, Json>> {
         let o = options.unwrap_or_default();
-        let text = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_owned);
-        let (verifier, nonce, redirect) = (text("codeVerifier"), text("nonce"), text("redirectUri"));
-        let extra: Vec<(String, String)> = o
-            .get("params")
-            .and_then(Value::as_object)
-            .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned()))).collect())
-            .unwrap_or_default();
         let c = self.inner.clone();
         env.spawn_future_with_callback(
-            async move { Ok(c.exchange_code(&code, verifier.as_deref(), nonce.as_deref(), redirect.as_deref(), &extra).await) },
+            async move {
+                // A bad option rejects the promise, as a failed exchange does.
+                let options = (|| -> idflow::Result<_> {
+                    let o = Options::new(&o, "exchangeCode", &["codeVerifier", "nonce", "redirectUri", "params"])?;
+                    Ok((o.string("codeVerifier")?, o.string("nonce")?, o.string("redirectUri")?, o.string_pairs("params")?))
+                })();
+                let (verifier, nonce, redirect, extra) = match options {
+                    Ok(parsed) => parsed,
+                    Err(e) => return Ok(Err(e)),
+                };
+                Ok(c.exchange_code(&code, verifier.as_deref(), nonce.as_deref(), redirect.as_deref(), &extra).await)
+            },
             |env, r| r.map(tokens).map_err(|e| js_err(env, e)),
         )
     }
@@ -143,11 +150,19 @@ impl OidcClient {
     #[napi(js_name = "validateIdToken", ts_return_type = "Promise<Record<string, unknown>>")]
     pub fn validate_id_token<'env>(&self, env: &'env Env, id_token: String, options: Option<Map<String, Value>>) -> napi::Result<PromiseRaw<'env, Json>> {
         let o = options.unwrap_or_default();
-        let nonce = o.get("nonce").and_then(Value::as_str).map(str::to_owned);
-        let access = o.get("accessToken").and_then(Value::as_str).map(str::to_owned);
         let c = self.inner.clone();
         env.spawn_future_with_callback(
-            async move { Ok(c.validate_id_token(&id_token, nonce.as_deref(), access.as_deref()).await) },
+            async move {
+                let options = (|| -> idflow::Result<_> {
+                    let o = Options::new(&o, "validateIdToken", &["nonce", "accessToken"])?;
+                    Ok((o.string("nonce")?, o.string("accessToken")?))
+                })();
+                let (nonce, access) = match options {
+                    Ok(parsed) => parsed,
+                    Err(e) => return Ok(Err(e)),
+                };
+                Ok(c.validate_id_token(&id_token, nonce.as_deref(), access.as_deref()).await)
+            },
             |env, r| r.map(Value::Object).map_err(|e| js_err(env, e)),
         )
     }

@@ -115,16 +115,20 @@ impl Provider {
     #[napi(js_name = "oauthAuthorize", ts_return_type = "Promise<OAuthStart>")]
     pub fn oauth_authorize<'env>(&self, env: &'env Env, provider: String, options: Option<serde_json::Map<String, Json>>) -> napi::Result<PromiseRaw<'env, OAuthStart>> {
         let o = options.unwrap_or_default();
-        let text = |k: &str| o.get(k).and_then(Json::as_str).map(str::to_owned);
-        let (redirect, hint) = (text("redirectUrl"), text("loginHint"));
-        let prompt: Option<Vec<String>> = match o.get("prompt") {
-            Some(Json::String(s)) => Some(s.split(' ').filter(|x| !x.is_empty()).map(str::to_owned).collect()),
-            Some(Json::Array(a)) => Some(a.iter().filter_map(Json::as_str).map(str::to_owned).collect()),
-            _ => None,
-        };
         let p = self.inner.clone();
         env.spawn_future_with_callback(
-            async move { Ok(p.oauth_begin(&provider, redirect.as_deref(), prompt, hint.as_deref()).await) },
+            async move {
+                // A bad option rejects the promise, as a refused start does.
+                let options = (|| -> idflow::Result<_> {
+                    let o = idflow::options::Options::new(&o, "oauthAuthorize", &["redirectUrl", "prompt", "loginHint"])?;
+                    Ok((o.string("redirectUrl")?, o.words("prompt")?, o.string("loginHint")?))
+                })();
+                let (redirect, prompt, hint) = match options {
+                    Ok(parsed) => parsed,
+                    Err(e) => return Ok(Err(e)),
+                };
+                Ok(p.oauth_begin(&provider, redirect.as_deref(), prompt, hint.as_deref()).await)
+            },
             |env, r| r.map(|s| OAuthStart { url: s.url, code_verifier: s.code_verifier }).map_err(|e| crate::error::js_err(env, e)),
         )
     }
