@@ -14,6 +14,21 @@ pub struct AuthorizationRequest {
     pub redirect_uri: String,
 }
 
+/// A callback that passed the checks (state, error, `iss`): the code, or
+/// the id_token of an implicit response, and the state.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct CallbackParams {
+    pub code: Option<String>,
+    pub id_token: Option<String>,
+    pub state: String,
+}
+
+impl From<idflow::oidc::client::Callback> for CallbackParams {
+    fn from(c: idflow::oidc::client::Callback) -> CallbackParams {
+        CallbackParams { code: c.code, id_token: c.id_token, state: c.state }
+    }
+}
+
 /// A token response; `claims_json` holds the validated id_token's claims.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct TokenResponse {
@@ -141,11 +156,8 @@ impl OidcClient {
     }
 
     /// Checks a callback URL (or query / form body); returns the code or id_token.
-    pub fn parse_callback(&self, callback: String, expected_state: String) -> Result<Option<String>, crate::IdflowError> {
-        crate::error::guard(|| {
-            let c = self.inner.parse_callback(&callback, &expected_state)?;
-            Ok(c.code.or(c.id_token))
-        })
+    pub fn parse_callback(&self, callback: String, expected_state: String) -> Result<CallbackParams, crate::IdflowError> {
+        crate::error::guard(|| Ok(self.inner.parse_callback(&callback, &expected_state)?.into()))
     }
 
     /// Checks the callback and exchanges the code.

@@ -1633,7 +1633,7 @@ public protocol OidcClientProtocol: AnyObject, Sendable {
     /**
      * Checks a callback URL (or query / form body); returns the code or id_token.
      */
-    func parseCallback(callback: String, expectedState: String) throws  -> String?
+    func parseCallback(callback: String, expectedState: String) throws  -> CallbackParams
     
     func refresh(refreshToken: String, scopes: [String]?) async throws  -> TokenResponse
     
@@ -1778,8 +1778,8 @@ open func handleCallback(callback: String, request: AuthorizationRequest)async t
     /**
      * Checks a callback URL (or query / form body); returns the code or id_token.
      */
-open func parseCallback(callback: String, expectedState: String)throws  -> String?  {
-    return try  FfiConverterOptionString.lift(try rustCallWithError(FfiConverterTypeIdflowError_lift) {
+open func parseCallback(callback: String, expectedState: String)throws  -> CallbackParams  {
+    return try  FfiConverterTypeCallbackParams_lift(try rustCallWithError(FfiConverterTypeIdflowError_lift) {
         uniffiCallStatus in
     uniffi_idflow_uniffi_fn_method_oidcclient_parse_callback(
             self.uniffiCloneHandle(),
@@ -3080,6 +3080,68 @@ public func FfiConverterTypeAuthorizationRequest_lift(_ buf: RustBuffer) throws 
 #endif
 public func FfiConverterTypeAuthorizationRequest_lower(_ value: AuthorizationRequest) -> RustBuffer {
     return FfiConverterTypeAuthorizationRequest.lower(value)
+}
+
+
+/**
+ * A callback that passed the checks (state, error, `iss`): the code, or
+ * the id_token of an implicit response, and the state.
+ */
+public struct CallbackParams: Equatable, Hashable {
+    public var code: String?
+    public var idToken: String?
+    public var state: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(code: String?, idToken: String?, state: String) {
+        self.code = code
+        self.idToken = idToken
+        self.state = state
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CallbackParams: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCallbackParams: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CallbackParams {
+        return
+            try CallbackParams(
+                code: FfiConverterOptionString.read(from: &buf), 
+                idToken: FfiConverterOptionString.read(from: &buf), 
+                state: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CallbackParams, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.code, into: &buf)
+        FfiConverterOptionString.write(value.idToken, into: &buf)
+        FfiConverterString.write(value.state, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCallbackParams_lift(_ buf: RustBuffer) throws -> CallbackParams {
+    return try FfiConverterTypeCallbackParams.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCallbackParams_lower(_ value: CallbackParams) -> RustBuffer {
+    return FfiConverterTypeCallbackParams.lower(value)
 }
 
 
@@ -4981,7 +5043,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_method_oidcclient_handle_callback() != 48652) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_method_oidcclient_parse_callback() != 5453) {
+    if (uniffi_idflow_uniffi_checksum_method_oidcclient_parse_callback() != 58340) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_oidcclient_refresh() != 24583) {

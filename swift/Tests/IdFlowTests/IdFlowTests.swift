@@ -152,8 +152,10 @@ final class OidcClientTests: XCTestCase {
         XCTAssertTrue(request.url.contains("code_challenge_method=S256"))
         XCTAssertTrue(request.url.contains("redirect_uri=com.example.app%3A%2Fcb"))
         XCTAssertNotNil(request.codeVerifier)
-        let code = try client.parseCallback(callback: "com.example.app:/cb?code=abc&state=\(request.state)", expectedState: request.state)
-        XCTAssertEqual(code, "abc")
+        let callback = try client.parseCallback(callback: "com.example.app:/cb?code=abc&state=\(request.state)", expectedState: request.state)
+        XCTAssertEqual(callback.code, "abc")
+        XCTAssertNil(callback.idToken)
+        XCTAssertEqual(callback.state, request.state)
         XCTAssertThrowsError(try client.parseCallback(callback: "com.example.app:/cb?code=abc&state=other", expectedState: request.state))
         XCTAssertThrowsError(try client.parseCallback(callback: "?error=access_denied&state=\(request.state)", expectedState: request.state)) { error in
             guard case IdflowError.AccessDenied = error else { return XCTFail("\(error)") }

@@ -1388,7 +1388,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_handle_callback() and 0xFFFF) != 48652) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_parse_callback() and 0xFFFF) != 5453) {
+    if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_parse_callback() and 0xFFFF) != 58340) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_refresh() and 0xFFFF) != 24583) {
@@ -3721,7 +3721,7 @@ public interface OidcClientInterface {
     /**
      * Checks a callback URL (or query / form body); returns the code or id_token.
      */
-    fun `parseCallback`(`callback`: kotlin.String, `expectedState`: kotlin.String): kotlin.String?
+    fun `parseCallback`(`callback`: kotlin.String, `expectedState`: kotlin.String): CallbackParams
     
     suspend fun `refresh`(`refreshToken`: kotlin.String, `scopes`: List<kotlin.String>? = null): TokenResponse
     
@@ -3938,8 +3938,8 @@ open class OidcClient: Disposable, AutoCloseable, OidcClientInterface
     /**
      * Checks a callback URL (or query / form body); returns the code or id_token.
      */
-    @Throws(IdflowException::class)override fun `parseCallback`(`callback`: kotlin.String, `expectedState`: kotlin.String): kotlin.String? {
-            return FfiConverterOptionalString.lift(
+    @Throws(IdflowException::class)override fun `parseCallback`(`callback`: kotlin.String, `expectedState`: kotlin.String): CallbackParams {
+            return FfiConverterTypeCallbackParams.lift(
     callWithHandle {
     uniffiRustCallWithError(IdflowException) { _status ->
     UniffiLib.uniffi_idflow_uniffi_fn_method_oidcclient_parse_callback(
@@ -5840,6 +5840,53 @@ public object FfiConverterTypeAuthorizationRequest: FfiConverterRustBuffer<Autho
             FfiConverterString.write(value.`nonce`, buf)
             FfiConverterOptionalString.write(value.`codeVerifier`, buf)
             FfiConverterString.write(value.`redirectUri`, buf)
+    }
+}
+
+
+
+/**
+ * A callback that passed the checks (state, error, `iss`): the code, or
+ * the id_token of an implicit response, and the state.
+ */
+data class CallbackParams (
+    var `code`: kotlin.String?
+    , 
+    var `idToken`: kotlin.String?
+    , 
+    var `state`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCallbackParams: FfiConverterRustBuffer<CallbackParams> {
+    override fun read(buf: ByteBuffer): CallbackParams {
+        return CallbackParams(
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: CallbackParams) = (
+            FfiConverterOptionalString.allocationSize(value.`code`) +
+            FfiConverterOptionalString.allocationSize(value.`idToken`) +
+            FfiConverterString.allocationSize(value.`state`)
+    )
+
+    override fun write(value: CallbackParams, buf: ByteBuffer) {
+            FfiConverterOptionalString.write(value.`code`, buf)
+            FfiConverterOptionalString.write(value.`idToken`, buf)
+            FfiConverterString.write(value.`state`, buf)
     }
 }
 

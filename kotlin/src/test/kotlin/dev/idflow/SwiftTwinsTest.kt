@@ -28,8 +28,10 @@ class OidcClientTests {
         assertTrue(request.url.contains("code_challenge_method=S256"))
         assertTrue(request.url.contains("redirect_uri=com.example.app%3A%2Fcb"))
         assertNotNull(request.codeVerifier)
-        val code = client.parseCallback("com.example.app:/cb?code=abc&state=${request.state}", request.state)
-        assertEquals("abc", code)
+        val callback = client.parseCallback("com.example.app:/cb?code=abc&state=${request.state}", request.state)
+        assertEquals("abc", callback.code)
+        assertNull(callback.idToken)
+        assertEquals(request.state, callback.state)
         assertThrows(IdflowException.InvalidRequest::class.java) { client.parseCallback("com.example.app:/cb?code=abc&state=other", request.state) }
         assertThrows(IdflowException.AccessDenied::class.java) { client.parseCallback("?error=access_denied&state=${request.state}", request.state) }
         // RFC 8252 §7: private-use (reverse DNS), claimed https and loopback http;
