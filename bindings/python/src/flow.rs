@@ -40,10 +40,6 @@ impl PyFlowEngine {
     }
 }
 
-fn runtime() -> &'static tokio::runtime::Runtime {
-    pyo3_async_runtimes::tokio::get_runtime()
-}
-
 use idflow::store::open as store;
 
 fn input_map(input: Option<&Bound<'_, PyDict>>) -> PyResult<serde_json::Map<String, serde_json::Value>> {
@@ -58,7 +54,7 @@ impl PyFlowEngine {
     #[pyo3(signature = (project, *, key, base_dir=".", database=None))]
     fn new(project: &str, key: PyRef<'_, crate::jose::PyKey>, base_dir: &str, database: Option<&str>) -> PyResult<Self> {
         let key = key.inner().clone();
-        let _enter = runtime().enter();
+        let _enter = crate::runtime::runtime().enter();
         let engine = guard(|| {
             let project = idflow::project::Project::from_json(project, std::path::Path::new(base_dir))?;
             project.engine(key, store(database)?)
@@ -72,7 +68,7 @@ impl PyFlowEngine {
     #[pyo3(signature = (path, *, key, database=None))]
     fn from_file(path: &str, key: PyRef<'_, crate::jose::PyKey>, database: Option<&str>) -> PyResult<Self> {
         let key = key.inner().clone();
-        let _enter = runtime().enter();
+        let _enter = crate::runtime::runtime().enter();
         let engine = guard(|| idflow::project::Project::from_file(path)?.engine(key, store(database)?))
             .map_err(crate::error::to_py)?;
         Ok(PyFlowEngine { inner: std::sync::Arc::new(engine) })
@@ -83,7 +79,7 @@ impl PyFlowEngine {
         let input = input_map(input)?;
         let request = request.map(crate::convert::dict_to_map).transpose()?.map(serde_json::Value::Object);
         let engine = self.inner.clone();
-        let r = py.detach(|| guard(|| runtime().block_on(engine.start(flow_id, input, request)))).map_err(crate::error::to_py)?;
+        let r = crate::runtime::block(py, engine.start(flow_id, input, request))?;
         crate::convert::to_py_value(py, &r.to_json())
     }
 
@@ -102,9 +98,7 @@ impl PyFlowEngine {
     fn next<'py>(&self, py: Python<'py>, execution_id: &str, step_id: &str, interaction_id: &str, input: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
         let input = input_map(input)?;
         let engine = self.inner.clone();
-        let r = py
-            .detach(|| guard(|| runtime().block_on(engine.next(execution_id, step_id, interaction_id, input))))
-            .map_err(crate::error::to_py)?;
+        let r = crate::runtime::block(py, engine.next(execution_id, step_id, interaction_id, input))?;
         crate::convert::to_py_value(py, &r.to_json())
     }
 
@@ -163,9 +157,7 @@ impl PyFlowEngine {
     fn test_connector<'py>(&self, py: Python<'py>, connector_id: &str, method: &str, endpoint: &str, body: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
         let body = body.map(crate::convert::from_py).transpose()?;
         let engine = self.inner.clone();
-        let r = py
-            .detach(|| guard(|| runtime().block_on(engine.test_connector(connector_id, method, endpoint, body))))
-            .map_err(crate::error::to_py)?;
+        let r = crate::runtime::block(py, engine.test_connector(connector_id, method, endpoint, body))?;
         crate::convert::to_py_value(py, &r.to_json())
     }
 }

@@ -350,10 +350,6 @@ fn secs(v: f64, what: &str) -> PyResult<Duration> {
     Duration::try_from_secs_f64(v).map_err(|_| to_py(Error::config(format!("{what} must be a non-negative number of seconds"))))
 }
 
-fn runtime() -> &'static tokio::runtime::Runtime {
-    pyo3_async_runtimes::tokio::get_runtime()
-}
-
 #[pymethods]
 impl PyJwksCache {
     #[new]
@@ -376,7 +372,7 @@ impl PyJwksCache {
             max_response_bytes,
         };
         // reqwest's client needs a runtime context to be built.
-        let _enter = runtime().enter();
+        let _enter = crate::runtime::runtime().enter();
         Ok(PyJwksCache { inner: Arc::new(guard(|| JwksCache::new(url, options)).py()?) })
     }
 
@@ -388,7 +384,7 @@ impl PyJwksCache {
     /// Fetches (or serves the cached) key set; blocks without holding the GIL.
     fn key_set(&self, py: Python<'_>) -> PyResult<PyKeySet> {
         let cache = self.inner.clone();
-        let inner = py.detach(|| guard(|| runtime().block_on(cache.key_set()))).py()?;
+        let inner = crate::runtime::block(py, cache.key_set())?;
         Ok(PyKeySet { inner })
     }
 
@@ -402,7 +398,7 @@ impl PyJwksCache {
 
     fn refresh(&self, py: Python<'_>) -> PyResult<PyKeySet> {
         let cache = self.inner.clone();
-        let inner = py.detach(|| guard(|| runtime().block_on(cache.refresh()))).py()?;
+        let inner = crate::runtime::block(py, cache.refresh())?;
         Ok(PyKeySet { inner })
     }
 
@@ -430,7 +426,7 @@ impl PyJwksCache {
     ) -> PyResult<Bound<'py, PyDict>> {
         let v = validation(algorithms, issuer, audience, leeway, required_claims, max_token_size, now)?;
         let cache = self.inner.clone();
-        let t = py.detach(|| guard(|| runtime().block_on(cache.verify(token, &v)))).py()?;
+        let t = crate::runtime::block(py, cache.verify(token, &v))?;
         to_py_dict(py, &t.claims)
     }
 

@@ -10,6 +10,7 @@ mod jose;
 mod oidc;
 mod pkce;
 mod provider;
+mod runtime;
 mod session;
 
 #[pymodule]

@@ -3,6 +3,7 @@
 //! (`ClientConfig::from_json`, `AuthorizationParams::from_json`).
 
 use crate::error::{guard, to_py};
+use crate::runtime::{awaitable, block};
 use idflow::oidc::client::{AuthorizationParams, AuthorizationRequest, ClientConfig, OidcClient};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -11,10 +12,6 @@ use std::sync::Arc;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyOidcClient>()
-}
-
-fn runtime() -> &'static tokio::runtime::Runtime {
-    pyo3_async_runtimes::tokio::get_runtime()
 }
 
 /// An OpenID Connect client for one provider. Network methods block
@@ -136,23 +133,6 @@ fn tokens<'py>(py: Python<'py>, t: &idflow::oidc::client::TokenSet) -> PyResult<
     crate::convert::to_py_value(py, &t.to_json())
 }
 
-/// Runs a core future to completion without holding the GIL.
-pub(crate) fn block<T: Send>(py: Python<'_>, fut: impl std::future::Future<Output = idflow::Result<T>> + Send) -> PyResult<T> {
-    py.detach(|| guard(|| runtime().block_on(fut))).map_err(to_py)
-}
-
-/// Runs a core future on the shared runtime as a Python awaitable.
-pub(crate) fn awaitable<'py, T: Send + 'static>(
-    py: Python<'py>,
-    fut: impl std::future::Future<Output = idflow::Result<T>> + Send + 'static,
-    convert: impl for<'a> FnOnce(Python<'a>, T) -> PyResult<Bound<'a, PyAny>> + Send + 'static,
-) -> PyResult<Bound<'py, PyAny>> {
-    pyo3_async_runtimes::tokio::future_into_py(py, async move {
-        let out = fut.await.map_err(to_py)?;
-        Python::attach(|py| convert(py, out).map(|v| v.unbind()))
-    })
-}
-
 fn claims_value<'py>(py: Python<'py>, m: Map<String, Value>) -> PyResult<Bound<'py, PyAny>> {
     crate::convert::to_py_value(py, &Value::Object(m))
 }
@@ -191,7 +171,7 @@ impl PyOidcClient {
         timeout: Option<f64>,
     ) -> PyResult<Self> {
         let c = config(client_id, redirect_uri, None, None, Some(endpoints), client_secret, client_auth, private_key, scopes, timeout)?;
-        let _enter = runtime().enter();
+        let _enter = crate::runtime::runtime().enter();
         let inner = guard(|| OidcClient::new(c.options, c.endpoints.unwrap_or_default())).map_err(to_py)?;
         Ok(PyOidcClient { inner: Arc::new(inner) })
     }
@@ -214,7 +194,7 @@ impl PyOidcClient {
         timeout: Option<f64>,
     ) -> PyResult<Self> {
         let c = config(client_id, redirect_uri, Some(discovery_url), issuer, None, client_secret, client_auth, private_key, scopes, timeout)?;
-        let inner = py.detach(|| guard(|| runtime().block_on(OidcClient::from_config(c)))).map_err(to_py)?;
+        let inner = crate::runtime::block(py, OidcClient::from_config(c))?;
         Ok(PyOidcClient { inner: Arc::new(inner) })
     }
 

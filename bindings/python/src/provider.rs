@@ -79,10 +79,6 @@ pub struct PyProvider {
     inner: Arc<idflow::oidc::provider::Provider>,
 }
 
-fn runtime() -> &'static tokio::runtime::Runtime {
-    pyo3_async_runtimes::tokio::get_runtime()
-}
-
 /// Headers as a mapping or as (name, value) pairs.
 fn headers_arg(headers: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
     let Some(h) = headers else { return Ok(Vec::new()) };
@@ -123,7 +119,7 @@ impl PyProvider {
     #[new]
     #[pyo3(signature = (project, *, base_dir=".", database=None, base_url=None))]
     fn new(project: &str, base_dir: &str, database: Option<&str>, base_url: Option<&str>) -> PyResult<Self> {
-        let _enter = runtime().enter();
+        let _enter = crate::runtime::runtime().enter();
         let p = guard(|| idflow::oidc::provider::Provider::open(project, std::path::Path::new(base_dir), database, base_url))
             .map_err(crate::error::to_py)?;
         Ok(PyProvider { inner: Arc::new(p) })
@@ -133,7 +129,7 @@ impl PyProvider {
     #[staticmethod]
     #[pyo3(signature = (path, *, database=None, base_url=None))]
     fn from_file(path: &str, database: Option<&str>, base_url: Option<&str>) -> PyResult<Self> {
-        let _enter = runtime().enter();
+        let _enter = crate::runtime::runtime().enter();
         let p = guard(|| idflow::oidc::provider::Provider::open_file(path, database, base_url)).map_err(crate::error::to_py)?;
         Ok(PyProvider { inner: Arc::new(p) })
     }
@@ -166,7 +162,7 @@ impl PyProvider {
             .with_peer_text(peer)
             .map_err(crate::error::to_py)?;
         let provider = self.inner.clone();
-        let r = py.detach(|| guard(|| Ok(runtime().block_on(provider.handle(request))))).map_err(crate::error::to_py)?;
+        let r = crate::runtime::block(py, async move { Ok(provider.handle(request).await) })?;
         Ok(r.into())
     }
 
@@ -203,7 +199,7 @@ impl PyProvider {
         login_hint: Option<&str>,
     ) -> PyResult<PyOAuthStart> {
         let p = self.inner.clone();
-        let start = py.detach(|| guard(|| runtime().block_on(p.oauth_begin(provider, redirect_url, prompt, login_hint)))).map_err(crate::error::to_py)?;
+        let start = crate::runtime::block(py, p.oauth_begin(provider, redirect_url, prompt, login_hint))?;
         Ok(start.into())
     }
 
@@ -238,7 +234,7 @@ impl PyProvider {
     /// refreshed first when expired: `{provider, accessToken, expiresAt, scope}`.
     fn provider_token<'py>(&self, py: Python<'py>, user_id: &str, provider: &str) -> PyResult<Bound<'py, PyAny>> {
         let p = self.inner.clone();
-        let v = py.detach(|| guard(|| runtime().block_on(p.provider_token(user_id, provider)))).map_err(crate::error::to_py)?;
+        let v = crate::runtime::block(py, p.provider_token(user_id, provider))?;
         crate::convert::to_py_value(py, &v)
     }
 

@@ -3,7 +3,8 @@
 //! an optional listener `(event: dict) -> None`.
 
 use crate::error::{guard, to_py};
-use crate::oidc::{authorization_params, awaitable, block, none_value, request_arg, PyOidcClient};
+use crate::oidc::{authorization_params, none_value, request_arg, PyOidcClient};
+use crate::runtime::{awaitable, block};
 use idflow::oidc::client::{AuthorizationRequest, TokenSet};
 use idflow::oidc::session::{self, SessionManager, SessionOptions, StorageFuture};
 use idflow::{Error, ErrorCode};
