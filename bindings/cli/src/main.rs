@@ -307,18 +307,12 @@ fn run(cli: Cli) -> Result<String, Error> {
             serve::serve(serve::ServeArgs { config, addr, db, base_url, limits })
         }
         Command::ProviderToken { config, db, user, provider } => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Error::internal(format!("no async runtime: {e}")))?;
+            let runtime = current_thread_runtime()?;
             let p = runtime.block_on(async { idflow::oidc::provider::Provider::open_file(&config, Some(&db), None) })?;
             Ok(pretty(&runtime.block_on(p.provider_token(&user, &provider))?))
         }
         Command::Oauth(OauthCommand::Test { config, provider, db, base_url }) => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Error::internal(format!("no async runtime: {e}")))?;
+            let runtime = current_thread_runtime()?;
             let p = runtime.block_on(async { idflow::oidc::provider::Provider::open_file(&config, Some(&db), base_url.as_deref()) })?;
             let url = runtime.block_on(p.oauth_test_start(&provider))?;
             {
@@ -402,10 +396,7 @@ fn run(cli: Cli) -> Result<String, Error> {
                 .transpose()?;
             let key = Key::generate(project.signing_alg, None)?;
             let engine = project.engine(key, std::sync::Arc::new(idflow::store::MemoryStore::new()))?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Error::internal(format!("no async runtime: {e}")))?;
+            let runtime = current_thread_runtime()?;
             let result = runtime.block_on(engine.test_connector(&connector, &method, &endpoint, body))?;
             let text = pretty(&result.to_json());
             match result.error {
@@ -459,4 +450,13 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The runtime of the one-shot commands (`provider-token`, `oauth test`,
+/// `connector test`): one thread, IO and timers; `serve` has its own.
+fn current_thread_runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal(format!("no async runtime: {e}")))
 }
