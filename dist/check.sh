@@ -4,7 +4,8 @@
 #   - auditwheel: the wheel is manylinux_2_28 x86_64 and needs nothing else;
 #   - a fresh venv pip-installs the wheel from dist/out (not the source
 #     folder), checks that the stubs and py.typed came along, and runs the
-#     README's Python quickstart and a provider round trip;
+#     README's Python quickstart and a provider round trip; so do Python
+#     3.10 (the lowest the abi3 wheel claims) and 3.13 where pyenv has them;
 #   - npm: an empty app installs the packed `idflow` and
 #     `idflow-linux-x64-gnu` tarballs (with no install scripts) and runs the
 #     README's Node quickstart from CommonJS, ESM and TypeScript (tsc
@@ -102,6 +103,26 @@ claims = idflow.jwt.verify(t["id_token"], keys, algorithms=["RS256"], issuer=p.i
 assert claims["nonce"] == "n", claims
 print("wheel ok:", pathlib.Path(idflow.__file__).parent)
 PY
+# The lowest Python the abi3 wheel claims (3.10) and the newest one, where
+# this machine has them (its pyenv holds several CPythons beside python3).
+for v in 3.10 3.13; do
+  other=$(ls -d "$HOME"/.pyenv/versions/"$v".*/bin/python3 2>/dev/null | sort -V | tail -n1 || true)
+  if [ -z "$other" ]; then
+    echo "== Python $v: not on this machine, not tried"
+    continue
+  fi
+  echo "== Python $v ($other): the wheel's README quickstart"
+  env -i HOME="$WORK" PATH="$CLEAN_PATH" "$other" -m venv "$WORK/venv-$v"
+  run "$WORK/venv-$v/bin/pip" install -q --disable-pip-version-check --no-index "$wheel"
+  (cd "$WORK" && run "$WORK/venv-$v/bin/python" - "$ROOT/README.md" "$v" <<'PY'
+import pathlib, re, sys
+assert sys.version.startswith(sys.argv[2] + "."), sys.version
+for block in re.findall(r"```python\n(.*?)```", pathlib.Path(sys.argv[1]).read_text(encoding="utf-8"), re.S):
+    exec(compile(block, "README.md", "exec"), {})
+print("ok on", sys.version.split()[0])
+PY
+  )
+done
 bin="$OUT/idflow-x86_64-unknown-linux-musl"
 [ -x "$bin" ] || { echo "no static idflow binary in $OUT: run bash dist/build.sh"; exit 1; }
 echo "== $(basename "$bin"): $(du -h "$bin" | cut -f1)"
