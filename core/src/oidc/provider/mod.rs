@@ -109,10 +109,13 @@ impl Provider {
     /// Builds the provider for `project` over `store`, creating the signing
     /// key on first start.
     pub fn new(project: Project, store: Arc<dyn Store>) -> Result<Provider> {
-        // A retired key stays published as long as the longest-lived JWT it
-        // signed: access and ID tokens (sessionTtl), the flow API's refresh
-        // JWTs (refreshTtl).
-        let max_ttl = project.session_ttl.max(project.code_ttl).max(project.refresh_ttl);
+        // A retired key stays published (and trusted, here and by relying
+        // parties) as long as the tokens the provider itself verifies and
+        // relying parties keep: access and ID tokens (sessionTtl), codes. Not
+        // for the flow API's refresh JWTs (refreshTtl, 30 days by default):
+        // a key retired because it leaked must not stay trusted that long,
+        // and idflow never verifies those JWTs itself.
+        let max_ttl = project.session_ttl.max(project.code_ttl);
         let vault = Vault::open(project.extra.get("encryption"), &*store)?;
         let keys = keys::load_or_create(&*store, &vault, project.signing_alg, max_ttl)?;
         Provider::with_keys(project, store, keys, vault)
@@ -149,9 +152,7 @@ impl Provider {
             }
             apps.insert(app.client_id.clone(), app);
         }
-        if matches!(project.extra.get("applications"), Some(v) if !v.is_array()) {
-            return Err(Error::config("applications must be an array"));
-        }
+        // The project file checked the type of `applications` (an array, or null).
         let mut access_keys = HashMap::new();
         for (i, v) in project.extra.get("accessKeys").and_then(Value::as_array).into_iter().flatten().enumerate() {
             let key = AccessKey::from_json(v, i)?;
