@@ -200,6 +200,13 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// Runs `f`; a panic inside becomes an `internal` error. Every binding runs
+/// its calls into the core through this, so that no panic unwinds across
+/// the FFI boundary into Python, Node or the JVM and Swift.
+pub fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| Err(Error::internal("idflow panicked; this is a bug")))
+}
+
 /// `Result` with idflow's error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -5,7 +5,6 @@ use napi::bindgen_prelude::*;
 use std::result::Result;
 use napi::JsValue;
 use napi_derive::napi;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Builds a JS `Error` with `.code` and `.family`, wrapped so napi throws
 /// (or rejects with) this very object.
@@ -20,10 +19,7 @@ pub(crate) fn js_err(env: &Env, err: Error) -> napi::Error {
     built.unwrap_or_else(|e| e)
 }
 
-/// Runs `f`; a panic becomes an `internal` error instead of crossing into JS.
-pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(Error::internal("idflow panicked; this is a bug")))
-}
+pub(crate) use idflow::error::guard;
 
 /// `guard`, then convert the error for JS.
 pub(crate) fn run<T>(env: &Env, f: impl FnOnce() -> Result<T, Error>) -> napi::Result<T> {

@@ -53,11 +53,7 @@ pub(crate) fn to_py(err: Error) -> PyErr {
     py_err
 }
 
-/// Runs `f`, turning a panic into an `internal` error so no Rust panic
-/// (pyo3's `PanicException`, which escapes `except Exception`) reaches Python.
-pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(Error::internal("idflow panicked; this is a bug")))
-}
+pub(crate) use idflow::error::guard;
 
 /// Like [`guard`] for functions that already return `PyResult`.
 pub(crate) fn guard_py<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {

@@ -1,7 +1,6 @@
 //! `IdflowError` (Kotlin: `IdflowException`): one variant per stable code.
 
 use idflow::{Error, ErrorCode};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 macro_rules! idflow_error {
     ($($variant:ident),* $(,)?) => {
@@ -59,9 +58,7 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for IdflowError {
 
 /// Runs `f`; a panic becomes `Internal` instead of unwinding into the FFI.
 pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, IdflowError> {
-    catch_unwind(AssertUnwindSafe(f))
-        .unwrap_or_else(|_| Err(Error::internal("idflow panicked; this is a bug")))
-        .map_err(IdflowError::from)
+    idflow::error::guard(f).map_err(IdflowError::from)
 }
 
 /// The stable codes, in order (`tests/vectors/error_codes.json`).
