@@ -61,12 +61,12 @@ wheel() { # wheel RUST_TARGET COMPATIBILITY
   (cd python && CARGO_TARGET_DIR="$WHEEL_TARGET_DIR" maturin build --profile dist --zig --compatibility "$2" --target "$1" -i python3 -o "$OUT")
 }
 
-# The Node addon and the uniffi library, in one build (they share the core).
-# Prints the folder that holds libidflow_node.so and libidflow_uniffi.so.
+# The Node addon and the uniffi library, in one build (they share the core),
+# into $CARGO_TARGET_DIR/RUST_TARGET/dist/. (Not a $(...) substitution:
+# bash runs those without errexit, so a failed build would go unnoticed.)
 native_libs() { # native_libs RUST_TARGET
   add_target "$1"
-  cargo zigbuild --profile dist -p idflow-node -p idflow-uniffi --target "$1.2.28" >&2
-  echo "$CARGO_TARGET_DIR/$1/dist"
+  cargo zigbuild --profile dist -p idflow-node -p idflow-uniffi --target "$1.2.28"
 }
 
 # A platform package: its package.json from node/npm/<platform>/ and the module.
@@ -88,7 +88,8 @@ static_binary() { # static_binary RUST_TARGET
 
 wheel x86_64-unknown-linux-gnu manylinux_2_28
 (cd python && maturin sdist -o "$OUT")
-x64=$(native_libs x86_64-unknown-linux-gnu)
+native_libs x86_64-unknown-linux-gnu
+x64="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/dist"
 pack_platform linux-x64-gnu "$x64/libidflow_node.so"
 mkdir -p "$STAGE/jvm/native/linux-x86-64"
 cp "$x64/libidflow_uniffi.so" "$STAGE/jvm/native/linux-x86-64/"
@@ -96,7 +97,8 @@ static_binary x86_64-unknown-linux-musl
 
 if [ "$ALL" = 1 ]; then
   wheel aarch64-unknown-linux-gnu manylinux_2_28
-  arm64=$(native_libs aarch64-unknown-linux-gnu)
+  native_libs aarch64-unknown-linux-gnu
+  arm64="$CARGO_TARGET_DIR/aarch64-unknown-linux-gnu/dist"
   pack_platform linux-arm64-gnu "$arm64/libidflow_node.so"
   mkdir -p "$STAGE/jvm/native/linux-aarch64"
   cp "$arm64/libidflow_uniffi.so" "$STAGE/jvm/native/linux-aarch64/"

