@@ -86,23 +86,22 @@ static_binary() { # static_binary RUST_TARGET
   cp "$CARGO_TARGET_DIR/$1/dist/idflow" "$OUT/idflow-$1"
 }
 
-wheel x86_64-unknown-linux-gnu manylinux_2_28
-(cd python && maturin sdist -o "$OUT")
-native_libs x86_64-unknown-linux-gnu
-x64="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/dist"
-pack_platform linux-x64-gnu "$x64/libidflow_node.so"
-mkdir -p "$STAGE/jvm/native/linux-x86-64"
-cp "$x64/libidflow_uniffi.so" "$STAGE/jvm/native/linux-x86-64/"
-static_binary x86_64-unknown-linux-musl
+# Everything of one CPU architecture on glibc (and its static binary): the
+# wheel, the Node platform package, the jar's library.
+glibc_arch() { # glibc_arch RUST_ARCH NAPI_PLATFORM JNA_FOLDER
+  wheel "$1-unknown-linux-gnu" manylinux_2_28
+  native_libs "$1-unknown-linux-gnu"
+  local libs="$CARGO_TARGET_DIR/$1-unknown-linux-gnu/dist"
+  pack_platform "$2" "$libs/libidflow_node.so"
+  mkdir -p "$STAGE/jvm/native/$3"
+  cp "$libs/libidflow_uniffi.so" "$STAGE/jvm/native/$3/"
+  static_binary "$1-unknown-linux-musl"
+}
 
+(cd python && maturin sdist -o "$OUT")
+glibc_arch x86_64 linux-x64-gnu linux-x86-64
 if [ "$ALL" = 1 ]; then
-  wheel aarch64-unknown-linux-gnu manylinux_2_28
-  native_libs aarch64-unknown-linux-gnu
-  arm64="$CARGO_TARGET_DIR/aarch64-unknown-linux-gnu/dist"
-  pack_platform linux-arm64-gnu "$arm64/libidflow_node.so"
-  mkdir -p "$STAGE/jvm/native/linux-aarch64"
-  cp "$arm64/libidflow_uniffi.so" "$STAGE/jvm/native/linux-aarch64/"
-  static_binary aarch64-unknown-linux-musl
+  glibc_arch aarch64 linux-arm64-gnu linux-aarch64
   # musl: the Python and Node modules link the C runtime dynamically.
   add_target x86_64-unknown-linux-musl
   (export CARGO_TARGET_DIR="$MUSL_DYLIB_TARGET_DIR"
