@@ -131,17 +131,14 @@ impl OidcClient {
         let o = options.unwrap_or_default();
         let c = self.inner.clone();
         env.spawn_future_with_callback(
+            // A bad option rejects the promise, as a failed exchange does.
             async move {
-                // A bad option rejects the promise, as a failed exchange does.
-                let options = (|| -> idflow::Result<_> {
+                Ok(async {
                     let o = Options::new(&o, "exchangeCode", &["codeVerifier", "nonce", "redirectUri", "params"])?;
-                    Ok((o.string("codeVerifier")?, o.string("nonce")?, o.string("redirectUri")?, o.string_pairs("params")?))
-                })();
-                let (verifier, nonce, redirect, extra) = match options {
-                    Ok(parsed) => parsed,
-                    Err(e) => return Ok(Err(e)),
-                };
-                Ok(c.exchange_code(&code, verifier.as_deref(), nonce.as_deref(), redirect.as_deref(), &extra).await)
+                    let (verifier, nonce, redirect) = (o.string("codeVerifier")?, o.string("nonce")?, o.string("redirectUri")?);
+                    c.exchange_code(&code, verifier.as_deref(), nonce.as_deref(), redirect.as_deref(), &o.string_pairs("params")?).await
+                }
+                .await)
             },
             |env, r| r.map(tokens).map_err(|e| js_err(env, e)),
         )
@@ -153,15 +150,11 @@ impl OidcClient {
         let c = self.inner.clone();
         env.spawn_future_with_callback(
             async move {
-                let options = (|| -> idflow::Result<_> {
+                Ok(async {
                     let o = Options::new(&o, "validateIdToken", &["nonce", "accessToken"])?;
-                    Ok((o.string("nonce")?, o.string("accessToken")?))
-                })();
-                let (nonce, access) = match options {
-                    Ok(parsed) => parsed,
-                    Err(e) => return Ok(Err(e)),
-                };
-                Ok(c.validate_id_token(&id_token, nonce.as_deref(), access.as_deref()).await)
+                    c.validate_id_token(&id_token, o.string("nonce")?.as_deref(), o.string("accessToken")?.as_deref()).await
+                }
+                .await)
             },
             |env, r| r.map(Value::Object).map_err(|e| js_err(env, e)),
         )

@@ -117,17 +117,14 @@ impl Provider {
         let o = options.unwrap_or_default();
         let p = self.inner.clone();
         env.spawn_future_with_callback(
+            // A bad option rejects the promise, as a refused start does.
             async move {
-                // A bad option rejects the promise, as a refused start does.
-                let options = (|| -> idflow::Result<_> {
+                Ok(async {
                     let o = idflow::options::Options::new(&o, "oauthAuthorize", &["redirectUrl", "prompt", "loginHint"])?;
-                    Ok((o.string("redirectUrl")?, o.words("prompt")?, o.string("loginHint")?))
-                })();
-                let (redirect, prompt, hint) = match options {
-                    Ok(parsed) => parsed,
-                    Err(e) => return Ok(Err(e)),
-                };
-                Ok(p.oauth_begin(&provider, redirect.as_deref(), prompt, hint.as_deref()).await)
+                    let (redirect, prompt, hint) = (o.string("redirectUrl")?, o.words("prompt")?, o.string("loginHint")?);
+                    p.oauth_begin(&provider, redirect.as_deref(), prompt, hint.as_deref()).await
+                }
+                .await)
             },
             |env, r| r.map(|s| OAuthStart { url: s.url, code_verifier: s.code_verifier }).map_err(|e| crate::error::js_err(env, e)),
         )
