@@ -1,6 +1,6 @@
 //! The project file (JSON): project id, base URL, token lifetimes,
-//! connectors and flows. Sections other issues build on (`applications`,
-//! `accessKeys`, `roles`, `oauthProviders`) are kept as given for the
+//! connectors and flows. The provider's sections (`applications`,
+//! `accessKeys`, `roles`, `oauthProviders`, ...) are kept as given for the
 //! provider to read; any other field is an error that names it.
 
 use crate::connectors::{HttpConnector, HttpConnectorConfig};
@@ -11,9 +11,6 @@ use crate::store::Store;
 use serde_json::{Map, Value};
 use std::path::Path;
 use std::sync::Arc;
-
-/// The demo project's flow (also `tests/flows/sign-up-or-in.json`).
-const DEMO_FLOW: &str = include_str!("../../tests/flows/sign-up-or-in.json");
 
 const FIELDS: [&str; 15] = [
     "projectId", "baseUrl", "signing", "tokens", "applications", "accessKeys", "connectors", "roles",
@@ -237,29 +234,6 @@ impl Project {
             redirect_urls,
             extra,
         })
-    }
-
-    /// The demo project `idflow serve` runs without a config: project
-    /// `local` at `base_url`, whose default application (client id `local`)
-    /// is public with PKCE, redirects to any loopback port
-    /// (`http://127.0.0.1/callback`, `http://[::1]/callback`) and signs users
-    /// in with the `sign-up-or-in` flow.
-    pub fn demo(base_url: &str) -> Result<Project> {
-        let doc = serde_json::json!({
-            "projectId": "local",
-            "baseUrl": base_url,
-            "applications": [{
-                "clientId": "local",
-                "name": "Demo application",
-                "public": true,
-                "redirectUris": ["http://127.0.0.1/callback", "http://[::1]/callback"],
-                "postLogoutRedirectUris": ["http://127.0.0.1/", "http://[::1]/"],
-                "grantTypes": ["authorization_code", "refresh_token"],
-                "flow": "sign-up-or-in"
-            }],
-            "flows": [serde_json::from_str::<Value>(DEMO_FLOW).map_err(|_| Error::internal("the demo flow is not JSON"))?]
-        });
-        Project::from_json(&doc.to_string(), Path::new("."))
     }
 
     /// Whether `url` is an approved place to send a browser with a code:

@@ -880,8 +880,6 @@ redirectUris = ["http://127.0.0.1/cb"]
     assert!(provider.application("t").unwrap().public);
     std::fs::write(dir.join("bad.toml"), "projectId = ").unwrap();
     assert_eq!(Project::from_file(dir.join("bad.toml")).unwrap_err().code, idflow::ErrorCode::Config);
-    let demo = Provider::new(Project::demo("http://127.0.0.1:8080").unwrap(), Arc::new(MemoryStore::new())).unwrap();
-    assert_eq!(demo.issuer(), "http://127.0.0.1:8080/local");
 }
 
 /// OAuth 2.0 Form Post Response Mode §2 and RFC 6749 §4.1.2.1: an error

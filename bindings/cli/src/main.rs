@@ -3,6 +3,7 @@
 //! and connector tests. Bad input exits with status 2 and a one-line message
 //! on stderr naming the error code.
 
+mod demo;
 mod serve;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -106,9 +107,9 @@ enum OauthCommand {
 enum ConnectorCommand {
     /// Call a connector once and print status, headers, body and duration (or the error).
     Test {
-        /// The project file (JSON).
+        /// The project file (JSON, or TOML by its .toml name).
         #[arg(long)]
-        project: String,
+        config: String,
         /// The connector's id.
         #[arg(long)]
         connector: String,
@@ -389,8 +390,8 @@ fn run(cli: Cli) -> Result<String, Error> {
             let t = jose::decode_unverified(&read_input(&token)?)?;
             Ok(pretty(&serde_json::json!({"header": t.header, "claims": t.claims, "verified": false})))
         }
-        Command::Connector(ConnectorCommand::Test { project, connector, method, endpoint, body }) => {
-            let project = idflow::project::Project::from_file(&project)?;
+        Command::Connector(ConnectorCommand::Test { config, connector, method, endpoint, body }) => {
+            let project = idflow::project::Project::from_file(&config)?;
             let body = body
                 .map(|b| serde_json::from_str::<Value>(&b).map_err(|_| Error::invalid_request("--body must be JSON")))
                 .transpose()?;

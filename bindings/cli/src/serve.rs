@@ -71,7 +71,7 @@ pub struct ServeArgs {
 pub fn load_project(config: Option<&str>, base_url: Option<&str>, addr: &SocketAddr) -> Result<Project, Error> {
     let mut project = match config {
         Some(path) => Project::from_file(path)?,
-        None => Project::demo(&format!("http://{addr}"))?,
+        None => crate::demo::project(&format!("http://{addr}"))?,
     };
     if let Some(b) = base_url {
         project.base_url = b.trim_end_matches('/').to_owned();

@@ -142,7 +142,7 @@ fn connector_test_prints_the_answer_or_the_error() {
             format!(r#"{{"projectId":"p","baseUrl":"http://127.0.0.1:8080","connectors":[{{"id":"random","baseUrl":"http://127.0.0.1:{port}/api"}}]}}"#),
         )
         .expect("write project");
-        let o = idflow(&["connector", "test", "--project", project.to_str().expect("utf-8"), "--connector", "random", "--endpoint", "/users"], None);
+        let o = idflow(&["connector", "test", "--config", project.to_str().expect("utf-8"), "--connector", "random", "--endpoint", "/users"], None);
         assert_eq!(o.status.code(), code, "{}", stderr(&o));
         let out: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json result");
         assert_eq!(out["status"], status);

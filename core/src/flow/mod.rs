@@ -4,7 +4,7 @@
 //! A flow is `{"id", "name", "start", "steps": {"<id>": step}}`. Parsing
 //! walks the whole document and reports every problem at once, each with the
 //! step id and the field it concerns, so a flow author fixes a file in one
-//! pass. The engine (issue: flow engine) runs only flows that parsed.
+//! pass. The engine runs only flows that parsed.
 
 pub mod condition;
 pub mod context;
