@@ -17,6 +17,7 @@ mod json;
 pub mod pkce;
 pub mod project;
 pub mod store;
+pub mod user;
 pub mod users;
 
 pub use error::{Error, ErrorCode, ErrorFamily, Result};

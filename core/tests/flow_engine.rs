@@ -9,7 +9,7 @@ use idflow::connectors::{HttpConnector, HttpConnectorConfig};
 use idflow::flow::{parse_flow, EngineConfig, FlowEngine, FlowStatus};
 use idflow::jose::{self, Algorithm, Key, Validation};
 use idflow::store::{MemoryStore, Store};
-use idflow::users::{User, UserStatus};
+use idflow::user::{User, UserStatus};
 use idflow::ErrorCode;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;

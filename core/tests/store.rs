@@ -6,7 +6,7 @@
 use idflow::flow::{parse_flow, EngineConfig, FlowEngine, FlowStatus};
 use idflow::jose::{Algorithm, Key};
 use idflow::store::{ExecutionRecord, MemoryStore, RecordWrite, RefreshRecord, SqliteStore, Store};
-use idflow::users::User;
+use idflow::user::User;
 use idflow::ErrorCode;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -52,14 +52,14 @@ fn contract(store: &dyn Store) {
     assert_eq!(store.execution("E1").unwrap(), None);
     assert!(!store.save_execution(&next, 1).unwrap());
     // Search and delete.
-    use idflow::store::UserQuery;
+    use idflow::user::UserQuery;
     let all = store.search_users(&UserQuery::default()).unwrap();
     assert_eq!(all.iter().map(|u| u.user_id.as_str()).collect::<Vec<_>>(), ["U1", "U2"]);
     let q = UserQuery { text: Some("ANN".into()), ..UserQuery::default() };
     assert_eq!(store.search_users(&q).unwrap().len(), 1);
     let page = UserQuery { limit: 1, offset: 1, ..UserQuery::default() };
     assert_eq!(store.search_users(&page).unwrap()[0].user_id, "U2");
-    let disabled = UserQuery { status: Some(idflow::users::UserStatus::Disabled), ..UserQuery::default() };
+    let disabled = UserQuery { status: Some(idflow::user::UserStatus::Disabled), ..UserQuery::default() };
     assert!(store.search_users(&disabled).unwrap().is_empty());
     store.delete_user("U2").unwrap();
     assert_eq!(store.user_by_login_id("bob@example.com").unwrap(), None);
@@ -209,13 +209,13 @@ fn management_api() {
     assert_eq!(users::create_user(&store, "ann@example.com", &Map::new()).map_err(|e| e.code), Err(ErrorCode::UserExists));
     let changes: Map<String, Value> = serde_json::from_value(json!({"status": "disabled", "customAttributes": {"plan": null, "team": "x"}})).unwrap();
     let updated = users::update_user(&store, &ann.user_id, &changes).unwrap();
-    assert_eq!(updated.status, idflow::users::UserStatus::Disabled);
+    assert_eq!(updated.status, idflow::user::UserStatus::Disabled);
     assert_eq!(updated.custom_attributes, serde_json::from_value::<Map<String, Value>>(json!({"team": "x"})).unwrap());
     let bad: Map<String, Value> = serde_json::from_value(json!({"colour": "red"})).unwrap();
     assert_eq!(users::update_user(&store, &ann.user_id, &bad).map_err(|e| e.code), Err(ErrorCode::InvalidRequest));
-    let q = idflow::store::UserQuery { text: Some("example".into()), ..Default::default() };
+    let q = idflow::user::UserQuery { text: Some("example".into()), ..Default::default() };
     assert_eq!(users::search_users(&store, &q).unwrap().len(), 1);
-    let zero = idflow::store::UserQuery { limit: 0, ..Default::default() };
+    let zero = idflow::user::UserQuery { limit: 0, ..Default::default() };
     assert!(users::search_users(&store, &zero).is_err());
     users::delete_user(&store, &ann.user_id).unwrap();
     assert_eq!(users::get_user(&store, &ann.user_id).map_err(|e| e.code), Err(ErrorCode::UserNotFound));

@@ -134,9 +134,9 @@ impl FlowEngine {
             move |s| {
                 let status = q
                     .status
-                    .map(|st| idflow::users::UserStatus::parse(&st).ok_or_else(|| idflow::Error::invalid_request("status must be \"enabled\" or \"disabled\"")))
+                    .map(|st| idflow::user::UserStatus::parse(&st).ok_or_else(|| idflow::Error::invalid_request("status must be \"enabled\" or \"disabled\"")))
                     .transpose()?;
-                let query = idflow::store::UserQuery {
+                let query = idflow::user::UserQuery {
                     text: q.text,
                     status,
                     limit: q.limit.map_or(100, |l| l as usize),

@@ -143,10 +143,10 @@ impl PyFlowEngine {
     #[pyo3(signature = (text=None, status=None, limit=100, offset=0))]
     fn search_users<'py>(&self, py: Python<'py>, text: Option<String>, status: Option<&str>, limit: usize, offset: usize) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let status = status
-            .map(|s| idflow::users::UserStatus::parse(s).ok_or_else(|| idflow::Error::invalid_request("status must be \"enabled\" or \"disabled\"")))
+            .map(|s| idflow::user::UserStatus::parse(s).ok_or_else(|| idflow::Error::invalid_request("status must be \"enabled\" or \"disabled\"")))
             .transpose()
             .map_err(crate::error::to_py)?;
-        let query = idflow::store::UserQuery { text, status, limit, offset };
+        let query = idflow::user::UserQuery { text, status, limit, offset };
         let store = self.inner.store().clone();
         let users = py.detach(|| guard(|| idflow::users::search_users(store.as_ref(), &query))).map_err(crate::error::to_py)?;
         users.iter().map(|u| crate::convert::to_py_value(py, &u.to_json())).collect()

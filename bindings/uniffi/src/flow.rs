@@ -110,9 +110,9 @@ impl FlowEngine {
         let store = self.inner.store().clone();
         crate::error::guard(|| {
             let status = status
-                .map(|s| idflow::users::UserStatus::parse(&s).ok_or_else(|| idflow::Error::invalid_request("status must be \"enabled\" or \"disabled\"")))
+                .map(|s| idflow::user::UserStatus::parse(&s).ok_or_else(|| idflow::Error::invalid_request("status must be \"enabled\" or \"disabled\"")))
                 .transpose()?;
-            let query = idflow::store::UserQuery { text, status, limit: limit as usize, offset: offset as usize };
+            let query = idflow::user::UserQuery { text, status, limit: limit as usize, offset: offset as usize };
             let users = idflow::users::search_users(store.as_ref(), &query)?;
             Ok(serde_json::Value::Array(users.iter().map(|u| u.to_json()).collect()).to_string())
         })

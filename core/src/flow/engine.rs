@@ -18,7 +18,7 @@ use crate::connectors::{ConnectorCall, HttpConnector};
 use crate::error::{Error, ErrorCode, Result};
 use crate::jose::{self, Key};
 use crate::store::{ExecutionRecord, RefreshRecord, Store};
-use crate::users::{looks_like_email, User, UserStatus};
+use crate::user::{looks_like_email, User, UserStatus};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;

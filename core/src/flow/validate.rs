@@ -3,7 +3,7 @@
 use super::model::*;
 use crate::connectors::Method;
 use crate::error::{Error, ErrorCode, Result};
-use crate::users::USER_FIELDS;
+use crate::user::USER_FIELDS;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;

@@ -13,7 +13,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::flow::Context;
 use crate::jose::Key;
 use crate::store::Store;
-use crate::users::{looks_like_email, normalize_login_id, User};
+use crate::user::{looks_like_email, normalize_login_id, User};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -254,7 +254,7 @@ impl OAuthProvider {
                 }
             }
         };
-        if user.status == crate::users::UserStatus::Disabled {
+        if user.status == crate::user::UserStatus::Disabled {
             return Err(Error::new(ErrorCode::AccessDenied, "this user is disabled"));
         }
         if created || self.update_user_on_login {

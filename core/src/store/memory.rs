@@ -3,7 +3,7 @@
 
 use super::{ExecutionRecord, RecordWrite, RefreshRecord, Store, UserQuery};
 use crate::error::{Error, ErrorCode, Result};
-use crate::users::{normalize_login_id, User};
+use crate::user::{normalize_login_id, User};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;

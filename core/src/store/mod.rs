@@ -14,7 +14,7 @@ pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
 use crate::error::Result;
-use crate::users::User;
+use crate::user::{User, UserQuery};
 use serde_json::Value;
 
 /// The SQLite store at `database`, or a fresh in-memory store for `None`.
@@ -40,38 +40,6 @@ pub struct ExecutionRecord {
     pub expires_at: u64,
 }
 
-/// A user search: `text` matches (case-insensitively, as a substring) a
-/// login id, the email or the name; `status` filters; `limit` defaults to 100.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UserQuery {
-    pub text: Option<String>,
-    pub status: Option<crate::users::UserStatus>,
-    pub limit: usize,
-    pub offset: usize,
-}
-
-impl Default for UserQuery {
-    fn default() -> Self {
-        UserQuery { text: None, status: None, limit: 100, offset: 0 }
-    }
-}
-
-impl UserQuery {
-    /// Whether `user` matches (the one definition both stores use).
-    pub fn matches(&self, user: &User) -> bool {
-        if self.status.is_some_and(|s| s != user.status) {
-            return false;
-        }
-        match &self.text {
-            None => true,
-            Some(t) => {
-                let t = t.to_lowercase();
-                let hit = |v: &Option<String>| v.as_ref().is_some_and(|v| v.to_lowercase().contains(&t));
-                user.login_ids.iter().any(|l| l.to_lowercase().contains(&t)) || hit(&user.email) || hit(&user.name)
-            }
-        }
-    }
-}
 
 /// A refresh token issued at the end of a flow.
 #[derive(Debug, Clone, PartialEq)]

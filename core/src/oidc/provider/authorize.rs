@@ -383,7 +383,7 @@ impl Provider {
             .store
             .user(login.user_id)?
             .ok_or_else(|| Error::new(ErrorCode::UserNotFound, "the signed-in user no longer exists"))?;
-        if user.status == crate::users::UserStatus::Disabled {
+        if user.status == crate::user::UserStatus::Disabled {
             return Err(Error::new(ErrorCode::AccessDenied, "this user is disabled"));
         }
         let client_id = str_field(request, "clientId").unwrap_or_default();

@@ -14,7 +14,7 @@
 //!   tenants) are idflow's own and go in both, as the platform does.
 
 use super::Provider;
-use crate::users::User;
+use crate::user::User;
 use serde_json::{Map, Value};
 
 /// The claims each standard scope releases (OIDC Core §5.4).
@@ -87,7 +87,7 @@ pub(crate) fn standard_claim(user: &User, name: &str) -> Option<Value> {
         "email_verified" => user.email.is_some().then_some(user.verified_email.into()),
         "phone_number" => text(&user.phone),
         "phone_number_verified" => user.phone.is_some().then_some(user.verified_phone.into()),
-        "address" => user.address.as_ref().map(crate::users::Address::to_claim),
+        "address" => user.address.as_ref().map(crate::user::Address::to_claim),
         _ => None,
     }
 }

@@ -253,7 +253,7 @@ impl Provider {
     }
 
     /// Exchanges the upstream's answer and provisions the user.
-    async fn oauth_user(&self, record: &Value, input: &str) -> Result<(Arc<OAuthProvider>, crate::users::User, Map<String, Value>)> {
+    async fn oauth_user(&self, record: &Value, input: &str) -> Result<(Arc<OAuthProvider>, crate::user::User, Map<String, Value>)> {
         let (provider, tokens, claims) = self.oauth_tokens(record, input).await?;
         let user = provider.provision(&**self.store(), &claims, now_secs())?;
         if provider.manage_provider_tokens {

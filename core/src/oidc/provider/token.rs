@@ -11,7 +11,7 @@ use crate::ids::{now_secs, random_id};
 use crate::jose::{self, Validation};
 use crate::store::RecordWrite;
 use crate::oidc::half_hash;
-use crate::users::{User, UserStatus};
+use crate::user::{User, UserStatus};
 use serde_json::{json, Map, Value};
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
