@@ -1,6 +1,7 @@
 //! Flow parsing and validation: every problem, at once, with step and field.
 
-use idflow::flow::{parse_flow, validate_flow, ClaimValue, GenerateJwtMode, StepKind};
+use idflow::flow::{parse_flow, validate_flow, ClaimValue, StepKind};
+use idflow::users::provision::SignUpMode;
 use idflow::ErrorCode;
 use std::collections::BTreeSet;
 
@@ -21,7 +22,7 @@ fn the_documented_connector_flow_parses() {
     assert_eq!(claims[0].key, "dob");
     assert_eq!(claims[0].value, ClaimValue::Dynamic("connectors.random.date_of_birth".into()));
     let Some(StepKind::GenerateJwt(j)) = flow.step("jwt").map(|s| &s.kind) else { unreachable!() };
-    assert_eq!(j.mode, GenerateJwtMode::SignUpOrIn);
+    assert_eq!(j.mode, SignUpMode::SignUpOrIn);
     assert!(validate_flow(&read("sign-up-or-in.json")).is_empty(), "{:?}", validate_flow(&read("sign-up-or-in.json")));
 }
 

@@ -25,6 +25,7 @@ pub fn project(base_url: &str) -> Result<Project, Error> {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     #[test]
     fn the_demo_project_is_valid_and_serves_at_the_given_base_url() {

@@ -12,13 +12,14 @@
 
 use super::condition::evaluate;
 use super::context::Context;
-use super::model::{ClaimValue, Flow, GenerateJwtMode, InputType, ScreenStep, Step, StepKind};
+use super::model::{ClaimValue, Flow, InputType, ScreenStep, Step, StepKind};
 use super::template::{render_header, render_json, render_url};
 use crate::connectors::{ConnectorCall, HttpConnector};
 use crate::error::{Error, ErrorCode, Result};
-use crate::jose::{self, Key};
+use crate::jose::{Key, Minter, TokenKind};
 use crate::store::{ExecutionRecord, RefreshRecord, Store};
-use crate::user::{looks_like_email, User, UserStatus};
+use crate::user::{looks_like_email, User};
+use crate::users::provision;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -488,31 +489,6 @@ impl FlowEngine {
         Ok(response)
     }
 
-    /// The `tenants` claim, `{tenant_id: {roles, permissions}}`, where the
-    /// permissions are what the project's roles grant (deduplicated, in
-    /// first-seen order); `None` for a user in no tenant.
-    pub fn tenants_claim(&self, user: &User) -> Option<Value> {
-        if user.tenants.is_empty() {
-            return None;
-        }
-        let tenants: Map<String, Value> = user
-            .tenants
-            .iter()
-            .map(|t| {
-                let mut permissions: Vec<&str> = Vec::new();
-                for role in &t.roles {
-                    for p in self.config.roles.get(role).into_iter().flatten() {
-                        if !permissions.contains(&p.as_str()) {
-                            permissions.push(p);
-                        }
-                    }
-                }
-                (t.tenant_id.clone(), json!({"roles": t.roles, "permissions": permissions}))
-            })
-            .collect();
-        Some(Value::Object(tenants))
-    }
-
     /// Session and refresh JWTs for the authenticated user.
     fn issue(&self, ctx: &Context) -> Result<AuthInfo> {
         let user_id = ctx.get(&format!("{INTERNAL}.userId")).and_then(Value::as_str).unwrap_or_default();
@@ -536,36 +512,21 @@ impl FlowEngine {
             .user(user_id)?
             .ok_or_else(|| Error::new(ErrorCode::UserNotFound, "the flow's user no longer exists"))?;
         let iat = now();
+        let minter = Minter::new(&self.config.issuer, &self.config.signing_key);
+        let audience = &self.config.audience;
         let mut claims = custom.clone();
-        claims.insert("sub".into(), user.user_id.clone().into());
-        claims.insert("iss".into(), self.config.issuer.clone().into());
-        claims.insert("iat".into(), iat.into());
-        claims.insert("exp".into(), (iat + self.config.session_ttl).into());
-        claims.insert("aud".into(), self.config.audience.clone().into());
         if amr.as_array().is_some_and(|methods| !methods.is_empty()) {
             claims.insert("amr".into(), amr);
         } else {
             claims.remove("amr");
         }
-        if let Some(tenants) = self.tenants_claim(&user) {
+        if let Some(tenants) = provision::tenants_claim(&user, &self.config.roles) {
             claims.insert("tenants".into(), tenants);
         }
-        let header: Map<String, Value> = [("typ".to_owned(), Value::from("session+jwt"))].into_iter().collect();
-        let session_jwt = jose::sign(&claims, &self.config.signing_key, Some(&header))?;
+        let (session_jwt, _) = minter.mint(TokenKind::Session, &user.user_id, audience, iat, self.config.session_ttl, claims)?;
         let jti = random_id("R")?;
-        let exp = iat + self.config.refresh_ttl;
-        let refresh_claims: Map<String, Value> = [
-            ("sub".to_owned(), Value::from(user.user_id.clone())),
-            ("iss".to_owned(), Value::from(self.config.issuer.clone())),
-            ("aud".to_owned(), Value::from(self.config.audience.clone())),
-            ("iat".to_owned(), Value::from(iat)),
-            ("exp".to_owned(), Value::from(exp)),
-            ("jti".to_owned(), Value::from(jti.clone())),
-        ]
-        .into_iter()
-        .collect();
-        let header: Map<String, Value> = [("typ".to_owned(), Value::from("refresh+jwt"))].into_iter().collect();
-        let refresh_jwt = jose::sign(&refresh_claims, &self.config.signing_key, Some(&header))?;
+        let jti_claim: Map<String, Value> = [("jti".to_owned(), Value::from(jti.clone()))].into_iter().collect();
+        let (refresh_jwt, exp) = minter.mint(TokenKind::Refresh, &user.user_id, audience, iat, self.config.refresh_ttl, jti_claim)?;
         self.store.insert_refresh(&RefreshRecord { jti, user_id: user.user_id.clone(), expires_at: exp, revoked: false })?;
         Ok(AuthInfo { session_jwt, refresh_jwt, user: user.to_json() })
     }
@@ -662,24 +623,7 @@ impl FlowEngine {
                 .ok_or_else(|| {
                     Error::new(ErrorCode::StepFailed, "generateJwt found no login id (form.email, form.externalId or its loginId path)")
                 })?;
-                let existing = self.store.user_by_login_id(&login_id)?;
-                let user = match (g.mode, existing) {
-                    (GenerateJwtMode::SignIn, None) => {
-                        return Err(Error::new(ErrorCode::UserNotFound, "no user has this login id"))
-                    }
-                    (GenerateJwtMode::SignUp, Some(_)) => {
-                        return Err(Error::new(ErrorCode::UserExists, "a user with this login id exists"))
-                    }
-                    (_, Some(user)) => user,
-                    (_, None) => {
-                        let user = User::new(random_id("U")?, &login_id, now());
-                        self.store.create_user(&user)?;
-                        user
-                    }
-                };
-                if user.status == UserStatus::Disabled {
-                    return Err(Error::new(ErrorCode::AccessDenied, "this user is disabled"));
-                }
+                let user = provision::by_login_id(self.store.as_ref(), &login_id, g.mode, now())?;
                 ctx.set("user", user.to_json())?;
                 ctx.set(&format!("{INTERNAL}.userId"), user.user_id.clone().into())?;
                 // `amr` names only methods a step of this execution verified

@@ -14,7 +14,7 @@ pub mod template;
 mod validate;
 
 pub use model::{
-    Branch, ClaimSpec, ClaimValue, Condition, ConnectorStep, Flow, GenerateJwtMode, GenerateJwtStep, Input,
+    Branch, ClaimSpec, ClaimValue, Condition, ConnectorStep, Flow, GenerateJwtStep, Input,
     InputType, Interaction, Operator, ScreenStep, Step, StepKind, UpdateUserStep,
 };
 /// The HTTP method of a `connector` step (the connectors' own type).

@@ -1,5 +1,6 @@
 //! The typed flow model that [`super::parse_flow`] produces.
 
+use crate::users::provision::SignUpMode;
 use crate::connectors::Method;
 use serde_json::Value;
 
@@ -188,16 +189,9 @@ pub struct Branch {
     pub next: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GenerateJwtMode {
-    SignIn,
-    SignUp,
-    SignUpOrIn,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenerateJwtStep {
-    pub mode: GenerateJwtMode,
+    pub mode: SignUpMode,
     /// Context path of the login id; `None`: `form.email`, else `form.externalId`.
     pub login_id: Option<String>,
     pub next: String,

@@ -1,5 +1,6 @@
 //! Flow parsing that reports every problem at once.
 
+use crate::users::provision::SignUpMode;
 use super::model::*;
 use crate::connectors::Method;
 use crate::error::{Error, ErrorCode, Result};
@@ -481,14 +482,14 @@ impl StepParser<'_> {
     fn generate_jwt(&mut self, f: &mut Fields<'_>) -> Option<StepKind> {
         let id = f.step.unwrap_or("").to_owned();
         let mode = match f.string(self.p, "mode", true).as_deref() {
-            Some("signIn") => GenerateJwtMode::SignIn,
-            Some("signUp") => GenerateJwtMode::SignUp,
-            Some("signUpOrIn") => GenerateJwtMode::SignUpOrIn,
+            Some("signIn") => SignUpMode::SignIn,
+            Some("signUp") => SignUpMode::SignUp,
+            Some("signUpOrIn") => SignUpMode::SignUpOrIn,
             Some(other) => {
                 self.p.add(Some(&id), "mode", format!("unknown mode {other:?}; expected signIn, signUp or signUpOrIn"));
-                GenerateJwtMode::SignUpOrIn
+                SignUpMode::SignUpOrIn
             }
-            None => GenerateJwtMode::SignUpOrIn,
+            None => SignUpMode::SignUpOrIn,
         };
         let login_id = f.string(self.p, "loginId", false);
         if let Some(path) = &login_id {

@@ -44,6 +44,21 @@ impl KeyType {
 }
 
 impl Algorithm {
+    /// The left half of the hash of `token`, base64url: an ID token's
+    /// `at_hash` and `c_hash` (OIDC Core §3.1.3.6, §3.3.2.11), made by the
+    /// provider and checked by the client. The hash is the one of this
+    /// signing algorithm.
+    pub fn half_hash(self, token: &str) -> String {
+        use aws_lc_rs::digest::{digest, SHA256, SHA384, SHA512};
+        let algorithm = match self {
+            Algorithm::RS384 | Algorithm::PS384 | Algorithm::ES384 | Algorithm::HS384 => &SHA384,
+            Algorithm::RS512 | Algorithm::PS512 | Algorithm::ES512 | Algorithm::HS512 | Algorithm::EdDSA => &SHA512,
+            _ => &SHA256,
+        };
+        let d = digest(algorithm, token.as_bytes());
+        crate::b64::encode(&d.as_ref()[..d.as_ref().len() / 2])
+    }
+
     pub const ALL: [Algorithm; 13] = [
         Algorithm::HS256,
         Algorithm::HS384,

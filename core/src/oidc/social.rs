@@ -14,6 +14,7 @@ use crate::flow::Context;
 use crate::jose::Key;
 use crate::store::Store;
 use crate::user::{looks_like_email, normalize_login_id, User};
+use crate::users::provision::{self, ExternalSignIn};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -219,10 +220,10 @@ impl OAuthProvider {
         OidcClient::from_config(self.client.clone()).await
     }
 
-    /// Signs the upstream user in: finds the user by (provider, login id),
-    /// else (with `mergeUsersByEmail`) by verified email, else creates one;
-    /// applies the mapping at creation, and on later logins when
-    /// `updateUserOnLogin`. Returns the user.
+    /// Signs the upstream user in ([`provision::external`]): finds the user
+    /// by (provider, login id), else (with `mergeUsersByEmail`) by verified
+    /// email, else creates one; applies the mapping at creation, and on
+    /// later logins when `updateUserOnLogin`. Returns the user.
     pub fn provision(&self, store: &dyn Store, claims: &Map<String, Value>, now: u64) -> Result<User> {
         let ctx = Context::from_value(Value::Object(claims.clone()))?;
         let text = |path: &str| -> Option<String> {
@@ -238,26 +239,20 @@ impl OAuthProvider {
         let external = format!("{}:{subject}", self.name);
         let email = text(&self.mapping.email).filter(|e| looks_like_email(e)).map(|e| normalize_login_id(&e));
         let verified = ctx.get("email_verified").is_some_and(|v| v == &Value::Bool(true) || v == "true");
-        let (mut user, created) = match store.user_by_login_id(&external)? {
-            Some(u) => (u, false),
-            None => {
-                let merged = match (&email, self.merge_users_by_email && verified) {
-                    (Some(e), true) => store.user_by_login_id(e)?.filter(|u| u.email.as_deref() == Some(e.as_str()) && u.verified_email),
-                    _ => None,
-                };
-                match merged {
-                    Some(mut u) => {
-                        u.login_ids.push(external.clone());
-                        (u, false)
-                    }
-                    None => (User::new(crate::ids::random_id("U")?, &external, now), true),
-                }
-            }
+        let promote = match self.email_handling {
+            EmailHandling::PromoteAlways => true,
+            EmailHandling::PromoteIfVerified => verified,
+            EmailHandling::AttributeOnly => false,
         };
-        if user.status == crate::user::UserStatus::Disabled {
-            return Err(Error::new(ErrorCode::AccessDenied, "this user is disabled"));
-        }
-        if created || self.update_user_on_login {
+        let identity = ExternalSignIn {
+            login_id: &external,
+            merge_by_email: email.as_deref().filter(|_| self.merge_users_by_email && verified),
+            promote_email: email.as_deref().filter(|_| promote),
+        };
+        let user = provision::external(store, &identity, now, |user, created| {
+            if !(created || self.update_user_on_login) {
+                return;
+            }
             let set = |field: &mut Option<String>, path: &str| {
                 if let Some(v) = text(path) {
                     *field = Some(v);
@@ -280,25 +275,7 @@ impl OAuthProvider {
                     user.custom_attributes.insert(attr.clone(), v.clone());
                 }
             }
-        }
-        let promote = match self.email_handling {
-            EmailHandling::PromoteAlways => true,
-            EmailHandling::PromoteIfVerified => verified,
-            EmailHandling::AttributeOnly => false,
-        };
-        if let (true, Some(e)) = (promote, &email) {
-            // A promoted email becomes a login id unless another user owns it.
-            let owner = store.user_by_login_id(e)?;
-            if owner.as_ref().is_none_or(|o| o.user_id == user.user_id) && !user.login_ids.iter().any(|l| normalize_login_id(l) == *e) {
-                user.login_ids.push(e.clone());
-            }
-        }
-        user.updated_time = now;
-        if created {
-            store.create_user(&user)?;
-        } else {
-            store.update_user(&user)?;
-        }
+        })?;
         Ok(user)
     }
 }

@@ -680,7 +680,7 @@ impl OidcClient {
             }
         }
         if let (Some(at_hash), Some(at), Some(alg)) = (str_claim(claims, "at_hash"), access_token, alg) {
-            if at_hash != crate::oidc::half_hash(alg, at) {
+            if at_hash != alg.half_hash(at) {
                 return Err(Error::invalid_token("id_token at_hash does not match the access token"));
             }
         }

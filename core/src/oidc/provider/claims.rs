@@ -195,7 +195,7 @@ impl Provider {
             }
         }
         if has("descope.claims") {
-            put(out, "tenants", self.engine.tenants_claim(user));
+            put(out, "tenants", crate::users::provision::tenants_claim(user, &self.project.roles));
         }
         if has("descope.custom_claims") {
             for (k, v) in custom {
@@ -205,7 +205,7 @@ impl Provider {
         let asked = target.member().and_then(|m| requested?.get(m)).and_then(Value::as_object);
         for name in asked.into_iter().flat_map(|m| m.keys()) {
             let value = match name.as_str() {
-                "tenants" => self.engine.tenants_claim(user),
+                "tenants" => crate::users::provision::tenants_claim(user, &self.project.roles),
                 n if PROTOCOL_CLAIMS.contains(&n) => None,
                 n => standard_claim(user, n).or_else(|| custom.get(n).cloned()),
             };

@@ -8,9 +8,8 @@ use super::claims::Target;
 use super::{oauth_error, split_scope, token_digest, AccessKey, Application, Provider};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{now_secs, random_id};
-use crate::jose::{self, Validation};
+use crate::jose::{self, Minter, TokenKind, Validation};
 use crate::store::RecordWrite;
-use crate::oidc::half_hash;
 use crate::user::{User, UserStatus};
 use serde_json::{json, Map, Value};
 
@@ -524,21 +523,14 @@ impl Provider {
 
     /// An RFC 9068 access token (`typ: at+jwt`).
     pub(crate) fn mint_access_token(&self, s: &Subject<'_>) -> Result<(String, u64)> {
-        let now = now_secs();
-        let exp = now + self.project.session_ttl;
         let jti = match s.grant_id {
             Some(g) => format!("{g}.{}", random_id("")?),
             None => random_id("T")?,
         };
         let mut claims = Map::new();
-        claims.insert("iss".into(), self.issuer.clone().into());
-        claims.insert("sub".into(), s.subject.into());
-        claims.insert("aud".into(), self.project.project_id.clone().into());
         claims.insert("client_id".into(), s.client_id.into());
         claims.insert("scope".into(), s.scopes.join(" ").into());
         claims.insert("jti".into(), jti.into());
-        claims.insert("iat".into(), now.into());
-        claims.insert("exp".into(), exp.into());
         if let Some(t) = s.auth_time {
             claims.insert("auth_time".into(), t.into());
         }
@@ -552,21 +544,14 @@ impl Provider {
                 }
             }
         }
-        let header: Map<String, Value> = [("typ".to_owned(), Value::from("at+jwt"))].into_iter().collect();
-        Ok((jose::sign(&claims, &self.keys.active, Some(&header))?, exp))
+        self.minter().mint(TokenKind::Access, s.subject, &self.project.project_id, now_secs(), self.project.session_ttl, claims)
     }
 
     /// An id_token (OIDC Core §2) with `at_hash` when an access token is
     /// issued alongside.
     pub(crate) fn mint_id_token(&self, s: &Subject<'_>, access_token: Option<&str>, _code: Option<&str>) -> Result<String> {
-        let now = now_secs();
         let mut claims = Map::new();
-        claims.insert("iss".into(), self.issuer.clone().into());
-        claims.insert("sub".into(), s.subject.into());
-        claims.insert("aud".into(), s.client_id.into());
         claims.insert("azp".into(), s.client_id.into());
-        claims.insert("iat".into(), now.into());
-        claims.insert("exp".into(), (now + self.project.session_ttl).into());
         if let Some(t) = s.auth_time {
             claims.insert("auth_time".into(), t.into());
         }
@@ -574,13 +559,18 @@ impl Provider {
             claims.insert("nonce".into(), n.into());
         }
         if let Some(at) = access_token {
-            claims.insert("at_hash".into(), half_hash(self.keys.alg, at).into());
+            claims.insert("at_hash".into(), self.keys.alg.half_hash(at).into());
         }
         add_auth_claims(s, &mut claims);
         if let Some(user) = s.user {
             let target = Target::IdToken { with_access_token: access_token.is_some() };
             self.release_user_claims(user, s.scopes, s.custom, s.claims_request, target, &mut claims);
         }
-        jose::sign(&claims, &self.keys.active, None)
+        Ok(self.minter().mint(TokenKind::Id, s.subject, s.client_id, now_secs(), self.project.session_ttl, claims)?.0)
+    }
+
+    /// Issues this provider's JWTs with its active key.
+    fn minter(&self) -> Minter<'_> {
+        Minter::new(&self.issuer, &self.keys.active)
     }
 }

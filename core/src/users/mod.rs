@@ -1,5 +1,8 @@
 //! Managing users in a store: create, read, update, delete, search. The
-//! model is [`crate::user`].
+//! model is [`crate::user`]; how a sign-in finds or creates its user is
+//! [`provision`].
+
+pub mod provision;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{now_secs, random_id};
