@@ -4,7 +4,6 @@
 //! lives here. See docs/architecture.md for the architecture.
 
 mod b64;
-mod der;
 pub mod connectors;
 mod env;
 pub mod error;

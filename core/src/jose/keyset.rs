@@ -7,7 +7,8 @@
 //! RFC 7517 §5 asks; a malformed supported key fails the whole set.
 
 use super::alg::truncate;
-use super::key::{parse_jwk, Key, Parsed};
+use super::jwk::{parse_jwk, Parsed};
+use super::key::Key;
 use crate::error::{Error, Result};
 use serde_json::{Map, Value};
 use std::collections::HashMap;

@@ -5,8 +5,10 @@
 mod alg;
 pub mod jwks_cache;
 pub mod jwt;
+mod jwk;
 mod key;
 mod keyset;
+mod pem;
 pub mod mint;
 mod scan;
 
