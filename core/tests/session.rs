@@ -9,7 +9,7 @@ mod support;
 
 use idflow::oidc::client::{AuthorizationParams, ClientAuth, ClientOptions, OidcClient};
 use idflow::oidc::provider::Provider;
-use idflow::oidc::session::{
+use idflow::oidc::client::session::{
     MemoryStorage, SessionEvent, SessionListener, SessionManager, SessionOptions, SessionStatus, SessionStorage, SignOutReason, StorageFuture,
 };
 use idflow::{Error, ErrorCode};
@@ -36,7 +36,7 @@ async fn sign_in(provider: &Provider, manager: &SessionManager, email: &str) {
 
 /// The native sign-in: `begin`, the user's browser, `complete` with the
 /// pending request the storage keeps.
-async fn native_sign_in(provider: &Provider, manager: &SessionManager, email: &str) -> idflow::oidc::session::Session {
+async fn native_sign_in(provider: &Provider, manager: &SessionManager, email: &str) -> idflow::oidc::client::session::Session {
     let url = manager.begin(&AuthorizationParams::default()).await.unwrap();
     manager.complete(&browse(provider, &url, email).await, None).await.unwrap()
 }

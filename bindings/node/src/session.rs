@@ -4,7 +4,7 @@
 
 use crate::error::{js_err, run};
 use idflow::oidc::client::{AuthorizationParams, AuthorizationRequest, TokenSet};
-use idflow::oidc::session::{self, SessionOptions, StorageFuture};
+use idflow::oidc::client::session::{self, SessionOptions, StorageFuture};
 use idflow::{Error, ErrorCode};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};

@@ -6,7 +6,7 @@ use crate::error::{guard, to_py};
 use crate::oidc::{authorization_params, none_value, request_arg, PyOidcClient};
 use crate::runtime::{awaitable, block};
 use idflow::oidc::client::{AuthorizationRequest, TokenSet};
-use idflow::oidc::session::{self, SessionManager, SessionOptions, StorageFuture};
+use idflow::oidc::client::session::{self, SessionManager, SessionOptions, StorageFuture};
 use idflow::{Error, ErrorCode};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;

@@ -7,7 +7,7 @@
 use crate::oidc::{AuthorizationRequest, OidcClient, TokenResponse};
 use crate::IdflowError;
 use idflow::oidc::client::{AuthorizationParams, TokenSet};
-use idflow::oidc::session::{self, SessionOptions, StorageFuture};
+use idflow::oidc::client::session::{self, SessionOptions, StorageFuture};
 use std::sync::Arc;
 
 /// Keeps the session text between launches. Treat it as a secret: it holds

@@ -5,5 +5,4 @@ pub mod discovery;
 pub mod params;
 pub mod provider;
 pub mod redirect_uri;
-pub mod session;
 pub mod social;

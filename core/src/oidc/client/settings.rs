@@ -1,0 +1,217 @@
+//! The client's settings: how it authenticates, the provider's endpoints,
+//! its options, and the settings object bindings and project files give.
+
+use super::*;
+
+/// How the client authenticates at the token endpoint.
+#[derive(Debug, Clone)]
+pub enum ClientAuth {
+    /// A public client: `client_id` only.
+    None,
+    ClientSecretBasic(String),
+    ClientSecretPost(String),
+    /// RFC 7523 client assertion signed with this private key.
+    PrivateKeyJwt(Key),
+}
+
+/// The OP's endpoints, from discovery or given by hand.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Endpoints {
+    pub issuer: Option<String>,
+    pub authorization: String,
+    pub token: String,
+    pub userinfo: Option<String>,
+    pub jwks_uri: Option<String>,
+    pub end_session: Option<String>,
+    pub revocation: Option<String>,
+}
+
+impl From<crate::oidc::discovery::ProviderMetadata> for Endpoints {
+    fn from(meta: crate::oidc::discovery::ProviderMetadata) -> Endpoints {
+        Endpoints {
+            issuer: Some(meta.issuer),
+            authorization: meta.authorization_endpoint,
+            token: meta.token_endpoint,
+            userinfo: meta.userinfo_endpoint,
+            jwks_uri: meta.jwks_uri,
+            end_session: meta.end_session_endpoint,
+            revocation: meta.revocation_endpoint,
+        }
+    }
+}
+
+impl Endpoints {
+    /// The discovery document's names for the endpoints in use.
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({"authorization_endpoint": self.authorization, "token_endpoint": self.token});
+        for (k, x) in [
+            ("issuer", &self.issuer),
+            ("userinfo_endpoint", &self.userinfo),
+            ("jwks_uri", &self.jwks_uri),
+            ("end_session_endpoint", &self.end_session),
+            ("revocation_endpoint", &self.revocation),
+        ] {
+            if let Some(x) = x {
+                v[k] = x.clone().into();
+            }
+        }
+        v
+    }
+}
+
+/// Client settings; `ClientOptions::new` gives the defaults.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub client_id: String,
+    pub auth: ClientAuth,
+    pub redirect_uri: String,
+    /// Defaults to `["openid"]`.
+    pub scopes: Vec<String>,
+    /// id_token algorithms accepted. Defaults to RS256, PS256, ES256, EdDSA.
+    pub id_token_algorithms: Vec<Algorithm>,
+    /// Timeout of every outbound call. Defaults to 10 s.
+    pub timeout: Duration,
+    /// Clock leeway for id_tokens, seconds. Defaults to 60.
+    pub leeway: u64,
+    /// How long discovered metadata is trusted. Defaults to 1 h.
+    pub metadata_ttl: Duration,
+}
+
+impl ClientOptions {
+    pub fn new(client_id: impl Into<String>, redirect_uri: impl Into<String>, auth: ClientAuth) -> ClientOptions {
+        ClientOptions {
+            client_id: client_id.into(),
+            auth,
+            redirect_uri: redirect_uri.into(),
+            scopes: vec!["openid".to_owned()],
+            id_token_algorithms: vec![Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::EdDSA],
+            timeout: Duration::from_secs(10),
+            leeway: 60,
+            metadata_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Client settings by name, as the bindings and the project file give them:
+/// `clientId`, `redirectUri`, `clientSecret`, `clientAuth`
+/// (`client_secret_basic` — the default with a secret —, `client_secret_post`,
+/// `private_key_jwt`, `none` — the default without), `scopes`, `timeout`
+/// (seconds), `leeway`, `idTokenAlgorithms`, and either `discoveryUrl`
+/// (with an optional expected `issuer`) or the endpoints by hand: `issuer`,
+/// `authorizationEndpoint`, `tokenEndpoint`, `userinfoEndpoint`, `jwksUri`,
+/// `endSessionEndpoint`, `revocationEndpoint`.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub options: ClientOptions,
+    pub discovery_url: Option<String>,
+    pub issuer: Option<String>,
+    pub endpoints: Option<Endpoints>,
+}
+
+pub(super) const CONFIG_FIELDS: [&str; 16] = [
+    "clientId", "redirectUri", "clientSecret", "clientAuth", "scopes", "timeout", "leeway", "idTokenAlgorithms",
+    "discoveryUrl", "issuer", "authorizationEndpoint", "tokenEndpoint", "userinfoEndpoint", "jwksUri",
+    "endSessionEndpoint", "revocationEndpoint",
+];
+
+impl ClientConfig {
+    /// Parses settings; `private_key` signs `private_key_jwt` assertions.
+    pub fn from_json(config: &Map<String, Value>, private_key: Option<Key>) -> Result<ClientConfig> {
+        if let Some(k) = config.keys().find(|k| !CONFIG_FIELDS.contains(&k.as_str())) {
+            return Err(Error::config(format!("unknown client setting {k:?}")));
+        }
+        let text = |k: &str| -> Result<Option<String>> {
+            match config.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+                Some(_) => Err(Error::config(format!("{k} must be a non-empty string"))),
+            }
+        };
+        let client_id = text("clientId")?.ok_or_else(|| Error::config("clientId is required"))?;
+        let redirect_uri = text("redirectUri")?.ok_or_else(|| Error::config("redirectUri is required"))?;
+        let secret = text("clientSecret")?.map(|s| crate::env::resolve_env(&s)).transpose()?;
+        let method = text("clientAuth")?;
+        let auth = match (method.as_deref(), secret, private_key) {
+            (None | Some("client_secret_basic"), Some(s), None) => ClientAuth::ClientSecretBasic(s),
+            (Some("client_secret_post"), Some(s), None) => ClientAuth::ClientSecretPost(s),
+            (None | Some("private_key_jwt"), None, Some(k)) => {
+                if !k.has_private() {
+                    return Err(Error::config("private_key_jwt needs a private key"));
+                }
+                ClientAuth::PrivateKeyJwt(k)
+            }
+            (None | Some("none"), None, None) => ClientAuth::None,
+            (Some(m @ ("client_secret_basic" | "client_secret_post")), None, _) => {
+                return Err(Error::config(format!("{m} needs clientSecret")))
+            }
+            (Some("private_key_jwt"), _, None) => return Err(Error::config("private_key_jwt needs a private key")),
+            (Some(m), _, _) if !["client_secret_basic", "client_secret_post", "private_key_jwt", "none"].contains(&m) => {
+                return Err(Error::config(format!("clientAuth {m:?} is not client_secret_basic, client_secret_post, private_key_jwt or none")))
+            }
+            _ => return Err(Error::config("give exactly one of clientSecret and a private key, matching clientAuth")),
+        };
+        let mut options = ClientOptions::new(client_id, redirect_uri, auth);
+        match config.get("scopes") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(a)) => {
+                options.scopes = a
+                    .iter()
+                    .map(|v| v.as_str().filter(|s| !s.is_empty() && !s.contains(' ')).map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| Error::config("scopes must be an array of scope names"))?;
+            }
+            Some(Value::String(s)) => options.scopes = s.split(' ').filter(|x| !x.is_empty()).map(str::to_owned).collect(),
+            Some(_) => return Err(Error::config("scopes must be an array of scope names")),
+        }
+        match config.get("timeout") {
+            None | Some(Value::Null) => {}
+            Some(v) => {
+                let secs = v.as_f64().filter(|s| *s > 0.0 && *s <= 120.0).ok_or_else(|| Error::config("timeout must be seconds in (0, 120]"))?;
+                options.timeout = Duration::from_secs_f64(secs);
+            }
+        }
+        if let Some(v) = config.get("leeway").filter(|v| !v.is_null()) {
+            options.leeway = v.as_u64().filter(|l| *l <= 300).ok_or_else(|| Error::config("leeway must be 0 to 300 seconds"))?;
+        }
+        if let Some(v) = config.get("idTokenAlgorithms").filter(|v| !v.is_null()) {
+            let names = v.as_array().ok_or_else(|| Error::config("idTokenAlgorithms must be an array"))?;
+            options.id_token_algorithms = names
+                .iter()
+                .map(|n| n.as_str().ok_or_else(|| Error::config("idTokenAlgorithms must be names")).and_then(Algorithm::parse))
+                .collect::<Result<_>>()?;
+        }
+        let discovery_url = text("discoveryUrl")?;
+        let issuer = text("issuer")?;
+        let endpoints = match (text("authorizationEndpoint")?, text("tokenEndpoint")?) {
+            (Some(authorization), Some(token)) => Some(Endpoints {
+                issuer: issuer.clone(),
+                authorization,
+                token,
+                userinfo: text("userinfoEndpoint")?,
+                jwks_uri: text("jwksUri")?,
+                end_session: text("endSessionEndpoint")?,
+                revocation: text("revocationEndpoint")?,
+            }),
+            (None, None) => None,
+            _ => return Err(Error::config("give both authorizationEndpoint and tokenEndpoint, or a discoveryUrl")),
+        };
+        match (&discovery_url, &endpoints) {
+            (Some(_), Some(_)) => Err(Error::config("give a discoveryUrl or the endpoints by hand, not both")),
+            (None, None) => Err(Error::config("give a discoveryUrl or authorizationEndpoint and tokenEndpoint")),
+            _ => Ok(ClientConfig { options, discovery_url, issuer, endpoints }),
+        }
+    }
+}
+
+pub(super) fn check_url(url: &str, what: &str) -> Result<()> {
+    let u = url::Url::parse(url).map_err(|_| Error::config(format!("{what} is not an absolute URL")))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(Error::config(format!("{what} must be http or https")));
+    }
+    Ok(())
+}
+
+/// A redirect URI the app gives: RFC 8252 §7's forms, named rule when not.
+pub(super) fn check_redirect_uri(uri: &str, what: &str) -> Result<()> {
+    crate::oidc::redirect_uri::classify(uri).map(|_| ()).map_err(|rule| Error::config(format!("{what}: {rule}")))
+}
