@@ -100,6 +100,11 @@ pub fn validate_verifier(verifier: &str) -> Result<()> {
     Ok(())
 }
 
+/// An S256 code challenge is exactly 43 base64url characters (RFC 7636 §4.2).
+pub fn is_s256_challenge(c: &str) -> bool {
+    c.len() == 43 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 fn challenge_s256(verifier: &str) -> String {
     b64::encode(digest::digest(&digest::SHA256, verifier.as_bytes()))
 }

@@ -5,4 +5,4 @@ pub mod discovery;
 pub mod params;
 pub mod provider;
 pub mod redirect_uri;
-pub mod social;
+pub mod upstream;

@@ -351,7 +351,7 @@ impl Provider {
                     let method = method.unwrap_or("plain");
                     match method {
                         // RFC 7636 §4.2: BASE64URL of a SHA-256 is exactly 43 characters.
-                        "S256" if !super::social::is_s256_challenge(c) => {
+                        "S256" if !crate::pkce::is_s256_challenge(c) => {
                             return bad("an S256 code_challenge is exactly 43 characters of base64url (RFC 7636 §4.2)")
                         }
                         "S256" => {}

@@ -25,14 +25,14 @@ pub mod keys;
 pub mod limits;
 mod pages;
 mod request_object;
-mod social;
+mod social_login;
 mod token;
 pub mod vault;
 
 pub use config::{AccessKey, Application, AuthMethod, STANDARD_SCOPES};
 pub use http::{HttpRequest, HttpResponse};
 pub use keys::SigningKeys;
-pub use social::OAuthStart;
+pub use social_login::OAuthStart;
 pub use vault::Vault;
 
 use crate::error::{Error, ErrorCode, Result};
@@ -77,7 +77,7 @@ pub struct Provider {
     discovery_json: String,
     client_jwks: HashMap<String, JwksCache>,
     secure_cookies: bool,
-    social: Arc<social::SocialLogin>,
+    social: Arc<social_login::SocialLogin>,
     vault: Vault,
     limits: limits::RateLimits,
     proxies: limits::TrustedProxies,
@@ -167,8 +167,8 @@ impl Provider {
                 client_jwks.insert(app.client_id.clone(), JwksCache::new(uri, Default::default())?);
             }
         }
-        let oauth = crate::oidc::social::OAuthProviders::from_json(project.extra.get("oauthProviders"), &base_url, &keys.active)?;
-        let social = Arc::new(social::SocialLogin::new(oauth, store.clone()));
+        let oauth = crate::oidc::upstream::OAuthProviders::from_json(project.extra.get("oauthProviders"), &base_url, &keys.active)?;
+        let social = Arc::new(social_login::SocialLogin::new(oauth, store.clone()));
         let mut engine = project.engine(keys.active.clone(), store.clone())?;
         engine.set_oauth(social.clone());
         let engine = Arc::new(engine);

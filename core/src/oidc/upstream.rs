@@ -1,6 +1,7 @@
-//! Custom OAuth/OIDC providers ("social login", docs/configuration.md,
-//! `oauthProviders`): the project's `oauthProviders`, and
-//! turning an upstream's verified claims into an idflow user.
+//! Upstream identity providers ("social login", docs/configuration.md,
+//! `oauthProviders`): the project's `oauthProviders` settings, and the
+//! mapping of an upstream's verified claims onto an idflow user. The
+//! provider's social-login endpoints are `provider/social_login.rs`.
 //!
 //! Users from a provider are keyed by (provider, `sub`): the login id
 //! `{provider}:{sub}` (or the mapped `loginId` claim). A promoted email is

@@ -13,7 +13,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{now_secs, random_id};
 use crate::oidc::client::{AuthorizationParams, AuthorizationRequest, OidcClient, TokenSet};
 use crate::flow::OAuthStarter;
-use crate::oidc::social::{OAuthProvider, OAuthProviders, TriggerMethod};
+use crate::oidc::upstream::{OAuthProvider, OAuthProviders, TriggerMethod};
 use crate::store::Store;
 use std::collections::HashMap;
 use serde_json::{json, Map, Value};
@@ -25,11 +25,6 @@ use std::sync::Arc;
 pub struct OAuthStart {
     pub url: String,
     pub code_verifier: String,
-}
-
-/// An S256 code challenge is exactly 43 base64url characters (RFC 7636 §4.2).
-pub(crate) fn is_s256_challenge(c: &str) -> bool {
-    c.len() == 43 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// A `/v1` error: `{"error": {"code", "message"}}`.
@@ -177,7 +172,7 @@ impl Provider {
                 "redirectUrl is not approved: list it (or its origin) in the project's redirectUrls, or set it as the provider's redirectUrl",
             ));
         }
-        if !is_s256_challenge(code_challenge) {
+        if !crate::pkce::is_s256_challenge(code_challenge) {
             return Err(Error::invalid_request("codeChallenge must be an S256 challenge: 43 characters of base64url"));
         }
         let prompt = prompt.unwrap_or_else(|| provider.prompt.clone());
