@@ -16,6 +16,8 @@
 //! access tokens until they expire) and `signing_key`.
 
 mod authorize;
+mod client_auth;
+mod completion;
 mod claims;
 pub mod config;
 mod endpoints;
@@ -23,6 +25,7 @@ mod flow_api;
 pub mod http;
 pub mod keys;
 pub mod limits;
+mod minting;
 mod pages;
 mod request_object;
 mod social_login;

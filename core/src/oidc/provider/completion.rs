@@ -1,0 +1,259 @@
+//! A finished authorization: the provider session, the grant, the code
+//! or implicit tokens, and their delivery (`/oauth2/v1/authorize/complete`,
+//! only to the browser that sent the request).
+
+use super::authorize::{stored_state, str_field, Mode};
+use crate::oidc::params::{append_query, append_query_bytes, Params};
+use super::http::{HttpRequest, HttpResponse};
+use super::token::Subject;
+use super::{claims, pages, split_scope, token_digest, Provider, AUTH_REQUEST_TTL, SESSION_COOKIE};
+use crate::error::{Error, ErrorCode, Result};
+use crate::ids::{now_secs, random_id};
+use serde_json::{json, Map, Value};
+
+/// Who signed in, and how: what a code or implicit token says about it.
+pub(super) struct SignIn<'a> {
+    pub user_id: &'a str,
+    pub amr: Value,
+    /// The flow that signed the user in (`acr`).
+    pub acr: &'a str,
+    pub auth_time: u64,
+    pub custom: Map<String, Value>,
+    pub sid: &'a str,
+}
+
+/// An authorization response, ready to go: a redirect (query or
+/// fragment) or an auto-posting form.
+pub(super) enum Completion {
+    Redirect(String),
+    FormPost(String, Vec<(String, String)>),
+}
+
+impl Completion {
+    /// `fields` and then `state` (as the exact bytes received) for
+    /// `redirect_uri`, the way `mode` says.
+    pub(super) fn of(redirect_uri: &str, mode: Mode, fields: &[(&str, &str)], state: Option<&[u8]>) -> Completion {
+        let mut pairs: Vec<(&str, &[u8])> = fields.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+        if let Some(s) = state {
+            pairs.push(("state", s));
+        }
+        match mode {
+            Mode::FormPost => {
+                let owned = pairs.iter().map(|(k, v)| ((*k).to_owned(), String::from_utf8_lossy(v).into_owned())).collect();
+                Completion::FormPost(redirect_uri.to_owned(), owned)
+            }
+            Mode::Query => Completion::Redirect(append_query_bytes(redirect_uri, &pairs)),
+            Mode::Fragment => {
+                let encoded = append_query_bytes("", &pairs);
+                let base = redirect_uri.split('#').next().unwrap_or_default();
+                Completion::Redirect(format!("{base}#{}", encoded.trim_start_matches('?')))
+            }
+        }
+    }
+
+    pub(super) fn into_response(self) -> HttpResponse {
+        match self {
+            Completion::Redirect(url) => HttpResponse::redirect(&url),
+            Completion::FormPost(action, fields) => {
+                let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                pages::form_post(&action, &refs)
+            }
+        }
+    }
+
+    /// As kept until [`Provider::complete_page`] delivers it.
+    pub(super) fn to_json(&self) -> Value {
+        match self {
+            Completion::Redirect(url) => json!({"url": url}),
+            Completion::FormPost(action, fields) => {
+                let pairs: Vec<Value> = fields.iter().map(|(k, v)| json!([k, v])).collect();
+                json!({"action": action, "fields": pairs})
+            }
+        }
+    }
+
+    pub(super) fn from_json(v: &Value) -> Option<Completion> {
+        if let Some(url) = str_field(v, "url") {
+            return Some(Completion::Redirect(url.to_owned()));
+        }
+        let fields = v
+            .get("fields")?
+            .as_array()?
+            .iter()
+            .map(|p| Some((p.get(0)?.as_str()?.to_owned(), p.get(1)?.as_str()?.to_owned())))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Completion::FormPost(str_field(v, "action")?.to_owned(), fields))
+    }
+}
+
+impl Provider {
+    /// The session behind the cookie, if it is live.
+    pub(super) fn live_session(&self, req: &HttpRequest) -> Result<Option<(String, Value)>> {
+        let Some(sid) = req.cookie(SESSION_COOKIE) else {
+            return Ok(None);
+        };
+        Ok(self.store.record("session", sid)?.map(|s| (sid.to_owned(), s)))
+    }
+    /// Issues the authorization response for a signed-in user: a code (and
+    /// its grant) or, for the implicit flow, the tokens themselves.
+    pub(super) fn complete(&self, request: &Value, login: &SignIn<'_>) -> Result<Completion> {
+        let user = self
+            .store
+            .user(login.user_id)?
+            .ok_or_else(|| Error::new(ErrorCode::UserNotFound, "the signed-in user no longer exists"))?;
+        if user.status == crate::user::UserStatus::Disabled {
+            return Err(Error::new(ErrorCode::AccessDenied, "this user is disabled"));
+        }
+        let client_id = str_field(request, "clientId").unwrap_or_default();
+        let redirect_uri = str_field(request, "redirectUri").unwrap_or_default();
+        let state = stored_state(request);
+        let mode = if request.get("formPost").and_then(Value::as_bool) == Some(true) { Mode::FormPost } else { Mode::Query };
+        let now = now_secs();
+        let response_type = str_field(request, "responseType").unwrap_or("code");
+        // claims.id_token.sub.value: only that user may answer (§5.5.1).
+        if claims::requested_sub(request.get("claimsRequest")).is_some_and(|sub| sub != login.user_id) {
+            let mode = if response_type != "code" && mode == Mode::Query { Mode::Fragment } else { mode };
+            let fields = [
+                ("error", "access_denied"),
+                ("error_description", "the signed-in user is not the one the claims parameter names (sub)"),
+                ("iss", self.issuer.as_str()),
+            ];
+            return Ok(Completion::of(redirect_uri, mode, &fields, state.as_deref()));
+        }
+        if response_type == "code" {
+            let code = random_id("")?;
+            let grant_id = self.new_grant(request, login, now + self.project.refresh_ttl)?;
+            let mut record = request.clone();
+            record["userId"] = login.user_id.into();
+            record["authTime"] = login.auth_time.into();
+            record["amr"] = login.amr.clone();
+            record["acr"] = login.acr.into();
+            record["claims"] = Value::Object(login.custom.clone());
+            record["sid"] = login.sid.into();
+            record["grantId"] = grant_id.clone().into();
+            record["exp"] = (now + self.project.code_ttl).into();
+            // The record outlives the code by 10 minutes so that a late
+            // replay is still recognised and revokes the grant.
+            self.store.put_record("code", &token_digest(&code), &record, Some(now + self.project.code_ttl + 600))?;
+            let fields = [("code", code.as_str()), ("iss", self.issuer.as_str())];
+            return Ok(Completion::of(redirect_uri, mode, &fields, state.as_deref()));
+        }
+        // Implicit: id_token (and an access token for "id_token token",
+        // whose grant keeps the claims request for userinfo).
+        let grant_id = match response_type {
+            "id_token token" => Some(self.new_grant(request, login, now + self.project.session_ttl)?),
+            _ => None,
+        };
+        let scopes = split_scope(str_field(request, "scope"));
+        let subject = Subject {
+            client_id,
+            user: Some(&user),
+            subject: &user.user_id,
+            scopes: &scopes,
+            auth_time: Some(login.auth_time),
+            amr: Some(&login.amr),
+            acr: Some(login.acr),
+            custom: &login.custom,
+            claims_request: request.get("claimsRequest"),
+            nonce: str_field(request, "nonce"),
+            sid: Some(login.sid),
+            grant_id: grant_id.as_deref(),
+        };
+        let mut fields: Vec<(String, String)> = Vec::new();
+        let access = if response_type == "id_token token" {
+            let (at, _) = self.mint_access_token(&subject)?;
+            fields.push(("access_token".into(), at.clone()));
+            fields.push(("token_type".into(), "Bearer".into()));
+            fields.push(("expires_in".into(), self.project.session_ttl.to_string()));
+            Some(at)
+        } else {
+            None
+        };
+        fields.push(("id_token".into(), self.mint_id_token(&subject, access.as_deref(), None)?));
+        fields.push(("iss".into(), self.issuer.clone()));
+        let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Ok(Completion::of(redirect_uri, Mode::FormPost, &refs, state.as_deref()))
+    }
+    /// A grant for what `login` authorized by `request` (revoked with the
+    /// session, read back by userinfo for the `claims` request).
+    pub(super) fn new_grant(&self, request: &Value, login: &SignIn<'_>, expires_at: u64) -> Result<String> {
+        let grant_id = random_id("G")?;
+        let record = json!({
+            "clientId": str_field(request, "clientId"), "userId": login.user_id, "sid": login.sid, "revoked": false,
+            "expiresAt": expires_at, "claimsRequest": request.get("claimsRequest"),
+        });
+        self.store.put_record("grant", &grant_id, &record, Some(expires_at))?;
+        self.add_grant_to_session(login.sid, &grant_id)?;
+        Ok(grant_id)
+    }
+    pub(super) fn add_grant_to_session(&self, sid: &str, grant_id: &str) -> Result<()> {
+        if let Some(mut s) = self.store.record("session", sid)? {
+            let expires = s.get("expiresAt").and_then(Value::as_u64);
+            match s.get_mut("grants").and_then(Value::as_array_mut) {
+                Some(g) => g.push(grant_id.into()),
+                None => s["grants"] = json!([grant_id]),
+            }
+            self.store.put_record("session", sid, &s, expires)?;
+        }
+        Ok(())
+    }
+    /// A finished flow's authorization: starts the provider session, issues
+    /// the response and keeps it for [`Provider::complete_page`], which
+    /// hands it only to the browser that sent the authorization request.
+    /// Returns the URL that delivers it.
+    pub(super) fn finish_authorization(&self, request_id: &str, auth: &crate::flow::Authenticated) -> Result<String> {
+        let request = self
+            .store
+            .record("authreq", request_id)?
+            .ok_or_else(|| Error::invalid_request("the authorization request expired while the flow ran; sign in again"))?;
+        self.store.delete_record("authreq", request_id)?;
+        let now = now_secs();
+        let sid = random_id("S")?;
+        let expires = now + self.project.refresh_ttl;
+        self.store.put_record(
+            "session",
+            &sid,
+            &json!({"userId": auth.user_id, "authTime": now, "amr": auth.amr, "flow": auth.flow_id, "claims": auth.custom_claims, "grants": [], "expiresAt": expires}),
+            Some(expires),
+        )?;
+        let login = SignIn { user_id: &auth.user_id, amr: auth.amr.clone(), acr: &auth.flow_id, auth_time: now, custom: auth.custom_claims.clone(), sid: &sid };
+        let delivery = self.complete(&request, &login)?.to_json();
+        let id = random_id("P")?;
+        let record = json!({"delivery": delivery, "sid": sid, "browser": str_field(&request, "browser")});
+        self.store.put_record("completion", &id, &record, Some(now + AUTH_REQUEST_TTL))?;
+        Ok(append_query(&self.url("/oauth2/v1/authorize/complete"), &[("id", &id)]))
+    }
+    /// `GET /oauth2/v1/authorize/complete?id=`: delivers a finished
+    /// authorization once, and only to the browser whose cookie bound the
+    /// authorization request; sets the provider's session cookie.
+    pub(super) fn complete_page(&self, req: &HttpRequest) -> HttpResponse {
+        let params = Params::parse(req.query.as_bytes());
+        let Some(id) = params.get("id") else {
+            return pages::error_page(400, "Expired", "this sign-in response was already delivered or has expired");
+        };
+        let record = match self.store.record("completion", id) {
+            Ok(Some(r)) => r,
+            Ok(None) => return pages::error_page(400, "Expired", "this sign-in response was already delivered or has expired"),
+            Err(_) => return pages::error_page(500, "Sign-in failed", "the server could not complete the request"),
+        };
+        let bound = str_field(&record, "browser");
+        if bound.is_none() || self.browser_digest(req).as_deref() != bound {
+            return pages::error_page(
+                403,
+                "Wrong browser",
+                "this sign-in was started in another browser; go back to the application and sign in again from here",
+            );
+        }
+        if self.store.delete_record("completion", id).is_err() {
+            return pages::error_page(500, "Sign-in failed", "the server could not complete the request");
+        }
+        let out = match record.get("delivery").and_then(Completion::from_json) {
+            Some(c) => c.into_response(),
+            None => return pages::error_page(500, "Sign-in failed", "the server could not complete the request"),
+        };
+        match str_field(&record, "sid") {
+            Some(sid) => out.with_header("Set-Cookie", self.session_cookie(sid, self.project.refresh_ttl)),
+            None => out,
+        }
+    }
+}
