@@ -4,10 +4,13 @@
 //! on stderr naming the error code.
 
 mod demo;
+mod flows;
+mod jwt;
+mod keys;
 mod serve;
+mod upstream;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use idflow::jose::{self, Algorithm, Key, KeySet, Validation};
+use clap::{Args, Parser, Subcommand};
 use idflow::{pkce, Error};
 use serde_json::{Map, Value};
 use std::io::Read;
@@ -65,165 +68,21 @@ enum Command {
     },
     /// Try a custom OAuth provider (oauthProviders) by hand.
     #[command(subcommand)]
-    Oauth(OauthCommand),
+    Oauth(upstream::OauthCommand),
     /// Generate and inspect keys.
     #[command(subcommand)]
-    Keys(KeysCommand),
+    Keys(keys::KeysCommand),
     /// Sign, verify and decode JWTs.
     #[command(subcommand)]
-    Jwt(JwtCommand),
+    Jwt(jwt::JwtCommand),
     /// Make a PKCE verifier and S256 challenge, or check a pair.
     Pkce(PkceArgs),
     /// Work with flow files.
     #[command(subcommand)]
-    Flow(FlowCommand),
+    Flow(flows::FlowCommand),
     /// Work with a project's connectors.
     #[command(subcommand)]
-    Connector(ConnectorCommand),
-}
-
-#[derive(Subcommand)]
-enum OauthCommand {
-    /// Print the upstream authorization URL; after you sign in there and
-    /// paste the address the browser lands on (the callback URL), print the
-    /// claims and the user the mapping makes. Nothing is saved.
-    Test {
-        /// The project file (JSON or TOML).
-        #[arg(long)]
-        config: String,
-        /// The oauthProviders name.
-        #[arg(long)]
-        provider: String,
-        /// Holds the project's keys (private_key_jwt) and the pending request.
-        #[arg(long, default_value = "./idflow.db")]
-        db: String,
-        /// Public base URL, as given to `idflow serve` (makes the callback URL).
-        #[arg(long)]
-        base_url: Option<String>,
-    },
-}
-
-#[derive(Subcommand)]
-enum ConnectorCommand {
-    /// Call a connector once and print status, headers, body and duration (or the error).
-    Test {
-        /// The project file (JSON, or TOML by its .toml name).
-        #[arg(long)]
-        config: String,
-        /// The connector's id.
-        #[arg(long)]
-        connector: String,
-        #[arg(long, default_value = "GET")]
-        method: String,
-        /// Path and query appended to the connector's base URL.
-        #[arg(long, default_value = "")]
-        endpoint: String,
-        /// A JSON body.
-        #[arg(long)]
-        body: Option<String>,
-    },
-}
-
-#[derive(Subcommand)]
-enum FlowCommand {
-    /// Check a flow file and print every problem (exit 2 when there are any).
-    Validate {
-        /// The flow JSON file, or - for stdin.
-        file: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// Generate a private key and print it (JWK by default).
-    Generate {
-        /// Algorithm: HS256..HS512, RS256..RS512, PS256..PS512, ES256, ES384, ES512, EdDSA.
-        #[arg(long, default_value = "ES256")]
-        alg: String,
-        /// RSA modulus size: 2048, 3072 or 4096.
-        #[arg(long)]
-        bits: Option<u32>,
-        /// Key id; defaults to the RFC 7638 thumbprint.
-        #[arg(long)]
-        kid: Option<String>,
-        #[arg(long, value_enum, default_value_t = KeyFormat::Jwk)]
-        format: KeyFormat,
-    },
-    /// Print the public half of a key file (JWK or PEM) as a JWKS or PEM.
-    Public {
-        /// Key file (JWK JSON or PEM), or - for stdin.
-        key: String,
-        #[arg(long, value_enum, default_value_t = KeyFormat::Jwk)]
-        format: KeyFormat,
-    },
-    /// Make a new signing key active in a provider database; old public keys
-    /// stay published until the tokens they signed expire. Restart `serve`.
-    Rotate {
-        #[arg(long, default_value = "./idflow.db")]
-        db: String,
-        /// The project file, for its signing.alg and token lifetimes.
-        #[arg(long)]
-        config: Option<String>,
-        /// Algorithm of the new key (default: the project's signing.alg, else RS256).
-        #[arg(long)]
-        alg: Option<String>,
-    },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum KeyFormat {
-    Jwk,
-    Pem,
-}
-
-#[derive(Subcommand)]
-enum JwtCommand {
-    /// Sign claims (JSON) into a compact JWT.
-    Sign {
-        /// Private key file (JWK JSON or PEM).
-        #[arg(long)]
-        key: String,
-        /// Claims as JSON text, @FILE, or - for stdin.
-        #[arg(long)]
-        claims: String,
-        /// Extra header members as JSON text (may set "alg", "typ", "kid").
-        #[arg(long)]
-        header: Option<String>,
-    },
-    /// Verify a JWT and print its claims.
-    Verify(VerifyArgs),
-    /// Decode a JWT WITHOUT verifying it (debugging only).
-    Decode {
-        /// The token, or - for stdin.
-        token: String,
-    },
-}
-
-#[derive(Args)]
-struct VerifyArgs {
-    /// The token, or - for stdin.
-    #[arg(allow_hyphen_values = true)]
-    token: String,
-    /// Key file (JWK, JWKS or PEM).
-    #[arg(long)]
-    key: String,
-    /// Allowed algorithm; repeat for several. Required.
-    #[arg(long = "alg", required = true)]
-    algorithms: Vec<String>,
-    #[arg(long)]
-    issuer: Option<String>,
-    /// Accepted audience; repeat for several.
-    #[arg(long = "audience")]
-    audience: Vec<String>,
-    /// Clock leeway in seconds (default 60, at most 300).
-    #[arg(long, default_value_t = 60)]
-    leeway: u64,
-    /// Required claim; repeat for several (default: exp).
-    #[arg(long = "require")]
-    require: Vec<String>,
-    /// Pin the clock (seconds since the epoch).
-    #[arg(long)]
-    now: Option<u64>,
+    Connector(flows::ConnectorCommand),
 }
 
 #[derive(Args)]
@@ -264,31 +123,6 @@ fn json_object(text: &str, what: &str) -> Result<Map<String, Value>, Error> {
     }
 }
 
-enum Keys {
-    One(Key),
-    Set(KeySet),
-}
-
-fn load_keys(path: &str) -> Result<Keys, Error> {
-    let text = read_file(path)?;
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('{') {
-        let doc = json_object(trimmed, "key file")?;
-        if doc.contains_key("keys") {
-            return Ok(Keys::Set(KeySet::from_jwks(&doc)?));
-        }
-        return Ok(Keys::One(Key::from_jwk(&doc)?));
-    }
-    Ok(Keys::One(Key::from_pem(&text)?))
-}
-
-fn load_key(path: &str) -> Result<Key, Error> {
-    match load_keys(path)? {
-        Keys::One(k) => Ok(k),
-        Keys::Set(_) => Err(Error::invalid_request("--key must name a single key, not a JWKS")),
-    }
-}
-
 fn pretty(v: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
@@ -307,118 +141,12 @@ fn run(cli: Cli) -> Result<String, Error> {
             };
             serve::serve(serve::ServeArgs { config, addr, db, base_url, limits })
         }
-        Command::ProviderToken { config, db, user, provider } => {
-            let runtime = current_thread_runtime()?;
-            let p = runtime.block_on(async { idflow::oidc::provider::Provider::open_file(&config, Some(&db), None) })?;
-            Ok(pretty(&runtime.block_on(p.provider_token(&user, &provider))?))
-        }
-        Command::Oauth(OauthCommand::Test { config, provider, db, base_url }) => {
-            let runtime = current_thread_runtime()?;
-            let p = runtime.block_on(async { idflow::oidc::provider::Provider::open_file(&config, Some(&db), base_url.as_deref()) })?;
-            let url = runtime.block_on(p.oauth_test_start(&provider))?;
-            {
-                use std::io::Write;
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{url}");
-                let _ = out.flush();
-            }
-            eprintln!("Open the URL above and sign in at {provider:?}. Then paste the address the browser lands on and press Enter:");
-            let mut answer = String::new();
-            std::io::stdin().read_line(&mut answer).map_err(|e| Error::invalid_request(format!("could not read the answer: {e}")))?;
-            if answer.trim().is_empty() {
-                return Err(Error::invalid_request("no answer was pasted"));
-            }
-            Ok(pretty(&runtime.block_on(p.oauth_test_finish(&answer))?))
-        }
-        Command::Keys(KeysCommand::Rotate { db, config, alg }) => {
-            let project = match &config {
-                Some(path) => Some(idflow::project::Project::from_file(path)?),
-                None => None,
-            };
-            let alg = match alg {
-                Some(a) => Algorithm::parse(&a)?,
-                None => project.as_ref().map_or(Algorithm::RS256, |p| p.signing_alg),
-            };
-            let store = idflow::store::SqliteStore::open(&db)?;
-            // The new key is sealed with the data key `serve` uses: the
-            // project's encryption.key, or the key file beside the database.
-            let vault = idflow::oidc::provider::Vault::open(project.as_ref().and_then(|p| p.extra.get("encryption")), &store)?;
-            let kid = idflow::oidc::provider::keys::rotate(&store, &vault, alg)?;
-            Ok(pretty(&serde_json::json!({"active": kid, "alg": alg.as_str()})))
-        }
-        Command::Keys(KeysCommand::Generate { alg, bits, kid, format }) => {
-            let mut key = Key::generate(Algorithm::parse(&alg)?, bits)?;
-            if let Some(kid) = kid {
-                key = key.with_kid(kid);
-            }
-            match format {
-                KeyFormat::Jwk => Ok(pretty(&key.to_jwk(true)?)),
-                KeyFormat::Pem => key.to_pem(true),
-            }
-        }
-        Command::Keys(KeysCommand::Public { key, format }) => {
-            let public = load_key(&key)?.public_key()?;
-            match format {
-                KeyFormat::Jwk => Ok(pretty(&KeySet::new(vec![public])?.to_public_jwks()?)),
-                KeyFormat::Pem => public.to_pem(false),
-            }
-        }
-        Command::Jwt(JwtCommand::Sign { key, claims, header }) => {
-            let key = load_key(&key)?;
-            let claims = json_object(&read_input(&claims)?, "--claims")?;
-            let header = header.map(|h| json_object(&h, "--header")).transpose()?;
-            jose::sign(&claims, &key, header.as_ref())
-        }
-        Command::Jwt(JwtCommand::Verify(args)) => {
-            let token = read_input(&args.token)?;
-            let algs = args.algorithms.iter().map(|a| Algorithm::parse(a)).collect::<Result<Vec<_>, _>>()?;
-            let mut v = Validation::new(&algs);
-            v.issuer = args.issuer;
-            v.audience = args.audience;
-            v.leeway = args.leeway;
-            if !args.require.is_empty() {
-                v.required_claims = args.require;
-            }
-            v.now = args.now;
-            let verified = match load_keys(&args.key)? {
-                Keys::One(k) => jose::verify(&token, &k, &v)?,
-                Keys::Set(s) => jose::verify(&token, &s, &v)?,
-            };
-            Ok(pretty(&verified.claims))
-        }
-        Command::Jwt(JwtCommand::Decode { token }) => {
-            let t = jose::decode_unverified(&read_input(&token)?)?;
-            Ok(pretty(&serde_json::json!({"header": t.header, "claims": t.claims, "verified": false})))
-        }
-        Command::Connector(ConnectorCommand::Test { config, connector, method, endpoint, body }) => {
-            let project = idflow::project::Project::from_file(&config)?;
-            let body = body
-                .map(|b| serde_json::from_str::<Value>(&b).map_err(|_| Error::invalid_request("--body must be JSON")))
-                .transpose()?;
-            let key = Key::generate(project.signing_alg, None)?;
-            let engine = project.engine(key, std::sync::Arc::new(idflow::store::MemoryStore::new()))?;
-            let runtime = current_thread_runtime()?;
-            let result = runtime.block_on(engine.test_connector(&connector, &method, &endpoint, body))?;
-            let text = pretty(&result.to_json());
-            match result.error {
-                None => Ok(text),
-                Some(e) => {
-                    println!("{text}");
-                    Err(e)
-                }
-            }
-        }
-        Command::Flow(FlowCommand::Validate { file }) => {
-            let problems = idflow::flow::validate_flow(&read_file(&file)?);
-            if problems.is_empty() {
-                return Ok(format!("{file}: ok"));
-            }
-            let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
-            Err(Error::new(
-                idflow::ErrorCode::InvalidFlow,
-                format!("{file}: {} problem(s)\n{}", problems.len(), lines.join("\n")),
-            ))
-        }
+        Command::ProviderToken { config, db, user, provider } => upstream::provider_token(&config, &db, &user, &provider),
+        Command::Oauth(command) => upstream::run(command),
+        Command::Keys(command) => keys::run(command),
+        Command::Jwt(command) => jwt::run(command),
+        Command::Connector(command) => flows::run_connector(command),
+        Command::Flow(command) => flows::run_flow(command),
         Command::Pkce(PkceArgs { length, verifier: Some(verifier), challenge: Some(challenge) }) => {
             let _ = length;
             if pkce::verify(&verifier, &challenge, pkce::Method::S256, false)? {
