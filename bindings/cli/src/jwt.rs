@@ -3,7 +3,7 @@
 use crate::keys::{load_key, load_keys, Keys};
 use crate::{json_object, pretty, read_input};
 use clap::{Args, Subcommand};
-use idflow::jose::{self, Algorithm, Validation};
+use idflow::jose::{self, Validation, ValidationOptions};
 use idflow::Error;
 
 #[derive(Subcommand)]
@@ -65,15 +65,15 @@ pub(crate) fn run(command: JwtCommand) -> Result<String, Error> {
         }
         JwtCommand::Verify(args) => {
             let token = read_input(&args.token)?;
-            let algs = args.algorithms.iter().map(|a| Algorithm::parse(a)).collect::<Result<Vec<_>, _>>()?;
-            let mut v = Validation::new(&algs);
-            v.issuer = args.issuer;
-            v.audience = args.audience;
-            v.leeway = args.leeway;
-            if !args.require.is_empty() {
-                v.required_claims = args.require;
-            }
-            v.now = args.now;
+            let v = Validation::from_options(ValidationOptions {
+                algorithms: args.algorithms,
+                issuer: args.issuer,
+                audience: args.audience,
+                leeway: Some(args.leeway),
+                required_claims: (!args.require.is_empty()).then_some(args.require),
+                max_token_size: None,
+                now: args.now,
+            })?;
             let verified = match load_keys(&args.key)? {
                 Keys::One(k) => jose::verify(&token, &k, &v)?,
                 Keys::Set(s) => jose::verify(&token, &s, &v)?,
