@@ -18,7 +18,7 @@ fn the_documented_connector_flow_parses() {
     let Some(StepKind::Connector(c)) = flow.step("random").map(|s| &s.kind) else { unreachable!("connector step") };
     assert_eq!((c.context_key.as_str(), c.endpoint.as_str(), c.timeout), ("random", "/users?size=1", 5.0));
     assert_eq!(flow.step("random").and_then(|s| s.on_error.as_deref()), Some("failed"));
-    let Some(StepKind::CustomClaims { claims, .. }) = flow.step("claims").map(|s| &s.kind) else { unreachable!() };
+    let Some(StepKind::CustomClaims(idflow::flow::CustomClaimsStep { claims, .. })) = flow.step("claims").map(|s| &s.kind) else { unreachable!() };
     assert_eq!(claims[0].key, "dob");
     assert_eq!(claims[0].value, ClaimValue::Dynamic("connectors.random.date_of_birth".into()));
     let Some(StepKind::GenerateJwt(j)) = flow.step("jwt").map(|s| &s.kind) else { unreachable!() };

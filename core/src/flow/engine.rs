@@ -10,10 +10,9 @@
 //! with `invalid_flow` instead of spinning. Password inputs live only for
 //! the request that submits them and are never persisted.
 
-use super::condition::evaluate;
 use super::context::Context;
-use super::model::{ClaimValue, Flow, InputType, ScreenStep, Step, StepKind};
-use super::template::{render_header, render_json, render_url};
+use super::model::{Flow, StepKind};
+use super::steps::{InputType, Next, OAuthStep, ScreenStep, StepRun};
 use crate::connectors::{ConnectorCall, HttpConnector};
 use crate::error::{Error, ErrorCode, Result};
 use crate::jose::{Key, Minter, TokenKind};
@@ -153,7 +152,7 @@ impl FlowResponse {
 }
 
 /// Engine state kept in the context under a root flows cannot address.
-const INTERNAL: &str = "_idflow";
+pub(crate) const INTERNAL: &str = "_idflow";
 
 use crate::ids::{now_secs as now, random_id};
 
@@ -180,9 +179,9 @@ pub trait OAuthStarter: Send + Sync {
 pub struct FlowEngine {
     config: EngineConfig,
     flows: HashMap<String, Arc<Flow>>,
-    connectors: HashMap<String, HttpConnector>,
-    store: Arc<dyn Store>,
-    oauth: Option<Arc<dyn OAuthStarter>>,
+    pub(super) connectors: HashMap<String, HttpConnector>,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) oauth: Option<Arc<dyn OAuthStarter>>,
 }
 
 impl FlowEngine {
@@ -352,7 +351,7 @@ impl FlowEngine {
         let record = self.waiting_execution(execution_id, step_id, "the execution no longer waits on this oauth step")?;
         let flow = self.flow(&record.flow_id)?;
         let step = flow.step(step_id).ok_or_else(|| Error::internal("stored step is not in the flow"))?;
-        let StepKind::OAuth { provider, next, .. } = &step.kind else {
+        let StepKind::OAuth(OAuthStep { provider, next, .. }) = &step.kind else {
             return Err(Error::invalid_request("the execution waits on a screen, not on an oauth step"));
         };
         let claimed = self.claim(&record, "this oauth step was already resumed")?;
@@ -545,20 +544,12 @@ impl FlowEngine {
             let Some(step) = flow.step(&current) else {
                 return Outcome::Failed(Error::new(ErrorCode::InvalidFlow, format!("step {current:?} does not exist")));
             };
-            let result = match &step.kind {
-                StepKind::Screen(_) => return Outcome::Waiting(current),
-                StepKind::End => return Outcome::Completed,
-                StepKind::OAuth { provider, prompt, .. } => match &self.oauth {
-                    None => Err(Error::new(ErrorCode::StepFailed, format!("oauth step for provider {provider:?}: no OIDC provider runs this engine"))),
-                    Some(starter) => match starter.start(provider, prompt.as_deref(), execution_id, &step.id).await {
-                        Ok(url) => match ctx.set(&format!("{INTERNAL}.redirect"), Value::String(url)) {
-                            Ok(()) => return Outcome::Waiting(current),
-                            Err(e) => Err(e),
-                        },
-                        Err(e) => Err(e),
-                    },
-                },
-                _ => self.run_step(step, ctx).await,
+            let mut run = StepRun { engine: self, ctx: &mut *ctx, execution_id, step_id: &step.id };
+            let result = match step.kind.run(&mut run).await {
+                Ok(Next::Wait) => return Outcome::Waiting(current),
+                Ok(Next::End) => return Outcome::Completed,
+                Ok(Next::Step(next)) => Ok(next),
+                Err(e) => Err(e),
             };
             current = match result {
                 Ok(next) => next,
@@ -572,95 +563,6 @@ impl FlowEngine {
                     None => return Outcome::Failed(e),
                 },
             };
-        }
-    }
-
-    /// Runs one non-screen step; returns the next step id.
-    async fn run_step(&self, step: &Step, ctx: &mut Context) -> Result<String> {
-        match &step.kind {
-            StepKind::Connector(c) => {
-                let connector = self.connectors.get(&c.connector).ok_or_else(|| {
-                    Error::new(ErrorCode::InvalidFlow, format!("connector {:?} is not configured", c.connector))
-                })?;
-                let endpoint = render_url(&c.endpoint, ctx)?;
-                let headers = c
-                    .headers
-                    .iter()
-                    .map(|(k, v)| Ok((k.clone(), render_header(v, ctx)?)))
-                    .collect::<Result<Vec<_>>>()?;
-                let body = c.body.as_ref().map(|b| render_json(b, ctx)).transpose()?;
-                let call = ConnectorCall { method: c.method, endpoint, headers, body, timeout: Some(c.timeout) };
-                let response = connector.call(&call).await?;
-                // The body as returned, and the HTTP metadata under another
-                // root, so an API field called `status` is never shadowed.
-                ctx.set(&format!("connectors.{}", c.context_key), response.context_value())?;
-                ctx.set(&format!("connectorResponses.{}", c.context_key), response.http_value())?;
-                Ok(c.next.clone())
-            }
-            StepKind::Condition { branches, otherwise } => {
-                Ok(branches.iter().find(|b| evaluate(&b.when, ctx)).map_or_else(|| otherwise.clone(), |b| b.next.clone()))
-            }
-            StepKind::CustomClaims { claims, next } => {
-                for claim in claims {
-                    let value = match &claim.value {
-                        ClaimValue::Static(v) => v.clone(),
-                        ClaimValue::Dynamic(path) => ctx.get(path).cloned().unwrap_or(Value::Null),
-                    };
-                    ctx.set(&format!("claims.{}", claim.key), value)?;
-                }
-                Ok(next.clone())
-            }
-            StepKind::GenerateJwt(g) => {
-                let login_id = match &g.login_id {
-                    Some(path) => ctx.get(path),
-                    None => ctx.get("form.email").or_else(|| ctx.get("form.externalId")),
-                }
-                .and_then(|v| match v {
-                    Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
-                    Value::Number(n) => Some(n.to_string()),
-                    _ => None,
-                })
-                .ok_or_else(|| {
-                    Error::new(ErrorCode::StepFailed, "generateJwt found no login id (form.email, form.externalId or its loginId path)")
-                })?;
-                let user = provision::by_login_id(self.store.as_ref(), &login_id, g.mode, now())?;
-                ctx.set("user", user.to_json())?;
-                ctx.set(&format!("{INTERNAL}.userId"), user.user_id.clone().into())?;
-                // `amr` names only methods a step of this execution verified
-                // (RFC 8176): looking the user up verifies nothing, and a
-                // typed password is not checked here, so the list starts
-                // empty for this user.
-                ctx.set(&format!("{INTERNAL}.amr"), json!([]))?;
-                Ok(g.next.clone())
-            }
-            StepKind::UpdateUser(u) => {
-                let user_id = ctx
-                    .get(&format!("{INTERNAL}.userId"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-                    .ok_or_else(|| Error::new(ErrorCode::UserNotFound, "updateUser runs after generateJwt: no user yet"))?;
-                let mut user = self
-                    .store
-                    .user(&user_id)?
-                    .ok_or_else(|| Error::new(ErrorCode::UserNotFound, "the flow's user no longer exists"))?;
-                let read = |v: &ClaimValue| match v {
-                    ClaimValue::Static(v) => v.clone(),
-                    ClaimValue::Dynamic(path) => ctx.get(path).cloned().unwrap_or(Value::Null),
-                };
-                for field in &u.fields {
-                    user.set_field(&field.key, &read(&field.value)).map_err(|m| Error::new(ErrorCode::StepFailed, m))?;
-                }
-                for attr in &u.custom_attributes {
-                    user.custom_attributes.insert(attr.key.clone(), read(&attr.value));
-                }
-                user.updated_time = now();
-                self.store.update_user(&user)?;
-                ctx.set("user", user.to_json())?;
-                Ok(u.next.clone())
-            }
-            StepKind::OAuth { .. } | StepKind::Screen(_) | StepKind::End => {
-                Err(Error::internal("screen, oauth and end steps are handled by the run loop"))
-            }
         }
     }
 }

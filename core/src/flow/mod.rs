@@ -5,20 +5,28 @@
 //! walks the whole document and reports every problem at once, each with the
 //! step id and the field it concerns, so a flow author fixes a file in one
 //! pass. The engine runs only flows that parsed.
+//!
+//! - `model.rs`: the flow, its steps and the values they share.
+//! - `parser.rs`: reading a flow file, with every problem at once.
+//! - `steps/`: one file per step type, its settings, parsing and run.
+//! - `engine.rs`: executions: the run loop, screens, the flow API's
+//!   shapes and the tokens a completed flow issues.
 
 pub mod condition;
 pub mod context;
 mod engine;
 mod model;
+mod parser;
+mod steps;
 pub mod template;
-mod validate;
 
-pub use model::{
-    Branch, ClaimSpec, ClaimValue, Condition, ConnectorStep, Flow, GenerateJwtStep, Input,
-    InputType, Interaction, Operator, ScreenStep, Step, StepKind, UpdateUserStep,
+pub use model::{Branch, ClaimSpec, ClaimValue, Condition, Flow, Operator, Step, StepKind};
+pub use steps::{
+    ConditionStep, ConnectorStep, CustomClaimsStep, EndStep, GenerateJwtStep, Input, InputType, Interaction, OAuthStep,
+    ScreenStep, UpdateUserStep,
 };
 /// The HTTP method of a `connector` step (the connectors' own type).
 pub use crate::connectors::Method;
 pub use context::Context;
 pub use engine::{AuthInfo, Authenticated, EngineConfig, FlowEngine, FlowResponse, FlowStatus, OAuthStarter};
-pub use validate::{parse_flow, validate_flow, FlowProblem, RESERVED_CLAIMS};
+pub use parser::{parse_flow, validate_flow, FlowProblem, RESERVED_CLAIMS};

@@ -1,0 +1,139 @@
+//! The step types of a flow. Each file here is one type: its settings,
+//! how the parser reads it ([`StepType::parse`]) and what the engine does
+//! when a flow reaches it ([`StepType::run`]). A new step type is a new
+//! file and one line in the `step_types!` list below.
+
+mod condition;
+mod connector;
+mod custom_claims;
+mod end;
+mod generate_jwt;
+mod oauth;
+mod screen;
+mod update_user;
+
+pub use condition::ConditionStep;
+pub use connector::ConnectorStep;
+pub use custom_claims::CustomClaimsStep;
+pub use end::EndStep;
+pub use generate_jwt::GenerateJwtStep;
+pub use oauth::OAuthStep;
+pub use screen::{Input, InputType, Interaction, ScreenStep};
+pub use update_user::UpdateUserStep;
+
+use super::context::Context;
+use super::engine::FlowEngine;
+use super::parser::{Fields, StepParser};
+use crate::error::Result;
+use std::collections::BTreeSet;
+
+/// What the step files share.
+mod prelude {
+    pub(super) use super::{Next, StepRun, StepType};
+    pub(super) use crate::error::{Error, ErrorCode, Result};
+    pub(super) use crate::flow::parser::{check_path, kind_of, Fields, StepParser};
+    pub(super) use serde_json::Value;
+    pub(super) use std::collections::BTreeSet;
+}
+
+/// Where a flow goes after a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// On to this step.
+    Step(String),
+    /// The flow waits at this step for the person (a screen, an upstream
+    /// provider's callback).
+    Wait,
+    /// The flow is complete.
+    End,
+}
+
+/// What a running step may use: the engine (store, connectors, upstream
+/// providers), the execution's context, and where it is.
+pub(crate) struct StepRun<'a> {
+    pub engine: &'a FlowEngine,
+    pub ctx: &'a mut Context,
+    pub execution_id: &'a str,
+    pub step_id: &'a str,
+}
+
+/// A step type.
+pub(crate) trait StepType: Sized {
+    /// The `type` in flow files.
+    const NAME: &'static str;
+    /// Whether the step takes `onError` (it can fail at run time).
+    const ON_ERROR: bool;
+    /// Reads the step's fields; problems go to the parser. `None` when the
+    /// step cannot be built.
+    fn parse(p: &mut StepParser<'_>, f: &mut Fields<'_>) -> Option<Self>;
+    /// Runs the step; an error goes to the step's `onError`, else fails
+    /// the flow.
+    async fn run(&self, run: &mut StepRun<'_>) -> Result<Next>;
+    /// Adds the `form.*` names this step reads beyond the `form.` paths
+    /// written in the flow file.
+    fn form_inputs(&self, names: &mut BTreeSet<String>) {
+        let _ = names;
+    }
+}
+
+macro_rules! step_types {
+    ($($variant:ident($ty:ty)),* $(,)?) => {
+        /// A step with its settings, by type.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum StepKind {
+            $($variant($ty)),*
+        }
+
+        /// Every step type's name, in the order of the list.
+        pub(crate) const STEP_TYPES: &[&str] = &[$(<$ty as StepType>::NAME),*];
+
+        impl StepKind {
+            /// The `type` of this step in flow files.
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $(StepKind::$variant(_) => <$ty as StepType>::NAME),*
+                }
+            }
+
+            /// Whether steps of the type named `name` take `onError`;
+            /// `None` for an unknown type.
+            pub(crate) fn takes_on_error(name: &str) -> Option<bool> {
+                $(if name == <$ty as StepType>::NAME {
+                    return Some(<$ty as StepType>::ON_ERROR);
+                })*
+                None
+            }
+
+            /// Parses a step of the type named `name` (a known one).
+            pub(crate) fn parse(name: &str, p: &mut StepParser<'_>, f: &mut Fields<'_>) -> Option<StepKind> {
+                $(if name == <$ty as StepType>::NAME {
+                    return <$ty as StepType>::parse(p, f).map(StepKind::$variant);
+                })*
+                None
+            }
+
+            pub(crate) async fn run(&self, run: &mut StepRun<'_>) -> Result<Next> {
+                match self {
+                    $(StepKind::$variant(s) => s.run(run).await),*
+                }
+            }
+
+            pub(crate) fn form_inputs(&self, names: &mut BTreeSet<String>) {
+                match self {
+                    $(StepKind::$variant(s) => s.form_inputs(names)),*
+                }
+            }
+        }
+    };
+}
+
+step_types!(
+    Screen(ScreenStep),
+    Connector(ConnectorStep),
+    Condition(ConditionStep),
+    GenerateJwt(GenerateJwtStep),
+    UpdateUser(UpdateUserStep),
+    CustomClaims(CustomClaimsStep),
+    OAuth(OAuthStep),
+    End(EndStep),
+);
