@@ -10,15 +10,16 @@
 //! with `invalid_flow` instead of spinning. Password inputs live only for
 //! the request that submits them and are never persisted.
 
+use super::api::{screen_view, Authenticated, FlowResponse, FlowStatus};
+
 use super::context::Context;
 use super::model::{Flow, StepKind};
 use super::steps::{InputType, Next, OAuthStep, ScreenStep, StepRun};
 use crate::connectors::{ConnectorCall, HttpConnector};
 use crate::error::{Error, ErrorCode, Result};
-use crate::jose::{Key, Minter, TokenKind};
-use crate::store::{ExecutionRecord, RefreshRecord, Store};
+use crate::jose::Key;
+use crate::store::{ExecutionRecord, Store};
 use crate::user::{looks_like_email, User};
-use crate::users::provision;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -64,93 +65,6 @@ impl EngineConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlowStatus {
-    Waiting,
-    Completed,
-    Failed,
-}
-
-impl FlowStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FlowStatus::Waiting => "waiting",
-            FlowStatus::Completed => "completed",
-            FlowStatus::Failed => "failed",
-        }
-    }
-}
-
-/// What a completed, authenticated flow issues.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuthInfo {
-    pub session_jwt: String,
-    pub refresh_jwt: String,
-    pub user: Value,
-}
-
-impl AuthInfo {
-    /// `{sessionJwt, refreshJwt, user}`, as the flow API answers it.
-    pub fn to_json(&self) -> Value {
-        json!({"sessionJwt": self.session_jwt, "refreshJwt": self.refresh_jwt, "user": self.user})
-    }
-}
-
-/// Who a completed flow authenticated, for the OIDC provider: a flow that
-/// runs for an authorization request (`request` in its context) issues no
-/// session JWT itself; the provider turns this into a code.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Authenticated {
-    /// The flow that ran: what the provider's tokens name as `acr`.
-    pub flow_id: String,
-    pub user_id: String,
-    pub amr: Value,
-    /// The flow's custom claims (`claims.*`).
-    pub custom_claims: Map<String, Value>,
-    /// The flow's `request` context (the authorization request).
-    pub request: Option<Value>,
-}
-
-/// The answer to `start` and `next` (the flow API's JSON, see `to_json`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct FlowResponse {
-    pub execution_id: String,
-    pub step_id: Option<String>,
-    pub status: FlowStatus,
-    /// The screen to show when waiting: `{id, title, inputs, interactions}`.
-    pub screen: Option<Value>,
-    pub redirect: Option<String>,
-    pub auth_info: Option<AuthInfo>,
-    /// Why the flow failed, or why a screen answer was refused.
-    pub error: Option<Error>,
-    /// Set when the flow completed with an authenticated user.
-    pub authenticated: Option<Authenticated>,
-}
-
-impl FlowResponse {
-    pub fn to_json(&self) -> Value {
-        let mut out = Map::new();
-        out.insert("executionId".into(), self.execution_id.clone().into());
-        if let Some(s) = &self.step_id {
-            out.insert("stepId".into(), s.clone().into());
-        }
-        out.insert("status".into(), self.status.as_str().into());
-        if let Some(screen) = &self.screen {
-            out.insert("screen".into(), screen.clone());
-        }
-        if let Some(url) = &self.redirect {
-            out.insert("redirect".into(), json!({ "url": url }));
-        }
-        if let Some(a) = &self.auth_info {
-            out.insert("authInfo".into(), a.to_json());
-        }
-        if let Some(e) = &self.error {
-            out.insert("error".into(), json!({"code": e.code.as_str(), "message": e.message}));
-        }
-        Value::Object(out)
-    }
-}
-
 /// Engine state kept in the context under a root flows cannot address.
 pub(crate) const INTERNAL: &str = "_idflow";
 
@@ -177,7 +91,7 @@ pub trait OAuthStarter: Send + Sync {
 
 /// Runs flows against a store.
 pub struct FlowEngine {
-    config: EngineConfig,
+    pub(super) config: EngineConfig,
     flows: HashMap<String, Arc<Flow>>,
     pub(super) connectors: HashMap<String, HttpConnector>,
     pub(super) store: Arc<dyn Store>,
@@ -188,16 +102,13 @@ impl FlowEngine {
     pub fn new(config: EngineConfig, store: Arc<dyn Store>) -> FlowEngine {
         FlowEngine { config, flows: HashMap::new(), connectors: HashMap::new(), store, oauth: None }
     }
-
     /// Lets `oauth` steps start social login through `starter`.
     pub fn set_oauth(&mut self, starter: Arc<dyn OAuthStarter>) {
         self.oauth = Some(starter);
     }
-
     pub fn add_connector(&mut self, connector: HttpConnector) {
         self.connectors.insert(connector.config().id.clone(), connector);
     }
-
     /// Adds a parsed flow; every connector it names must already be added.
     pub fn add_flow(&mut self, flow: Flow) -> Result<()> {
         for step in &flow.steps {
@@ -213,11 +124,9 @@ impl FlowEngine {
         self.flows.insert(flow.id.clone(), Arc::new(flow));
         Ok(())
     }
-
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
-
     /// The connector "Test Results" panel: calls connector `id` once with
     /// the given method, endpoint and optional JSON body.
     pub async fn test_connector(
@@ -236,21 +145,18 @@ impl FlowEngine {
         let call = ConnectorCall { method, endpoint: endpoint.to_owned(), headers: Vec::new(), body, timeout: None };
         Ok(connector.test(&call).await)
     }
-
     fn flow(&self, id: &str) -> Result<Arc<Flow>> {
         self.flows
             .get(id)
             .cloned()
             .ok_or_else(|| Error::new(ErrorCode::FlowNotFound, format!("no flow with id {id:?}")))
     }
-
     /// Starts `flow_id`. `input` pre-fills the `form.*` names the flow
     /// reads (e.g. a login hint; other names are dropped);
     /// `request` is the authorization request a flow runs for (`request.*`).
     pub async fn start(&self, flow_id: &str, input: Map<String, Value>, request: Option<Value>) -> Result<FlowResponse> {
         self.start_owned(flow_id, input, request, Value::Null).await
     }
-
     /// [`FlowEngine::start`] for an execution that belongs to someone: the
     /// provider keeps here what proves it (digests of the execution secret
     /// and of the browser binding), read back by [`FlowEngine::owner`].
@@ -272,7 +178,6 @@ impl FlowEngine {
         let outcome = self.run(&flow, &flow.start, &mut ctx, &execution_id).await;
         self.finish(&flow, execution_id, None, outcome, ctx, &[]).await
     }
-
     /// The live execution `execution_id` waiting on `step_id` (an expired
     /// one is deleted); `mismatch` says why another step does not fit.
     fn waiting_execution(&self, execution_id: &str, step_id: &str, mismatch: &str) -> Result<ExecutionRecord> {
@@ -287,7 +192,6 @@ impl FlowEngine {
         }
         Ok(record)
     }
-
     /// Claims `record` with a compare-and-swap on its version, so only one
     /// concurrent answer runs; `lost` is the error of the others.
     fn claim(&self, record: &ExecutionRecord, lost: &str) -> Result<ExecutionRecord> {
@@ -297,7 +201,6 @@ impl FlowEngine {
         }
         Ok(claimed)
     }
-
     /// Answers the screen `step_id` of `execution_id` with `interaction_id`.
     pub async fn next(
         &self,
@@ -337,7 +240,6 @@ impl FlowEngine {
         let outcome = self.run(&flow, &interaction.next, &mut ctx, execution_id).await;
         self.finish(&flow, execution_id.to_owned(), Some(claimed.version), outcome, ctx, &transient).await
     }
-
     /// Resumes an execution waiting on the `oauth` step `step_id` with the
     /// upstream's outcome: the provisioned user and its raw claims (under
     /// `oauth.<provider>.claims`), or the error (which takes the step's
@@ -379,7 +281,6 @@ impl FlowEngine {
         let outcome = self.run(&flow, &from, &mut ctx, execution_id).await;
         self.finish(&flow, execution_id.to_owned(), Some(claimed.version), outcome, ctx, &[]).await
     }
-
     /// What [`FlowEngine::start_owned`] kept for a live execution
     /// (`Value::Null` when it has no owner); `None` when there is no such
     /// execution.
@@ -390,7 +291,6 @@ impl FlowEngine {
         let owner = record.context.get(INTERNAL).and_then(|i| i.get("owner")).cloned().unwrap_or(Value::Null);
         Ok(Some(owner))
     }
-
     /// The screen an execution waits on (the hosted page resumes with it).
     pub fn current(&self, execution_id: &str) -> Result<FlowResponse> {
         let unknown = || Error::invalid_request("no such execution (it finished, expired or never existed)");
@@ -411,7 +311,6 @@ impl FlowEngine {
             authenticated: None,
         })
     }
-
     async fn finish(
         &self,
         flow: &Flow,
@@ -487,49 +386,6 @@ impl FlowEngine {
         }
         Ok(response)
     }
-
-    /// Session and refresh JWTs for the authenticated user.
-    fn issue(&self, ctx: &Context) -> Result<AuthInfo> {
-        let user_id = ctx.get(&format!("{INTERNAL}.userId")).and_then(Value::as_str).unwrap_or_default();
-        let custom = match ctx.get("claims") {
-            Some(Value::Object(c)) => c.clone(),
-            _ => Map::new(),
-        };
-        let amr = ctx.get(&format!("{INTERNAL}.amr")).cloned().unwrap_or_else(|| json!([]));
-        self.issue_for_user(user_id, amr, &custom)
-    }
-
-    /// Session and refresh JWTs for `user_id` (signed in by `amr`, with
-    /// `custom` claims), as a completed flow issues them; the social-login
-    /// API path uses it too. Both are typed (`session+jwt`, `refresh+jwt`)
-    /// and carry `aud` = the project, so neither passes for an access token
-    /// (`at+jwt`) or a token of another project (RFC 8725 §3.11). An empty
-    /// `amr` (nothing verified) leaves the claim out.
-    pub fn issue_for_user(&self, user_id: &str, amr: Value, custom: &Map<String, Value>) -> Result<AuthInfo> {
-        let user = self
-            .store
-            .user(user_id)?
-            .ok_or_else(|| Error::new(ErrorCode::UserNotFound, "the flow's user no longer exists"))?;
-        let iat = now();
-        let minter = Minter::new(&self.config.issuer, &self.config.signing_key);
-        let audience = &self.config.audience;
-        let mut claims = custom.clone();
-        if amr.as_array().is_some_and(|methods| !methods.is_empty()) {
-            claims.insert("amr".into(), amr);
-        } else {
-            claims.remove("amr");
-        }
-        if let Some(tenants) = provision::tenants_claim(&user, &self.config.roles) {
-            claims.insert("tenants".into(), tenants);
-        }
-        let (session_jwt, _) = minter.mint(TokenKind::Session, &user.user_id, audience, iat, self.config.session_ttl, claims)?;
-        let jti = random_id("R")?;
-        let jti_claim: Map<String, Value> = [("jti".to_owned(), Value::from(jti.clone()))].into_iter().collect();
-        let (refresh_jwt, exp) = minter.mint(TokenKind::Refresh, &user.user_id, audience, iat, self.config.refresh_ttl, jti_claim)?;
-        self.store.insert_refresh(&RefreshRecord { jti, user_id: user.user_id.clone(), expires_at: exp, revoked: false })?;
-        Ok(AuthInfo { session_jwt, refresh_jwt, user: user.to_json() })
-    }
-
     async fn run(&self, flow: &Flow, from: &str, ctx: &mut Context, execution_id: &str) -> Outcome {
         let mut current = from.to_owned();
         let mut steps_run = 0usize;
@@ -565,23 +421,6 @@ impl FlowEngine {
             };
         }
     }
-}
-
-/// The screen as the flow API shows it.
-fn screen_view(step_id: &str, screen: &ScreenStep) -> Value {
-    let inputs: Vec<Value> = screen
-        .inputs
-        .iter()
-        .map(|i| {
-            let mut v = json!({"name": i.name, "type": i.input_type.as_str(), "label": i.label, "required": i.required});
-            if !i.options.is_empty() {
-                v["options"] = json!(i.options);
-            }
-            v
-        })
-        .collect();
-    let interactions: Vec<Value> = screen.interactions.iter().map(|i| json!({"id": i.id, "label": i.label})).collect();
-    json!({"id": step_id, "title": screen.title, "inputs": inputs, "interactions": interactions})
 }
 
 /// Checks a screen's answer and stores it under `form.*`.

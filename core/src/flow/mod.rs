@@ -9,12 +9,16 @@
 //! - `model.rs`: the flow, its steps and the values they share.
 //! - `parser.rs`: reading a flow file, with every problem at once.
 //! - `steps/`: one file per step type, its settings, parsing and run.
-//! - `engine.rs`: executions: the run loop, screens, the flow API's
-//!   shapes and the tokens a completed flow issues.
+//! - `engine.rs`: executions: start, next, the run loop, resuming after an
+//!   upstream provider.
+//! - `api.rs`: the flow API's shapes; `issue.rs`: the tokens a completed
+//!   flow issues.
 
 pub mod condition;
 pub mod context;
+mod api;
 mod engine;
+mod issue;
 mod model;
 mod parser;
 mod steps;
@@ -28,5 +32,6 @@ pub use steps::{
 /// The HTTP method of a `connector` step (the connectors' own type).
 pub use crate::connectors::Method;
 pub use context::Context;
-pub use engine::{AuthInfo, Authenticated, EngineConfig, FlowEngine, FlowResponse, FlowStatus, OAuthStarter};
+pub use api::{AuthInfo, Authenticated, FlowResponse, FlowStatus};
+pub use engine::{EngineConfig, FlowEngine, OAuthStarter};
 pub use parser::{parse_flow, validate_flow, FlowProblem, RESERVED_CLAIMS};

@@ -1,0 +1,56 @@
+//! The session and refresh JWTs a completed flow issues for its user
+//! (minted by `jose::Minter`, typed so neither passes for the other or for
+//! an access token).
+
+use super::api::AuthInfo;
+use super::engine::{FlowEngine, INTERNAL};
+use super::context::Context;
+use crate::error::{Error, ErrorCode, Result};
+use crate::jose::{Minter, TokenKind};
+use crate::store::RefreshRecord;
+use crate::users::provision;
+use serde_json::{json, Map, Value};
+use crate::ids::{now_secs as now, random_id};
+
+impl FlowEngine {
+    /// Session and refresh JWTs for the authenticated user.
+    pub(super) fn issue(&self, ctx: &Context) -> Result<AuthInfo> {
+        let user_id = ctx.get(&format!("{INTERNAL}.userId")).and_then(Value::as_str).unwrap_or_default();
+        let custom = match ctx.get("claims") {
+            Some(Value::Object(c)) => c.clone(),
+            _ => Map::new(),
+        };
+        let amr = ctx.get(&format!("{INTERNAL}.amr")).cloned().unwrap_or_else(|| json!([]));
+        self.issue_for_user(user_id, amr, &custom)
+    }
+    /// Session and refresh JWTs for `user_id` (signed in by `amr`, with
+    /// `custom` claims), as a completed flow issues them; the social-login
+    /// API path uses it too. Both are typed (`session+jwt`, `refresh+jwt`)
+    /// and carry `aud` = the project, so neither passes for an access token
+    /// (`at+jwt`) or a token of another project (RFC 8725 §3.11). An empty
+    /// `amr` (nothing verified) leaves the claim out.
+    pub fn issue_for_user(&self, user_id: &str, amr: Value, custom: &Map<String, Value>) -> Result<AuthInfo> {
+        let user = self
+            .store
+            .user(user_id)?
+            .ok_or_else(|| Error::new(ErrorCode::UserNotFound, "the flow's user no longer exists"))?;
+        let iat = now();
+        let minter = Minter::new(&self.config.issuer, &self.config.signing_key);
+        let audience = &self.config.audience;
+        let mut claims = custom.clone();
+        if amr.as_array().is_some_and(|methods| !methods.is_empty()) {
+            claims.insert("amr".into(), amr);
+        } else {
+            claims.remove("amr");
+        }
+        if let Some(tenants) = provision::tenants_claim(&user, &self.config.roles) {
+            claims.insert("tenants".into(), tenants);
+        }
+        let (session_jwt, _) = minter.mint(TokenKind::Session, &user.user_id, audience, iat, self.config.session_ttl, claims)?;
+        let jti = random_id("R")?;
+        let jti_claim: Map<String, Value> = [("jti".to_owned(), Value::from(jti.clone()))].into_iter().collect();
+        let (refresh_jwt, exp) = minter.mint(TokenKind::Refresh, &user.user_id, audience, iat, self.config.refresh_ttl, jti_claim)?;
+        self.store.insert_refresh(&RefreshRecord { jti, user_id: user.user_id.clone(), expires_at: exp, revoked: false })?;
+        Ok(AuthInfo { session_jwt, refresh_jwt, user: user.to_json() })
+    }
+}
