@@ -1,9 +1,10 @@
 //! JWK (RFC 7517, 7518 §6) import and export, and the RFC 7638 thumbprint.
 
 use super::alg::{truncate, Algorithm};
-use super::key::{
-    ec_material, ec_point, ec_public_material, key_err, oct_material, okp_material, okp_public_material, rsa_material,
-    rsa_public_material, strip_zeros, Curve, Key, Material, MIN_HMAC_SECRET,
+use super::key::{key_err, Curve, Key, MIN_HMAC_SECRET};
+use super::material::{
+    ec_material, ec_point, ec_public_material, oct_material, okp_material, okp_public_material, rsa_material, rsa_public_material,
+    strip_zeros, Material,
 };
 use super::pem;
 use crate::b64;

@@ -8,6 +8,7 @@ pub mod jwt;
 mod jwk;
 mod key;
 mod keyset;
+mod material;
 mod pem;
 pub mod mint;
 mod scan;

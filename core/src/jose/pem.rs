@@ -9,7 +9,8 @@
 //! headers (legacy encrypted keys) are refused.
 
 use super::alg::truncate;
-use super::key::{ec_material, ec_public_material, key_err, okp_material, okp_public_material, rsa_material, rsa_public_material, Curve, Key, Material};
+use super::key::{key_err, Curve, Key};
+use super::material::{ec_material, ec_public_material, okp_material, okp_public_material, rsa_material, rsa_public_material, Material};
 use crate::b64;
 use crate::error::{Error, Result};
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
