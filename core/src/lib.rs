@@ -1,7 +1,7 @@
 //! idflow: one Rust core for PKCE, JOSE/JWT, OpenID Connect and identity
 //! flows, shared by the Python, Node, Swift and Kotlin bindings and the
 //! `idflow` binary. Bindings only convert types and errors; all behaviour
-//! lives here. See docs/architecture.md for the architecture.
+//! lives here. See docs/ARCHITECTURE.md for the architecture.
 
 mod b64;
 pub mod connectors;

@@ -249,7 +249,7 @@ async fn generate_jwt_without_a_login_id_is_a_failed_step() {
         "done": {"type": "end"}}});
     engine.add_flow(parse_flow(&bare.to_string()).unwrap()).unwrap();
     engine.add_flow(parse_flow(&branched.to_string()).unwrap()).unwrap();
-    // No error branch: the flow fails with the step's code (docs/architecture.md, "Flows").
+    // No error branch: the flow fails with the step's code (docs/ARCHITECTURE.md, "Flows").
     let r = engine.start("bare", Map::new(), None).await.unwrap();
     assert_eq!(r.status, FlowStatus::Failed);
     assert_eq!(r.to_json()["error"]["code"], "step_failed");

@@ -404,7 +404,7 @@ impl Provider {
 }
 
 /// The provider's endpoints: the one table that dispatch, `405`'s `Allow`
-/// header and CORS read (docs/architecture.md lists them).
+/// header and CORS read (docs/ARCHITECTURE.md lists them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
     Favicon,
