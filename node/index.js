@@ -74,9 +74,82 @@ class Verifier {
   }
 }
 
+// jwt.verify(token, key, options) converts its options once: the native
+// Verifier for a key and an options value is kept (per key, at most
+// VERIFIERS_PER_KEY options values) and found again by the options' text.
+// Only plain options whose fields are strings, finite numbers or arrays of
+// strings are kept, so the text names exactly what the native side reads;
+// anything else is converted on every call as before. The options object
+// last used with a key is remembered with a copy of its fields: the same
+// object, unchanged, skips even the text. Keys and key sets are immutable,
+// so a kept Verifier never verifies with stale keys.
+const VERIFY_FIELDS = ['algorithms', 'issuer', 'audience', 'leeway', 'requiredClaims', 'maxTokenSize', 'now']
+const VERIFIERS_PER_KEY = 32
+const verifiers = new WeakMap()
+
+function plainValue(v) {
+  if (v === undefined || v === null || typeof v === 'string') return true
+  if (typeof v === 'number') return Number.isFinite(v)
+  return Array.isArray(v) && Object.getPrototypeOf(v) === Array.prototype && v.every((x) => typeof x === 'string')
+}
+
+function isPlainObject(o) {
+  return o !== null && typeof o === 'object' && Object.getPrototypeOf(o) === Object.prototype
+}
+
+// The fields of `options` as kept: arrays copied, so a later change to
+// them is seen.
+function snapshot(options) {
+  return VERIFY_FIELDS.map((f) => (Array.isArray(options[f]) ? options[f].slice() : options[f]))
+}
+
+function unchanged(options, snap) {
+  if (!isPlainObject(options)) return false
+  for (let i = 0; i < VERIFY_FIELDS.length; i++) {
+    const v = options[VERIFY_FIELDS[i]]
+    const s = snap[i]
+    if (Array.isArray(s)) {
+      if (!Array.isArray(v) || v.length !== s.length) return false
+      for (let j = 0; j < s.length; j++) if (v[j] !== s[j]) return false
+    } else if (v !== s) {
+      return false
+    }
+  }
+  return true
+}
+
+function cachedVerifier(key, options) {
+  if (key === null || typeof key !== 'object') return null
+  let kept = verifiers.get(key)
+  if (kept !== undefined && kept.lastOptions === options && unchanged(options, kept.lastSnapshot)) return kept.last
+  if (!isPlainObject(options)) return null
+  const snap = snapshot(options)
+  if (!snap.every(plainValue)) return null
+  const text = JSON.stringify(snap)
+  if (kept === undefined) {
+    kept = { byText: new Map(), lastOptions: null, lastSnapshot: null, last: null }
+    verifiers.set(key, kept)
+  }
+  let verifier = kept.byText.get(text)
+  if (verifier === undefined) {
+    verifier = new native.Verifier(key, options)
+    if (kept.byText.size >= VERIFIERS_PER_KEY) kept.byText.delete(kept.byText.keys().next().value)
+    kept.byText.set(text, verifier)
+  }
+  kept.lastOptions = options
+  kept.lastSnapshot = snap
+  kept.last = verifier
+  return verifier
+}
+
+function verify(token, key, options) {
+  const verifier = cachedVerifier(key, options)
+  return JSON.parse(verifier === null ? native.jwtVerify(token, key, options) : verifier.verify(token))
+}
+
 const jwt = Object.freeze({
   sign: (claims, key, header) => native.jwtSign(JSON.stringify(claims), key, header),
-  verify: (token, key, options) => JSON.parse(native.jwtVerify(token, key, options)),
+  verify,
   Verifier,
   verifyJws: native.jwtVerifyJws,
   decodeUnverified: native.jwtDecodeUnverified,

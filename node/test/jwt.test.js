@@ -99,3 +99,51 @@ test('Verifier binds key and options once', () => {
   assert.throws(() => new jwt.Verifier(key, { algorithms: [] }), { code: 'config' })
   assert.throws(() => v.verify('garbage'), { code: 'invalid_token' })
 })
+
+// jwt.verify keeps the converted options per key; an attacker-visible
+// difference between a kept Verifier and a fresh conversion would be a bug.
+test('jwt.verify never verifies with options or keys other than the ones given', () => {
+  const key = Key.generate('HS256')
+  const other = Key.generate('HS256')
+  const token = jwt.sign({ exp: future(), iss: 'me', aud: 'api' }, key)
+  const opts = { algorithms: ['HS256'], issuer: 'me', audience: 'api' }
+  assert.equal(jwt.verify(token, key, opts).iss, 'me')
+  assert.equal(jwt.verify(token, key, opts).iss, 'me', 'the kept Verifier answers the same')
+  // The same options object, changed: the change counts.
+  opts.audience = 'someone-else'
+  assert.throws(() => jwt.verify(token, key, opts), { code: 'invalid_audience' })
+  opts.audience = 'api'
+  opts.issuer = 'not-me'
+  assert.throws(() => jwt.verify(token, key, opts), { code: 'invalid_issuer' })
+  opts.issuer = 'me'
+  // Another key with the same options is its own Verifier.
+  assert.throws(() => jwt.verify(token, other, opts), (e) => e.code === 'invalid_key' || e.code === 'invalid_signature')
+  assert.equal(jwt.verify(token, key, opts).aud, 'api')
+  // More options values than are kept per key: each still counts.
+  for (let i = 0; i < 40; i++) {
+    assert.throws(() => jwt.verify(token, key, { algorithms: ['HS256'], audience: `a${i}` }), { code: 'invalid_audience' })
+  }
+  assert.equal(jwt.verify(token, key, { algorithms: ['HS256'], audience: 'api' }).iss, 'me')
+  // Options the text cannot name exactly are converted on each call, as a
+  // fresh Verifier converts them.
+  const inherited = Object.create({ algorithms: ['HS256'], audience: 'api' })
+  const odd = [inherited, { algorithms: ['HS256'], audience: 'api', leeway: NaN }, { algorithms: ['HS256'], audience: ['api', 7] }]
+  for (const o of odd) {
+    let fresh
+    try {
+      fresh = { claims: new jwt.Verifier(key, o).verify(token) }
+    } catch (e) {
+      fresh = { code: e.code }
+    }
+    let viaVerify
+    try {
+      viaVerify = { claims: jwt.verify(token, key, o) }
+    } catch (e) {
+      viaVerify = { code: e.code }
+    }
+    assert.deepEqual(viaVerify, fresh)
+  }
+  // Bad options are refused every time, not remembered as good.
+  assert.throws(() => jwt.verify(token, key, { algorithms: [] }), { code: 'config' })
+  assert.throws(() => jwt.verify(token, key, { algorithms: [] }), { code: 'config' })
+})
