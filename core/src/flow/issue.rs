@@ -6,7 +6,7 @@ use super::api::AuthInfo;
 use super::engine::{FlowEngine, INTERNAL};
 use super::context::Context;
 use crate::error::{Error, ErrorCode, Result};
-use crate::jose::{Minter, TokenKind};
+use crate::jose::{add_custom_claims, Minter, TokenKind};
 use crate::store::RefreshRecord;
 use crate::users::provision;
 use serde_json::{json, Map, Value};
@@ -37,15 +37,17 @@ impl FlowEngine {
         let iat = now();
         let minter = Minter::new(&self.config.issuer, &self.config.signing_key);
         let audience = &self.config.audience;
-        let mut claims = custom.clone();
+        let mut claims = Map::new();
+        // `amr` names only what a step verified: none when nothing was.
         if amr.as_array().is_some_and(|methods| !methods.is_empty()) {
             claims.insert("amr".into(), amr);
-        } else {
-            claims.remove("amr");
         }
         if let Some(tenants) = provision::tenants_claim(&user, &self.config.roles) {
             claims.insert("tenants".into(), tenants);
         }
+        let mut custom = custom.clone();
+        custom.remove("amr");
+        add_custom_claims(&mut claims, &custom);
         let (session_jwt, _) = minter.mint(TokenKind::Session, &user.user_id, audience, iat, self.config.session_ttl, claims)?;
         let jti = random_id("R")?;
         let jti_claim: Map<String, Value> = [("jti".to_owned(), Value::from(jti.clone()))].into_iter().collect();

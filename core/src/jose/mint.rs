@@ -39,6 +39,18 @@ impl TokenKind {
 /// the caller's is replaced.
 pub const STAMPED_CLAIMS: [&str; 5] = ["iss", "sub", "aud", "iat", "exp"];
 
+/// Adds the custom claims `custom` to `claims` under the ones already there:
+/// a custom claim never replaces a claim idflow set. Every token that
+/// carries custom claims (flow session JWTs, access tokens, ID tokens)
+/// merges them this way.
+pub fn add_custom_claims(claims: &mut Map<String, Value>, custom: &Map<String, Value>) {
+    for (name, value) in custom {
+        if !claims.contains_key(name) {
+            claims.insert(name.clone(), value.clone());
+        }
+    }
+}
+
 /// Issues JWTs as `issuer`, signed with `key`.
 #[derive(Debug, Clone, Copy)]
 pub struct Minter<'a> {

@@ -18,4 +18,4 @@ pub use jwks_cache::{JwksCache, JwksCacheOptions};
 pub use jwt::{decode_unverified, sign, sign_json, sign_payload, verify, verify_jws, verify_payload, Jws, Token, Validation, ValidationOptions, VerifiedPayload};
 pub use key::{Curve, Key, KeyOp, MIN_HMAC_SECRET, MIN_RSA_BITS};
 pub use keyset::{KeySet, KeySource};
-pub use mint::{Minter, TokenKind};
+pub use mint::{add_custom_claims, Minter, TokenKind};

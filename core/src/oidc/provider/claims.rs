@@ -198,9 +198,7 @@ impl Provider {
             put(out, "tenants", crate::users::provision::tenants_claim(user, &self.project.roles));
         }
         if has("descope.custom_claims") {
-            for (k, v) in custom {
-                put(out, k, Some(v.clone()));
-            }
+            crate::jose::add_custom_claims(out, custom);
         }
         let asked = target.member().and_then(|m| requested?.get(m)).and_then(Value::as_object);
         for name in asked.into_iter().flat_map(|m| m.keys()) {

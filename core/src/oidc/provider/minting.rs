@@ -7,7 +7,7 @@ use super::claims::Target;
 use super::Provider;
 use crate::error::Result;
 use crate::ids::{now_secs, random_id};
-use crate::jose::{Minter, TokenKind};
+use crate::jose::{add_custom_claims, Minter, TokenKind};
 use serde_json::{Map, Value};
 
 /// `amr` (only when a method verified something), `acr` and `sid`.
@@ -42,9 +42,7 @@ impl Provider {
             Some(user) => self.release_user_claims(user, s.scopes, s.custom, None, Target::AccessToken, &mut claims),
             None => {
                 // An access key's claims are always its own.
-                for (k, v) in s.custom {
-                    claims.entry(k.clone()).or_insert_with(|| v.clone());
-                }
+                add_custom_claims(&mut claims, s.custom);
             }
         }
         self.minter().mint(TokenKind::Access, s.subject, &self.project.project_id, now_secs(), self.project.session_ttl, claims)

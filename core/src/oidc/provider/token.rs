@@ -125,7 +125,8 @@ impl Provider {
         // Single use: the first redemption wins; a second one revokes every
         // token issued from the code (RFC 6749 §4.1.2).
         let expires = record.get("exp").and_then(Value::as_u64).unwrap_or(0);
-        if !self.store.insert_record("code_used", &digest, &json!(true), Some(expires + 600))? {
+        let used = RecordWrite { kind: "code_used", id: &digest, value: &json!(true), expires_at: Some(expires + 600) };
+        if !self.redeem_once(&used, None)? {
             self.revoke_grant(&grant_id)?;
             return Err(invalid_grant("the code was already used; the tokens issued from it are revoked"));
         }
@@ -201,19 +202,27 @@ impl Provider {
             // What a retry within the grace window gets back: this answer.
             marker["response"] = self.vault.seal(&format!("rt_used:{digest}"), &out)?;
         }
-        let redeemed = match &next {
-            Some(n) => {
-                marker["next"] = n.digest.clone().into();
-                let then = RecordWrite { kind: "rt", id: &n.digest, value: &n.record, expires_at: Some(n.expires_at) };
-                self.store.redeem_and_put(&RecordWrite { kind: "rt_used", id: &digest, value: &marker, expires_at: expires }, &then)?
-            }
-            None => self.store.insert_record("rt_used", &digest, &marker, expires)?,
-        };
+        if let Some(n) = &next {
+            marker["next"] = n.digest.clone().into();
+        }
+        let then = next.as_ref().map(|n| RecordWrite { kind: "rt", id: &n.digest, value: &n.record, expires_at: Some(n.expires_at) });
+        let redeemed = self.redeem_once(&RecordWrite { kind: "rt_used", id: &digest, value: &marker, expires_at: expires }, then.as_ref())?;
         if !redeemed {
             return self.refresh_reused(client, &digest, &grant_id);
         }
         Ok(out)
     }
+    /// Redeems a code or refresh token once: writes its `used` marker
+    /// (and `then`, the successor, in the same step) unless the marker is
+    /// there already. `false` means it was redeemed before, so it leaked:
+    /// the caller revokes what was issued from it.
+    fn redeem_once(&self, used: &RecordWrite<'_>, then: Option<&RecordWrite<'_>>) -> Result<bool> {
+        match then {
+            Some(then) => self.store.redeem_and_put(used, then),
+            None => self.store.insert_record(used.kind, used.id, used.value, used.expires_at),
+        }
+    }
+
     /// A refresh token presented again. Within `tokens.refreshReuseGrace`
     /// of its rotation, the same client whose successor is still unused
     /// gets the very answer of the rotation again (its reply was lost);
