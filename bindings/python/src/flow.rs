@@ -88,9 +88,8 @@ impl PyFlowEngine {
         let input = input_map(input)?;
         let request = request.map(crate::convert::dict_to_map).transpose()?.map(serde_json::Value::Object);
         let engine = self.inner.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let r = engine.start(&flow_id, input, request).await.map_err(crate::error::to_py)?;
-            Python::attach(|py| crate::convert::to_py_value(py, &r.to_json()).map(|v| v.unbind()))
+        crate::runtime::awaitable(py, async move { engine.start(&flow_id, input, request).await }, |py, r| {
+            crate::convert::to_py_value(py, &r.to_json())
         })
     }
 
@@ -106,9 +105,8 @@ impl PyFlowEngine {
     fn next_async<'py>(&self, py: Python<'py>, execution_id: String, step_id: String, interaction_id: String, input: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
         let input = input_map(input)?;
         let engine = self.inner.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let r = engine.next(&execution_id, &step_id, &interaction_id, input).await.map_err(crate::error::to_py)?;
-            Python::attach(|py| crate::convert::to_py_value(py, &r.to_json()).map(|v| v.unbind()))
+        crate::runtime::awaitable(py, async move { engine.next(&execution_id, &step_id, &interaction_id, input).await }, |py, r| {
+            crate::convert::to_py_value(py, &r.to_json())
         })
     }
 

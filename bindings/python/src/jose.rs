@@ -390,10 +390,7 @@ impl PyJwksCache {
 
     fn key_set_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let cache = self.inner.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let inner = cache.key_set().await.map_err(to_py)?;
-            Ok(PyKeySet { inner })
-        })
+        crate::runtime::awaitable(py, async move { cache.key_set().await }, |py, inner| crate::runtime::object(py, PyKeySet { inner }))
     }
 
     fn refresh(&self, py: Python<'_>) -> PyResult<PyKeySet> {
@@ -404,10 +401,7 @@ impl PyJwksCache {
 
     fn refresh_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let cache = self.inner.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let inner = cache.refresh().await.map_err(to_py)?;
-            Ok(PyKeySet { inner })
-        })
+        crate::runtime::awaitable(py, async move { cache.refresh().await }, |py, inner| crate::runtime::object(py, PyKeySet { inner }))
     }
 
     #[pyo3(signature = (token, *, algorithms, issuer=None, audience=None, leeway=60, required_claims=None, max_token_size=16384, now=None))]
@@ -446,9 +440,8 @@ impl PyJwksCache {
     ) -> PyResult<Bound<'py, PyAny>> {
         let v = validation(algorithms, issuer, audience, leeway, required_claims, max_token_size, now)?;
         let cache = self.inner.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let t = cache.verify(&token, &v).await.map_err(to_py)?;
-            Python::attach(|py| guard_py(|| Ok(to_py_dict(py, &t.claims)?.unbind())))
+        crate::runtime::awaitable(py, async move { cache.verify(&token, &v).await }, |py, t| {
+            guard_py(|| Ok(to_py_dict(py, &t.claims)?.into_any()))
         })
     }
 

@@ -215,9 +215,8 @@ impl PyOidcClient {
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let c = config(client_id, redirect_uri, Some(discovery_url), issuer, None, client_secret, client_auth, private_key, scopes, timeout)?;
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let inner = OidcClient::from_config(c).await.map_err(to_py)?;
-            Ok(PyOidcClient { inner: Arc::new(inner) })
+        awaitable(py, async move { OidcClient::from_config(c).await }, |py, inner| {
+            crate::runtime::object(py, PyOidcClient { inner: Arc::new(inner) })
         })
     }
 

@@ -181,7 +181,9 @@ impl PyProvider {
             .with_peer_text(peer)
             .map_err(crate::error::to_py)?;
         let provider = self.inner.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move { Ok(PyHttpResponse::from(provider.handle(request).await)) })
+        crate::runtime::awaitable(py, async move { Ok(provider.handle(request).await) }, |py, r| {
+            crate::runtime::object(py, PyHttpResponse::from(r))
+        })
     }
 
     /// Social login by API, step 1: the upstream authorization URL for the
@@ -214,9 +216,8 @@ impl PyProvider {
         login_hint: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let p = self.inner.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let start = p.oauth_begin(&provider, redirect_url.as_deref(), prompt, login_hint.as_deref()).await.map_err(crate::error::to_py)?;
-            Ok(PyOAuthStart::from(start))
+        crate::runtime::awaitable(py, async move { p.oauth_begin(&provider, redirect_url.as_deref(), prompt, login_hint.as_deref()).await }, |py, s| {
+            crate::runtime::object(py, PyOAuthStart::from(s))
         })
     }
 
@@ -241,10 +242,7 @@ impl PyProvider {
     /// `provider_token` as an awaitable.
     fn provider_token_async<'py>(&self, py: Python<'py>, user_id: String, provider: String) -> PyResult<Bound<'py, PyAny>> {
         let p = self.inner.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let v = p.provider_token(&user_id, &provider).await.map_err(crate::error::to_py)?;
-            Python::attach(|py| crate::convert::to_py_value(py, &v).map(|x| x.unbind()))
-        })
+        crate::runtime::awaitable(py, async move { p.provider_token(&user_id, &provider).await }, |py, v| crate::convert::to_py_value(py, &v))
     }
 
     /// The discovery document.

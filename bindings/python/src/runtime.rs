@@ -14,7 +14,17 @@ pub(crate) fn block<T: Send>(py: Python<'_>, fut: impl std::future::Future<Outpu
     py.detach(|| guard(|| runtime().block_on(fut))).map_err(to_py)
 }
 
-/// Runs a core future on the shared runtime as a Python awaitable.
+/// A Rust value of a `#[pyclass]` as a Python object (for `awaitable`'s
+/// conversions).
+pub(crate) fn object<'py, T>(py: Python<'py>, value: T) -> PyResult<Bound<'py, PyAny>>
+where
+    T: pyo3::PyClass + Into<pyo3::PyClassInitializer<T>>,
+{
+    Ok(Bound::new(py, value)?.into_any())
+}
+
+/// Runs a core future on the shared runtime as a Python awaitable; every
+/// `_async` twin of a blocking method is this over the same future.
 pub(crate) fn awaitable<'py, T: Send + 'static>(
     py: Python<'py>,
     fut: impl std::future::Future<Output = idflow::Result<T>> + Send + 'static,
