@@ -54,7 +54,7 @@ fn ids(items: &[Value]) -> Vec<&str> {
     items.iter().filter_map(|v| v["id"].as_str()).collect()
 }
 
-const KNOWN_FILES: [&str; 7] = [
+const KNOWN_FILES: [&str; 8] = [
     "pkce_rfc7636.json",
     "jws_rfc7515.json",
     "jws_rfc7520.json",
@@ -62,6 +62,7 @@ const KNOWN_FILES: [&str; 7] = [
     "jws_rfc7797.json",
     "jwk_thumbprint_rfc7638.json",
     "error_codes.json", // covered by the unit test in core/src/error.rs
+    "result_shapes.json",
 ];
 
 #[test]
@@ -463,4 +464,45 @@ fn jwk_thumbprint_rfc7638_vectors() {
     for want in ["rfc7638-3.1", "rfc8037-A.3", "rfc7517-A.1-ec"] {
         assert!(ids.contains(&want), "{want} is present");
     }
+}
+
+/// The token set and the session as core writes them for every binding
+/// have the fields of tests/vectors/result_shapes.json.
+#[test]
+fn result_shapes() {
+    use idflow::oidc::client::session::Session;
+    use idflow::oidc::client::TokenSet;
+    let shapes = load(vector_path!("result_shapes.json"));
+    let expected = |concept: &str| -> Vec<String> {
+        let mut names: Vec<String> = shapes[concept].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+        names.sort();
+        names
+    };
+    let keys = |v: Value| -> Vec<String> {
+        let mut names: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        names.sort();
+        names
+    };
+    let some = |s: &str| Some(s.to_owned());
+    let claims: Map<String, Value> = [("sub".to_owned(), Value::from("u1"))].into_iter().collect();
+    let tokens = TokenSet {
+        access_token: "at".into(),
+        token_type: "Bearer".into(),
+        expires_in: Some(60),
+        refresh_token: some("rt"),
+        id_token: some("it"),
+        scope: some("openid"),
+        claims: Some(claims.clone()),
+    };
+    assert_eq!(keys(tokens.to_json()), expected("token_set"));
+    let session = Session {
+        access_token: "at".into(),
+        token_type: "Bearer".into(),
+        refresh_token: some("rt"),
+        id_token: some("it"),
+        scope: some("openid"),
+        expires_at: Some(1),
+        claims,
+    };
+    assert_eq!(keys(session.to_json()), expected("session"));
 }

@@ -57,4 +57,12 @@ async function flowLogin(provider, authorizeUrl, email) {
   return done.headers.find(([k]) => k.toLowerCase() === 'location')[1]
 }
 
-module.exports = { loadVectors, b64u, serveProvider, flowLogin, setCookie }
+/** The names of `obj`'s fields in snake_case, sorted: the spelling of
+ *  tests/vectors/result_shapes.json (idToken is id_token). */
+function snakeKeys(obj) {
+  return Object.keys(obj)
+    .map((k) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`))
+    .sort()
+}
+
+module.exports = { loadVectors, b64u, serveProvider, flowLogin, setCookie, snakeKeys }

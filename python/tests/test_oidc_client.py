@@ -8,6 +8,7 @@ import urllib.parse
 import pytest
 
 import idflow
+from conftest import load_vectors
 from _op import CB, E2E, browse, op  # noqa: F401 (op is a fixture)
 
 
@@ -124,6 +125,13 @@ def test_complete_callback_without_network():
     callback = f"https://rp.example/cb?code=c&state={request['state']}"
     tokens = client.complete_callback(callback, request, 200, body, keys)
     assert tokens["claims"]["sub"] == "u1"
+    # The same fields as every other binding (tests/vectors/result_shapes.json).
+    shapes = load_vectors("result_shapes.json")
+    assert set(client.parse_callback(callback, request["state"])) == set(shapes["callback"])
+    full = json.dumps(
+        {"access_token": "at", "token_type": "Bearer", "expires_in": 60, "refresh_token": "rt", "scope": "openid", "id_token": idflow.jwt.sign(claims, key)}
+    ).encode()
+    assert set(client.complete_callback(callback, request, 200, full, keys)) == set(shapes["token_set"])
     claims["nonce"] = "other"
     bad = json.dumps({"access_token": "at", "token_type": "Bearer", "id_token": idflow.jwt.sign(claims, key)}).encode()
     with pytest.raises(idflow.TokenError) as e:

@@ -9,6 +9,7 @@ import threading
 import pytest
 
 import idflow
+from conftest import load_vectors
 from _op import CB, _Handler, browse, op  # noqa: F401 (op is a fixture)
 
 
@@ -44,6 +45,7 @@ def test_sign_in_restore_and_one_refresh_for_concurrent_callers(op, monkeypatch)
     assert e.value.code == "login_required"
     session = _sign_in(provider, manager, client, "py-session@example.com")
     assert session["claims"]["email"] == "py-session@example.com"
+    assert set(session) == set(load_vectors("result_shapes.json")["session"]), "the fields of every binding's session"
     assert manager.status() == "valid" and manager.is_valid()
     assert session["refresh_token"] in storage.value
     # Eight threads at once (the provider holds refreshes for 0.3 s): one
