@@ -14,15 +14,24 @@ pub enum ClientAuth {
     PrivateKeyJwt(Key),
 }
 
-/// The OP's endpoints, from discovery or given by hand.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// The OP's endpoints, from discovery or given by hand. It serialises
+/// with the discovery document's names (those of
+/// [`ProviderMetadata`](crate::oidc::discovery::ProviderMetadata)).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Endpoints {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    #[serde(rename = "authorization_endpoint")]
     pub authorization: String,
+    #[serde(rename = "token_endpoint")]
     pub token: String,
+    #[serde(rename = "userinfo_endpoint", skip_serializing_if = "Option::is_none")]
     pub userinfo: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    #[serde(rename = "end_session_endpoint", skip_serializing_if = "Option::is_none")]
     pub end_session: Option<String>,
+    #[serde(rename = "revocation_endpoint", skip_serializing_if = "Option::is_none")]
     pub revocation: Option<String>,
 }
 
@@ -43,19 +52,7 @@ impl From<crate::oidc::discovery::ProviderMetadata> for Endpoints {
 impl Endpoints {
     /// The discovery document's names for the endpoints in use.
     pub fn to_json(&self) -> Value {
-        let mut v = json!({"authorization_endpoint": self.authorization, "token_endpoint": self.token});
-        for (k, x) in [
-            ("issuer", &self.issuer),
-            ("userinfo_endpoint", &self.userinfo),
-            ("jwks_uri", &self.jwks_uri),
-            ("end_session_endpoint", &self.end_session),
-            ("revocation_endpoint", &self.revocation),
-        ] {
-            if let Some(x) = x {
-                v[k] = x.clone().into();
-            }
-        }
-        v
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 
@@ -214,4 +211,32 @@ pub(super) fn check_url(url: &str, what: &str) -> Result<()> {
 /// A redirect URI the app gives: RFC 8252 §7's forms, named rule when not.
 pub(super) fn check_redirect_uri(uri: &str, what: &str) -> Result<()> {
     crate::oidc::redirect_uri::classify(uri).map(|_| ()).map_err(|rule| Error::config(format!("{what}: {rule}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Endpoints;
+    use crate::oidc::discovery::ProviderMetadata;
+    use serde_json::json;
+
+    #[test]
+    fn endpoints_use_the_discovery_names_and_read_back() {
+        let e = Endpoints {
+            issuer: Some("https://op.example".into()),
+            authorization: "https://op.example/a".into(),
+            token: "https://op.example/t".into(),
+            userinfo: None,
+            jwks_uri: Some("https://op.example/jwks".into()),
+            end_session: None,
+            revocation: Some("https://op.example/r".into()),
+        };
+        let v = e.to_json();
+        assert_eq!(
+            v,
+            json!({"issuer": "https://op.example", "authorization_endpoint": "https://op.example/a", "token_endpoint": "https://op.example/t",
+                   "jwks_uri": "https://op.example/jwks", "revocation_endpoint": "https://op.example/r"})
+        );
+        let meta = ProviderMetadata::from_json(v.to_string().as_bytes()).expect("the client's names are discovery's");
+        assert_eq!(Endpoints::from(meta), e);
+    }
 }
