@@ -214,6 +214,7 @@ pub(super) fn check_redirect_uri(uri: &str, what: &str) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::Endpoints;
     use crate::oidc::discovery::ProviderMetadata;
