@@ -1,6 +1,6 @@
 //! Flows: `idflow.validate_flow`.
 
-use crate::error::guard;
+use crate::error::{guard, IntoPyResult};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -8,7 +8,7 @@ use pyo3::types::PyDict;
 /// `message` (an empty list when the flow is valid).
 #[pyfunction]
 fn validate_flow<'py>(py: Python<'py>, text: &str) -> PyResult<Vec<Bound<'py, PyDict>>> {
-    let problems = guard(|| Ok(idflow::flow::validate_flow(text))).map_err(crate::error::to_py)?;
+    let problems = guard(|| Ok(idflow::flow::validate_flow(text))).py()?;
     problems
         .into_iter()
         .map(|p| {
@@ -59,7 +59,7 @@ impl PyFlowEngine {
             let project = idflow::project::Project::from_json(project, std::path::Path::new(base_dir))?;
             project.engine(key, store(database)?)
         })
-        .map_err(crate::error::to_py)?;
+        .py()?;
         Ok(PyFlowEngine { inner: std::sync::Arc::new(engine) })
     }
 
@@ -70,7 +70,7 @@ impl PyFlowEngine {
         let key = key.inner().clone();
         let _enter = crate::runtime::runtime().enter();
         let engine = guard(|| idflow::project::Project::from_file(path)?.engine(key, store(database)?))
-            .map_err(crate::error::to_py)?;
+            .py()?;
         Ok(PyFlowEngine { inner: std::sync::Arc::new(engine) })
     }
 
@@ -115,26 +115,26 @@ impl PyFlowEngine {
     fn create_user<'py>(&self, py: Python<'py>, login_id: &str, fields: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
         let fields = input_map(fields)?;
         let store = self.inner.store().clone();
-        let user = py.detach(|| guard(|| idflow::users::create_user(store.as_ref(), login_id, &fields))).map_err(crate::error::to_py)?;
+        let user = py.detach(|| guard(|| idflow::users::create_user(store.as_ref(), login_id, &fields))).py()?;
         crate::convert::to_py_value(py, &user.to_json())
     }
 
     fn get_user<'py>(&self, py: Python<'py>, user_id: &str) -> PyResult<Bound<'py, PyAny>> {
         let store = self.inner.store().clone();
-        let user = py.detach(|| guard(|| idflow::users::get_user(store.as_ref(), user_id))).map_err(crate::error::to_py)?;
+        let user = py.detach(|| guard(|| idflow::users::get_user(store.as_ref(), user_id))).py()?;
         crate::convert::to_py_value(py, &user.to_json())
     }
 
     fn update_user<'py>(&self, py: Python<'py>, user_id: &str, fields: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
         let fields = crate::convert::dict_to_map(fields)?;
         let store = self.inner.store().clone();
-        let user = py.detach(|| guard(|| idflow::users::update_user(store.as_ref(), user_id, &fields))).map_err(crate::error::to_py)?;
+        let user = py.detach(|| guard(|| idflow::users::update_user(store.as_ref(), user_id, &fields))).py()?;
         crate::convert::to_py_value(py, &user.to_json())
     }
 
     fn delete_user(&self, py: Python<'_>, user_id: &str) -> PyResult<()> {
         let store = self.inner.store().clone();
-        py.detach(|| guard(|| idflow::users::delete_user(store.as_ref(), user_id))).map_err(crate::error::to_py)
+        py.detach(|| guard(|| idflow::users::delete_user(store.as_ref(), user_id))).py()
     }
 
     /// Users whose login id, email or name contains `text` (case-insensitive).
@@ -143,10 +143,10 @@ impl PyFlowEngine {
         let status = status
             .map(|s| idflow::user::UserStatus::parse(s).ok_or_else(|| idflow::Error::invalid_request("status must be \"enabled\" or \"disabled\"")))
             .transpose()
-            .map_err(crate::error::to_py)?;
+            .py()?;
         let query = idflow::user::UserQuery { text, status, limit, offset };
         let store = self.inner.store().clone();
-        let users = py.detach(|| guard(|| idflow::users::search_users(store.as_ref(), &query))).map_err(crate::error::to_py)?;
+        let users = py.detach(|| guard(|| idflow::users::search_users(store.as_ref(), &query))).py()?;
         users.iter().map(|u| crate::convert::to_py_value(py, &u.to_json())).collect()
     }
 

@@ -2,7 +2,7 @@
 //! options arrive as keyword arguments and are handed to the core's parsers
 //! (`ClientConfig::from_json`, `AuthorizationParams::from_json`).
 
-use crate::error::{guard, to_py};
+use crate::error::{guard, to_py, IntoPyResult};
 use crate::runtime::{awaitable, block};
 use idflow::oidc::client::{AuthorizationParams, AuthorizationRequest, ClientConfig, OidcClient};
 use pyo3::prelude::*;
@@ -65,7 +65,7 @@ fn config(
         }
     }
     let key = private_key.map(|k| k.inner().clone());
-    ClientConfig::from_json(&m, key).map_err(to_py)
+    ClientConfig::from_json(&m, key).py()
 }
 
 /// `authorization_request`'s keyword arguments as the core's
@@ -102,7 +102,7 @@ pub(crate) fn authorization_params(
     if let Some(r) = redirect_uri {
         m.insert("redirectUri".into(), r.into());
     }
-    guard(|| AuthorizationParams::from_json(&m)).map_err(to_py)
+    guard(|| AuthorizationParams::from_json(&m)).py()
 }
 
 pub(crate) fn request_arg(request: &Bound<'_, PyDict>) -> PyResult<AuthorizationRequest> {
@@ -112,7 +112,7 @@ pub(crate) fn request_arg(request: &Bound<'_, PyDict>) -> PyResult<Authorization
             m.insert(core_key.into(), crate::convert::from_py(&v)?);
         }
     }
-    AuthorizationRequest::from_json(&m).map_err(to_py)
+    AuthorizationRequest::from_json(&m).py()
 }
 
 fn request_dict<'py>(py: Python<'py>, r: &AuthorizationRequest) -> PyResult<Bound<'py, PyDict>> {
@@ -172,7 +172,7 @@ impl PyOidcClient {
     ) -> PyResult<Self> {
         let c = config(client_id, redirect_uri, None, None, Some(endpoints), client_secret, client_auth, private_key, scopes, timeout)?;
         let _enter = crate::runtime::runtime().enter();
-        let inner = guard(|| OidcClient::new(c.options, c.endpoints.unwrap_or_default())).map_err(to_py)?;
+        let inner = guard(|| OidcClient::new(c.options, c.endpoints.unwrap_or_default())).py()?;
         Ok(PyOidcClient { inner: Arc::new(inner) })
     }
 
@@ -243,14 +243,14 @@ impl PyOidcClient {
     ) -> PyResult<Bound<'py, PyDict>> {
         let params = authorization_params(scopes, prompt, login_hint, max_age, params, Some(response_type), redirect_uri)?;
         let inner = self.inner.clone();
-        let r = guard(|| inner.authorization_request(&params)).map_err(to_py)?;
+        let r = guard(|| inner.authorization_request(&params)).py()?;
         request_dict(py, &r)
     }
 
     /// Checks a callback (redirect URL, query or form_post body) against the
     /// expected state; returns `{code, id_token, state}`.
     fn parse_callback<'py>(&self, py: Python<'py>, callback: &str, expected_state: &str) -> PyResult<Bound<'py, PyDict>> {
-        let c = guard(|| self.inner.parse_callback(callback, expected_state)).map_err(to_py)?;
+        let c = guard(|| self.inner.parse_callback(callback, expected_state)).py()?;
         let d = PyDict::new(py);
         d.set_item("code", c.code)?;
         d.set_item("id_token", c.id_token)?;
@@ -272,14 +272,14 @@ impl PyOidcClient {
     ) -> PyResult<Bound<'py, PyAny>> {
         let request = request_arg(request)?;
         let out = guard(|| self.inner.complete_with(keys.inner(), callback, &request.state, &request.nonce, token_status, token_body))
-            .map_err(to_py)?;
+            .py()?;
         tokens(py, &out)
     }
 
     /// The RP-initiated logout URL.
     #[pyo3(signature = (id_token_hint=None, post_logout_redirect_uri=None, state=None))]
     fn end_session_url(&self, id_token_hint: Option<&str>, post_logout_redirect_uri: Option<&str>, state: Option<&str>) -> PyResult<String> {
-        guard(|| self.inner.end_session_url(id_token_hint, post_logout_redirect_uri, state)).map_err(to_py)
+        guard(|| self.inner.end_session_url(id_token_hint, post_logout_redirect_uri, state)).py()
     }
 
     /// Checks the callback and exchanges its code (or validates the

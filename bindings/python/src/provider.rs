@@ -1,7 +1,7 @@
 //! The OIDC provider: `idflow.Provider`, whose `handle` a WSGI/ASGI app
 //! (Flask, FastAPI, ...) calls to mount every provider endpoint.
 
-use crate::error::guard;
+use crate::error::{guard, IntoPyResult};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
@@ -121,7 +121,7 @@ impl PyProvider {
     fn new(project: &str, base_dir: &str, database: Option<&str>, base_url: Option<&str>) -> PyResult<Self> {
         let _enter = crate::runtime::runtime().enter();
         let p = guard(|| idflow::oidc::provider::Provider::open(project, std::path::Path::new(base_dir), database, base_url))
-            .map_err(crate::error::to_py)?;
+            .py()?;
         Ok(PyProvider { inner: Arc::new(p) })
     }
 
@@ -130,7 +130,7 @@ impl PyProvider {
     #[pyo3(signature = (path, *, database=None, base_url=None))]
     fn from_file(path: &str, database: Option<&str>, base_url: Option<&str>) -> PyResult<Self> {
         let _enter = crate::runtime::runtime().enter();
-        let p = guard(|| idflow::oidc::provider::Provider::open_file(path, database, base_url)).map_err(crate::error::to_py)?;
+        let p = guard(|| idflow::oidc::provider::Provider::open_file(path, database, base_url)).py()?;
         Ok(PyProvider { inner: Arc::new(p) })
     }
 
@@ -160,7 +160,7 @@ impl PyProvider {
     ) -> PyResult<PyHttpResponse> {
         let request = idflow::oidc::provider::HttpRequest::new(method, url, headers_arg(headers)?, body_arg(body)?)
             .with_peer_text(peer)
-            .map_err(crate::error::to_py)?;
+            .py()?;
         let provider = self.inner.clone();
         let r = crate::runtime::block(py, async move { Ok(provider.handle(request).await) })?;
         Ok(r.into())
@@ -179,7 +179,7 @@ impl PyProvider {
     ) -> PyResult<Bound<'py, PyAny>> {
         let request = idflow::oidc::provider::HttpRequest::new(method, url, headers_arg(headers)?, body_arg(body)?)
             .with_peer_text(peer)
-            .map_err(crate::error::to_py)?;
+            .py()?;
         let provider = self.inner.clone();
         crate::runtime::awaitable(py, async move { Ok(provider.handle(request).await) }, |py, r| {
             crate::runtime::object(py, PyHttpResponse::from(r))
@@ -226,7 +226,7 @@ impl PyProvider {
     /// `{sessionJwt, refreshJwt, user}` (the flow API's `authInfo`).
     fn oauth_exchange<'py>(&self, py: Python<'py>, code: &str, code_verifier: &str) -> PyResult<Bound<'py, PyAny>> {
         let p = self.inner.clone();
-        let info = py.detach(|| guard(|| p.oauth_exchange_code(code, code_verifier))).map_err(crate::error::to_py)?;
+        let info = py.detach(|| guard(|| p.oauth_exchange_code(code, code_verifier))).py()?;
         let v = info.to_json();
         crate::convert::to_py_value(py, &v)
     }

@@ -2,7 +2,7 @@
 //! one), and the two ways Python calls core futures on it: blocking with the
 //! GIL released, or as an asyncio awaitable.
 
-use crate::error::{guard, to_py};
+use crate::error::{guard, IntoPyResult};
 use pyo3::prelude::*;
 
 pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
@@ -11,7 +11,7 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
 
 /// Runs a core future to completion without holding the GIL.
 pub(crate) fn block<T: Send>(py: Python<'_>, fut: impl std::future::Future<Output = idflow::Result<T>> + Send) -> PyResult<T> {
-    py.detach(|| guard(|| runtime().block_on(fut))).map_err(to_py)
+    py.detach(|| guard(|| runtime().block_on(fut))).py()
 }
 
 /// A Rust value of a `#[pyclass]` as a Python object (for `awaitable`'s
@@ -31,7 +31,7 @@ pub(crate) fn awaitable<'py, T: Send + 'static>(
     convert: impl for<'a> FnOnce(Python<'a>, T) -> PyResult<Bound<'a, PyAny>> + Send + 'static,
 ) -> PyResult<Bound<'py, PyAny>> {
     pyo3_async_runtimes::tokio::future_into_py(py, async move {
-        let out = fut.await.map_err(to_py)?;
+        let out = fut.await.py()?;
         Python::attach(|py| convert(py, out).map(|v| v.unbind()))
     })
 }

@@ -2,7 +2,7 @@
 //! the app provides (`load() -> str | None`, `save(str)`, `clear()`), and
 //! an optional listener `(event: dict) -> None`.
 
-use crate::error::{guard, to_py};
+use crate::error::{guard, IntoPyResult};
 use crate::oidc::{authorization_params, none_value, request_arg, PyOidcClient};
 use crate::runtime::{awaitable, block};
 use idflow::oidc::client::{AuthorizationRequest, TokenSet};
@@ -116,7 +116,7 @@ fn bool_value(py: Python<'_>, b: bool) -> PyResult<Bound<'_, PyAny>> {
 }
 
 fn token_set(tokens: &Bound<'_, PyDict>) -> PyResult<TokenSet> {
-    TokenSet::from_json(&crate::convert::dict_to_map(tokens)?).map_err(to_py)
+    TokenSet::from_json(&crate::convert::dict_to_map(tokens)?).py()
 }
 
 /// Holds a signed-in user's session: validity checked on device, refresh
@@ -154,7 +154,7 @@ impl PySessionManager {
         if let Some(p) = lock_path {
             o.insert("lockPath".into(), p.to_string_lossy().into_owned().into());
         }
-        let options = guard(|| SessionOptions::from_json(&o)).map_err(to_py)?;
+        let options = guard(|| SessionOptions::from_json(&o)).py()?;
         let storage = Arc::new(PyStorage(Arc::new(storage)));
         Ok(PySessionManager { inner: Arc::new(SessionManager::new(client.core(), storage, options)) })
     }
