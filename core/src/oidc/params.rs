@@ -144,6 +144,26 @@ pub fn append_query_bytes(base: &str, params: &[(&str, &[u8])]) -> String {
     out + &fragment
 }
 
+/// Extra parameters given as a JSON object (`{"audience": "api"}`):
+/// strings as they are, numbers and booleans as their text. `null` or
+/// absent is none; anything else is refused with a message naming `at`.
+pub fn string_pairs(v: Option<&serde_json::Value>, at: &str) -> std::result::Result<Vec<(String, String)>, String> {
+    use serde_json::Value;
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, x)| match x {
+                Value::String(s) => Ok((k.clone(), s.clone())),
+                Value::Number(n) => Ok((k.clone(), n.to_string())),
+                Value::Bool(b) => Ok((k.clone(), b.to_string())),
+                _ => Err(format!("{at}.{k} must be a string")),
+            })
+            .collect(),
+        Some(_) => Err(format!("{at} must be an object of strings")),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

@@ -89,19 +89,7 @@ const FIELDS: [&str; 29] = [
 ];
 
 fn string_pairs(v: Option<&Value>, at: &str) -> Result<Vec<(String, String)>> {
-    match v {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Object(m)) => m
-            .iter()
-            .map(|(k, x)| match x {
-                Value::String(s) => Ok((k.clone(), s.clone())),
-                Value::Number(n) => Ok((k.clone(), n.to_string())),
-                Value::Bool(b) => Ok((k.clone(), b.to_string())),
-                _ => Err(Error::config(format!("{at}.{k} must be a string"))),
-            })
-            .collect(),
-        Some(_) => Err(Error::config(format!("{at} must be an object of strings"))),
-    }
+    crate::oidc::params::string_pairs(v, at).map_err(Error::config)
 }
 
 impl OAuthProvider {

@@ -69,19 +69,7 @@ impl AuthorizationParams {
             }
         };
         let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-        let extra = match v.get("params") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Object(m)) => m
-                .iter()
-                .map(|(k, x)| match x {
-                    Value::String(s) => Ok((k.clone(), s.clone())),
-                    Value::Number(n) => Ok((k.clone(), n.to_string())),
-                    Value::Bool(b) => Ok((k.clone(), b.to_string())),
-                    _ => Err(Error::invalid_request(format!("params.{k} must be a string"))),
-                })
-                .collect::<Result<_>>()?,
-            Some(_) => return Err(Error::invalid_request("params must be an object of strings")),
-        };
+        let extra = crate::oidc::params::string_pairs(v.get("params"), "params").map_err(Error::invalid_request)?;
         let response_type = match text("responseType").as_deref() {
             None | Some("code") => ResponseType::Code,
             Some("id_token") => ResponseType::IdToken,
