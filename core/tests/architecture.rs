@@ -20,7 +20,7 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
 const RULES: &[(&str, &[&str])] = &[
     ("jose", &["crate::oidc", "crate::flow", "crate::store", "crate::user", "crate::project", "crate::connectors"]),
     ("pkce.rs", &["crate::oidc", "crate::flow", "crate::store", "crate::user", "crate::project"]),
-    ("user.rs", &["crate::store", "crate::users", "crate::flow", "crate::oidc", "crate::project"]),
+    ("user", &["crate::store", "crate::users", "crate::flow", "crate::oidc", "crate::project"]),
     ("store", &["crate::users", "crate::flow", "crate::oidc", "crate::project", "crate::connectors"]),
     ("users", &["crate::flow", "crate::oidc", "crate::project"]),
     ("connectors", &["crate::flow", "crate::oidc", "crate::project", "crate::store"]),
