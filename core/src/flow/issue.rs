@@ -38,16 +38,17 @@ impl FlowEngine {
         let minter = Minter::new(&self.config.issuer, &self.config.signing_key);
         let audience = &self.config.audience;
         let mut claims = Map::new();
-        // `amr` names only what a step verified: none when nothing was.
-        if amr.as_array().is_some_and(|methods| !methods.is_empty()) {
-            claims.insert("amr".into(), amr);
-        }
         if let Some(tenants) = provision::tenants_claim(&user, &self.config.roles) {
             claims.insert("tenants".into(), tenants);
         }
-        let mut custom = custom.clone();
-        custom.remove("amr");
-        add_custom_claims(&mut claims, &custom);
+        add_custom_claims(&mut claims, custom);
+        // `amr` names only what a step verified, whatever the custom claims
+        // say: none when nothing was.
+        if amr.as_array().is_some_and(|methods| !methods.is_empty()) {
+            claims.insert("amr".into(), amr);
+        } else {
+            claims.remove("amr");
+        }
         let (session_jwt, _) = minter.mint(TokenKind::Session, &user.user_id, audience, iat, self.config.session_ttl, claims)?;
         let jti = random_id("R")?;
         let jti_claim: Map<String, Value> = [("jti".to_owned(), Value::from(jti.clone()))].into_iter().collect();
