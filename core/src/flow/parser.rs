@@ -186,16 +186,6 @@ pub(crate) fn check_path(p: &mut Problems, step: &str, field: &str, path: &str) 
     }
 }
 
-/// The strings of a connector body template, with their field paths.
-pub(crate) fn body_strings<'a>(v: &'a Value, at: String, out: &mut Vec<(String, &'a str)>) {
-    match v {
-        Value::String(s) => out.push((at, s)),
-        Value::Array(items) => items.iter().enumerate().for_each(|(i, x)| body_strings(x, format!("{at}[{i}]"), out)),
-        Value::Object(m) => m.iter().for_each(|(k, x)| body_strings(x, format!("{at}.{k}"), out)),
-        _ => {}
-    }
-}
-
 /// Collected edges: (from step, field, target).
 pub(crate) type Edges = Vec<(String, String, String)>;
 

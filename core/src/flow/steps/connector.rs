@@ -4,7 +4,6 @@
 
 use super::prelude::*;
 use crate::connectors::{ConnectorCall, Method};
-use crate::flow::parser::body_strings;
 use crate::flow::template::{render_header, render_json, render_url};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -104,5 +103,15 @@ impl StepType for ConnectorStep {
         ctx.set(&format!("connectors.{}", self.context_key), response.context_value())?;
         ctx.set(&format!("connectorResponses.{}", self.context_key), response.http_value())?;
         Ok(Next::Step(self.next.clone()))
+    }
+}
+
+/// The strings of a connector body template, with their field paths.
+fn body_strings<'a>(v: &'a Value, at: String, out: &mut Vec<(String, &'a str)>) {
+    match v {
+        Value::String(s) => out.push((at, s)),
+        Value::Array(items) => items.iter().enumerate().for_each(|(i, x)| body_strings(x, format!("{at}[{i}]"), out)),
+        Value::Object(m) => m.iter().for_each(|(k, x)| body_strings(x, format!("{at}.{k}"), out)),
+        _ => {}
     }
 }
