@@ -50,7 +50,7 @@ pub(super) fn oct_material(secret: Vec<u8>) -> Material {
     Material::Oct { secret, macs: Default::default() }
 }
 
-pub(super) fn check_rsa_size(n: &[u8]) -> Result<()> {
+fn check_rsa_size(n: &[u8]) -> Result<()> {
     let bits = rsa_bits(n);
     if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
         return Err(key_err(format!(

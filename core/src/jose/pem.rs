@@ -18,12 +18,12 @@ use aws_lc_rs::{rsa, signature};
 use der::asn1::{AnyRef, BitStringRef, ObjectIdentifier, UintRef};
 use der::{Decode, Encode};
 
-pub(super) const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-pub(super) const OID_EC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const OID_EC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 pub(super) const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 pub(super) const OID_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
 pub(super) const OID_P521: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
-pub(super) const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 
 /// The parts of a SubjectPublicKeyInfo or a PKCS#8 PrivateKeyInfo that
 /// choose the key type.
@@ -74,7 +74,7 @@ fn parse_rsa_public_key(der: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
 
 /// The eight integers of a two-prime RSAPrivateKey (RFC 8017 A.1.2): n, e,
 /// d, p, q, dp, dq, qi. Multi-prime keys are `None`.
-pub(super) fn parse_rsa_private_key(der: &[u8]) -> Option<[Vec<u8>; 8]> {
+fn parse_rsa_private_key(der: &[u8]) -> Option<[Vec<u8>; 8]> {
     let k = pkcs1::RsaPrivateKey::from_der(der).ok()?;
     if k.other_prime_infos.is_some() {
         return None;

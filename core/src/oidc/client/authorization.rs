@@ -109,7 +109,7 @@ impl AuthorizationRequest {
 /// The parameters of a callback given as a full redirect URL (any scheme:
 /// `https://app/cb?...`, `com.example.app:/cb?...`), a path, a query or a
 /// `form_post` body (where a `?` is always percent-encoded).
-pub(super) fn callback_query(input: &str) -> &str {
+fn callback_query(input: &str) -> &str {
     let is_url = input.starts_with('/') || url::Url::parse(input).is_ok();
     let query = match input.split_once('?') {
         Some((_, q)) if is_url => q,

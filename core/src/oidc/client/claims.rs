@@ -14,7 +14,7 @@ impl OidcClient {
     }
     /// Checks a verified id_token's claims beyond signature, iss, aud and
     /// times: azp, nonce and at_hash.
-    pub(super) fn check_id_token_claims(&self, claims: &Map<String, Value>, alg: Option<Algorithm>, nonce: Option<&str>, access_token: Option<&str>) -> Result<()> {
+    fn check_id_token_claims(&self, claims: &Map<String, Value>, alg: Option<Algorithm>, nonce: Option<&str>, access_token: Option<&str>) -> Result<()> {
         let multi_aud = matches!(claims.get("aud"), Some(Value::Array(a)) if a.len() > 1);
         match str_claim(claims, "azp") {
             Some(azp) if azp != self.options.client_id => {

@@ -105,7 +105,7 @@ pub struct ClientConfig {
     pub endpoints: Option<Endpoints>,
 }
 
-pub(super) const CONFIG_FIELDS: [&str; 16] = [
+const CONFIG_FIELDS: [&str; 16] = [
     "clientId", "redirectUri", "clientSecret", "clientAuth", "scopes", "timeout", "leeway", "idTokenAlgorithms",
     "discoveryUrl", "issuer", "authorizationEndpoint", "tokenEndpoint", "userinfoEndpoint", "jwksUri",
     "endSessionEndpoint", "revocationEndpoint",

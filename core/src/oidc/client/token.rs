@@ -57,7 +57,7 @@ impl OidcClient {
         OidcClient::token_response_fields(status, &doc)
     }
     /// The checks and fields of a parsed token response.
-    pub(super) fn token_response_fields(status: u16, doc: &Map<String, Value>) -> Result<TokenSet> {
+    fn token_response_fields(status: u16, doc: &Map<String, Value>) -> Result<TokenSet> {
         if let Some(error) = str_claim(doc, "error") {
             return Err(Error::new(oauth_error_code(error), describe(error, str_claim(doc, "error_description"))));
         }
@@ -97,7 +97,7 @@ impl OidcClient {
         tokens.claims = Some(self.validate_id_token_with(keys, id_token, Some(nonce), Some(&tokens.access_token))?);
         Ok(tokens)
     }
-    pub(super) async fn post_token(&self, endpoints: &Endpoints, mut form: Vec<(String, String)>) -> Result<TokenSet> {
+    async fn post_token(&self, endpoints: &Endpoints, mut form: Vec<(String, String)>) -> Result<TokenSet> {
         let mut request = self.http.post(&endpoints.token).header(reqwest::header::ACCEPT, "application/json");
         match &self.options.auth {
             ClientAuth::None => form.push(("client_id".into(), self.options.client_id.clone())),
@@ -149,7 +149,7 @@ impl OidcClient {
     /// merged over them when the OP has a userinfo endpoint and profile
     /// claims were asked for (OIDC Core §5.4: with an access token, an OP
     /// may put them in userinfo only); without a JWKS, userinfo alone.
-    pub(super) async fn claims_for(&self, endpoints: &Endpoints, tokens: &TokenSet, nonce: Option<&str>) -> Result<Option<Map<String, Value>>> {
+    async fn claims_for(&self, endpoints: &Endpoints, tokens: &TokenSet, nonce: Option<&str>) -> Result<Option<Map<String, Value>>> {
         let has_jwks = self.jwks.lock().unwrap_or_else(|p| p.into_inner()).is_some();
         let mut claims = match (&tokens.id_token, has_jwks) {
             (Some(id), true) => Some(self.validate_id_token(id, nonce, Some(&tokens.access_token)).await?),

@@ -11,12 +11,12 @@ use crate::ids::now_secs;
 use crate::jose::{self, Validation};
 use serde_json::{json, Value};
 
-pub(super) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The longest lifetime a client assertion may claim: one hour, which
 /// common clients (authlib signs for 3600 s) stay within; its `jti` is
 /// remembered for all of it.
-pub(super) const MAX_ASSERTION_LIFETIME: u64 = 3600;
+const MAX_ASSERTION_LIFETIME: u64 = 3600;
 
 /// An authenticated client.
 pub(crate) enum Client<'a> {
@@ -35,7 +35,7 @@ impl Client<'_> {
 
 /// The client id a request claims (before anything is verified): the
 /// Basic user, `client_id`, or a client assertion's `iss`.
-pub(super) fn claimed_client_id(req: &HttpRequest, params: &Params) -> String {
+fn claimed_client_id(req: &HttpRequest, params: &Params) -> String {
     let basic = req.header("authorization").filter(|h| h.len() > 6 && h[..6].eq_ignore_ascii_case("basic ")).and_then(|h| {
         let raw = crate::b64::decode_std(h[6..].trim())?;
         let text = String::from_utf8(raw).ok()?;
@@ -81,7 +81,7 @@ impl Provider {
     }
     /// Client authentication (RFC 6749 §2.3, RFC 7523 §2.2). A client uses
     /// exactly one method, and it must be its registered one.
-    pub(super) async fn authenticate_client_once(&self, req: &HttpRequest, params: &Params) -> Result<Client<'_>> {
+    async fn authenticate_client_once(&self, req: &HttpRequest, params: &Params) -> Result<Client<'_>> {
         let basic = match req.header("authorization") {
             Some(h) if h.len() > 6 && h[..6].eq_ignore_ascii_case("basic ") => {
                 let raw = crate::b64::decode_std(h[6..].trim()).ok_or_else(|| invalid_client("the Basic credentials are not base64"))?;
@@ -146,7 +146,7 @@ impl Provider {
         }
         Err(invalid_client("client authentication failed"))
     }
-    pub(super) async fn assertion_client(&self, assertion: &str, client_id: Option<&str>) -> Result<Client<'_>> {
+    async fn assertion_client(&self, assertion: &str, client_id: Option<&str>) -> Result<Client<'_>> {
         let unverified = jose::decode_unverified(assertion).map_err(|_| invalid_client("client_assertion is not a JWT"))?;
         let iss = unverified.claims.get("iss").and_then(Value::as_str).unwrap_or_default();
         let sub = unverified.claims.get("sub").and_then(Value::as_str).unwrap_or_default();

@@ -176,7 +176,7 @@ impl Provider {
     }
     /// A grant for what `login` authorized by `request` (revoked with the
     /// session, read back by userinfo for the `claims` request).
-    pub(super) fn new_grant(&self, request: &Value, login: &SignIn<'_>, expires_at: u64) -> Result<String> {
+    fn new_grant(&self, request: &Value, login: &SignIn<'_>, expires_at: u64) -> Result<String> {
         let grant_id = random_id("G")?;
         let record = json!({
             "clientId": str_field(request, "clientId"), "userId": login.user_id, "sid": login.sid, "revoked": false,
@@ -186,7 +186,7 @@ impl Provider {
         self.add_grant_to_session(login.sid, &grant_id)?;
         Ok(grant_id)
     }
-    pub(super) fn add_grant_to_session(&self, sid: &str, grant_id: &str) -> Result<()> {
+    fn add_grant_to_session(&self, sid: &str, grant_id: &str) -> Result<()> {
         if let Some(mut s) = self.store.record("session", sid)? {
             let expires = s.get("expiresAt").and_then(Value::as_u64);
             match s.get_mut("grants").and_then(Value::as_array_mut) {

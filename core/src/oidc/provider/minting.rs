@@ -11,7 +11,7 @@ use crate::jose::{add_custom_claims, Minter, TokenKind};
 use serde_json::{Map, Value};
 
 /// `amr` (only when a method verified something), `acr` and `sid`.
-pub(super) fn add_auth_claims(s: &Subject<'_>, claims: &mut Map<String, Value>) {
+fn add_auth_claims(s: &Subject<'_>, claims: &mut Map<String, Value>) {
     if let Some(a) = s.amr.filter(|a| a.as_array().is_some_and(|x| !x.is_empty())) {
         claims.insert("amr".into(), a.clone());
     }
@@ -69,7 +69,7 @@ impl Provider {
         Ok(self.minter().mint(TokenKind::Id, s.subject, s.client_id, now_secs(), self.project.session_ttl, claims)?.0)
     }
     /// Issues this provider's JWTs with its active key.
-    pub(super) fn minter(&self) -> Minter<'_> {
+    fn minter(&self) -> Minter<'_> {
         Minter::new(&self.issuer, &self.keys.active)
     }
 }

@@ -13,7 +13,7 @@ impl SessionManager {
         let outcome = self.access_token_locked(&mut st, seen).await;
         self.finish(st, outcome)
     }
-    pub(super) async fn access_token_locked(&self, st: &mut State, seen: u64) -> Result<String> {
+    async fn access_token_locked(&self, st: &mut State, seen: u64) -> Result<String> {
         let entry = self.entry(st);
         self.ready(st).await?;
         let (token, due, expired, refreshable) = match &st.session {
@@ -57,7 +57,7 @@ impl SessionManager {
     /// Single flight: when a refresh ended while this caller waited for the
     /// lock (the attempt count moved past `seen`), its outcome is shared;
     /// otherwise this caller refreshes.
-    pub(super) async fn refresh_once(&self, st: &mut State, seen: u64, forced: bool, entry: Entry) -> Result<()> {
+    async fn refresh_once(&self, st: &mut State, seen: u64, forced: bool, entry: Entry) -> Result<()> {
         if let Some(outcome) = st.last_refresh.as_ref().filter(|_| self.attempts.load(Ordering::SeqCst) != seen) {
             return outcome.clone();
         }
@@ -71,7 +71,7 @@ impl SessionManager {
     /// Under the client's lock: reads the storage again and adopts what
     /// another instance renewed (a forced refresh is then done; an
     /// unforced one only refreshes when the adopted token is due too).
-    pub(super) async fn refresh_coordinated(&self, st: &mut State, forced: bool, entry: Entry) -> Result<()> {
+    async fn refresh_coordinated(&self, st: &mut State, forced: bool, entry: Entry) -> Result<()> {
         let _lock = self.coordinate().await?;
         let had = st.session.is_some();
         self.reload(st).await?;
@@ -97,7 +97,7 @@ impl SessionManager {
         }
         self.refresh_with_provider(st).await
     }
-    pub(super) async fn refresh_with_provider(&self, st: &mut State) -> Result<()> {
+    async fn refresh_with_provider(&self, st: &mut State) -> Result<()> {
         let Some(current) = st.session.clone() else { return Err(signed_out()) };
         let Some(refresh_token) = current.refresh_token.clone() else {
             return Err(Error::new(ErrorCode::LoginRequired, "the session has no refresh token: sign in again"));

@@ -137,7 +137,7 @@ impl SessionManager {
         cleared
     }
     #[allow(clippy::type_complexity)]
-    pub(super) async fn sign_out_locked(&self, st: &mut State) -> Result<(Option<(String, &'static str)>, Result<()>)> {
+    async fn sign_out_locked(&self, st: &mut State) -> Result<(Option<(String, &'static str)>, Result<()>)> {
         // Sign-out goes on without the lock when it cannot be had.
         let _lock = self.coordinate().await.ok();
         if !st.dirty {

@@ -54,7 +54,7 @@ impl SessionStorage for MemoryStorage {
 
 /// The stored record's format: 2 is `{"v":2,"session":{...},"pending":{...}}`;
 /// 1 (read, never written) was the session's fields at the top level.
-pub(super) const STORAGE_VERSION: u64 = 2;
+const STORAGE_VERSION: u64 = 2;
 
 /// A sign-in started by `begin`, waiting for its callback.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,7 +107,7 @@ pub(super) fn unreadable(what: &str) -> Error {
 
 /// A record this version does not know how to read (written by a newer
 /// one): refused and never overwritten.
-pub(super) fn newer_format(doc: &Map<String, Value>) -> Option<Error> {
+fn newer_format(doc: &Map<String, Value>) -> Option<Error> {
     let v = doc.get("v").and_then(Value::as_u64).filter(|v| *v > STORAGE_VERSION)?;
     Some(Error::new(
         ErrorCode::Storage,
