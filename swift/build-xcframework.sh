@@ -39,12 +39,13 @@ cp "$(lib aarch64-apple-ios)" "$WORK/ios/"
 lipo -create "$(lib aarch64-apple-ios-sim)" "$(lib x86_64-apple-ios)" -output "$WORK/ios-simulator/libidflow_uniffi.a"
 lipo -create "$(lib aarch64-apple-darwin)" "$(lib x86_64-apple-darwin)" -output "$WORK/macos/libidflow_uniffi.a"
 
-# The header uniffi generated (committed in swift/Sources/IdFlowFFI) and a
+# The headers uniffi generated (committed in swift/Sources/IdFlowFFI) and a
 # module map without a `link` line: the binary target links the library.
-cp swift/Sources/IdFlowFFI/IdFlowFFI.h "$WORK/headers/"
+cp swift/Sources/IdFlowFFI/IdFlowFFI.h swift/Sources/IdFlowFFI/IdFlowCoreFFI.h "$WORK/headers/"
 cat > "$WORK/headers/module.modulemap" <<'EOF'
 module IdFlowFFI {
     header "IdFlowFFI.h"
+    header "IdFlowCoreFFI.h"
     export *
 }
 EOF

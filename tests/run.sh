@@ -48,12 +48,17 @@ uniffi_build() {
   local gen
   gen="$(mktemp -d)"
   "$LIB_DIR/uniffi-bindgen" generate "$LIB_DIR/libidflow_uniffi.so" -l kotlin -l swift --no-format -o "$gen" || return 1
+  # Two uniffi crates: bindings/uniffi (IdFlow, dev.idflow) and the core's
+  # own records (IdFlowCore, compiled into the same Swift module; Kotlin
+  # package dev.idflow.core).
+  mkdir -p kotlin/src/main/kotlin/dev/idflow/core
   cp "$gen/dev/idflow/idflow.kt" kotlin/src/main/kotlin/dev/idflow/idflow.kt
-  cp "$gen/IdFlow.swift" swift/Sources/IdFlow/IdFlow.swift
-  cp "$gen/IdFlowFFI.h" swift/Sources/IdFlowFFI/IdFlowFFI.h
+  cp "$gen/dev/idflow/core/idflow_core.kt" kotlin/src/main/kotlin/dev/idflow/core/idflow_core.kt
+  cp "$gen/IdFlow.swift" "$gen/IdFlowCore.swift" swift/Sources/IdFlow/
+  cp "$gen/IdFlowFFI.h" "$gen/IdFlowCoreFFI.h" swift/Sources/IdFlowFFI/
   rm -rf "$gen"
   # The committed bindings must be what this core generates.
-  if ! git diff --quiet -- kotlin/src/main swift/Sources 2>/dev/null; then
+  if ! git diff --quiet -- kotlin/src/main swift/Sources 2>/dev/null || [ -n "$(git ls-files --others --exclude-standard -- kotlin/src/main swift/Sources 2>/dev/null)" ]; then
     echo "generated bindings changed: commit kotlin/src/main and swift/Sources"
     git --no-pager diff --stat -- kotlin/src/main swift/Sources
     [ "${CI:-}" = "true" ] && return 1

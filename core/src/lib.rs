@@ -3,6 +3,11 @@
 //! `idflow` binary. Bindings only convert types and errors; all behaviour
 //! lives here. See docs/ARCHITECTURE.md for the architecture.
 
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!("idflow_core");
+#[cfg(feature = "uniffi")]
+mod ffi;
+
 mod b64;
 pub mod connectors;
 mod env;

@@ -196,7 +196,7 @@ fn validation(o: &VerifyOptions) -> Result<Validation, Error> {
         },
         leeway: o.leeway.map(u64::from),
         required_claims: o.required_claims.clone(),
-        max_token_size: o.max_token_size.map(|m| m as usize),
+        max_token_size: o.max_token_size.map(u64::from),
         now: o.now.map(|n| u64::try_from(n).map_err(|_| Error::config("now must not be negative"))).transpose()?,
     })
 }

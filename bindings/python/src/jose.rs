@@ -244,7 +244,7 @@ fn validation(
         audience,
         leeway: Some(leeway),
         required_claims,
-        max_token_size: Some(max_token_size),
+        max_token_size: Some(max_token_size as u64),
         now,
     };
     guard(|| Validation::from_options(options)).py()

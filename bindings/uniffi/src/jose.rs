@@ -130,38 +130,12 @@ impl KeySet {
     }
 }
 
-/// JWT validation options; only `algorithms` is required.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct VerifyOptions {
-    pub algorithms: Vec<String>,
-    #[uniffi(default)]
-    pub issuer: Option<String>,
-    #[uniffi(default)]
-    pub audience: Vec<String>,
-    /// Seconds; defaults to 60, at most 300.
-    #[uniffi(default)]
-    pub leeway: Option<u32>,
-    /// Defaults to `["exp"]`.
-    #[uniffi(default)]
-    pub required_claims: Option<Vec<String>>,
-    /// Bytes; defaults to 16384.
-    #[uniffi(default)]
-    pub max_token_size: Option<u32>,
-    /// Pinned clock (seconds since the epoch), for tests.
-    #[uniffi(default)]
-    pub now: Option<u64>,
-}
+/// JWT validation options (the core's `ValidationOptions`); only
+/// `algorithms` is required.
+pub type VerifyOptions = jose::ValidationOptions;
 
 fn validation(o: &VerifyOptions) -> Result<Validation, Error> {
-    Validation::from_options(jose::ValidationOptions {
-        algorithms: o.algorithms.clone(),
-        issuer: o.issuer.clone(),
-        audience: o.audience.clone(),
-        leeway: o.leeway.map(u64::from),
-        required_claims: o.required_claims.clone(),
-        max_token_size: o.max_token_size.map(|m| m as usize),
-        now: o.now,
-    })
+    Validation::from_options(o.clone())
 }
 
 /// Signs JSON claims (text) as a compact JWT; `header` adds JSON header members.

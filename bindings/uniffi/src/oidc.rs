@@ -4,89 +4,17 @@
 use idflow::oidc::client::{AuthorizationParams, ClientConfig, OidcClient as CoreClient, TokenSet};
 use std::sync::Arc;
 
-/// What the app keeps between the redirect and the callback.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct AuthorizationRequest {
-    pub url: String,
-    pub state: String,
-    pub nonce: String,
-    pub code_verifier: Option<String>,
-    pub redirect_uri: String,
-}
+/// What the app keeps between the redirect and the callback (the core's
+/// record).
+pub use idflow::oidc::client::AuthorizationRequest;
 
 /// A callback that passed the checks (state, error, `iss`): the code, or
 /// the id_token of an implicit response, and the state.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct CallbackParams {
-    pub code: Option<String>,
-    pub id_token: Option<String>,
-    pub state: String,
-}
+pub type CallbackParams = idflow::oidc::client::Callback;
 
-impl From<idflow::oidc::client::Callback> for CallbackParams {
-    fn from(c: idflow::oidc::client::Callback) -> CallbackParams {
-        CallbackParams { code: c.code, id_token: c.id_token, state: c.state }
-    }
-}
-
-/// A token response; `claims_json` holds the validated id_token's claims.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct TokenResponse {
-    pub access_token: String,
-    pub token_type: String,
-    pub expires_in: Option<u64>,
-    pub refresh_token: Option<String>,
-    pub id_token: Option<String>,
-    pub scope: Option<String>,
-    pub claims_json: Option<String>,
-}
-
-impl From<TokenSet> for TokenResponse {
-    fn from(t: TokenSet) -> Self {
-        TokenResponse {
-            access_token: t.access_token,
-            token_type: t.token_type,
-            expires_in: t.expires_in,
-            refresh_token: t.refresh_token,
-            id_token: t.id_token,
-            scope: t.scope,
-            claims_json: t.claims.map(|c| serde_json::Value::Object(c).to_string()),
-        }
-    }
-}
-
-impl TryFrom<TokenResponse> for TokenSet {
-    type Error = idflow::Error;
-
-    /// The inverse of `From<TokenSet>`; `claims_json` must be a JSON object.
-    fn try_from(t: TokenResponse) -> Result<Self, idflow::Error> {
-        let claims = match t.claims_json {
-            Some(text) => Some(object(Some(text), "claims_json")?),
-            None => None,
-        };
-        Ok(TokenSet {
-            access_token: t.access_token,
-            token_type: t.token_type,
-            expires_in: t.expires_in,
-            refresh_token: t.refresh_token,
-            id_token: t.id_token,
-            scope: t.scope,
-            claims,
-        })
-    }
-}
-
-impl From<AuthorizationRequest> for idflow::oidc::client::AuthorizationRequest {
-    fn from(r: AuthorizationRequest) -> Self {
-        idflow::oidc::client::AuthorizationRequest {
-            url: r.url,
-            state: r.state,
-            nonce: r.nonce,
-            code_verifier: r.code_verifier,
-            redirect_uri: r.redirect_uri,
-        }
-    }
-}
+/// A token response (the core's `TokenSet`); `claimsJson` holds the
+/// validated id_token's claims.
+pub type TokenResponse = TokenSet;
 
 pub(crate) fn object(text: Option<String>, what: &str) -> Result<serde_json::Map<String, serde_json::Value>, idflow::Error> {
     match text.map(|t| serde_json::from_str::<serde_json::Value>(&t)) {
@@ -150,19 +78,18 @@ impl OidcClient {
     #[uniffi::method(default(options = None))]
     pub fn authorization_request(&self, options: Option<String>) -> Result<AuthorizationRequest, crate::IdflowError> {
         crate::error::guard(|| {
-            let r = self.inner.authorization_request(&AuthorizationParams::from_json(&object(options, "options")?)?)?;
-            Ok(AuthorizationRequest { url: r.url, state: r.state, nonce: r.nonce, code_verifier: r.code_verifier, redirect_uri: r.redirect_uri })
+            self.inner.authorization_request(&AuthorizationParams::from_json(&object(options, "options")?)?)
         })
     }
 
     /// Checks a callback URL (or query / form body); returns the code or id_token.
     pub fn parse_callback(&self, callback: String, expected_state: String) -> Result<CallbackParams, crate::IdflowError> {
-        crate::error::guard(|| Ok(self.inner.parse_callback(&callback, &expected_state)?.into()))
+        crate::error::guard(|| self.inner.parse_callback(&callback, &expected_state))
     }
 
     /// Checks the callback and exchanges the code.
     pub async fn handle_callback(&self, callback: String, request: AuthorizationRequest) -> Result<TokenResponse, crate::IdflowError> {
-        Ok(self.inner.handle_callback(&callback, &request.into()).await?.into())
+        Ok(self.inner.handle_callback(&callback, &request).await?)
     }
 
     #[uniffi::method(default(nonce = None, access_token = None))]
@@ -178,7 +105,7 @@ impl OidcClient {
 
     #[uniffi::method(default(scopes = None))]
     pub async fn refresh(&self, refresh_token: String, scopes: Option<Vec<String>>) -> Result<TokenResponse, crate::IdflowError> {
-        Ok(self.inner.refresh(&refresh_token, scopes.as_deref()).await?.into())
+        Ok(self.inner.refresh(&refresh_token, scopes.as_deref()).await?)
     }
 
     #[uniffi::method(default(token_type_hint = None))]

@@ -6,7 +6,7 @@
 
 use crate::oidc::{AuthorizationRequest, OidcClient, TokenResponse};
 use crate::IdflowError;
-use idflow::oidc::client::{AuthorizationParams, TokenSet};
+use idflow::oidc::client::AuthorizationParams;
 use idflow::oidc::client::session::{self, SessionOptions, StorageFuture};
 use std::sync::Arc;
 
@@ -45,16 +45,7 @@ impl session::SessionStorage for Foreign {
     }
 }
 
-/// Why a session ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum SignOutReason {
-    /// `signOut()` was called.
-    User,
-    /// The provider refused the refresh token (`invalid_grant`).
-    RefreshRefused,
-    /// Another instance over the same storage signed out.
-    Elsewhere,
-}
+pub use session::{Session, SessionStatus, SignOutReason};
 
 /// What a `SessionListener` hears.
 #[derive(Debug, Clone, uniffi::Enum)]
@@ -72,15 +63,8 @@ pub enum SessionEvent {
 impl From<&session::SessionEvent> for SessionEvent {
     fn from(e: &session::SessionEvent) -> Self {
         match e {
-            session::SessionEvent::Refreshed(s) => SessionEvent::Refreshed { session: s.clone().into() },
-            session::SessionEvent::SignedOut { reason, message } => SessionEvent::SignedOut {
-                reason: match reason {
-                    session::SignOutReason::User => SignOutReason::User,
-                    session::SignOutReason::RefreshRefused => SignOutReason::RefreshRefused,
-                    session::SignOutReason::Elsewhere => SignOutReason::Elsewhere,
-                },
-                message: message.clone(),
-            },
+            session::SessionEvent::Refreshed(s) => SessionEvent::Refreshed { session: s.clone() },
+            session::SessionEvent::SignedOut { reason, message } => SessionEvent::SignedOut { reason: *reason, message: message.clone() },
             session::SessionEvent::StorageFailed(e) => SessionEvent::StorageFailed { code: e.code.as_str().into(), message: e.message.clone() },
         }
     }
@@ -98,56 +82,6 @@ struct ForeignListener(Arc<dyn SessionListener>);
 impl session::SessionListener for ForeignListener {
     fn on_event(&self, event: &session::SessionEvent) {
         self.0.on_event(event.into());
-    }
-}
-
-/// Where a session stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum SessionStatus {
-    SignedOut,
-    /// The id_token's signature checks out and the access token is unexpired.
-    Valid,
-    /// The access token expired; a refresh token can renew it.
-    Expired,
-    /// The tokens fail verification, or expired with no refresh token.
-    Invalid,
-}
-
-impl From<session::SessionStatus> for SessionStatus {
-    fn from(s: session::SessionStatus) -> Self {
-        match s {
-            session::SessionStatus::SignedOut => SessionStatus::SignedOut,
-            session::SessionStatus::Valid => SessionStatus::Valid,
-            session::SessionStatus::Expired => SessionStatus::Expired,
-            session::SessionStatus::Invalid => SessionStatus::Invalid,
-        }
-    }
-}
-
-/// A signed-in user's tokens; `claims_json` is the verified id_token's claims.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct Session {
-    pub access_token: String,
-    pub token_type: String,
-    pub refresh_token: Option<String>,
-    pub id_token: Option<String>,
-    pub scope: Option<String>,
-    /// Seconds since the epoch.
-    pub expires_at: Option<u64>,
-    pub claims_json: String,
-}
-
-impl From<session::Session> for Session {
-    fn from(s: session::Session) -> Self {
-        Session {
-            access_token: s.access_token,
-            token_type: s.token_type,
-            refresh_token: s.refresh_token,
-            id_token: s.id_token,
-            scope: s.scope,
-            expires_at: s.expires_at,
-            claims_json: serde_json::Value::Object(s.claims).to_string(),
-        }
     }
 }
 
@@ -190,8 +124,7 @@ impl SessionManager {
     /// for another state or too late is refused with `InvalidRequest`.
     #[uniffi::method(default(request = None))]
     pub async fn complete(&self, callback: String, request: Option<AuthorizationRequest>) -> Result<Session, IdflowError> {
-        let request = request.map(idflow::oidc::client::AuthorizationRequest::from);
-        Ok(self.inner.complete(&callback, request.as_ref()).await?.into())
+        Ok(self.inner.complete(&callback, request.as_ref()).await?)
     }
 
     /// Hears `Refreshed`, `SignedOut` (with the reason) and `StorageFailed`;
@@ -202,17 +135,17 @@ impl SessionManager {
 
     /// Signs in with tokens obtained elsewhere (the id_token is verified).
     pub async fn sign_in(&self, tokens: TokenResponse) -> Result<Session, IdflowError> {
-        Ok(self.inner.sign_in(TokenSet::try_from(tokens)?).await?.into())
+        Ok(self.inner.sign_in(tokens).await?)
     }
 
     /// The session, or null when signed out.
     pub async fn session(&self) -> Result<Option<Session>, IdflowError> {
-        Ok(self.inner.session().await?.map(Into::into))
+        Ok(self.inner.session().await?)
     }
 
     /// Checks the id_token's signature against the provider's JWKS, on device.
     pub async fn status(&self) -> Result<SessionStatus, IdflowError> {
-        Ok(self.inner.status().await?.into())
+        Ok(self.inner.status().await?)
     }
 
     pub async fn is_valid(&self) -> Result<bool, IdflowError> {
@@ -227,7 +160,7 @@ impl SessionManager {
 
     /// Refreshes now.
     pub async fn refresh(&self) -> Result<Session, IdflowError> {
-        Ok(self.inner.refresh().await?.into())
+        Ok(self.inner.refresh().await?)
     }
 
     /// Revokes the refresh token (best effort) and clears the storage.

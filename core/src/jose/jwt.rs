@@ -74,16 +74,29 @@ impl Validation {
     }
 }
 
-/// [`Validation`] settings by wire name, as the bindings receive them; every
-/// `None` keeps the default. [`Validation::from_options`] checks them.
+/// [`Validation`] settings by wire name, as every binding receives them
+/// (Swift and Kotlin see this record as `VerifyOptions`); every `None`
+/// keeps the default. [`Validation::from_options`] checks them.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record), uniffi(name = "VerifyOptions"))]
 pub struct ValidationOptions {
+    /// Algorithm names; required, non-empty.
     pub algorithms: Vec<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub issuer: Option<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub audience: Vec<String>,
+    /// Seconds; defaults to 60, at most 300.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub leeway: Option<u64>,
+    /// Defaults to `["exp"]`.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub required_claims: Option<Vec<String>>,
-    pub max_token_size: Option<usize>,
+    /// Bytes; defaults to 16384.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub max_token_size: Option<u64>,
+    /// Pinned clock (seconds since the epoch), for tests.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub now: Option<u64>,
 }
 
@@ -101,7 +114,7 @@ impl Validation {
             v.required_claims = r;
         }
         if let Some(m) = o.max_token_size {
-            v.max_token_size = m;
+            v.max_token_size = usize::try_from(m).unwrap_or(usize::MAX);
         }
         v.now = o.now;
         v.check()?;

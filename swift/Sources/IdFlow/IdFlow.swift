@@ -503,22 +503,6 @@ fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
-    typealias FfiType = UInt64
-    typealias SwiftType = UInt64
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt64 {
-        return try lift(readInt(&buf))
-    }
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        writeInt(&buf, lower(value))
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterDouble: FfiConverterPrimitive {
     typealias FfiType = Double
     typealias SwiftType = Double
@@ -3015,137 +2999,6 @@ public func FfiConverterTypeSessionStorage_lower(_ value: SessionStorage) -> UIn
 
 
 /**
- * What the app keeps between the redirect and the callback.
- */
-public struct AuthorizationRequest: Equatable, Hashable {
-    public var url: String
-    public var state: String
-    public var nonce: String
-    public var codeVerifier: String?
-    public var redirectUri: String
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(url: String, state: String, nonce: String, codeVerifier: String?, redirectUri: String) {
-        self.url = url
-        self.state = state
-        self.nonce = nonce
-        self.codeVerifier = codeVerifier
-        self.redirectUri = redirectUri
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension AuthorizationRequest: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeAuthorizationRequest: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AuthorizationRequest {
-        return
-            try AuthorizationRequest(
-                url: FfiConverterString.read(from: &buf), 
-                state: FfiConverterString.read(from: &buf), 
-                nonce: FfiConverterString.read(from: &buf), 
-                codeVerifier: FfiConverterOptionString.read(from: &buf), 
-                redirectUri: FfiConverterString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: AuthorizationRequest, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.url, into: &buf)
-        FfiConverterString.write(value.state, into: &buf)
-        FfiConverterString.write(value.nonce, into: &buf)
-        FfiConverterOptionString.write(value.codeVerifier, into: &buf)
-        FfiConverterString.write(value.redirectUri, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeAuthorizationRequest_lift(_ buf: RustBuffer) throws -> AuthorizationRequest {
-    return try FfiConverterTypeAuthorizationRequest.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeAuthorizationRequest_lower(_ value: AuthorizationRequest) -> RustBuffer {
-    return FfiConverterTypeAuthorizationRequest.lower(value)
-}
-
-
-/**
- * A callback that passed the checks (state, error, `iss`): the code, or
- * the id_token of an implicit response, and the state.
- */
-public struct CallbackParams: Equatable, Hashable {
-    public var code: String?
-    public var idToken: String?
-    public var state: String
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(code: String?, idToken: String?, state: String) {
-        self.code = code
-        self.idToken = idToken
-        self.state = state
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension CallbackParams: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeCallbackParams: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CallbackParams {
-        return
-            try CallbackParams(
-                code: FfiConverterOptionString.read(from: &buf), 
-                idToken: FfiConverterOptionString.read(from: &buf), 
-                state: FfiConverterString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: CallbackParams, into buf: inout [UInt8]) {
-        FfiConverterOptionString.write(value.code, into: &buf)
-        FfiConverterOptionString.write(value.idToken, into: &buf)
-        FfiConverterString.write(value.state, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeCallbackParams_lift(_ buf: RustBuffer) throws -> CallbackParams {
-    return try FfiConverterTypeCallbackParams.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeCallbackParams_lower(_ value: CallbackParams) -> RustBuffer {
-    return FfiConverterTypeCallbackParams.lower(value)
-}
-
-
-/**
  * One problem in a flow: the step (none for the flow's own fields), the
  * dotted field path and what is wrong.
  */
@@ -3442,166 +3295,6 @@ public func FfiConverterTypePkcePair_lower(_ value: PkcePair) -> RustBuffer {
 }
 
 
-/**
- * A signed-in user's tokens; `claims_json` is the verified id_token's claims.
- */
-public struct Session: Equatable, Hashable {
-    public var accessToken: String
-    public var tokenType: String
-    public var refreshToken: String?
-    public var idToken: String?
-    public var scope: String?
-    /**
-     * Seconds since the epoch.
-     */
-    public var expiresAt: UInt64?
-    public var claimsJson: String
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(accessToken: String, tokenType: String, refreshToken: String?, idToken: String?, scope: String?, 
-        /**
-         * Seconds since the epoch.
-         */expiresAt: UInt64?, claimsJson: String) {
-        self.accessToken = accessToken
-        self.tokenType = tokenType
-        self.refreshToken = refreshToken
-        self.idToken = idToken
-        self.scope = scope
-        self.expiresAt = expiresAt
-        self.claimsJson = claimsJson
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension Session: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeSession: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Session {
-        return
-            try Session(
-                accessToken: FfiConverterString.read(from: &buf), 
-                tokenType: FfiConverterString.read(from: &buf), 
-                refreshToken: FfiConverterOptionString.read(from: &buf), 
-                idToken: FfiConverterOptionString.read(from: &buf), 
-                scope: FfiConverterOptionString.read(from: &buf), 
-                expiresAt: FfiConverterOptionUInt64.read(from: &buf), 
-                claimsJson: FfiConverterString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: Session, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.accessToken, into: &buf)
-        FfiConverterString.write(value.tokenType, into: &buf)
-        FfiConverterOptionString.write(value.refreshToken, into: &buf)
-        FfiConverterOptionString.write(value.idToken, into: &buf)
-        FfiConverterOptionString.write(value.scope, into: &buf)
-        FfiConverterOptionUInt64.write(value.expiresAt, into: &buf)
-        FfiConverterString.write(value.claimsJson, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeSession_lift(_ buf: RustBuffer) throws -> Session {
-    return try FfiConverterTypeSession.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeSession_lower(_ value: Session) -> RustBuffer {
-    return FfiConverterTypeSession.lower(value)
-}
-
-
-/**
- * A token response; `claims_json` holds the validated id_token's claims.
- */
-public struct TokenResponse: Equatable, Hashable {
-    public var accessToken: String
-    public var tokenType: String
-    public var expiresIn: UInt64?
-    public var refreshToken: String?
-    public var idToken: String?
-    public var scope: String?
-    public var claimsJson: String?
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(accessToken: String, tokenType: String, expiresIn: UInt64?, refreshToken: String?, idToken: String?, scope: String?, claimsJson: String?) {
-        self.accessToken = accessToken
-        self.tokenType = tokenType
-        self.expiresIn = expiresIn
-        self.refreshToken = refreshToken
-        self.idToken = idToken
-        self.scope = scope
-        self.claimsJson = claimsJson
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension TokenResponse: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeTokenResponse: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TokenResponse {
-        return
-            try TokenResponse(
-                accessToken: FfiConverterString.read(from: &buf), 
-                tokenType: FfiConverterString.read(from: &buf), 
-                expiresIn: FfiConverterOptionUInt64.read(from: &buf), 
-                refreshToken: FfiConverterOptionString.read(from: &buf), 
-                idToken: FfiConverterOptionString.read(from: &buf), 
-                scope: FfiConverterOptionString.read(from: &buf), 
-                claimsJson: FfiConverterOptionString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: TokenResponse, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.accessToken, into: &buf)
-        FfiConverterString.write(value.tokenType, into: &buf)
-        FfiConverterOptionUInt64.write(value.expiresIn, into: &buf)
-        FfiConverterOptionString.write(value.refreshToken, into: &buf)
-        FfiConverterOptionString.write(value.idToken, into: &buf)
-        FfiConverterOptionString.write(value.scope, into: &buf)
-        FfiConverterOptionString.write(value.claimsJson, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeTokenResponse_lift(_ buf: RustBuffer) throws -> TokenResponse {
-    return try FfiConverterTypeTokenResponse.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeTokenResponse_lower(_ value: TokenResponse) -> RustBuffer {
-    return FfiConverterTypeTokenResponse.lower(value)
-}
-
-
 public struct VerifiedJws: Equatable, Hashable {
     /**
      * The protected header as JSON text.
@@ -3659,107 +3352,6 @@ public func FfiConverterTypeVerifiedJws_lift(_ buf: RustBuffer) throws -> Verifi
 #endif
 public func FfiConverterTypeVerifiedJws_lower(_ value: VerifiedJws) -> RustBuffer {
     return FfiConverterTypeVerifiedJws.lower(value)
-}
-
-
-/**
- * JWT validation options; only `algorithms` is required.
- */
-public struct VerifyOptions: Equatable, Hashable {
-    public var algorithms: [String]
-    public var issuer: String?
-    public var audience: [String]
-    /**
-     * Seconds; defaults to 60, at most 300.
-     */
-    public var leeway: UInt32?
-    /**
-     * Defaults to `["exp"]`.
-     */
-    public var requiredClaims: [String]?
-    /**
-     * Bytes; defaults to 16384.
-     */
-    public var maxTokenSize: UInt32?
-    /**
-     * Pinned clock (seconds since the epoch), for tests.
-     */
-    public var now: UInt64?
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(algorithms: [String], issuer: String? = nil, audience: [String] = [], 
-        /**
-         * Seconds; defaults to 60, at most 300.
-         */leeway: UInt32? = nil, 
-        /**
-         * Defaults to `["exp"]`.
-         */requiredClaims: [String]? = nil, 
-        /**
-         * Bytes; defaults to 16384.
-         */maxTokenSize: UInt32? = nil, 
-        /**
-         * Pinned clock (seconds since the epoch), for tests.
-         */now: UInt64? = nil) {
-        self.algorithms = algorithms
-        self.issuer = issuer
-        self.audience = audience
-        self.leeway = leeway
-        self.requiredClaims = requiredClaims
-        self.maxTokenSize = maxTokenSize
-        self.now = now
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension VerifyOptions: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeVerifyOptions: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VerifyOptions {
-        return
-            try VerifyOptions(
-                algorithms: FfiConverterSequenceString.read(from: &buf), 
-                issuer: FfiConverterOptionString.read(from: &buf), 
-                audience: FfiConverterSequenceString.read(from: &buf), 
-                leeway: FfiConverterOptionUInt32.read(from: &buf), 
-                requiredClaims: FfiConverterOptionSequenceString.read(from: &buf), 
-                maxTokenSize: FfiConverterOptionUInt32.read(from: &buf), 
-                now: FfiConverterOptionUInt64.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: VerifyOptions, into buf: inout [UInt8]) {
-        FfiConverterSequenceString.write(value.algorithms, into: &buf)
-        FfiConverterOptionString.write(value.issuer, into: &buf)
-        FfiConverterSequenceString.write(value.audience, into: &buf)
-        FfiConverterOptionUInt32.write(value.leeway, into: &buf)
-        FfiConverterOptionSequenceString.write(value.requiredClaims, into: &buf)
-        FfiConverterOptionUInt32.write(value.maxTokenSize, into: &buf)
-        FfiConverterOptionUInt64.write(value.now, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeVerifyOptions_lift(_ buf: RustBuffer) throws -> VerifyOptions {
-    return try FfiConverterTypeVerifyOptions.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeVerifyOptions_lower(_ value: VerifyOptions) -> RustBuffer {
-    return FfiConverterTypeVerifyOptions.lower(value)
 }
 
 
@@ -4162,183 +3754,6 @@ public func FfiConverterTypeSessionEvent_lower(_ value: SessionEvent) -> RustBuf
 }
 
 
-
-/**
- * Where a session stands.
- */
-
-public enum SessionStatus: Equatable, Hashable {
-    
-    case signedOut
-    /**
-     * The id_token's signature checks out and the access token is unexpired.
-     */
-    case valid
-    /**
-     * The access token expired; a refresh token can renew it.
-     */
-    case expired
-    /**
-     * The tokens fail verification, or expired with no refresh token.
-     */
-    case invalid
-
-
-
-
-
-}
-
-#if compiler(>=6)
-extension SessionStatus: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeSessionStatus: FfiConverterRustBuffer {
-    typealias SwiftType = SessionStatus
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SessionStatus {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-        
-        case 1: return .signedOut
-        
-        case 2: return .valid
-        
-        case 3: return .expired
-        
-        case 4: return .invalid
-        
-        default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: SessionStatus, into buf: inout [UInt8]) {
-        switch value {
-        
-        
-        case .signedOut:
-            writeInt(&buf, Int32(1))
-        
-        
-        case .valid:
-            writeInt(&buf, Int32(2))
-        
-        
-        case .expired:
-            writeInt(&buf, Int32(3))
-        
-        
-        case .invalid:
-            writeInt(&buf, Int32(4))
-        
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeSessionStatus_lift(_ buf: RustBuffer) throws -> SessionStatus {
-    return try FfiConverterTypeSessionStatus.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeSessionStatus_lower(_ value: SessionStatus) -> RustBuffer {
-    return FfiConverterTypeSessionStatus.lower(value)
-}
-
-
-
-/**
- * Why a session ended.
- */
-
-public enum SignOutReason: Equatable, Hashable {
-    
-    /**
-     * `signOut()` was called.
-     */
-    case user
-    /**
-     * The provider refused the refresh token (`invalid_grant`).
-     */
-    case refreshRefused
-    /**
-     * Another instance over the same storage signed out.
-     */
-    case elsewhere
-
-
-
-
-
-}
-
-#if compiler(>=6)
-extension SignOutReason: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeSignOutReason: FfiConverterRustBuffer {
-    typealias SwiftType = SignOutReason
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SignOutReason {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-        
-        case 1: return .user
-        
-        case 2: return .refreshRefused
-        
-        case 3: return .elsewhere
-        
-        default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: SignOutReason, into buf: inout [UInt8]) {
-        switch value {
-        
-        
-        case .user:
-            writeInt(&buf, Int32(1))
-        
-        
-        case .refreshRefused:
-            writeInt(&buf, Int32(2))
-        
-        
-        case .elsewhere:
-            writeInt(&buf, Int32(3))
-        
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeSignOutReason_lift(_ buf: RustBuffer) throws -> SignOutReason {
-    return try FfiConverterTypeSignOutReason.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeSignOutReason_lower(_ value: SignOutReason) -> RustBuffer {
-    return FfiConverterTypeSignOutReason.lower(value)
-}
-
-
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
@@ -4358,30 +3773,6 @@ fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterUInt32.read(from: &buf)
-        default: throw UniffiInternalError.unexpectedOptionalTag
-        }
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
-    typealias SwiftType = UInt64?
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        guard let value = value else {
-            writeInt(&buf, Int8(0))
-            return
-        }
-        writeInt(&buf, Int8(1))
-        FfiConverterUInt64.write(value, into: &buf)
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
-        switch try readInt(&buf) as Int8 {
-        case 0: return nil
-        case 1: return try FfiConverterUInt64.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -4923,13 +4314,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_func_jwt_sign() != 13904) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_func_jwt_verify() != 23259) {
+    if (uniffi_idflow_uniffi_checksum_func_jwt_verify() != 4584) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_func_jwt_verify_jws() != 15868) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_func_jwt_verify_with_key_set() != 22934) {
+    if (uniffi_idflow_uniffi_checksum_func_jwt_verify_with_key_set() != 42975) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_func_oidc_discover() != 22921) {
@@ -4983,7 +4374,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_method_jwkscache_url() != 23405) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_method_jwkscache_verify() != 46800) {
+    if (uniffi_idflow_uniffi_checksum_method_jwkscache_verify() != 34318) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_key_alg() != 31031) {
@@ -5031,7 +4422,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_method_keyset_to_jwks() != 4940) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_method_oidcclient_authorization_request() != 39402) {
+    if (uniffi_idflow_uniffi_checksum_method_oidcclient_authorization_request() != 125) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_oidcclient_end_session_url() != 23714) {
@@ -5040,13 +4431,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_method_oidcclient_endpoints() != 5053) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_method_oidcclient_handle_callback() != 48652) {
+    if (uniffi_idflow_uniffi_checksum_method_oidcclient_handle_callback() != 48747) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_method_oidcclient_parse_callback() != 58340) {
+    if (uniffi_idflow_uniffi_checksum_method_oidcclient_parse_callback() != 33056) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_method_oidcclient_refresh() != 24583) {
+    if (uniffi_idflow_uniffi_checksum_method_oidcclient_refresh() != 28724) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_oidcclient_revoke() != 24500) {
@@ -5085,28 +4476,28 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_method_sessionmanager_begin() != 33899) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_complete() != 59214) {
+    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_complete() != 26727) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_sessionmanager_is_valid() != 50986) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_refresh() != 21955) {
+    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_refresh() != 25699) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_session() != 2622) {
+    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_session() != 3217) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_sessionmanager_set_listener() != 63051) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_sign_in() != 8442) {
+    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_sign_in() != 32046) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_sessionmanager_sign_out() != 15727) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_status() != 54594) {
+    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_status() != 48174) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_sessionstorage_load() != 407) {
@@ -5151,6 +4542,7 @@ private let initializationResult: InitializationResult = {
 
     uniffiCallbackInitSessionListener()
     uniffiCallbackInitSessionStorage()
+    uniffiEnsureIdflowInitialized()
     return InitializationResult.ok
 }()
 

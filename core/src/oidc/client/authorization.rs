@@ -31,6 +31,7 @@ pub struct AuthorizationParams {
 
 /// What the caller keeps between the redirect and the callback.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct AuthorizationRequest {
     pub url: String,
     pub state: String,
@@ -40,8 +41,10 @@ pub struct AuthorizationRequest {
     pub redirect_uri: String,
 }
 
-/// A parsed, state-checked callback.
+/// A parsed, state-checked callback: the code, or the id_token of an
+/// implicit response, and the state.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record), uniffi(name = "CallbackParams"))]
 pub struct Callback {
     pub code: Option<String>,
     pub id_token: Option<String>,

@@ -6,6 +6,7 @@ use super::*;
 /// A token endpoint answer; `claims` are the validated id_token's (merged
 /// with userinfo when the OP has no JWKS).
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record), uniffi(name = "TokenResponse"))]
 pub struct TokenSet {
     pub access_token: String,
     pub token_type: String,
@@ -13,6 +14,8 @@ pub struct TokenSet {
     pub refresh_token: Option<String>,
     pub id_token: Option<String>,
     pub scope: Option<String>,
+    /// The claims; Swift and Kotlin see them as JSON text, `claimsJson`.
+    #[cfg_attr(feature = "uniffi", uniffi(name = "claims_json"))]
     pub claims: Option<Map<String, Value>>,
 }
 

@@ -64,6 +64,7 @@ impl SessionOptions {
 
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum SignOutReason {
     /// `sign_out` was called.
     User,
@@ -124,6 +125,7 @@ pub trait SessionListener: Send + Sync {
 
 /// A signed-in user's tokens.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Session {
     pub access_token: String,
     pub token_type: String,
@@ -132,7 +134,9 @@ pub struct Session {
     pub scope: Option<String>,
     /// When the access token expires (seconds since the epoch), if the provider said.
     pub expires_at: Option<u64>,
-    /// The verified id_token's claims (or userinfo's for a plain OAuth provider).
+    /// The verified id_token's claims (or userinfo's for a plain OAuth
+    /// provider); Swift and Kotlin see JSON text, `claimsJson`.
+    #[cfg_attr(feature = "uniffi", uniffi(name = "claims_json"))]
     pub claims: Map<String, Value>,
 }
 
@@ -193,6 +197,7 @@ impl Session {
 
 /// Where a session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum SessionStatus {
     /// Nobody is signed in.
     SignedOut,

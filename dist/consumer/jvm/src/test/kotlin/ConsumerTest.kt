@@ -1,6 +1,6 @@
 import dev.idflow.IdflowException
 import dev.idflow.Key
-import dev.idflow.VerifyOptions
+import dev.idflow.core.VerifyOptions
 import dev.idflow.jwtSign
 import dev.idflow.jwtVerify
 import dev.idflow.oidcDiscover

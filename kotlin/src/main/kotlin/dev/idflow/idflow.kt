@@ -30,6 +30,20 @@ import java.nio.CharBuffer
 import java.nio.charset.CodingErrorAction
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.ConcurrentHashMap
+import dev.idflow.core.AuthorizationRequest
+import dev.idflow.core.CallbackParams
+import dev.idflow.core.FfiConverterTypeAuthorizationRequest
+import dev.idflow.core.FfiConverterTypeCallbackParams
+import dev.idflow.core.FfiConverterTypeSession
+import dev.idflow.core.FfiConverterTypeSessionStatus
+import dev.idflow.core.FfiConverterTypeSignOutReason
+import dev.idflow.core.FfiConverterTypeTokenResponse
+import dev.idflow.core.FfiConverterTypeVerifyOptions
+import dev.idflow.core.Session
+import dev.idflow.core.SessionStatus
+import dev.idflow.core.SignOutReason
+import dev.idflow.core.TokenResponse
+import dev.idflow.core.VerifyOptions
 import java.util.concurrent.atomic.AtomicBoolean
 import kotlin.coroutines.resume
 import kotlinx.coroutines.CancellableContinuation
@@ -38,6 +52,13 @@ import kotlinx.coroutines.GlobalScope
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.suspendCancellableCoroutine
+import dev.idflow.core.RustBuffer as RustBufferAuthorizationRequest
+import dev.idflow.core.RustBuffer as RustBufferCallbackParams
+import dev.idflow.core.RustBuffer as RustBufferSession
+import dev.idflow.core.RustBuffer as RustBufferSessionStatus
+import dev.idflow.core.RustBuffer as RustBufferSignOutReason
+import dev.idflow.core.RustBuffer as RustBufferTokenResponse
+import dev.idflow.core.RustBuffer as RustBufferVerifyOptions
 
 // This is a helper for safely working with byte buffers returned from the Rust code.
 // A rust-owned buffer is represented by its capacity, its current length, and a
@@ -920,6 +941,7 @@ internal object UniffiLib {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "idflow"))
         uniffiCallbackInterfaceSessionListener.register(this)
         uniffiCallbackInterfaceSessionStorage.register(this)
+        dev.idflow.core.uniffiEnsureInitialized()
         
     }
 
@@ -958,7 +980,7 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_jwkscache_url(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_idflow_uniffi_fn_method_jwkscache_verify(`ptr`: Long,`token`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,
+    external fun uniffi_idflow_uniffi_fn_method_jwkscache_verify(`ptr`: Long,`token`: RustBuffer.ByValue,`options`: RustBufferVerifyOptions.ByValue,
     ): Long
     external fun uniffi_idflow_uniffi_fn_clone_key(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1017,15 +1039,15 @@ internal object UniffiLib {
     external fun uniffi_idflow_uniffi_fn_constructor_oidcclient_new(`settings`: RustBuffer.ByValue,`privateKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_oidcclient_authorization_request(`ptr`: Long,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    ): RustBufferAuthorizationRequest.ByValue
     external fun uniffi_idflow_uniffi_fn_method_oidcclient_end_session_url(`ptr`: Long,`idTokenHint`: RustBuffer.ByValue,`postLogoutRedirectUri`: RustBuffer.ByValue,`state`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_idflow_uniffi_fn_method_oidcclient_endpoints(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_idflow_uniffi_fn_method_oidcclient_handle_callback(`ptr`: Long,`callback`: RustBuffer.ByValue,`request`: RustBuffer.ByValue,
+    external fun uniffi_idflow_uniffi_fn_method_oidcclient_handle_callback(`ptr`: Long,`callback`: RustBuffer.ByValue,`request`: RustBufferAuthorizationRequest.ByValue,
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_oidcclient_parse_callback(`ptr`: Long,`callback`: RustBuffer.ByValue,`expectedState`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    ): RustBufferCallbackParams.ByValue
     external fun uniffi_idflow_uniffi_fn_method_oidcclient_refresh(`ptr`: Long,`refreshToken`: RustBuffer.ByValue,`scopes`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_oidcclient_revoke(`ptr`: Long,`token`: RustBuffer.ByValue,`tokenTypeHint`: RustBuffer.ByValue,
@@ -1078,7 +1100,7 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_sessionmanager_set_listener(`ptr`: Long,`listener`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_idflow_uniffi_fn_method_sessionmanager_sign_in(`ptr`: Long,`tokens`: RustBuffer.ByValue,
+    external fun uniffi_idflow_uniffi_fn_method_sessionmanager_sign_in(`ptr`: Long,`tokens`: RustBufferTokenResponse.ByValue,
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_sessionmanager_sign_out(`ptr`: Long,
     ): Long
@@ -1110,11 +1132,11 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_idflow_uniffi_fn_func_jwt_sign(`claims`: RustBuffer.ByValue,`key`: Long,`header`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_idflow_uniffi_fn_func_jwt_verify(`token`: RustBuffer.ByValue,`key`: Long,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_idflow_uniffi_fn_func_jwt_verify(`token`: RustBuffer.ByValue,`key`: Long,`options`: RustBufferVerifyOptions.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_idflow_uniffi_fn_func_jwt_verify_jws(`token`: RustBuffer.ByValue,`key`: Long,`algorithms`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_idflow_uniffi_fn_func_jwt_verify_with_key_set(`token`: RustBuffer.ByValue,`keys`: Long,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_idflow_uniffi_fn_func_jwt_verify_with_key_set(`token`: RustBuffer.ByValue,`keys`: Long,`options`: RustBufferVerifyOptions.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_idflow_uniffi_fn_func_oidc_discover(`discoveryUrl`: RustBuffer.ByValue,`settings`: RustBuffer.ByValue,`privateKey`: RustBuffer.ByValue,
     ): Long
@@ -1268,13 +1290,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_func_jwt_sign() and 0xFFFF) != 13904) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_func_jwt_verify() and 0xFFFF) != 23259) {
+    if ((lib.uniffi_idflow_uniffi_checksum_func_jwt_verify() and 0xFFFF) != 4584) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_func_jwt_verify_jws() and 0xFFFF) != 15868) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_func_jwt_verify_with_key_set() and 0xFFFF) != 22934) {
+    if ((lib.uniffi_idflow_uniffi_checksum_func_jwt_verify_with_key_set() and 0xFFFF) != 42975) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_func_oidc_discover() and 0xFFFF) != 22921) {
@@ -1328,7 +1350,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_method_jwkscache_url() and 0xFFFF) != 23405) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_method_jwkscache_verify() and 0xFFFF) != 46800) {
+    if ((lib.uniffi_idflow_uniffi_checksum_method_jwkscache_verify() and 0xFFFF) != 34318) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_key_alg() and 0xFFFF) != 31031) {
@@ -1376,7 +1398,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_method_keyset_to_jwks() and 0xFFFF) != 4940) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_authorization_request() and 0xFFFF) != 39402) {
+    if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_authorization_request() and 0xFFFF) != 125) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_end_session_url() and 0xFFFF) != 23714) {
@@ -1385,13 +1407,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_endpoints() and 0xFFFF) != 5053) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_handle_callback() and 0xFFFF) != 48652) {
+    if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_handle_callback() and 0xFFFF) != 48747) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_parse_callback() and 0xFFFF) != 58340) {
+    if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_parse_callback() and 0xFFFF) != 33056) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_refresh() and 0xFFFF) != 24583) {
+    if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_refresh() and 0xFFFF) != 28724) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_revoke() and 0xFFFF) != 24500) {
@@ -1430,28 +1452,28 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_begin() and 0xFFFF) != 33899) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_complete() and 0xFFFF) != 59214) {
+    if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_complete() and 0xFFFF) != 26727) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_is_valid() and 0xFFFF) != 50986) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_refresh() and 0xFFFF) != 21955) {
+    if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_refresh() and 0xFFFF) != 25699) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_session() and 0xFFFF) != 2622) {
+    if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_session() and 0xFFFF) != 3217) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_set_listener() and 0xFFFF) != 63051) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_sign_in() and 0xFFFF) != 8442) {
+    if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_sign_in() and 0xFFFF) != 32046) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_sign_out() and 0xFFFF) != 15727) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_status() and 0xFFFF) != 54594) {
+    if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_status() and 0xFFFF) != 48174) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_sessionstorage_load() and 0xFFFF) != 407) {
@@ -1768,29 +1790,6 @@ public object FfiConverterUInt: FfiConverter<UInt, Int> {
 
     override fun write(value: UInt, buf: ByteBuffer) {
         buf.putInt(value.toInt())
-    }
-}
-
-/**
- * @suppress
- */
-public object FfiConverterULong: FfiConverter<ULong, Long> {
-    override fun lift(value: Long): ULong {
-        return value.toULong()
-    }
-
-    override fun read(buf: ByteBuffer): ULong {
-        return lift(buf.getLong())
-    }
-
-    override fun lower(value: ULong): Long {
-        return value.toLong()
-    }
-
-    override fun allocationSize(value: ULong) = 8UL
-
-    override fun write(value: ULong, buf: ByteBuffer) {
-        buf.putLong(value.toLong())
     }
 }
 
@@ -3925,7 +3924,7 @@ open class OidcClient: Disposable, AutoCloseable, OidcClientInterface
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
-        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation).let { RustBufferTokenResponse.create(it.capacity.toULong(), it.len.toULong(), it.data) } },
         { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterTypeTokenResponse.lift(it) },
@@ -3967,7 +3966,7 @@ open class OidcClient: Disposable, AutoCloseable, OidcClientInterface
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
-        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation).let { RustBufferTokenResponse.create(it.capacity.toULong(), it.len.toULong(), it.data) } },
         { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterTypeTokenResponse.lift(it) },
@@ -5184,7 +5183,7 @@ open class SessionManager: Disposable, AutoCloseable, SessionManagerInterface
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
-        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation).let { RustBufferSession.create(it.capacity.toULong(), it.len.toULong(), it.data) } },
         { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterTypeSession.lift(it) },
@@ -5229,7 +5228,7 @@ open class SessionManager: Disposable, AutoCloseable, SessionManagerInterface
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
-        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation).let { RustBufferSession.create(it.capacity.toULong(), it.len.toULong(), it.data) } },
         { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterTypeSession.lift(it) },
@@ -5295,7 +5294,7 @@ open class SessionManager: Disposable, AutoCloseable, SessionManagerInterface
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
-        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation).let { RustBufferSession.create(it.capacity.toULong(), it.len.toULong(), it.data) } },
         { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterTypeSession.lift(it) },
@@ -5344,7 +5343,7 @@ open class SessionManager: Disposable, AutoCloseable, SessionManagerInterface
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
-        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation).let { RustBufferSessionStatus.create(it.capacity.toULong(), it.len.toULong(), it.data) } },
         { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterTypeSessionStatus.lift(it) },
@@ -5790,109 +5789,6 @@ public object FfiConverterTypeSessionStorage: FfiConverter<SessionStorage, Long>
 
 
 /**
- * What the app keeps between the redirect and the callback.
- */
-data class AuthorizationRequest (
-    var `url`: kotlin.String
-    , 
-    var `state`: kotlin.String
-    , 
-    var `nonce`: kotlin.String
-    , 
-    var `codeVerifier`: kotlin.String?
-    , 
-    var `redirectUri`: kotlin.String
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeAuthorizationRequest: FfiConverterRustBuffer<AuthorizationRequest> {
-    override fun read(buf: ByteBuffer): AuthorizationRequest {
-        return AuthorizationRequest(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: AuthorizationRequest) = (
-            FfiConverterString.allocationSize(value.`url`) +
-            FfiConverterString.allocationSize(value.`state`) +
-            FfiConverterString.allocationSize(value.`nonce`) +
-            FfiConverterOptionalString.allocationSize(value.`codeVerifier`) +
-            FfiConverterString.allocationSize(value.`redirectUri`)
-    )
-
-    override fun write(value: AuthorizationRequest, buf: ByteBuffer) {
-            FfiConverterString.write(value.`url`, buf)
-            FfiConverterString.write(value.`state`, buf)
-            FfiConverterString.write(value.`nonce`, buf)
-            FfiConverterOptionalString.write(value.`codeVerifier`, buf)
-            FfiConverterString.write(value.`redirectUri`, buf)
-    }
-}
-
-
-
-/**
- * A callback that passed the checks (state, error, `iss`): the code, or
- * the id_token of an implicit response, and the state.
- */
-data class CallbackParams (
-    var `code`: kotlin.String?
-    , 
-    var `idToken`: kotlin.String?
-    , 
-    var `state`: kotlin.String
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeCallbackParams: FfiConverterRustBuffer<CallbackParams> {
-    override fun read(buf: ByteBuffer): CallbackParams {
-        return CallbackParams(
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: CallbackParams) = (
-            FfiConverterOptionalString.allocationSize(value.`code`) +
-            FfiConverterOptionalString.allocationSize(value.`idToken`) +
-            FfiConverterString.allocationSize(value.`state`)
-    )
-
-    override fun write(value: CallbackParams, buf: ByteBuffer) {
-            FfiConverterOptionalString.write(value.`code`, buf)
-            FfiConverterOptionalString.write(value.`idToken`, buf)
-            FfiConverterString.write(value.`state`, buf)
-    }
-}
-
-
-
-/**
  * One problem in a flow: the step (none for the flow's own fields), the
  * dotted field path and what is wrong.
  */
@@ -6112,141 +6008,6 @@ public object FfiConverterTypePkcePair: FfiConverterRustBuffer<PkcePair> {
 
 
 
-/**
- * A signed-in user's tokens; `claims_json` is the verified id_token's claims.
- */
-data class Session (
-    var `accessToken`: kotlin.String
-    , 
-    var `tokenType`: kotlin.String
-    , 
-    var `refreshToken`: kotlin.String?
-    , 
-    var `idToken`: kotlin.String?
-    , 
-    var `scope`: kotlin.String?
-    , 
-    /**
-     * Seconds since the epoch.
-     */
-    var `expiresAt`: kotlin.ULong?
-    , 
-    var `claimsJson`: kotlin.String
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeSession: FfiConverterRustBuffer<Session> {
-    override fun read(buf: ByteBuffer): Session {
-        return Session(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalULong.read(buf),
-            FfiConverterString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Session) = (
-            FfiConverterString.allocationSize(value.`accessToken`) +
-            FfiConverterString.allocationSize(value.`tokenType`) +
-            FfiConverterOptionalString.allocationSize(value.`refreshToken`) +
-            FfiConverterOptionalString.allocationSize(value.`idToken`) +
-            FfiConverterOptionalString.allocationSize(value.`scope`) +
-            FfiConverterOptionalULong.allocationSize(value.`expiresAt`) +
-            FfiConverterString.allocationSize(value.`claimsJson`)
-    )
-
-    override fun write(value: Session, buf: ByteBuffer) {
-            FfiConverterString.write(value.`accessToken`, buf)
-            FfiConverterString.write(value.`tokenType`, buf)
-            FfiConverterOptionalString.write(value.`refreshToken`, buf)
-            FfiConverterOptionalString.write(value.`idToken`, buf)
-            FfiConverterOptionalString.write(value.`scope`, buf)
-            FfiConverterOptionalULong.write(value.`expiresAt`, buf)
-            FfiConverterString.write(value.`claimsJson`, buf)
-    }
-}
-
-
-
-/**
- * A token response; `claims_json` holds the validated id_token's claims.
- */
-data class TokenResponse (
-    var `accessToken`: kotlin.String
-    , 
-    var `tokenType`: kotlin.String
-    , 
-    var `expiresIn`: kotlin.ULong?
-    , 
-    var `refreshToken`: kotlin.String?
-    , 
-    var `idToken`: kotlin.String?
-    , 
-    var `scope`: kotlin.String?
-    , 
-    var `claimsJson`: kotlin.String?
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeTokenResponse: FfiConverterRustBuffer<TokenResponse> {
-    override fun read(buf: ByteBuffer): TokenResponse {
-        return TokenResponse(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterOptionalULong.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: TokenResponse) = (
-            FfiConverterString.allocationSize(value.`accessToken`) +
-            FfiConverterString.allocationSize(value.`tokenType`) +
-            FfiConverterOptionalULong.allocationSize(value.`expiresIn`) +
-            FfiConverterOptionalString.allocationSize(value.`refreshToken`) +
-            FfiConverterOptionalString.allocationSize(value.`idToken`) +
-            FfiConverterOptionalString.allocationSize(value.`scope`) +
-            FfiConverterOptionalString.allocationSize(value.`claimsJson`)
-    )
-
-    override fun write(value: TokenResponse, buf: ByteBuffer) {
-            FfiConverterString.write(value.`accessToken`, buf)
-            FfiConverterString.write(value.`tokenType`, buf)
-            FfiConverterOptionalULong.write(value.`expiresIn`, buf)
-            FfiConverterOptionalString.write(value.`refreshToken`, buf)
-            FfiConverterOptionalString.write(value.`idToken`, buf)
-            FfiConverterOptionalString.write(value.`scope`, buf)
-            FfiConverterOptionalString.write(value.`claimsJson`, buf)
-    }
-}
-
-
-
 data class VerifiedJws (
     /**
      * The protected header as JSON text.
@@ -6283,84 +6044,6 @@ public object FfiConverterTypeVerifiedJws: FfiConverterRustBuffer<VerifiedJws> {
     override fun write(value: VerifiedJws, buf: ByteBuffer) {
             FfiConverterString.write(value.`header`, buf)
             FfiConverterByteArray.write(value.`payload`, buf)
-    }
-}
-
-
-
-/**
- * JWT validation options; only `algorithms` is required.
- */
-data class VerifyOptions (
-    var `algorithms`: List<kotlin.String>
-    , 
-    var `issuer`: kotlin.String? = null 
-    , 
-    var `audience`: List<kotlin.String> = listOf() 
-    , 
-    /**
-     * Seconds; defaults to 60, at most 300.
-     */
-    var `leeway`: kotlin.UInt? = null 
-    , 
-    /**
-     * Defaults to `["exp"]`.
-     */
-    var `requiredClaims`: List<kotlin.String>? = null 
-    , 
-    /**
-     * Bytes; defaults to 16384.
-     */
-    var `maxTokenSize`: kotlin.UInt? = null 
-    , 
-    /**
-     * Pinned clock (seconds since the epoch), for tests.
-     */
-    var `now`: kotlin.ULong? = null 
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeVerifyOptions: FfiConverterRustBuffer<VerifyOptions> {
-    override fun read(buf: ByteBuffer): VerifyOptions {
-        return VerifyOptions(
-            FfiConverterSequenceString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterSequenceString.read(buf),
-            FfiConverterOptionalUInt.read(buf),
-            FfiConverterOptionalSequenceString.read(buf),
-            FfiConverterOptionalUInt.read(buf),
-            FfiConverterOptionalULong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: VerifyOptions) = (
-            FfiConverterSequenceString.allocationSize(value.`algorithms`) +
-            FfiConverterOptionalString.allocationSize(value.`issuer`) +
-            FfiConverterSequenceString.allocationSize(value.`audience`) +
-            FfiConverterOptionalUInt.allocationSize(value.`leeway`) +
-            FfiConverterOptionalSequenceString.allocationSize(value.`requiredClaims`) +
-            FfiConverterOptionalUInt.allocationSize(value.`maxTokenSize`) +
-            FfiConverterOptionalULong.allocationSize(value.`now`)
-    )
-
-    override fun write(value: VerifyOptions, buf: ByteBuffer) {
-            FfiConverterSequenceString.write(value.`algorithms`, buf)
-            FfiConverterOptionalString.write(value.`issuer`, buf)
-            FfiConverterSequenceString.write(value.`audience`, buf)
-            FfiConverterOptionalUInt.write(value.`leeway`, buf)
-            FfiConverterOptionalSequenceString.write(value.`requiredClaims`, buf)
-            FfiConverterOptionalUInt.write(value.`maxTokenSize`, buf)
-            FfiConverterOptionalULong.write(value.`now`, buf)
     }
 }
 
@@ -6617,7 +6300,7 @@ sealed class SessionEvent {
      * instance over the same storage renewed.
      */
     data class Refreshed(
-        val `session`: dev.idflow.Session) : SessionEvent()
+        val `session`: dev.idflow.core.Session) : SessionEvent()
         
     {
         
@@ -6629,7 +6312,7 @@ sealed class SessionEvent {
      * The session ended.
      */
     data class SignedOut(
-        val `reason`: dev.idflow.SignOutReason, 
+        val `reason`: dev.idflow.core.SignOutReason, 
         val `message`: kotlin.String) : SessionEvent()
         
     {
@@ -6736,101 +6419,6 @@ public object FfiConverterTypeSessionEvent : FfiConverterRustBuffer<SessionEvent
 
 
 
-/**
- * Where a session stands.
- */
-
-enum class SessionStatus {
-    
-    SIGNED_OUT,
-    /**
-     * The id_token's signature checks out and the access token is unexpired.
-     */
-    VALID,
-    /**
-     * The access token expired; a refresh token can renew it.
-     */
-    EXPIRED,
-    /**
-     * The tokens fail verification, or expired with no refresh token.
-     */
-    INVALID;
-
-    
-
-
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeSessionStatus: FfiConverterRustBuffer<SessionStatus> {
-    override fun read(buf: ByteBuffer) = try {
-        SessionStatus.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: SessionStatus) = 4UL
-
-    override fun write(value: SessionStatus, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-/**
- * Why a session ended.
- */
-
-enum class SignOutReason {
-    
-    /**
-     * `signOut()` was called.
-     */
-    USER,
-    /**
-     * The provider refused the refresh token (`invalid_grant`).
-     */
-    REFRESH_REFUSED,
-    /**
-     * Another instance over the same storage signed out.
-     */
-    ELSEWHERE;
-
-    
-
-
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeSignOutReason: FfiConverterRustBuffer<SignOutReason> {
-    override fun read(buf: ByteBuffer) = try {
-        SignOutReason.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: SignOutReason) = 4UL
-
-    override fun write(value: SignOutReason, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
 
 /**
  * @suppress
@@ -6857,38 +6445,6 @@ public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
         } else {
             buf.put(1)
             FfiConverterUInt.write(value, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterOptionalULong: FfiConverterRustBuffer<kotlin.ULong?> {
-    override fun read(buf: ByteBuffer): kotlin.ULong? {
-        if (buf.get().toInt() == 0) {
-            return null
-        }
-        return FfiConverterULong.read(buf)
-    }
-
-    override fun allocationSize(value: kotlin.ULong?): ULong {
-        if (value == null) {
-            return 1UL
-        } else {
-            return 1UL + FfiConverterULong.allocationSize(value)
-        }
-    }
-
-    override fun write(value: kotlin.ULong?, buf: ByteBuffer) {
-        if (value == null) {
-            buf.put(0)
-        } else {
-            buf.put(1)
-            FfiConverterULong.write(value, buf)
         }
     }
 }
@@ -7228,6 +6784,20 @@ public object FfiConverterSequenceTypeHttpHeader: FfiConverterRustBuffer<List<Ht
         }
     }
 }
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 
 
 

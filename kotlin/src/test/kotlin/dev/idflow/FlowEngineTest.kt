@@ -1,5 +1,6 @@
 package dev.idflow
 
+import dev.idflow.core.*
 import com.sun.net.httpserver.HttpServer
 import kotlinx.coroutines.runBlocking
 import kotlinx.serialization.json.jsonObject

@@ -1,5 +1,6 @@
 package dev.idflow
 
+import dev.idflow.core.*
 import com.sun.net.httpserver.HttpServer
 import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll

@@ -1,5 +1,6 @@
 package dev.idflow
 
+import dev.idflow.core.*
 import kotlinx.serialization.json.jsonObject
 import kotlinx.serialization.json.jsonPrimitive
 import org.junit.jupiter.api.Assertions.assertEquals

@@ -1,5 +1,6 @@
 package dev.idflow
 
+import dev.idflow.core.*
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll

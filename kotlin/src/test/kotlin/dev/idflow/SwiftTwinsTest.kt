@@ -1,5 +1,6 @@
 package dev.idflow
 
+import dev.idflow.core.*
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.Assertions.assertDoesNotThrow
 import org.junit.jupiter.api.Assertions.assertEquals

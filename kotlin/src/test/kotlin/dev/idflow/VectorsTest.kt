@@ -1,5 +1,6 @@
 package dev.idflow
 
+import dev.idflow.core.*
 import kotlinx.serialization.json.JsonNull
 import kotlinx.serialization.json.JsonObject
 import kotlinx.serialization.json.JsonPrimitive

@@ -1,7 +1,7 @@
 package dev.idflow.examples
 
 import dev.idflow.OidcClient
-import dev.idflow.Session
+import dev.idflow.core.Session
 import dev.idflow.SessionEvent
 import dev.idflow.SessionListener
 import dev.idflow.SessionManager
