@@ -25,7 +25,7 @@ async fn code_flow_with_discovery_pkce_userinfo_refresh_revoke_and_logout() {
     let (server, provider) = op().await;
     let client = OidcClient::discover(&discovery_url(&server), None, public_options()).await.unwrap();
     assert_eq!(client.endpoints().issuer.as_deref(), Some(provider.issuer()));
-    let params = AuthorizationParams { extra: vec![("access_type".into(), "offline".into())], ..Default::default() };
+    let params = AuthorizationParams { extra: [("access_type".into(), "offline".into())].into(), ..Default::default() };
     let request = client.authorization_request(&params).unwrap();
     assert!(request.url.contains("code_challenge_method=S256") && request.url.contains("access_type=offline"));
     assert!(request.code_verifier.is_some());
@@ -104,7 +104,7 @@ async fn callbacks_are_checked_before_any_exchange() {
     let body = format!("code=abc&state={}", request.state);
     assert_eq!(client.parse_callback(&body, &request.state).unwrap().code.as_deref(), Some("abc"));
     assert!(client.authorization_request(&AuthorizationParams { prompt: vec!["sometimes".into()], ..Default::default() }).is_err());
-    let clash = AuthorizationParams { extra: vec![("state".into(), "x".into())], ..Default::default() };
+    let clash = AuthorizationParams { extra: [("state".into(), "x".into())].into(), ..Default::default() };
     assert_eq!(client.authorization_request(&clash).unwrap_err().code, ErrorCode::InvalidRequest);
 }
 
@@ -113,7 +113,7 @@ async fn the_implicit_grant_validates_the_posted_id_token() {
     let (server, provider) = op().await;
     let options = ClientOptions::new("implicit", "http://127.0.0.1/implicit/cb", ClientAuth::None);
     let client = OidcClient::discover(&discovery_url(&server), None, options).await.unwrap();
-    let request = client.authorization_request(&AuthorizationParams { response_type: ResponseType::IdToken, ..Default::default() }).unwrap();
+    let request = client.authorization_request(&AuthorizationParams { response_type: Some(ResponseType::IdToken), ..Default::default() }).unwrap();
     assert!(request.url.contains("response_type=id_token") && request.url.contains("response_mode=form_post"));
     let page = browse_response(&provider, &request.url, "imp@example.com").await.text();
     let field = |name: &str| page.split(&format!("name=\"{name}\" value=\"")).nth(1).unwrap().split('"').next().unwrap().to_owned();
@@ -291,4 +291,60 @@ fn redirect_uris_take_every_rfc_8252_form_and_name_the_rule_they_break() {
     let (client, _, _) = crafted();
     let native = AuthorizationParams { redirect_uri: Some("com.example.app:/other".into()), ..Default::default() };
     assert!(client.authorization_request(&native).unwrap().url.contains("redirect_uri=com.example.app%3A%2Fother"));
+}
+
+/// Settings given by name (JSON in Python, Node and project files) and as
+/// the Swift/Kotlin record are one thing, checked in one place.
+#[test]
+fn client_and_session_settings_by_name_and_as_records_are_checked_alike() {
+    use idflow::oidc::client::session::{SessionOptions, SessionSettings};
+    use idflow::oidc::client::{ClientConfig, ClientSettings};
+    let by_name = json!({"clientId": "app", "redirectUri": "com.example.app:/cb", "scopes": "openid email", "timeout": 5,
+        "leeway": 30, "issuer": "https://op.example", "authorizationEndpoint": "https://op.example/a", "tokenEndpoint": "https://op.example/t"});
+    let record = ClientSettings {
+        client_id: "app".into(),
+        redirect_uri: "com.example.app:/cb".into(),
+        scopes: Some(vec!["openid".into(), "email".into()]),
+        timeout: Some(5.0),
+        leeway: Some(30),
+        issuer: Some("https://op.example".into()),
+        authorization_endpoint: Some("https://op.example/a".into()),
+        token_endpoint: Some("https://op.example/t".into()),
+        ..Default::default()
+    };
+    assert_eq!(ClientSettings::from_json(by_name.as_object().unwrap()).unwrap(), record);
+    let config = ClientConfig::from_settings(record.clone(), None).unwrap();
+    assert_eq!(config.options.scopes, ["openid", "email"]);
+    assert_eq!(config.options.timeout, Duration::from_secs(5));
+    assert_eq!(config.endpoints.unwrap().token, "https://op.example/t");
+    // The record's values meet the same rules as JSON's, with the same codes.
+    let refused = [
+        ClientSettings { client_id: String::new(), ..record.clone() },
+        ClientSettings { client_secret: Some(String::new()), ..record.clone() },
+        ClientSettings { scopes: Some(vec!["openid email".into()]), ..record.clone() },
+        ClientSettings { timeout: Some(0.0), ..record.clone() },
+        ClientSettings { timeout: Some(f64::NAN), ..record.clone() },
+        ClientSettings { leeway: Some(301), ..record.clone() },
+        ClientSettings { id_token_algorithms: Some(vec!["none".into()]), ..record.clone() },
+        ClientSettings { discovery_url: Some("https://op.example/.well-known/openid-configuration".into()), ..record.clone() },
+        ClientSettings { userinfo_endpoint: Some(String::new()), ..record.clone() },
+    ];
+    for s in refused {
+        let e = ClientConfig::from_settings(s.clone(), None).expect_err(&format!("{s:?}"));
+        assert!(matches!(e.code, ErrorCode::Config | ErrorCode::UnsupportedAlgorithm), "{s:?}: {e}");
+    }
+    assert_eq!(ClientConfig::from_json(json!({"clientId": "app", "redirectUri": ""}).as_object().unwrap(), None).unwrap_err().code, ErrorCode::Config);
+
+    let s = SessionSettings::from_json(json!({"refreshMargin": 3600, "lockPath": "/tmp/x.lock"}).as_object().unwrap()).unwrap();
+    assert_eq!(s, SessionSettings { refresh_margin: Some(3600.0), lock_path: Some("/tmp/x.lock".into()), ..Default::default() });
+    let o = SessionOptions::from_settings(&s).unwrap();
+    assert_eq!((o.refresh_margin, o.pending_ttl, o.revoke_on_sign_out), (Duration::from_secs(3600), Duration::from_secs(600), true));
+    for bad in [
+        SessionSettings { refresh_margin: Some(-1.0), ..Default::default() },
+        SessionSettings { pending_ttl: Some(0.0), ..Default::default() },
+        SessionSettings { lock_timeout: Some(f64::NAN), ..Default::default() },
+        SessionSettings { lock_path: Some(String::new()), ..Default::default() },
+    ] {
+        assert_eq!(SessionOptions::from_settings(&bad).unwrap_err().code, ErrorCode::Config, "{bad:?}");
+    }
 }

@@ -360,7 +360,7 @@ async fn a_pending_sign_in_answers_only_its_own_callback_once_and_expires() {
     assert!(left.get("pending").is_none(), "the expired request is gone: {left}");
     assert_eq!(left["session"]["claims"]["email"], "pending@example.com", "the session it did not complete is kept");
     // The implicit grant is no way to start a session.
-    let implicit = AuthorizationParams { response_type: idflow::oidc::client::ResponseType::IdToken, ..Default::default() };
+    let implicit = AuthorizationParams { response_type: Some(idflow::oidc::client::ResponseType::IdToken), ..Default::default() };
     assert_eq!(manager.begin(&implicit).await.unwrap_err().code, ErrorCode::Config);
 }
 

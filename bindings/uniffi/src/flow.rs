@@ -1,21 +1,11 @@
 //! Flows: `validateFlow`.
 
-/// One problem in a flow: the step (none for the flow's own fields), the
-/// dotted field path and what is wrong.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct FlowProblem {
-    pub step: Option<String>,
-    pub field: String,
-    pub message: String,
-}
+pub use idflow::flow::FlowProblem;
 
 /// Every problem in a flow's JSON text (empty when the flow is valid).
 #[uniffi::export]
 pub fn validate_flow(text: String) -> Vec<FlowProblem> {
     idflow::flow::validate_flow(&text)
-        .into_iter()
-        .map(|p| FlowProblem { step: p.step, field: p.field, message: p.message })
-        .collect()
 }
 
 /// A flow engine for one project. JSON (inputs, answers) crosses as text.
@@ -26,13 +16,7 @@ pub struct FlowEngine {
 }
 
 fn json_object(text: Option<String>, what: &str) -> Result<serde_json::Map<String, serde_json::Value>, idflow::Error> {
-    match text {
-        None => Ok(serde_json::Map::new()),
-        Some(t) => match serde_json::from_str::<serde_json::Value>(&t) {
-            Ok(serde_json::Value::Object(m)) => Ok(m),
-            _ => Err(idflow::Error::invalid_request(format!("{what} must be a JSON object"))),
-        },
-    }
+    text.map_or_else(|| Ok(serde_json::Map::new()), |t| crate::json_object(&t, what))
 }
 
 #[uniffi::export(async_runtime = "tokio")]

@@ -11,12 +11,6 @@ fn alg(name: &str) -> Result<Algorithm, Error> {
     Algorithm::parse(name)
 }
 
-fn parse_object(text: &str, what: &str) -> Result<Map<String, Value>, Error> {
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(Error::invalid_request(format!("{what} must be a JSON object"))),
-    }
-}
 
 fn to_json(map: &Map<String, Value>) -> String {
     Value::Object(map.clone()).to_string()
@@ -142,8 +136,8 @@ fn validation(o: &VerifyOptions) -> Result<Validation, Error> {
 #[uniffi::export(default(header = None))]
 pub fn jwt_sign(claims: String, key: Arc<Key>, header: Option<String>) -> Result<String, IdflowError> {
     guard(|| {
-        let claims = parse_object(&claims, "claims")?;
-        let header = header.as_deref().map(|h| parse_object(h, "header")).transpose()?;
+        let claims = crate::json_object(&claims, "claims")?;
+        let header = header.as_deref().map(|h| crate::json_object(h, "header")).transpose()?;
         jose::sign(&claims, &key.inner, header.as_ref())
     })
 }

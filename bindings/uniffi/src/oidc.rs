@@ -1,7 +1,8 @@
 //! The OpenID Connect client for Swift (`async`) and Kotlin (`suspend`).
-//! Settings and options cross as JSON text and go to the core's parsers.
+//! Settings and options are the core's own records (`ClientSettings`,
+//! `AuthorizationParams`), checked by the core.
 
-use idflow::oidc::client::{AuthorizationParams, ClientConfig, OidcClient as CoreClient, TokenSet};
+use idflow::oidc::client::{AuthorizationParams, ClientConfig, ClientSettings, OidcClient as CoreClient, TokenSet};
 use std::sync::Arc;
 
 /// What the app keeps between the redirect and the callback (the core's
@@ -16,29 +17,20 @@ pub type CallbackParams = idflow::oidc::client::Callback;
 /// validated id_token's claims.
 pub type TokenResponse = TokenSet;
 
-pub(crate) fn object(text: Option<String>, what: &str) -> Result<serde_json::Map<String, serde_json::Value>, idflow::Error> {
-    match text.map(|t| serde_json::from_str::<serde_json::Value>(&t)) {
-        None => Ok(serde_json::Map::new()),
-        Some(Ok(serde_json::Value::Object(m))) => Ok(m),
-        Some(_) => Err(idflow::Error::invalid_request(format!("{what} must be a JSON object"))),
-    }
+fn config(settings: ClientSettings, key: Option<Arc<crate::jose::Key>>) -> Result<ClientConfig, idflow::Error> {
+    ClientConfig::from_settings(settings, key.map(|k| k.inner().clone()))
 }
 
-fn config(settings: String, key: Option<Arc<crate::jose::Key>>) -> Result<ClientConfig, idflow::Error> {
-    ClientConfig::from_json(&object(Some(settings), "settings")?, key.map(|k| k.inner().clone()))
-}
-
-/// Discovers a provider. `settings` is JSON: `clientId`, `redirectUri`, and
-/// optionally `issuer`, `clientSecret`, `clientAuth`, `scopes`, `timeout`.
+/// Discovers a provider. `settings` needs `clientId` and `redirectUri`; its
+/// `issuer`, if given, is the issuer the document must name. `privateKey`
+/// signs `private_key_jwt` client assertions.
 #[uniffi::export(async_runtime = "tokio", default(private_key = None))]
 pub async fn oidc_discover(
     discovery_url: String,
-    settings: String,
+    settings: ClientSettings,
     private_key: Option<Arc<crate::jose::Key>>,
 ) -> Result<Arc<OidcClient>, crate::IdflowError> {
-    let mut c = object(Some(settings), "settings")?;
-    c.insert("discoveryUrl".into(), discovery_url.into());
-    let c = ClientConfig::from_json(&c, private_key.map(|k| k.inner().clone()))?;
+    let c = config(ClientSettings { discovery_url: Some(discovery_url), ..settings }, private_key)?;
     Ok(Arc::new(OidcClient { inner: Arc::new(CoreClient::from_config(c).await?) }))
 }
 
@@ -57,11 +49,11 @@ impl OidcClient {
 
 #[uniffi::export(async_runtime = "tokio")]
 impl OidcClient {
-    /// Endpoints by hand: `settings` JSON with `authorizationEndpoint`,
+    /// Endpoints by hand: `settings` with `authorizationEndpoint`,
     /// `tokenEndpoint` and optionally `userinfoEndpoint`, `jwksUri`,
     /// `endSessionEndpoint`, `revocationEndpoint`, `issuer`.
     #[uniffi::constructor(default(private_key = None))]
-    pub fn new(settings: String, private_key: Option<Arc<crate::jose::Key>>) -> Result<Arc<OidcClient>, crate::IdflowError> {
+    pub fn new(settings: ClientSettings, private_key: Option<Arc<crate::jose::Key>>) -> Result<Arc<OidcClient>, crate::IdflowError> {
         crate::error::guard(|| {
             let c = config(settings, private_key)?;
             let e = c.endpoints.ok_or_else(|| idflow::Error::config("give the endpoints, or use oidcDiscover"))?;
@@ -74,12 +66,11 @@ impl OidcClient {
         self.inner.endpoints().to_json().to_string()
     }
 
-    /// `options`: JSON `{scopes, prompt, loginHint, maxAge, params, responseType, redirectUri}`.
+    /// A fresh authorization request; `options` may override the scopes and
+    /// the redirect URI, and add `prompt`, `loginHint`, `maxAge`, `params`.
     #[uniffi::method(default(options = None))]
-    pub fn authorization_request(&self, options: Option<String>) -> Result<AuthorizationRequest, crate::IdflowError> {
-        crate::error::guard(|| {
-            self.inner.authorization_request(&AuthorizationParams::from_json(&object(options, "options")?)?)
-        })
+    pub fn authorization_request(&self, options: Option<AuthorizationParams>) -> Result<AuthorizationRequest, crate::IdflowError> {
+        crate::error::guard(|| self.inner.authorization_request(&options.unwrap_or_default()))
     }
 
     /// Checks a callback URL (or query / form body); returns the code or id_token.

@@ -7,7 +7,7 @@
 use crate::oidc::{AuthorizationRequest, OidcClient, TokenResponse};
 use crate::IdflowError;
 use idflow::oidc::client::AuthorizationParams;
-use idflow::oidc::client::session::{self, SessionOptions, StorageFuture};
+use idflow::oidc::client::session::{self, SessionOptions, SessionSettings, StorageFuture};
 use std::sync::Arc;
 
 /// Keeps the session text between launches. Treat it as a secret: it holds
@@ -93,15 +93,15 @@ pub struct SessionManager {
 
 #[uniffi::export(async_runtime = "tokio")]
 impl SessionManager {
-    /// `options`: JSON `{refreshMargin (seconds, default 60), revokeOnSignOut
-    /// (default true), pendingTtl (seconds a sign-in started by `begin` can
-    /// be completed, default 600), lockPath (a file whose advisory lock
+    /// `options`: `refreshMargin` (seconds, default 60), `revokeOnSignOut`
+    /// (default true), `pendingTtl` (seconds a sign-in started by `begin` can
+    /// be completed, default 600), `lockPath` (a file whose advisory lock
     /// serialises refreshes across processes sharing the storage, e.g. an
-    /// app and its extension), lockTimeout (seconds, default 30)}`.
+    /// app and its extension), `lockTimeout` (seconds, default 30).
     #[uniffi::constructor(default(options = None))]
-    pub fn new(client: Arc<OidcClient>, storage: Arc<dyn SessionStorage>, options: Option<String>) -> Result<Arc<SessionManager>, IdflowError> {
+    pub fn new(client: Arc<OidcClient>, storage: Arc<dyn SessionStorage>, options: Option<SessionSettings>) -> Result<Arc<SessionManager>, IdflowError> {
         crate::error::guard(|| {
-            let options = SessionOptions::from_json(&crate::oidc::object(options, "options")?)?;
+            let options = SessionOptions::from_settings(&options.unwrap_or_default())?;
             let inner = session::SessionManager::new(client.core(), Arc::new(Foreign(storage)), options);
             Ok(Arc::new(SessionManager { inner: Arc::new(inner) }))
         })
@@ -110,12 +110,11 @@ impl SessionManager {
     /// Starts a sign-in: returns the URL to open (ASWebAuthenticationSession,
     /// Custom Tabs) and keeps the pending request (state, nonce, PKCE
     /// verifier, redirect URI, expiry) in the storage, so `complete` works
-    /// in a later process. `options`: `OidcClient.authorizationRequest`'s
-    /// JSON (code flow only).
+    /// in a later process. `options`: as `OidcClient.authorizationRequest`'s
+    /// (code flow only).
     #[uniffi::method(default(options = None))]
-    pub async fn begin(&self, options: Option<String>) -> Result<String, IdflowError> {
-        let params = crate::error::guard(|| AuthorizationParams::from_json(&crate::oidc::object(options, "options")?))?;
-        Ok(self.inner.begin(&params).await?)
+    pub async fn begin(&self, options: Option<AuthorizationParams>) -> Result<String, IdflowError> {
+        Ok(self.inner.begin(&options.unwrap_or_default()).await?)
     }
 
     /// Checks the callback the redirect delivered (`com.example.app:/cb?...`),

@@ -14,10 +14,9 @@ pub const RESERVED_CLAIMS: [&str; 14] =
 /// Roots a context path may start with.
 const PATH_ROOTS: [&str; 7] = ["form", "connectors", "connectorResponses", "user", "request", "claims", "oauth"];
 
-
-
 /// One problem in a flow: where (step id, field) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct FlowProblem {
     /// The step concerned; `None` for the flow's own fields.
     pub step: Option<String>,

@@ -1598,9 +1598,10 @@ public func FfiConverterTypeKeySet_lower(_ value: KeySet) -> UInt64 {
 public protocol OidcClientProtocol: AnyObject, Sendable {
     
     /**
-     * `options`: JSON `{scopes, prompt, loginHint, maxAge, params, responseType, redirectUri}`.
+     * A fresh authorization request; `options` may override the scopes and
+     * the redirect URI, and add `prompt`, `loginHint`, `maxAge`, `params`.
      */
-    func authorizationRequest(options: String?) throws  -> AuthorizationRequest
+    func authorizationRequest(options: AuthorizationParams?) throws  -> AuthorizationRequest
     
     func endSessionUrl(idTokenHint: String?, postLogoutRedirectUri: String?, state: String?) throws  -> String
     
@@ -1675,16 +1676,16 @@ open class OidcClient: OidcClientProtocol, @unchecked Sendable {
         return try! rustCall { uniffi_idflow_uniffi_fn_clone_oidcclient(self.handle, $0) }
     }
     /**
-     * Endpoints by hand: `settings` JSON with `authorizationEndpoint`,
+     * Endpoints by hand: `settings` with `authorizationEndpoint`,
      * `tokenEndpoint` and optionally `userinfoEndpoint`, `jwksUri`,
      * `endSessionEndpoint`, `revocationEndpoint`, `issuer`.
      */
-public convenience init(settings: String, privateKey: Key? = nil)throws  {
+public convenience init(settings: ClientSettings, privateKey: Key? = nil)throws  {
     let handle =
         try rustCallWithError(FfiConverterTypeIdflowError_lift) {
         uniffiCallStatus in
     uniffi_idflow_uniffi_fn_constructor_oidcclient_new(
-        FfiConverterString.lower(settings),
+        FfiConverterTypeClientSettings_lower(settings),
         FfiConverterOptionTypeKey.lower(privateKey),uniffiCallStatus
     )
 }
@@ -1704,14 +1705,15 @@ public convenience init(settings: String, privateKey: Key? = nil)throws  {
 
     
     /**
-     * `options`: JSON `{scopes, prompt, loginHint, maxAge, params, responseType, redirectUri}`.
+     * A fresh authorization request; `options` may override the scopes and
+     * the redirect URI, and add `prompt`, `loginHint`, `maxAge`, `params`.
      */
-open func authorizationRequest(options: String? = nil)throws  -> AuthorizationRequest  {
+open func authorizationRequest(options: AuthorizationParams? = nil)throws  -> AuthorizationRequest  {
     return try  FfiConverterTypeAuthorizationRequest_lift(try rustCallWithError(FfiConverterTypeIdflowError_lift) {
         uniffiCallStatus in
     uniffi_idflow_uniffi_fn_method_oidcclient_authorization_request(
             self.uniffiCloneHandle(),
-        FfiConverterOptionString.lower(options),uniffiCallStatus
+        FfiConverterOptionTypeAuthorizationParams.lower(options),uniffiCallStatus
     )
 })
 }
@@ -2360,10 +2362,10 @@ public protocol SessionManagerProtocol: AnyObject, Sendable {
      * Starts a sign-in: returns the URL to open (ASWebAuthenticationSession,
      * Custom Tabs) and keeps the pending request (state, nonce, PKCE
      * verifier, redirect URI, expiry) in the storage, so `complete` works
-     * in a later process. `options`: `OidcClient.authorizationRequest`'s
-     * JSON (code flow only).
+     * in a later process. `options`: as `OidcClient.authorizationRequest`'s
+     * (code flow only).
      */
-    func begin(options: String?) async throws  -> String
+    func begin(options: AuthorizationParams?) async throws  -> String
     
     /**
      * Checks the callback the redirect delivered (`com.example.app:/cb?...`),
@@ -2450,20 +2452,20 @@ open class SessionManager: SessionManagerProtocol, @unchecked Sendable {
         return try! rustCall { uniffi_idflow_uniffi_fn_clone_sessionmanager(self.handle, $0) }
     }
     /**
-     * `options`: JSON `{refreshMargin (seconds, default 60), revokeOnSignOut
-     * (default true), pendingTtl (seconds a sign-in started by `begin` can
-     * be completed, default 600), lockPath (a file whose advisory lock
+     * `options`: `refreshMargin` (seconds, default 60), `revokeOnSignOut`
+     * (default true), `pendingTtl` (seconds a sign-in started by `begin` can
+     * be completed, default 600), `lockPath` (a file whose advisory lock
      * serialises refreshes across processes sharing the storage, e.g. an
-     * app and its extension), lockTimeout (seconds, default 30)}`.
+     * app and its extension), `lockTimeout` (seconds, default 30).
      */
-public convenience init(client: OidcClient, storage: SessionStorage, options: String? = nil)throws  {
+public convenience init(client: OidcClient, storage: SessionStorage, options: SessionSettings? = nil)throws  {
     let handle =
         try rustCallWithError(FfiConverterTypeIdflowError_lift) {
         uniffiCallStatus in
     uniffi_idflow_uniffi_fn_constructor_sessionmanager_new(
         FfiConverterTypeOidcClient_lower(client),
         FfiConverterTypeSessionStorage_lower(storage),
-        FfiConverterOptionString.lower(options),uniffiCallStatus
+        FfiConverterOptionTypeSessionSettings.lower(options),uniffiCallStatus
     )
 }
     self.init(unsafeFromHandle: handle)
@@ -2505,15 +2507,15 @@ open func accessToken()async throws  -> String  {
      * Starts a sign-in: returns the URL to open (ASWebAuthenticationSession,
      * Custom Tabs) and keeps the pending request (state, nonce, PKCE
      * verifier, redirect URI, expiry) in the storage, so `complete` works
-     * in a later process. `options`: `OidcClient.authorizationRequest`'s
-     * JSON (code flow only).
+     * in a later process. `options`: as `OidcClient.authorizationRequest`'s
+     * (code flow only).
      */
-open func begin(options: String? = nil)async throws  -> String  {
+open func begin(options: AuthorizationParams? = nil)async throws  -> String  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_idflow_uniffi_fn_method_sessionmanager_begin(
-                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(options)
+                        self.uniffiCloneHandle(),FfiConverterOptionTypeAuthorizationParams.lower(options)
                 )
             },
             pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
@@ -2996,68 +2998,6 @@ public func FfiConverterTypeSessionStorage_lower(_ value: SessionStorage) -> UIn
 }
 
 
-
-
-/**
- * One problem in a flow: the step (none for the flow's own fields), the
- * dotted field path and what is wrong.
- */
-public struct FlowProblem: Equatable, Hashable {
-    public var step: String?
-    public var field: String
-    public var message: String
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(step: String?, field: String, message: String) {
-        self.step = step
-        self.field = field
-        self.message = message
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension FlowProblem: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeFlowProblem: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FlowProblem {
-        return
-            try FlowProblem(
-                step: FfiConverterOptionString.read(from: &buf), 
-                field: FfiConverterString.read(from: &buf), 
-                message: FfiConverterString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: FlowProblem, into buf: inout [UInt8]) {
-        FfiConverterOptionString.write(value.step, into: &buf)
-        FfiConverterString.write(value.field, into: &buf)
-        FfiConverterString.write(value.message, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeFlowProblem_lift(_ buf: RustBuffer) throws -> FlowProblem {
-    return try FfiConverterTypeFlowProblem.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeFlowProblem_lower(_ value: FlowProblem) -> RustBuffer {
-    return FfiConverterTypeFlowProblem.lower(value)
-}
 
 
 /**
@@ -3877,6 +3817,30 @@ fileprivate struct FfiConverterOptionTypeSessionListener: FfiConverterRustBuffer
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeAuthorizationParams: FfiConverterRustBuffer {
+    typealias SwiftType = AuthorizationParams?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeAuthorizationParams.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeAuthorizationParams.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeAuthorizationRequest: FfiConverterRustBuffer {
     typealias SwiftType = AuthorizationRequest?
 
@@ -3917,6 +3881,30 @@ fileprivate struct FfiConverterOptionTypeSession: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeSession.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeSessionSettings: FfiConverterRustBuffer {
+    typealias SwiftType = SessionSettings?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeSessionSettings.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeSessionSettings.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -4204,14 +4192,15 @@ public func jwtVerifyWithKeySet(token: String, keys: KeySet, options: VerifyOpti
 })
 }
 /**
- * Discovers a provider. `settings` is JSON: `clientId`, `redirectUri`, and
- * optionally `issuer`, `clientSecret`, `clientAuth`, `scopes`, `timeout`.
+ * Discovers a provider. `settings` needs `clientId` and `redirectUri`; its
+ * `issuer`, if given, is the issuer the document must name. `privateKey`
+ * signs `private_key_jwt` client assertions.
  */
-public func oidcDiscover(discoveryUrl: String, settings: String, privateKey: Key? = nil)async throws  -> OidcClient  {
+public func oidcDiscover(discoveryUrl: String, settings: ClientSettings, privateKey: Key? = nil)async throws  -> OidcClient  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
-                uniffi_idflow_uniffi_fn_func_oidc_discover(FfiConverterString.lower(discoveryUrl),FfiConverterString.lower(settings),FfiConverterOptionTypeKey.lower(privateKey)
+                uniffi_idflow_uniffi_fn_func_oidc_discover(FfiConverterString.lower(discoveryUrl),FfiConverterTypeClientSettings_lower(settings),FfiConverterOptionTypeKey.lower(privateKey)
                 )
             },
             pollFunc: ffi_idflow_uniffi_rust_future_poll_u64,
@@ -4302,7 +4291,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_func_error_codes() != 30468) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_func_validate_flow() != 30280) {
+    if (uniffi_idflow_uniffi_checksum_func_validate_flow() != 42117) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_func_algorithms() != 45759) {
@@ -4323,7 +4312,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_func_jwt_verify_with_key_set() != 42975) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_func_oidc_discover() != 22921) {
+    if (uniffi_idflow_uniffi_checksum_func_oidc_discover() != 46415) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_func_pkce_challenge() != 16431) {
@@ -4422,7 +4411,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_method_keyset_to_jwks() != 4940) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_method_oidcclient_authorization_request() != 125) {
+    if (uniffi_idflow_uniffi_checksum_method_oidcclient_authorization_request() != 30736) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_oidcclient_end_session_url() != 23714) {
@@ -4473,7 +4462,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_method_sessionmanager_access_token() != 32746) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_begin() != 33899) {
+    if (uniffi_idflow_uniffi_checksum_method_sessionmanager_begin() != 40119) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_sessionmanager_complete() != 26727) {
@@ -4533,10 +4522,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_constructor_keyset_new() != 53937) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_constructor_oidcclient_new() != 43736) {
+    if (uniffi_idflow_uniffi_checksum_constructor_oidcclient_new() != 30242) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_constructor_sessionmanager_new() != 38312) {
+    if (uniffi_idflow_uniffi_checksum_constructor_sessionmanager_new() != 12876) {
         return InitializationResult.apiChecksumMismatch
     }
 

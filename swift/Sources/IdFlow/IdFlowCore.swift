@@ -481,6 +481,46 @@ fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterDouble: FfiConverterPrimitive {
+    typealias FfiType = Double
+    typealias SwiftType = Double
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Double {
+        return try lift(readDouble(&buf))
+    }
+
+    public static func write(_ value: Double, into buf: inout [UInt8]) {
+        writeDouble(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterBool : FfiConverter {
+    typealias FfiType = Int8
+    typealias SwiftType = Bool
+
+    public static func lift(_ value: Int8) throws -> Bool {
+        return value != 0
+    }
+
+    public static func lower(_ value: Bool) -> Int8 {
+        return value ? 1 : 0
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Bool {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: Bool, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterString: FfiConverter {
     typealias SwiftType = String
     typealias FfiType = RustBuffer
@@ -522,6 +562,118 @@ fileprivate struct FfiConverterString: FfiConverter {
         writeInt(&buf, len)
         writeBytes(&buf, value.utf8)
     }
+}
+
+
+/**
+ * Per-request choices for [`OidcClient::authorization_request`]; every
+ * field may be left out. Python and Node give them as an object by the
+ * names of [`AuthorizationParams::from_json`], Swift and Kotlin as this
+ * record; `authorization_request` checks them.
+ */
+public struct AuthorizationParams: Equatable, Hashable {
+    /**
+     * Overrides the client's scopes.
+     */
+    public var scopes: [String]?
+    /**
+     * `login`, `consent`, `select_account`, `none`.
+     */
+    public var prompt: [String]
+    public var loginHint: String?
+    public var maxAge: UInt64?
+    /**
+     * Custom authorization-endpoint parameters (e.g. `access_type=offline`),
+     * added in name order; `params` in every binding.
+     */
+    public var params: [String: String]
+    /**
+     * `code` when left out.
+     */
+    public var responseType: ResponseType?
+    /**
+     * Overrides the client's redirect URI for this request.
+     */
+    public var redirectUri: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Overrides the client's scopes.
+         */scopes: [String]? = nil, 
+        /**
+         * `login`, `consent`, `select_account`, `none`.
+         */prompt: [String] = [], loginHint: String? = nil, maxAge: UInt64? = nil, 
+        /**
+         * Custom authorization-endpoint parameters (e.g. `access_type=offline`),
+         * added in name order; `params` in every binding.
+         */params: [String: String] = [:], 
+        /**
+         * `code` when left out.
+         */responseType: ResponseType? = nil, 
+        /**
+         * Overrides the client's redirect URI for this request.
+         */redirectUri: String? = nil) {
+        self.scopes = scopes
+        self.prompt = prompt
+        self.loginHint = loginHint
+        self.maxAge = maxAge
+        self.params = params
+        self.responseType = responseType
+        self.redirectUri = redirectUri
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AuthorizationParams: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAuthorizationParams: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AuthorizationParams {
+        return
+            try AuthorizationParams(
+                scopes: FfiConverterOptionSequenceString.read(from: &buf), 
+                prompt: FfiConverterSequenceString.read(from: &buf), 
+                loginHint: FfiConverterOptionString.read(from: &buf), 
+                maxAge: FfiConverterOptionUInt64.read(from: &buf), 
+                params: FfiConverterDictionaryStringString.read(from: &buf), 
+                responseType: FfiConverterOptionTypeResponseType.read(from: &buf), 
+                redirectUri: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AuthorizationParams, into buf: inout [UInt8]) {
+        FfiConverterOptionSequenceString.write(value.scopes, into: &buf)
+        FfiConverterSequenceString.write(value.prompt, into: &buf)
+        FfiConverterOptionString.write(value.loginHint, into: &buf)
+        FfiConverterOptionUInt64.write(value.maxAge, into: &buf)
+        FfiConverterDictionaryStringString.write(value.params, into: &buf)
+        FfiConverterOptionTypeResponseType.write(value.responseType, into: &buf)
+        FfiConverterOptionString.write(value.redirectUri, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuthorizationParams_lift(_ buf: RustBuffer) throws -> AuthorizationParams {
+    return try FfiConverterTypeAuthorizationParams.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuthorizationParams_lower(_ value: AuthorizationParams) -> RustBuffer {
+    return FfiConverterTypeAuthorizationParams.lower(value)
 }
 
 
@@ -663,6 +815,253 @@ public func FfiConverterTypeCallbackParams_lower(_ value: CallbackParams) -> Rus
 
 
 /**
+ * A client's settings as they are given: JSON by these (camelCase) names
+ * in Python, Node and the project file, this record in Swift and Kotlin.
+ * [`ClientConfig::from_settings`] checks them; every `None` keeps the
+ * default.
+ */
+public struct ClientSettings: Equatable, Hashable {
+    /**
+     * Required.
+     */
+    public var clientId: String
+    /**
+     * Required: where the provider sends the browser back.
+     */
+    public var redirectUri: String
+    /**
+     * `${ENV}` references are resolved.
+     */
+    public var clientSecret: String?
+    /**
+     * `client_secret_basic` (the default with a secret),
+     * `client_secret_post`, `private_key_jwt`, `none` (the default without).
+     */
+    public var clientAuth: String?
+    /**
+     * Defaults to `["openid"]`.
+     */
+    public var scopes: [String]?
+    /**
+     * Seconds, in (0, 120]; defaults to 10.
+     */
+    public var timeout: Double?
+    /**
+     * id_token clock leeway, 0 to 300 seconds; defaults to 60.
+     */
+    public var leeway: UInt64?
+    /**
+     * Defaults to RS256, PS256, ES256, EdDSA.
+     */
+    public var idTokenAlgorithms: [String]?
+    /**
+     * Discovery (with `issuer` as the expected issuer) or the endpoints
+     * by hand, not both.
+     */
+    public var discoveryUrl: String?
+    public var issuer: String?
+    public var authorizationEndpoint: String?
+    public var tokenEndpoint: String?
+    public var userinfoEndpoint: String?
+    public var jwksUri: String?
+    public var endSessionEndpoint: String?
+    public var revocationEndpoint: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Required.
+         */clientId: String, 
+        /**
+         * Required: where the provider sends the browser back.
+         */redirectUri: String, 
+        /**
+         * `${ENV}` references are resolved.
+         */clientSecret: String? = nil, 
+        /**
+         * `client_secret_basic` (the default with a secret),
+         * `client_secret_post`, `private_key_jwt`, `none` (the default without).
+         */clientAuth: String? = nil, 
+        /**
+         * Defaults to `["openid"]`.
+         */scopes: [String]? = nil, 
+        /**
+         * Seconds, in (0, 120]; defaults to 10.
+         */timeout: Double? = nil, 
+        /**
+         * id_token clock leeway, 0 to 300 seconds; defaults to 60.
+         */leeway: UInt64? = nil, 
+        /**
+         * Defaults to RS256, PS256, ES256, EdDSA.
+         */idTokenAlgorithms: [String]? = nil, 
+        /**
+         * Discovery (with `issuer` as the expected issuer) or the endpoints
+         * by hand, not both.
+         */discoveryUrl: String? = nil, issuer: String? = nil, authorizationEndpoint: String? = nil, tokenEndpoint: String? = nil, userinfoEndpoint: String? = nil, jwksUri: String? = nil, endSessionEndpoint: String? = nil, revocationEndpoint: String? = nil) {
+        self.clientId = clientId
+        self.redirectUri = redirectUri
+        self.clientSecret = clientSecret
+        self.clientAuth = clientAuth
+        self.scopes = scopes
+        self.timeout = timeout
+        self.leeway = leeway
+        self.idTokenAlgorithms = idTokenAlgorithms
+        self.discoveryUrl = discoveryUrl
+        self.issuer = issuer
+        self.authorizationEndpoint = authorizationEndpoint
+        self.tokenEndpoint = tokenEndpoint
+        self.userinfoEndpoint = userinfoEndpoint
+        self.jwksUri = jwksUri
+        self.endSessionEndpoint = endSessionEndpoint
+        self.revocationEndpoint = revocationEndpoint
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ClientSettings: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeClientSettings: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ClientSettings {
+        return
+            try ClientSettings(
+                clientId: FfiConverterString.read(from: &buf), 
+                redirectUri: FfiConverterString.read(from: &buf), 
+                clientSecret: FfiConverterOptionString.read(from: &buf), 
+                clientAuth: FfiConverterOptionString.read(from: &buf), 
+                scopes: FfiConverterOptionSequenceString.read(from: &buf), 
+                timeout: FfiConverterOptionDouble.read(from: &buf), 
+                leeway: FfiConverterOptionUInt64.read(from: &buf), 
+                idTokenAlgorithms: FfiConverterOptionSequenceString.read(from: &buf), 
+                discoveryUrl: FfiConverterOptionString.read(from: &buf), 
+                issuer: FfiConverterOptionString.read(from: &buf), 
+                authorizationEndpoint: FfiConverterOptionString.read(from: &buf), 
+                tokenEndpoint: FfiConverterOptionString.read(from: &buf), 
+                userinfoEndpoint: FfiConverterOptionString.read(from: &buf), 
+                jwksUri: FfiConverterOptionString.read(from: &buf), 
+                endSessionEndpoint: FfiConverterOptionString.read(from: &buf), 
+                revocationEndpoint: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ClientSettings, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.clientId, into: &buf)
+        FfiConverterString.write(value.redirectUri, into: &buf)
+        FfiConverterOptionString.write(value.clientSecret, into: &buf)
+        FfiConverterOptionString.write(value.clientAuth, into: &buf)
+        FfiConverterOptionSequenceString.write(value.scopes, into: &buf)
+        FfiConverterOptionDouble.write(value.timeout, into: &buf)
+        FfiConverterOptionUInt64.write(value.leeway, into: &buf)
+        FfiConverterOptionSequenceString.write(value.idTokenAlgorithms, into: &buf)
+        FfiConverterOptionString.write(value.discoveryUrl, into: &buf)
+        FfiConverterOptionString.write(value.issuer, into: &buf)
+        FfiConverterOptionString.write(value.authorizationEndpoint, into: &buf)
+        FfiConverterOptionString.write(value.tokenEndpoint, into: &buf)
+        FfiConverterOptionString.write(value.userinfoEndpoint, into: &buf)
+        FfiConverterOptionString.write(value.jwksUri, into: &buf)
+        FfiConverterOptionString.write(value.endSessionEndpoint, into: &buf)
+        FfiConverterOptionString.write(value.revocationEndpoint, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeClientSettings_lift(_ buf: RustBuffer) throws -> ClientSettings {
+    return try FfiConverterTypeClientSettings.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeClientSettings_lower(_ value: ClientSettings) -> RustBuffer {
+    return FfiConverterTypeClientSettings.lower(value)
+}
+
+
+/**
+ * One problem in a flow: where (step id, field) and what.
+ */
+public struct FlowProblem: Equatable, Hashable {
+    /**
+     * The step concerned; `None` for the flow's own fields.
+     */
+    public var step: String?
+    /**
+     * The field, as a dotted path inside the step (e.g. `inputs.0.type`).
+     */
+    public var field: String
+    public var message: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The step concerned; `None` for the flow's own fields.
+         */step: String?, 
+        /**
+         * The field, as a dotted path inside the step (e.g. `inputs.0.type`).
+         */field: String, message: String) {
+        self.step = step
+        self.field = field
+        self.message = message
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FlowProblem: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFlowProblem: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FlowProblem {
+        return
+            try FlowProblem(
+                step: FfiConverterOptionString.read(from: &buf), 
+                field: FfiConverterString.read(from: &buf), 
+                message: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FlowProblem, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.step, into: &buf)
+        FfiConverterString.write(value.field, into: &buf)
+        FfiConverterString.write(value.message, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFlowProblem_lift(_ buf: RustBuffer) throws -> FlowProblem {
+    return try FfiConverterTypeFlowProblem.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFlowProblem_lower(_ value: FlowProblem) -> RustBuffer {
+    return FfiConverterTypeFlowProblem.lower(value)
+}
+
+
+/**
  * A signed-in user's tokens.
  */
 public struct Session: Equatable, Hashable {
@@ -750,6 +1149,102 @@ public func FfiConverterTypeSession_lift(_ buf: RustBuffer) throws -> Session {
 #endif
 public func FfiConverterTypeSession_lower(_ value: Session) -> RustBuffer {
     return FfiConverterTypeSession.lower(value)
+}
+
+
+/**
+ * [`SessionOptions`] as they are given: JSON by these (camelCase) names in
+ * Python and Node, this record in Swift and Kotlin. Durations are seconds;
+ * every `None` keeps the default. [`SessionOptions::from_settings`] checks
+ * them.
+ */
+public struct SessionSettings: Equatable, Hashable {
+    /**
+     * 0 to 86400; defaults to 60.
+     */
+    public var refreshMargin: Double?
+    /**
+     * Defaults to true.
+     */
+    public var revokeOnSignOut: Bool?
+    /**
+     * 1 to 3600; defaults to 600.
+     */
+    public var pendingTtl: Double?
+    public var lockPath: String?
+    /**
+     * 0 to 600; defaults to 30.
+     */
+    public var lockTimeout: Double?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * 0 to 86400; defaults to 60.
+         */refreshMargin: Double? = nil, 
+        /**
+         * Defaults to true.
+         */revokeOnSignOut: Bool? = nil, 
+        /**
+         * 1 to 3600; defaults to 600.
+         */pendingTtl: Double? = nil, lockPath: String? = nil, 
+        /**
+         * 0 to 600; defaults to 30.
+         */lockTimeout: Double? = nil) {
+        self.refreshMargin = refreshMargin
+        self.revokeOnSignOut = revokeOnSignOut
+        self.pendingTtl = pendingTtl
+        self.lockPath = lockPath
+        self.lockTimeout = lockTimeout
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SessionSettings: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSessionSettings: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SessionSettings {
+        return
+            try SessionSettings(
+                refreshMargin: FfiConverterOptionDouble.read(from: &buf), 
+                revokeOnSignOut: FfiConverterOptionBool.read(from: &buf), 
+                pendingTtl: FfiConverterOptionDouble.read(from: &buf), 
+                lockPath: FfiConverterOptionString.read(from: &buf), 
+                lockTimeout: FfiConverterOptionDouble.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SessionSettings, into buf: inout [UInt8]) {
+        FfiConverterOptionDouble.write(value.refreshMargin, into: &buf)
+        FfiConverterOptionBool.write(value.revokeOnSignOut, into: &buf)
+        FfiConverterOptionDouble.write(value.pendingTtl, into: &buf)
+        FfiConverterOptionString.write(value.lockPath, into: &buf)
+        FfiConverterOptionDouble.write(value.lockTimeout, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionSettings_lift(_ buf: RustBuffer) throws -> SessionSettings {
+    return try FfiConverterTypeSessionSettings.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionSettings_lower(_ value: SessionSettings) -> RustBuffer {
+    return FfiConverterTypeSessionSettings.lower(value)
 }
 
 
@@ -944,6 +1439,81 @@ public func FfiConverterTypeVerifyOptions_lift(_ buf: RustBuffer) throws -> Veri
 public func FfiConverterTypeVerifyOptions_lower(_ value: VerifyOptions) -> RustBuffer {
     return FfiConverterTypeVerifyOptions.lower(value)
 }
+
+
+/**
+ * Which grant the authorization request starts.
+ */
+
+public enum ResponseType: Equatable, Hashable {
+    
+    /**
+     * `code` with PKCE S256.
+     */
+    case code
+    /**
+     * The implicit `id_token` grant, answered by `form_post`.
+     */
+    case idToken
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ResponseType: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeResponseType: FfiConverterRustBuffer {
+    typealias SwiftType = ResponseType
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ResponseType {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .code
+        
+        case 2: return .idToken
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ResponseType, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .code:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .idToken:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeResponseType_lift(_ buf: RustBuffer) throws -> ResponseType {
+    return try FfiConverterTypeResponseType.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeResponseType_lower(_ value: ResponseType) -> RustBuffer {
+    return FfiConverterTypeResponseType.lower(value)
+}
+
 
 
 /**
@@ -1153,6 +1723,54 @@ fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionDouble: FfiConverterRustBuffer {
+    typealias SwiftType = Double?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterDouble.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterDouble.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionBool: FfiConverterRustBuffer {
+    typealias SwiftType = Bool?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterBool.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterBool.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
     typealias SwiftType = String?
 
@@ -1169,6 +1787,30 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterString.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeResponseType: FfiConverterRustBuffer {
+    typealias SwiftType = ResponseType?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeResponseType.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeResponseType.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -1244,6 +1886,32 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
             seq.append(try FfiConverterString.read(from: &buf))
         }
         return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
+    public static func write(_ value: [String: String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for (key, value) in value {
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterString.write(value, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: String] {
+        let len: Int32 = try readInt(&buf)
+        var dict = [String: String]()
+        dict.reserveCapacity(Int(len))
+        for _ in 0..<len {
+            let key = try FfiConverterString.read(from: &buf)
+            let value = try FfiConverterString.read(from: &buf)
+            dict[key] = value
+        }
+        return dict
     }
 }
 

@@ -142,12 +142,47 @@ final class ProviderTests: XCTestCase {
 }
 
 final class OidcClientTests: XCTestCase {
+    func testTypedSettingsAreChecked() throws {
+        let settings = ClientSettings(
+            clientId: "app", redirectUri: "com.example.app:/cb", issuer: "https://op.example",
+            authorizationEndpoint: "https://op.example/authorize", tokenEndpoint: "https://op.example/token"
+        )
+        var spaced = settings
+        spaced.scopes = ["openid email"]
+        var instant = settings
+        instant.timeout = 0
+        var lenient = settings
+        lenient.leeway = 301
+        var blank = settings
+        blank.clientSecret = ""
+        for bad in [spaced, instant, lenient, blank] {
+            XCTAssertThrowsError(try OidcClient(settings: bad)) { error in
+                guard case IdflowError.Config = error else { return XCTFail("\(error)") }
+            }
+        }
+        var scoped = settings
+        scoped.scopes = ["openid", "email"]
+        let client = try OidcClient(settings: scoped)
+        let request = try client.authorizationRequest(options: AuthorizationParams(loginHint: "ann@example.com", params: ["b": "2", "a": "1"]))
+        XCTAssertTrue(request.url.hasSuffix("&a=1&b=2"), request.url)
+        XCTAssertThrowsError(try client.authorizationRequest(options: AuthorizationParams(params: ["state": "x"]))) { error in
+            guard case IdflowError.InvalidRequest = error else { return XCTFail("\(error)") }
+        }
+    }
+
     func testAuthorizationRequestAndCallbackChecks() throws {
-        let settings = "{\"clientId\":\"app\",\"redirectUri\":\"com.example.app:/cb\",\"issuer\":\"https://op.example\"," +
-            "\"authorizationEndpoint\":\"https://op.example/authorize\",\"tokenEndpoint\":\"https://op.example/token\"}"
-        XCTAssertThrowsError(try OidcClient(settings: "{\"clientId\":\"app\"}"))
+        let settings = ClientSettings(
+            clientId: "app", redirectUri: "com.example.app:/cb", issuer: "https://op.example",
+            authorizationEndpoint: "https://op.example/authorize", tokenEndpoint: "https://op.example/token"
+        )
+        func redirectingTo(_ uri: String) -> ClientSettings {
+            var other = settings
+            other.redirectUri = uri
+            return other
+        }
+        XCTAssertThrowsError(try OidcClient(settings: ClientSettings(clientId: "app", redirectUri: "")))
         let client = try OidcClient(settings: settings)
-        let request = try client.authorizationRequest(options: "{\"prompt\":\"login\"}")
+        let request = try client.authorizationRequest(options: AuthorizationParams(prompt: ["login"]))
         XCTAssertTrue(request.url.hasPrefix("https://op.example/authorize?response_type=code"))
         XCTAssertTrue(request.url.contains("code_challenge_method=S256"))
         XCTAssertTrue(request.url.contains("redirect_uri=com.example.app%3A%2Fcb"))
@@ -163,10 +198,10 @@ final class OidcClientTests: XCTestCase {
         // RFC 8252 §7: private-use (reverse DNS), claimed https and loopback http;
         // schemes that run something, and bare private schemes, never.
         for uri in ["com.example.app:/cb", "https://app.example.com/cb", "http://127.0.0.1:51004/cb", "http://[::1]:8080/cb"] {
-            XCTAssertNoThrow(try OidcClient(settings: settings.replacingOccurrences(of: "com.example.app:/cb", with: uri)), uri)
+            XCTAssertNoThrow(try OidcClient(settings: redirectingTo(uri)), uri)
         }
         for (uri, rule) in [("javascript:alert(1)//", "javascript: scheme"), ("myapp:/cb", "reverse-DNS"), ("https://app.example.com/cb#x", "no fragment")] {
-            XCTAssertThrowsError(try OidcClient(settings: settings.replacingOccurrences(of: "com.example.app:/cb", with: uri))) { error in
+            XCTAssertThrowsError(try OidcClient(settings: redirectingTo(uri))) { error in
                 guard case IdflowError.Config(let message) = error else { return XCTFail("\(uri): \(error)") }
                 XCTAssertTrue(message.contains("redirect_uri") && message.contains(rule), message)
             }
@@ -200,8 +235,10 @@ final class Heard: SessionListener, @unchecked Sendable {
 final class SessionManagerTests: XCTestCase {
     /// A client whose token endpoint refuses connections (nothing listens on port 9).
     private func client() throws -> OidcClient {
-        try OidcClient(settings: "{\"clientId\":\"app\",\"redirectUri\":\"com.example.app:/cb\",\"issuer\":\"https://op.example\"," +
-            "\"authorizationEndpoint\":\"https://op.example/authorize\",\"tokenEndpoint\":\"http://127.0.0.1:9/token\"}")
+        try OidcClient(settings: ClientSettings(
+            clientId: "app", redirectUri: "com.example.app:/cb", issuer: "https://op.example",
+            authorizationEndpoint: "https://op.example/authorize", tokenEndpoint: "http://127.0.0.1:9/token"
+        ))
     }
 
     func testSignedOutJunkAndBadOptions() async throws {
@@ -227,15 +264,15 @@ final class SessionManagerTests: XCTestCase {
             XCTAssertTrue(message.contains("newer version"), message)
         }
         XCTAssertEqual(storage.value, newer)
-        XCTAssertThrowsError(try SessionManager(client: try client(), storage: MemorySessionStorage(), options: "{\"refreshMargin\":-1}"))
-        XCTAssertThrowsError(try SessionManager(client: try client(), storage: MemorySessionStorage(), options: "{\"pendingTtl\":0}"))
-        XCTAssertThrowsError(try SessionManager(client: try client(), storage: MemorySessionStorage(), options: "{\"lockPath\":\"\"}"))
+        XCTAssertThrowsError(try SessionManager(client: try client(), storage: MemorySessionStorage(), options: SessionSettings(refreshMargin: -1)))
+        XCTAssertThrowsError(try SessionManager(client: try client(), storage: MemorySessionStorage(), options: SessionSettings(pendingTtl: 0)))
+        XCTAssertThrowsError(try SessionManager(client: try client(), storage: MemorySessionStorage(), options: SessionSettings(lockPath: "")))
     }
 
     func testBeginKeepsThePendingRequestForAnotherManager() async throws {
         let storage = MemorySessionStorage()
         let first = try SessionManager(client: try client(), storage: storage)
-        let url = try await first.begin(options: "{\"scopes\":[\"openid\",\"offline_access\"]}")
+        let url = try await first.begin(options: AuthorizationParams(scopes: ["openid", "offline_access"]))
         XCTAssertTrue(url.contains("redirect_uri=com.example.app%3A%2Fcb"), url)
         let state = URLComponents(string: url)!.queryItems!.first(where: { $0.name == "state" })!.value!
         XCTAssertTrue(storage.value!.contains(state))
@@ -255,7 +292,7 @@ final class SessionManagerTests: XCTestCase {
             XCTFail("a pending request is single-use")
         } catch IdflowError.InvalidRequest {}
         do {
-            _ = try await first.begin(options: "{\"responseType\":\"id_token\"}")
+            _ = try await first.begin(options: AuthorizationParams(responseType: .idToken))
             XCTFail("the session manager starts code flows only")
         } catch IdflowError.Config {}
     }

@@ -2,9 +2,11 @@
 //! the callback it comes back to, and the end-session URL.
 
 use super::*;
+use std::collections::HashMap;
 
 /// Which grant the authorization request starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum ResponseType {
     /// `code` with PKCE S256.
     #[default]
@@ -13,19 +15,32 @@ pub enum ResponseType {
     IdToken,
 }
 
-/// Per-request choices for [`OidcClient::authorization_request`].
-#[derive(Debug, Clone, Default)]
+/// Per-request choices for [`OidcClient::authorization_request`]; every
+/// field may be left out. Python and Node give them as an object by the
+/// names of [`AuthorizationParams::from_json`], Swift and Kotlin as this
+/// record; `authorization_request` checks them.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct AuthorizationParams {
     /// Overrides the client's scopes.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub scopes: Option<Vec<String>>,
     /// `login`, `consent`, `select_account`, `none`.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub prompt: Vec<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub login_hint: Option<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub max_age: Option<u64>,
-    /// Custom authorization-endpoint parameters (e.g. `access_type=offline`).
-    pub extra: Vec<(String, String)>,
-    pub response_type: ResponseType,
+    /// Custom authorization-endpoint parameters (e.g. `access_type=offline`),
+    /// added in name order; `params` in every binding.
+    #[cfg_attr(feature = "uniffi", uniffi(default, name = "params"))]
+    pub extra: HashMap<String, String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    /// `code` when left out.
+    pub response_type: Option<ResponseType>,
     /// Overrides the client's redirect URI for this request.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub redirect_uri: Option<String>,
 }
 
@@ -72,7 +87,7 @@ impl AuthorizationParams {
             }
         };
         let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-        let extra = crate::oidc::params::string_pairs(v.get("params"), "params").map_err(Error::invalid_request)?;
+        let extra = crate::oidc::params::string_pairs(v.get("params"), "params").map_err(Error::invalid_request)?.into_iter().collect();
         let response_type = match text("responseType").as_deref() {
             None | Some("code") => ResponseType::Code,
             Some("id_token") => ResponseType::IdToken,
@@ -84,7 +99,7 @@ impl AuthorizationParams {
             login_hint: text("loginHint"),
             max_age: v.get("maxAge").and_then(Value::as_u64),
             extra,
-            response_type,
+            response_type: Some(response_type),
             redirect_uri: text("redirectUri"),
         })
     }
@@ -138,7 +153,7 @@ impl OidcClient {
             ("state".into(), state.clone()),
             ("nonce".into(), nonce.clone()),
         ];
-        let code_verifier = match params.response_type {
+        let code_verifier = match params.response_type.unwrap_or_default() {
             ResponseType::Code => {
                 let pair = crate::pkce::generate(None)?;
                 pairs.insert(0, ("response_type".into(), "code".into()));
@@ -164,7 +179,9 @@ impl OidcClient {
         if let Some(m) = params.max_age {
             pairs.push(("max_age".into(), m.to_string()));
         }
-        for (k, v) in &params.extra {
+        let mut extra: Vec<_> = params.extra.iter().collect();
+        extra.sort();
+        for (k, v) in extra {
             if pairs.iter().any(|(name, _)| name == k) {
                 return Err(Error::invalid_request(format!("custom parameter {k:?} would override a protocol parameter")));
             }

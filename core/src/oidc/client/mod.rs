@@ -14,7 +14,7 @@ pub mod session;
 mod settings;
 mod token;
 
-pub use settings::{ClientAuth, ClientConfig, ClientOptions, Endpoints};
+pub use settings::{ClientAuth, ClientConfig, ClientOptions, ClientSettings, Endpoints};
 use settings::{check_redirect_uri, check_url};
 pub use authorization::{AuthorizationParams, AuthorizationRequest, Callback, ResponseType};
 pub use token::TokenSet;

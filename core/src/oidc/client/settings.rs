@@ -89,14 +89,125 @@ impl ClientOptions {
     }
 }
 
-/// Client settings by name, as the bindings and the project file give them:
-/// `clientId`, `redirectUri`, `clientSecret`, `clientAuth`
-/// (`client_secret_basic` — the default with a secret —, `client_secret_post`,
-/// `private_key_jwt`, `none` — the default without), `scopes`, `timeout`
-/// (seconds), `leeway`, `idTokenAlgorithms`, and either `discoveryUrl`
-/// (with an optional expected `issuer`) or the endpoints by hand: `issuer`,
-/// `authorizationEndpoint`, `tokenEndpoint`, `userinfoEndpoint`, `jwksUri`,
-/// `endSessionEndpoint`, `revocationEndpoint`.
+/// A client's settings as they are given: JSON by these (camelCase) names
+/// in Python, Node and the project file, this record in Swift and Kotlin.
+/// [`ClientConfig::from_settings`] checks them; every `None` keeps the
+/// default.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct ClientSettings {
+    /// Required.
+    pub client_id: String,
+    /// Required: where the provider sends the browser back.
+    pub redirect_uri: String,
+    /// `${ENV}` references are resolved.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub client_secret: Option<String>,
+    /// `client_secret_basic` (the default with a secret),
+    /// `client_secret_post`, `private_key_jwt`, `none` (the default without).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub client_auth: Option<String>,
+    /// Defaults to `["openid"]`.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub scopes: Option<Vec<String>>,
+    /// Seconds, in (0, 120]; defaults to 10.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub timeout: Option<f64>,
+    /// id_token clock leeway, 0 to 300 seconds; defaults to 60.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub leeway: Option<u64>,
+    /// Defaults to RS256, PS256, ES256, EdDSA.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub id_token_algorithms: Option<Vec<String>>,
+    /// Discovery (with `issuer` as the expected issuer) or the endpoints
+    /// by hand, not both.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub discovery_url: Option<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub issuer: Option<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub authorization_endpoint: Option<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub token_endpoint: Option<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub userinfo_endpoint: Option<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub jwks_uri: Option<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub end_session_endpoint: Option<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub revocation_endpoint: Option<String>,
+}
+
+impl ClientSettings {
+    /// Reads the settings by name; the types are checked here, everything
+    /// else by [`ClientConfig::from_settings`].
+    pub fn from_json(config: &Map<String, Value>) -> Result<ClientSettings> {
+        if let Some(k) = config.keys().find(|k| !CONFIG_FIELDS.contains(&k.as_str())) {
+            return Err(Error::config(format!("unknown client setting {k:?}")));
+        }
+        let text = |k: &str| -> Result<Option<String>> {
+            match config.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(Error::config(format!("{k} must be a non-empty string"))),
+            }
+        };
+        let scopes = match config.get("scopes") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(a)) => Some(
+                a.iter()
+                    .map(|v| v.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| Error::config("scopes must be an array of scope names"))?,
+            ),
+            Some(Value::String(s)) => Some(s.split(' ').filter(|x| !x.is_empty()).map(str::to_owned).collect()),
+            Some(_) => return Err(Error::config("scopes must be an array of scope names")),
+        };
+        let timeout = match config.get("timeout") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_f64().ok_or_else(|| Error::config("timeout must be seconds in (0, 120]"))?),
+        };
+        let leeway = match config.get("leeway") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_u64().ok_or_else(|| Error::config("leeway must be 0 to 300 seconds"))?),
+        };
+        let id_token_algorithms = match config.get("idTokenAlgorithms") {
+            None | Some(Value::Null) => None,
+            Some(v) => {
+                let names = v.as_array().ok_or_else(|| Error::config("idTokenAlgorithms must be an array"))?;
+                Some(
+                    names
+                        .iter()
+                        .map(|n| n.as_str().map(str::to_owned))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| Error::config("idTokenAlgorithms must be names"))?,
+                )
+            }
+        };
+        Ok(ClientSettings {
+            client_id: text("clientId")?.unwrap_or_default(),
+            redirect_uri: text("redirectUri")?.unwrap_or_default(),
+            client_secret: text("clientSecret")?,
+            client_auth: text("clientAuth")?,
+            scopes,
+            timeout,
+            leeway,
+            id_token_algorithms,
+            discovery_url: text("discoveryUrl")?,
+            issuer: text("issuer")?,
+            authorization_endpoint: text("authorizationEndpoint")?,
+            token_endpoint: text("tokenEndpoint")?,
+            userinfo_endpoint: text("userinfoEndpoint")?,
+            jwks_uri: text("jwksUri")?,
+            end_session_endpoint: text("endSessionEndpoint")?,
+            revocation_endpoint: text("revocationEndpoint")?,
+        })
+    }
+}
+
+/// A checked client configuration: the options and where the endpoints come
+/// from (discovery, or by hand).
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     pub options: ClientOptions,
@@ -112,22 +223,24 @@ const CONFIG_FIELDS: [&str; 16] = [
 ];
 
 impl ClientConfig {
-    /// Parses settings; `private_key` signs `private_key_jwt` assertions.
+    /// Parses settings by name ([`ClientSettings::from_json`]) and checks them.
     pub fn from_json(config: &Map<String, Value>, private_key: Option<Key>) -> Result<ClientConfig> {
-        if let Some(k) = config.keys().find(|k| !CONFIG_FIELDS.contains(&k.as_str())) {
-            return Err(Error::config(format!("unknown client setting {k:?}")));
-        }
-        let text = |k: &str| -> Result<Option<String>> {
-            match config.get(k) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
-                Some(_) => Err(Error::config(format!("{k} must be a non-empty string"))),
+        ClientConfig::from_settings(ClientSettings::from_json(config)?, private_key)
+    }
+
+    /// Checks settings; `private_key` signs `private_key_jwt` assertions.
+    pub fn from_settings(s: ClientSettings, private_key: Option<Key>) -> Result<ClientConfig> {
+        // An empty string is no value, and never a valid one.
+        let text = |v: Option<String>, k: &str| -> Result<Option<String>> {
+            match v {
+                Some(t) if t.is_empty() => Err(Error::config(format!("{k} must be a non-empty string"))),
+                v => Ok(v),
             }
         };
-        let client_id = text("clientId")?.ok_or_else(|| Error::config("clientId is required"))?;
-        let redirect_uri = text("redirectUri")?.ok_or_else(|| Error::config("redirectUri is required"))?;
-        let secret = text("clientSecret")?.map(|s| crate::env::resolve_env(&s)).transpose()?;
-        let method = text("clientAuth")?;
+        let client_id = Some(s.client_id).filter(|t| !t.is_empty()).ok_or_else(|| Error::config("clientId is required"))?;
+        let redirect_uri = Some(s.redirect_uri).filter(|t| !t.is_empty()).ok_or_else(|| Error::config("redirectUri is required"))?;
+        let secret = text(s.client_secret, "clientSecret")?.map(|s| crate::env::resolve_env(&s)).transpose()?;
+        let method = text(s.client_auth, "clientAuth")?;
         let auth = match (method.as_deref(), secret, private_key) {
             (None | Some("client_secret_basic"), Some(s), None) => ClientAuth::ClientSecretBasic(s),
             (Some("client_secret_post"), Some(s), None) => ClientAuth::ClientSecretPost(s),
@@ -148,46 +261,38 @@ impl ClientConfig {
             _ => return Err(Error::config("give exactly one of clientSecret and a private key, matching clientAuth")),
         };
         let mut options = ClientOptions::new(client_id, redirect_uri, auth);
-        match config.get("scopes") {
-            None | Some(Value::Null) => {}
-            Some(Value::Array(a)) => {
-                options.scopes = a
-                    .iter()
-                    .map(|v| v.as_str().filter(|s| !s.is_empty() && !s.contains(' ')).map(str::to_owned))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| Error::config("scopes must be an array of scope names"))?;
+        if let Some(scopes) = s.scopes {
+            if scopes.iter().any(|x| x.is_empty() || x.contains(' ')) {
+                return Err(Error::config("scopes must be an array of scope names"));
             }
-            Some(Value::String(s)) => options.scopes = s.split(' ').filter(|x| !x.is_empty()).map(str::to_owned).collect(),
-            Some(_) => return Err(Error::config("scopes must be an array of scope names")),
+            options.scopes = scopes;
         }
-        match config.get("timeout") {
-            None | Some(Value::Null) => {}
-            Some(v) => {
-                let secs = v.as_f64().filter(|s| *s > 0.0 && *s <= 120.0).ok_or_else(|| Error::config("timeout must be seconds in (0, 120]"))?;
-                options.timeout = Duration::from_secs_f64(secs);
+        if let Some(secs) = s.timeout {
+            if !(secs > 0.0 && secs <= 120.0) {
+                return Err(Error::config("timeout must be seconds in (0, 120]"));
             }
+            options.timeout = Duration::from_secs_f64(secs);
         }
-        if let Some(v) = config.get("leeway").filter(|v| !v.is_null()) {
-            options.leeway = v.as_u64().filter(|l| *l <= 300).ok_or_else(|| Error::config("leeway must be 0 to 300 seconds"))?;
+        if let Some(l) = s.leeway {
+            if l > 300 {
+                return Err(Error::config("leeway must be 0 to 300 seconds"));
+            }
+            options.leeway = l;
         }
-        if let Some(v) = config.get("idTokenAlgorithms").filter(|v| !v.is_null()) {
-            let names = v.as_array().ok_or_else(|| Error::config("idTokenAlgorithms must be an array"))?;
-            options.id_token_algorithms = names
-                .iter()
-                .map(|n| n.as_str().ok_or_else(|| Error::config("idTokenAlgorithms must be names")).and_then(Algorithm::parse))
-                .collect::<Result<_>>()?;
+        if let Some(names) = s.id_token_algorithms {
+            options.id_token_algorithms = names.iter().map(|n| Algorithm::parse(n)).collect::<Result<_>>()?;
         }
-        let discovery_url = text("discoveryUrl")?;
-        let issuer = text("issuer")?;
-        let endpoints = match (text("authorizationEndpoint")?, text("tokenEndpoint")?) {
+        let discovery_url = text(s.discovery_url, "discoveryUrl")?;
+        let issuer = text(s.issuer, "issuer")?;
+        let endpoints = match (text(s.authorization_endpoint, "authorizationEndpoint")?, text(s.token_endpoint, "tokenEndpoint")?) {
             (Some(authorization), Some(token)) => Some(Endpoints {
                 issuer: issuer.clone(),
                 authorization,
                 token,
-                userinfo: text("userinfoEndpoint")?,
-                jwks_uri: text("jwksUri")?,
-                end_session: text("endSessionEndpoint")?,
-                revocation: text("revocationEndpoint")?,
+                userinfo: text(s.userinfo_endpoint, "userinfoEndpoint")?,
+                jwks_uri: text(s.jwks_uri, "jwksUri")?,
+                end_session: text(s.end_session_endpoint, "endSessionEndpoint")?,
+                revocation: text(s.revocation_endpoint, "revocationEndpoint")?,
             }),
             (None, None) => None,
             _ => return Err(Error::config("give both authorizationEndpoint and tokenEndpoint, or a discoveryUrl")),

@@ -75,8 +75,8 @@ impl SocialLogin {
         let params = AuthorizationParams {
             prompt,
             login_hint: login_hint.map(str::to_owned),
-            extra: provider.authorization_params.clone(),
-            response_type: provider.response_type,
+            extra: provider.authorization_params.iter().cloned().collect(),
+            response_type: Some(provider.response_type),
             ..Default::default()
         };
         let request = client.authorization_request(&params)?;

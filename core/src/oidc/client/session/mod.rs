@@ -35,7 +35,7 @@ mod refresh;
 mod sign_in;
 mod storage;
 
-pub use model::{Session, SessionEvent, SessionListener, SessionOptions, SessionStatus, SignOutReason};
+pub use model::{Session, SessionEvent, SessionListener, SessionOptions, SessionSettings, SessionStatus, SignOutReason};
 pub use storage::{MemoryStorage, SessionStorage, StorageFuture};
 use coordination::{lock_file, shared_for, Coordinated, Entry, Guard, Shared, State};
 use storage::{newer_record, storage_error, unreadable, Pending, Stored};

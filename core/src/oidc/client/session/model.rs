@@ -34,30 +34,77 @@ impl Default for SessionOptions {
     }
 }
 
-impl SessionOptions {
-    /// Settings by name: `refreshMargin` (seconds), `revokeOnSignOut`,
-    /// `pendingTtl` (seconds), `lockPath`, `lockTimeout` (seconds).
-    pub fn from_json(v: &Map<String, Value>) -> Result<SessionOptions> {
-        let mut o = SessionOptions::default();
-        let seconds = |k: &str, n: &serde_json::Number, range: std::ops::RangeInclusive<f64>| match n.as_f64() {
-            Some(s) if range.contains(&s) => Ok(Duration::from_secs_f64(s)),
-            _ => Err(Error::config(format!("{k} must be {} to {} seconds", range.start(), range.end()))),
-        };
+/// [`SessionOptions`] as they are given: JSON by these (camelCase) names in
+/// Python and Node, this record in Swift and Kotlin. Durations are seconds;
+/// every `None` keeps the default. [`SessionOptions::from_settings`] checks
+/// them.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct SessionSettings {
+    /// 0 to 86400; defaults to 60.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub refresh_margin: Option<f64>,
+    /// Defaults to true.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub revoke_on_sign_out: Option<bool>,
+    /// 1 to 3600; defaults to 600.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub pending_ttl: Option<f64>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub lock_path: Option<String>,
+    /// 0 to 600; defaults to 30.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub lock_timeout: Option<f64>,
+}
+
+impl SessionSettings {
+    /// Reads the settings by name: `refreshMargin`, `revokeOnSignOut`,
+    /// `pendingTtl`, `lockPath`, `lockTimeout`. Only the types are checked here.
+    pub fn from_json(v: &Map<String, Value>) -> Result<SessionSettings> {
+        let mut s = SessionSettings::default();
         for (k, x) in v {
             match (k.as_str(), x) {
                 (_, Value::Null) => {}
-                ("refreshMargin", Value::Number(n)) => o.refresh_margin = seconds(k, n, 0.0..=86_400.0)?,
-                ("pendingTtl", Value::Number(n)) => o.pending_ttl = seconds(k, n, 1.0..=3600.0)?,
-                ("lockTimeout", Value::Number(n)) => o.lock_timeout = seconds(k, n, 0.0..=600.0)?,
-                ("revokeOnSignOut", Value::Bool(b)) => o.revoke_on_sign_out = *b,
-                ("lockPath", Value::String(p)) if !p.is_empty() && !p.contains('\0') => o.lock_path = Some(PathBuf::from(p)),
-                ("lockPath", Value::String(_)) => return Err(Error::config("lockPath must be a file path")),
+                ("refreshMargin", Value::Number(n)) => s.refresh_margin = Some(n.as_f64().unwrap_or(f64::NAN)),
+                ("pendingTtl", Value::Number(n)) => s.pending_ttl = Some(n.as_f64().unwrap_or(f64::NAN)),
+                ("lockTimeout", Value::Number(n)) => s.lock_timeout = Some(n.as_f64().unwrap_or(f64::NAN)),
+                ("revokeOnSignOut", Value::Bool(b)) => s.revoke_on_sign_out = Some(*b),
+                ("lockPath", Value::String(p)) => s.lock_path = Some(p.clone()),
                 ("refreshMargin" | "revokeOnSignOut" | "pendingTtl" | "lockPath" | "lockTimeout", _) => {
                     return Err(Error::config(format!("{k} has the wrong type")))
                 }
                 _ => return Err(Error::config(format!("unknown session setting {k:?}"))),
             }
         }
+        Ok(s)
+    }
+}
+
+impl SessionOptions {
+    /// Parses settings by name ([`SessionSettings::from_json`]) and checks them.
+    pub fn from_json(v: &Map<String, Value>) -> Result<SessionOptions> {
+        SessionOptions::from_settings(&SessionSettings::from_json(v)?)
+    }
+
+    /// Checks settings given by name and fills in the defaults.
+    pub fn from_settings(s: &SessionSettings) -> Result<SessionOptions> {
+        let mut o = SessionOptions::default();
+        let seconds = |k: &str, v: Option<f64>, range: std::ops::RangeInclusive<f64>, default: Duration| match v {
+            None => Ok(default),
+            Some(s) if range.contains(&s) => Ok(Duration::from_secs_f64(s)),
+            Some(_) => Err(Error::config(format!("{k} must be {} to {} seconds", range.start(), range.end()))),
+        };
+        o.refresh_margin = seconds("refreshMargin", s.refresh_margin, 0.0..=86_400.0, o.refresh_margin)?;
+        o.pending_ttl = seconds("pendingTtl", s.pending_ttl, 1.0..=3600.0, o.pending_ttl)?;
+        o.lock_timeout = seconds("lockTimeout", s.lock_timeout, 0.0..=600.0, o.lock_timeout)?;
+        if let Some(r) = s.revoke_on_sign_out {
+            o.revoke_on_sign_out = r;
+        }
+        o.lock_path = match s.lock_path.as_deref() {
+            None => None,
+            Some(p) if !p.is_empty() && !p.contains('\0') => Some(PathBuf::from(p)),
+            Some(_) => return Err(Error::config("lockPath must be a file path")),
+        };
         Ok(o)
     }
 }

@@ -10,7 +10,7 @@ impl SessionManager {
     /// [`SessionManager::complete`] can finish it in another process.
     /// A newer `begin` replaces an older pending request.
     pub async fn begin(&self, params: &AuthorizationParams) -> Result<String> {
-        if params.response_type != ResponseType::Code {
+        if params.response_type.unwrap_or_default() != ResponseType::Code {
             return Err(Error::config("begin starts the code flow; the implicit id_token grant gives no session"));
         }
         let request = self.client.authorization_request(params)?;

@@ -1,5 +1,6 @@
 import dev.idflow.IdflowException
 import dev.idflow.Key
+import dev.idflow.core.ClientSettings
 import dev.idflow.core.VerifyOptions
 import dev.idflow.jwtSign
 import dev.idflow.jwtVerify
@@ -35,7 +36,7 @@ class ConsumerTest {
     @Test
     fun discoveryAndAnAuthorizationRequestAgainstIdflowServe(): Unit = runBlocking {
         val base = System.getenv("IDFLOW_BASE") ?: error("dist/check.sh sets IDFLOW_BASE to its idflow serve")
-        val settings = """{"clientId":"local","redirectUri":"http://127.0.0.1/callback"}"""
+        val settings = ClientSettings(clientId = "local", redirectUri = "http://127.0.0.1/callback")
         oidcDiscover("$base/local/.well-known/openid-configuration", settings).use { client ->
             val request = client.authorizationRequest()
             assertTrue(request.url.startsWith("$base/oauth2/v1/authorize?"), request.url)

@@ -30,16 +30,24 @@ import java.nio.CharBuffer
 import java.nio.charset.CodingErrorAction
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.ConcurrentHashMap
+import dev.idflow.core.AuthorizationParams
 import dev.idflow.core.AuthorizationRequest
 import dev.idflow.core.CallbackParams
+import dev.idflow.core.ClientSettings
+import dev.idflow.core.FfiConverterTypeAuthorizationParams
 import dev.idflow.core.FfiConverterTypeAuthorizationRequest
 import dev.idflow.core.FfiConverterTypeCallbackParams
+import dev.idflow.core.FfiConverterTypeClientSettings
+import dev.idflow.core.FfiConverterTypeFlowProblem
 import dev.idflow.core.FfiConverterTypeSession
+import dev.idflow.core.FfiConverterTypeSessionSettings
 import dev.idflow.core.FfiConverterTypeSessionStatus
 import dev.idflow.core.FfiConverterTypeSignOutReason
 import dev.idflow.core.FfiConverterTypeTokenResponse
 import dev.idflow.core.FfiConverterTypeVerifyOptions
+import dev.idflow.core.FlowProblem
 import dev.idflow.core.Session
+import dev.idflow.core.SessionSettings
 import dev.idflow.core.SessionStatus
 import dev.idflow.core.SignOutReason
 import dev.idflow.core.TokenResponse
@@ -52,9 +60,13 @@ import kotlinx.coroutines.GlobalScope
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.suspendCancellableCoroutine
+import dev.idflow.core.RustBuffer as RustBufferAuthorizationParams
 import dev.idflow.core.RustBuffer as RustBufferAuthorizationRequest
 import dev.idflow.core.RustBuffer as RustBufferCallbackParams
+import dev.idflow.core.RustBuffer as RustBufferClientSettings
+import dev.idflow.core.RustBuffer as RustBufferFlowProblem
 import dev.idflow.core.RustBuffer as RustBufferSession
+import dev.idflow.core.RustBuffer as RustBufferSessionSettings
 import dev.idflow.core.RustBuffer as RustBufferSessionStatus
 import dev.idflow.core.RustBuffer as RustBufferSignOutReason
 import dev.idflow.core.RustBuffer as RustBufferTokenResponse
@@ -1036,7 +1048,7 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_idflow_uniffi_fn_free_oidcclient(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_idflow_uniffi_fn_constructor_oidcclient_new(`settings`: RustBuffer.ByValue,`privateKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_idflow_uniffi_fn_constructor_oidcclient_new(`settings`: RustBufferClientSettings.ByValue,`privateKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_oidcclient_authorization_request(`ptr`: Long,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferAuthorizationRequest.ByValue
@@ -1138,7 +1150,7 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_idflow_uniffi_fn_func_jwt_verify_with_key_set(`token`: RustBuffer.ByValue,`keys`: Long,`options`: RustBufferVerifyOptions.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_idflow_uniffi_fn_func_oidc_discover(`discoveryUrl`: RustBuffer.ByValue,`settings`: RustBuffer.ByValue,`privateKey`: RustBuffer.ByValue,
+    external fun uniffi_idflow_uniffi_fn_func_oidc_discover(`discoveryUrl`: RustBuffer.ByValue,`settings`: RustBufferClientSettings.ByValue,`privateKey`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_idflow_uniffi_fn_func_pkce_challenge(`verifier`: RustBuffer.ByValue,`method`: RustBuffer.ByValue,`allowPlain`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1278,7 +1290,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_func_error_codes() and 0xFFFF) != 30468) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_func_validate_flow() and 0xFFFF) != 30280) {
+    if ((lib.uniffi_idflow_uniffi_checksum_func_validate_flow() and 0xFFFF) != 42117) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_func_algorithms() and 0xFFFF) != 45759) {
@@ -1299,7 +1311,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_func_jwt_verify_with_key_set() and 0xFFFF) != 42975) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_func_oidc_discover() and 0xFFFF) != 22921) {
+    if ((lib.uniffi_idflow_uniffi_checksum_func_oidc_discover() and 0xFFFF) != 46415) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_func_pkce_challenge() and 0xFFFF) != 16431) {
@@ -1398,7 +1410,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_method_keyset_to_jwks() and 0xFFFF) != 4940) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_authorization_request() and 0xFFFF) != 125) {
+    if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_authorization_request() and 0xFFFF) != 30736) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_oidcclient_end_session_url() and 0xFFFF) != 23714) {
@@ -1449,7 +1461,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_access_token() and 0xFFFF) != 32746) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_begin() and 0xFFFF) != 33899) {
+    if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_begin() and 0xFFFF) != 40119) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_sessionmanager_complete() and 0xFFFF) != 26727) {
@@ -1509,10 +1521,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_constructor_keyset_new() and 0xFFFF) != 53937) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_constructor_oidcclient_new() and 0xFFFF) != 43736) {
+    if ((lib.uniffi_idflow_uniffi_checksum_constructor_oidcclient_new() and 0xFFFF) != 30242) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_constructor_sessionmanager_new() and 0xFFFF) != 38312) {
+    if ((lib.uniffi_idflow_uniffi_checksum_constructor_sessionmanager_new() and 0xFFFF) != 12876) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -3701,9 +3713,10 @@ public object FfiConverterTypeKeySet: FfiConverter<KeySet, Long> {
 public interface OidcClientInterface {
     
     /**
-     * `options`: JSON `{scopes, prompt, loginHint, maxAge, params, responseType, redirectUri}`.
+     * A fresh authorization request; `options` may override the scopes and
+     * the redirect URI, and add `prompt`, `loginHint`, `maxAge`, `params`.
      */
-    fun `authorizationRequest`(`options`: kotlin.String? = null): AuthorizationRequest
+    fun `authorizationRequest`(`options`: AuthorizationParams? = null): AuthorizationRequest
     
     fun `endSessionUrl`(`idTokenHint`: kotlin.String? = null, `postLogoutRedirectUri`: kotlin.String? = null, `state`: kotlin.String? = null): kotlin.String
     
@@ -3765,17 +3778,17 @@ open class OidcClient: Disposable, AutoCloseable, OidcClientInterface
         this.cleanable = null
     }
     /**
-     * Endpoints by hand: `settings` JSON with `authorizationEndpoint`,
+     * Endpoints by hand: `settings` with `authorizationEndpoint`,
      * `tokenEndpoint` and optionally `userinfoEndpoint`, `jwksUri`,
      * `endSessionEndpoint`, `revocationEndpoint`, `issuer`.
      */
-    constructor(`settings`: kotlin.String, `privateKey`: Key? = null) :
+    constructor(`settings`: ClientSettings, `privateKey`: Key? = null) :
         this(UniffiWithHandle, 
     uniffiRustCallWithError(IdflowException) { _status ->
     UniffiLib.uniffi_idflow_uniffi_fn_constructor_oidcclient_new(
     
         
-        FfiConverterString.lower(`settings`),
+        FfiConverterTypeClientSettings.lower(`settings`),
         FfiConverterOptionalTypeKey.lower(`privateKey`),_status)
 }
     )
@@ -3858,16 +3871,17 @@ open class OidcClient: Disposable, AutoCloseable, OidcClientInterface
 
     
     /**
-     * `options`: JSON `{scopes, prompt, loginHint, maxAge, params, responseType, redirectUri}`.
+     * A fresh authorization request; `options` may override the scopes and
+     * the redirect URI, and add `prompt`, `loginHint`, `maxAge`, `params`.
      */
-    @Throws(IdflowException::class)override fun `authorizationRequest`(`options`: kotlin.String?): AuthorizationRequest {
+    @Throws(IdflowException::class)override fun `authorizationRequest`(`options`: AuthorizationParams?): AuthorizationRequest {
             return FfiConverterTypeAuthorizationRequest.lift(
     callWithHandle {
     uniffiRustCallWithError(IdflowException) { _status ->
     UniffiLib.uniffi_idflow_uniffi_fn_method_oidcclient_authorization_request(
         it,
         
-        FfiConverterOptionalString.lower(`options`),_status)
+        FfiConverterOptionalTypeAuthorizationParams.lower(`options`),_status)
 }
     }
     )
@@ -4938,10 +4952,10 @@ public interface SessionManagerInterface {
      * Starts a sign-in: returns the URL to open (ASWebAuthenticationSession,
      * Custom Tabs) and keeps the pending request (state, nonce, PKCE
      * verifier, redirect URI, expiry) in the storage, so `complete` works
-     * in a later process. `options`: `OidcClient.authorizationRequest`'s
-     * JSON (code flow only).
+     * in a later process. `options`: as `OidcClient.authorizationRequest`'s
+     * (code flow only).
      */
-    suspend fun `begin`(`options`: kotlin.String? = null): kotlin.String
+    suspend fun `begin`(`options`: AuthorizationParams? = null): kotlin.String
     
     /**
      * Checks the callback the redirect delivered (`com.example.app:/cb?...`),
@@ -5015,13 +5029,13 @@ open class SessionManager: Disposable, AutoCloseable, SessionManagerInterface
         this.cleanable = null
     }
     /**
-     * `options`: JSON `{refreshMargin (seconds, default 60), revokeOnSignOut
-     * (default true), pendingTtl (seconds a sign-in started by `begin` can
-     * be completed, default 600), lockPath (a file whose advisory lock
+     * `options`: `refreshMargin` (seconds, default 60), `revokeOnSignOut`
+     * (default true), `pendingTtl` (seconds a sign-in started by `begin` can
+     * be completed, default 600), `lockPath` (a file whose advisory lock
      * serialises refreshes across processes sharing the storage, e.g. an
-     * app and its extension), lockTimeout (seconds, default 30)}`.
+     * app and its extension), `lockTimeout` (seconds, default 30).
      */
-    constructor(`client`: OidcClient, `storage`: SessionStorage, `options`: kotlin.String? = null) :
+    constructor(`client`: OidcClient, `storage`: SessionStorage, `options`: SessionSettings? = null) :
         this(UniffiWithHandle, 
     uniffiRustCallWithError(IdflowException) { _status ->
     UniffiLib.uniffi_idflow_uniffi_fn_constructor_sessionmanager_new(
@@ -5029,7 +5043,7 @@ open class SessionManager: Disposable, AutoCloseable, SessionManagerInterface
         
         FfiConverterTypeOidcClient.lower(`client`),
         FfiConverterTypeSessionStorage.lower(`storage`),
-        FfiConverterOptionalString.lower(`options`),_status)
+        FfiConverterOptionalTypeSessionSettings.lower(`options`),_status)
 }
     )
 
@@ -5139,18 +5153,18 @@ open class SessionManager: Disposable, AutoCloseable, SessionManagerInterface
      * Starts a sign-in: returns the URL to open (ASWebAuthenticationSession,
      * Custom Tabs) and keeps the pending request (state, nonce, PKCE
      * verifier, redirect URI, expiry) in the storage, so `complete` works
-     * in a later process. `options`: `OidcClient.authorizationRequest`'s
-     * JSON (code flow only).
+     * in a later process. `options`: as `OidcClient.authorizationRequest`'s
+     * (code flow only).
      */
     @Throws(IdflowException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `begin`(`options`: kotlin.String?) : kotlin.String {
+    override suspend fun `begin`(`options`: AuthorizationParams?) : kotlin.String {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_idflow_uniffi_fn_method_sessionmanager_begin(
                 uniffiHandle,
                 
-        FfiConverterOptionalString.lower(`options`),
+        FfiConverterOptionalTypeAuthorizationParams.lower(`options`),
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
@@ -5783,53 +5797,6 @@ public object FfiConverterTypeSessionStorage: FfiConverter<SessionStorage, Long>
 
     override fun write(value: SessionStorage, buf: ByteBuffer) {
         buf.putLong(lower(value))
-    }
-}
-
-
-
-/**
- * One problem in a flow: the step (none for the flow's own fields), the
- * dotted field path and what is wrong.
- */
-data class FlowProblem (
-    var `step`: kotlin.String?
-    , 
-    var `field`: kotlin.String
-    , 
-    var `message`: kotlin.String
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeFlowProblem: FfiConverterRustBuffer<FlowProblem> {
-    override fun read(buf: ByteBuffer): FlowProblem {
-        return FlowProblem(
-            FfiConverterOptionalString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: FlowProblem) = (
-            FfiConverterOptionalString.allocationSize(value.`step`) +
-            FfiConverterString.allocationSize(value.`field`) +
-            FfiConverterString.allocationSize(value.`message`)
-    )
-
-    override fun write(value: FlowProblem, buf: ByteBuffer) {
-            FfiConverterOptionalString.write(value.`step`, buf)
-            FfiConverterString.write(value.`field`, buf)
-            FfiConverterString.write(value.`message`, buf)
     }
 }
 
@@ -6583,6 +6550,38 @@ public object FfiConverterOptionalTypeSessionListener: FfiConverterRustBuffer<Se
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeAuthorizationParams: FfiConverterRustBuffer<AuthorizationParams?> {
+    override fun read(buf: ByteBuffer): AuthorizationParams? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeAuthorizationParams.read(buf)
+    }
+
+    override fun allocationSize(value: AuthorizationParams?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeAuthorizationParams.allocationSize(value)
+        }
+    }
+
+    override fun write(value: AuthorizationParams?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeAuthorizationParams.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeAuthorizationRequest: FfiConverterRustBuffer<AuthorizationRequest?> {
     override fun read(buf: ByteBuffer): AuthorizationRequest? {
         if (buf.get().toInt() == 0) {
@@ -6637,6 +6636,38 @@ public object FfiConverterOptionalTypeSession: FfiConverterRustBuffer<Session?> 
         } else {
             buf.put(1)
             FfiConverterTypeSession.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeSessionSettings: FfiConverterRustBuffer<SessionSettings?> {
+    override fun read(buf: ByteBuffer): SessionSettings? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeSessionSettings.read(buf)
+    }
+
+    override fun allocationSize(value: SessionSettings?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeSessionSettings.allocationSize(value)
+        }
+    }
+
+    override fun write(value: SessionSettings?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeSessionSettings.write(value, buf)
         }
     }
 }
@@ -6784,6 +6815,14 @@ public object FfiConverterSequenceTypeHttpHeader: FfiConverterRustBuffer<List<Ht
         }
     }
 }
+
+
+
+
+
+
+
+
 
 
 
@@ -6954,16 +6993,17 @@ public object FfiConverterSequenceTypeHttpHeader: FfiConverterRustBuffer<List<Ht
     
 
         /**
-         * Discovers a provider. `settings` is JSON: `clientId`, `redirectUri`, and
-         * optionally `issuer`, `clientSecret`, `clientAuth`, `scopes`, `timeout`.
+         * Discovers a provider. `settings` needs `clientId` and `redirectUri`; its
+         * `issuer`, if given, is the issuer the document must name. `privateKey`
+         * signs `private_key_jwt` client assertions.
          */
     @Throws(IdflowException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-     suspend fun `oidcDiscover`(`discoveryUrl`: kotlin.String, `settings`: kotlin.String, `privateKey`: Key? = null) : OidcClient {
+     suspend fun `oidcDiscover`(`discoveryUrl`: kotlin.String, `settings`: ClientSettings, `privateKey`: Key? = null) : OidcClient {
         return uniffiRustCallAsync(
         UniffiLib.uniffi_idflow_uniffi_fn_func_oidc_discover(
         FfiConverterString.lower(`discoveryUrl`),
-        FfiConverterString.lower(`settings`),
+        FfiConverterTypeClientSettings.lower(`settings`),
         FfiConverterOptionalTypeKey.lower(`privateKey`),),
         { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_u64(future, callback, continuation) },
         { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_u64(future, continuation) },

@@ -1,5 +1,6 @@
 package dev.idflow
 
+import dev.idflow.core.FlowProblem
 import kotlinx.serialization.json.jsonArray
 import kotlinx.serialization.json.jsonPrimitive
 import kotlinx.serialization.json.contentOrNull

@@ -115,7 +115,7 @@ class OidcClientTest {
 
     @Test
     fun codeFlowRefreshRevokeAndErrors(): Unit = withServer { base ->
-        val settings = """{"clientId":"e2e","redirectUri":"http://127.0.0.1:5555/callback","scopes":["openid","email","offline_access"]}"""
+        val settings = ClientSettings(clientId = "e2e", redirectUri = "http://127.0.0.1:5555/callback", scopes = listOf("openid", "email", "offline_access"))
         oidcDiscover("$base/e2e/.well-known/openid-configuration", settings).use { client ->
             val request = client.authorizationRequest()
             assertNotNull(request.codeVerifier)
@@ -131,7 +131,7 @@ class OidcClientTest {
             client.revoke(refreshed.refreshToken!!, "refresh_token")
             assertThrows(IdflowException.InvalidGrant::class.java) { runBlocking { client.refresh(refreshed.refreshToken!!) } }
             assertThrows(IdflowException.InvalidRequest::class.java) { client.parseCallback("$callback&x=1".replace("state=", "state=x"), request.state) }
-            val silent = client.authorizationRequest("""{"prompt":"none"}""")
+            val silent = client.authorizationRequest(AuthorizationParams(prompt = listOf("none")))
             assertThrows(IdflowException.LoginRequired::class.java) {
                 runBlocking { client.handleCallback(browse(base, silent.url, "k@example.com"), silent) }
             }
@@ -139,10 +139,10 @@ class OidcClientTest {
         }
         assertThrows(IdflowException.InvalidIssuer::class.java) {
             runBlocking {
-                oidcDiscover("$base/e2e/.well-known/openid-configuration", """{"clientId":"e2e","redirectUri":"http://127.0.0.1/cb","issuer":"https://other.example"}""")
+                oidcDiscover("$base/e2e/.well-known/openid-configuration", ClientSettings(clientId = "e2e", redirectUri = "http://127.0.0.1/cb", issuer = "https://other.example"))
             }
         }
-        assertThrows(IdflowException.Config::class.java) { OidcClient("""{"clientId":"e2e","redirectUri":"http://127.0.0.1/cb"}""") }
+        assertThrows(IdflowException.Config::class.java) { OidcClient(ClientSettings(clientId = "e2e", redirectUri = "http://127.0.0.1/cb")) }
     }
 
     @Test
@@ -160,7 +160,7 @@ class OidcClientTest {
         val session = app.finish(redirect)
         assertEquals("kotlin-native@example.com", Vectors.json(session.claimsJson).jsonObject["email"]!!.jsonPrimitive.content)
         assertThrows(IdflowException.InvalidRequest::class.java, { runBlocking { app.finish(redirect) } }, "the pending request is spent")
-        oidcDiscover(discovery, """{"clientId":"native","redirectUri":"com.example.app:/oauth2redirect"}""").use { client ->
+        oidcDiscover(discovery, ClientSettings(clientId = "native", redirectUri = "com.example.app:/oauth2redirect")).use { client ->
             val bearer = app.authorization()
             assertEquals(session.accessToken, bearer.removePrefix("Bearer "))
             val info = Vectors.json(client.userinfo(session.accessToken)).jsonObject
@@ -185,7 +185,7 @@ class OidcClientTest {
     @Test
     fun twoManagersRefreshingAtOnceNeverSignOut(): Unit = withServer { base ->
         val discovery = "$base/e2e/.well-known/openid-configuration"
-        val settings = """{"clientId":"native","redirectUri":"com.example.app:/oauth2redirect","scopes":["openid","email","offline_access"]}"""
+        val settings = ClientSettings(clientId = "native", redirectUri = "com.example.app:/oauth2redirect", scopes = listOf("openid", "email", "offline_access"))
         val storage = MemorySessionStorage()
         // An app and its extension: two clients, two managers, one storage.
         oidcDiscover(discovery, settings).use { appClient ->
@@ -213,11 +213,11 @@ class OidcClientTest {
 
     @Test
     fun sessionManagerSignsInRefreshesOnceAndSignsOutOnInvalidGrant(): Unit = withServer { base ->
-        val settings = """{"clientId":"e2e","redirectUri":"http://127.0.0.1:5555/callback","scopes":["openid","email","offline_access"]}"""
+        val settings = ClientSettings(clientId = "e2e", redirectUri = "http://127.0.0.1:5555/callback", scopes = listOf("openid", "email", "offline_access"))
         val discovery = "$base/e2e/.well-known/openid-configuration"
         oidcDiscover(discovery, settings).use { client ->
             val storage = MemorySessionStorage()
-            val manager = SessionManager(client, storage, """{"refreshMargin":3600}""")
+            val manager = SessionManager(client, storage, SessionSettings(refreshMargin = 3600.0))
             assertEquals(SessionStatus.SIGNED_OUT, manager.status())
             assertThrows(IdflowException.LoginRequired::class.java) { runBlocking { manager.accessToken() } }
             val request = client.authorizationRequest()

@@ -34,8 +34,10 @@ class ResultShapesTest {
     @Test
     fun parsedCallbackIsTheSharedCallback() {
         val client = OidcClient(
-            """{"clientId":"rp","redirectUri":"https://rp.example/cb","issuer":"https://op.example",""" +
-                """"authorizationEndpoint":"https://op.example/a","tokenEndpoint":"https://op.example/t"}""",
+            ClientSettings(
+                clientId = "rp", redirectUri = "https://rp.example/cb", issuer = "https://op.example",
+                authorizationEndpoint = "https://op.example/a", tokenEndpoint = "https://op.example/t",
+            ),
         )
         val request = client.authorizationRequest()
         val callback = client.parseCallback("https://rp.example/cb?code=c&state=${request.state}", request.state)

@@ -19,12 +19,35 @@ import java.util.Collections
 
 class OidcClientTests {
     @Test
+    fun testTypedSettingsAreChecked() {
+        val settings = ClientSettings(
+            clientId = "app", redirectUri = "com.example.app:/cb", issuer = "https://op.example",
+            authorizationEndpoint = "https://op.example/authorize", tokenEndpoint = "https://op.example/token",
+        )
+        val refused = listOf(
+            settings.copy(scopes = listOf("openid email")),
+            settings.copy(timeout = 0.0),
+            settings.copy(leeway = 301uL),
+            settings.copy(clientSecret = ""),
+        )
+        for (bad in refused) {
+            assertThrows(IdflowException.Config::class.java, { OidcClient(bad) }, bad.toString())
+        }
+        val client = OidcClient(settings.copy(scopes = listOf("openid", "email")))
+        val request = client.authorizationRequest(AuthorizationParams(loginHint = "ann@example.com", params = mapOf("b" to "2", "a" to "1")))
+        assertTrue(request.url.endsWith("&a=1&b=2"), request.url)
+        assertThrows(IdflowException.InvalidRequest::class.java) { client.authorizationRequest(AuthorizationParams(params = mapOf("state" to "x"))) }
+    }
+
+    @Test
     fun testAuthorizationRequestAndCallbackChecks() {
-        val settings = """{"clientId":"app","redirectUri":"com.example.app:/cb","issuer":"https://op.example",""" +
-            """"authorizationEndpoint":"https://op.example/authorize","tokenEndpoint":"https://op.example/token"}"""
-        assertThrows(IdflowException::class.java) { OidcClient("""{"clientId":"app"}""") }
+        val settings = ClientSettings(
+            clientId = "app", redirectUri = "com.example.app:/cb", issuer = "https://op.example",
+            authorizationEndpoint = "https://op.example/authorize", tokenEndpoint = "https://op.example/token",
+        )
+        assertThrows(IdflowException::class.java) { OidcClient(ClientSettings(clientId = "app", redirectUri = "")) }
         val client = OidcClient(settings)
-        val request = client.authorizationRequest("""{"prompt":"login"}""")
+        val request = client.authorizationRequest(AuthorizationParams(prompt = listOf("login")))
         assertTrue(request.url.startsWith("https://op.example/authorize?response_type=code"))
         assertTrue(request.url.contains("code_challenge_method=S256"))
         assertTrue(request.url.contains("redirect_uri=com.example.app%3A%2Fcb"))
@@ -38,10 +61,10 @@ class OidcClientTests {
         // RFC 8252 §7: private-use (reverse DNS), claimed https and loopback http;
         // schemes that run something, and bare private schemes, never.
         for (uri in listOf("com.example.app:/cb", "https://app.example.com/cb", "http://127.0.0.1:51004/cb", "http://[::1]:8080/cb")) {
-            assertDoesNotThrow({ OidcClient(settings.replace("com.example.app:/cb", uri)) }, uri)
+            assertDoesNotThrow({ OidcClient(settings.copy(redirectUri = uri)) }, uri)
         }
         for ((uri, rule) in listOf("javascript:alert(1)//" to "javascript: scheme", "myapp:/cb" to "reverse-DNS", "https://app.example.com/cb#x" to "no fragment")) {
-            val e = assertThrows(IdflowException.Config::class.java) { OidcClient(settings.replace("com.example.app:/cb", uri)) }
+            val e = assertThrows(IdflowException.Config::class.java) { OidcClient(settings.copy(redirectUri = uri)) }
             assertTrue(e.message!!.contains("redirect_uri") && e.message!!.contains(rule), e.message)
         }
         assertThrows(IdflowException.Config::class.java) { client.endSessionUrl(null, "data:text/html,x", null) }
@@ -61,8 +84,10 @@ class SessionManagerTests {
     /** A client whose token endpoint refuses connections (nothing listens on port 9). */
     private fun client(): OidcClient =
         OidcClient(
-            """{"clientId":"app","redirectUri":"com.example.app:/cb","issuer":"https://op.example",""" +
-                """"authorizationEndpoint":"https://op.example/authorize","tokenEndpoint":"http://127.0.0.1:9/token"}""",
+            ClientSettings(
+                clientId = "app", redirectUri = "com.example.app:/cb", issuer = "https://op.example",
+                authorizationEndpoint = "https://op.example/authorize", tokenEndpoint = "http://127.0.0.1:9/token",
+            ),
         )
 
     @Test
@@ -78,16 +103,16 @@ class SessionManagerTests {
         val e = assertThrows(IdflowException.Storage::class.java) { runBlocking { SessionManager(client(), storage).session() } }
         assertTrue(e.message!!.contains("newer version"), e.message)
         assertEquals(newer, storage.value)
-        assertThrows(IdflowException.Config::class.java) { SessionManager(client(), MemorySessionStorage(), """{"refreshMargin":-1}""") }
-        assertThrows(IdflowException.Config::class.java) { SessionManager(client(), MemorySessionStorage(), """{"pendingTtl":0}""") }
-        assertThrows(IdflowException.Config::class.java) { SessionManager(client(), MemorySessionStorage(), """{"lockPath":""}""") }
+        assertThrows(IdflowException.Config::class.java) { SessionManager(client(), MemorySessionStorage(), SessionSettings(refreshMargin = -1.0)) }
+        assertThrows(IdflowException.Config::class.java) { SessionManager(client(), MemorySessionStorage(), SessionSettings(pendingTtl = 0.0)) }
+        assertThrows(IdflowException.Config::class.java) { SessionManager(client(), MemorySessionStorage(), SessionSettings(lockPath = "")) }
     }
 
     @Test
     fun testBeginKeepsThePendingRequestForAnotherManager(): Unit = runBlocking {
         val storage = MemorySessionStorage()
         val first = SessionManager(client(), storage)
-        val url = first.begin("""{"scopes":["openid","offline_access"]}""")
+        val url = first.begin(AuthorizationParams(scopes = listOf("openid", "offline_access")))
         assertTrue(url.contains("redirect_uri=com.example.app%3A%2Fcb"), url)
         val state = URI(url).rawQuery.split('&').first { it.startsWith("state=") }.removePrefix("state=")
         assertTrue(storage.value!!.contains(state))
@@ -97,7 +122,7 @@ class SessionManagerTests {
         assertTrue(storage.value!!.contains(state), "a callback for another state leaves the pending request")
         assertThrows(IdflowException.Network::class.java) { runBlocking { second.complete("com.example.app:/cb?code=c1&state=$state") } }
         assertThrows(IdflowException.InvalidRequest::class.java, { runBlocking { second.complete("com.example.app:/cb?code=c1&state=$state") } }, "single use")
-        assertThrows(IdflowException.Config::class.java, { runBlocking { first.begin("""{"responseType":"id_token"}""") } }, "code flow only")
+        assertThrows(IdflowException.Config::class.java, { runBlocking { first.begin(AuthorizationParams(responseType = ResponseType.ID_TOKEN)) } }, "code flow only")
     }
 
     @Test

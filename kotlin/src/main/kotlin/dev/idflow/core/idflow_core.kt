@@ -927,6 +927,52 @@ public object FfiConverterULong: FfiConverter<ULong, Long> {
 /**
  * @suppress
  */
+public object FfiConverterDouble: FfiConverter<Double, Double> {
+    override fun lift(value: Double): Double {
+        return value
+    }
+
+    override fun read(buf: ByteBuffer): Double {
+        return buf.getDouble()
+    }
+
+    override fun lower(value: Double): Double {
+        return value
+    }
+
+    override fun allocationSize(value: Double) = 8UL
+
+    override fun write(value: Double, buf: ByteBuffer) {
+        buf.putDouble(value)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterBoolean: FfiConverter<Boolean, Byte> {
+    override fun lift(value: Byte): Boolean {
+        return value.toInt() != 0
+    }
+
+    override fun read(buf: ByteBuffer): Boolean {
+        return lift(buf.get())
+    }
+
+    override fun lower(value: Boolean): Byte {
+        return if (value) 1.toByte() else 0.toByte()
+    }
+
+    override fun allocationSize(value: Boolean) = 1UL
+
+    override fun write(value: Boolean, buf: ByteBuffer) {
+        buf.put(lower(value))
+    }
+}
+
+/**
+ * @suppress
+ */
 public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
     // Note: we don't inherit from FfiConverterRustBuffer, because we use a
     // special encoding when lowering/lifting.  We can use `RustBuffer.len` to
@@ -978,6 +1024,91 @@ public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
         val byteBuf = toUtf8(value)
         buf.putInt(byteBuf.limit())
         buf.put(byteBuf)
+    }
+}
+
+
+
+/**
+ * Per-request choices for [`OidcClient::authorization_request`]; every
+ * field may be left out. Python and Node give them as an object by the
+ * names of [`AuthorizationParams::from_json`], Swift and Kotlin as this
+ * record; `authorization_request` checks them.
+ */
+data class AuthorizationParams (
+    /**
+     * Overrides the client's scopes.
+     */
+    var `scopes`: List<kotlin.String>? = null 
+    , 
+    /**
+     * `login`, `consent`, `select_account`, `none`.
+     */
+    var `prompt`: List<kotlin.String> = listOf() 
+    , 
+    var `loginHint`: kotlin.String? = null 
+    , 
+    var `maxAge`: kotlin.ULong? = null 
+    , 
+    /**
+     * Custom authorization-endpoint parameters (e.g. `access_type=offline`),
+     * added in name order; `params` in every binding.
+     */
+    var `params`: Map<kotlin.String, kotlin.String> = mapOf() 
+    , 
+    /**
+     * `code` when left out.
+     */
+    var `responseType`: ResponseType? = null 
+    , 
+    /**
+     * Overrides the client's redirect URI for this request.
+     */
+    var `redirectUri`: kotlin.String? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAuthorizationParams: FfiConverterRustBuffer<AuthorizationParams> {
+    override fun read(buf: ByteBuffer): AuthorizationParams {
+        return AuthorizationParams(
+            FfiConverterOptionalSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterMapStringString.read(buf),
+            FfiConverterOptionalTypeResponseType.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: AuthorizationParams) = (
+            FfiConverterOptionalSequenceString.allocationSize(value.`scopes`) +
+            FfiConverterSequenceString.allocationSize(value.`prompt`) +
+            FfiConverterOptionalString.allocationSize(value.`loginHint`) +
+            FfiConverterOptionalULong.allocationSize(value.`maxAge`) +
+            FfiConverterMapStringString.allocationSize(value.`params`) +
+            FfiConverterOptionalTypeResponseType.allocationSize(value.`responseType`) +
+            FfiConverterOptionalString.allocationSize(value.`redirectUri`)
+    )
+
+    override fun write(value: AuthorizationParams, buf: ByteBuffer) {
+            FfiConverterOptionalSequenceString.write(value.`scopes`, buf)
+            FfiConverterSequenceString.write(value.`prompt`, buf)
+            FfiConverterOptionalString.write(value.`loginHint`, buf)
+            FfiConverterOptionalULong.write(value.`maxAge`, buf)
+            FfiConverterMapStringString.write(value.`params`, buf)
+            FfiConverterOptionalTypeResponseType.write(value.`responseType`, buf)
+            FfiConverterOptionalString.write(value.`redirectUri`, buf)
     }
 }
 
@@ -1090,6 +1221,201 @@ public object FfiConverterTypeCallbackParams: FfiConverterRustBuffer<CallbackPar
 
 
 /**
+ * A client's settings as they are given: JSON by these (camelCase) names
+ * in Python, Node and the project file, this record in Swift and Kotlin.
+ * [`ClientConfig::from_settings`] checks them; every `None` keeps the
+ * default.
+ */
+data class ClientSettings (
+    /**
+     * Required.
+     */
+    var `clientId`: kotlin.String
+    , 
+    /**
+     * Required: where the provider sends the browser back.
+     */
+    var `redirectUri`: kotlin.String
+    , 
+    /**
+     * `${ENV}` references are resolved.
+     */
+    var `clientSecret`: kotlin.String? = null 
+    , 
+    /**
+     * `client_secret_basic` (the default with a secret),
+     * `client_secret_post`, `private_key_jwt`, `none` (the default without).
+     */
+    var `clientAuth`: kotlin.String? = null 
+    , 
+    /**
+     * Defaults to `["openid"]`.
+     */
+    var `scopes`: List<kotlin.String>? = null 
+    , 
+    /**
+     * Seconds, in (0, 120]; defaults to 10.
+     */
+    var `timeout`: kotlin.Double? = null 
+    , 
+    /**
+     * id_token clock leeway, 0 to 300 seconds; defaults to 60.
+     */
+    var `leeway`: kotlin.ULong? = null 
+    , 
+    /**
+     * Defaults to RS256, PS256, ES256, EdDSA.
+     */
+    var `idTokenAlgorithms`: List<kotlin.String>? = null 
+    , 
+    /**
+     * Discovery (with `issuer` as the expected issuer) or the endpoints
+     * by hand, not both.
+     */
+    var `discoveryUrl`: kotlin.String? = null 
+    , 
+    var `issuer`: kotlin.String? = null 
+    , 
+    var `authorizationEndpoint`: kotlin.String? = null 
+    , 
+    var `tokenEndpoint`: kotlin.String? = null 
+    , 
+    var `userinfoEndpoint`: kotlin.String? = null 
+    , 
+    var `jwksUri`: kotlin.String? = null 
+    , 
+    var `endSessionEndpoint`: kotlin.String? = null 
+    , 
+    var `revocationEndpoint`: kotlin.String? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeClientSettings: FfiConverterRustBuffer<ClientSettings> {
+    override fun read(buf: ByteBuffer): ClientSettings {
+        return ClientSettings(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalSequenceString.read(buf),
+            FfiConverterOptionalDouble.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalSequenceString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ClientSettings) = (
+            FfiConverterString.allocationSize(value.`clientId`) +
+            FfiConverterString.allocationSize(value.`redirectUri`) +
+            FfiConverterOptionalString.allocationSize(value.`clientSecret`) +
+            FfiConverterOptionalString.allocationSize(value.`clientAuth`) +
+            FfiConverterOptionalSequenceString.allocationSize(value.`scopes`) +
+            FfiConverterOptionalDouble.allocationSize(value.`timeout`) +
+            FfiConverterOptionalULong.allocationSize(value.`leeway`) +
+            FfiConverterOptionalSequenceString.allocationSize(value.`idTokenAlgorithms`) +
+            FfiConverterOptionalString.allocationSize(value.`discoveryUrl`) +
+            FfiConverterOptionalString.allocationSize(value.`issuer`) +
+            FfiConverterOptionalString.allocationSize(value.`authorizationEndpoint`) +
+            FfiConverterOptionalString.allocationSize(value.`tokenEndpoint`) +
+            FfiConverterOptionalString.allocationSize(value.`userinfoEndpoint`) +
+            FfiConverterOptionalString.allocationSize(value.`jwksUri`) +
+            FfiConverterOptionalString.allocationSize(value.`endSessionEndpoint`) +
+            FfiConverterOptionalString.allocationSize(value.`revocationEndpoint`)
+    )
+
+    override fun write(value: ClientSettings, buf: ByteBuffer) {
+            FfiConverterString.write(value.`clientId`, buf)
+            FfiConverterString.write(value.`redirectUri`, buf)
+            FfiConverterOptionalString.write(value.`clientSecret`, buf)
+            FfiConverterOptionalString.write(value.`clientAuth`, buf)
+            FfiConverterOptionalSequenceString.write(value.`scopes`, buf)
+            FfiConverterOptionalDouble.write(value.`timeout`, buf)
+            FfiConverterOptionalULong.write(value.`leeway`, buf)
+            FfiConverterOptionalSequenceString.write(value.`idTokenAlgorithms`, buf)
+            FfiConverterOptionalString.write(value.`discoveryUrl`, buf)
+            FfiConverterOptionalString.write(value.`issuer`, buf)
+            FfiConverterOptionalString.write(value.`authorizationEndpoint`, buf)
+            FfiConverterOptionalString.write(value.`tokenEndpoint`, buf)
+            FfiConverterOptionalString.write(value.`userinfoEndpoint`, buf)
+            FfiConverterOptionalString.write(value.`jwksUri`, buf)
+            FfiConverterOptionalString.write(value.`endSessionEndpoint`, buf)
+            FfiConverterOptionalString.write(value.`revocationEndpoint`, buf)
+    }
+}
+
+
+
+/**
+ * One problem in a flow: where (step id, field) and what.
+ */
+data class FlowProblem (
+    /**
+     * The step concerned; `None` for the flow's own fields.
+     */
+    var `step`: kotlin.String?
+    , 
+    /**
+     * The field, as a dotted path inside the step (e.g. `inputs.0.type`).
+     */
+    var `field`: kotlin.String
+    , 
+    var `message`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFlowProblem: FfiConverterRustBuffer<FlowProblem> {
+    override fun read(buf: ByteBuffer): FlowProblem {
+        return FlowProblem(
+            FfiConverterOptionalString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FlowProblem) = (
+            FfiConverterOptionalString.allocationSize(value.`step`) +
+            FfiConverterString.allocationSize(value.`field`) +
+            FfiConverterString.allocationSize(value.`message`)
+    )
+
+    override fun write(value: FlowProblem, buf: ByteBuffer) {
+            FfiConverterOptionalString.write(value.`step`, buf)
+            FfiConverterString.write(value.`field`, buf)
+            FfiConverterString.write(value.`message`, buf)
+    }
+}
+
+
+
+/**
  * A signed-in user's tokens.
  */
 data class Session (
@@ -1157,6 +1483,77 @@ public object FfiConverterTypeSession: FfiConverterRustBuffer<Session> {
             FfiConverterOptionalString.write(value.`scope`, buf)
             FfiConverterOptionalULong.write(value.`expiresAt`, buf)
             FfiConverterTypeJsonObject.write(value.`claimsJson`, buf)
+    }
+}
+
+
+
+/**
+ * [`SessionOptions`] as they are given: JSON by these (camelCase) names in
+ * Python and Node, this record in Swift and Kotlin. Durations are seconds;
+ * every `None` keeps the default. [`SessionOptions::from_settings`] checks
+ * them.
+ */
+data class SessionSettings (
+    /**
+     * 0 to 86400; defaults to 60.
+     */
+    var `refreshMargin`: kotlin.Double? = null 
+    , 
+    /**
+     * Defaults to true.
+     */
+    var `revokeOnSignOut`: kotlin.Boolean? = null 
+    , 
+    /**
+     * 1 to 3600; defaults to 600.
+     */
+    var `pendingTtl`: kotlin.Double? = null 
+    , 
+    var `lockPath`: kotlin.String? = null 
+    , 
+    /**
+     * 0 to 600; defaults to 30.
+     */
+    var `lockTimeout`: kotlin.Double? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSessionSettings: FfiConverterRustBuffer<SessionSettings> {
+    override fun read(buf: ByteBuffer): SessionSettings {
+        return SessionSettings(
+            FfiConverterOptionalDouble.read(buf),
+            FfiConverterOptionalBoolean.read(buf),
+            FfiConverterOptionalDouble.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalDouble.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SessionSettings) = (
+            FfiConverterOptionalDouble.allocationSize(value.`refreshMargin`) +
+            FfiConverterOptionalBoolean.allocationSize(value.`revokeOnSignOut`) +
+            FfiConverterOptionalDouble.allocationSize(value.`pendingTtl`) +
+            FfiConverterOptionalString.allocationSize(value.`lockPath`) +
+            FfiConverterOptionalDouble.allocationSize(value.`lockTimeout`)
+    )
+
+    override fun write(value: SessionSettings, buf: ByteBuffer) {
+            FfiConverterOptionalDouble.write(value.`refreshMargin`, buf)
+            FfiConverterOptionalBoolean.write(value.`revokeOnSignOut`, buf)
+            FfiConverterOptionalDouble.write(value.`pendingTtl`, buf)
+            FfiConverterOptionalString.write(value.`lockPath`, buf)
+            FfiConverterOptionalDouble.write(value.`lockTimeout`, buf)
     }
 }
 
@@ -1316,6 +1713,49 @@ public object FfiConverterTypeVerifyOptions: FfiConverterRustBuffer<VerifyOption
 
 
 /**
+ * Which grant the authorization request starts.
+ */
+
+enum class ResponseType {
+    
+    /**
+     * `code` with PKCE S256.
+     */
+    CODE,
+    /**
+     * The implicit `id_token` grant, answered by `form_post`.
+     */
+    ID_TOKEN;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeResponseType: FfiConverterRustBuffer<ResponseType> {
+    override fun read(buf: ByteBuffer) = try {
+        ResponseType.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: ResponseType) = 4UL
+
+    override fun write(value: ResponseType, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * Where a session stands.
  */
 
@@ -1450,6 +1890,70 @@ public object FfiConverterOptionalULong: FfiConverterRustBuffer<kotlin.ULong?> {
 /**
  * @suppress
  */
+public object FfiConverterOptionalDouble: FfiConverterRustBuffer<kotlin.Double?> {
+    override fun read(buf: ByteBuffer): kotlin.Double? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterDouble.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.Double?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterDouble.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.Double?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterDouble.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalBoolean: FfiConverterRustBuffer<kotlin.Boolean?> {
+    override fun read(buf: ByteBuffer): kotlin.Boolean? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterBoolean.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.Boolean?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterBoolean.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.Boolean?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterBoolean.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?> {
     override fun read(buf: ByteBuffer): kotlin.String? {
         if (buf.get().toInt() == 0) {
@@ -1472,6 +1976,38 @@ public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?>
         } else {
             buf.put(1)
             FfiConverterString.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeResponseType: FfiConverterRustBuffer<ResponseType?> {
+    override fun read(buf: ByteBuffer): ResponseType? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeResponseType.read(buf)
+    }
+
+    override fun allocationSize(value: ResponseType?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeResponseType.allocationSize(value)
+        }
+    }
+
+    override fun write(value: ResponseType?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeResponseType.write(value, buf)
         }
     }
 }
@@ -1564,6 +2100,45 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterString.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterMapStringString: FfiConverterRustBuffer<Map<kotlin.String, kotlin.String>> {
+    override fun read(buf: ByteBuffer): Map<kotlin.String, kotlin.String> {
+        val len = buf.getInt()
+        return buildMap<kotlin.String, kotlin.String>(len) {
+            repeat(len) {
+                val k = FfiConverterString.read(buf)
+                val v = FfiConverterString.read(buf)
+                this[k] = v
+            }
+        }
+    }
+
+    override fun allocationSize(value: Map<kotlin.String, kotlin.String>): ULong {
+        val spaceForMapSize = 4UL
+        val spaceForChildren = value.map { (k, v) ->
+            FfiConverterString.allocationSize(k) +
+            FfiConverterString.allocationSize(v)
+        }.sum()
+        return spaceForMapSize + spaceForChildren
+    }
+
+    override fun write(value: Map<kotlin.String, kotlin.String>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        // The parens on `(k, v)` here ensure we're calling the right method,
+        // which is important for compatibility with older android devices.
+        // Ref https://blog.danlew.net/2017/03/16/kotlin-puzzler-whose-line-is-it-anyways/
+        value.forEach { (k, v) ->
+            FfiConverterString.write(k, buf)
+            FfiConverterString.write(v, buf)
         }
     }
 }

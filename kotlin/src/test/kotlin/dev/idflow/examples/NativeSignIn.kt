@@ -1,6 +1,7 @@
 package dev.idflow.examples
 
 import dev.idflow.OidcClient
+import dev.idflow.core.ClientSettings
 import dev.idflow.core.Session
 import dev.idflow.SessionEvent
 import dev.idflow.SessionListener
@@ -29,7 +30,7 @@ class NativeSignIn(private val manager: SessionManager) {
 suspend fun nativeSignIn(discoveryUrl: String, storage: SessionStorage, onSignedOut: (String) -> Unit): NativeSignIn {
     val client: OidcClient = oidcDiscover(
         discoveryUrl,
-        """{"clientId":"native","redirectUri":"com.example.app:/oauth2redirect","scopes":["openid","email","offline_access"]}""",
+        ClientSettings(clientId = "native", redirectUri = "com.example.app:/oauth2redirect", scopes = listOf("openid", "email", "offline_access")),
     )
     val manager = SessionManager(client, storage)
     manager.setListener(object : SessionListener {
