@@ -295,7 +295,7 @@ export declare class OidcClient {
   static discover(discoveryUrl: string, settings: Omit<OidcClientSettings, 'authorizationEndpoint' | 'tokenEndpoint'>, privateKey?: Key): Promise<OidcClient>
   readonly endpoints: Record<string, string>
   authorizationRequest(options?: AuthorizationOptions): AuthorizationRequest
-  parseCallback(callback: string, expectedState: string): { code: string | null; idToken: string | null; state: string }
+  parseCallback(callback: string, expectedState: string): { code: string | null; id_token: string | null; state: string }
   handleCallback(callback: string, request: AuthorizationRequest): Promise<TokenResponse>
   /** The callback's client-side work without network: state, token response, id_token against `keys`. */
   completeCallback(callback: string, request: AuthorizationRequest, tokenStatus: number, tokenBody: Buffer, keys: KeySet): TokenResponse

@@ -59,10 +59,4 @@ async function flowLogin(provider, authorizeUrl, email) {
 
 /** The names of `obj`'s fields in snake_case, sorted: the spelling of
  *  tests/vectors/result_shapes.json (idToken is id_token). */
-function snakeKeys(obj) {
-  return Object.keys(obj)
-    .map((k) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`))
-    .sort()
-}
-
-module.exports = { loadVectors, b64u, serveProvider, flowLogin, setCookie, snakeKeys }
+module.exports = { loadVectors, b64u, serveProvider, flowLogin, setCookie }

@@ -248,5 +248,5 @@ test('RFC 8252 redirect URIs: private-use, https and loopback accepted; dangerou
   // A callback at a private-use redirect URI is parsed like any other.
   const client = offlineClient()
   const request = client.authorizationRequest()
-  assert.deepEqual(client.parseCallback(`${REDIRECT}?code=abc&state=${request.state}`, request.state), { code: 'abc', idToken: null, state: request.state })
+  assert.deepEqual(client.parseCallback(`${REDIRECT}?code=abc&state=${request.state}`, request.state), { code: 'abc', id_token: null, state: request.state })
 })

@@ -5,7 +5,7 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const { OidcClient, Key, KeySet, jwt } = require('..')
 const { CB, SECRET, startOp, browse } = require('./oidc-op')
-const { loadVectors, snakeKeys } = require('./helpers')
+const { loadVectors } = require('./helpers')
 
 test('OidcClient against oidc-provider: discovery, code + PKCE, userinfo, refresh, revoke, end session', async (t) => {
   const op = await startOp()
@@ -94,9 +94,9 @@ test('completeCallback: the callback work without network', () => {
   assert.equal(client.completeCallback(cb, request, 200, body, keys).claims.sub, 'u1')
   // The same fields as every other binding (tests/vectors/result_shapes.json).
   const shapes = loadVectors('result_shapes.json')
-  assert.deepEqual(snakeKeys(client.parseCallback(cb, request.state)), [...shapes.callback].sort())
+  assert.deepEqual(Object.keys(client.parseCallback(cb, request.state)).sort(), [...shapes.callback].sort())
   const full = Buffer.from(JSON.stringify({ access_token: 'at', token_type: 'Bearer', expires_in: 60, refresh_token: 'rt', scope: 'openid', id_token: jwt.sign(claims, key) }))
-  assert.deepEqual(snakeKeys(client.completeCallback(cb, request, 200, full, keys)), [...shapes.token_set].sort())
+  assert.deepEqual(Object.keys(client.completeCallback(cb, request, 200, full, keys)).sort(), [...shapes.token_set].sort())
   const other = Buffer.from(JSON.stringify({ access_token: 'at', token_type: 'Bearer', id_token: jwt.sign({ ...claims, nonce: 'x' }, key) }))
   assert.throws(() => client.completeCallback(cb, request, 200, other, keys), (e) => e.code === 'invalid_token')
   assert.throws(() => client.completeCallback(cb, request, 400, Buffer.from('{"error":"invalid_grant"}'), keys), (e) => e.code === 'invalid_grant')

@@ -77,12 +77,13 @@ impl OidcClient {
         })
     }
 
-    /// Checks a callback (URL, query or form_post body): `{code, idToken, state}`.
-    #[napi(js_name = "parseCallback", ts_return_type = "{ code: string | null; idToken: string | null; state: string }")]
+    /// Checks a callback (URL, query or form_post body): `{code, id_token, state}`,
+    /// by the wire names, like the token set.
+    #[napi(js_name = "parseCallback", ts_return_type = "{ code: string | null; id_token: string | null; state: string }")]
     pub fn parse_callback(&self, env: Env, callback: String, expected_state: String) -> napi::Result<Json> {
         run(&env, || {
             let c = self.inner.parse_callback(&callback, &expected_state)?;
-            Ok(serde_json::json!({"code": c.code, "idToken": c.id_token, "state": c.state}))
+            Ok(serde_json::json!({"code": c.code, "id_token": c.id_token, "state": c.state}))
         })
     }
 
