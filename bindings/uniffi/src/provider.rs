@@ -21,19 +21,8 @@ pub struct HttpResponse {
 }
 
 /// The start of a social login by API: where to send the browser, and the
-/// PKCE verifier that [`Provider::oauth_exchange`] needs. Keep the verifier
-/// in the user's own session (never in a URL).
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct OAuthStart {
-    pub url: String,
-    pub code_verifier: String,
-}
-
-impl From<idflow::oidc::provider::OAuthStart> for OAuthStart {
-    fn from(s: idflow::oidc::provider::OAuthStart) -> Self {
-        OAuthStart { url: s.url, code_verifier: s.code_verifier }
-    }
-}
+/// PKCE verifier that [`Provider::oauth_exchange`] needs (the core's record).
+pub use idflow::oidc::provider::OAuthStart;
 
 /// Opens a project: `project` is the project file's JSON text (flow paths
 /// relative to `base_dir`); `database` a SQLite file, or null for memory;
@@ -90,7 +79,7 @@ impl Provider {
         prompt: Option<Vec<String>>,
         login_hint: Option<String>,
     ) -> Result<OAuthStart, crate::IdflowError> {
-        Ok(self.inner.oauth_begin(&provider, redirect_url.as_deref(), prompt, login_hint.as_deref()).await?.into())
+        Ok(self.inner.oauth_begin(&provider, redirect_url.as_deref(), prompt, login_hint.as_deref()).await?)
     }
 
     /// Social login by API, step 2: the one-time code and the verifier that

@@ -3118,65 +3118,6 @@ public func FfiConverterTypeHttpResponse_lower(_ value: HttpResponse) -> RustBuf
 }
 
 
-/**
- * The start of a social login by API: where to send the browser, and the
- * PKCE verifier that [`Provider::oauth_exchange`] needs. Keep the verifier
- * in the user's own session (never in a URL).
- */
-public struct OAuthStart: Equatable, Hashable {
-    public var url: String
-    public var codeVerifier: String
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(url: String, codeVerifier: String) {
-        self.url = url
-        self.codeVerifier = codeVerifier
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension OAuthStart: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeOAuthStart: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OAuthStart {
-        return
-            try OAuthStart(
-                url: FfiConverterString.read(from: &buf), 
-                codeVerifier: FfiConverterString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: OAuthStart, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.url, into: &buf)
-        FfiConverterString.write(value.codeVerifier, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeOAuthStart_lift(_ buf: RustBuffer) throws -> OAuthStart {
-    return try FfiConverterTypeOAuthStart.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeOAuthStart_lower(_ value: OAuthStart) -> RustBuffer {
-    return FfiConverterTypeOAuthStart.lower(value)
-}
-
-
 public struct PkcePair: Equatable, Hashable {
     public var verifier: String
     public var challenge: String
@@ -4447,7 +4388,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_method_provider_issuer() != 54503) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_idflow_uniffi_checksum_method_provider_oauth_authorize() != 27248) {
+    if (uniffi_idflow_uniffi_checksum_method_provider_oauth_authorize() != 8801) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_provider_oauth_exchange() != 47237) {

@@ -1062,6 +1062,64 @@ public func FfiConverterTypeFlowProblem_lower(_ value: FlowProblem) -> RustBuffe
 
 
 /**
+ * The start of a social login by API: where to send the browser, and the
+ * PKCE verifier its exchange needs.
+ */
+public struct OAuthStart: Equatable, Hashable {
+    public var url: String
+    public var codeVerifier: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(url: String, codeVerifier: String) {
+        self.url = url
+        self.codeVerifier = codeVerifier
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension OAuthStart: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOAuthStart: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OAuthStart {
+        return
+            try OAuthStart(
+                url: FfiConverterString.read(from: &buf), 
+                codeVerifier: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: OAuthStart, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.url, into: &buf)
+        FfiConverterString.write(value.codeVerifier, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOAuthStart_lift(_ buf: RustBuffer) throws -> OAuthStart {
+    return try FfiConverterTypeOAuthStart.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOAuthStart_lower(_ value: OAuthStart) -> RustBuffer {
+    return FfiConverterTypeOAuthStart.lower(value)
+}
+
+
+/**
  * A signed-in user's tokens.
  */
 public struct Session: Equatable, Hashable {

@@ -22,6 +22,7 @@ use std::sync::Arc;
 /// The start of a social login by API: where to send the browser, and the
 /// PKCE verifier its exchange needs.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct OAuthStart {
     pub url: String,
     pub code_verifier: String,

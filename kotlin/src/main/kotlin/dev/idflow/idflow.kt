@@ -39,6 +39,7 @@ import dev.idflow.core.FfiConverterTypeAuthorizationRequest
 import dev.idflow.core.FfiConverterTypeCallbackParams
 import dev.idflow.core.FfiConverterTypeClientSettings
 import dev.idflow.core.FfiConverterTypeFlowProblem
+import dev.idflow.core.FfiConverterTypeOAuthStart
 import dev.idflow.core.FfiConverterTypeSession
 import dev.idflow.core.FfiConverterTypeSessionSettings
 import dev.idflow.core.FfiConverterTypeSessionStatus
@@ -46,6 +47,7 @@ import dev.idflow.core.FfiConverterTypeSignOutReason
 import dev.idflow.core.FfiConverterTypeTokenResponse
 import dev.idflow.core.FfiConverterTypeVerifyOptions
 import dev.idflow.core.FlowProblem
+import dev.idflow.core.OAuthStart
 import dev.idflow.core.Session
 import dev.idflow.core.SessionSettings
 import dev.idflow.core.SessionStatus
@@ -65,6 +67,7 @@ import dev.idflow.core.RustBuffer as RustBufferAuthorizationRequest
 import dev.idflow.core.RustBuffer as RustBufferCallbackParams
 import dev.idflow.core.RustBuffer as RustBufferClientSettings
 import dev.idflow.core.RustBuffer as RustBufferFlowProblem
+import dev.idflow.core.RustBuffer as RustBufferOAuthStart
 import dev.idflow.core.RustBuffer as RustBufferSession
 import dev.idflow.core.RustBuffer as RustBufferSessionSettings
 import dev.idflow.core.RustBuffer as RustBufferSessionStatus
@@ -1446,7 +1449,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_method_provider_issuer() and 0xFFFF) != 54503) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_idflow_uniffi_checksum_method_provider_oauth_authorize() and 0xFFFF) != 27248) {
+    if ((lib.uniffi_idflow_uniffi_checksum_method_provider_oauth_authorize() and 0xFFFF) != 8801) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_provider_oauth_exchange() and 0xFFFF) != 47237) {
@@ -4428,7 +4431,7 @@ open class Provider: Disposable, AutoCloseable, ProviderInterface
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
-        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation).let { RustBufferOAuthStart.create(it.capacity.toULong(), it.len.toULong(), it.data) } },
         { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterTypeOAuthStart.lift(it) },
@@ -5889,49 +5892,6 @@ public object FfiConverterTypeHttpResponse: FfiConverterRustBuffer<HttpResponse>
 
 
 
-/**
- * The start of a social login by API: where to send the browser, and the
- * PKCE verifier that [`Provider::oauth_exchange`] needs. Keep the verifier
- * in the user's own session (never in a URL).
- */
-data class OAuthStart (
-    var `url`: kotlin.String
-    , 
-    var `codeVerifier`: kotlin.String
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeOAuthStart: FfiConverterRustBuffer<OAuthStart> {
-    override fun read(buf: ByteBuffer): OAuthStart {
-        return OAuthStart(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: OAuthStart) = (
-            FfiConverterString.allocationSize(value.`url`) +
-            FfiConverterString.allocationSize(value.`codeVerifier`)
-    )
-
-    override fun write(value: OAuthStart, buf: ByteBuffer) {
-            FfiConverterString.write(value.`url`, buf)
-            FfiConverterString.write(value.`codeVerifier`, buf)
-    }
-}
-
-
-
 data class PkcePair (
     var `verifier`: kotlin.String
     , 
@@ -6815,6 +6775,8 @@ public object FfiConverterSequenceTypeHttpHeader: FfiConverterRustBuffer<List<Ht
         }
     }
 }
+
+
 
 
 

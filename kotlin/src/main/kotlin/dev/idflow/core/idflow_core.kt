@@ -1416,6 +1416,48 @@ public object FfiConverterTypeFlowProblem: FfiConverterRustBuffer<FlowProblem> {
 
 
 /**
+ * The start of a social login by API: where to send the browser, and the
+ * PKCE verifier its exchange needs.
+ */
+data class OAuthStart (
+    var `url`: kotlin.String
+    , 
+    var `codeVerifier`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeOAuthStart: FfiConverterRustBuffer<OAuthStart> {
+    override fun read(buf: ByteBuffer): OAuthStart {
+        return OAuthStart(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: OAuthStart) = (
+            FfiConverterString.allocationSize(value.`url`) +
+            FfiConverterString.allocationSize(value.`codeVerifier`)
+    )
+
+    override fun write(value: OAuthStart, buf: ByteBuffer) {
+            FfiConverterString.write(value.`url`, buf)
+            FfiConverterString.write(value.`codeVerifier`, buf)
+    }
+}
+
+
+
+/**
  * A signed-in user's tokens.
  */
 data class Session (
