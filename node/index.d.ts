@@ -142,6 +142,13 @@ export interface FlowProblem {
 /** Every problem in a flow's JSON text, all at once (empty when valid). */
 export declare function validateFlow(text: string): FlowProblem[]
 
+export declare const password: {
+  /** An Argon2id PHC string (OWASP's cost by default: 19456 KiB, 2 passes, 1 lane). */
+  hash(password: string, options?: { memoryKib?: number; iterations?: number; parallelism?: number }): string
+  /** Constant-time check against an Argon2, bcrypt, PBKDF2 (PHC) or Django pbkdf2_sha256 hash; a malformed hash throws `invalid_request`. */
+  verify(password: string, hash: string): boolean
+}
+
 export interface FlowEngineOptions {
   /** Folder that relative flow paths in the project resolve against. Defaults to ".". */
   baseDir?: string
@@ -170,6 +177,14 @@ export declare class FlowEngine {
   updateUser(userId: string, fields: JsonObject): Promise<JsonObject>
   deleteUser(userId: string): Promise<null>
   searchUsers(query?: { text?: string; status?: 'enabled' | 'disabled'; limit?: number; offset?: number }): Promise<JsonObject[]>
+  /** Sets a user's password; the project's `passwords` policy applies (`weak_password`). */
+  setPassword(userId: string, password: string): Promise<null>
+  /** Stores a hash made elsewhere (Argon2, bcrypt, PBKDF2); the next sign-in upgrades it to Argon2id. */
+  importPasswordHash(userId: string, hash: string): Promise<null>
+  removePassword(userId: string): Promise<null>
+  hasPassword(userId: string): Promise<boolean>
+  /** Clears the failed sign-ins counted against a login id (its lockout). */
+  unlockLoginId(loginId: string): Promise<null>
 }
 
 export interface ProviderOptions {

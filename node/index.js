@@ -315,9 +315,17 @@ class MemoryStorage {
   }
 }
 
+// Password hashes as idflow writes (Argon2id PHC) and reads them (Argon2,
+// bcrypt, PBKDF2, Django's pbkdf2_sha256).
+const password = Object.freeze({
+  hash: native.passwordHash,
+  verify: native.passwordVerify,
+})
+
 module.exports = {
   pkce,
   jwt,
+  password,
   Key: native.Key,
   KeySet: native.KeySet,
   JwksCache: native.JwksCache,

@@ -39,6 +39,12 @@ pub enum ErrorCode {
     ConnectorTimeout,
     UserNotFound,
     UserExists,
+    /// A sign-in's login id or password (or code) is wrong.
+    InvalidCredentials,
+    /// Too many failed sign-ins: the login id is locked for a while.
+    UserLocked,
+    /// A new password breaks the project's password policy.
+    WeakPassword,
     // Abuse
     RateLimited,
     // Everything else
@@ -77,7 +83,7 @@ impl ErrorFamily {
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 32] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidClient,
         ErrorCode::InvalidGrant,
@@ -102,6 +108,9 @@ impl ErrorCode {
         ErrorCode::ConnectorTimeout,
         ErrorCode::UserNotFound,
         ErrorCode::UserExists,
+        ErrorCode::InvalidCredentials,
+        ErrorCode::UserLocked,
+        ErrorCode::WeakPassword,
         ErrorCode::RateLimited,
         ErrorCode::Config,
         ErrorCode::Network,
@@ -136,6 +145,9 @@ impl ErrorCode {
             ErrorCode::ConnectorTimeout => "connector_timeout",
             ErrorCode::UserNotFound => "user_not_found",
             ErrorCode::UserExists => "user_exists",
+            ErrorCode::InvalidCredentials => "invalid_credentials",
+            ErrorCode::UserLocked => "user_locked",
+            ErrorCode::WeakPassword => "weak_password",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Config => "config",
             ErrorCode::Network => "network",
@@ -158,7 +170,7 @@ impl ErrorCode {
             InvalidToken | ExpiredToken | ImmatureToken | InvalidSignature | InvalidIssuer
             | InvalidAudience | UnsupportedAlgorithm | InvalidKey => ErrorFamily::Token,
             FlowNotFound | InvalidFlow | StepFailed | ConnectorFailed | ConnectorTimeout
-            | UserNotFound | UserExists => ErrorFamily::Flow,
+            | UserNotFound | UserExists | InvalidCredentials | UserLocked | WeakPassword => ErrorFamily::Flow,
             Config => ErrorFamily::Config,
             Network => ErrorFamily::Network,
             Storage => ErrorFamily::Storage,

@@ -10,6 +10,7 @@ mod ffi;
 
 mod b64;
 pub mod connectors;
+pub mod credentials;
 mod env;
 pub mod error;
 pub mod flow;

@@ -4,6 +4,7 @@
 //! provider to read; any other field is an error that names it.
 
 use crate::connectors::{HttpConnector, HttpConnectorConfig};
+use crate::credentials::password::PasswordSettings;
 use crate::error::{Error, Result};
 use crate::flow::{parse_flow, EngineConfig, Flow, FlowEngine};
 use crate::jose::{Algorithm, Key};
@@ -12,9 +13,9 @@ use serde_json::{Map, Value};
 use std::path::Path;
 use std::sync::Arc;
 
-const FIELDS: [&str; 15] = [
+const FIELDS: [&str; 16] = [
     "projectId", "baseUrl", "signing", "tokens", "applications", "accessKeys", "connectors", "roles",
-    "oauthProviders", "flows", "tenants", "encryption", "redirectUrls", "rateLimits", "trustedProxies",
+    "oauthProviders", "flows", "tenants", "encryption", "redirectUrls", "rateLimits", "trustedProxies", "passwords",
 ];
 
 /// Why `url` cannot be a redirect URL, if it cannot (the rule of
@@ -48,6 +49,8 @@ pub struct Project {
     pub refresh_reuse_grace: u64,
     pub connectors: Vec<HttpConnectorConfig>,
     pub flows: Vec<Flow>,
+    /// Password policy, hashing cost and lockout (`passwords`).
+    pub passwords: PasswordSettings,
     /// Role name → permissions (`roles: [{"name", "permissions"}]`).
     pub roles: std::collections::HashMap<String, Vec<String>>,
     /// Where a login outside the OIDC endpoints (social login by API) may
@@ -220,7 +223,9 @@ impl Project {
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        let passwords = PasswordSettings::from_json(doc.get("passwords"))?;
         Ok(Project {
+            passwords,
             project_id,
             base_url,
             signing_alg,
@@ -262,6 +267,7 @@ impl Project {
         config.session_ttl = self.session_ttl;
         config.refresh_ttl = self.refresh_ttl;
         config.roles = self.roles.clone();
+        config.passwords = self.passwords.clone();
         let mut engine = FlowEngine::new(config, store);
         for c in &self.connectors {
             engine.add_connector(HttpConnector::new(c.clone())?);
@@ -287,5 +293,13 @@ mod tests {
     #[test]
     fn every_project_field_is_documented() {
         super::assert_documented("project", &super::FIELDS);
+    }
+
+    #[test]
+    fn every_passwords_field_is_documented() {
+        use crate::credentials::password::{FIELDS, HASHING_FIELDS, LOCKOUT_FIELDS};
+        super::assert_documented("passwords", &FIELDS);
+        super::assert_documented("passwords.hashing", &HASHING_FIELDS);
+        super::assert_documented("passwords.lockout", &LOCKOUT_FIELDS);
     }
 }

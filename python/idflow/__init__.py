@@ -27,7 +27,7 @@ from ._idflow import (
     __version__,
     validate_flow,
 )
-from . import jwt, pkce
+from . import jwt, password, pkce
 from .storage import MemoryStorage, SessionStorage
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "TokenError",
     "__version__",
     "jwt",
+    "password",
     "pkce",
     "validate_flow",
 ]

@@ -19,6 +19,40 @@ pub fn validate_flow(env: Env, text: String) -> napi::Result<Vec<FlowProblem>> {
 }
 
 #[napi(object)]
+pub struct PasswordHashOptions {
+    /// KiB of memory; defaults to 19456.
+    pub memory_kib: Option<u32>,
+    /// Passes; defaults to 2.
+    pub iterations: Option<u32>,
+    /// Lanes; defaults to 1.
+    pub parallelism: Option<u32>,
+}
+
+/// An Argon2id PHC string for `password` (a fresh salt each time).
+#[napi(js_name = "passwordHash")]
+pub fn password_hash(env: Env, password: String, options: Option<PasswordHashOptions>) -> napi::Result<String> {
+    let d = idflow::credentials::password::PasswordHashing::default();
+    let h = match options {
+        None => d,
+        Some(o) => idflow::credentials::password::PasswordHashing {
+            memory_kib: o.memory_kib.unwrap_or(d.memory_kib),
+            iterations: o.iterations.unwrap_or(d.iterations),
+            parallelism: o.parallelism.unwrap_or(d.parallelism),
+        },
+    };
+    run(&env, || h.hash(&password))
+}
+
+/// Whether `password` matches an Argon2, bcrypt, PBKDF2 or Django hash.
+#[napi(js_name = "passwordVerify")]
+pub fn password_verify(env: Env, password: String, hash: String) -> napi::Result<bool> {
+    run(&env, || {
+        idflow::credentials::password::check_hash(&hash)?;
+        Ok(idflow::credentials::password::PasswordHashing::default().verify(&password, &hash)?.matches)
+    })
+}
+
+#[napi(object)]
 pub struct FlowEngineOptions {
     /// Folder that relative flow paths in the project resolve against. Defaults to ".".
     pub base_dir: Option<String>,
@@ -124,6 +158,38 @@ impl FlowEngine {
     #[napi(js_name = "deleteUser", ts_return_type = "Promise<null>")]
     pub fn delete_user<'env>(&self, env: &'env Env, user_id: String) -> napi::Result<PromiseRaw<'env, Json>> {
         self.users(env, move |s| idflow::users::delete_user(s, &user_id), |()| Json::Null)
+    }
+
+    /// Sets a user's password; the project's `passwords` policy applies.
+    #[napi(js_name = "setPassword", ts_return_type = "Promise<null>")]
+    pub fn set_password<'env>(&self, env: &'env Env, user_id: String, password: String) -> napi::Result<PromiseRaw<'env, Json>> {
+        let engine = self.inner.clone();
+        env.spawn_future_with_callback(
+            async move { Ok(idflow::users::password::set(engine.store().as_ref(), engine.passwords(), &user_id, password).await) },
+            |env, r| r.map(|()| Json::Null).map_err(|e| crate::error::js_err(env, e)),
+        )
+    }
+
+    /// Stores a hash made elsewhere (Argon2, bcrypt, PBKDF2): a migration.
+    #[napi(js_name = "importPasswordHash", ts_return_type = "Promise<null>")]
+    pub fn import_password_hash<'env>(&self, env: &'env Env, user_id: String, hash: String) -> napi::Result<PromiseRaw<'env, Json>> {
+        self.users(env, move |s| idflow::users::password::import_hash(s, &user_id, &hash), |()| Json::Null)
+    }
+
+    #[napi(js_name = "removePassword", ts_return_type = "Promise<null>")]
+    pub fn remove_password<'env>(&self, env: &'env Env, user_id: String) -> napi::Result<PromiseRaw<'env, Json>> {
+        self.users(env, move |s| idflow::users::password::remove(s, &user_id), |()| Json::Null)
+    }
+
+    #[napi(js_name = "hasPassword", ts_return_type = "Promise<boolean>")]
+    pub fn has_password<'env>(&self, env: &'env Env, user_id: String) -> napi::Result<PromiseRaw<'env, Json>> {
+        self.users(env, move |s| idflow::users::password::has_password(s, &user_id), Json::Bool)
+    }
+
+    /// Clears the failed sign-ins counted against `loginId` (its lockout).
+    #[napi(js_name = "unlockLoginId", ts_return_type = "Promise<null>")]
+    pub fn unlock_login_id<'env>(&self, env: &'env Env, login_id: String) -> napi::Result<PromiseRaw<'env, Json>> {
+        self.users(env, move |s| idflow::users::password::unlock(s, &login_id), |()| Json::Null)
     }
 
     #[napi(js_name = "searchUsers", ts_return_type = "Promise<Record<string, unknown>[]>")]

@@ -23,7 +23,30 @@ fn validate_flow<'py>(py: Python<'py>, text: &str) -> PyResult<Vec<Bound<'py, Py
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyFlowEngine>()?;
+    m.add_function(wrap_pyfunction!(password_hash, m)?)?;
+    m.add_function(wrap_pyfunction!(password_verify, m)?)?;
     m.add_function(wrap_pyfunction!(validate_flow, m)?)
+}
+
+fn hashing(memory_kib: u32, iterations: u32, parallelism: u32) -> idflow::credentials::password::PasswordHashing {
+    idflow::credentials::password::PasswordHashing { memory_kib, iterations, parallelism }
+}
+
+/// An Argon2id PHC string for `password` (a fresh salt each time), as idflow
+/// stores it; for seeding users or comparing with other libraries.
+#[pyfunction]
+#[pyo3(signature = (password, *, memory_kib=19456, iterations=2, parallelism=1))]
+fn password_hash(py: Python<'_>, password: &str, memory_kib: u32, iterations: u32, parallelism: u32) -> PyResult<String> {
+    let h = hashing(memory_kib, iterations, parallelism);
+    py.detach(|| guard(|| h.hash(password))).py()
+}
+
+/// Whether `password` matches `hash` (Argon2, bcrypt, PBKDF2 PHC or Django's
+/// pbkdf2_sha256), compared in constant time; a malformed hash raises.
+#[pyfunction]
+fn password_verify(py: Python<'_>, password: &str, hash: &str) -> PyResult<bool> {
+    guard(|| idflow::credentials::password::check_hash(hash)).py()?;
+    py.detach(|| guard(|| hashing(8192, 1, 1).verify(password, hash).map(|c| c.matches))).py()
 }
 
 /// A flow engine for one project (see the core `FlowEngine`). IO methods
@@ -135,6 +158,35 @@ impl PyFlowEngine {
     fn delete_user(&self, py: Python<'_>, user_id: &str) -> PyResult<()> {
         let store = self.inner.store().clone();
         py.detach(|| guard(|| idflow::users::delete_user(store.as_ref(), user_id))).py()
+    }
+
+    /// Sets a user's password; the project's `passwords` policy applies.
+    fn set_password(&self, py: Python<'_>, user_id: &str, password: String) -> PyResult<()> {
+        let engine = self.inner.clone();
+        crate::runtime::block(py, async move { idflow::users::password::set(engine.store().as_ref(), engine.passwords(), user_id, password).await })
+    }
+
+    /// Stores a hash made elsewhere (Argon2, bcrypt, PBKDF2): a migration.
+    /// The user's next sign-in replaces it with Argon2id.
+    fn import_password_hash(&self, py: Python<'_>, user_id: &str, hash: &str) -> PyResult<()> {
+        let store = self.inner.store().clone();
+        py.detach(|| guard(|| idflow::users::password::import_hash(store.as_ref(), user_id, hash))).py()
+    }
+
+    fn remove_password(&self, py: Python<'_>, user_id: &str) -> PyResult<()> {
+        let store = self.inner.store().clone();
+        py.detach(|| guard(|| idflow::users::password::remove(store.as_ref(), user_id))).py()
+    }
+
+    fn has_password(&self, py: Python<'_>, user_id: &str) -> PyResult<bool> {
+        let store = self.inner.store().clone();
+        py.detach(|| guard(|| idflow::users::password::has_password(store.as_ref(), user_id))).py()
+    }
+
+    /// Clears the failed sign-ins counted against `login_id` (its lockout).
+    fn unlock_login_id(&self, py: Python<'_>, login_id: &str) -> PyResult<()> {
+        let store = self.inner.store().clone();
+        py.detach(|| guard(|| idflow::users::password::unlock(store.as_ref(), login_id))).py()
     }
 
     /// Users whose login id, email or name contains `text` (case-insensitive).

@@ -82,6 +82,33 @@ impl FlowEngine {
         crate::error::guard(|| idflow::users::delete_user(store.as_ref(), &user_id))
     }
 
+    /// Sets a user's password; the project's `passwords` policy applies.
+    pub async fn set_password(&self, user_id: String, password: String) -> Result<(), crate::IdflowError> {
+        Ok(idflow::users::password::set(self.inner.store().as_ref(), self.inner.passwords(), &user_id, password).await?)
+    }
+
+    /// Stores a hash made elsewhere (Argon2, bcrypt, PBKDF2): a migration.
+    pub async fn import_password_hash(&self, user_id: String, hash: String) -> Result<(), crate::IdflowError> {
+        let store = self.inner.store().clone();
+        crate::error::guard(|| idflow::users::password::import_hash(store.as_ref(), &user_id, &hash))
+    }
+
+    pub async fn remove_password(&self, user_id: String) -> Result<(), crate::IdflowError> {
+        let store = self.inner.store().clone();
+        crate::error::guard(|| idflow::users::password::remove(store.as_ref(), &user_id))
+    }
+
+    pub async fn has_password(&self, user_id: String) -> Result<bool, crate::IdflowError> {
+        let store = self.inner.store().clone();
+        crate::error::guard(|| idflow::users::password::has_password(store.as_ref(), &user_id))
+    }
+
+    /// Clears the failed sign-ins counted against `login_id` (its lockout).
+    pub async fn unlock_login_id(&self, login_id: String) -> Result<(), crate::IdflowError> {
+        let store = self.inner.store().clone();
+        crate::error::guard(|| idflow::users::password::unlock(store.as_ref(), &login_id))
+    }
+
     /// Users matching `text` (login id, email or name); a JSON array.
     #[uniffi::method(default(text = None, status = None, limit = 100, offset = 0))]
     pub async fn search_users(

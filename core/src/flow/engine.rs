@@ -46,6 +46,8 @@ pub struct EngineConfig {
     pub max_steps_per_request: usize,
     /// Role name → the permissions it grants (the project's `roles`).
     pub roles: HashMap<String, Vec<String>>,
+    /// Password policy, hashing cost and lockout (the project's `passwords`).
+    pub passwords: crate::credentials::password::PasswordSettings,
 }
 
 impl EngineConfig {
@@ -61,6 +63,7 @@ impl EngineConfig {
             execution_ttl: 30 * 60,
             max_steps_per_request: 100,
             roles: HashMap::new(),
+            passwords: Default::default(),
         }
     }
 }
@@ -71,7 +74,9 @@ pub(crate) const INTERNAL: &str = "_idflow";
 use crate::ids::{now_secs as now, random_id};
 
 enum Outcome {
-    Waiting(String),
+    /// Waiting on this step; with the error a step of this request failed
+    /// with and its `onError` handled, which the answer shows.
+    Waiting(String, Option<Error>),
     Completed,
     Failed(Error),
 }
@@ -126,6 +131,10 @@ impl FlowEngine {
     }
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+    /// The project's password policy, hashing cost and lockout.
+    pub fn passwords(&self) -> &crate::credentials::password::PasswordSettings {
+        &self.config.passwords
     }
     /// The connector "Test Results" panel: calls connector `id` once with
     /// the given method, endpoint and optional JSON body.
@@ -334,7 +343,8 @@ impl FlowEngine {
             authenticated: None,
         };
         match outcome {
-            Outcome::Waiting(step_id) => {
+            Outcome::Waiting(step_id, handled) => {
+                response.error = handled;
                 response.redirect = ctx.remove(&format!("{INTERNAL}.redirect")).and_then(|v| v.as_str().map(str::to_owned));
                 let record = ExecutionRecord {
                     id: execution_id.clone(),
@@ -389,6 +399,7 @@ impl FlowEngine {
     async fn run(&self, flow: &Flow, from: &str, ctx: &mut Context, execution_id: &str) -> Outcome {
         let mut current = from.to_owned();
         let mut steps_run = 0usize;
+        let mut handled: Option<Error> = None;
         loop {
             steps_run += 1;
             if steps_run > self.config.max_steps_per_request {
@@ -402,7 +413,7 @@ impl FlowEngine {
             };
             let mut run = StepRun { engine: self, ctx: &mut *ctx, execution_id, step_id: &step.id };
             let result = match step.kind.run(&mut run).await {
-                Ok(Next::Wait) => return Outcome::Waiting(current),
+                Ok(Next::Wait) => return Outcome::Waiting(current, handled),
                 Ok(Next::End) => return Outcome::Completed,
                 Ok(Next::Step(next)) => Ok(next),
                 Err(e) => Err(e),
@@ -414,6 +425,7 @@ impl FlowEngine {
                         if let Err(set_err) = ctx.set("error", json!({"code": e.code.as_str(), "message": e.message, "step": step.id})) {
                             return Outcome::Failed(set_err);
                         }
+                        handled = Some(e);
                         target.clone()
                     }
                     None => return Outcome::Failed(e),

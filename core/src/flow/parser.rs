@@ -341,9 +341,32 @@ fn analyze(text: &str) -> (Option<Flow>, Vec<FlowProblem>) {
             p.add(None, "steps", "the flow has no end step");
         }
     }
+    check_password_inputs(&mut p, &steps);
     let form_inputs = form_names(text, &steps);
     let flow = Flow { id, name, start, steps, form_inputs };
     (Some(flow), p.list)
+}
+
+/// A `password` step reads its passwords from screen inputs of type
+/// `password`, the only inputs never stored with the execution.
+fn check_password_inputs(p: &mut Problems, steps: &[Step]) {
+    use super::steps::{InputType, PasswordStep};
+    let is_password_input = |name: &str| {
+        steps.iter().any(|s| match &s.kind {
+            StepKind::Screen(screen) => screen.inputs.iter().any(|i| i.name == name && i.input_type == InputType::Password),
+            _ => false,
+        })
+    };
+    for step in steps {
+        let StepKind::Password(ps) = &step.kind else { continue };
+        let PasswordStep { password, new_password, .. } = ps;
+        for path in ps.password_paths() {
+            let field = if path == password.as_str() { "password" } else if path == new_password.as_str() { "newPassword" } else { continue };
+            if path.strip_prefix("form.").is_some_and(|name| !is_password_input(name)) {
+                p.add(Some(&step.id), field, format!("{path} is not an input of type password on any screen (other inputs are stored with the execution)"));
+            }
+        }
+    }
 }
 
 /// The `form.*` names a flow can read: its screens' inputs, every

@@ -15,6 +15,7 @@ struct Inner {
     executions: HashMap<String, ExecutionRecord>,
     refresh: HashMap<String, RefreshRecord>,
     records: std::collections::BTreeMap<(String, String), (Value, Option<u64>)>,
+    passwords: HashMap<String, String>,
 }
 
 fn live(expires_at: Option<u64>) -> bool {
@@ -40,21 +41,50 @@ fn taken(login_id: &str) -> Error {
     Error::new(ErrorCode::UserExists, format!("login id {login_id:?} already belongs to a user"))
 }
 
+fn create_user_locked(inner: &mut Inner, user: &User) -> Result<()> {
+    if inner.users.contains_key(&user.user_id) {
+        return Err(Error::new(ErrorCode::UserExists, "a user with this user id exists"));
+    }
+    let ids: Vec<String> = user.login_ids.iter().map(|l| normalize_login_id(l)).collect();
+    if let Some(t) = ids.iter().find(|l| inner.login_ids.contains_key(*l)) {
+        return Err(taken(t));
+    }
+    for id in ids {
+        inner.login_ids.insert(id, user.user_id.clone());
+    }
+    inner.users.insert(user.user_id.clone(), user.clone());
+    Ok(())
+}
+
 impl Store for MemoryStore {
-    fn create_user(&self, user: &User) -> Result<()> {
+    fn create_user_with_password(&self, user: &User, password_hash: &str) -> Result<()> {
         let mut inner = self.lock();
-        if inner.users.contains_key(&user.user_id) {
-            return Err(Error::new(ErrorCode::UserExists, "a user with this user id exists"));
-        }
-        let ids: Vec<String> = user.login_ids.iter().map(|l| normalize_login_id(l)).collect();
-        if let Some(t) = ids.iter().find(|l| inner.login_ids.contains_key(*l)) {
-            return Err(taken(t));
-        }
-        for id in ids {
-            inner.login_ids.insert(id, user.user_id.clone());
-        }
-        inner.users.insert(user.user_id.clone(), user.clone());
+        create_user_locked(&mut inner, user)?;
+        inner.passwords.insert(user.user_id.clone(), password_hash.to_owned());
         Ok(())
+    }
+
+    fn password_hash(&self, user_id: &str) -> Result<Option<String>> {
+        Ok(self.lock().passwords.get(user_id).cloned())
+    }
+
+    fn set_password_hash(&self, user_id: &str, hash: Option<&str>, expected: Option<&str>) -> Result<bool> {
+        let mut inner = self.lock();
+        if !inner.users.contains_key(user_id) {
+            return Err(Error::new(ErrorCode::UserNotFound, "no user with this user id"));
+        }
+        if expected.is_some_and(|e| inner.passwords.get(user_id).map(String::as_str) != Some(e)) {
+            return Ok(false);
+        }
+        match hash {
+            Some(h) => inner.passwords.insert(user_id.to_owned(), h.to_owned()),
+            None => inner.passwords.remove(user_id),
+        };
+        Ok(true)
+    }
+
+    fn create_user(&self, user: &User) -> Result<()> {
+        create_user_locked(&mut self.lock(), user)
     }
 
     fn update_user(&self, user: &User) -> Result<()> {
@@ -91,6 +121,7 @@ impl Store for MemoryStore {
         for id in &user.login_ids {
             inner.login_ids.remove(&normalize_login_id(id));
         }
+        inner.passwords.remove(user_id);
         Ok(())
     }
 

@@ -72,6 +72,16 @@ pub trait Store: Send + Sync {
     fn delete_user(&self, user_id: &str) -> Result<()>;
     /// Users matching `query`, ordered by user id.
     fn search_users(&self, query: &UserQuery) -> Result<Vec<User>>;
+    /// Creates a user and its password hash in one step, or neither.
+    fn create_user_with_password(&self, user: &User, password_hash: &str) -> Result<()>;
+    /// The user's password hash (a PHC or bcrypt string), if it has one.
+    /// Hashes live apart from the user, so no user JSON ever carries one.
+    fn password_hash(&self, user_id: &str) -> Result<Option<String>>;
+    /// Sets the user's password hash (`None` removes it); `user_not_found`
+    /// when the user is absent. With `expected`, only while the stored hash
+    /// is still that one (a rehash on sign-in must not undo a change made
+    /// meanwhile). Returns whether it wrote.
+    fn set_password_hash(&self, user_id: &str, hash: Option<&str>, expected: Option<&str>) -> Result<bool>;
 
     /// Inserts a new execution (version 0).
     fn insert_execution(&self, record: &ExecutionRecord) -> Result<()>;

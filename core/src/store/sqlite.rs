@@ -21,6 +21,8 @@ const MIGRATIONS: &[&str] = &[
          revoked INTEGER NOT NULL DEFAULT 0);",
     "CREATE TABLE records (kind TEXT NOT NULL, id TEXT NOT NULL, value TEXT NOT NULL, expires_at INTEGER,
          PRIMARY KEY (kind, id)) WITHOUT ROWID;",
+    "CREATE TABLE passwords (user_id TEXT PRIMARY KEY REFERENCES users(user_id) ON DELETE CASCADE,
+         hash TEXT NOT NULL) WITHOUT ROWID;",
 ];
 
 /// Statements through the connection's statement cache, so hot paths do
@@ -100,6 +102,23 @@ fn owner_only(_: &Path) -> Result<()> {
 }
 
 impl SqliteStore {
+    /// A new user (and its password hash) in one transaction.
+    fn insert_user(&self, user: &User, password_hash: Option<&str>) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        let inserted = tx
+            .exec("INSERT OR IGNORE INTO users (user_id, data) VALUES (?1, ?2)", params![user.user_id, user.to_json().to_string()])
+            .map_err(db)?;
+        if inserted == 0 {
+            return Err(Error::new(ErrorCode::UserExists, "a user with this user id exists"));
+        }
+        claim_login_ids(&tx, user)?; // an error drops `tx`, rolling everything back
+        if let Some(h) = password_hash {
+            tx.exec("INSERT INTO passwords (user_id, hash) VALUES (?1, ?2)", params![user.user_id, h]).map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
     /// Opens (creating and migrating as needed) the database at `path`.
     /// The file and its WAL files are made owner-only (0600); SQLite
     /// creates the WAL files with the database file's mode.
@@ -208,16 +227,35 @@ impl Store for SqliteStore {
     }
 
     fn create_user(&self, user: &User) -> Result<()> {
+        self.insert_user(user, None)
+    }
+
+    fn create_user_with_password(&self, user: &User, password_hash: &str) -> Result<()> {
+        self.insert_user(user, Some(password_hash))
+    }
+
+    fn password_hash(&self, user_id: &str) -> Result<Option<String>> {
+        self.conn().row("SELECT hash FROM passwords WHERE user_id = ?1", params![user_id], |r| r.get(0)).optional().map_err(db)
+    }
+
+    fn set_password_hash(&self, user_id: &str, hash: Option<&str>, expected: Option<&str>) -> Result<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
-        let inserted = tx
-            .exec("INSERT OR IGNORE INTO users (user_id, data) VALUES (?1, ?2)", params![user.user_id, user.to_json().to_string()])
-            .map_err(db)?;
-        if inserted == 0 {
-            return Err(Error::new(ErrorCode::UserExists, "a user with this user id exists"));
+        let exists: Option<i64> = tx.row("SELECT 1 FROM users WHERE user_id = ?1", params![user_id], |r| r.get(0)).optional().map_err(db)?;
+        if exists.is_none() {
+            return Err(Error::new(ErrorCode::UserNotFound, "no user with this user id"));
         }
-        claim_login_ids(&tx, user)?; // an error drops `tx`, rolling everything back
-        tx.commit().map_err(db)
+        let current: Option<String> = tx.row("SELECT hash FROM passwords WHERE user_id = ?1", params![user_id], |r| r.get(0)).optional().map_err(db)?;
+        if expected.is_some_and(|e| current.as_deref() != Some(e)) {
+            return Ok(false);
+        }
+        match hash {
+            Some(h) => tx.exec("INSERT INTO passwords (user_id, hash) VALUES (?1, ?2) ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash", params![user_id, h]),
+            None => tx.exec("DELETE FROM passwords WHERE user_id = ?1", params![user_id]),
+        }
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(true)
     }
 
     fn update_user(&self, user: &User) -> Result<()> {
@@ -253,6 +291,7 @@ impl Store for SqliteStore {
     fn delete_user(&self, user_id: &str) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        tx.exec("DELETE FROM passwords WHERE user_id = ?1", params![user_id]).map_err(db)?;
         tx.exec("DELETE FROM login_ids WHERE user_id = ?1", params![user_id]).map_err(db)?;
         let n = tx.exec("DELETE FROM users WHERE user_id = ?1", params![user_id]).map_err(db)?;
         if n == 0 {

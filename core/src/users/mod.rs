@@ -2,6 +2,7 @@
 //! model is [`crate::user`]; how a sign-in finds or creates its user is
 //! [`provision`].
 
+pub mod password;
 pub mod provision;
 
 use crate::error::{Error, ErrorCode, Result};

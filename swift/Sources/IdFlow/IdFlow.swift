@@ -622,15 +622,29 @@ public protocol FlowEngineProtocol: AnyObject, Sendable {
     
     func getUser(userId: String) async throws  -> String
     
+    func hasPassword(userId: String) async throws  -> Bool
+    
+    /**
+     * Stores a hash made elsewhere (Argon2, bcrypt, PBKDF2): a migration.
+     */
+    func importPasswordHash(userId: String, hash: String) async throws 
+    
     /**
      * Answers the waiting screen; returns the flow API's answer as JSON text.
      */
     func next(executionId: String, stepId: String, interactionId: String, input: String?) async throws  -> String
     
+    func removePassword(userId: String) async throws 
+    
     /**
      * Users matching `text` (login id, email or name); a JSON array.
      */
     func searchUsers(text: String?, status: String?, limit: UInt32, offset: UInt32) async throws  -> String
+    
+    /**
+     * Sets a user's password; the project's `passwords` policy applies.
+     */
+    func setPassword(userId: String, password: String) async throws 
     
     /**
      * Starts a flow; returns the flow API's answer as JSON text.
@@ -641,6 +655,11 @@ public protocol FlowEngineProtocol: AnyObject, Sendable {
      * The connector test panel, as JSON text.
      */
     func testConnector(connectorId: String, method: String, endpoint: String) async throws  -> String
+    
+    /**
+     * Clears the failed sign-ins counted against `login_id` (its lockout).
+     */
+    func unlockLoginId(loginId: String) async throws 
     
     func updateUser(userId: String, fields: String) async throws  -> String
     
@@ -769,6 +788,41 @@ open func getUser(userId: String)async throws  -> String  {
         )
 }
     
+open func hasPassword(userId: String)async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_flowengine_has_password(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(userId)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_i8,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_i8,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+    /**
+     * Stores a hash made elsewhere (Argon2, bcrypt, PBKDF2): a migration.
+     */
+open func importPasswordHash(userId: String, hash: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_flowengine_import_password_hash(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(userId),FfiConverterString.lower(hash)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_void,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_void,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
     /**
      * Answers the waiting screen; returns the flow API's answer as JSON text.
      */
@@ -788,6 +842,22 @@ open func next(executionId: String, stepId: String, interactionId: String, input
         )
 }
     
+open func removePassword(userId: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_flowengine_remove_password(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(userId)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_void,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_void,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
     /**
      * Users matching `text` (login id, email or name); a JSON array.
      */
@@ -803,6 +873,25 @@ open func searchUsers(text: String? = nil, status: String? = nil, limit: UInt32 
             completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
             liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+    /**
+     * Sets a user's password; the project's `passwords` policy applies.
+     */
+open func setPassword(userId: String, password: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_flowengine_set_password(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(userId),FfiConverterString.lower(password)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_void,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_void,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_void,
+            liftFunc: { $0 },
             errorHandler: FfiConverterTypeIdflowError_lift
         )
 }
@@ -841,6 +930,25 @@ open func testConnector(connectorId: String, method: String = "GET", endpoint: S
             completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
             liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+    /**
+     * Clears the failed sign-ins counted against `login_id` (its lockout).
+     */
+open func unlockLoginId(loginId: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_flowengine_unlock_login_id(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(loginId)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_void,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_void,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_void,
+            liftFunc: { $0 },
             errorHandler: FfiConverterTypeIdflowError_lift
         )
 }
@@ -3292,6 +3400,12 @@ enum IdflowError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     
     case UserExists(message: String)
     
+    case InvalidCredentials(message: String)
+    
+    case UserLocked(message: String)
+    
+    case WeakPassword(message: String)
+    
     case RateLimited(message: String)
     
     case Config(message: String)
@@ -3427,23 +3541,35 @@ public struct FfiConverterTypeIdflowError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 25: return .RateLimited(
+        case 25: return .InvalidCredentials(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 26: return .Config(
+        case 26: return .UserLocked(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 27: return .Network(
+        case 27: return .WeakPassword(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 28: return .Storage(
+        case 28: return .RateLimited(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 29: return .Internal(
+        case 29: return .Config(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 30: return .Network(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 31: return .Storage(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 32: return .Internal(
             message: try FfiConverterString.read(from: &buf)
         )
         
@@ -3506,16 +3632,22 @@ public struct FfiConverterTypeIdflowError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(23))
         case .UserExists(_ /* message is ignored*/):
             writeInt(&buf, Int32(24))
-        case .RateLimited(_ /* message is ignored*/):
+        case .InvalidCredentials(_ /* message is ignored*/):
             writeInt(&buf, Int32(25))
-        case .Config(_ /* message is ignored*/):
+        case .UserLocked(_ /* message is ignored*/):
             writeInt(&buf, Int32(26))
-        case .Network(_ /* message is ignored*/):
+        case .WeakPassword(_ /* message is ignored*/):
             writeInt(&buf, Int32(27))
-        case .Storage(_ /* message is ignored*/):
+        case .RateLimited(_ /* message is ignored*/):
             writeInt(&buf, Int32(28))
-        case .Internal(_ /* message is ignored*/):
+        case .Config(_ /* message is ignored*/):
             writeInt(&buf, Int32(29))
+        case .Network(_ /* message is ignored*/):
+            writeInt(&buf, Int32(30))
+        case .Storage(_ /* message is ignored*/):
+            writeInt(&buf, Int32(31))
+        case .Internal(_ /* message is ignored*/):
+            writeInt(&buf, Int32(32))
 
         
         }
@@ -4280,16 +4412,31 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_method_flowengine_get_user() != 58575) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_idflow_uniffi_checksum_method_flowengine_has_password() != 63542) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_flowengine_import_password_hash() != 1531) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_idflow_uniffi_checksum_method_flowengine_next() != 30252) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_idflow_uniffi_checksum_method_flowengine_remove_password() != 23102) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_idflow_uniffi_checksum_method_flowengine_search_users() != 36905) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_flowengine_set_password() != 17882) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_flowengine_start() != 8090) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_flowengine_test_connector() != 3931) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_flowengine_unlock_login_id() != 3341) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_flowengine_update_user() != 18492) {

@@ -321,14 +321,34 @@ uint64_t uniffi_idflow_uniffi_fn_method_flowengine_delete_user(uint64_t ptr, Rus
 uint64_t uniffi_idflow_uniffi_fn_method_flowengine_get_user(uint64_t ptr, RustBuffer user_id
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_HAS_PASSWORD
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_HAS_PASSWORD
+uint64_t uniffi_idflow_uniffi_fn_method_flowengine_has_password(uint64_t ptr, RustBuffer user_id
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_IMPORT_PASSWORD_HASH
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_IMPORT_PASSWORD_HASH
+uint64_t uniffi_idflow_uniffi_fn_method_flowengine_import_password_hash(uint64_t ptr, RustBuffer user_id, RustBuffer hash
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_NEXT
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_NEXT
 uint64_t uniffi_idflow_uniffi_fn_method_flowengine_next(uint64_t ptr, RustBuffer execution_id, RustBuffer step_id, RustBuffer interaction_id, RustBuffer input
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_REMOVE_PASSWORD
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_REMOVE_PASSWORD
+uint64_t uniffi_idflow_uniffi_fn_method_flowengine_remove_password(uint64_t ptr, RustBuffer user_id
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_SEARCH_USERS
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_SEARCH_USERS
 uint64_t uniffi_idflow_uniffi_fn_method_flowengine_search_users(uint64_t ptr, RustBuffer text, RustBuffer status, uint32_t limit, uint32_t offset
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_SET_PASSWORD
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_SET_PASSWORD
+uint64_t uniffi_idflow_uniffi_fn_method_flowengine_set_password(uint64_t ptr, RustBuffer user_id, RustBuffer password
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_START
@@ -339,6 +359,11 @@ uint64_t uniffi_idflow_uniffi_fn_method_flowengine_start(uint64_t ptr, RustBuffe
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_TEST_CONNECTOR
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_TEST_CONNECTOR
 uint64_t uniffi_idflow_uniffi_fn_method_flowengine_test_connector(uint64_t ptr, RustBuffer connector_id, RustBuffer method, RustBuffer endpoint
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_UNLOCK_LOGIN_ID
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_UNLOCK_LOGIN_ID
+uint64_t uniffi_idflow_uniffi_fn_method_flowengine_unlock_login_id(uint64_t ptr, RustBuffer login_id
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_UPDATE_USER
@@ -1178,15 +1203,39 @@ uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_get_user(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_HAS_PASSWORD
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_HAS_PASSWORD
+uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_has_password(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_IMPORT_PASSWORD_HASH
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_IMPORT_PASSWORD_HASH
+uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_import_password_hash(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_NEXT
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_NEXT
 uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_next(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_REMOVE_PASSWORD
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_REMOVE_PASSWORD
+uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_remove_password(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_SEARCH_USERS
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_SEARCH_USERS
 uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_search_users(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_SET_PASSWORD
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_SET_PASSWORD
+uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_set_password(void
     
 );
 #endif
@@ -1199,6 +1248,12 @@ uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_start(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_TEST_CONNECTOR
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_TEST_CONNECTOR
 uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_test_connector(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_UNLOCK_LOGIN_ID
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_UNLOCK_LOGIN_ID
+uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_unlock_login_id(void
     
 );
 #endif

@@ -104,6 +104,35 @@ final class FlowTests: XCTestCase {
         XCTAssertTrue(waiting.contains("\"waiting\""))
     }
 
+    func testPasswordSignInFlow() async throws {
+        let dir = vectorsDir.deletingLastPathComponent().appendingPathComponent("flows")
+        let project = try String(contentsOf: dir.appendingPathComponent("password-project.json"), encoding: .utf8)
+        let engine = try FlowEngine(project: project, key: try Key.generate(alg: "ES256"), baseDir: dir.path)
+        func answer(_ interaction: String, _ password: String) async throws -> [String: Any] {
+            let started = try JSONSerialization.jsonObject(with: Data(try await engine.start(flowId: "password").utf8)) as! [String: Any]
+            let input = "{\"email\":\"ann@example.com\",\"password\":\"\(password)\"}"
+            let text = try await engine.next(executionId: started["executionId"] as! String, stepId: "welcome", interactionId: interaction, input: input)
+            return try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+        }
+        let up = try await answer("signUp", "correct horse battery")
+        XCTAssertEqual(up["status"] as? String, "completed")
+        let wrong = try await answer("signIn", "correct horse batterz")
+        XCTAssertEqual((wrong["error"] as? [String: Any])?["code"] as? String, "invalid_credentials")
+        let signedIn = try await answer("signIn", "correct horse battery")
+        XCTAssertEqual(signedIn["status"] as? String, "completed")
+        let users = try JSONSerialization.jsonObject(with: Data(try await engine.searchUsers(text: "ann").utf8)) as! [[String: Any]]
+        let userId = users[0]["userId"] as! String
+        let hasPassword = try await engine.hasPassword(userId: userId)
+        XCTAssertTrue(hasPassword)
+        do {
+            try await engine.setPassword(userId: userId, password: "short")
+            XCTFail("a password shorter than minLength")
+        } catch IdflowError.WeakPassword {}
+        try await engine.removePassword(userId: userId)
+        let removed = try await engine.hasPassword(userId: userId)
+        XCTAssertFalse(removed)
+    }
+
     func testValidateFlow() throws {
         let dir = vectorsDir.deletingLastPathComponent().appendingPathComponent("flows")
         let valid = try String(contentsOf: dir.appendingPathComponent("random-user.json"), encoding: .utf8)

@@ -9,6 +9,7 @@ mod custom_claims;
 mod end;
 mod generate_jwt;
 mod oauth;
+mod password;
 mod screen;
 mod update_user;
 
@@ -18,6 +19,7 @@ pub use custom_claims::CustomClaimsStep;
 pub use end::EndStep;
 pub use generate_jwt::GenerateJwtStep;
 pub use oauth::OAuthStep;
+pub use password::{PasswordAction, PasswordStep};
 pub use screen::{Input, InputType, Interaction, ScreenStep};
 pub use update_user::UpdateUserStep;
 
@@ -132,6 +134,7 @@ step_types!(
     Connector(ConnectorStep),
     Condition(ConditionStep),
     GenerateJwt(GenerateJwtStep),
+    Password(PasswordStep),
     UpdateUser(UpdateUserStep),
     CustomClaims(CustomClaimsStep),
     OAuth(OAuthStep),

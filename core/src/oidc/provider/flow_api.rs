@@ -163,7 +163,23 @@ impl Provider {
             Ok(i) => i,
             Err(e) => return flow_error(&e),
         };
+        // An address that failed too many password sign-ins waits out the
+        // window before any step runs again for it.
+        let ip = self.client_ip(req);
+        if let Some(ip) = &ip {
+            match self.at_limit("password_failures", ip, self.limits.password_failures_per_ip) {
+                Ok(false) => {}
+                Ok(true) => return flow_error(&super::limits::rate_limited("failed password sign-ins from this address")),
+                Err(e) => return flow_error(&e),
+            }
+        }
         let result = self.engine.next(&execution, &step, &interaction, input).await;
+        if let (Some(ip), Ok(r)) = (&ip, &result) {
+            if r.error.as_ref().is_some_and(|e| matches!(e.code, ErrorCode::InvalidCredentials | ErrorCode::UserLocked)) {
+                // Over the limit shows on the next answer; this one stands.
+                let _ = self.count("password_failures", ip, u64::MAX, "");
+            }
+        }
         self.flow_reply(result, None)
     }
 

@@ -4,7 +4,8 @@
 //!
 //! What is counted: failed client authentications per client id and per
 //! address (checked before the secret is), flow starts per address,
-//! answers per execution, and social-login API calls per address. Over a
+//! answers per execution, social-login API calls per address, and failed
+//! password sign-ins per address (checked before the next answer runs). Over a
 //! limit the provider answers 429 with `Retry-After` and code
 //! `rate_limited`. A request whose address the host does not know (a web
 //! app that mounts `Provider.handle` without one) is not counted per
@@ -33,6 +34,9 @@ pub struct RateLimits {
     pub answers_per_execution: u64,
     /// Social-login API calls (`/v1/auth/oauth/*`) per address. Defaults to 60.
     pub social_api_per_ip: u64,
+    /// Failed password sign-ins (`invalid_credentials`, `user_locked`) per
+    /// address, whichever login ids they tried. Defaults to 30.
+    pub password_failures_per_ip: u64,
 }
 
 impl Default for RateLimits {
@@ -45,13 +49,14 @@ impl Default for RateLimits {
             flow_starts_per_ip: 60,
             answers_per_execution: 30,
             social_api_per_ip: 60,
+            password_failures_per_ip: 30,
         }
     }
 }
 
-const FIELDS: [&str; 7] = [
+const FIELDS: [&str; 8] = [
     "enabled", "windowSeconds", "clientAuthFailuresPerClient", "clientAuthFailuresPerIp", "flowStartsPerIp",
-    "answersPerExecution", "socialApiPerIp",
+    "answersPerExecution", "socialApiPerIp", "passwordFailuresPerIp",
 ];
 
 impl RateLimits {
@@ -81,6 +86,7 @@ impl RateLimits {
         number("flowStartsPerIp", &mut limits.flow_starts_per_ip)?;
         number("answersPerExecution", &mut limits.answers_per_execution)?;
         number("socialApiPerIp", &mut limits.social_api_per_ip)?;
+        number("passwordFailuresPerIp", &mut limits.password_failures_per_ip)?;
         Ok(limits)
     }
 

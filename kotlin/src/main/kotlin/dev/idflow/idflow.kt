@@ -812,13 +812,23 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_get_user(
     ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_flowengine_has_password(
+    ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_flowengine_import_password_hash(
+    ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_next(
     ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_flowengine_remove_password(
+    ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_search_users(
+    ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_flowengine_set_password(
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_start(
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_test_connector(
+    ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_flowengine_unlock_login_id(
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_update_user(
     ): Int
@@ -973,13 +983,23 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_flowengine_get_user(`ptr`: Long,`userId`: RustBuffer.ByValue,
     ): Long
+    external fun uniffi_idflow_uniffi_fn_method_flowengine_has_password(`ptr`: Long,`userId`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_idflow_uniffi_fn_method_flowengine_import_password_hash(`ptr`: Long,`userId`: RustBuffer.ByValue,`hash`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_idflow_uniffi_fn_method_flowengine_next(`ptr`: Long,`executionId`: RustBuffer.ByValue,`stepId`: RustBuffer.ByValue,`interactionId`: RustBuffer.ByValue,`input`: RustBuffer.ByValue,
     ): Long
+    external fun uniffi_idflow_uniffi_fn_method_flowengine_remove_password(`ptr`: Long,`userId`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_idflow_uniffi_fn_method_flowengine_search_users(`ptr`: Long,`text`: RustBuffer.ByValue,`status`: RustBuffer.ByValue,`limit`: Int,`offset`: Int,
+    ): Long
+    external fun uniffi_idflow_uniffi_fn_method_flowengine_set_password(`ptr`: Long,`userId`: RustBuffer.ByValue,`password`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_flowengine_start(`ptr`: Long,`flowId`: RustBuffer.ByValue,`input`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_flowengine_test_connector(`ptr`: Long,`connectorId`: RustBuffer.ByValue,`method`: RustBuffer.ByValue,`endpoint`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_idflow_uniffi_fn_method_flowengine_unlock_login_id(`ptr`: Long,`loginId`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_flowengine_update_user(`ptr`: Long,`userId`: RustBuffer.ByValue,`fields`: RustBuffer.ByValue,
     ): Long
@@ -1341,16 +1361,31 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_get_user() and 0xFFFF) != 58575) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_has_password() and 0xFFFF) != 63542) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_import_password_hash() and 0xFFFF) != 1531) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_next() and 0xFFFF) != 30252) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_remove_password() and 0xFFFF) != 23102) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_search_users() and 0xFFFF) != 36905) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_set_password() and 0xFFFF) != 17882) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_start() and 0xFFFF) != 8090) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_test_connector() and 0xFFFF) != 3931) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_unlock_login_id() and 0xFFFF) != 3341) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_update_user() and 0xFFFF) != 18492) {
@@ -2041,15 +2076,29 @@ public interface FlowEngineInterface {
     
     suspend fun `getUser`(`userId`: kotlin.String): kotlin.String
     
+    suspend fun `hasPassword`(`userId`: kotlin.String): kotlin.Boolean
+    
+    /**
+     * Stores a hash made elsewhere (Argon2, bcrypt, PBKDF2): a migration.
+     */
+    suspend fun `importPasswordHash`(`userId`: kotlin.String, `hash`: kotlin.String)
+    
     /**
      * Answers the waiting screen; returns the flow API's answer as JSON text.
      */
     suspend fun `next`(`executionId`: kotlin.String, `stepId`: kotlin.String, `interactionId`: kotlin.String, `input`: kotlin.String? = null): kotlin.String
     
+    suspend fun `removePassword`(`userId`: kotlin.String)
+    
     /**
      * Users matching `text` (login id, email or name); a JSON array.
      */
     suspend fun `searchUsers`(`text`: kotlin.String? = null, `status`: kotlin.String? = null, `limit`: kotlin.UInt = 100u, `offset`: kotlin.UInt = 0u): kotlin.String
+    
+    /**
+     * Sets a user's password; the project's `passwords` policy applies.
+     */
+    suspend fun `setPassword`(`userId`: kotlin.String, `password`: kotlin.String)
     
     /**
      * Starts a flow; returns the flow API's answer as JSON text.
@@ -2060,6 +2109,11 @@ public interface FlowEngineInterface {
      * The connector test panel, as JSON text.
      */
     suspend fun `testConnector`(`connectorId`: kotlin.String, `method`: kotlin.String = "GET", `endpoint`: kotlin.String = ""): kotlin.String
+    
+    /**
+     * Clears the failed sign-ins counted against `login_id` (its lockout).
+     */
+    suspend fun `unlockLoginId`(`loginId`: kotlin.String)
     
     suspend fun `updateUser`(`userId`: kotlin.String, `fields`: kotlin.String): kotlin.String
     
@@ -2259,6 +2313,55 @@ open class FlowEngine: Disposable, AutoCloseable, FlowEngineInterface
     }
 
     
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `hasPassword`(`userId`: kotlin.String) : kotlin.Boolean {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_flowengine_has_password(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`userId`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_i8(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_i8(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_i8(future) },
+        // lift function
+        { FfiConverterBoolean.lift(it) },
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Stores a hash made elsewhere (Argon2, bcrypt, PBKDF2): a migration.
+     */
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `importPasswordHash`(`userId`: kotlin.String, `hash`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_flowengine_import_password_hash(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`userId`),
+        FfiConverterString.lower(`hash`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
+
+    
     /**
      * Answers the waiting screen; returns the flow API's answer as JSON text.
      */
@@ -2287,6 +2390,29 @@ open class FlowEngine: Disposable, AutoCloseable, FlowEngineInterface
     }
 
     
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `removePassword`(`userId`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_flowengine_remove_password(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`userId`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
+
+    
     /**
      * Users matching `text` (login id, email or name); a JSON array.
      */
@@ -2309,6 +2435,33 @@ open class FlowEngine: Disposable, AutoCloseable, FlowEngineInterface
         { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterString.lift(it) },
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Sets a user's password; the project's `passwords` policy applies.
+     */
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `setPassword`(`userId`: kotlin.String, `password`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_flowengine_set_password(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`userId`),
+        FfiConverterString.lower(`password`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
         // Error FFI converter
         IdflowException.ErrorHandler,
     )
@@ -2362,6 +2515,32 @@ open class FlowEngine: Disposable, AutoCloseable, FlowEngineInterface
         { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterString.lift(it) },
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Clears the failed sign-ins counted against `login_id` (its lockout).
+     */
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `unlockLoginId`(`loginId`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_flowengine_unlock_login_id(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`loginId`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
         // Error FFI converter
         IdflowException.ErrorHandler,
     )
@@ -6031,6 +6210,12 @@ sealed class IdflowException(message: String): kotlin.Exception(message) {
         
         class UserExists(message: String) : IdflowException(message)
         
+        class InvalidCredentials(message: String) : IdflowException(message)
+        
+        class UserLocked(message: String) : IdflowException(message)
+        
+        class WeakPassword(message: String) : IdflowException(message)
+        
         class RateLimited(message: String) : IdflowException(message)
         
         class Config(message: String) : IdflowException(message)
@@ -6078,11 +6263,14 @@ public object FfiConverterTypeIdflowError : FfiConverterRustBuffer<IdflowExcepti
             22 -> IdflowException.ConnectorTimeout(FfiConverterString.read(buf))
             23 -> IdflowException.UserNotFound(FfiConverterString.read(buf))
             24 -> IdflowException.UserExists(FfiConverterString.read(buf))
-            25 -> IdflowException.RateLimited(FfiConverterString.read(buf))
-            26 -> IdflowException.Config(FfiConverterString.read(buf))
-            27 -> IdflowException.Network(FfiConverterString.read(buf))
-            28 -> IdflowException.Storage(FfiConverterString.read(buf))
-            29 -> IdflowException.Internal(FfiConverterString.read(buf))
+            25 -> IdflowException.InvalidCredentials(FfiConverterString.read(buf))
+            26 -> IdflowException.UserLocked(FfiConverterString.read(buf))
+            27 -> IdflowException.WeakPassword(FfiConverterString.read(buf))
+            28 -> IdflowException.RateLimited(FfiConverterString.read(buf))
+            29 -> IdflowException.Config(FfiConverterString.read(buf))
+            30 -> IdflowException.Network(FfiConverterString.read(buf))
+            31 -> IdflowException.Storage(FfiConverterString.read(buf))
+            32 -> IdflowException.Internal(FfiConverterString.read(buf))
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
         }
         
@@ -6190,24 +6378,36 @@ public object FfiConverterTypeIdflowError : FfiConverterRustBuffer<IdflowExcepti
                 buf.putInt(24)
                 Unit
             }
-            is IdflowException.RateLimited -> {
+            is IdflowException.InvalidCredentials -> {
                 buf.putInt(25)
                 Unit
             }
-            is IdflowException.Config -> {
+            is IdflowException.UserLocked -> {
                 buf.putInt(26)
                 Unit
             }
-            is IdflowException.Network -> {
+            is IdflowException.WeakPassword -> {
                 buf.putInt(27)
                 Unit
             }
-            is IdflowException.Storage -> {
+            is IdflowException.RateLimited -> {
                 buf.putInt(28)
                 Unit
             }
-            is IdflowException.Internal -> {
+            is IdflowException.Config -> {
                 buf.putInt(29)
+                Unit
+            }
+            is IdflowException.Network -> {
+                buf.putInt(30)
+                Unit
+            }
+            is IdflowException.Storage -> {
+                buf.putInt(31)
+                Unit
+            }
+            is IdflowException.Internal -> {
+                buf.putInt(32)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }

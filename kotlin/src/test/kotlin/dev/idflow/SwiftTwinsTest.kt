@@ -4,6 +4,7 @@ import dev.idflow.core.*
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.Assertions.assertDoesNotThrow
 import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertNotNull
 import org.junit.jupiter.api.Assertions.assertNull
 import org.junit.jupiter.api.Assertions.assertThrows
@@ -267,6 +268,31 @@ class FlowTests {
         val project = """{"projectId":"local","baseUrl":"http://127.0.0.1:8080","flows":["sign-up-or-in.json"]}"""
         FlowEngine(project, key, File("../tests/flows").path).use { engine ->
             assertTrue(engine.start("sign-up-or-in").contains("\"waiting\""))
+        }
+    }
+
+    @Test
+    fun testPasswordSignInFlow(): Unit = runBlocking {
+        val dir = File("../tests/flows")
+        val project = File(dir, "password-project.json").readText()
+        FlowEngine(project, Key.generate("ES256"), dir.path).use { engine ->
+            suspend fun answer(interaction: String, password: String): kotlinx.serialization.json.JsonObject {
+                val started = Vectors.json(engine.start("password")) as kotlinx.serialization.json.JsonObject
+                val input = """{"email":"ann@example.com","password":"$password"}"""
+                val executionId = (started["executionId"] as kotlinx.serialization.json.JsonPrimitive).content
+                return Vectors.json(engine.next(executionId, "welcome", interaction, input)) as kotlinx.serialization.json.JsonObject
+            }
+            val status = { r: kotlinx.serialization.json.JsonObject -> (r["status"] as kotlinx.serialization.json.JsonPrimitive).content }
+            assertEquals("completed", status(answer("signUp", "correct horse battery")))
+            val wrong = answer("signIn", "correct horse batterz")
+            assertEquals("invalid_credentials", ((wrong["error"] as kotlinx.serialization.json.JsonObject)["code"] as kotlinx.serialization.json.JsonPrimitive).content)
+            assertEquals("completed", status(answer("signIn", "correct horse battery")))
+            val users = Vectors.json(engine.searchUsers("ann")) as kotlinx.serialization.json.JsonArray
+            val userId = ((users[0] as kotlinx.serialization.json.JsonObject)["userId"] as kotlinx.serialization.json.JsonPrimitive).content
+            assertTrue(engine.hasPassword(userId))
+            assertThrows(IdflowException.WeakPassword::class.java) { runBlocking { engine.setPassword(userId, "short") } }
+            engine.removePassword(userId)
+            assertFalse(engine.hasPassword(userId))
         }
     }
 
