@@ -1,0 +1,114 @@
+// Passwords on the hosted login page in a real browser (headless Chromium):
+// sign up with a password through an authorization request, get a code
+// whose id_token says amr ["pwd"], then sign in again in a fresh browser,
+// first with a wrong password (the page says why and stays), then right.
+// The flow is tests/flows/password.json, shared with the Python and Node
+// suites.
+//
+// Needs /usr/bin/chromium (or $CHROMIUM_PATH). Without it the tests are
+// skipped, unless CI=true, where a missing browser is a failure.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import * as client from 'openid-client';
+import { E2E_DIR, startCallbackServer, startServerWithProject, stopServer } from '../lib/helpers.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const FLOWS = path.join(E2E_DIR, '..', 'flows');
+const insecure = { execute: [client.allowInsecureRequests] };
+const PASSWORD = 'correct horse battery';
+
+const haveChromium = fs.existsSync(CHROMIUM);
+const ci = process.env.CI === 'true';
+const skip = !haveChromium && !ci ? `${CHROMIUM} is not installed (apt-get install chromium); skipping the browser tests` : false;
+if (skip) console.log(`# SKIP: ${skip}`);
+
+let server;
+let browser;
+let callback;
+
+before(async () => {
+  if (skip) return;
+  assert.ok(haveChromium, `${CHROMIUM} is missing and CI=true: the browser tests must run in CI`);
+  const { chromium } = await import('playwright-core');
+  callback = await startCallbackServer('/callback');
+  server = await startServerWithProject({
+    projectId: 'pw',
+    baseUrl: 'http://127.0.0.1:9', // replaced by the server's own URL
+    flows: [path.join(FLOWS, 'password.json')],
+    passwords: { minLength: 10, hashing: { memoryKiB: 8192, iterations: 1 }, lockout: { maxFailures: 5 } },
+    applications: [{
+      clientId: 'pw-app', public: true, redirectUris: [callback.url], grantTypes: ['authorization_code'], flow: 'password',
+    }],
+  });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await callback?.close();
+  if (server) assert.deepEqual(await stopServer(server), { code: 0, signal: null });
+});
+
+/** An authorization request for pw-app; resolves to what the callback needs. */
+async function authorize() {
+  const config = await client.discovery(new URL(server.issuer), 'pw-app', undefined, client.None(), insecure);
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: callback.url, scope: 'openid email', state, nonce,
+    code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+  });
+  return { config, verifier, state, nonce, url };
+}
+
+async function fill(page, email, password) {
+  const field = page.getByLabel('Email');
+  await field.waitFor({ state: 'visible', timeout: 10000 });
+  await field.fill(email);
+  await page.getByLabel('Password').fill(password);
+}
+
+test('sign up and sign in with a password on the hosted page; amr is pwd', { skip, timeout: 90000 }, async (t) => {
+  const email = 'pat@example.com';
+  // Sign up.
+  const up = await authorize();
+  const first = await browser.newContext();
+  t.after(() => first.close());
+  const page = await first.newPage();
+  await page.goto(up.url.href);
+  await fill(page, email, PASSWORD);
+  assert.equal(await page.getByLabel('Password').getAttribute('type'), 'password');
+  await page.getByRole('button', { name: 'Create an account' }).click();
+  await page.waitForURL((u) => u.href.startsWith(`${callback.url}?`), { timeout: 20000 });
+  const tokens = await client.authorizationCodeGrant(up.config, new URL(page.url()), {
+    pkceCodeVerifier: up.verifier, expectedState: up.state, expectedNonce: up.nonce,
+  });
+  assert.deepEqual(tokens.claims().amr, ['pwd']);
+
+  // Sign in in another browser: a wrong password is shown and changes nothing.
+  const again = await authorize();
+  const second = await browser.newContext();
+  t.after(() => second.close());
+  const page2 = await second.newPage();
+  await page2.goto(again.url.href);
+  await fill(page2, email, 'correct horse batterz');
+  await page2.getByRole('button', { name: 'Sign in' }).click();
+  await page2.getByRole('alert').filter({ hasText: 'wrong' }).waitFor({ timeout: 10000 });
+  assert.match(await page2.getByRole('alert').textContent(), /login id or password is wrong/);
+  assert.equal(new URL(page2.url()).pathname, '/login/pw');
+  await fill(page2, email, PASSWORD);
+  await page2.getByRole('button', { name: 'Sign in' }).click();
+  await page2.waitForURL((u) => u.href.startsWith(`${callback.url}?`), { timeout: 20000 });
+  const tokens2 = await client.authorizationCodeGrant(again.config, new URL(page2.url()), {
+    pkceCodeVerifier: again.verifier, expectedState: again.state, expectedNonce: again.nonce,
+  });
+  assert.equal(tokens2.claims().sub, tokens.claims().sub);
+  assert.deepEqual(tokens2.claims().amr, ['pwd']);
+});
