@@ -45,6 +45,10 @@ pub enum ErrorCode {
     UserLocked,
     /// A new password breaks the project's password policy.
     WeakPassword,
+    /// A one-time code is wrong, used, or was never sent.
+    InvalidCode,
+    /// A one-time code expired.
+    ExpiredCode,
     // Abuse
     RateLimited,
     // Everything else
@@ -83,7 +87,7 @@ impl ErrorFamily {
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 32] = [
+    pub const ALL: [ErrorCode; 34] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidClient,
         ErrorCode::InvalidGrant,
@@ -111,6 +115,8 @@ impl ErrorCode {
         ErrorCode::InvalidCredentials,
         ErrorCode::UserLocked,
         ErrorCode::WeakPassword,
+        ErrorCode::InvalidCode,
+        ErrorCode::ExpiredCode,
         ErrorCode::RateLimited,
         ErrorCode::Config,
         ErrorCode::Network,
@@ -148,6 +154,8 @@ impl ErrorCode {
             ErrorCode::InvalidCredentials => "invalid_credentials",
             ErrorCode::UserLocked => "user_locked",
             ErrorCode::WeakPassword => "weak_password",
+            ErrorCode::InvalidCode => "invalid_code",
+            ErrorCode::ExpiredCode => "expired_code",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Config => "config",
             ErrorCode::Network => "network",
@@ -170,7 +178,8 @@ impl ErrorCode {
             InvalidToken | ExpiredToken | ImmatureToken | InvalidSignature | InvalidIssuer
             | InvalidAudience | UnsupportedAlgorithm | InvalidKey => ErrorFamily::Token,
             FlowNotFound | InvalidFlow | StepFailed | ConnectorFailed | ConnectorTimeout
-            | UserNotFound | UserExists | InvalidCredentials | UserLocked | WeakPassword => ErrorFamily::Flow,
+            | UserNotFound | UserExists | InvalidCredentials | UserLocked | WeakPassword
+            | InvalidCode | ExpiredCode => ErrorFamily::Flow,
             Config => ErrorFamily::Config,
             Network => ErrorFamily::Network,
             Storage => ErrorFamily::Storage,

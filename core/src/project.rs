@@ -13,9 +13,9 @@ use serde_json::{Map, Value};
 use std::path::Path;
 use std::sync::Arc;
 
-const FIELDS: [&str; 16] = [
+const FIELDS: [&str; 17] = [
     "projectId", "baseUrl", "signing", "tokens", "applications", "accessKeys", "connectors", "roles",
-    "oauthProviders", "flows", "tenants", "encryption", "redirectUrls", "rateLimits", "trustedProxies", "passwords",
+    "oauthProviders", "flows", "tenants", "encryption", "redirectUrls", "rateLimits", "trustedProxies", "passwords", "email",
 ];
 
 /// Why `url` cannot be a redirect URL, if it cannot (the rule of
@@ -51,6 +51,8 @@ pub struct Project {
     pub flows: Vec<Flow>,
     /// Password policy, hashing cost and lockout (`passwords`).
     pub passwords: PasswordSettings,
+    /// How mail is sent (`email`).
+    pub email: Option<crate::messaging::EmailSettings>,
     /// Role name → permissions (`roles: [{"name", "permissions"}]`).
     pub roles: std::collections::HashMap<String, Vec<String>>,
     /// Where a login outside the OIDC endpoints (social login by API) may
@@ -224,8 +226,10 @@ impl Project {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let passwords = PasswordSettings::from_json(doc.get("passwords"))?;
+        let email = crate::messaging::EmailSettings::from_json(doc.get("email"), &base_url)?;
         Ok(Project {
             passwords,
+            email,
             project_id,
             base_url,
             signing_alg,
@@ -268,6 +272,7 @@ impl Project {
         config.refresh_ttl = self.refresh_ttl;
         config.roles = self.roles.clone();
         config.passwords = self.passwords.clone();
+        config.email = self.email.clone();
         let mut engine = FlowEngine::new(config, store);
         for c in &self.connectors {
             engine.add_connector(HttpConnector::new(c.clone())?);
@@ -301,5 +306,12 @@ mod tests {
         super::assert_documented("passwords", &FIELDS);
         super::assert_documented("passwords.hashing", &HASHING_FIELDS);
         super::assert_documented("passwords.lockout", &LOCKOUT_FIELDS);
+    }
+
+    #[test]
+    fn every_email_field_is_documented() {
+        super::assert_documented("email", &crate::messaging::FIELDS);
+        super::assert_documented("email.smtp", &crate::messaging::SMTP_FIELDS);
+        super::assert_documented("email templates", &crate::messaging::TEMPLATE_FIELDS);
     }
 }

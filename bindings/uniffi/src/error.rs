@@ -42,7 +42,7 @@ idflow_error!(
     InvalidRequest, InvalidClient, InvalidGrant, UnauthorizedClient, UnsupportedGrantType, InvalidScope,
     AccessDenied, LoginRequired, ConsentRequired, InvalidToken, ExpiredToken, ImmatureToken,
     InvalidSignature, InvalidIssuer, InvalidAudience, UnsupportedAlgorithm, InvalidKey, FlowNotFound,
-    InvalidFlow, StepFailed, ConnectorFailed, ConnectorTimeout, UserNotFound, UserExists, InvalidCredentials, UserLocked, WeakPassword, RateLimited, Config,
+    InvalidFlow, StepFailed, ConnectorFailed, ConnectorTimeout, UserNotFound, UserExists, InvalidCredentials, UserLocked, WeakPassword, InvalidCode, ExpiredCode, RateLimited, Config,
     Network, Storage, Internal,
 );
 

@@ -48,6 +48,8 @@ pub struct EngineConfig {
     pub roles: HashMap<String, Vec<String>>,
     /// Password policy, hashing cost and lockout (the project's `passwords`).
     pub passwords: crate::credentials::password::PasswordSettings,
+    /// How mail is sent (the project's `email`); `emailCode` steps need it.
+    pub email: Option<crate::messaging::EmailSettings>,
 }
 
 impl EngineConfig {
@@ -64,6 +66,7 @@ impl EngineConfig {
             max_steps_per_request: 100,
             roles: HashMap::new(),
             passwords: Default::default(),
+            email: None,
         }
     }
 }

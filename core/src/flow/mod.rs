@@ -26,7 +26,7 @@ pub mod template;
 
 pub use model::{Branch, ClaimSpec, ClaimValue, Condition, Flow, Operator, Step, StepKind};
 pub use steps::{
-    ConditionStep, ConnectorStep, CustomClaimsStep, EndStep, GenerateJwtStep, Input, InputType, Interaction, OAuthStep,
+    ConditionStep, ConnectorStep, CustomClaimsStep, EmailCodeAction, EmailCodeStep, EndStep, GenerateJwtStep, Input, InputType, Interaction, OAuthStep,
     PasswordAction, PasswordStep, ScreenStep, UpdateUserStep,
 };
 /// The HTTP method of a `connector` step (the connectors' own type).

@@ -8,27 +8,17 @@ use serde_json::{Map, Value};
 
 /// Splits `text` into literal and `{{path}}` parts.
 fn parts(text: &str) -> Result<Vec<(bool, &str)>> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        if start > 0 {
-            out.push((false, &rest[..start]));
-        }
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| Error::new(ErrorCode::InvalidFlow, "template has \"{{\" without a closing \"}}\""))?;
-        let path = after[..end].trim();
-        if path.is_empty() {
-            return Err(Error::new(ErrorCode::InvalidFlow, "template has an empty {{ }}"));
-        }
-        out.push((true, path));
-        rest = &after[end + 2..];
-    }
-    if !rest.is_empty() {
-        out.push((false, rest));
-    }
-    Ok(out)
+    crate::placeholders::split(text)
+        .map(|parts| {
+            parts
+                .into_iter()
+                .map(|p| match p {
+                    crate::placeholders::Part::Text(t) => (false, t),
+                    crate::placeholders::Part::Name(n) => (true, n),
+                })
+                .collect()
+        })
+        .map_err(|m| Error::new(ErrorCode::InvalidFlow, m))
 }
 
 /// The `{{path}}`s of a template (for the flow validator).

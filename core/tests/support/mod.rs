@@ -171,3 +171,4 @@ impl TestServer {
 }
 
 pub mod op;
+pub mod smtp;

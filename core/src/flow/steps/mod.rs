@@ -6,6 +6,7 @@
 mod condition;
 mod connector;
 mod custom_claims;
+mod email_code;
 mod end;
 mod generate_jwt;
 mod oauth;
@@ -16,6 +17,7 @@ mod update_user;
 pub use condition::ConditionStep;
 pub use connector::ConnectorStep;
 pub use custom_claims::CustomClaimsStep;
+pub use email_code::{EmailCodeAction, EmailCodeStep};
 pub use end::EndStep;
 pub use generate_jwt::GenerateJwtStep;
 pub use oauth::OAuthStep;
@@ -135,6 +137,7 @@ step_types!(
     Condition(ConditionStep),
     GenerateJwt(GenerateJwtStep),
     Password(PasswordStep),
+    EmailCode(EmailCodeStep),
     UpdateUser(UpdateUserStep),
     CustomClaims(CustomClaimsStep),
     OAuth(OAuthStep),

@@ -18,6 +18,9 @@ pub enum PasswordAction {
     SignUp,
     /// The user signed in earlier in this execution changes its password.
     Change,
+    /// A forgotten password: the user an `emailCode` step of this execution
+    /// signed in (`amr` has `otp`) sets a new one, and its lockout ends.
+    Reset,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +40,7 @@ impl PasswordStep {
     pub(crate) fn password_paths(&self) -> Vec<&str> {
         match self.action {
             PasswordAction::Change => vec![&self.password, &self.new_password],
+            PasswordAction::Reset => vec![&self.new_password],
             _ => vec![&self.password],
         }
     }
@@ -59,8 +63,9 @@ impl StepType for PasswordStep {
             Some("signIn") => PasswordAction::SignIn,
             Some("signUp") => PasswordAction::SignUp,
             Some("change") => PasswordAction::Change,
+            Some("reset") => PasswordAction::Reset,
             Some(other) => {
-                p.p.add(Some(&id), "action", format!("unknown action {other:?}; expected signIn, signUp or change"));
+                p.p.add(Some(&id), "action", format!("unknown action {other:?}; expected signIn, signUp, change or reset"));
                 PasswordAction::SignIn
             }
             None => PasswordAction::SignIn,
@@ -85,6 +90,21 @@ impl StepType for PasswordStep {
         let settings = &engine.config.passwords;
         let store = engine.store.as_ref();
         let ctx = &mut *run.ctx;
+        if self.action == PasswordAction::Reset {
+            let user_id = ctx.get(&format!("{INTERNAL}.userId")).and_then(Value::as_str).map(str::to_owned);
+            let proven = ctx.get(&format!("{INTERNAL}.amr")).and_then(Value::as_array).is_some_and(|a| a.iter().any(|m| m == "otp"));
+            let (Some(user_id), true) = (user_id, proven) else {
+                return Err(Error::new(ErrorCode::AccessDenied, "a password reset needs the user signed in by an emailCode step of this flow"));
+            };
+            let new = text(ctx, &self.new_password, "new password")?;
+            passwords::set(store, settings, &user_id, new).await?;
+            let user = store.user(&user_id)?.ok_or_else(|| Error::new(ErrorCode::UserNotFound, "the flow's user no longer exists"))?;
+            for login_id in &user.login_ids {
+                passwords::unlock(store, login_id)?;
+            }
+            ctx.set("user", user.to_json())?;
+            return Ok(Next::Step(self.next.clone()));
+        }
         let password = text(ctx, &self.password, "password")?;
         let user = match self.action {
             PasswordAction::SignIn | PasswordAction::SignUp => {
@@ -95,7 +115,7 @@ impl StepType for PasswordStep {
                     passwords::sign_up(store, settings, &login_id, password, now_secs()).await?
                 }
             }
-            PasswordAction::Change => {
+            PasswordAction::Change | PasswordAction::Reset => {
                 let user_id = ctx
                     .get(&format!("{INTERNAL}.userId"))
                     .and_then(Value::as_str)

@@ -1,0 +1,220 @@
+//! `emailCode`: proves a person reads an email address. `send` mails a
+//! six-digit code (the project's `email` section) that lives
+//! `ttlSeconds`; `verify` checks the code typed back, at most
+//! `maxAttempts` times, and only once. A verified address marks the flow's
+//! user's email verified, or signs a user in or up by it (`signIn`), and
+//! adds `otp` to `amr`. Codes are bound to the execution that sent them.
+
+use super::prelude::*;
+use crate::flow::engine::INTERNAL;
+use crate::ids::now_secs;
+use crate::user::{looks_like_email, normalize_login_id};
+use crate::users::provision::{self, SignUpMode};
+use serde_json::json;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailCodeAction {
+    Send,
+    Verify,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmailCodeStep {
+    pub action: EmailCodeAction,
+    /// `send`: context path of the address; defaults to `form.email`.
+    pub email: String,
+    /// `verify`: context path of the typed code; defaults to `form.code`.
+    pub code: String,
+    /// `verify`: sign a user in, up or either by the verified address.
+    pub sign_in: Option<SignUpMode>,
+    /// Seconds a code lives. Defaults to 600 (60–3600).
+    pub ttl_seconds: u64,
+    /// Wrong codes before the code is spent. Defaults to 5 (1–10).
+    pub max_attempts: u64,
+    pub next: String,
+}
+
+/// Codes sent to one execution, at most, before it must start again.
+const MAX_SENDS: u64 = 5;
+/// The store record kinds: the pending code (by execution id) and its
+/// attempt counter.
+const CODE: &str = "email_code";
+const ATTEMPTS: &str = "email_code_attempts";
+
+fn digest(execution_id: &str, code: &str) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("{execution_id}\u{0}{code}").as_bytes());
+    crate::b64::encode(d.as_ref())
+}
+
+/// Six uniformly random digits.
+fn new_code() -> Result<String> {
+    loop {
+        let mut b = [0u8; 4];
+        getrandom::fill(&mut b).map_err(|_| Error::internal("no randomness for a code"))?;
+        let n = u32::from_le_bytes(b);
+        // Reject the top of the range so every code is equally likely.
+        if n < u32::MAX - u32::MAX % 1_000_000 {
+            return Ok(format!("{:06}", n % 1_000_000));
+        }
+    }
+}
+
+fn invalid(message: &str) -> Error {
+    Error::new(ErrorCode::InvalidCode, message)
+}
+
+impl StepType for EmailCodeStep {
+    const NAME: &'static str = "emailCode";
+    const ON_ERROR: bool = true;
+
+    fn parse(p: &mut StepParser<'_>, f: &mut Fields<'_>) -> Option<Self> {
+        let id = f.step.unwrap_or("").to_owned();
+        let action = match f.string(p.p, "action", true).as_deref() {
+            Some("send") => EmailCodeAction::Send,
+            Some("verify") => EmailCodeAction::Verify,
+            Some(other) => {
+                p.p.add(Some(&id), "action", format!("unknown action {other:?}; expected send or verify"));
+                EmailCodeAction::Send
+            }
+            None => EmailCodeAction::Send,
+        };
+        let email = f.string(p.p, "email", false).unwrap_or_else(|| "form.email".to_owned());
+        check_path(p.p, &id, "email", &email);
+        let code = f.string(p.p, "code", false).unwrap_or_else(|| "form.code".to_owned());
+        check_path(p.p, &id, "code", &code);
+        let sign_in = match f.string(p.p, "signIn", false).as_deref() {
+            None => None,
+            Some("signIn") => Some(SignUpMode::SignIn),
+            Some("signUp") => Some(SignUpMode::SignUp),
+            Some("signUpOrIn") => Some(SignUpMode::SignUpOrIn),
+            Some(other) => {
+                p.p.add(Some(&id), "signIn", format!("unknown mode {other:?}; expected signIn, signUp or signUpOrIn"));
+                None
+            }
+        };
+        let mut number = |field: &'static str, range: std::ops::RangeInclusive<u64>, default: u64| match f.get(field) {
+            None | Some(Value::Null) => default,
+            Some(v) => match v.as_u64().filter(|n| range.contains(n)) {
+                Some(n) => n,
+                None => {
+                    p.p.add(Some(&id), field, format!("must be a whole number from {} to {}", range.start(), range.end()));
+                    default
+                }
+            },
+        };
+        let ttl_seconds = number("ttlSeconds", 60..=3600, 600);
+        let max_attempts = number("maxAttempts", 1..=10, 5);
+        let next = p.target(f, "next", true);
+        Some(EmailCodeStep { action, email, code, sign_in, ttl_seconds, max_attempts, next })
+    }
+
+    async fn run(&self, run: &mut StepRun<'_>) -> Result<Next> {
+        match self.action {
+            EmailCodeAction::Send => self.send(run).await?,
+            EmailCodeAction::Verify => self.verify(run).await?,
+        }
+        Ok(Next::Step(self.next.clone()))
+    }
+
+    fn form_inputs(&self, names: &mut BTreeSet<String>) {
+        for path in [&self.email, &self.code] {
+            if let Some(name) = path.strip_prefix("form.") {
+                names.insert(name.to_owned());
+            }
+        }
+    }
+}
+
+impl EmailCodeStep {
+    async fn send(&self, run: &mut StepRun<'_>) -> Result<()> {
+        let engine = run.engine;
+        let email = engine.config.email.as_ref().ok_or_else(|| Error::config("an emailCode step needs the project's email section"))?;
+        let to = match run.ctx.get(&self.email) {
+            Some(Value::String(s)) if looks_like_email(s.trim()) => normalize_login_id(s),
+            _ => return Err(Error::invalid_request(format!("emailCode found no email address at {}", self.email))),
+        };
+        let store = engine.store.as_ref();
+        let now = now_secs();
+        let sends = match store.record(CODE, run.execution_id)? {
+            Some(previous) => previous["sends"].as_u64().unwrap_or(0),
+            None => 0,
+        };
+        if sends >= MAX_SENDS {
+            return Err(Error::new(ErrorCode::RateLimited, "too many codes were sent to this sign-in; start again"));
+        }
+        let code = new_code()?;
+        // The record outlives the code by an hour, so a late answer is told
+        // "expired" rather than "never sent".
+        let record = json!({"email": to, "digest": digest(run.execution_id, &code), "expiresAt": now + self.ttl_seconds, "sends": sends + 1});
+        store.put_record(CODE, run.execution_id, &record, Some(now + self.ttl_seconds + 3600))?;
+        store.delete_record(ATTEMPTS, run.execution_id)?;
+        let minutes = self.ttl_seconds.div_ceil(60).to_string();
+        let project = engine.config.audience.clone();
+        let vars = [("code", code.as_str()), ("email", to.as_str()), ("minutes", minutes.as_str()), ("project", project.as_str())];
+        email.send(&to, &email.code_template, &vars).await?;
+        run.ctx.set("emailCode.sentTo", Value::String(to))?;
+        Ok(())
+    }
+
+    async fn verify(&self, run: &mut StepRun<'_>) -> Result<()> {
+        let engine = run.engine;
+        let store = engine.store.as_ref();
+        let now = now_secs();
+        let typed = match run.ctx.get(&self.code) {
+            Some(Value::String(s)) => s.trim().to_owned(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        };
+        let record = store.record(CODE, run.execution_id)?.ok_or_else(|| invalid("no code was sent to this sign-in, or it was used"))?;
+        let expires = record["expiresAt"].as_u64().unwrap_or(0);
+        if now >= expires {
+            store.delete_record(CODE, run.execution_id)?;
+            return Err(Error::new(ErrorCode::ExpiredCode, "the code expired; ask for a new one"));
+        }
+        // Counted before it is checked: parallel guesses cannot exceed the limit.
+        let attempts = store.hit(ATTEMPTS, run.execution_id, expires)?;
+        if attempts > self.max_attempts {
+            store.delete_record(CODE, run.execution_id)?;
+            return Err(invalid("too many wrong codes; ask for a new one"));
+        }
+        let expected = record["digest"].as_str().unwrap_or_default();
+        let matches = typed.len() == 6 && aws_lc_rs::constant_time::verify_slices_are_equal(digest(run.execution_id, &typed).as_bytes(), expected.as_bytes()).is_ok();
+        if !matches {
+            if attempts >= self.max_attempts {
+                store.delete_record(CODE, run.execution_id)?;
+            }
+            return Err(invalid("the code is wrong"));
+        }
+        // Single use: a second verify of this code finds nothing.
+        store.delete_record(CODE, run.execution_id)?;
+        store.delete_record(ATTEMPTS, run.execution_id)?;
+        let address = record["email"].as_str().unwrap_or_default().to_owned();
+        run.ctx.set("emailCode.verified", Value::String(address.clone()))?;
+        let ctx = &mut *run.ctx;
+        let current = ctx.get(&format!("{INTERNAL}.userId")).and_then(Value::as_str).map(str::to_owned);
+        let mut user = match (self.sign_in, &current) {
+            (Some(mode), _) => Some(provision::by_login_id(store, &address, mode, now)?),
+            (None, Some(id)) => store.user(id)?.filter(|u| u.email.as_deref() == Some(address.as_str())),
+            (None, None) => None,
+        };
+        if let Some(u) = user.as_mut() {
+            if u.email.as_deref() == Some(address.as_str()) && !u.verified_email {
+                u.verified_email = true;
+                u.updated_time = now;
+                store.update_user(u)?;
+            }
+            let amr_path = format!("{INTERNAL}.amr");
+            let mut amr: Vec<Value> = match ctx.get(&amr_path) {
+                Some(Value::Array(a)) if current.as_deref() == Some(u.user_id.as_str()) => a.clone(),
+                _ => Vec::new(),
+            };
+            if !amr.iter().any(|m| m == "otp") {
+                amr.push(json!("otp"));
+            }
+            ctx.set("user", u.to_json())?;
+            ctx.set(&format!("{INTERNAL}.userId"), u.user_id.clone().into())?;
+            ctx.set(&amr_path, Value::Array(amr))?;
+        }
+        Ok(())
+    }
+}

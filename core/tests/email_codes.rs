@@ -1,0 +1,173 @@
+//! One-time codes by email through the shared flow tests/flows/email-code.json,
+//! mailed over SMTP to a server on 127.0.0.1: sign-in by code, password
+//! reset, and every way a code is refused.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use idflow::flow::{FlowEngine, FlowResponse, FlowStatus};
+use idflow::jose::{self, Algorithm, Key, Validation};
+use idflow::store::{MemoryStore, Store};
+use idflow::ErrorCode;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use support::smtp::SmtpServer;
+
+fn dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("{}/../tests/flows", env!("CARGO_MANIFEST_DIR")))
+}
+
+fn project(smtp: &SmtpServer, extra: impl FnOnce(&mut Value)) -> idflow::project::Project {
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(dir().join("password-project.json")).unwrap()).unwrap();
+    doc["flows"] = json!(["email-code.json", "password.json"]);
+    doc["email"] = json!({"transport": "smtp", "from": "Example <no-reply@example.com>",
+        "smtp": {"host": "127.0.0.1", "port": smtp.port, "tls": "none", "timeout": 5}});
+    extra(&mut doc);
+    idflow::project::Project::from_json(&doc.to_string(), &dir()).unwrap()
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap_or_default()
+}
+
+fn amr(key: &Key, r: &FlowResponse) -> Value {
+    let mut v = Validation::new(&[Algorithm::ES256]);
+    v.audience = vec!["local".into()];
+    jose::verify(&r.auth_info.as_ref().expect("a session").session_jwt, &key.public_key().unwrap(), &v).unwrap().claims["amr"].clone()
+}
+
+/// Starts the flow and asks for a code for `email`; the execution id.
+async fn ask(engine: &FlowEngine, email: &str) -> String {
+    let s = engine.start("email-code", Map::new(), None).await.unwrap();
+    let r = engine.next(&s.execution_id, "ask", "send", obj(json!({"email": email}))).await.unwrap();
+    assert_eq!((r.status, r.step_id.as_deref()), (FlowStatus::Waiting, Some("enter")), "{:?}", r.error);
+    s.execution_id
+}
+
+async fn enter(engine: &FlowEngine, execution: &str, interaction: &str, input: Value) -> FlowResponse {
+    engine.next(execution, "enter", interaction, obj(input)).await.unwrap()
+}
+
+fn setup(smtp: &SmtpServer) -> (FlowEngine, Key, Arc<MemoryStore>) {
+    let key = Key::generate(Algorithm::ES256, None).unwrap();
+    let store = Arc::new(MemoryStore::new());
+    (project(smtp, |_| {}).engine(key.clone(), store.clone()).unwrap(), key, store)
+}
+
+#[tokio::test]
+async fn a_mailed_code_signs_in_once_and_verifies_the_email() {
+    let smtp = SmtpServer::start().await;
+    let (engine, key, store) = setup(&smtp);
+    let execution = ask(&engine, "Kim@Example.com").await;
+    let mail = smtp.messages().pop().unwrap();
+    assert!(mail.contains("To: kim@example.com") && mail.contains("From: Example <no-reply@example.com>"), "{mail}");
+    let code = smtp.last_code().await;
+    let kept = store.record("email_code", &execution).unwrap().unwrap();
+    assert!(!kept.to_string().contains(&code), "only a digest of the code is stored");
+    let done = enter(&engine, &execution, "signIn", json!({"code": code})).await;
+    assert_eq!(done.status, FlowStatus::Completed, "{:?}", done.error);
+    assert_eq!(amr(&key, &done), json!(["otp"]));
+    let user = store.user_by_login_id("kim@example.com").unwrap().unwrap();
+    assert!(user.verified_email, "the code proved the address");
+    // The same code again, in a new execution of the same person: refused.
+    let other = ask(&engine, "kim@example.com").await;
+    let replay = enter(&engine, &other, "signIn", json!({"code": code})).await;
+    let fresh = smtp.last_code().await;
+    if fresh != code {
+        assert_eq!(replay.error.as_ref().unwrap().code, ErrorCode::InvalidCode);
+    }
+}
+
+#[tokio::test]
+async fn wrong_used_expired_and_foreign_codes_are_refused() {
+    let smtp = SmtpServer::start().await;
+    let (engine, _, store) = setup(&smtp);
+    let a = ask(&engine, "ann@example.com").await;
+    let code_a = smtp.last_code().await;
+    let b = ask(&engine, "bob@example.com").await;
+    let code_b = smtp.last_code().await;
+    // Bob's code does not work in Ann's execution.
+    if code_a != code_b {
+        assert_eq!(enter(&engine, &a, "signIn", json!({"code": code_b})).await.error.unwrap().code, ErrorCode::InvalidCode);
+    }
+    let wrong = if code_a == "000000" { "000001" } else { "000000" };
+    assert_eq!(enter(&engine, &a, "signIn", json!({"code": wrong})).await.error.unwrap().code, ErrorCode::InvalidCode);
+    // Five wrong tries spend the code: even the right one fails after.
+    for _ in 0..3 {
+        enter(&engine, &a, "signIn", json!({"code": wrong})).await;
+    }
+    assert_eq!(enter(&engine, &a, "signIn", json!({"code": code_a})).await.error.unwrap().code, ErrorCode::InvalidCode);
+    assert!(store.user_by_login_id("ann@example.com").unwrap().is_none());
+    // A code used once does not work twice.
+    let done = enter(&engine, &b, "signIn", json!({"code": code_b})).await;
+    assert_eq!(done.status, FlowStatus::Completed);
+    // An expired code says so.
+    let c = ask(&engine, "cy@example.com").await;
+    let mut kept = store.record("email_code", &c).unwrap().unwrap();
+    kept["expiresAt"] = json!(1);
+    store.put_record("email_code", &c, &kept, Some(u64::MAX / 2)).unwrap();
+    assert_eq!(enter(&engine, &c, "signIn", json!({"code": smtp.last_code().await})).await.error.unwrap().code, ErrorCode::ExpiredCode);
+    // A resend makes a new code; the sixth send is refused.
+    let d = ask(&engine, "dee@example.com").await;
+    for _ in 0..4 {
+        let r = enter(&engine, &d, "resend", json!({})).await;
+        assert_eq!((r.step_id.as_deref(), r.error.is_none()), (Some("enter"), true), "{:?}", r.error);
+    }
+    let r = enter(&engine, &d, "resend", json!({})).await;
+    assert_eq!(r.error.unwrap().code, ErrorCode::RateLimited);
+}
+
+#[tokio::test]
+async fn a_code_resets_a_forgotten_password_and_ends_the_lockout() {
+    let smtp = SmtpServer::start().await;
+    let (engine, key, store) = setup(&smtp);
+    let settings = engine.passwords().clone();
+    idflow::users::password::sign_up(store.as_ref(), &settings, "pat@example.com", "old long password".into(), 0).await.unwrap();
+    // Locked out by guesses.
+    for i in 0..3 {
+        let s = engine.start("password", Map::new(), None).await.unwrap();
+        engine.next(&s.execution_id, "welcome", "signIn", obj(json!({"email": "pat@example.com", "password": format!("guess {i} guess")}))).await.unwrap();
+    }
+    // A reset for an address nobody has: no user is made, the flow says why.
+    let nobody = ask(&engine, "nobody@example.com").await;
+    let r = enter(&engine, &nobody, "reset", json!({"code": smtp.last_code().await, "newPassword": "a new long password"})).await;
+    assert_eq!(r.error.unwrap().code, ErrorCode::UserNotFound);
+    let execution = ask(&engine, "pat@example.com").await;
+    let weak = enter(&engine, &execution, "reset", json!({"code": smtp.last_code().await, "newPassword": "qwerty123456"})).await;
+    assert_eq!(weak.error.as_ref().unwrap().code, ErrorCode::WeakPassword, "the code was spent before the policy refused");
+    let execution = ask(&engine, "pat@example.com").await;
+    let done = enter(&engine, &execution, "reset", json!({"code": smtp.last_code().await, "newPassword": "a new long password"})).await;
+    assert_eq!(done.status, FlowStatus::Completed, "{:?}", done.error);
+    assert_eq!(amr(&key, &done), json!(["otp"]), "a reset verified the email, not a password");
+    let s = engine.start("password", Map::new(), None).await.unwrap();
+    let signed_in = engine.next(&s.execution_id, "welcome", "signIn", obj(json!({"email": "pat@example.com", "password": "a new long password"}))).await.unwrap();
+    assert_eq!(signed_in.status, FlowStatus::Completed, "the lockout ended with the reset: {:?}", signed_in.error);
+}
+
+#[tokio::test]
+async fn mail_failures_and_missing_settings_have_codes() {
+    let smtp = SmtpServer::start().await;
+    let (engine, _, _) = setup(&smtp);
+    smtp.refuse_all(true);
+    let s = engine.start("email-code", Map::new(), None).await.unwrap();
+    let r = engine.next(&s.execution_id, "ask", "send", obj(json!({"email": "ann@example.com"}))).await.unwrap();
+    assert_eq!((r.step_id.as_deref(), r.error.as_ref().unwrap().code), (Some("ask"), ErrorCode::Network));
+    // No email section: the step fails with `config`.
+    let key = Key::generate(Algorithm::ES256, None).unwrap();
+    let bare = project(&smtp, |d| {
+        d.as_object_mut().unwrap().remove("email");
+    })
+    .engine(key, Arc::new(MemoryStore::new()))
+    .unwrap();
+    let s = bare.start("email-code", Map::new(), None).await.unwrap();
+    let r = bare.next(&s.execution_id, "ask", "send", obj(json!({"email": "ann@example.com"}))).await.unwrap();
+    assert_eq!(r.error.unwrap().code, ErrorCode::Config);
+    // A custom template, and one naming what it cannot fill.
+    let custom = project(&smtp, |d| d["email"]["templates"] = json!({"code": {"subject": "{{project}} code {{code}}", "html": null}}));
+    assert_eq!(custom.email.unwrap().code_template.html, None);
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(dir().join("password-project.json")).unwrap()).unwrap();
+    doc["email"] = json!({"transport": "console", "from": "a@example.com", "templates": {"code": {"text": "{{link}}"}}});
+    let e = idflow::project::Project::from_json(&doc.to_string(), &dir()).unwrap_err();
+    assert!(e.message.contains("{{link}}"), "{e}");
+}
