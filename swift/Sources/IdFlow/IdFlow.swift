@@ -3406,6 +3406,10 @@ enum IdflowError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     
     case WeakPassword(message: String)
     
+    case InvalidCode(message: String)
+    
+    case ExpiredCode(message: String)
+    
     case RateLimited(message: String)
     
     case Config(message: String)
@@ -3553,23 +3557,31 @@ public struct FfiConverterTypeIdflowError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 28: return .RateLimited(
+        case 28: return .InvalidCode(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 29: return .Config(
+        case 29: return .ExpiredCode(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 30: return .Network(
+        case 30: return .RateLimited(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 31: return .Storage(
+        case 31: return .Config(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 32: return .Internal(
+        case 32: return .Network(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 33: return .Storage(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 34: return .Internal(
             message: try FfiConverterString.read(from: &buf)
         )
         
@@ -3638,16 +3650,20 @@ public struct FfiConverterTypeIdflowError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(26))
         case .WeakPassword(_ /* message is ignored*/):
             writeInt(&buf, Int32(27))
-        case .RateLimited(_ /* message is ignored*/):
+        case .InvalidCode(_ /* message is ignored*/):
             writeInt(&buf, Int32(28))
-        case .Config(_ /* message is ignored*/):
+        case .ExpiredCode(_ /* message is ignored*/):
             writeInt(&buf, Int32(29))
-        case .Network(_ /* message is ignored*/):
+        case .RateLimited(_ /* message is ignored*/):
             writeInt(&buf, Int32(30))
-        case .Storage(_ /* message is ignored*/):
+        case .Config(_ /* message is ignored*/):
             writeInt(&buf, Int32(31))
-        case .Internal(_ /* message is ignored*/):
+        case .Network(_ /* message is ignored*/):
             writeInt(&buf, Int32(32))
+        case .Storage(_ /* message is ignored*/):
+            writeInt(&buf, Int32(33))
+        case .Internal(_ /* message is ignored*/):
+            writeInt(&buf, Int32(34))
 
         
         }

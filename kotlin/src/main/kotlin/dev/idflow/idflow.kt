@@ -6216,6 +6216,10 @@ sealed class IdflowException(message: String): kotlin.Exception(message) {
         
         class WeakPassword(message: String) : IdflowException(message)
         
+        class InvalidCode(message: String) : IdflowException(message)
+        
+        class ExpiredCode(message: String) : IdflowException(message)
+        
         class RateLimited(message: String) : IdflowException(message)
         
         class Config(message: String) : IdflowException(message)
@@ -6266,11 +6270,13 @@ public object FfiConverterTypeIdflowError : FfiConverterRustBuffer<IdflowExcepti
             25 -> IdflowException.InvalidCredentials(FfiConverterString.read(buf))
             26 -> IdflowException.UserLocked(FfiConverterString.read(buf))
             27 -> IdflowException.WeakPassword(FfiConverterString.read(buf))
-            28 -> IdflowException.RateLimited(FfiConverterString.read(buf))
-            29 -> IdflowException.Config(FfiConverterString.read(buf))
-            30 -> IdflowException.Network(FfiConverterString.read(buf))
-            31 -> IdflowException.Storage(FfiConverterString.read(buf))
-            32 -> IdflowException.Internal(FfiConverterString.read(buf))
+            28 -> IdflowException.InvalidCode(FfiConverterString.read(buf))
+            29 -> IdflowException.ExpiredCode(FfiConverterString.read(buf))
+            30 -> IdflowException.RateLimited(FfiConverterString.read(buf))
+            31 -> IdflowException.Config(FfiConverterString.read(buf))
+            32 -> IdflowException.Network(FfiConverterString.read(buf))
+            33 -> IdflowException.Storage(FfiConverterString.read(buf))
+            34 -> IdflowException.Internal(FfiConverterString.read(buf))
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
         }
         
@@ -6390,24 +6396,32 @@ public object FfiConverterTypeIdflowError : FfiConverterRustBuffer<IdflowExcepti
                 buf.putInt(27)
                 Unit
             }
-            is IdflowException.RateLimited -> {
+            is IdflowException.InvalidCode -> {
                 buf.putInt(28)
                 Unit
             }
-            is IdflowException.Config -> {
+            is IdflowException.ExpiredCode -> {
                 buf.putInt(29)
                 Unit
             }
-            is IdflowException.Network -> {
+            is IdflowException.RateLimited -> {
                 buf.putInt(30)
                 Unit
             }
-            is IdflowException.Storage -> {
+            is IdflowException.Config -> {
                 buf.putInt(31)
                 Unit
             }
-            is IdflowException.Internal -> {
+            is IdflowException.Network -> {
                 buf.putInt(32)
+                Unit
+            }
+            is IdflowException.Storage -> {
+                buf.putInt(33)
+                Unit
+            }
+            is IdflowException.Internal -> {
+                buf.putInt(34)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }

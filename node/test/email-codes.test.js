@@ -1,0 +1,79 @@
+'use strict'
+// One-time codes by email through tests/flows/email-code.json, mailed to a
+// real SMTP server on 127.0.0.1 (the smtp-server package), with the results
+// the Python and Rust suites get.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const { SMTPServer } = require('smtp-server')
+const { FlowEngine, Key, jwt } = require('..')
+
+const FLOWS = path.join(__dirname, '..', '..', 'tests', 'flows')
+
+async function startInbox() {
+  const messages = []
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, session, callback) {
+      let text = ''
+      stream.on('data', (c) => { text += c })
+      stream.on('end', () => {
+        messages.push({ to: session.envelope.rcptTo.map((r) => r.address), text })
+        callback()
+      })
+    },
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    messages,
+    port: server.server.address().port,
+    lastCode() { return /Subject: .*?(\d{6})/.exec(messages[messages.length - 1].text)[1] },
+    close: () => new Promise((resolve) => server.close(resolve)),
+  }
+}
+
+function engine(inbox) {
+  const doc = JSON.parse(fs.readFileSync(path.join(FLOWS, 'password-project.json'), 'utf8'))
+  doc.flows = ['email-code.json', 'password.json']
+  doc.email = { transport: 'smtp', from: 'Example <no-reply@example.com>', smtp: { host: '127.0.0.1', port: inbox.port, tls: 'none' } }
+  return new FlowEngine(JSON.stringify(doc), Key.generate('ES256'), { baseDir: FLOWS })
+}
+
+async function ask(e, address) {
+  const s = await e.start('email-code')
+  const r = await e.next(s.executionId, 'ask', 'send', { email: address })
+  assert.equal(r.stepId, 'enter')
+  return s.executionId
+}
+
+test('a mailed code signs in once, verifies the email, and wrong codes are refused', async (t) => {
+  const inbox = await startInbox()
+  t.after(() => inbox.close())
+  const e = engine(inbox)
+  const execution = await ask(e, 'Kim@Example.com')
+  assert.deepEqual(inbox.messages[0].to, ['kim@example.com'])
+  const code = inbox.lastCode()
+  const wrong = code === '000000' ? '000001' : '000000'
+  assert.equal((await e.next(execution, 'enter', 'signIn', { code: wrong })).error.code, 'invalid_code')
+  const done = await e.next(execution, 'enter', 'signIn', { code })
+  assert.equal(done.status, 'completed')
+  assert.deepEqual(jwt.decodeUnverified(done.authInfo.sessionJwt).claims.amr, ['otp'])
+  const [user] = await e.searchUsers({ text: 'kim@example.com' })
+  assert.equal(user.verifiedEmail, true)
+})
+
+test('a code resets a forgotten password', async (t) => {
+  const inbox = await startInbox()
+  t.after(() => inbox.close())
+  const e = engine(inbox)
+  const pw = await e.start('password')
+  assert.equal((await e.next(pw.executionId, 'welcome', 'signUp', { email: 'pat@example.com', password: 'old long password' })).status, 'completed')
+  const execution = await ask(e, 'pat@example.com')
+  const done = await e.next(execution, 'enter', 'reset', { code: inbox.lastCode(), newPassword: 'a new long password' })
+  assert.equal(done.status, 'completed')
+  const again = await e.start('password')
+  assert.equal((await e.next(again.executionId, 'welcome', 'signIn', { email: 'pat@example.com', password: 'a new long password' })).status, 'completed')
+})

@@ -1,0 +1,111 @@
+"""One-time codes by email through tests/flows/email-code.json, mailed to a
+real SMTP server on 127.0.0.1 (aiosmtpd): sign-in by code, a password
+reset, and the refusals, with the codes Node and Rust get."""
+
+import email
+import json
+import pathlib
+import re
+import socket
+
+import pytest
+from aiosmtpd.controller import Controller
+
+import idflow
+
+FLOWS = pathlib.Path(__file__).resolve().parents[2] / "tests" / "flows"
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content)))
+        return "250 OK"
+
+    def last_code(self):
+        _, message = self.messages[-1]
+        return re.search(r"\d{6}", message["Subject"]).group(0)
+
+
+@pytest.fixture
+def inbox():
+    box = Inbox()
+    with socket.socket() as probe:  # a free port (aiosmtpd checks it is up by connecting)
+        probe.bind(("127.0.0.1", 0))
+        box.port = probe.getsockname()[1]
+    controller = Controller(box, hostname="127.0.0.1", port=box.port)
+    controller.start()
+    yield box
+    controller.stop()
+
+
+@pytest.fixture
+def engine(inbox):
+    doc = json.loads((FLOWS / "password-project.json").read_text())
+    doc["flows"] = ["email-code.json", "password.json"]
+    doc["email"] = {
+        "transport": "smtp",
+        "from": "Example <no-reply@example.com>",
+        "smtp": {"host": "127.0.0.1", "port": inbox.port, "tls": "none"},
+        "templates": {"code": {"subject": "{{project}}: your code is {{code}}", "html": "<p>{{email}} <b>{{code}}</b></p>"}},
+    }
+    return idflow.FlowEngine(json.dumps(doc), key=idflow.Key.generate("ES256"), base_dir=str(FLOWS))
+
+
+def ask(engine, address):
+    s = engine.start("email-code")
+    r = engine.next(s["executionId"], "ask", "send", {"email": address})
+    assert r["status"] == "waiting" and r["stepId"] == "enter", r
+    return s["executionId"]
+
+
+def test_a_mailed_code_signs_in_once_and_verifies_the_email(engine, inbox):
+    execution = ask(engine, "Kim@Example.com")
+    recipients, message = inbox.messages[-1]
+    assert recipients == ["kim@example.com"] and message["From"] == "Example <no-reply@example.com>"
+    assert message["Subject"].startswith("local: your code is ")
+    html = next(p for p in message.walk() if p.get_content_type() == "text/html").get_payload(decode=True).decode()
+    assert "<b>" + inbox.last_code() + "</b>" in html
+    done = engine.next(execution, "enter", "signIn", {"code": inbox.last_code()})
+    assert done["status"] == "completed"
+    assert idflow.jwt.decode_unverified(done["authInfo"]["sessionJwt"])["claims"]["amr"] == ["otp"]
+    user = engine.search_users(text="kim@example.com")[0]
+    assert user["verifiedEmail"] is True
+
+
+def test_wrong_spent_and_resent_codes(engine, inbox):
+    execution = ask(engine, "ann@example.com")
+    code = inbox.last_code()
+    wrong = "000000" if code != "000000" else "000001"
+    r = engine.next(execution, "enter", "signIn", {"code": wrong})
+    assert r["stepId"] == "enter" and r["error"]["code"] == "invalid_code"
+    for _ in range(4):
+        engine.next(execution, "enter", "signIn", {"code": wrong})
+    assert engine.next(execution, "enter", "signIn", {"code": code})["error"]["code"] == "invalid_code", "five wrong tries spend it"
+    r = engine.next(execution, "enter", "resend", {})
+    assert r["stepId"] == "enter" and "error" not in r
+    assert engine.next(execution, "enter", "signIn", {"code": inbox.last_code()})["status"] == "completed"
+
+
+def test_a_code_resets_a_password(engine, inbox):
+    pw = engine.start("password")
+    assert engine.next(pw["executionId"], "welcome", "signUp", {"email": "pat@example.com", "password": "old long password"})["status"] == "completed"
+    execution = ask(engine, "pat@example.com")
+    done = engine.next(execution, "enter", "reset", {"code": inbox.last_code(), "newPassword": "a new long password"})
+    assert done["status"] == "completed", done
+    pw = engine.start("password")
+    assert engine.next(pw["executionId"], "welcome", "signIn", {"email": "pat@example.com", "password": "a new long password"})["status"] == "completed"
+
+
+def test_templates_that_name_what_they_cannot_fill_are_refused():
+    doc = json.loads((FLOWS / "password-project.json").read_text())
+    doc["email"] = {"transport": "console", "from": "a@example.com", "templates": {"code": {"text": "Hello {{user.name}}"}}}
+    with pytest.raises(idflow.ConfigError) as e:
+        idflow.FlowEngine(json.dumps(doc), key=idflow.Key.generate("ES256"), base_dir=str(FLOWS))
+    assert "{{user.name}}" in str(e.value)
+    doc["email"] = {"transport": "console", "from": "a@example.com"}
+    doc["baseUrl"] = "https://auth.example.com"
+    with pytest.raises(idflow.ConfigError):
+        idflow.FlowEngine(json.dumps(doc), key=idflow.Key.generate("ES256"), base_dir=str(FLOWS))
