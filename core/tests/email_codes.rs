@@ -171,3 +171,23 @@ async fn mail_failures_and_missing_settings_have_codes() {
     let e = idflow::project::Project::from_json(&doc.to_string(), &dir()).unwrap_err();
     assert!(e.message.contains("{{link}}"), "{e}");
 }
+
+/// The demo's flow (`idflow serve` without a project): sign up with a
+/// password, verify the email by a code: `amr` is pwd, otp and mfa; a later
+/// password sign-in is pwd alone.
+#[tokio::test]
+async fn two_methods_in_one_execution_are_mfa() {
+    let smtp = SmtpServer::start().await;
+    let demo = std::path::PathBuf::from(format!("{}/../bindings/cli/demo/sign-up-or-in.json", env!("CARGO_MANIFEST_DIR")));
+    let p = project(&smtp, |d| d["flows"] = json!([demo.to_str().unwrap()]));
+    let key = Key::generate(Algorithm::ES256, None).unwrap();
+    let engine = p.engine(key.clone(), Arc::new(MemoryStore::new())).unwrap();
+    let s = engine.start("sign-up-or-in", Map::new(), None).await.unwrap();
+    let r = engine.next(&s.execution_id, "welcome", "signUp", obj(json!({"email": "max@example.com", "password": "a long demo password"}))).await.unwrap();
+    assert_eq!(r.step_id.as_deref(), Some("checkEmail"), "{:?}", r.error);
+    let done = engine.next(&s.execution_id, "checkEmail", "verify", obj(json!({"code": smtp.last_code().await}))).await.unwrap();
+    assert_eq!(amr(&key, &done), json!(["pwd", "otp", "mfa"]));
+    let s = engine.start("sign-up-or-in", Map::new(), None).await.unwrap();
+    let again = engine.next(&s.execution_id, "welcome", "signIn", obj(json!({"email": "max@example.com", "password": "a long demo password"}))).await.unwrap();
+    assert_eq!(amr(&key, &again), json!(["pwd"]));
+}

@@ -4,7 +4,10 @@
 //!
 //! Project `local`: its application (client id `local`) is public with
 //! PKCE, redirects to any loopback port (`http://127.0.0.1/callback`,
-//! `http://[::1]/callback`) and signs users in with `sign-up-or-in`.
+//! `http://[::1]/callback`) and signs users in with `sign-up-or-in`: a
+//! password sign-in, or a sign-up with a password whose email is then
+//! verified by a code that the `console` mail transport prints to the
+//! terminal (development only: refused for a base URL that is not loopback).
 
 use idflow::project::Project;
 use idflow::Error;

@@ -15,6 +15,9 @@ struct Server {
     stdout: Vec<String>,
     /// Kept open so the server's stdout stays writable.
     _out: BufReader<std::process::ChildStdout>,
+    /// Everything logged on stderr so far (read in the background).
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 fn free_port() -> u16 {
@@ -62,7 +65,19 @@ fn start(db: &std::path::Path, port: u16, extra: &[&str]) -> Server {
             lines.push(line.trim_end().to_owned());
         }
     }
-    Server { child, stdout: lines, _out: out }
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = stderr.clone();
+    let mut err = child.stderr.take().unwrap();
+    let stderr_reader = Some(std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = err.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }));
+    Server { child, stdout: lines, _out: out, stderr, stderr_reader }
 }
 
 /// A test that fails half-way leaves no server running.
@@ -82,9 +97,30 @@ impl Server {
     fn stop(mut self) -> (std::process::ExitStatus, String) {
         Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         let status = self.child.wait().unwrap();
-        let mut err = String::new();
-        self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        if let Some(reader) = self.stderr_reader.take() {
+            reader.join().unwrap();
+        }
+        let err = self.stderr.lock().unwrap().clone();
         (status, err)
+    }
+
+    /// The six digits after the last `code: ` the console mail transport
+    /// printed on stderr, waiting up to five seconds for one after `seen`
+    /// characters of the log.
+    fn mailed_code(&self, seen: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.stderr.lock().unwrap().clone();
+            if let Some(i) = log.get(seen..).and_then(|tail| tail.rfind("code: ")).map(|i| seen + i + 6) {
+                return log[i..i + 6].to_owned();
+            }
+            assert!(Instant::now() < deadline, "no code was printed: {log}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn log_len(&self) -> usize {
+        self.stderr.lock().unwrap().len()
     }
 }
 
@@ -141,6 +177,12 @@ struct SignIn {
 /// page binds the request to the `idflow_browser` cookie) → the flow API →
 /// the completion URL, which delivers the answer to that browser only.
 fn sign_in(port: u16, authorize: &str, email: &str) -> SignIn {
+    sign_in_with(port, authorize, &mut |_| ("submit".into(), serde_json::json!({"email": email})))
+}
+
+/// As [`sign_in`], answering each screen with what `answer` gives for the
+/// flow's last response (interaction id, input).
+fn sign_in_with(port: u16, authorize: &str, answer: &mut dyn FnMut(&Value) -> (String, Value)) -> SignIn {
     let (status, headers, _) = http(port, "GET", authorize, &[], b"");
     assert_eq!(status, 302);
     let cookie = set_cookie(&headers, "idflow_browser").expect("authorize sets the idflow_browser cookie");
@@ -152,13 +194,23 @@ fn sign_in(port: u16, authorize: &str, email: &str) -> SignIn {
     };
     let s = post("/v1/flow/start", serde_json::json!({"request": request}));
     let secret = s["executionSecret"].as_str().expect("flow/start answers an executionSecret").to_owned();
-    let step = serde_json::json!({"executionId": s["executionId"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": email}});
+    let (interaction, input) = answer(&s);
+    let step = serde_json::json!({"executionId": s["executionId"], "stepId": s["stepId"], "interactionId": interaction, "input": input});
     // The execution id alone drives nothing.
     let (status, _, body) = http(port, "POST", "/v1/flow/next", &[("Content-Type", "application/json")], step.to_string().as_bytes());
     assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
     let mut step = step;
     step["executionSecret"] = secret.clone().into();
-    let d = post("/v1/flow/next", step);
+    let mut d = post("/v1/flow/next", step);
+    // Further screens (a code to type, ...), up to a few.
+    for _ in 0..4 {
+        if d["status"] != "waiting" {
+            break;
+        }
+        let (interaction, input) = answer(&d);
+        let step = serde_json::json!({"executionId": d["executionId"], "executionSecret": secret, "stepId": d["stepId"], "interactionId": interaction, "input": input});
+        d = post("/v1/flow/next", step);
+    }
     let complete = d["redirect"]["url"].as_str().unwrap_or_else(|| panic!("no redirect.url: {d}"));
     let target = &complete[complete.find("/oauth2/v1/authorize/complete?").unwrap()..];
     assert_eq!(http(port, "GET", target, &[], b"").0, 403, "another browser gets nothing");
@@ -186,7 +238,14 @@ fn the_demo_project_signs_a_user_in_from_the_printed_authorize_url() {
     let verifier = server.line("code_verifier:");
     let target = &url[url.find("/oauth2").unwrap()..];
     let secret_email = "serve-test-user@example.com";
-    let login = sign_in(port, target, secret_email);
+    let password = "a long demo password";
+    // Sign up with a password; the console transport prints the code.
+    let seen = server.log_len();
+    let login = sign_in_with(port, target, &mut |screen| match screen["stepId"].as_str() {
+        Some("welcome") => ("signUp".into(), serde_json::json!({"email": secret_email, "password": password})),
+        Some("checkEmail") => ("verify".into(), serde_json::json!({"code": server.mailed_code(seen)})),
+        other => panic!("unexpected screen {other:?}: {screen}"),
+    });
     assert!(login.landed.starts_with("http://127.0.0.1:8765/callback?"), "{}", login.landed);
     let code = param(&login.landed, "code");
     let form = format!("grant_type=authorization_code&code={code}&client_id=local&redirect_uri=http%3A%2F%2F127.0.0.1%3A8765%2Fcallback&code_verifier={verifier}");
@@ -196,6 +255,9 @@ fn the_demo_project_signs_a_user_in_from_the_printed_authorize_url() {
     assert_eq!(header(&headers, "access-control-allow-origin"), Some("*"));
     let tokens: Value = serde_json::from_slice(&body).unwrap();
     let access = tokens["access_token"].as_str().unwrap().to_owned();
+    // A password and a mailed code: two factors (RFC 8176).
+    let id_token = idflow::jose::decode_unverified(tokens["id_token"].as_str().unwrap()).unwrap();
+    assert_eq!(id_token.claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
     // A body over 64 KiB is refused before it reaches the provider.
     let big = vec![b'a'; 70 * 1024];
     let (status, _, _) = http(port, "POST", "/oauth2/v1/token", &[("Content-Type", "application/x-www-form-urlencoded")], &big);
@@ -205,7 +267,8 @@ fn the_demo_project_signs_a_user_in_from_the_printed_authorize_url() {
     assert!(status.success(), "{status:?}: {log}");
     assert!(log.contains("path=/oauth2/v1/token") && log.contains("status=200"), "{log}");
     let browser = login.cookie.split_once('=').unwrap().1;
-    for secret in [code.as_str(), verifier.as_str(), access.as_str(), secret_email, login.request.as_str(), login.secret.as_str(), browser] {
+    assert!(log.contains("[idflow email, development only] to s***@example.com: Your sign-in code: "), "{log}");
+    for secret in [code.as_str(), verifier.as_str(), access.as_str(), secret_email, password, login.request.as_str(), login.secret.as_str(), browser] {
         assert!(!log.contains(secret), "the log leaked {secret}");
     }
 }

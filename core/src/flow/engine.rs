@@ -383,7 +383,7 @@ impl FlowEngine {
                     response.authenticated = Some(Authenticated {
                         flow_id: flow.id.clone(),
                         user_id: user_id.to_owned(),
-                        amr: ctx.get(&format!("{INTERNAL}.amr")).cloned().unwrap_or_else(|| json!([])),
+                        amr: super::issue::verified_methods(&ctx),
                         custom_claims: ctx.get("claims").and_then(Value::as_object).cloned().unwrap_or_default(),
                         request,
                     });

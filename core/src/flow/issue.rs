@@ -12,6 +12,18 @@ use crate::users::provision;
 use serde_json::{json, Map, Value};
 use crate::ids::{now_secs as now, random_id};
 
+/// The `amr` of an execution (RFC 8176): the methods its steps verified for
+/// its user, with `mfa` added when two or more different ones did.
+pub(crate) fn verified_methods(ctx: &Context) -> Value {
+    let mut methods: Vec<Value> = ctx.get(&format!("{INTERNAL}.amr")).and_then(Value::as_array).cloned().unwrap_or_default();
+    const FACTORS: [&str; 5] = ["pwd", "otp", "hwk", "swk", "sms"];
+    let factors = FACTORS.iter().filter(|f| methods.iter().any(|m| m == *f)).count();
+    if factors >= 2 && !methods.iter().any(|m| m == "mfa") {
+        methods.push(json!("mfa"));
+    }
+    Value::Array(methods)
+}
+
 impl FlowEngine {
     /// Session and refresh JWTs for the authenticated user.
     pub(super) fn issue(&self, ctx: &Context) -> Result<AuthInfo> {
@@ -20,8 +32,7 @@ impl FlowEngine {
             Some(Value::Object(c)) => c.clone(),
             _ => Map::new(),
         };
-        let amr = ctx.get(&format!("{INTERNAL}.amr")).cloned().unwrap_or_else(|| json!([]));
-        self.issue_for_user(user_id, amr, &custom)
+        self.issue_for_user(user_id, verified_methods(ctx), &custom)
     }
     /// Session and refresh JWTs for `user_id` (signed in by `amr`, with
     /// `custom` claims), as a completed flow issues them; the social-login

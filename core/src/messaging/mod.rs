@@ -152,6 +152,14 @@ impl MessageTemplate {
     }
 }
 
+/// `k***@example.com` for `kim@example.com`.
+fn mask(address: &str) -> String {
+    match address.split_once('@') {
+        Some((local, domain)) => format!("{}***@{domain}", local.chars().next().unwrap_or('*')),
+        None => "***".into(),
+    }
+}
+
 fn html_escape(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
     for c in v.chars() {
@@ -211,7 +219,8 @@ impl EmailSettings {
         let (subject, text, html) = template.render(vars)?;
         match &self.transport {
             Transport::Console => {
-                eprintln!("[idflow email, development only] to {to}: {subject}\n{text}");
+                // The address is masked: logs are kept, and a log is no place for it.
+                eprintln!("[idflow email, development only] to {}: {subject}", mask(to));
                 Ok(())
             }
             Transport::Smtp(s) => s.send(&self.from, to, &subject, text, html).await,
