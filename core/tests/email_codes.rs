@@ -191,3 +191,43 @@ async fn two_methods_in_one_execution_are_mfa() {
     let again = engine.next(&s.execution_id, "welcome", "signIn", obj(json!({"email": "max@example.com", "password": "a long demo password"}))).await.unwrap();
     assert_eq!(amr(&key, &again), json!(["pwd"]));
 }
+
+/// Pre-registration: someone signs up with another person's address and a
+/// password of theirs. When the owner proves the address with a code, that
+/// password is gone, so the account is the owner's alone.
+#[tokio::test]
+async fn the_owner_proving_an_address_removes_a_password_set_by_someone_else() {
+    let smtp = SmtpServer::start().await;
+    let (engine, _, store) = setup(&smtp);
+    let s = engine.start("password", Map::new(), None).await.unwrap();
+    let up = engine.next(&s.execution_id, "welcome", "signUp", obj(json!({"email": "vic@example.com", "password": "attacker's password"}))).await.unwrap();
+    assert_eq!(up.status, FlowStatus::Completed);
+    let execution = ask(&engine, "vic@example.com").await;
+    let done = enter(&engine, &execution, "signIn", json!({"code": smtp.last_code().await})).await;
+    assert_eq!(done.status, FlowStatus::Completed);
+    let user = store.user_by_login_id("vic@example.com").unwrap().unwrap();
+    assert!(user.verified_email);
+    assert_eq!(store.password_hash(&user.user_id).unwrap(), None, "the pre-registered password is removed");
+    let s = engine.start("password", Map::new(), None).await.unwrap();
+    let attacker = engine.next(&s.execution_id, "welcome", "signIn", obj(json!({"email": "vic@example.com", "password": "attacker's password"}))).await.unwrap();
+    assert_eq!(attacker.error.unwrap().code, ErrorCode::InvalidCredentials);
+}
+
+#[tokio::test]
+async fn addresses_are_plain_and_mail_floods_are_bounded() {
+    let smtp = SmtpServer::start().await;
+    let (engine, _, _) = setup(&smtp);
+    // A display name would let the mailer deliver elsewhere than the address kept.
+    let s = engine.start("email-code", Map::new(), None).await.unwrap();
+    let r = engine.next(&s.execution_id, "ask", "send", obj(json!({"email": "x<attacker@evil.example>"}))).await.unwrap();
+    assert_eq!(r.step_id.as_deref(), Some("ask"));
+    assert!(smtp.messages().is_empty(), "nothing was sent");
+    // Ten codes an hour to one address, over every execution.
+    for _ in 0..10 {
+        ask(&engine, "flood@example.com").await;
+    }
+    let s = engine.start("email-code", Map::new(), None).await.unwrap();
+    let r = engine.next(&s.execution_id, "ask", "send", obj(json!({"email": "flood@example.com"}))).await.unwrap();
+    assert_eq!(r.error.unwrap().code, ErrorCode::RateLimited);
+    assert_eq!(smtp.messages().len(), 10);
+}

@@ -240,3 +240,25 @@ async fn failed_sign_ins_are_rate_limited_per_address() {
     let other = attempt("ann@example.com", PASSWORD, "203.0.113.8").await;
     assert_eq!(serde_json::from_slice::<Value>(&other.body).unwrap()["status"], "completed");
 }
+
+/// A flow start's input fills `form.*`, and what it fills is stored with the
+/// execution: a password given there is dropped, and a password step must
+/// read a name that is a password input on every screen.
+#[tokio::test]
+async fn a_password_given_at_flow_start_is_never_stored() {
+    let store = Arc::new(MemoryStore::new());
+    let (engine, _) = setup(store.clone());
+    let mut input = Map::new();
+    input.insert("email".into(), json!("ann@example.com"));
+    input.insert("password".into(), json!("a secret in the start input"));
+    let s = engine.start("password", input, None).await.unwrap();
+    let kept = store.execution(&s.execution_id).unwrap().unwrap();
+    assert_eq!(kept.context["form"]["email"], "ann@example.com");
+    assert!(!kept.context.to_string().contains("a secret in the start input"), "{}", kept.context);
+    let flow = json!({"id": "f", "start": "a", "steps": {
+        "a": {"type": "screen", "inputs": [{"name": "password", "type": "password"}], "next": "b"},
+        "b": {"type": "screen", "inputs": [{"name": "password", "type": "text"}], "next": "p"},
+        "p": {"type": "password", "action": "signIn", "next": "e"},
+        "e": {"type": "end"}}});
+    assert!(idflow::flow::validate_flow(&flow.to_string()).iter().any(|p| p.field == "password" && p.message.contains("every screen")));
+}

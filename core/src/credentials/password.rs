@@ -212,8 +212,8 @@ pub fn check_hash(hash: &str) -> Result<HashKind> {
             return Err(bad_hash("unknown Argon2 variant"));
         }
         let params = Params::try_from(&parsed).map_err(|_| bad_hash("the Argon2 hash has invalid parameters"))?;
-        if params.m_cost() > 1_048_576 || params.t_cost() > 100 || params.p_cost() > 64 {
-            return Err(bad_hash("the Argon2 hash's cost is beyond what idflow verifies (1 GiB, 100 passes, 64 lanes)"));
+        if params.m_cost() > 262_144 || params.t_cost() > 20 || params.p_cost() > 16 {
+            return Err(bad_hash("the Argon2 hash's cost is beyond what idflow verifies (256 MiB, 20 passes, 16 lanes)"));
         }
         if parsed.hash.is_none() || parsed.salt.is_none() {
             return Err(bad_hash("the Argon2 hash lacks its salt or output"));
@@ -222,16 +222,16 @@ pub fn check_hash(hash: &str) -> Result<HashKind> {
     }
     if ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p)) {
         let parts: bcrypt::HashParts = hash.parse().map_err(|_| bad_hash("the bcrypt hash is malformed"))?;
-        if parts.get_cost() > 16 {
-            return Err(bad_hash("the bcrypt hash's cost is beyond what idflow verifies (16)"));
+        if parts.get_cost() > 14 {
+            return Err(bad_hash("the bcrypt hash's cost is beyond what idflow verifies (14)"));
         }
         return Ok(HashKind::Bcrypt);
     }
     if hash.starts_with("$pbkdf2-sha256$") || hash.starts_with("$pbkdf2-sha512$") {
         let parsed = PasswordHash::new(hash).map_err(|_| bad_hash("the PBKDF2 hash is not a valid PHC string"))?;
         let params = pbkdf2::Params::try_from(&parsed).map_err(|_| bad_hash("the PBKDF2 hash has invalid parameters"))?;
-        if params.rounds > 10_000_000 || params.rounds < 1000 {
-            return Err(bad_hash("PBKDF2 rounds must be 1000 to 10000000"));
+        if params.rounds > 2_000_000 || params.rounds < 1000 {
+            return Err(bad_hash("PBKDF2 rounds must be 1000 to 2000000"));
         }
         if parsed.hash.is_none() || parsed.salt.is_none() {
             return Err(bad_hash("the PBKDF2 hash lacks its salt or output"));
@@ -252,7 +252,7 @@ fn django(hash: &str) -> Result<(u32, &str, Vec<u8>)> {
     else {
         return Err(bad_hash("the pbkdf2_sha256 hash is malformed"));
     };
-    let iterations: u32 = iterations.parse().ok().filter(|i| (1000..=10_000_000).contains(i)).ok_or_else(|| bad_hash("PBKDF2 rounds must be 1000 to 10000000"))?;
+    let iterations: u32 = iterations.parse().ok().filter(|i| (1000..=2_000_000).contains(i)).ok_or_else(|| bad_hash("PBKDF2 rounds must be 1000 to 2000000"))?;
     use base64::Engine as _;
     let out = base64::engine::general_purpose::STANDARD.decode(out).map_err(|_| bad_hash("the pbkdf2_sha256 hash is malformed"))?;
     if salt.is_empty() || out.len() < 16 || out.len() > 64 {
@@ -292,7 +292,8 @@ impl PasswordHashing {
                 let parsed = PasswordHash::new(stored).map_err(|_| Error::internal("a stored password hash cannot be read"))?;
                 Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
             }
-            HashKind::Bcrypt => bcrypt::verify(password.as_bytes(), stored).unwrap_or(false),
+            // Never the first 72 bytes only: a longer password must match whole.
+            HashKind::Bcrypt => bcrypt::non_truncating_verify(password.as_bytes(), stored).unwrap_or(false),
             HashKind::Pbkdf2Phc => {
                 let parsed = PasswordHash::new(stored).map_err(|_| Error::internal("a stored password hash cannot be read"))?;
                 pbkdf2::Pbkdf2.verify_password(password.as_bytes(), &parsed).is_ok()
@@ -358,7 +359,13 @@ impl PasswordHashing {
     }
 }
 
+/// Runs a hash on the blocking pool, at most two per CPU at once: each takes
+/// its Argon2 memory, so a burst of sign-ins waits rather than exhausting
+/// memory and threads.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    let slots = SLOTS.get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get() * 2)));
+    let _slot = slots.acquire().await.map_err(|_| Error::internal("password hashing is shut down"))?;
     tokio::task::spawn_blocking(f).await.map_err(|_| Error::internal("password hashing panicked"))?
 }
 

@@ -87,7 +87,12 @@ impl FlowResponse {
             out.insert("authInfo".into(), a.to_json());
         }
         if let Some(e) = &self.error {
-            out.insert("error".into(), json!({"code": e.code.as_str(), "message": e.message}));
+            // A store's or a bug's own words stay on the server.
+            let message = match e.code {
+                crate::error::ErrorCode::Storage | crate::error::ErrorCode::Internal => "the server could not complete the request",
+                _ => e.message.as_str(),
+            };
+            out.insert("error".into(), json!({"code": e.code.as_str(), "message": message}));
         }
         Value::Object(out)
     }

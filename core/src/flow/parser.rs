@@ -342,7 +342,15 @@ fn analyze(text: &str) -> (Option<Flow>, Vec<FlowProblem>) {
         }
     }
     check_password_inputs(&mut p, &steps);
-    let form_inputs = form_names(text, &steps);
+    let mut form_inputs = form_names(text, &steps);
+    // A password input is never filled from a flow start's input.
+    for step in &steps {
+        if let StepKind::Screen(screen) = &step.kind {
+            for i in screen.inputs.iter().filter(|i| i.input_type == super::steps::InputType::Password) {
+                form_inputs.remove(&i.name);
+            }
+        }
+    }
     let flow = Flow { id, name, start, steps, form_inputs };
     (Some(flow), p.list)
 }
@@ -351,11 +359,20 @@ fn analyze(text: &str) -> (Option<Flow>, Vec<FlowProblem>) {
 /// `password`, the only inputs never stored with the execution.
 fn check_password_inputs(p: &mut Problems, steps: &[Step]) {
     use super::steps::{InputType, PasswordStep};
+    // Every input of that name, on every screen, is a password input.
+    let inputs = |name: &str| -> Vec<InputType> {
+        steps
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StepKind::Screen(screen) => Some(screen.inputs.iter().filter(|i| i.name == name).map(|i| i.input_type).collect::<Vec<_>>()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    };
     let is_password_input = |name: &str| {
-        steps.iter().any(|s| match &s.kind {
-            StepKind::Screen(screen) => screen.inputs.iter().any(|i| i.name == name && i.input_type == InputType::Password),
-            _ => false,
-        })
+        let types = inputs(name);
+        !types.is_empty() && types.iter().all(|t| *t == InputType::Password)
     };
     for step in steps {
         let StepKind::Password(ps) = &step.kind else { continue };
@@ -363,7 +380,7 @@ fn check_password_inputs(p: &mut Problems, steps: &[Step]) {
         for path in ps.password_paths() {
             let field = if path == password.as_str() { "password" } else if path == new_password.as_str() { "newPassword" } else { continue };
             if path.strip_prefix("form.").is_some_and(|name| !is_password_input(name)) {
-                p.add(Some(&step.id), field, format!("{path} is not an input of type password on any screen (other inputs are stored with the execution)"));
+                p.add(Some(&step.id), field, format!("{path} must be an input of type password on every screen that has it (other inputs are stored with the execution)"));
             }
         }
     }

@@ -27,17 +27,22 @@ fn locked() -> Error {
     Error::new(ErrorCode::UserLocked, "too many failed sign-ins for this login id; try again later")
 }
 
-/// The counter's id: a digest, so the store holds no login ids in clear.
-fn counter_id(login_id: &str) -> String {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, normalize_login_id(login_id).as_bytes());
-    crate::b64::encode(d.as_ref())
+/// The counter's id: the user's when it exists (one count for all its login
+/// ids), else the login id's; a digest, so the store holds no login ids in
+/// clear.
+fn counter_id(login_id: &str, user: Option<&User>) -> String {
+    let key = match user {
+        Some(u) => format!("user\u{0}{}", u.user_id),
+        None => format!("login\u{0}{}", normalize_login_id(login_id)),
+    };
+    crate::b64::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes()).as_ref())
 }
 
 /// Counts an attempt before it is checked, so parallel guesses cannot slip
 /// past the lock: `user_locked` once the attempts of this window exceed
 /// `maxFailures`. A success clears the count.
-fn attempt(store: &dyn Store, settings: &PasswordSettings, login_id: &str, now: u64) -> Result<u64> {
-    let count = store.hit(FAILURES, &counter_id(login_id), now + settings.lockout.lock_seconds)?;
+fn attempt(store: &dyn Store, settings: &PasswordSettings, counter: &str, now: u64) -> Result<u64> {
+    let count = store.hit(FAILURES, counter, now + settings.lockout.lock_seconds)?;
     if count > settings.lockout.max_failures {
         return Err(locked());
     }
@@ -55,8 +60,9 @@ fn failed(settings: &PasswordSettings, count: u64) -> Error {
 
 /// Signs in with a login id and password; the user on success.
 pub async fn sign_in(store: &dyn Store, settings: &PasswordSettings, login_id: &str, password: String, now: u64) -> Result<User> {
-    let count = attempt(store, settings, login_id, now)?;
     let user = store.user_by_login_id(login_id)?;
+    let counter = counter_id(login_id, user.as_ref());
+    let count = attempt(store, settings, &counter, now)?;
     let stored = match &user {
         Some(u) => store.password_hash(&u.user_id)?,
         None => None,
@@ -68,11 +74,13 @@ pub async fn sign_in(store: &dyn Store, settings: &PasswordSettings, login_id: &
     if user.status == UserStatus::Disabled {
         return Err(Error::new(ErrorCode::AccessDenied, "this user is disabled"));
     }
-    store.delete_record(FAILURES, &counter_id(login_id))?;
+    store.delete_record(FAILURES, &counter)?;
     if checked.needs_rehash {
-        let fresh = settings.hashing.hash_async(password).await?;
-        // Lost to a change made meanwhile: that change stands.
-        store.set_password_hash(&user.user_id, Some(&fresh), Some(&stored))?;
+        // Best effort: the sign-in stands if the upgrade fails, and a
+        // change made meanwhile (the compare fails) stands too.
+        if let Ok(fresh) = settings.hashing.hash_async(password).await {
+            let _ = store.set_password_hash(&user.user_id, Some(&fresh), Some(&stored));
+        }
     }
     Ok(user)
 }
@@ -110,7 +118,8 @@ pub async fn change(store: &dyn Store, settings: &PasswordSettings, user_id: &st
     let user = store.user(user_id)?.ok_or_else(|| Error::new(ErrorCode::UserNotFound, "no user with this user id"))?;
     let login_id = user.login_ids.first().cloned().unwrap_or_default();
     settings.policy.check(&new, Some(&login_id))?;
-    let count = attempt(store, settings, &login_id, now)?;
+    let counter = counter_id(&login_id, Some(&user));
+    let count = attempt(store, settings, &counter, now)?;
     let stored = store.password_hash(user_id)?;
     let checked = settings.hashing.verify_async(current, stored.clone()).await?;
     let (Some(stored), true) = (stored, checked.matches) else {
@@ -120,7 +129,7 @@ pub async fn change(store: &dyn Store, settings: &PasswordSettings, user_id: &st
     if !store.set_password_hash(user_id, Some(&hash), Some(&stored))? {
         return Err(Error::invalid_request("the password changed meanwhile; try again"));
     }
-    store.delete_record(FAILURES, &counter_id(&login_id))?;
+    store.delete_record(FAILURES, &counter)?;
     Ok(())
 }
 
@@ -146,7 +155,13 @@ pub fn has_password(store: &dyn Store, user_id: &str) -> Result<bool> {
     Ok(store.password_hash(user_id)?.is_some())
 }
 
-/// Clears a login id's failure count (an administrator unlocking it).
+/// Clears the failures counted against a login id and its user (an
+/// administrator unlocking it, or a reset).
 pub fn unlock(store: &dyn Store, login_id: &str) -> Result<()> {
-    store.delete_record(FAILURES, &counter_id(login_id))
+    let user = store.user_by_login_id(login_id)?;
+    store.delete_record(FAILURES, &counter_id(login_id, None))?;
+    if let Some(u) = user {
+        store.delete_record(FAILURES, &counter_id(login_id, Some(&u)))?;
+    }
+    Ok(())
 }

@@ -1,18 +1,25 @@
 """Password hashing and sign-in cost: idflow against argon2-cffi at the same
 Argon2id parameters (OWASP's: 19456 KiB, 2 passes, 1 lane, unless
-BENCH_ARGON2 = "memory_kib,iterations,parallelism"), and password sign-ins
-through a FlowEngine (latency, and throughput with BENCH_THREADS threads).
+BENCH_ARGON2 = "memory_kib,iterations,parallelism"), password sign-ins
+through a FlowEngine (latency, and throughput with BENCH_THREADS threads),
+and password sign-ins per second through `idflow serve` over HTTP (the
+binary at IDFLOW_BIN, default target/x86_64-unknown-linux-gnu/release/idflow;
+skipped when it is missing).
 
-Run with a release build of the Python package (tests/bench/run.sh makes
-.venv-bench), on an otherwise idle machine:
+Run with release builds (tests/bench/run.sh makes .venv-bench; `cargo build
+--release -p idflow-cli` the binary), on an otherwise idle machine:
     .venv-bench/bin/python tests/bench/passwords/bench.py
 Prints one table; the target is idflow's hash rate ≥ 0.9× argon2-cffi's.
 """
 
+import http.client
 import json
 import os
+import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -86,6 +93,8 @@ def main():
         t.join()
     throughput = done[0] / (time.perf_counter() - t0)
 
+    served = serve_rate(project, flows)
+
     ratio = rows["hash idflow"] / rows["hash argon2-cffi"]
     print(f"Argon2id m={M} KiB, t={T}, p={P}; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}")
     print("| operation | ops/s |")
@@ -94,7 +103,69 @@ def main():
         print(f"| {k} | {v:,.1f} |")
     print(f"| password sign-in (FlowEngine start + next), p50 latency | {statistics.median(latencies) * 1000:.1f} ms |")
     print(f"| password sign-ins/s, {THREADS} threads | {throughput:,.1f} |")
+    if served is not None:
+        print(f"| password sign-ins/s through idflow serve (HTTP flow API), {THREADS} clients | {served:,.1f} |")
     print(f"hash rate idflow / argon2-cffi: {ratio:.2f}× (target ≥ 0.9×): {'PASS' if ratio >= 0.9 else 'MISS'}")
+
+
+def serve_rate(project, flows):
+    """Sign-ins/s through `idflow serve`: POST /v1/flow/start, then /v1/flow/next."""
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "..")
+    binary = os.environ.get("IDFLOW_BIN", os.path.join(root, "target", "x86_64-unknown-linux-gnu", "release", "idflow"))
+    if not os.path.exists(binary):
+        print(f"# {binary} is missing: no idflow serve row", file=sys.stderr)
+        return None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    work = tempfile.mkdtemp(prefix="idflow-bench-")
+    doc = dict(project, baseUrl=f"http://127.0.0.1:{port}", rateLimits={"enabled": False})
+    doc["flows"] = [os.path.abspath(os.path.join(flows, f)) for f in project["flows"]]
+    config = os.path.join(work, "project.json")
+    with open(config, "w") as f:
+        json.dump(doc, f)
+    server = subprocess.Popen([binary, "serve", "--config", config, "--db", os.path.join(work, "idflow.db"), "--addr", f"127.0.0.1:{port}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+        def post(conn, path, body):
+            conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+            return json.loads(conn.getresponse().read())
+
+        def answer(conn, interaction):
+            s = post(conn, "/v1/flow/start", {"flowId": "password"})
+            r = post(conn, "/v1/flow/next", {"executionId": s["executionId"], "executionSecret": s["executionSecret"], "stepId": "welcome",
+                                             "interactionId": interaction, "input": {"email": "bench@example.com", "password": PASSWORD}})
+            assert r["status"] == "completed", r
+
+        answer(http.client.HTTPConnection("127.0.0.1", port), "signUp")
+        done = [0]
+        lock = threading.Lock()
+        stop = time.perf_counter() + SECONDS
+
+        def worker():
+            conn = http.client.HTTPConnection("127.0.0.1", port)
+            while time.perf_counter() < stop:
+                answer(conn, "signIn")
+                with lock:
+                    done[0] += 1
+
+        threads = [threading.Thread(target=worker) for _ in range(THREADS)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return done[0] / (time.perf_counter() - t0)
+    finally:
+        server.terminate()
+        server.wait()
 
 
 if __name__ == "__main__":

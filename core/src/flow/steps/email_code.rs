@@ -36,10 +36,33 @@ pub struct EmailCodeStep {
 
 /// Codes sent to one execution, at most, before it must start again.
 const MAX_SENDS: u64 = 5;
-/// The store record kinds: the pending code (by execution id) and its
-/// attempt counter.
+/// Codes sent to one address, and wrong codes typed for it, per hour, over
+/// every execution: what bounds mail floods and guessing across executions.
+const MAX_SENDS_PER_ADDRESS: u64 = 10;
+const MAX_FAILURES_PER_ADDRESS: u64 = 10;
+const HOUR: u64 = 3600;
+/// The store record kinds: the pending code (by execution id), its attempt
+/// counter, the execution's sends, and the per-address counters.
 const CODE: &str = "email_code";
 const ATTEMPTS: &str = "email_code_attempts";
+const SENDS: &str = "email_code_sends";
+const ADDRESS_SENDS: &str = "email_code_address_sends";
+const ADDRESS_FAILURES: &str = "email_code_address_failures";
+
+/// A per-address counter's id (a digest: no addresses in clear) for the
+/// current hour.
+fn address_id(address: &str, now: u64) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, address.as_bytes());
+    format!("{}:{}", crate::b64::encode(d.as_ref()), now / HOUR)
+}
+
+/// The address as given when it is a plain mail address (`user@domain`),
+/// lower-cased: never a display name or anything a mailer would reroute.
+fn plain_address(text: &str) -> Option<String> {
+    let text = normalize_login_id(text);
+    let parsed: lettre::Address = text.parse().ok()?;
+    (looks_like_email(&text) && parsed.to_string() == text).then_some(text)
+}
 
 fn digest(execution_id: &str, code: &str) -> String {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("{execution_id}\u{0}{code}").as_bytes());
@@ -130,22 +153,23 @@ impl EmailCodeStep {
         let engine = run.engine;
         let email = engine.config.email.as_ref().ok_or_else(|| Error::config("an emailCode step needs the project's email section"))?;
         let to = match run.ctx.get(&self.email) {
-            Some(Value::String(s)) if looks_like_email(s.trim()) => normalize_login_id(s),
-            _ => return Err(Error::invalid_request(format!("emailCode found no email address at {}", self.email))),
-        };
+            Some(Value::String(s)) => plain_address(s),
+            _ => None,
+        }
+        .ok_or_else(|| Error::invalid_request(format!("emailCode found no plain email address (user@domain) at {}", self.email)))?;
         let store = engine.store.as_ref();
         let now = now_secs();
-        let sends = match store.record(CODE, run.execution_id)? {
-            Some(previous) => previous["sends"].as_u64().unwrap_or(0),
-            None => 0,
-        };
-        if sends >= MAX_SENDS {
+        // Counted apart from the code, which a verify deletes.
+        if store.hit(SENDS, run.execution_id, now + engine.config.execution_ttl)? > MAX_SENDS {
             return Err(Error::new(ErrorCode::RateLimited, "too many codes were sent to this sign-in; start again"));
+        }
+        if store.hit(ADDRESS_SENDS, &address_id(&to, now), now - now % HOUR + HOUR)? > MAX_SENDS_PER_ADDRESS {
+            return Err(Error::new(ErrorCode::RateLimited, "too many codes were sent to this address; try again later"));
         }
         let code = new_code()?;
         // The record outlives the code by an hour, so a late answer is told
         // "expired" rather than "never sent".
-        let record = json!({"email": to, "digest": digest(run.execution_id, &code), "expiresAt": now + self.ttl_seconds, "sends": sends + 1});
+        let record = json!({"email": to, "digest": digest(run.execution_id, &code), "expiresAt": now + self.ttl_seconds});
         store.put_record(CODE, run.execution_id, &record, Some(now + self.ttl_seconds + 3600))?;
         store.delete_record(ATTEMPTS, run.execution_id)?;
         let minutes = self.ttl_seconds.div_ceil(60).to_string();
@@ -162,7 +186,8 @@ impl EmailCodeStep {
         let now = now_secs();
         let typed = match run.ctx.get(&self.code) {
             Some(Value::String(s)) => s.trim().to_owned(),
-            Some(Value::Number(n)) => n.to_string(),
+            // A client that sent the code as a number lost its leading zeros.
+            Some(Value::Number(n)) => n.as_u64().filter(|n| *n < 1_000_000).map(|n| format!("{n:06}")).unwrap_or_default(),
             _ => String::new(),
         };
         let record = store.record(CODE, run.execution_id)?.ok_or_else(|| invalid("no code was sent to this sign-in, or it was used"))?;
@@ -171,15 +196,21 @@ impl EmailCodeStep {
             store.delete_record(CODE, run.execution_id)?;
             return Err(Error::new(ErrorCode::ExpiredCode, "the code expired; ask for a new one"));
         }
+        let address = record["email"].as_str().unwrap_or_default().to_owned();
         // Counted before it is checked: parallel guesses cannot exceed the limit.
         let attempts = store.hit(ATTEMPTS, run.execution_id, expires)?;
         if attempts > self.max_attempts {
             store.delete_record(CODE, run.execution_id)?;
             return Err(invalid("too many wrong codes; ask for a new one"));
         }
+        if store.record(ADDRESS_FAILURES, &address_id(&address, now))?.and_then(|v| v.as_u64()).unwrap_or(0) >= MAX_FAILURES_PER_ADDRESS {
+            store.delete_record(CODE, run.execution_id)?;
+            return Err(Error::new(ErrorCode::RateLimited, "too many wrong codes for this address; try again later"));
+        }
         let expected = record["digest"].as_str().unwrap_or_default();
         let matches = typed.len() == 6 && aws_lc_rs::constant_time::verify_slices_are_equal(digest(run.execution_id, &typed).as_bytes(), expected.as_bytes()).is_ok();
         if !matches {
+            store.hit(ADDRESS_FAILURES, &address_id(&address, now), now - now % HOUR + HOUR)?;
             if attempts >= self.max_attempts {
                 store.delete_record(CODE, run.execution_id)?;
             }
@@ -188,7 +219,6 @@ impl EmailCodeStep {
         // Single use: a second verify of this code finds nothing.
         store.delete_record(CODE, run.execution_id)?;
         store.delete_record(ATTEMPTS, run.execution_id)?;
-        let address = record["email"].as_str().unwrap_or_default().to_owned();
         run.ctx.set("emailCode.verified", Value::String(address.clone()))?;
         let ctx = &mut *run.ctx;
         let current = ctx.get(&format!("{INTERNAL}.userId")).and_then(Value::as_str).map(str::to_owned);
@@ -199,6 +229,15 @@ impl EmailCodeStep {
         };
         if let Some(u) = user.as_mut() {
             if u.email.as_deref() == Some(address.as_str()) && !u.verified_email {
+                // The address's owner proves it for the first time. A
+                // password set before, by someone who never proved the
+                // address (this execution did not sign in with it), may be
+                // an account pre-registered by an attacker: it is removed,
+                // so only the owner's own credentials remain.
+                let signed_in_here = current.as_deref() == Some(u.user_id.as_str());
+                if !signed_in_here {
+                    store.set_password_hash(&u.user_id, None, None)?;
+                }
                 u.verified_email = true;
                 u.updated_time = now;
                 store.update_user(u)?;

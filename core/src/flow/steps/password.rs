@@ -143,14 +143,11 @@ impl StepType for PasswordStep {
         Ok(Next::Step(self.next.clone()))
     }
 
+    /// The login id only: a password comes from a screen answer, never
+    /// from a flow start's input (which is stored with the execution).
     fn form_inputs(&self, names: &mut BTreeSet<String>) {
         if let Some(name) = self.login_id.strip_prefix("form.") {
             names.insert(name.to_owned());
-        }
-        for path in self.password_paths() {
-            if let Some(name) = path.strip_prefix("form.") {
-                names.insert(name.to_owned());
-            }
         }
     }
 }

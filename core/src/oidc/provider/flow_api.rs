@@ -175,7 +175,7 @@ impl Provider {
         }
         let result = self.engine.next(&execution, &step, &interaction, input).await;
         if let (Some(ip), Ok(r)) = (&ip, &result) {
-            if r.error.as_ref().is_some_and(|e| matches!(e.code, ErrorCode::InvalidCredentials | ErrorCode::UserLocked)) {
+            if r.error.as_ref().is_some_and(|e| matches!(e.code, ErrorCode::InvalidCredentials | ErrorCode::UserLocked | ErrorCode::InvalidCode)) {
                 // Over the limit shows on the next answer; this one stands.
                 let _ = self.count("password_failures", ip, u64::MAX, "");
             }
