@@ -1,6 +1,7 @@
 //! `{{name}}` placeholders in text: the one splitter behind connector
-//! templates (`flow::template`) and message templates (`messaging`). Each
-//! caller decides what a name means and how a value is escaped.
+//! templates (`flow::template`) and message templates (`messaging`), and the
+//! HTML escaping of the values that land in pages and mail. Each caller
+//! decides what a name means and how a value is escaped.
 
 /// A piece of a template: literal text, or the name inside `{{ }}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,4 +32,20 @@ pub(crate) fn split(text: &str) -> Result<Vec<Part<'_>>, &'static str> {
         out.push(Part::Text(rest));
     }
     Ok(out)
+}
+
+/// Escapes text for HTML element content and quoted attributes.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }

@@ -24,6 +24,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("store", &["crate::users", "crate::flow", "crate::oidc", "crate::project", "crate::connectors"]),
     ("users", &["crate::flow", "crate::oidc", "crate::project"]),
     ("connectors", &["crate::flow", "crate::oidc", "crate::project", "crate::store"]),
+    ("messaging", &["crate::store", "crate::user", "crate::users", "crate::flow", "crate::oidc", "crate::project", "crate::credentials"]),
     ("credentials", &["crate::store", "crate::user", "crate::users", "crate::flow", "crate::oidc", "crate::project", "crate::jose"]),
     ("flow", &["crate::oidc", "crate::project"]),
     ("oidc/client", &["crate::oidc::provider", "crate::flow", "crate::store", "crate::project", "super::super::provider"]),

@@ -11,7 +11,7 @@
 mod smtp;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::placeholders::{split, Part};
+use crate::placeholders::{html_escape, split, Part};
 use serde_json::{Map, Value};
 use std::time::Duration;
 
@@ -160,20 +160,6 @@ fn mask(address: &str) -> String {
     }
 }
 
-fn html_escape(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 impl EmailSettings {
     /// `email` from the project file; `None` when the project has none.

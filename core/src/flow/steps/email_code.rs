@@ -242,17 +242,7 @@ impl EmailCodeStep {
                 u.updated_time = now;
                 store.update_user(u)?;
             }
-            let amr_path = format!("{INTERNAL}.amr");
-            let mut amr: Vec<Value> = match ctx.get(&amr_path) {
-                Some(Value::Array(a)) if current.as_deref() == Some(u.user_id.as_str()) => a.clone(),
-                _ => Vec::new(),
-            };
-            if !amr.iter().any(|m| m == "otp") {
-                amr.push(json!("otp"));
-            }
-            ctx.set("user", u.to_json())?;
-            ctx.set(&format!("{INTERNAL}.userId"), u.user_id.clone().into())?;
-            ctx.set(&amr_path, Value::Array(amr))?;
+            super::sign_in_user(ctx, u, "otp")?;
         }
         Ok(())
     }

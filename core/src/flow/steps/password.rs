@@ -9,7 +9,6 @@ use super::prelude::*;
 use crate::flow::engine::INTERNAL;
 use crate::ids::now_secs;
 use crate::users::password as passwords;
-use serde_json::json;
 
 /// What a `password` step does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,20 +125,7 @@ impl StepType for PasswordStep {
                 store.user(&user_id)?.ok_or_else(|| Error::new(ErrorCode::UserNotFound, "the flow's user no longer exists"))?
             }
         };
-        // `amr` (RFC 8176) lists what this execution verified for this user:
-        // a different user starts the list again.
-        let amr_path = format!("{INTERNAL}.amr");
-        let same_user = ctx.get(&format!("{INTERNAL}.userId")).and_then(Value::as_str) == Some(user.user_id.as_str());
-        let mut amr: Vec<Value> = match ctx.get(&amr_path) {
-            Some(Value::Array(a)) if same_user => a.clone(),
-            _ => Vec::new(),
-        };
-        if !amr.iter().any(|m| m == "pwd") {
-            amr.push(json!("pwd"));
-        }
-        ctx.set("user", user.to_json())?;
-        ctx.set(&format!("{INTERNAL}.userId"), user.user_id.clone().into())?;
-        ctx.set(&amr_path, Value::Array(amr))?;
+        super::sign_in_user(ctx, &user, "pwd")?;
         Ok(Next::Step(self.next.clone()))
     }
 

@@ -153,20 +153,7 @@ impl HttpResponse {
 }
 
 /// Escapes text for HTML element content and quoted attributes.
-pub fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::placeholders::html_escape;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
