@@ -1,9 +1,11 @@
-// Passwords on the hosted login page in a real browser (headless Chromium):
-// sign up with a password through an authorization request, get a code
-// whose id_token says amr ["pwd"], then sign in again in a fresh browser,
-// first with a wrong password (the page says why and stays), then right.
-// The flow is tests/flows/password.json, shared with the Python and Node
-// suites.
+// Passwords and email codes on the hosted login page in a real browser
+// (headless Chromium): sign up with a password through an authorization
+// request, get a code whose id_token says amr ["pwd"], then sign in again in
+// a fresh browser, first with a wrong password (the page says why and
+// stays), then right; and sign in by a code mailed through the console
+// transport (read from idflow serve's terminal). The flows are
+// tests/flows/password.json and email-code.json, shared with the Python and
+// Node suites.
 //
 // Needs /usr/bin/chromium (or $CHROMIUM_PATH). Without it the tests are
 // skipped, unless CI=true, where a missing browser is a failure.
@@ -37,11 +39,13 @@ before(async () => {
   server = await startServerWithProject({
     projectId: 'pw',
     baseUrl: 'http://127.0.0.1:9', // replaced by the server's own URL
-    flows: [path.join(FLOWS, 'password.json')],
+    flows: [path.join(FLOWS, 'password.json'), path.join(FLOWS, 'email-code.json')],
     passwords: { minLength: 10, hashing: { memoryKiB: 8192, iterations: 1 }, lockout: { maxFailures: 5 } },
-    applications: [{
-      clientId: 'pw-app', public: true, redirectUris: [callback.url], grantTypes: ['authorization_code'], flow: 'password',
-    }],
+    email: { transport: 'console', from: 'idflow e2e <no-reply@idflow.invalid>' },
+    applications: [
+      { clientId: 'pw-app', public: true, redirectUris: [callback.url], grantTypes: ['authorization_code'], flow: 'password' },
+      { clientId: 'code-app', public: true, redirectUris: [callback.url], grantTypes: ['authorization_code'], flow: 'email-code' },
+    ],
   });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -55,9 +59,9 @@ after(async () => {
   if (server) assert.deepEqual(await stopServer(server), { code: 0, signal: null });
 });
 
-/** An authorization request for pw-app; resolves to what the callback needs. */
-async function authorize() {
-  const config = await client.discovery(new URL(server.issuer), 'pw-app', undefined, client.None(), insecure);
+/** An authorization request for `clientId`; resolves to what the callback needs. */
+async function authorize(clientId = 'pw-app') {
+  const config = await client.discovery(new URL(server.issuer), clientId, undefined, client.None(), insecure);
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const nonce = client.randomNonce();
@@ -111,4 +115,32 @@ test('sign up and sign in with a password on the hosted page; amr is pwd', { ski
   });
   assert.equal(tokens2.claims().sub, tokens.claims().sub);
   assert.deepEqual(tokens2.claims().amr, ['pwd']);
+});
+
+test('sign in by a code mailed to the address (console transport); amr is otp', { skip, timeout: 90000 }, async (t) => {
+  const req = await authorize('code-app');
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const page = await context.newPage();
+  await page.goto(req.url.href);
+  const field = page.getByLabel('Email');
+  await field.waitFor({ state: 'visible', timeout: 10000 });
+  await field.fill('cody@example.com');
+  const seen = server.stderr.length;
+  await page.getByRole('button', { name: 'Email me a code' }).click();
+  await page.getByLabel('Code').waitFor({ state: 'visible', timeout: 10000 });
+  let code = null;
+  for (let i = 0; i < 50 && !code; i++) {
+    code = /to c\*\*\*@example\.com: Your sign-in code: (\d{6})/.exec(server.stderr.slice(seen))?.[1];
+    if (!code) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(code, `the console transport printed the code: ${server.stderr.slice(seen)}`);
+  assert.doesNotMatch(server.stderr, /cody@example\.com/, 'the terminal shows a masked address');
+  await page.getByLabel('Code').fill(code);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL((u) => u.href.startsWith(`${callback.url}?`), { timeout: 20000 });
+  const tokens = await client.authorizationCodeGrant(req.config, new URL(page.url()), {
+    pkceCodeVerifier: req.verifier, expectedState: req.state, expectedNonce: req.nonce,
+  });
+  assert.deepEqual(tokens.claims().amr, ['otp']);
 });
