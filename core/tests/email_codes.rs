@@ -231,3 +231,32 @@ async fn addresses_are_plain_and_mail_floods_are_bounded() {
     assert_eq!(r.error.unwrap().code, ErrorCode::RateLimited);
     assert_eq!(smtp.messages().len(), 10);
 }
+
+/// A message template may greet the flow's user by name.
+#[tokio::test]
+async fn templates_fill_the_flow_users_fields() {
+    let smtp = SmtpServer::start().await;
+    let flow = json!({"id": "step-up", "start": "ask", "steps": {
+        "ask": {"type": "screen", "inputs": [{"name": "email", "type": "email"}, {"name": "password", "type": "password"}], "next": "pw"},
+        "pw": {"type": "password", "action": "signIn", "next": "send"},
+        "send": {"type": "emailCode", "action": "send", "next": "enter"},
+        "enter": {"type": "screen", "inputs": [{"name": "code", "type": "text"}], "next": "verify"},
+        "verify": {"type": "emailCode", "action": "verify", "next": "done"},
+        "done": {"type": "end"}}});
+    let p = project(&smtp, |d| {
+        d["flows"] = json!([flow]);
+        d["email"]["templates"] = json!({"code": {"subject": "Hi {{user.givenName}}: {{code}}"}});
+    });
+    let key = Key::generate(Algorithm::ES256, None).unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let engine = p.engine(key.clone(), store.clone()).unwrap();
+    let user = idflow::users::create_user(store.as_ref(), "ann@example.com", &obj(json!({"givenName": "Ann"}))).unwrap();
+    idflow::users::password::set(store.as_ref(), engine.passwords(), &user.user_id, "a long enough secret".into()).await.unwrap();
+    let s = engine.start("step-up", Map::new(), None).await.unwrap();
+    let r = engine.next(&s.execution_id, "ask", "submit", obj(json!({"email": "ann@example.com", "password": "a long enough secret"}))).await.unwrap();
+    assert_eq!(r.step_id.as_deref(), Some("enter"), "{:?}", r.error);
+    let code = smtp.last_code().await;
+    assert!(smtp.messages().last().unwrap().contains(&format!("Subject: Hi Ann: {code}")));
+    let done = engine.next(&s.execution_id, "enter", "submit", obj(json!({"code": code}))).await.unwrap();
+    assert_eq!(amr(&key, &done), json!(["pwd", "otp", "mfa"]), "a password then a code: two factors");
+}

@@ -101,10 +101,10 @@ def test_a_code_resets_a_password(engine, inbox):
 
 def test_templates_that_name_what_they_cannot_fill_are_refused():
     doc = json.loads((FLOWS / "password-project.json").read_text())
-    doc["email"] = {"transport": "console", "from": "a@example.com", "templates": {"code": {"text": "Hello {{user.name}}"}}}
+    doc["email"] = {"transport": "console", "from": "a@example.com", "templates": {"code": {"text": "Hello {{user.password}}"}}}
     with pytest.raises(idflow.ConfigError) as e:
         idflow.FlowEngine(json.dumps(doc), key=idflow.Key.generate("ES256"), base_dir=str(FLOWS))
-    assert "{{user.name}}" in str(e.value)
+    assert "{{user.password}}" in str(e.value)
     doc["email"] = {"transport": "console", "from": "a@example.com"}
     doc["baseUrl"] = "https://auth.example.com"
     with pytest.raises(idflow.ConfigError):

@@ -51,8 +51,22 @@ pub(crate) const TEMPLATE_FIELDS: [&str; 3] = ["subject", "text", "html"];
 const TEMPLATES: [&str; 1] = ["code"];
 
 /// What a code message may say: `{{code}}`, `{{email}}`, `{{minutes}}`
-/// (how long the code lives) and `{{project}}` (the project id).
-pub const CODE_PLACEHOLDERS: [&str; 4] = ["code", "email", "minutes", "project"];
+/// (how long the code lives), `{{project}}` (the project id), and the
+/// flow's user's `{{user.name}}`, `{{user.givenName}}`, `{{user.familyName}}`,
+/// `{{user.nickname}}`, `{{user.preferredUsername}}` and `{{user.locale}}`
+/// (empty when the flow has no user yet, or the user has no such field).
+pub const CODE_PLACEHOLDERS: [&str; 10] = [
+    "code",
+    "email",
+    "minutes",
+    "project",
+    "user.name",
+    "user.givenName",
+    "user.familyName",
+    "user.nickname",
+    "user.preferredUsername",
+    "user.locale",
+];
 
 fn default_code_template() -> MessageTemplate {
     MessageTemplate {
@@ -240,9 +254,11 @@ mod tests {
 
     #[test]
     fn templates_name_only_what_they_can_fill_and_escape_html() {
-        let bad = json!({"transport": "console", "from": "a@example.com", "templates": {"code": {"text": "Hi {{user.name}}: {{code}}"}}});
+        let bad = json!({"transport": "console", "from": "a@example.com", "templates": {"code": {"text": "Hi {{user.password}}: {{code}}"}}});
         let e = EmailSettings::from_json(Some(&bad), "http://127.0.0.1").unwrap_err();
-        assert!(e.message.contains("email.templates.code.text") && e.message.contains("{{user.name}}"), "{e}");
+        assert!(e.message.contains("email.templates.code.text") && e.message.contains("{{user.password}}"), "{e}");
+        let named = json!({"transport": "console", "from": "a@example.com", "templates": {"code": {"text": "Hi {{user.givenName}}: {{code}}"}}});
+        assert!(EmailSettings::from_json(Some(&named), "http://127.0.0.1").is_ok());
         for (bad, needle) in [
             (json!({"transport": "console", "from": "a@example.com", "templates": {"code": {"subject": "{{code"}}}), "closing"),
             (json!({"transport": "carrier-pigeon", "from": "a@example.com"}), "carrier-pigeon"),

@@ -174,7 +174,13 @@ impl EmailCodeStep {
         store.delete_record(ATTEMPTS, run.execution_id)?;
         let minutes = self.ttl_seconds.div_ceil(60).to_string();
         let project = engine.config.audience.clone();
-        let vars = [("code", code.as_str()), ("email", to.as_str()), ("minutes", minutes.as_str()), ("project", project.as_str())];
+        let user = run.ctx.get("user").cloned().unwrap_or(Value::Null);
+        let user_fields: Vec<(&str, String)> = crate::messaging::CODE_PLACEHOLDERS
+            .iter()
+            .filter_map(|p| p.strip_prefix("user.").map(|f| (*p, user[f].as_str().unwrap_or_default().to_owned())))
+            .collect();
+        let mut vars = vec![("code", code.as_str()), ("email", to.as_str()), ("minutes", minutes.as_str()), ("project", project.as_str())];
+        vars.extend(user_fields.iter().map(|(k, v)| (*k, v.as_str())));
         email.send(&to, &email.code_template, &vars).await?;
         run.ctx.set("emailCode.sentTo", Value::String(to))?;
         Ok(())

@@ -1,0 +1,99 @@
+package dev.idflow
+
+import kotlinx.coroutines.runBlocking
+import kotlinx.serialization.json.jsonObject
+import kotlinx.serialization.json.jsonPrimitive
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Test
+import java.io.File
+import java.io.IOException
+import java.net.InetAddress
+import java.net.ServerSocket
+import java.util.Collections
+import kotlin.concurrent.thread
+
+/** A small SMTP server on 127.0.0.1 (no TLS) that keeps each message's text. */
+class SmtpInbox : AutoCloseable {
+    private val server = ServerSocket(0, 50, InetAddress.getLoopbackAddress())
+    val port: Int get() = server.localPort
+    val messages: MutableList<String> = Collections.synchronizedList(mutableListOf())
+
+    init {
+        thread(isDaemon = true) {
+            while (!server.isClosed) {
+                val socket = try { server.accept() } catch (e: IOException) { break }
+                thread(isDaemon = true) {
+                    socket.use { s ->
+                        val reader = s.getInputStream().bufferedReader()
+                        val writer = s.getOutputStream().bufferedWriter()
+                        fun reply(line: String) {
+                            writer.write(line + "\r\n")
+                            writer.flush()
+                        }
+                        reply("220 127.0.0.1 ESMTP test")
+                        while (true) {
+                            val line = reader.readLine() ?: break
+                            when (line.substringBefore(' ').uppercase()) {
+                                "DATA" -> {
+                                    reply("354 end with .")
+                                    val text = StringBuilder()
+                                    while (true) {
+                                        val l = reader.readLine() ?: break
+                                        if (l == ".") break
+                                        text.append(l).append('\n')
+                                    }
+                                    messages.add(text.toString())
+                                    reply("250 queued")
+                                }
+                                "QUIT" -> {
+                                    reply("221 bye")
+                                    break
+                                }
+                                else -> reply("250 ok")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fun lastCode(): String = Regex("Subject: .*?(\\d{6})").find(messages.last())!!.groupValues[1]
+
+    override fun close() = server.close()
+}
+
+/** Email one-time codes through tests/flows/email-code.json, as Rust, Python and Node run it. */
+class EmailCodeTest {
+    private fun field(json: String, vararg path: String): String {
+        var e = Vectors.json(json)
+        for (p in path) e = e.jsonObject[p]!!
+        return e.jsonPrimitive.content
+    }
+
+    @Test
+    fun aMailedCodeSignsInOnceAndWrongCodesAreRefused(): Unit = runBlocking {
+        SmtpInbox().use { inbox ->
+            val dir = File("../tests/flows")
+            val project = File(dir, "password-project.json").readText().replace(
+                "\"flows\": [\"password.json\", \"change-password.json\"],",
+                "\"flows\": [\"email-code.json\"], \"email\": {\"transport\": \"smtp\", \"from\": \"no-reply@example.com\", " +
+                    "\"smtp\": {\"host\": \"127.0.0.1\", \"port\": ${inbox.port}, \"tls\": \"none\"}},",
+            )
+            FlowEngine(project, Key.generate("ES256"), dir.path).use { engine ->
+                val started = engine.start("email-code")
+                val execution = field(started, "executionId")
+                val asked = engine.next(execution, "ask", "send", """{"email":"kim@example.com"}""")
+                assertEquals("enter", field(asked, "stepId"))
+                val code = inbox.lastCode()
+                val wrong = if (code == "000000") "000001" else "000000"
+                val refused = engine.next(execution, "enter", "signIn", """{"code":"$wrong"}""")
+                assertEquals("invalid_code", field(refused, "error", "code"))
+                val done = engine.next(execution, "enter", "signIn", """{"code":"$code"}""")
+                assertEquals("completed", field(done, "status"))
+                val user = Vectors.json(engine.searchUsers("kim@example.com")) as kotlinx.serialization.json.JsonArray
+                assertEquals("true", user[0].jsonObject["verifiedEmail"]!!.jsonPrimitive.content)
+            }
+        }
+    }
+}
