@@ -260,3 +260,40 @@ async fn templates_fill_the_flow_users_fields() {
     let done = engine.next(&s.execution_id, "enter", "submit", obj(json!({"code": code}))).await.unwrap();
     assert_eq!(amr(&key, &done), json!(["pwd", "otp", "mfa"]), "a password then a code: two factors");
 }
+
+/// `auth.*` tells a condition what this execution verified and what the user
+/// has: tests/flows/step-up.json steps a password sign-in up to a mailed
+/// code, and lets the user through once `mfa` is among the methods.
+#[tokio::test]
+async fn conditions_read_what_was_verified_and_what_the_user_has() {
+    let smtp = SmtpServer::start().await;
+    let p = project(&smtp, |d| d["flows"] = json!(["step-up.json"]));
+    let key = Key::generate(Algorithm::ES256, None).unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let engine = p.engine(key.clone(), store.clone()).unwrap();
+    let user = idflow::users::create_user(store.as_ref(), "ann@example.com", &Map::new()).unwrap();
+    idflow::users::password::set(store.as_ref(), engine.passwords(), &user.user_id, "a long enough secret".into()).await.unwrap();
+    let s = engine.start("step-up", Map::new(), None).await.unwrap();
+    let r = engine.next(&s.execution_id, "ask", "submit", obj(json!({"email": "ann@example.com", "password": "a long enough secret"}))).await.unwrap();
+    assert_eq!(r.step_id.as_deref(), Some("enter"), "a password alone is stepped up: {:?}", r.error);
+    let kept = store.execution(&s.execution_id).unwrap().unwrap();
+    assert_eq!(kept.context["auth"], json!({"methods": ["pwd"], "enrolled": {"password": true, "verifiedEmail": false}}));
+    let done = engine.next(&s.execution_id, "enter", "submit", obj(json!({"code": smtp.last_code().await}))).await.unwrap();
+    assert_eq!(done.status, FlowStatus::Completed, "{:?}", done.error);
+    assert_eq!(amr(&key, &done), json!(["pwd", "otp", "mfa"]));
+    assert!(store.user(&user.user_id).unwrap().unwrap().verified_email);
+}
+
+/// A flow cannot write `auth.*` itself: no step or input path can reach it,
+/// and a flow start's input cannot either.
+#[tokio::test]
+async fn a_flow_start_cannot_claim_verified_methods() {
+    let smtp = SmtpServer::start().await;
+    let p = project(&smtp, |d| d["flows"] = json!(["step-up.json"]));
+    let key = Key::generate(Algorithm::ES256, None).unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let engine = p.engine(key, store.clone()).unwrap();
+    let s = engine.start("step-up", obj(json!({"auth": {"methods": ["mfa"]}, "auth.methods": ["mfa"]})), None).await.unwrap();
+    let kept = store.execution(&s.execution_id).unwrap().unwrap();
+    assert!(kept.context.get("auth").is_none(), "{}", kept.context);
+}

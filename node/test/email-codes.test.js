@@ -37,7 +37,7 @@ async function startInbox() {
 
 function engine(inbox) {
   const doc = JSON.parse(fs.readFileSync(path.join(FLOWS, 'password-project.json'), 'utf8'))
-  doc.flows = ['email-code.json', 'password.json']
+  doc.flows = ['email-code.json', 'password.json', 'step-up.json']
   doc.email = { transport: 'smtp', from: 'Example <no-reply@example.com>', smtp: { host: '127.0.0.1', port: inbox.port, tls: 'none' } }
   return new FlowEngine(JSON.stringify(doc), Key.generate('ES256'), { baseDir: FLOWS })
 }
@@ -76,4 +76,18 @@ test('a code resets a forgotten password', async (t) => {
   assert.equal(done.status, 'completed')
   const again = await e.start('password')
   assert.equal((await e.next(again.executionId, 'welcome', 'signIn', { email: 'pat@example.com', password: 'a new long password' })).status, 'completed')
+})
+
+test('a password sign-in is stepped up to a mailed code (tests/flows/step-up.json)', async (t) => {
+  const inbox = await startInbox()
+  t.after(() => inbox.close())
+  const e = engine(inbox)
+  const user = await e.createUser('ann@example.com')
+  await e.setPassword(user.userId, 'a long enough secret')
+  const s = await e.start('step-up')
+  const r = await e.next(s.executionId, 'ask', 'submit', { email: 'ann@example.com', password: 'a long enough secret' })
+  assert.equal(r.stepId, 'enter')
+  const done = await e.next(s.executionId, 'enter', 'submit', { code: inbox.lastCode() })
+  assert.equal(done.status, 'completed')
+  assert.deepEqual(jwt.decodeUnverified(done.authInfo.sessionJwt).claims.amr, ['pwd', 'otp', 'mfa'])
 })

@@ -44,7 +44,7 @@ def inbox():
 @pytest.fixture
 def engine(inbox):
     doc = json.loads((FLOWS / "password-project.json").read_text())
-    doc["flows"] = ["email-code.json", "password.json"]
+    doc["flows"] = ["email-code.json", "password.json", "step-up.json"]
     doc["email"] = {
         "transport": "smtp",
         "from": "Example <no-reply@example.com>",
@@ -97,6 +97,18 @@ def test_a_code_resets_a_password(engine, inbox):
     assert done["status"] == "completed", done
     pw = engine.start("password")
     assert engine.next(pw["executionId"], "welcome", "signIn", {"email": "pat@example.com", "password": "a new long password"})["status"] == "completed"
+
+
+def test_a_password_sign_in_is_stepped_up_to_a_mailed_code(engine, inbox):
+    # tests/flows/step-up.json: a condition on auth.methods sends a code
+    # until two methods verified; the session then says pwd, otp and mfa.
+    engine.set_password(engine.create_user("ann@example.com")["userId"], "a long enough secret")
+    s = engine.start("step-up")
+    r = engine.next(s["executionId"], "ask", "submit", {"email": "ann@example.com", "password": "a long enough secret"})
+    assert r["status"] == "waiting" and r["stepId"] == "enter", r
+    done = engine.next(s["executionId"], "enter", "submit", {"code": inbox.last_code()})
+    assert done["status"] == "completed", done
+    assert idflow.jwt.decode_unverified(done["authInfo"]["sessionJwt"])["claims"]["amr"] == ["pwd", "otp", "mfa"]
 
 
 def test_templates_that_name_what_they_cannot_fill_are_refused():

@@ -277,6 +277,7 @@ impl FlowEngine {
                 // The upstream authenticated the user; nothing here verified
                 // a credential, so no RFC 8176 method is named.
                 ctx.set(&format!("{INTERNAL}.amr"), json!([]))?;
+                super::steps::describe_auth(&mut ctx, self.store.as_ref(), &user)?;
                 ctx.set(&format!("oauth.{provider}.claims"), Value::Object(claims))?;
                 next.clone()
             }

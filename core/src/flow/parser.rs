@@ -12,7 +12,7 @@ pub const RESERVED_CLAIMS: [&str; 14] =
     ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "amr", "acr", "azp", "auth_time", "nonce", "sid", "tenants"];
 
 /// Roots a context path may start with.
-const PATH_ROOTS: [&str; 8] = ["form", "connectors", "connectorResponses", "user", "request", "claims", "oauth", "emailCode"];
+const PATH_ROOTS: [&str; 9] = ["form", "connectors", "connectorResponses", "user", "request", "claims", "oauth", "emailCode", "auth"];
 
 /// One problem in a flow: where (step id, field) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -43,7 +43,7 @@ mod prelude {
 /// Makes `user` the flow's user, verified by `method` (an RFC 8176 `amr`
 /// value): the methods already verified for this user in this execution are
 /// kept, and a different user starts the list again.
-pub(crate) fn sign_in_user(ctx: &mut Context, user: &crate::user::User, method: &str) -> Result<()> {
+pub(crate) fn sign_in_user(ctx: &mut Context, store: &dyn crate::store::Store, user: &crate::user::User, method: &str) -> Result<()> {
     use super::engine::INTERNAL;
     let amr_path = format!("{INTERNAL}.amr");
     let same_user = ctx.get(&format!("{INTERNAL}.userId")).and_then(serde_json::Value::as_str) == Some(user.user_id.as_str());
@@ -56,7 +56,18 @@ pub(crate) fn sign_in_user(ctx: &mut Context, user: &crate::user::User, method: 
     }
     ctx.set("user", user.to_json())?;
     ctx.set(&format!("{INTERNAL}.userId"), user.user_id.clone().into())?;
-    ctx.set(&amr_path, serde_json::Value::Array(amr))
+    ctx.set(&amr_path, serde_json::Value::Array(amr))?;
+    describe_auth(ctx, store, user)
+}
+
+/// `auth.*`, which conditions read (steps cannot write it): `auth.methods`,
+/// what this execution verified for its user (the `amr` it would get, `mfa`
+/// included), and `auth.enrolled.password` / `auth.enrolled.verifiedEmail`,
+/// what the user has, for step-up and "set a password?" branches.
+pub(crate) fn describe_auth(ctx: &mut Context, store: &dyn crate::store::Store, user: &crate::user::User) -> Result<()> {
+    let methods = super::issue::verified_methods(ctx);
+    let password = store.password_hash(&user.user_id)?.is_some();
+    ctx.set("auth", serde_json::json!({"methods": methods, "enrolled": {"password": password, "verifiedEmail": user.verified_email}}))
 }
 
 /// Where a flow goes after a step.

@@ -102,6 +102,7 @@ impl StepType for PasswordStep {
                 passwords::unlock(store, login_id)?;
             }
             ctx.set("user", user.to_json())?;
+            super::describe_auth(ctx, store, &user)?;
             return Ok(Next::Step(self.next.clone()));
         }
         let password = text(ctx, &self.password, "password")?;
@@ -125,7 +126,7 @@ impl StepType for PasswordStep {
                 store.user(&user_id)?.ok_or_else(|| Error::new(ErrorCode::UserNotFound, "the flow's user no longer exists"))?
             }
         };
-        super::sign_in_user(ctx, &user, "pwd")?;
+        super::sign_in_user(ctx, store, &user, "pwd")?;
         Ok(Next::Step(self.next.clone()))
     }
 
