@@ -183,6 +183,8 @@ export declare class FlowEngine {
   importPasswordHash(userId: string, hash: string): Promise<null>
   removePassword(userId: string): Promise<null>
   hasPassword(userId: string): Promise<boolean>
+  /** Ends every sign-in of the user made until now: provider sessions, codes, refresh tokens, and access tokens at userinfo. */
+  signOutEverywhere(userId: string): Promise<null>
   /** Clears the failed sign-ins counted against a login id (its lockout). */
   unlockLoginId(loginId: string): Promise<null>
 }

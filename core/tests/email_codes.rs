@@ -202,12 +202,14 @@ async fn the_owner_proving_an_address_removes_a_password_set_by_someone_else() {
     let s = engine.start("password", Map::new(), None).await.unwrap();
     let up = engine.next(&s.execution_id, "welcome", "signUp", obj(json!({"email": "vic@example.com", "password": "attacker's password"}))).await.unwrap();
     assert_eq!(up.status, FlowStatus::Completed);
+    let attacker_signed_in = u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap();
     let execution = ask(&engine, "vic@example.com").await;
     let done = enter(&engine, &execution, "signIn", json!({"code": smtp.last_code().await})).await;
     assert_eq!(done.status, FlowStatus::Completed);
     let user = store.user_by_login_id("vic@example.com").unwrap().unwrap();
     assert!(user.verified_email);
     assert_eq!(store.password_hash(&user.user_id).unwrap(), None, "the pre-registered password is removed");
+    assert!(idflow::users::sessions::sign_in_ended(store.as_ref(), &user.user_id, attacker_signed_in).unwrap(), "and the sign-ins made with it end");
     let s = engine.start("password", Map::new(), None).await.unwrap();
     let attacker = engine.next(&s.execution_id, "welcome", "signIn", obj(json!({"email": "vic@example.com", "password": "attacker's password"}))).await.unwrap();
     assert_eq!(attacker.error.unwrap().code, ErrorCode::InvalidCredentials);

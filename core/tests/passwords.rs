@@ -149,9 +149,13 @@ async fn change_needs_the_current_password_and_the_policy() {
     };
     assert_eq!(shown(&change("not my password", "a brand new secret").await), ErrorCode::InvalidCredentials);
     assert_eq!(shown(&change(PASSWORD, "qwertyuiop").await), ErrorCode::WeakPassword);
+    let user_id = store.user_by_login_id("ann@example.com").unwrap().unwrap().user_id;
+    let before = millis();
+    assert!(!idflow::users::sessions::sign_in_ended(store.as_ref(), &user_id, before).unwrap(), "refused changes sign nobody out");
     let done = change(PASSWORD, "a brand new secret").await;
     assert_eq!(done.status, FlowStatus::Completed, "{:?}", done.error);
     assert_eq!(session_claims(&key, &done)["amr"], json!(["pwd"]));
+    assert!(idflow::users::sessions::sign_in_ended(store.as_ref(), &user_id, before).unwrap(), "earlier sign-ins end with the change");
     assert_eq!(shown(&answer(&engine, "signIn", "ann@example.com", PASSWORD).await), ErrorCode::InvalidCredentials);
     assert_eq!(answer(&engine, "signIn", "ann@example.com", "a brand new secret").await.status, FlowStatus::Completed);
 }
@@ -261,4 +265,8 @@ async fn a_password_given_at_flow_start_is_never_stored() {
         "p": {"type": "password", "action": "signIn", "next": "e"},
         "e": {"type": "end"}}});
     assert!(idflow::flow::validate_flow(&flow.to_string()).iter().any(|p| p.field == "password" && p.message.contains("every screen")));
+}
+
+fn millis() -> u64 {
+    u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap()
 }

@@ -1316,3 +1316,42 @@ async fn implicit_access_tokens_keep_the_claims_request_for_userinfo() {
     let info = userinfo(&p, posted_field(&html, "access_token")).await;
     assert_eq!((info["name"].as_str(), info["email"].as_str()), (Some("imp@example.com"), Some("imp@example.com")));
 }
+
+/// A new password ends every earlier sign-in of the user: whoever held the
+/// old session (a thief, or the person who pre-registered the account)
+/// loses its cookie (`prompt=none`), its unredeemed codes, its refresh
+/// tokens and its access tokens at userinfo. Other users keep theirs, and
+/// a sign-in after the change works.
+#[tokio::test]
+async fn a_new_password_signs_the_user_out_everywhere() {
+    let p = provider();
+    let old = login(&p, "e2e", CB, "openid email offline_access", "vic@example.com").await;
+    let tokens = body(&redeem(&p, "e2e", &old, None).await);
+    let pending = login(&p, "e2e", CB, "openid offline_access", "vic@example.com").await;
+    let other = login(&p, "e2e", CB, "openid offline_access", "bystander@example.com").await;
+    let other_tokens = body(&redeem(&p, "e2e", &other, None).await);
+    let user = p.store().user_by_login_id("vic@example.com").unwrap().unwrap();
+
+    idflow::users::password::set(p.store().as_ref(), p.engine().passwords(), &user.user_id, "a brand new passphrase".into()).await.unwrap();
+
+    assert_eq!(oauth_error(&refresh(&p, tokens["refresh_token"].as_str().unwrap()).await), "invalid_grant");
+    assert_eq!(oauth_error(&redeem(&p, "e2e", &pending, None).await), "invalid_grant", "a code from before the change");
+    let bearer = |at: &str| vec![("Authorization".to_owned(), format!("Bearer {at}"))];
+    let userinfo = p.handle(HttpRequest::new("GET", "/oauth2/v1/userinfo", bearer(tokens["access_token"].as_str().unwrap()), vec![])).await;
+    assert_eq!(userinfo.status, 401);
+    let c = pkce::generate(None).unwrap();
+    let silent = get(&p, &authorize_url("e2e", CB, "openid", Some(&c.challenge), "&prompt=none"), Some(&old.cookie)).await;
+    assert_eq!(query(silent.header("Location").unwrap())["error"], "login_required", "the old cookie no longer signs in");
+
+    // Nobody else is touched, and signing in again works.
+    assert_eq!(refresh(&p, other_tokens["refresh_token"].as_str().unwrap()).await.status, 200);
+    let again = login(&p, "e2e", CB, "openid offline_access", "vic@example.com").await;
+    let fresh = body(&redeem(&p, "e2e", &again, None).await);
+    assert_eq!(refresh(&p, fresh["refresh_token"].as_str().unwrap()).await.status, 200);
+    let silent = get(&p, &authorize_url("e2e", CB, "openid", Some(&c.challenge), "&prompt=none"), Some(&again.cookie)).await;
+    assert!(query(silent.header("Location").unwrap()).contains_key("code"));
+}
+
+async fn refresh(p: &Provider, rt: &str) -> HttpResponse {
+    post_form(p, "/oauth2/v1/token", &[("grant_type", "refresh_token"), ("refresh_token", rt), ("client_id", "e2e")], None).await
+}

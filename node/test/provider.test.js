@@ -87,6 +87,19 @@ test('a code flow through Provider.handle', async () => {
   assert.notEqual(rotated.refresh_token, t2.refresh_token)
 })
 
+test('signing a user out everywhere ends their tokens', async () => {
+  const p = makeProvider()
+  const { code, verifier } = await login(p, 'lost-phone@example.com')
+  const tokens = json(await p.handle('POST', '/oauth2/v1/token', FORM,
+    form({ grant_type: 'authorization_code', code, redirect_uri: CB, client_id: 'e2e', code_verifier: verifier })))
+  const [user] = await p.engine.searchUsers({ text: 'lost-phone@' })
+  await p.engine.signOutEverywhere(user.userId)
+  const refreshed = json(await p.handle('POST', '/oauth2/v1/token', FORM, form({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: 'e2e' })))
+  assert.equal(refreshed.error, 'invalid_grant')
+  assert.equal((await p.handle('GET', '/oauth2/v1/userinfo', { authorization: `Bearer ${tokens.access_token}` })).status, 401)
+  await assert.rejects(p.engine.signOutEverywhere('U-nobody'), { code: 'user_not_found' })
+})
+
 test('users management through the provider engine, and configuration views', async () => {
   const p = makeProvider()
   const user = await p.engine.createUser('ops@example.com', { name: 'Ops' })

@@ -117,6 +117,22 @@ def test_code_flow_through_handle():
     assert info.status == 401 and 'error="invalid_token"' in info.header("WWW-Authenticate")
 
 
+def test_signing_a_user_out_everywhere_ends_their_tokens():
+    provider = make_provider()
+    code, verifier = login(provider, email="lost-phone@example.com")
+    _, tokens = redeem(provider, code, verifier)
+    user = provider.engine.search_users(text="lost-phone@")[0]
+    provider.engine.sign_out_everywhere(user["userId"])
+    headers, body = form({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": "e2e"})
+    r = provider.handle("POST", "/oauth2/v1/token", headers, body)
+    assert r.status == 400 and json.loads(r.body)["error"] == "invalid_grant"
+    info = provider.handle("GET", "/oauth2/v1/userinfo", {"Authorization": "Bearer " + tokens["access_token"]})
+    assert info.status == 401
+    with pytest.raises(idflow.IdflowError) as e:
+        provider.engine.sign_out_everywhere("U-nobody")
+    assert e.value.code == "user_not_found"
+
+
 def test_users_management_and_configuration_views():
     provider = make_provider()
     user = provider.engine.create_user("ops@example.com", {"name": "Ops"})

@@ -181,6 +181,13 @@ impl FlowEngine {
         self.users(env, move |s| idflow::users::password::remove(s, &user_id), |()| Json::Null)
     }
 
+    /// Ends every sign-in of the user made until now: provider sessions,
+    /// codes, refresh tokens, and access tokens at userinfo.
+    #[napi(js_name = "signOutEverywhere", ts_return_type = "Promise<null>")]
+    pub fn sign_out_everywhere<'env>(&self, env: &'env Env, user_id: String) -> napi::Result<PromiseRaw<'env, Json>> {
+        self.users(env, move |s| idflow::users::sessions::sign_out_everywhere(s, &user_id), |()| Json::Null)
+    }
+
     #[napi(js_name = "hasPassword", ts_return_type = "Promise<boolean>")]
     pub fn has_password<'env>(&self, env: &'env Env, user_id: String) -> napi::Result<PromiseRaw<'env, Json>> {
         self.users(env, move |s| idflow::users::password::has_password(s, &user_id), Json::Bool)

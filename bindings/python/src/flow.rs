@@ -178,6 +178,13 @@ impl PyFlowEngine {
         py.detach(|| guard(|| idflow::users::password::remove(store.as_ref(), user_id))).py()
     }
 
+    /// Ends every sign-in of the user made until now: provider sessions,
+    /// codes, refresh tokens, and access tokens at userinfo.
+    fn sign_out_everywhere(&self, py: Python<'_>, user_id: &str) -> PyResult<()> {
+        let store = self.inner.store().clone();
+        py.detach(|| guard(|| idflow::users::sessions::sign_out_everywhere(store.as_ref(), user_id))).py()
+    }
+
     fn has_password(&self, py: Python<'_>, user_id: &str) -> PyResult<bool> {
         let store = self.inner.store().clone();
         py.detach(|| guard(|| idflow::users::password::has_password(store.as_ref(), user_id))).py()

@@ -98,6 +98,13 @@ impl FlowEngine {
         crate::error::guard(|| idflow::users::password::remove(store.as_ref(), &user_id))
     }
 
+    /// Ends every sign-in of the user made until now: provider sessions,
+    /// codes, refresh tokens, and access tokens at userinfo.
+    pub async fn sign_out_everywhere(&self, user_id: String) -> Result<(), crate::IdflowError> {
+        let store = self.inner.store().clone();
+        crate::error::guard(|| idflow::users::sessions::sign_out_everywhere(store.as_ref(), &user_id))
+    }
+
     pub async fn has_password(&self, user_id: String) -> Result<bool, crate::IdflowError> {
         let store = self.inner.store().clone();
         crate::error::guard(|| idflow::users::password::has_password(store.as_ref(), &user_id))

@@ -4,6 +4,7 @@
 
 pub mod password;
 pub mod provision;
+pub mod sessions;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{now_secs, random_id};
@@ -37,7 +38,8 @@ pub fn update_user(store: &dyn Store, user_id: &str, fields: &Map<String, Value>
 }
 
 pub fn delete_user(store: &dyn Store, user_id: &str) -> Result<()> {
-    store.delete_user(user_id)
+    store.delete_user(user_id)?;
+    sessions::forget(store, user_id)
 }
 
 pub fn search_users(store: &dyn Store, query: &UserQuery) -> Result<Vec<User>> {

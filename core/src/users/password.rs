@@ -103,17 +103,20 @@ pub async fn sign_up(store: &dyn Store, settings: &PasswordSettings, login_id: &
 }
 
 /// Sets a user's password (a reset, or an administrator's); the policy
-/// applies.
+/// applies. Every earlier sign-in of the user ends
+/// ([`super::sessions::sign_out_everywhere`]).
 pub async fn set(store: &dyn Store, settings: &PasswordSettings, user_id: &str, password: String) -> Result<()> {
     let user = store.user(user_id)?.ok_or_else(|| Error::new(ErrorCode::UserNotFound, "no user with this user id"))?;
     settings.policy.check(&password, user.login_ids.first().map(String::as_str))?;
     let hash = settings.hashing.hash_async(password).await?;
     store.set_password_hash(user_id, Some(&hash), None)?;
-    Ok(())
+    super::sessions::sign_out_everywhere(store, user_id)
 }
 
 /// Changes a signed-in user's password: the current one must match (a
-/// wrong one counts toward the lockout like a failed sign-in).
+/// wrong one counts toward the lockout like a failed sign-in). Every
+/// earlier sign-in of the user ends, the one that changed it included
+/// (its flow, still running, signs in anew).
 pub async fn change(store: &dyn Store, settings: &PasswordSettings, user_id: &str, current: String, new: String, now: u64) -> Result<()> {
     let user = store.user(user_id)?.ok_or_else(|| Error::new(ErrorCode::UserNotFound, "no user with this user id"))?;
     let login_id = user.login_ids.first().cloned().unwrap_or_default();
@@ -130,7 +133,7 @@ pub async fn change(store: &dyn Store, settings: &PasswordSettings, user_id: &st
         return Err(Error::invalid_request("the password changed meanwhile; try again"));
     }
     store.delete_record(FAILURES, &counter)?;
-    Ok(())
+    super::sessions::sign_out_everywhere(store, user_id)
 }
 
 /// Stores a hash made elsewhere (a migration): Argon2, bcrypt or PBKDF2,
@@ -141,10 +144,11 @@ pub fn import_hash(store: &dyn Store, user_id: &str, hash: &str) -> Result<()> {
     Ok(())
 }
 
-/// Removes a user's password; `user_not_found` when the user is absent.
+/// Removes a user's password and ends every sign-in of the user (whoever
+/// knew it is signed out); `user_not_found` when the user is absent.
 pub fn remove(store: &dyn Store, user_id: &str) -> Result<()> {
     store.set_password_hash(user_id, None, None)?;
-    Ok(())
+    super::sessions::sign_out_everywhere(store, user_id)
 }
 
 /// Whether the user has a password.

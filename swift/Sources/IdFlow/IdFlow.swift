@@ -647,6 +647,12 @@ public protocol FlowEngineProtocol: AnyObject, Sendable {
     func setPassword(userId: String, password: String) async throws 
     
     /**
+     * Ends every sign-in of the user made until now: provider sessions,
+     * codes, refresh tokens, and access tokens at userinfo.
+     */
+    func signOutEverywhere(userId: String) async throws 
+    
+    /**
      * Starts a flow; returns the flow API's answer as JSON text.
      */
     func start(flowId: String, input: String?) async throws  -> String
@@ -886,6 +892,26 @@ open func setPassword(userId: String, password: String)async throws   {
             rustFutureFunc: {
                 uniffi_idflow_uniffi_fn_method_flowengine_set_password(
                         self.uniffiCloneHandle(),FfiConverterString.lower(userId),FfiConverterString.lower(password)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_void,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_void,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+    /**
+     * Ends every sign-in of the user made until now: provider sessions,
+     * codes, refresh tokens, and access tokens at userinfo.
+     */
+open func signOutEverywhere(userId: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_flowengine_sign_out_everywhere(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(userId)
                 )
             },
             pollFunc: ffi_idflow_uniffi_rust_future_poll_void,
@@ -4444,6 +4470,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_flowengine_set_password() != 17882) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_flowengine_sign_out_everywhere() != 1252) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_flowengine_start() != 8090) {

@@ -351,6 +351,11 @@ uint64_t uniffi_idflow_uniffi_fn_method_flowengine_search_users(uint64_t ptr, Ru
 uint64_t uniffi_idflow_uniffi_fn_method_flowengine_set_password(uint64_t ptr, RustBuffer user_id, RustBuffer password
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_SIGN_OUT_EVERYWHERE
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_SIGN_OUT_EVERYWHERE
+uint64_t uniffi_idflow_uniffi_fn_method_flowengine_sign_out_everywhere(uint64_t ptr, RustBuffer user_id
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_START
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_START
 uint64_t uniffi_idflow_uniffi_fn_method_flowengine_start(uint64_t ptr, RustBuffer flow_id, RustBuffer input
@@ -1236,6 +1241,12 @@ uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_search_users(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_SET_PASSWORD
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_SET_PASSWORD
 uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_set_password(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_SIGN_OUT_EVERYWHERE
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_SIGN_OUT_EVERYWHERE
+uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_sign_out_everywhere(void
     
 );
 #endif

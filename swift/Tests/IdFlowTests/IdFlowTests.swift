@@ -131,6 +131,11 @@ final class FlowTests: XCTestCase {
         try await engine.removePassword(userId: userId)
         let removed = try await engine.hasPassword(userId: userId)
         XCTAssertFalse(removed)
+        try await engine.signOutEverywhere(userId: userId)
+        do {
+            try await engine.signOutEverywhere(userId: "U-nobody")
+            XCTFail("an unknown user")
+        } catch IdflowError.UserNotFound {}
     }
 
     func testValidateFlow() throws {

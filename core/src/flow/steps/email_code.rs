@@ -241,8 +241,8 @@ impl EmailCodeStep {
                 // an account pre-registered by an attacker: it is removed,
                 // so only the owner's own credentials remain.
                 let signed_in_here = current.as_deref() == Some(u.user_id.as_str());
-                if !signed_in_here {
-                    store.set_password_hash(&u.user_id, None, None)?;
+                if !signed_in_here && store.password_hash(&u.user_id)?.is_some() {
+                    crate::users::password::remove(store, &u.user_id)?;
                 }
                 u.verified_email = true;
                 u.updated_time = now;

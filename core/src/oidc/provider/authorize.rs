@@ -262,6 +262,7 @@ impl Provider {
                     amr: s.get("amr").cloned().unwrap_or_else(|| json!([])),
                     acr: str_field(&s, "flow").unwrap_or_default(),
                     auth_time,
+                    signed_in_ms: super::signed_in_ms(&s),
                     custom: s.get("claims").and_then(Value::as_object).cloned().unwrap_or_default(),
                     sid: &sid,
                 };

@@ -18,6 +18,8 @@ pub(super) struct SignIn<'a> {
     /// The flow that signed the user in (`acr`).
     pub acr: &'a str,
     pub auth_time: u64,
+    /// When, in milliseconds, for [`crate::users::sessions`].
+    pub signed_in_ms: u64,
     pub custom: Map<String, Value>,
     pub sid: &'a str,
 }
@@ -92,7 +94,13 @@ impl Provider {
         let Some(sid) = req.cookie(SESSION_COOKIE) else {
             return Ok(None);
         };
-        Ok(self.store.record("session", sid)?.map(|s| (sid.to_owned(), s)))
+        let Some(session) = self.store.record("session", sid)? else {
+            return Ok(None);
+        };
+        if self.sign_in_ended(&session)? {
+            return Ok(None);
+        }
+        Ok(Some((sid.to_owned(), session)))
     }
     /// Issues the authorization response for a signed-in user: a code (and
     /// its grant) or, for the implicit flow, the tokens themselves.
@@ -179,7 +187,7 @@ impl Provider {
     fn new_grant(&self, request: &Value, login: &SignIn<'_>, expires_at: u64) -> Result<String> {
         let grant_id = random_id("G")?;
         let record = json!({
-            "clientId": str_field(request, "clientId"), "userId": login.user_id, "sid": login.sid, "revoked": false,
+            "clientId": str_field(request, "clientId"), "userId": login.user_id, "signedInMs": login.signed_in_ms, "sid": login.sid, "revoked": false,
             "expiresAt": expires_at, "claimsRequest": request.get("claimsRequest"),
         });
         self.store.put_record("grant", &grant_id, &record, Some(expires_at))?;
@@ -207,16 +215,17 @@ impl Provider {
             .record("authreq", request_id)?
             .ok_or_else(|| Error::invalid_request("the authorization request expired while the flow ran; sign in again"))?;
         self.store.delete_record("authreq", request_id)?;
-        let now = now_secs();
+        let signed_in_ms = crate::ids::now_millis();
+        let now = signed_in_ms / 1000;
         let sid = random_id("S")?;
         let expires = now + self.project.refresh_ttl;
         self.store.put_record(
             "session",
             &sid,
-            &json!({"userId": auth.user_id, "authTime": now, "amr": auth.amr, "flow": auth.flow_id, "claims": auth.custom_claims, "grants": [], "expiresAt": expires}),
+            &json!({"userId": auth.user_id, "authTime": now, "signedInMs": signed_in_ms, "amr": auth.amr, "flow": auth.flow_id, "claims": auth.custom_claims, "grants": [], "expiresAt": expires}),
             Some(expires),
         )?;
-        let login = SignIn { user_id: &auth.user_id, amr: auth.amr.clone(), acr: &auth.flow_id, auth_time: now, custom: auth.custom_claims.clone(), sid: &sid };
+        let login = SignIn { user_id: &auth.user_id, amr: auth.amr.clone(), acr: &auth.flow_id, auth_time: now, signed_in_ms, custom: auth.custom_claims.clone(), sid: &sid };
         let delivery = self.complete(&request, &login)?.to_json();
         let id = random_id("P")?;
         let record = json!({"delivery": delivery, "sid": sid, "browser": str_field(&request, "browser")});

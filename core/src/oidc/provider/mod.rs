@@ -373,9 +373,20 @@ impl Provider {
         Ok(self.live_grant(grant_id)?.is_some())
     }
 
-    /// The grant's record, unless it is gone or revoked.
+    /// The grant's record, unless it is gone or revoked, or the user was
+    /// signed out everywhere after the sign-in behind it.
     pub(crate) fn live_grant(&self, grant_id: &str) -> Result<Option<Value>> {
-        Ok(self.store.record("grant", grant_id)?.filter(|g| g.get("revoked").and_then(Value::as_bool) != Some(true)))
+        match self.store.record("grant", grant_id)? {
+            Some(g) if g.get("revoked").and_then(Value::as_bool) != Some(true) && !self.sign_in_ended(&g)? => Ok(Some(g)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Whether the user of a session or grant record was signed out
+    /// everywhere since that sign-in ([`crate::users::sessions`]).
+    pub(crate) fn sign_in_ended(&self, record: &Value) -> Result<bool> {
+        let user_id = record.get("userId").and_then(Value::as_str).unwrap_or_default();
+        crate::users::sessions::sign_in_ended(self.store.as_ref(), user_id, signed_in_ms(record))
     }
 
     /// The digest of the browser binding `req` carries, if any.
@@ -489,4 +500,14 @@ pub(crate) fn oauth_error(e: &Error) -> HttpResponse {
         _ => (400, "invalid_request"),
     };
     HttpResponse::json_no_store(status, &json!({"error": code, "error_description": e.message}))
+}
+
+/// When the sign-in behind a session or grant record was made, in
+/// milliseconds: `signedInMs`, else `authTime` (seconds) for a record of an
+/// older version, else 0 (the oldest).
+fn signed_in_ms(record: &Value) -> u64 {
+    match record.get("signedInMs").and_then(Value::as_u64) {
+        Some(ms) => ms,
+        None => record.get("authTime").and_then(Value::as_u64).unwrap_or(0).saturating_mul(1000),
+    }
 }

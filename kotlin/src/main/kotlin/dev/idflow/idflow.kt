@@ -824,6 +824,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_set_password(
     ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_flowengine_sign_out_everywhere(
+    ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_start(
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_test_connector(
@@ -994,6 +996,8 @@ internal object UniffiLib {
     external fun uniffi_idflow_uniffi_fn_method_flowengine_search_users(`ptr`: Long,`text`: RustBuffer.ByValue,`status`: RustBuffer.ByValue,`limit`: Int,`offset`: Int,
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_flowengine_set_password(`ptr`: Long,`userId`: RustBuffer.ByValue,`password`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_idflow_uniffi_fn_method_flowengine_sign_out_everywhere(`ptr`: Long,`userId`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_flowengine_start(`ptr`: Long,`flowId`: RustBuffer.ByValue,`input`: RustBuffer.ByValue,
     ): Long
@@ -1377,6 +1381,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_set_password() and 0xFFFF) != 17882) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_sign_out_everywhere() and 0xFFFF) != 1252) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_start() and 0xFFFF) != 8090) {
@@ -2101,6 +2108,12 @@ public interface FlowEngineInterface {
     suspend fun `setPassword`(`userId`: kotlin.String, `password`: kotlin.String)
     
     /**
+     * Ends every sign-in of the user made until now: provider sessions,
+     * codes, refresh tokens, and access tokens at userinfo.
+     */
+    suspend fun `signOutEverywhere`(`userId`: kotlin.String)
+    
+    /**
      * Starts a flow; returns the flow API's answer as JSON text.
      */
     suspend fun `start`(`flowId`: kotlin.String, `input`: kotlin.String? = null): kotlin.String
@@ -2454,6 +2467,33 @@ open class FlowEngine: Disposable, AutoCloseable, FlowEngineInterface
                 
         FfiConverterString.lower(`userId`),
         FfiConverterString.lower(`password`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Ends every sign-in of the user made until now: provider sessions,
+     * codes, refresh tokens, and access tokens at userinfo.
+     */
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `signOutEverywhere`(`userId`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_flowengine_sign_out_everywhere(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`userId`),
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_void(future, callback, continuation) },

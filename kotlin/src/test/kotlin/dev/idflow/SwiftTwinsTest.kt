@@ -293,6 +293,8 @@ class FlowTests {
             assertThrows(IdflowException.WeakPassword::class.java) { runBlocking { engine.setPassword(userId, "short") } }
             engine.removePassword(userId)
             assertFalse(engine.hasPassword(userId))
+            engine.signOutEverywhere(userId)
+            assertThrows(IdflowException.UserNotFound::class.java) { runBlocking { engine.signOutEverywhere("U-nobody") } }
         }
     }
 
