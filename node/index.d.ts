@@ -185,6 +185,12 @@ export declare class FlowEngine {
   hasPassword(userId: string): Promise<boolean>
   /** Ends every sign-in of the user made until now: provider sessions, codes, refresh tokens, and access tokens at userinfo. */
   signOutEverywhere(userId: string): Promise<null>
+  /** Whether the user has an authenticator app (TOTP). */
+  hasTotp(userId: string): Promise<boolean>
+  /** Removes the user's authenticator app and its recovery codes. */
+  removeTotp(userId: string): Promise<null>
+  /** How many unused recovery codes the user has. */
+  recoveryCodesLeft(userId: string): Promise<number>
   /** Clears the failed sign-ins counted against a login id (its lockout). */
   unlockLoginId(loginId: string): Promise<null>
 }

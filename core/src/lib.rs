@@ -26,5 +26,6 @@ pub mod project;
 pub mod store;
 pub mod user;
 pub mod users;
+pub mod vault;
 
 pub use error::{Error, ErrorCode, ErrorFamily, Result};

@@ -273,6 +273,7 @@ impl Project {
         config.roles = self.roles.clone();
         config.passwords = self.passwords.clone();
         config.email = self.email.clone();
+        config.encryption = self.extra.get("encryption").cloned();
         let mut engine = FlowEngine::new(config, store);
         for c in &self.connectors {
             engine.add_connector(HttpConnector::new(c.clone())?);

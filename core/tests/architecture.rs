@@ -26,6 +26,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("connectors", &["crate::flow", "crate::oidc", "crate::project", "crate::store"]),
     ("messaging", &["crate::store", "crate::user", "crate::users", "crate::flow", "crate::oidc", "crate::project", "crate::credentials"]),
     ("credentials", &["crate::store", "crate::user", "crate::users", "crate::flow", "crate::oidc", "crate::project", "crate::jose"]),
+    ("vault.rs", &["crate::users", "crate::flow", "crate::oidc", "crate::project"]),
     ("flow", &["crate::oidc", "crate::project"]),
     ("oidc/client", &["crate::oidc::provider", "crate::flow", "crate::store", "crate::project", "super::super::provider"]),
 ];

@@ -800,7 +800,7 @@ async fn rotation_publishes_the_new_key_and_keeps_the_old_one() {
     let p = provider_on(store.clone(), |_| {});
     let t = body(&post_form(&p, "/oauth2/v1/token", &[("grant_type", "client_credentials")], Some(("K-reporting", "reporting-secret-0123456789"))).await);
     let old_kid = p.signing_keys().active.kid().to_owned();
-    let vault = idflow::oidc::provider::Vault::open(None, &*store).unwrap();
+    let vault = idflow::vault::Vault::open(None, &*store).unwrap();
     let new_kid = keys::rotate(&*store, &vault, Algorithm::ES256).unwrap();
     let p = provider_on(store.clone(), |_| {});
     assert_eq!(p.signing_keys().active.kid(), new_kid);
@@ -821,7 +821,7 @@ async fn a_retired_key_stays_published_only_while_its_access_and_id_tokens_live(
     // JWTs' lifetime.
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let old_kid = provider_on(store.clone(), |_| {}).signing_keys().active.kid().to_owned();
-    let vault = idflow::oidc::provider::Vault::open(None, &*store).unwrap();
+    let vault = idflow::vault::Vault::open(None, &*store).unwrap();
     keys::rotate(&*store, &vault, Algorithm::ES256).unwrap();
     let retired_for = |secs: u64| {
         let (id, mut value) = store.records("signing_key").unwrap().into_iter().find(|(_, v)| v.get("retiredAt").is_some()).unwrap();

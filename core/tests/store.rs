@@ -236,7 +236,7 @@ fn many_openers_of_a_new_database_migrate_once_and_share_the_first_key() {
                 std::thread::spawn(move || {
                     barrier.wait();
                     let store = SqliteStore::open(&path).unwrap();
-                    let vault = idflow::oidc::provider::Vault::open(None, &store).unwrap();
+                    let vault = idflow::vault::Vault::open(None, &store).unwrap();
                     let keys = idflow::oidc::provider::keys::load_or_create(&store, &vault, Algorithm::ES256, 600).unwrap();
                     keys.active.kid().to_owned()
                 })

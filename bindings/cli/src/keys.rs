@@ -84,7 +84,7 @@ pub(crate) fn run(command: KeysCommand) -> Result<String, Error> {
             let store = idflow::store::SqliteStore::open(&db)?;
             // The new key is sealed with the data key `serve` uses: the
             // project's encryption.key, or the key file beside the database.
-            let vault = idflow::oidc::provider::Vault::open(project.as_ref().and_then(|p| p.extra.get("encryption")), &store)?;
+            let vault = idflow::vault::Vault::open(project.as_ref().and_then(|p| p.extra.get("encryption")), &store)?;
             let kid = idflow::oidc::provider::keys::rotate(&store, &vault, alg)?;
             Ok(pretty(&serde_json::json!({"active": kid, "alg": alg.as_str()})))
         }

@@ -188,6 +188,24 @@ impl FlowEngine {
         self.users(env, move |s| idflow::users::sessions::sign_out_everywhere(s, &user_id), |()| Json::Null)
     }
 
+    /// Whether the user has an authenticator app (TOTP).
+    #[napi(js_name = "hasTotp", ts_return_type = "Promise<boolean>")]
+    pub fn has_totp<'env>(&self, env: &'env Env, user_id: String) -> napi::Result<PromiseRaw<'env, Json>> {
+        self.users(env, move |s| idflow::users::totp::is_enrolled(s, &user_id), Json::Bool)
+    }
+
+    /// Removes the user's authenticator app and its recovery codes.
+    #[napi(js_name = "removeTotp", ts_return_type = "Promise<null>")]
+    pub fn remove_totp<'env>(&self, env: &'env Env, user_id: String) -> napi::Result<PromiseRaw<'env, Json>> {
+        self.users(env, move |s| idflow::users::totp::remove(s, &user_id), |()| Json::Null)
+    }
+
+    /// How many unused recovery codes the user has.
+    #[napi(js_name = "recoveryCodesLeft", ts_return_type = "Promise<number>")]
+    pub fn recovery_codes_left<'env>(&self, env: &'env Env, user_id: String) -> napi::Result<PromiseRaw<'env, Json>> {
+        self.users(env, move |s| idflow::users::totp::recovery_codes_left(s, &user_id), |n| Json::from(n))
+    }
+
     #[napi(js_name = "hasPassword", ts_return_type = "Promise<boolean>")]
     pub fn has_password<'env>(&self, env: &'env Env, user_id: String) -> napi::Result<PromiseRaw<'env, Json>> {
         self.users(env, move |s| idflow::users::password::has_password(s, &user_id), Json::Bool)

@@ -185,6 +185,24 @@ impl PyFlowEngine {
         py.detach(|| guard(|| idflow::users::sessions::sign_out_everywhere(store.as_ref(), user_id))).py()
     }
 
+    /// Whether the user has an authenticator app (TOTP).
+    fn has_totp(&self, py: Python<'_>, user_id: &str) -> PyResult<bool> {
+        let store = self.inner.store().clone();
+        py.detach(|| guard(|| idflow::users::totp::is_enrolled(store.as_ref(), user_id))).py()
+    }
+
+    /// Removes the user's authenticator app and its recovery codes.
+    fn remove_totp(&self, py: Python<'_>, user_id: &str) -> PyResult<()> {
+        let store = self.inner.store().clone();
+        py.detach(|| guard(|| idflow::users::totp::remove(store.as_ref(), user_id))).py()
+    }
+
+    /// How many unused recovery codes the user has.
+    fn recovery_codes_left(&self, py: Python<'_>, user_id: &str) -> PyResult<usize> {
+        let store = self.inner.store().clone();
+        py.detach(|| guard(|| idflow::users::totp::recovery_codes_left(store.as_ref(), user_id))).py()
+    }
+
     fn has_password(&self, py: Python<'_>, user_id: &str) -> PyResult<bool> {
         let store = self.inner.store().clone();
         py.detach(|| guard(|| idflow::users::password::has_password(store.as_ref(), user_id))).py()

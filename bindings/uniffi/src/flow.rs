@@ -105,6 +105,24 @@ impl FlowEngine {
         crate::error::guard(|| idflow::users::sessions::sign_out_everywhere(store.as_ref(), &user_id))
     }
 
+    /// Whether the user has an authenticator app (TOTP).
+    pub async fn has_totp(&self, user_id: String) -> Result<bool, crate::IdflowError> {
+        let store = self.inner.store().clone();
+        crate::error::guard(|| idflow::users::totp::is_enrolled(store.as_ref(), &user_id))
+    }
+
+    /// Removes the user's authenticator app and its recovery codes.
+    pub async fn remove_totp(&self, user_id: String) -> Result<(), crate::IdflowError> {
+        let store = self.inner.store().clone();
+        crate::error::guard(|| idflow::users::totp::remove(store.as_ref(), &user_id))
+    }
+
+    /// How many unused recovery codes the user has.
+    pub async fn recovery_codes_left(&self, user_id: String) -> Result<u32, crate::IdflowError> {
+        let store = self.inner.store().clone();
+        crate::error::guard(|| idflow::users::totp::recovery_codes_left(store.as_ref(), &user_id).map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+
     pub async fn has_password(&self, user_id: String) -> Result<bool, crate::IdflowError> {
         let store = self.inner.store().clone();
         crate::error::guard(|| idflow::users::password::has_password(store.as_ref(), &user_id))

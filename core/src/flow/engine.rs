@@ -50,6 +50,11 @@ pub struct EngineConfig {
     pub passwords: crate::credentials::password::PasswordSettings,
     /// How mail is sent (the project's `email`); `emailCode` steps need it.
     pub email: Option<crate::messaging::EmailSettings>,
+    /// The project's `encryption` section: the data key that seals
+    /// authenticator secrets (see [`crate::vault::Vault::open`]).
+    pub encryption: Option<Value>,
+    /// How authenticator apps name the project; empty means the audience.
+    pub totp_issuer: String,
 }
 
 impl EngineConfig {
@@ -67,6 +72,8 @@ impl EngineConfig {
             roles: HashMap::new(),
             passwords: Default::default(),
             email: None,
+            encryption: None,
+            totp_issuer: String::new(),
         }
     }
 }
@@ -104,11 +111,29 @@ pub struct FlowEngine {
     pub(super) connectors: HashMap<String, HttpConnector>,
     pub(super) store: Arc<dyn Store>,
     pub(super) oauth: Option<Arc<dyn OAuthStarter>>,
+    /// Opened on first use (authenticator secrets), so engines that never
+    /// seal anything make no data key.
+    vault: std::sync::OnceLock<crate::vault::Vault>,
 }
 
 impl FlowEngine {
     pub fn new(config: EngineConfig, store: Arc<dyn Store>) -> FlowEngine {
-        FlowEngine { config, flows: HashMap::new(), connectors: HashMap::new(), store, oauth: None }
+        FlowEngine { config, flows: HashMap::new(), connectors: HashMap::new(), store, oauth: None, vault: std::sync::OnceLock::new() }
+    }
+    /// The data key that seals secrets at rest, opened on first use.
+    pub(crate) fn vault(&self) -> Result<&crate::vault::Vault> {
+        if let Some(v) = self.vault.get() {
+            return Ok(v);
+        }
+        let opened = crate::vault::Vault::open(self.config.encryption.as_ref(), self.store.as_ref())?;
+        Ok(self.vault.get_or_init(|| opened))
+    }
+    /// The view of screen `step_id` for `execution_id`, with what its
+    /// steps put on it (an authenticator enrollment, recovery codes).
+    fn screen(&self, execution_id: &str, step_id: &str, screen: &ScreenStep, ctx: &Context) -> Result<Value> {
+        let mut view = screen_view(step_id, screen);
+        super::steps::decorate_screen(self, execution_id, step_id, ctx, &mut view)?;
+        Ok(view)
     }
     /// Lets `oauth` steps start social login through `starter`.
     pub fn set_oauth(&mut self, starter: Arc<dyn OAuthStarter>) {
@@ -237,7 +262,7 @@ impl FlowEngine {
                 execution_id: execution_id.to_owned(),
                 step_id: Some(step_id.to_owned()),
                 status: FlowStatus::Waiting,
-                screen: Some(screen_view(step_id, screen)),
+                screen: Some(self.screen(execution_id, step_id, screen, &ctx)?),
                 redirect: None,
                 auth_info: None,
                 error: Some(e),
@@ -310,7 +335,7 @@ impl FlowEngine {
         let record = self.store.execution(execution_id)?.filter(|r| r.expires_at > now()).ok_or_else(unknown)?;
         let flow = self.flow(&record.flow_id)?;
         let screen = match flow.step(&record.step_id).map(|s| &s.kind) {
-            Some(StepKind::Screen(screen)) => screen_view(&record.step_id, screen),
+            Some(StepKind::Screen(screen)) => self.screen(execution_id, &record.step_id, screen, &Context::from_value(record.context.clone())?)?,
             _ => return Err(Error::invalid_request("the execution is not waiting on a screen")),
         };
         Ok(FlowResponse {
@@ -350,6 +375,10 @@ impl FlowEngine {
             Outcome::Waiting(step_id, handled) => {
                 response.error = handled;
                 response.redirect = ctx.remove(&format!("{INTERNAL}.redirect")).and_then(|v| v.as_str().map(str::to_owned));
+                super::steps::waiting_at(&mut ctx, &step_id)?;
+                if let Some(StepKind::Screen(screen)) = flow.step(&step_id).map(|s| &s.kind) {
+                    response.screen = Some(self.screen(&execution_id, &step_id, screen, &ctx)?);
+                }
                 let record = ExecutionRecord {
                     id: execution_id.clone(),
                     flow_id: flow.id.clone(),
@@ -365,9 +394,6 @@ impl FlowEngine {
                             return Err(Error::new(ErrorCode::Storage, "the execution changed while this step ran"));
                         }
                     }
-                }
-                if let Some(StepKind::Screen(screen)) = flow.step(&step_id).map(|s| &s.kind) {
-                    response.screen = Some(screen_view(&step_id, screen));
                 }
                 response.step_id = Some(step_id);
                 response.status = FlowStatus::Waiting;

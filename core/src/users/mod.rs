@@ -5,6 +5,7 @@
 pub mod password;
 pub mod provision;
 pub mod sessions;
+pub mod totp;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{now_secs, random_id};

@@ -625,6 +625,11 @@ public protocol FlowEngineProtocol: AnyObject, Sendable {
     func hasPassword(userId: String) async throws  -> Bool
     
     /**
+     * Whether the user has an authenticator app (TOTP).
+     */
+    func hasTotp(userId: String) async throws  -> Bool
+    
+    /**
      * Stores a hash made elsewhere (Argon2, bcrypt, PBKDF2): a migration.
      */
     func importPasswordHash(userId: String, hash: String) async throws 
@@ -634,7 +639,17 @@ public protocol FlowEngineProtocol: AnyObject, Sendable {
      */
     func next(executionId: String, stepId: String, interactionId: String, input: String?) async throws  -> String
     
+    /**
+     * How many unused recovery codes the user has.
+     */
+    func recoveryCodesLeft(userId: String) async throws  -> UInt32
+    
     func removePassword(userId: String) async throws 
+    
+    /**
+     * Removes the user's authenticator app and its recovery codes.
+     */
+    func removeTotp(userId: String) async throws 
     
     /**
      * Users matching `text` (login id, email or name); a JSON array.
@@ -811,6 +826,25 @@ open func hasPassword(userId: String)async throws  -> Bool  {
 }
     
     /**
+     * Whether the user has an authenticator app (TOTP).
+     */
+open func hasTotp(userId: String)async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_flowengine_has_totp(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(userId)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_i8,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_i8,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+    /**
      * Stores a hash made elsewhere (Argon2, bcrypt, PBKDF2): a migration.
      */
 open func importPasswordHash(userId: String, hash: String)async throws   {
@@ -848,11 +882,49 @@ open func next(executionId: String, stepId: String, interactionId: String, input
         )
 }
     
+    /**
+     * How many unused recovery codes the user has.
+     */
+open func recoveryCodesLeft(userId: String)async throws  -> UInt32  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_flowengine_recovery_codes_left(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(userId)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_u32,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_u32,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_u32,
+            liftFunc: FfiConverterUInt32.lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
 open func removePassword(userId: String)async throws   {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_idflow_uniffi_fn_method_flowengine_remove_password(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(userId)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_void,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_void,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+    /**
+     * Removes the user's authenticator app and its recovery codes.
+     */
+open func removeTotp(userId: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_flowengine_remove_totp(
                         self.uniffiCloneHandle(),FfiConverterString.lower(userId)
                 )
             },
@@ -4457,13 +4529,22 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_method_flowengine_has_password() != 63542) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_idflow_uniffi_checksum_method_flowengine_has_totp() != 64584) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_idflow_uniffi_checksum_method_flowengine_import_password_hash() != 1531) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_flowengine_next() != 30252) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_idflow_uniffi_checksum_method_flowengine_recovery_codes_left() != 4332) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_idflow_uniffi_checksum_method_flowengine_remove_password() != 23102) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_flowengine_remove_totp() != 35545) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_flowengine_search_users() != 36905) {

@@ -326,6 +326,11 @@ uint64_t uniffi_idflow_uniffi_fn_method_flowengine_get_user(uint64_t ptr, RustBu
 uint64_t uniffi_idflow_uniffi_fn_method_flowengine_has_password(uint64_t ptr, RustBuffer user_id
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_HAS_TOTP
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_HAS_TOTP
+uint64_t uniffi_idflow_uniffi_fn_method_flowengine_has_totp(uint64_t ptr, RustBuffer user_id
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_IMPORT_PASSWORD_HASH
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_IMPORT_PASSWORD_HASH
 uint64_t uniffi_idflow_uniffi_fn_method_flowengine_import_password_hash(uint64_t ptr, RustBuffer user_id, RustBuffer hash
@@ -336,9 +341,19 @@ uint64_t uniffi_idflow_uniffi_fn_method_flowengine_import_password_hash(uint64_t
 uint64_t uniffi_idflow_uniffi_fn_method_flowengine_next(uint64_t ptr, RustBuffer execution_id, RustBuffer step_id, RustBuffer interaction_id, RustBuffer input
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_RECOVERY_CODES_LEFT
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_RECOVERY_CODES_LEFT
+uint64_t uniffi_idflow_uniffi_fn_method_flowengine_recovery_codes_left(uint64_t ptr, RustBuffer user_id
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_REMOVE_PASSWORD
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_REMOVE_PASSWORD
 uint64_t uniffi_idflow_uniffi_fn_method_flowengine_remove_password(uint64_t ptr, RustBuffer user_id
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_REMOVE_TOTP
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_REMOVE_TOTP
+uint64_t uniffi_idflow_uniffi_fn_method_flowengine_remove_totp(uint64_t ptr, RustBuffer user_id
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_SEARCH_USERS
@@ -1214,6 +1229,12 @@ uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_has_password(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_HAS_TOTP
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_HAS_TOTP
+uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_has_totp(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_IMPORT_PASSWORD_HASH
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_IMPORT_PASSWORD_HASH
 uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_import_password_hash(void
@@ -1226,9 +1247,21 @@ uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_next(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_RECOVERY_CODES_LEFT
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_RECOVERY_CODES_LEFT
+uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_recovery_codes_left(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_REMOVE_PASSWORD
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_REMOVE_PASSWORD
 uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_remove_password(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_REMOVE_TOTP
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_REMOVE_TOTP
+uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_remove_totp(void
     
 );
 #endif

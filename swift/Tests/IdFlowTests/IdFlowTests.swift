@@ -1,5 +1,8 @@
 import Foundation
 import XCTest
+#if canImport(CryptoKit)
+import CryptoKit
+#endif
 @testable import IdFlow
 
 private let vectorsDir = URL(fileURLWithPath: #filePath)
@@ -136,6 +139,72 @@ final class FlowTests: XCTestCase {
             try await engine.signOutEverywhere(userId: "U-nobody")
             XCTFail("an unknown user")
         } catch IdflowError.UserNotFound {}
+    }
+
+    /// RFC 6238 with CryptoKit's HMAC-SHA1: what an authenticator app computes.
+    private func totp(_ base32: String, _ time: UInt64) throws -> String {
+        #if canImport(CryptoKit)
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+        var bits: UInt64 = 0, n = 0
+        var key = [UInt8]()
+        for c in base32 where c != "=" {
+            bits = (bits << 5) | UInt64(alphabet.firstIndex(of: c)!)
+            n += 5
+            if n >= 8 { n -= 8; key.append(UInt8((bits >> UInt64(n)) & 0xFF)) }
+        }
+        var counter = (time / 30).bigEndian
+        let message = Data(bytes: &counter, count: 8)
+        let h = Array(HMAC<Insecure.SHA1>.authenticationCode(for: message, using: SymmetricKey(data: key)))
+        let o = Int(h[h.count - 1] & 0x0F)
+        let v = (UInt32(h[o] & 0x7F) << 24) | (UInt32(h[o + 1]) << 16) | (UInt32(h[o + 2]) << 8) | UInt32(h[o + 3])
+        return String(format: "%06u", v % 1_000_000)
+        #else
+        throw XCTSkip("CryptoKit is needed to compute TOTP codes")
+        #endif
+    }
+
+    func testTotpFlow() async throws {
+        // RFC 6238 Appendix B first, so the helper is known right.
+        XCTAssertEqual(try totp("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", 59), "287082")
+        let dir = vectorsDir.deletingLastPathComponent().appendingPathComponent("flows")
+        var project = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("password-project.json"))) as! [String: Any]
+        project["flows"] = ["totp.json"]
+        let engine = try FlowEngine(project: try jsonText(project), key: try Key.generate(alg: "ES256"), baseDir: dir.path)
+        func object(_ text: String) throws -> [String: Any] {
+            try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+        }
+        let userId = try object(try await engine.createUser(loginId: "ann@example.com", fields: nil))["userId"] as! String
+        try await engine.setPassword(userId: userId, password: "a long enough secret")
+        func signIn() async throws -> (String, [String: Any]) {
+            let started = try object(try await engine.start(flowId: "totp", input: nil))
+            let executionId = started["executionId"] as! String
+            let r = try object(try await engine.next(executionId: executionId, stepId: "welcome", interactionId: "submit", input: "{\"email\":\"ann@example.com\",\"password\":\"a long enough secret\"}"))
+            return (executionId, r)
+        }
+        let (execution, scan) = try await signIn()
+        XCTAssertEqual(scan["stepId"] as? String, "scan")
+        let shown = (scan["screen"] as! [String: Any])["totp"] as! [String: Any]
+        let secret = shown["secret"] as! String
+        XCTAssertTrue((shown["uri"] as! String).hasPrefix("otpauth://totp/local:ann%40example.com?secret=\(secret)"))
+        let now = UInt64(Date().timeIntervalSince1970)
+        let first = try totp(secret, now), second = try totp(secret, now + 30)
+        let recovery = try object(try await engine.next(executionId: execution, stepId: "scan", interactionId: "submit", input: "{\"code\":\"\(first)\"}"))
+        XCTAssertEqual(((recovery["screen"] as! [String: Any])["recoveryCodes"] as! [String]).count, 10)
+        let done = try object(try await engine.next(executionId: execution, stepId: "recovery", interactionId: "continue", input: "{}"))
+        XCTAssertEqual(done["status"] as? String, "completed")
+        let enrolled = try await engine.hasTotp(userId: userId)
+        XCTAssertTrue(enrolled)
+        let left = try await engine.recoveryCodesLeft(userId: userId)
+        XCTAssertEqual(left, 10)
+        let (again, ask) = try await signIn()
+        XCTAssertEqual(ask["stepId"] as? String, "ask-code")
+        let replay = try object(try await engine.next(executionId: again, stepId: "ask-code", interactionId: "submit", input: "{\"code\":\"\(first)\"}"))
+        XCTAssertEqual((replay["error"] as? [String: Any])?["code"] as? String, "invalid_code")
+        let later = try object(try await engine.next(executionId: again, stepId: "ask-code", interactionId: "submit", input: "{\"code\":\"\(second)\"}"))
+        XCTAssertEqual(later["status"] as? String, "completed")
+        try await engine.removeTotp(userId: userId)
+        let removed = try await engine.hasTotp(userId: userId)
+        XCTAssertFalse(removed)
     }
 
     func testValidateFlow() throws {

@@ -12,6 +12,7 @@ mod generate_jwt;
 mod oauth;
 mod password;
 mod screen;
+mod totp;
 mod update_user;
 
 pub use condition::ConditionStep;
@@ -23,6 +24,8 @@ pub use generate_jwt::GenerateJwtStep;
 pub use oauth::OAuthStep;
 pub use password::{PasswordAction, PasswordStep};
 pub use screen::{Input, InputType, Interaction, ScreenStep};
+pub use totp::{TotpAction, TotpStep};
+pub(crate) use totp::{decorate as decorate_screen, waiting_at};
 pub use update_user::UpdateUserStep;
 
 use super::context::Context;
@@ -62,12 +65,13 @@ pub(crate) fn sign_in_user(ctx: &mut Context, store: &dyn crate::store::Store, u
 
 /// `auth.*`, which conditions read (steps cannot write it): `auth.methods`,
 /// what this execution verified for its user (the `amr` it would get, `mfa`
-/// included), and `auth.enrolled.password` / `auth.enrolled.verifiedEmail`,
+/// included), and `auth.enrolled.password` / `.totp` / `.verifiedEmail`,
 /// what the user has, for step-up and "set a password?" branches.
 pub(crate) fn describe_auth(ctx: &mut Context, store: &dyn crate::store::Store, user: &crate::user::User) -> Result<()> {
     let methods = super::issue::verified_methods(ctx);
     let password = store.password_hash(&user.user_id)?.is_some();
-    ctx.set("auth", serde_json::json!({"methods": methods, "enrolled": {"password": password, "verifiedEmail": user.verified_email}}))
+    let totp = crate::users::totp::is_enrolled(store, &user.user_id)?;
+    ctx.set("auth", serde_json::json!({"methods": methods, "enrolled": {"password": password, "totp": totp, "verifiedEmail": user.verified_email}}))
 }
 
 /// Where a flow goes after a step.
@@ -168,6 +172,7 @@ step_types!(
     GenerateJwt(GenerateJwtStep),
     Password(PasswordStep),
     EmailCode(EmailCodeStep),
+    Totp(TotpStep),
     UpdateUser(UpdateUserStep),
     CustomClaims(CustomClaimsStep),
     OAuth(OAuthStep),

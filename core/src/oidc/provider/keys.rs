@@ -9,7 +9,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::ids::now_secs;
 use crate::jose::{Algorithm, Key, KeySet};
 use crate::store::Store;
-use super::vault::Vault;
+use crate::vault::Vault;
 use serde_json::{json, Value};
 
 const KIND: &str = "signing_key";

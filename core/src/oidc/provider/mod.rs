@@ -30,13 +30,12 @@ mod pages;
 mod request_object;
 mod social_login;
 mod token;
-pub mod vault;
 
 pub use config::{AccessKey, Application, AuthMethod, STANDARD_SCOPES};
 pub use http::{HttpRequest, HttpResponse};
 pub use keys::SigningKeys;
 pub use social_login::OAuthStart;
-pub use vault::Vault;
+use crate::vault::Vault;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::flow::FlowEngine;

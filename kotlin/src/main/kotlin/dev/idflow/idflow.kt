@@ -814,11 +814,17 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_has_password(
     ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_flowengine_has_totp(
+    ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_import_password_hash(
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_next(
     ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_flowengine_recovery_codes_left(
+    ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_remove_password(
+    ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_flowengine_remove_totp(
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_search_users(
     ): Int
@@ -987,11 +993,17 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_flowengine_has_password(`ptr`: Long,`userId`: RustBuffer.ByValue,
     ): Long
+    external fun uniffi_idflow_uniffi_fn_method_flowengine_has_totp(`ptr`: Long,`userId`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_idflow_uniffi_fn_method_flowengine_import_password_hash(`ptr`: Long,`userId`: RustBuffer.ByValue,`hash`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_flowengine_next(`ptr`: Long,`executionId`: RustBuffer.ByValue,`stepId`: RustBuffer.ByValue,`interactionId`: RustBuffer.ByValue,`input`: RustBuffer.ByValue,
     ): Long
+    external fun uniffi_idflow_uniffi_fn_method_flowengine_recovery_codes_left(`ptr`: Long,`userId`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_idflow_uniffi_fn_method_flowengine_remove_password(`ptr`: Long,`userId`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_idflow_uniffi_fn_method_flowengine_remove_totp(`ptr`: Long,`userId`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_flowengine_search_users(`ptr`: Long,`text`: RustBuffer.ByValue,`status`: RustBuffer.ByValue,`limit`: Int,`offset`: Int,
     ): Long
@@ -1368,13 +1380,22 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_has_password() and 0xFFFF) != 63542) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_has_totp() and 0xFFFF) != 64584) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_import_password_hash() and 0xFFFF) != 1531) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_next() and 0xFFFF) != 30252) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_recovery_codes_left() and 0xFFFF) != 4332) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_remove_password() and 0xFFFF) != 23102) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_remove_totp() and 0xFFFF) != 35545) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_search_users() and 0xFFFF) != 36905) {
@@ -2086,6 +2107,11 @@ public interface FlowEngineInterface {
     suspend fun `hasPassword`(`userId`: kotlin.String): kotlin.Boolean
     
     /**
+     * Whether the user has an authenticator app (TOTP).
+     */
+    suspend fun `hasTotp`(`userId`: kotlin.String): kotlin.Boolean
+    
+    /**
      * Stores a hash made elsewhere (Argon2, bcrypt, PBKDF2): a migration.
      */
     suspend fun `importPasswordHash`(`userId`: kotlin.String, `hash`: kotlin.String)
@@ -2095,7 +2121,17 @@ public interface FlowEngineInterface {
      */
     suspend fun `next`(`executionId`: kotlin.String, `stepId`: kotlin.String, `interactionId`: kotlin.String, `input`: kotlin.String? = null): kotlin.String
     
+    /**
+     * How many unused recovery codes the user has.
+     */
+    suspend fun `recoveryCodesLeft`(`userId`: kotlin.String): kotlin.UInt
+    
     suspend fun `removePassword`(`userId`: kotlin.String)
+    
+    /**
+     * Removes the user's authenticator app and its recovery codes.
+     */
+    suspend fun `removeTotp`(`userId`: kotlin.String)
     
     /**
      * Users matching `text` (login id, email or name); a JSON array.
@@ -2349,6 +2385,31 @@ open class FlowEngine: Disposable, AutoCloseable, FlowEngineInterface
 
     
     /**
+     * Whether the user has an authenticator app (TOTP).
+     */
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `hasTotp`(`userId`: kotlin.String) : kotlin.Boolean {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_flowengine_has_totp(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`userId`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_i8(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_i8(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_i8(future) },
+        // lift function
+        { FfiConverterBoolean.lift(it) },
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * Stores a hash made elsewhere (Argon2, bcrypt, PBKDF2): a migration.
      */
     @Throws(IdflowException::class)
@@ -2403,12 +2464,63 @@ open class FlowEngine: Disposable, AutoCloseable, FlowEngineInterface
     }
 
     
+    /**
+     * How many unused recovery codes the user has.
+     */
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `recoveryCodesLeft`(`userId`: kotlin.String) : kotlin.UInt {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_flowengine_recovery_codes_left(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`userId`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_u32(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_u32(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_u32(future) },
+        // lift function
+        { FfiConverterUInt.lift(it) },
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
+
+    
     @Throws(IdflowException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
     override suspend fun `removePassword`(`userId`: kotlin.String) {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_idflow_uniffi_fn_method_flowengine_remove_password(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`userId`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Removes the user's authenticator app and its recovery codes.
+     */
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `removeTotp`(`userId`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_flowengine_remove_totp(
                 uniffiHandle,
                 
         FfiConverterString.lower(`userId`),

@@ -298,6 +298,62 @@ class FlowTests {
         }
     }
 
+    /** RFC 6238 with the JDK's HMAC-SHA1: what an authenticator app computes. */
+    private fun totp(base32: String, time: Long): String {
+        val alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+        var bits = 0L
+        var n = 0
+        val key = java.io.ByteArrayOutputStream()
+        for (c in base32.trimEnd('=')) {
+            bits = (bits shl 5) or alphabet.indexOf(c).toLong()
+            n += 5
+            if (n >= 8) { n -= 8; key.write(((bits shr n) and 0xFF).toInt()) }
+        }
+        val mac = javax.crypto.Mac.getInstance("HmacSHA1")
+        mac.init(javax.crypto.spec.SecretKeySpec(key.toByteArray(), "HmacSHA1"))
+        val h = mac.doFinal(java.nio.ByteBuffer.allocate(8).putLong(time / 30).array())
+        val o = h[h.size - 1].toInt() and 0xF
+        val v = ((h[o].toInt() and 0x7F) shl 24) or ((h[o + 1].toInt() and 0xFF) shl 16) or ((h[o + 2].toInt() and 0xFF) shl 8) or (h[o + 3].toInt() and 0xFF)
+        return String.format("%06d", v % 1_000_000)
+    }
+
+    @Test
+    fun testTotpFlow(): Unit = runBlocking {
+        // RFC 6238 Appendix B first, so the helper is known right.
+        assertEquals("287082", totp("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", 59))
+        val dir = File("../tests/flows")
+        val project = File(dir, "password-project.json").readText().replace(Regex("\"flows\": \\[[^]]*]"), "\"flows\": [\"totp.json\"]")
+        FlowEngine(project, Key.generate("ES256"), dir.path).use { engine ->
+            val field = { o: kotlinx.serialization.json.JsonElement?, k: String -> ((o as kotlinx.serialization.json.JsonObject)[k] as kotlinx.serialization.json.JsonPrimitive).content }
+            val userId = field(Vectors.json(engine.createUser("ann@example.com")), "userId")
+            engine.setPassword(userId, "a long enough secret")
+            suspend fun signIn(): Pair<String, kotlinx.serialization.json.JsonObject> {
+                val started = Vectors.json(engine.start("totp"))
+                val executionId = field(started, "executionId")
+                val r = Vectors.json(engine.next(executionId, "welcome", "submit", """{"email":"ann@example.com","password":"a long enough secret"}""")) as kotlinx.serialization.json.JsonObject
+                return executionId to r
+            }
+            val (execution, scan) = signIn()
+            assertEquals("scan", field(scan, "stepId"))
+            val shown = (scan["screen"] as kotlinx.serialization.json.JsonObject)["totp"]
+            val secret = field(shown, "secret")
+            assertTrue(field(shown, "uri").startsWith("otpauth://totp/local:ann%40example.com?secret=$secret"))
+            val now = System.currentTimeMillis() / 1000
+            val recovery = Vectors.json(engine.next(execution, "scan", "submit", """{"code":"${totp(secret, now)}"}""")) as kotlinx.serialization.json.JsonObject
+            assertEquals(10, ((recovery["screen"] as kotlinx.serialization.json.JsonObject)["recoveryCodes"] as kotlinx.serialization.json.JsonArray).size)
+            assertEquals("completed", field(Vectors.json(engine.next(execution, "recovery", "continue", "{}")), "status"))
+            assertTrue(engine.hasTotp(userId))
+            assertEquals(10u, engine.recoveryCodesLeft(userId))
+            val (again, ask) = signIn()
+            assertEquals("ask-code", field(ask, "stepId"))
+            val replay = Vectors.json(engine.next(again, "ask-code", "submit", """{"code":"${totp(secret, now)}"}""")) as kotlinx.serialization.json.JsonObject
+            assertEquals("invalid_code", field(replay["error"], "code"))
+            assertEquals("completed", field(Vectors.json(engine.next(again, "ask-code", "submit", """{"code":"${totp(secret, now + 30)}"}""")), "status"))
+            engine.removeTotp(userId)
+            assertFalse(engine.hasTotp(userId))
+        }
+    }
+
     @Test
     fun testValidateFlow() {
         val dir = File("../tests/flows")
