@@ -3,9 +3,11 @@
 // request, get a code whose id_token says amr ["pwd"], then sign in again in
 // a fresh browser, first with a wrong password (the page says why and
 // stays), then right; and sign in by a code mailed through the console
-// transport (read from idflow serve's terminal). The flows are
-// tests/flows/password.json and email-code.json, shared with the Python and
-// Node suites.
+// transport (read from idflow serve's terminal); and enroll an
+// authenticator app from the QR code's key on the page, then sign in with
+// its codes (computed by the otpauth package). The flows are
+// tests/flows/password.json, email-code.json and totp.json, shared with the
+// Python and Node suites.
 //
 // Needs /usr/bin/chromium (or $CHROMIUM_PATH). Without it the tests are
 // skipped, unless CI=true, where a missing browser is a failure.
@@ -15,6 +17,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as client from 'openid-client';
+import * as OTPAuth from 'otpauth';
 import { E2E_DIR, startCallbackServer, startServerWithProject, stopServer } from '../lib/helpers.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -39,12 +42,13 @@ before(async () => {
   server = await startServerWithProject({
     projectId: 'pw',
     baseUrl: 'http://127.0.0.1:9', // replaced by the server's own URL
-    flows: [path.join(FLOWS, 'password.json'), path.join(FLOWS, 'email-code.json')],
+    flows: [path.join(FLOWS, 'password.json'), path.join(FLOWS, 'email-code.json'), path.join(FLOWS, 'totp.json')],
     passwords: { minLength: 10, hashing: { memoryKiB: 8192, iterations: 1 }, lockout: { maxFailures: 5 } },
     email: { transport: 'console', from: 'idflow e2e <no-reply@idflow.invalid>' },
     applications: [
       { clientId: 'pw-app', public: true, redirectUris: [callback.url], grantTypes: ['authorization_code'], flow: 'password' },
       { clientId: 'code-app', public: true, redirectUris: [callback.url], grantTypes: ['authorization_code'], flow: 'email-code' },
+      { clientId: 'totp-app', public: true, redirectUris: [callback.url], grantTypes: ['authorization_code'], flow: 'totp' },
     ],
   });
   browser = await chromium.launch({
@@ -143,4 +147,63 @@ test('sign in by a code mailed to the address (console transport); amr is otp', 
     pkceCodeVerifier: req.verifier, expectedState: req.state, expectedNonce: req.nonce,
   });
   assert.deepEqual(tokens.claims().amr, ['otp']);
+});
+
+test('enroll an authenticator app from the page, then sign in with its codes; amr is pwd otp mfa', { skip, timeout: 120000 }, async (t) => {
+  const email = 'tia@example.com';
+  // An account with a password first.
+  const up = await authorize();
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const page = await context.newPage();
+  await page.goto(up.url.href);
+  await fill(page, email, PASSWORD);
+  await page.getByRole('button', { name: 'Create an account' }).click();
+  await page.waitForURL((u) => u.href.startsWith(`${callback.url}?`), { timeout: 20000 });
+
+  // The password, then the app is enrolled: QR code and key on the page.
+  const req = await authorize('totp-app');
+  await page.goto(req.url.href);
+  await fill(page, email, PASSWORD);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  const qr = page.getByAltText('QR code to scan with your authenticator app');
+  await qr.waitFor({ state: 'visible', timeout: 10000 });
+  assert.match(await qr.getAttribute('src'), /^data:image\/svg\+xml;base64,/);
+  assert.ok(await qr.evaluate((img) => img.complete && img.naturalWidth > 0), 'the QR code renders');
+  const secret = (await page.locator('#totp-secret').textContent()).trim();
+  const uri = await page.getByRole('link', { name: 'Open in an authenticator app on this device' }).getAttribute('href');
+  const app = OTPAuth.URI.parse(uri);
+  assert.equal(app.secret.base32, secret);
+  const now = Date.now();
+  await page.getByLabel('Code from the app').fill(app.generate({ timestamp: now }));
+  await page.getByRole('button', { name: 'Continue' }).click();
+  const codes = page.locator('#recovery-codes li');
+  await codes.first().waitFor({ state: 'visible', timeout: 10000 });
+  assert.equal(await codes.count(), 10);
+  await page.getByRole('button', { name: 'I have saved them' }).click();
+  await page.waitForURL((u) => u.href.startsWith(`${callback.url}?`), { timeout: 20000 });
+  const tokens = await client.authorizationCodeGrant(req.config, new URL(page.url()), {
+    pkceCodeVerifier: req.verifier, expectedState: req.state, expectedNonce: req.nonce,
+  });
+  assert.deepEqual(tokens.claims().amr, ['pwd', 'otp', 'mfa']);
+
+  // Another browser: the password, then the next code from the app.
+  const again = await authorize('totp-app');
+  const other = await browser.newContext();
+  t.after(() => other.close());
+  const page2 = await other.newPage();
+  await page2.goto(again.url.href);
+  await fill(page2, email, PASSWORD);
+  await page2.getByRole('button', { name: 'Continue' }).click();
+  const field = page2.getByLabel('Code', { exact: true });
+  await field.waitFor({ state: 'visible', timeout: 10000 });
+  assert.equal(await page2.locator('#totp-qr').count(), 0, 'no enrollment is shown at sign-in');
+  await field.fill(app.generate({ timestamp: now + 30000 }));
+  await page2.getByRole('button', { name: 'Continue' }).click();
+  await page2.waitForURL((u) => u.href.startsWith(`${callback.url}?`), { timeout: 20000 });
+  const tokens2 = await client.authorizationCodeGrant(again.config, new URL(page2.url()), {
+    pkceCodeVerifier: again.verifier, expectedState: again.state, expectedNonce: again.nonce,
+  });
+  assert.equal(tokens2.claims().sub, tokens.claims().sub);
+  assert.deepEqual(tokens2.claims().amr, ['pwd', 'otp', 'mfa']);
 });
