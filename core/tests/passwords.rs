@@ -270,3 +270,34 @@ async fn a_password_given_at_flow_start_is_never_stored() {
 fn millis() -> u64 {
     u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap()
 }
+
+/// Parallel wrong answers from one address cannot exceed
+/// `passwordFailuresPerIp`: each answer counts before any step runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_guesses_from_one_address_stop_at_the_limit() {
+    use idflow::oidc::provider::{HttpRequest, Provider};
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(dir().join("password-project.json")).unwrap()).unwrap();
+    doc["rateLimits"] = json!({"passwordFailuresPerIp": 3, "flowStartsPerIp": 1000, "windowSeconds": 3600});
+    doc["passwords"]["lockout"] = json!({"maxFailures": 1000});
+    let store = Arc::new(MemoryStore::new());
+    let p = Arc::new(Provider::new(idflow::project::Project::from_json(&doc.to_string(), &dir()).unwrap(), store.clone()).unwrap());
+    passwords::sign_up(store.as_ref(), p.engine().passwords(), "ann@example.com", PASSWORD.into(), 0).await.unwrap();
+    let call = |p: Arc<Provider>, path: &'static str, body: Value| async move {
+        let req = HttpRequest::new("POST", path, vec![("Content-Type".to_owned(), "application/json".to_owned())], body.to_string().into_bytes())
+            .with_peer(Some("203.0.113.9".parse().unwrap()));
+        serde_json::from_slice::<Value>(&p.handle(req).await.body).unwrap()
+    };
+    let mut answers = Vec::new();
+    for _ in 0..10 {
+        let s = call(p.clone(), "/v1/flow/start", json!({"flowId": "password"})).await;
+        answers.push(json!({"executionId": s["executionId"], "executionSecret": s["executionSecret"], "stepId": "welcome",
+            "interactionId": "signIn", "input": {"email": "ann@example.com", "password": "not the password"}}));
+    }
+    let tasks: Vec<_> = answers.into_iter().map(|a| tokio::spawn(call(p.clone(), "/v1/flow/next", a))).collect();
+    let mut codes = Vec::new();
+    for t in tasks {
+        codes.push(t.await.unwrap()["error"]["code"].as_str().unwrap_or_default().to_owned());
+    }
+    assert_eq!(codes.iter().filter(|c| *c == "invalid_credentials").count(), 3, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| *c == "rate_limited").count(), 7, "{codes:?}");
+}

@@ -163,21 +163,24 @@ impl Provider {
             Ok(i) => i,
             Err(e) => return flow_error(&e),
         };
-        // An address that failed too many password sign-ins waits out the
-        // window before any step runs again for it.
-        let ip = self.client_ip(req);
-        if let Some(ip) = &ip {
-            match self.at_limit("password_failures", ip, self.limits.password_failures_per_ip) {
-                Ok(false) => {}
-                Ok(true) => return flow_error(&super::limits::rate_limited("failed password sign-ins from this address")),
+        // Every answer from an address counts as a possible failed
+        // sign-in before any step runs, and is marked passed unless it was
+        // one: an address with too many failures (or too many answers in
+        // flight) waits out the window.
+        let attempt = match self.client_ip(req) {
+            Some(ip) => match self.attempt("password_failures", &ip, self.limits.password_failures_per_ip, "failed sign-ins from this address") {
+                Ok(a) => a,
                 Err(e) => return flow_error(&e),
-            }
-        }
+            },
+            None => None,
+        };
         let result = self.engine.next(&execution, &step, &interaction, input).await;
-        if let (Some(ip), Ok(r)) = (&ip, &result) {
-            if r.error.as_ref().is_some_and(|e| matches!(e.code, ErrorCode::InvalidCredentials | ErrorCode::UserLocked | ErrorCode::InvalidCode)) {
-                // Over the limit shows on the next answer; this one stands.
-                let _ = self.count("password_failures", ip, u64::MAX, "");
+        let failed = result
+            .as_ref()
+            .is_ok_and(|r| r.error.as_ref().is_some_and(|e| matches!(e.code, ErrorCode::InvalidCredentials | ErrorCode::UserLocked | ErrorCode::InvalidCode)));
+        if !failed {
+            if let Err(e) = self.passed(attempt) {
+                return flow_error(&e);
             }
         }
         self.flow_reply(result, None)

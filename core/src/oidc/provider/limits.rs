@@ -164,6 +164,12 @@ fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
     }
 }
 
+/// An attempt counted by [`Provider::attempt`], in the window it began in.
+pub(super) struct Attempt {
+    passed_id: String,
+    expires: u64,
+}
+
 pub(super) fn rate_limited(what: &str) -> Error {
     Error::new(ErrorCode::RateLimited, format!("too many {what}; wait and try again"))
 }
@@ -196,6 +202,36 @@ impl super::Provider {
         }
         let (id, _) = self.counter_id(bucket, key);
         Ok(self.store.record("rate", &id)?.and_then(|v| v.as_u64()).is_some_and(|n| n >= limit))
+    }
+
+    /// Counts an attempt that may turn out a failure of `bucket` for `key`,
+    /// before it runs: `rate_limited` once more than `limit` attempts of
+    /// this window have not been marked passed. Only failures, and attempts
+    /// still running, count toward the limit, so parallel requests cannot
+    /// slip past it. Mark the attempt with [`Provider::passed`] when it did
+    /// not fail; `None` when limits are off.
+    pub(super) fn attempt(&self, bucket: &str, key: &str, limit: u64, what: &str) -> Result<Option<Attempt>> {
+        if !self.limits.enabled {
+            return Ok(None);
+        }
+        let (id, expires) = self.counter_id(bucket, key);
+        let ticket = Attempt { passed_id: format!("{id}:passed"), expires };
+        let attempts = self.store.hit("rate", &id, expires)?;
+        let passed = self.store.record("rate", &ticket.passed_id)?.and_then(|v| v.as_u64()).unwrap_or(0);
+        if attempts.saturating_sub(passed) > limit {
+            // A refused attempt ran nothing: it is not a failure.
+            self.passed(Some(ticket))?;
+            return Err(rate_limited(what));
+        }
+        Ok(Some(ticket))
+    }
+
+    /// Marks an attempt of [`Provider::attempt`] as not failed.
+    pub(super) fn passed(&self, attempt: Option<Attempt>) -> Result<()> {
+        if let Some(a) = attempt {
+            self.store.hit("rate", &a.passed_id, a.expires)?;
+        }
+        Ok(())
     }
 
     /// The client's address as text, when the host gave the peer.
