@@ -6,13 +6,28 @@
 //! `bcrypt` crate; the digests compare in constant time. Both are slow on
 //! purpose, so the async entry points run them on the blocking pool, never
 //! on the runtime's worker threads.
+//!
+//! Passwords are normalised to Unicode NFKC before they are checked and
+//! hashed (NIST SP 800-63B §5.1.1.2): "é" typed as one character or as "e"
+//! and a combining accent is the same password. A hash made elsewhere of the
+//! password's other form still verifies, and is replaced at the next sign-in.
 
 use crate::error::{Error, ErrorCode, Result};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Argon2, Params, Version};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
+use std::borrow::Cow;
 use std::sync::OnceLock;
+use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
+
+/// `password` in Unicode NFKC.
+pub fn normalize(password: &str) -> Cow<'_, str> {
+    match is_nfkc_quick(password.chars()) {
+        IsNormalized::Yes => Cow::Borrowed(password),
+        _ => Cow::Owned(password.nfkc().collect()),
+    }
+}
 
 /// The `passwords` section of the project file; every field has a default.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -152,6 +167,8 @@ impl PasswordPolicy {
     /// Checks a new password for the user whose login id is `login_id`;
     /// `weak_password` says which rule it breaks (never the password).
     pub fn check(&self, password: &str, login_id: Option<&str>) -> Result<()> {
+        let password = normalize(password);
+        let password = password.as_ref();
         let length = password.chars().count();
         if length < self.min_length {
             return Err(weak(format!("the password must have at least {} characters", self.min_length)));
@@ -276,7 +293,7 @@ impl PasswordHashing {
         let mut salt = [0u8; 16];
         getrandom::fill(&mut salt).map_err(|_| Error::internal("no randomness for a salt"))?;
         let salt = SaltString::encode_b64(&salt).map_err(|_| Error::internal("salt encoding failed"))?;
-        Ok(self.argon2()?.hash_password(password.as_bytes(), &salt).map_err(|_| Error::internal("password hashing failed"))?.to_string())
+        Ok(self.argon2()?.hash_password(normalize(password).as_bytes(), &salt).map_err(|_| Error::internal("password hashing failed"))?.to_string())
     }
 
     /// Checks `password` against a stored hash of any kind [`check_hash`]
@@ -287,7 +304,20 @@ impl PasswordHashing {
         if password.len() > MAX_PASSWORD_BYTES {
             return Ok(Checked { matches: false, needs_rehash: false });
         }
-        let matches = match kind {
+        let normalized = normalize(password);
+        if self.matches(kind, &normalized, stored)? {
+            return Ok(Checked { matches: true, needs_rehash: !self.is_current(stored) });
+        }
+        // A hash made elsewhere of the password as typed, not normalised:
+        // it matches, and is replaced by the normalised one.
+        if normalized != password && self.matches(kind, password, stored)? {
+            return Ok(Checked { matches: true, needs_rehash: true });
+        }
+        Ok(Checked { matches: false, needs_rehash: false })
+    }
+
+    fn matches(&self, kind: HashKind, password: &str, stored: &str) -> Result<bool> {
+        Ok(match kind {
             HashKind::Argon2 => {
                 let parsed = PasswordHash::new(stored).map_err(|_| Error::internal("a stored password hash cannot be read"))?;
                 Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
@@ -304,8 +334,7 @@ impl PasswordHashing {
                 pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), salt.as_bytes(), iterations, &mut out);
                 aws_lc_rs::constant_time::verify_slices_are_equal(&out, &expected).is_ok()
             }
-        };
-        Ok(Checked { matches, needs_rehash: matches && !self.is_current(stored) })
+        })
     }
 
     /// Whether `stored` is Argon2id (v19) at exactly this cost.
@@ -452,4 +481,24 @@ mod tests {
         assert!(h.verify_async("correct horse battery".into(), Some(stored)).await.unwrap().matches);
         assert!(!h.verify_async("anything at all".into(), None).await.unwrap().matches);
     }
+
+    #[test]
+    fn passwords_compare_in_nfkc() {
+        let h = PasswordHashing { memory_kib: 8192, iterations: 1, parallelism: 1 };
+        let composed = "caf\u{e9} au lait, s'il vous pla\u{ee}t";
+        let decomposed = "cafe\u{301} au lait, s'il vous plai\u{302}t";
+        let stored = h.hash(composed).unwrap();
+        assert_eq!(h.verify(decomposed, &stored).unwrap(), Checked { matches: true, needs_rehash: false });
+        // Compatibility forms too: full-width letters are the ASCII ones.
+        let wide = h.hash("\u{ff50}\u{ff41}\u{ff53}\u{ff53}word phrase").unwrap();
+        assert!(h.verify("password phrase", &wide).unwrap().matches);
+        // A hash made elsewhere of the unnormalised form still matches, and is replaced.
+        let elsewhere = bcrypt::non_truncating_hash(decomposed, 4).unwrap();
+        assert_eq!(h.verify(decomposed, &elsewhere).unwrap(), Checked { matches: true, needs_rehash: true });
+        assert!(!h.verify("cafe au lait, s'il vous plait", &stored).unwrap().matches);
+        // The policy counts characters after normalisation.
+        let policy = PasswordPolicy { min_length: 8, ..PasswordPolicy::default() };
+        assert!(policy.check("e\u{301}e\u{301}e\u{301}e\u{301}", None).is_err(), "four characters, eight code points");
+    }
+
 }
