@@ -227,6 +227,11 @@ impl Project {
             .collect();
         let passwords = PasswordSettings::from_json(doc.get("passwords"))?;
         let email = crate::messaging::EmailSettings::from_json(doc.get("email"), &base_url)?;
+        if let Some(id) = email.as_ref().and_then(|e| e.connector_id()) {
+            if !connectors.iter().any(|c| c.id == id) {
+                return Err(Error::config(format!("email.http.connector {id:?} is not among the project's connectors")));
+            }
+        }
         Ok(Project {
             passwords,
             email,
@@ -313,6 +318,7 @@ mod tests {
     fn every_email_field_is_documented() {
         super::assert_documented("email", &crate::messaging::FIELDS);
         super::assert_documented("email.smtp", &crate::messaging::SMTP_FIELDS);
+        super::assert_documented("email.http", &crate::messaging::HTTP_FIELDS);
         super::assert_documented("email templates", &crate::messaging::TEMPLATE_FIELDS);
     }
 }

@@ -299,3 +299,47 @@ async fn a_flow_start_cannot_claim_verified_methods() {
     let kept = store.execution(&s.execution_id).unwrap().unwrap();
     assert!(kept.context.get("auth").is_none(), "{}", kept.context);
 }
+
+/// The `http` transport: each code is a JSON request to a mail API through
+/// a project connector (its auth header included), shaped by the body
+/// template; an API that refuses makes the step fail with `network`.
+#[tokio::test]
+async fn codes_go_through_a_mail_api_by_http() {
+    use support::{Reply, TestServer};
+    let smtp = SmtpServer::start().await;
+    let api = TestServer::start().await;
+    api.route("/v3/mail/send", Reply::json(202, &json!({"id": "msg-1"})));
+    let p = project(&smtp, |d| {
+        d["connectors"] = json!([{"id": "mailer", "type": "http", "baseUrl": api.url(), "auth": {"type": "bearer", "token": "mail-api-key"}}]);
+        d["email"] = json!({"transport": "http", "from": "Example <no-reply@example.com>",
+            "http": {"connector": "mailer", "endpoint": "/v3/mail/send",
+                     "body": {"personalizations": [{"to": [{"email": "{{to}}"}]}], "from": {"email": "{{from}}"}, "subject": "{{subject}}",
+                              "content": [{"type": "text/plain", "value": "{{text}}"}, {"type": "text/html", "value": "{{html}}"}]}}});
+    });
+    let engine = p.engine(Key::generate(Algorithm::ES256, None).unwrap(), Arc::new(MemoryStore::new())).unwrap();
+    let execution = ask(&engine, "Kim@Example.com").await;
+    let sent = api.requests().into_iter().find(|r| r.target == "/v3/mail/send").expect("the API was called");
+    assert_eq!(sent.method, "POST");
+    assert!(sent.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("authorization") && v == "Bearer mail-api-key"));
+    let body: Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(body["personalizations"][0]["to"][0]["email"], "kim@example.com");
+    assert_eq!(body["from"]["email"], "Example <no-reply@example.com>");
+    let subject = body["subject"].as_str().unwrap();
+    let code = subject.rsplit(' ').next().unwrap().to_owned();
+    assert!(subject.starts_with("Your sign-in code: ") && code.len() == 6, "{subject}");
+    assert!(body["content"][1]["value"].as_str().unwrap().contains(&format!("<strong>{code}</strong>")));
+    let done = enter(&engine, &execution, "signIn", json!({"code": code})).await;
+    assert_eq!(done.status, FlowStatus::Completed, "{:?}", done.error);
+    assert!(smtp.messages().is_empty(), "nothing went by SMTP");
+
+    api.route("/v3/mail/send", Reply::json(503, &json!({"error": "busy"})));
+    let s = engine.start("email-code", Map::new(), None).await.unwrap();
+    let r = engine.next(&s.execution_id, "ask", "send", obj(json!({"email": "kim@example.com"}))).await.unwrap();
+    assert_eq!(r.error.unwrap().code, ErrorCode::Network);
+
+    // A transport naming a connector the project lacks is refused at load.
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(dir().join("password-project.json")).unwrap()).unwrap();
+    doc["email"] = json!({"transport": "http", "from": "a@example.com", "http": {"connector": "nowhere"}});
+    let e = idflow::project::Project::from_json(&doc.to_string(), &dir()).unwrap_err();
+    assert!(e.message.contains("nowhere"), "{e}");
+}

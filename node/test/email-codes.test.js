@@ -91,3 +91,32 @@ test('a password sign-in is stepped up to a mailed code (tests/flows/step-up.jso
   assert.equal(done.status, 'completed')
   assert.deepEqual(jwt.decodeUnverified(done.authInfo.sessionJwt).claims.amr, ['pwd', 'otp', 'mfa'])
 })
+
+test('codes go through a mail API by HTTP (the http transport)', async (t) => {
+  const http = require('node:http')
+  const received = []
+  const api = http.createServer((req, res) => {
+    let text = ''
+    req.on('data', (c) => { text += c })
+    req.on('end', () => {
+      received.push({ path: req.url, auth: req.headers.authorization, body: JSON.parse(text) })
+      res.writeHead(202, { 'content-type': 'application/json' }).end('{"id":"msg-1"}')
+    })
+  })
+  await new Promise((resolve) => api.listen(0, '127.0.0.1', resolve))
+  t.after(() => new Promise((resolve) => api.close(resolve)))
+  const doc = JSON.parse(fs.readFileSync(path.join(FLOWS, 'password-project.json'), 'utf8'))
+  doc.flows = ['email-code.json', 'password.json']
+  doc.connectors = [{ id: 'mailer', type: 'http', baseUrl: `http://127.0.0.1:${api.address().port}`, auth: { type: 'bearer', token: 'k-1' } }]
+  doc.email = { transport: 'http', from: 'no-reply@example.com', http: { connector: 'mailer', endpoint: '/send', body: { to: '{{to}}', subject: '{{subject}}', text: '{{text}}' } } }
+  const e = new FlowEngine(JSON.stringify(doc), Key.generate('ES256'), { baseDir: FLOWS })
+  const execution = await ask(e, 'lee@example.com')
+  const { path: sentTo, auth, body } = received[received.length - 1]
+  assert.equal(sentTo, '/send')
+  assert.equal(auth, 'Bearer k-1')
+  assert.deepEqual(Object.keys(body).sort(), ['subject', 'text', 'to'])
+  assert.equal(body.to, 'lee@example.com')
+  const code = /\d{6}/.exec(body.subject)[0]
+  assert.ok(body.text.includes(code))
+  assert.equal((await e.next(execution, 'enter', 'signIn', { code })).status, 'completed')
+})

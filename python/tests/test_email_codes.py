@@ -121,3 +121,46 @@ def test_templates_that_name_what_they_cannot_fill_are_refused():
     doc["baseUrl"] = "https://auth.example.com"
     with pytest.raises(idflow.ConfigError):
         idflow.FlowEngine(json.dumps(doc), key=idflow.Key.generate("ES256"), base_dir=str(FLOWS))
+
+
+def test_codes_go_through_a_mail_api_by_http():
+    """The http transport: a JSON request per code through a connector, to a
+    real HTTP server on 127.0.0.1 (what Rust and Node check too)."""
+    import http.server
+    import threading
+
+    received = []
+
+    class MailApi(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers.get("Authorization"), json.loads(body)))
+            self.send_response(202)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"id": "msg-1"}')
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), MailApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        doc = json.loads((FLOWS / "password-project.json").read_text())
+        doc["flows"] = ["email-code.json", "password.json"]
+        doc["connectors"] = [{"id": "mailer", "type": "http", "baseUrl": f"http://127.0.0.1:{server.server_port}", "auth": {"type": "bearer", "token": "k-1"}}]
+        doc["email"] = {
+            "transport": "http",
+            "from": "no-reply@example.com",
+            "http": {"connector": "mailer", "endpoint": "/send", "body": {"to": "{{to}}", "subject": "{{subject}}", "text": "{{text}}"}},
+        }
+        engine = idflow.FlowEngine(json.dumps(doc), key=idflow.Key.generate("ES256"), base_dir=str(FLOWS))
+        execution = ask(engine, "lee@example.com")
+        path, auth, body = received[-1]
+        assert path == "/send" and auth == "Bearer k-1"
+        assert body["to"] == "lee@example.com" and set(body) == {"to", "subject", "text"}
+        code = re.search(r"\d{6}", body["subject"]).group(0)
+        assert code in body["text"]
+        assert engine.next(execution, "enter", "signIn", {"code": code})["status"] == "completed"
+    finally:
+        server.shutdown()

@@ -2,12 +2,14 @@
 //! is from, the message templates) and sending one message.
 //!
 //! Transports: `smtp` (lettre's async SMTP client: STARTTLS, TLS or, on
-//! loopback only, plain; optional login) and `console`, which prints the
+//! loopback only, plain; optional login), `http` (a JSON request through
+//! one of the project's HTTP connectors, for mail APIs) and `console`, which prints the
 //! message to standard error for development and is refused unless the
 //! project's `baseUrl` is a loopback address. Templates take `{{name}}`
 //! placeholders; the names a template may use are checked when the project
 //! loads, and values are HTML-escaped in HTML bodies.
 
+mod http;
 mod smtp;
 
 use crate::error::{Error, ErrorCode, Result};
@@ -15,7 +17,10 @@ use crate::placeholders::{html_escape, split, Part};
 use serde_json::{Map, Value};
 use std::time::Duration;
 
+pub use http::HttpSettings;
 pub use smtp::{SmtpSettings, SmtpTls};
+#[cfg(test)]
+pub(crate) use http::HTTP_FIELDS;
 #[cfg(test)]
 pub(crate) use smtp::SMTP_FIELDS;
 
@@ -23,6 +28,8 @@ pub(crate) use smtp::SMTP_FIELDS;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transport {
     Smtp(SmtpSettings),
+    /// A request through one of the project's HTTP connectors.
+    Http(HttpSettings),
     /// Printed to standard error (development only).
     Console,
 }
@@ -46,7 +53,7 @@ pub struct EmailSettings {
 }
 
 /// The fields of `email`, `email.smtp` and a template (documentation test).
-pub(crate) const FIELDS: [&str; 4] = ["transport", "from", "smtp", "templates"];
+pub(crate) const FIELDS: [&str; 5] = ["transport", "from", "smtp", "http", "templates"];
 pub(crate) const TEMPLATE_FIELDS: [&str; 3] = ["subject", "text", "html"];
 const TEMPLATES: [&str; 1] = ["code"];
 
@@ -80,7 +87,7 @@ fn default_code_template() -> MessageTemplate {
     }
 }
 
-fn text_field(m: &Map<String, Value>, what: &str, k: &str) -> Result<Option<String>> {
+pub(super) fn text_field(m: &Map<String, Value>, what: &str, k: &str) -> Result<Option<String>> {
     match m.get(k) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
@@ -88,7 +95,7 @@ fn text_field(m: &Map<String, Value>, what: &str, k: &str) -> Result<Option<Stri
     }
 }
 
-fn check_fields(m: &Map<String, Value>, what: &str, fields: &[&str]) -> Result<()> {
+pub(super) fn check_fields(m: &Map<String, Value>, what: &str, fields: &[&str]) -> Result<()> {
     match m.keys().find(|k| !fields.contains(&k.as_str())) {
         Some(k) => Err(Error::config(format!("unknown field {what}.{k}"))),
         None => Ok(()),
@@ -188,9 +195,13 @@ impl EmailSettings {
                 let s = m.get("smtp").ok_or_else(|| Error::config("email.smtp is required with transport smtp"))?;
                 Transport::Smtp(SmtpSettings::from_json(s)?)
             }
+            Some("http") => {
+                let h = m.get("http").ok_or_else(|| Error::config("email.http is required with transport http"))?;
+                Transport::Http(HttpSettings::from_json(h)?)
+            }
             Some("console") => {
-                if m.contains_key("smtp") {
-                    return Err(Error::config("email.smtp is only for transport smtp"));
+                if m.contains_key("smtp") || m.contains_key("http") {
+                    return Err(Error::config("email.smtp and email.http are only for transports smtp and http"));
                 }
                 if !is_loopback(base_url) {
                     return Err(Error::config(
@@ -199,8 +210,8 @@ impl EmailSettings {
                 }
                 Transport::Console
             }
-            Some(other) => return Err(Error::config(format!("email.transport {other:?} is not smtp or console"))),
-            None => return Err(Error::config("email.transport is required (smtp or console)")),
+            Some(other) => return Err(Error::config(format!("email.transport {other:?} is not smtp, http or console"))),
+            None => return Err(Error::config("email.transport is required (smtp, http or console)")),
         };
         let mut code_template = default_code_template();
         if let Some(t) = m.get("templates").filter(|v| !v.is_null()) {
@@ -213,9 +224,18 @@ impl EmailSettings {
         Ok(Some(EmailSettings { transport, from, code_template }))
     }
 
+    /// The connector the `http` transport sends through, if it uses one.
+    pub fn connector_id(&self) -> Option<&str> {
+        match &self.transport {
+            Transport::Http(h) => Some(&h.connector),
+            _ => None,
+        }
+    }
+
     /// Sends `template` filled with `vars` to `to`; a transport failure is
-    /// `network` and names no secret.
-    pub async fn send(&self, to: &str, template: &MessageTemplate, vars: &[(&str, &str)]) -> Result<()> {
+    /// `network` and names no secret. `connector` is the project's connector
+    /// named by [`EmailSettings::connector_id`], for the `http` transport.
+    pub async fn send(&self, to: &str, template: &MessageTemplate, vars: &[(&str, &str)], connector: Option<&crate::connectors::HttpConnector>) -> Result<()> {
         let (subject, text, html) = template.render(vars)?;
         match &self.transport {
             Transport::Console => {
@@ -224,6 +244,10 @@ impl EmailSettings {
                 Ok(())
             }
             Transport::Smtp(s) => s.send(&self.from, to, &subject, text, html).await,
+            Transport::Http(h) => {
+                let message = [("to", Some(to)), ("from", Some(self.from.as_str())), ("subject", Some(subject.as_str())), ("text", Some(text.as_str())), ("html", html.as_deref())];
+                h.send(connector, message).await
+            }
         }
     }
 }

@@ -181,7 +181,8 @@ impl EmailCodeStep {
             .collect();
         let mut vars = vec![("code", code.as_str()), ("email", to.as_str()), ("minutes", minutes.as_str()), ("project", project.as_str())];
         vars.extend(user_fields.iter().map(|(k, v)| (*k, v.as_str())));
-        email.send(&to, &email.code_template, &vars).await?;
+        let connector = email.connector_id().and_then(|id| engine.connectors.get(id));
+        email.send(&to, &email.code_template, &vars, connector).await?;
         run.ctx.set("emailCode.sentTo", Value::String(to))?;
         Ok(())
     }
