@@ -7,11 +7,12 @@
 mod support;
 
 use idflow::flow::{FlowEngine, FlowResponse, FlowStatus};
-use idflow::jose::{self, Algorithm, Key, Validation};
+use idflow::jose::{Algorithm, Key};
 use idflow::store::{MemoryStore, Store};
 use idflow::ErrorCode;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
+use support::flows::{amr, obj};
 use support::smtp::SmtpServer;
 
 fn dir() -> std::path::PathBuf {
@@ -27,15 +28,6 @@ fn project(smtp: &SmtpServer, extra: impl FnOnce(&mut Value)) -> idflow::project
     idflow::project::Project::from_json(&doc.to_string(), &dir()).unwrap()
 }
 
-fn obj(v: Value) -> Map<String, Value> {
-    v.as_object().cloned().unwrap_or_default()
-}
-
-fn amr(key: &Key, r: &FlowResponse) -> Value {
-    let mut v = Validation::new(&[Algorithm::ES256]);
-    v.audience = vec!["local".into()];
-    jose::verify(&r.auth_info.as_ref().expect("a session").session_jwt, &key.public_key().unwrap(), &v).unwrap().claims["amr"].clone()
-}
 
 /// Starts the flow and asks for a code for `email`; the execution id.
 async fn ask(engine: &FlowEngine, email: &str) -> String {

@@ -5,9 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use idflow::credentials::totp::Authenticator;
+use support::flows::{amr, obj};
 use idflow::flow::{FlowEngine, FlowResponse, FlowStatus};
-use idflow::jose::{self, Algorithm, Key, Validation};
+use idflow::jose::{Algorithm, Key};
 use idflow::store::{MemoryStore, Store};
 use idflow::ErrorCode;
 use serde_json::{json, Map, Value};
@@ -27,15 +30,6 @@ fn setup(store: Arc<dyn Store>) -> (FlowEngine, Key) {
     (project.engine(key.clone(), store).unwrap(), key)
 }
 
-fn obj(v: Value) -> Map<String, Value> {
-    v.as_object().cloned().unwrap_or_default()
-}
-
-fn amr(key: &Key, r: &FlowResponse) -> Value {
-    let mut v = Validation::new(&[Algorithm::ES256]);
-    v.audience = vec!["local".into()];
-    jose::verify(&r.auth_info.as_ref().expect("a session").session_jwt, &key.public_key().unwrap(), &v).unwrap().claims["amr"].clone()
-}
 
 fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
