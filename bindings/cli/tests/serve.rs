@@ -244,6 +244,7 @@ fn the_demo_project_signs_a_user_in_from_the_printed_authorize_url() {
     let login = sign_in_with(port, target, &mut |screen| match screen["stepId"].as_str() {
         Some("welcome") => ("signUp".into(), serde_json::json!({"email": secret_email, "password": password})),
         Some("checkEmail") => ("verify".into(), serde_json::json!({"code": server.mailed_code(seen)})),
+        Some("offerApp") => ("skip".into(), serde_json::json!({})),
         other => panic!("unexpected screen {other:?}: {screen}"),
     });
     assert!(login.landed.starts_with("http://127.0.0.1:8765/callback?"), "{}", login.landed);
