@@ -177,7 +177,9 @@ async fn two_methods_in_one_execution_are_mfa() {
     let s = engine.start("sign-up-or-in", Map::new(), None).await.unwrap();
     let r = engine.next(&s.execution_id, "welcome", "signUp", obj(json!({"email": "max@example.com", "password": "a long demo password"}))).await.unwrap();
     assert_eq!(r.step_id.as_deref(), Some("checkEmail"), "{:?}", r.error);
-    let done = engine.next(&s.execution_id, "checkEmail", "verify", obj(json!({"code": smtp.last_code().await}))).await.unwrap();
+    let offer = engine.next(&s.execution_id, "checkEmail", "verify", obj(json!({"code": smtp.last_code().await}))).await.unwrap();
+    assert_eq!(offer.step_id.as_deref(), Some("offerApp"), "{:?}", offer.error);
+    let done = engine.next(&s.execution_id, "offerApp", "skip", Map::new()).await.unwrap();
     assert_eq!(amr(&key, &done), json!(["pwd", "otp", "mfa"]));
     let s = engine.start("sign-up-or-in", Map::new(), None).await.unwrap();
     let again = engine.next(&s.execution_id, "welcome", "signIn", obj(json!({"email": "max@example.com", "password": "a long demo password"}))).await.unwrap();
