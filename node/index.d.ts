@@ -191,6 +191,10 @@ export declare class FlowEngine {
   removeTotp(userId: string): Promise<null>
   /** How many unused recovery codes the user has. */
   recoveryCodesLeft(userId: string): Promise<number>
+  /** The user's passkeys: `[{id, createdAt, lastUsedAt}]`. */
+  listPasskeys(userId: string): Promise<Record<string, unknown>[]>
+  /** Removes one of the user's passkeys by its id. */
+  removePasskey(userId: string, passkeyId: string): Promise<null>
   /** Clears the failed sign-ins counted against a login id (its lockout). */
   unlockLoginId(loginId: string): Promise<null>
 }

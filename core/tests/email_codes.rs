@@ -273,7 +273,7 @@ async fn conditions_read_what_was_verified_and_what_the_user_has() {
     let r = engine.next(&s.execution_id, "ask", "submit", obj(json!({"email": "ann@example.com", "password": "a long enough secret"}))).await.unwrap();
     assert_eq!(r.step_id.as_deref(), Some("enter"), "a password alone is stepped up: {:?}", r.error);
     let kept = store.execution(&s.execution_id).unwrap().unwrap();
-    assert_eq!(kept.context["auth"], json!({"methods": ["pwd"], "enrolled": {"password": true, "totp": false, "verifiedEmail": false}}));
+    assert_eq!(kept.context["auth"], json!({"methods": ["pwd"], "enrolled": {"password": true, "totp": false, "passkeys": 0, "verifiedEmail": false}}));
     let done = engine.next(&s.execution_id, "enter", "submit", obj(json!({"code": smtp.last_code().await}))).await.unwrap();
     assert_eq!(done.status, FlowStatus::Completed, "{:?}", done.error);
     assert_eq!(amr(&key, &done), json!(["pwd", "otp", "mfa"]));

@@ -206,6 +206,18 @@ impl FlowEngine {
         self.users(env, move |s| idflow::users::totp::recovery_codes_left(s, &user_id), |n| Json::from(n))
     }
 
+    /// The user's passkeys: `[{id, createdAt, lastUsedAt}]`.
+    #[napi(js_name = "listPasskeys", ts_return_type = "Promise<Record<string, unknown>[]>")]
+    pub fn list_passkeys<'env>(&self, env: &'env Env, user_id: String) -> napi::Result<PromiseRaw<'env, Json>> {
+        self.users(env, move |s| idflow::users::passkeys::list(s, &user_id), Json::Array)
+    }
+
+    /// Removes one of the user's passkeys by its id.
+    #[napi(js_name = "removePasskey", ts_return_type = "Promise<null>")]
+    pub fn remove_passkey<'env>(&self, env: &'env Env, user_id: String, passkey_id: String) -> napi::Result<PromiseRaw<'env, Json>> {
+        self.users(env, move |s| idflow::users::passkeys::remove(s, &user_id, &passkey_id), |()| Json::Null)
+    }
+
     #[napi(js_name = "hasPassword", ts_return_type = "Promise<boolean>")]
     pub fn has_password<'env>(&self, env: &'env Env, user_id: String) -> napi::Result<PromiseRaw<'env, Json>> {
         self.users(env, move |s| idflow::users::password::has_password(s, &user_id), Json::Bool)

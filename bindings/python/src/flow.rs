@@ -203,6 +203,19 @@ impl PyFlowEngine {
         py.detach(|| guard(|| idflow::users::totp::recovery_codes_left(store.as_ref(), user_id))).py()
     }
 
+    /// The user's passkeys: `[{id, createdAt, lastUsedAt}]`.
+    fn list_passkeys<'py>(&self, py: Python<'py>, user_id: &str) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let store = self.inner.store().clone();
+        let keys = py.detach(|| guard(|| idflow::users::passkeys::list(store.as_ref(), user_id))).py()?;
+        keys.iter().map(|k| crate::convert::to_py_value(py, k)).collect()
+    }
+
+    /// Removes one of the user's passkeys by its id.
+    fn remove_passkey(&self, py: Python<'_>, user_id: &str, passkey_id: &str) -> PyResult<()> {
+        let store = self.inner.store().clone();
+        py.detach(|| guard(|| idflow::users::passkeys::remove(store.as_ref(), user_id, passkey_id))).py()
+    }
+
     fn has_password(&self, py: Python<'_>, user_id: &str) -> PyResult<bool> {
         let store = self.inner.store().clone();
         py.detach(|| guard(|| idflow::users::password::has_password(store.as_ref(), user_id))).py()

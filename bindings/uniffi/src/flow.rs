@@ -123,6 +123,18 @@ impl FlowEngine {
         crate::error::guard(|| idflow::users::totp::recovery_codes_left(store.as_ref(), &user_id).map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
     }
 
+    /// The user's passkeys as JSON: `[{id, createdAt, lastUsedAt}]`.
+    pub async fn list_passkeys(&self, user_id: String) -> Result<String, crate::IdflowError> {
+        let store = self.inner.store().clone();
+        crate::error::guard(|| idflow::users::passkeys::list(store.as_ref(), &user_id).map(|k| serde_json::Value::Array(k).to_string()))
+    }
+
+    /// Removes one of the user's passkeys by its id.
+    pub async fn remove_passkey(&self, user_id: String, passkey_id: String) -> Result<(), crate::IdflowError> {
+        let store = self.inner.store().clone();
+        crate::error::guard(|| idflow::users::passkeys::remove(store.as_ref(), &user_id, &passkey_id))
+    }
+
     pub async fn has_password(&self, user_id: String) -> Result<bool, crate::IdflowError> {
         let store = self.inner.store().clone();
         crate::error::guard(|| idflow::users::password::has_password(store.as_ref(), &user_id))

@@ -114,11 +114,13 @@ pub struct FlowEngine {
     /// Opened on first use (authenticator secrets), so engines that never
     /// seal anything make no data key.
     vault: std::sync::OnceLock<crate::vault::Vault>,
+    /// The passkey relying party (the issuer's host), made on first use.
+    relying_party: std::sync::OnceLock<webauthn_rs::Webauthn>,
 }
 
 impl FlowEngine {
     pub fn new(config: EngineConfig, store: Arc<dyn Store>) -> FlowEngine {
-        FlowEngine { config, flows: HashMap::new(), connectors: HashMap::new(), store, oauth: None, vault: std::sync::OnceLock::new() }
+        FlowEngine { config, flows: HashMap::new(), connectors: HashMap::new(), store, oauth: None, vault: std::sync::OnceLock::new(), relying_party: std::sync::OnceLock::new() }
     }
     /// The data key that seals secrets at rest, opened on first use.
     pub(crate) fn vault(&self) -> Result<&crate::vault::Vault> {
@@ -127,6 +129,14 @@ impl FlowEngine {
         }
         let opened = crate::vault::Vault::open(self.config.encryption.as_ref(), self.store.as_ref())?;
         Ok(self.vault.get_or_init(|| opened))
+    }
+    /// The passkey relying party: the issuer's host and origin.
+    pub(crate) fn relying_party(&self) -> Result<&webauthn_rs::Webauthn> {
+        if let Some(rp) = self.relying_party.get() {
+            return Ok(rp);
+        }
+        let made = crate::credentials::passkey::relying_party(&self.config.issuer, &self.config.audience)?;
+        Ok(self.relying_party.get_or_init(|| made))
     }
     /// The view of screen `step_id` for `execution_id`, with what its
     /// steps put on it (an authenticator enrollment, recovery codes).

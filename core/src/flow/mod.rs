@@ -27,7 +27,7 @@ pub mod template;
 pub use model::{Branch, ClaimSpec, ClaimValue, Condition, Flow, Operator, Step, StepKind};
 pub use steps::{
     ConditionStep, ConnectorStep, CustomClaimsStep, EmailCodeAction, EmailCodeStep, EndStep, GenerateJwtStep, Input, InputType, Interaction, OAuthStep,
-    PasswordAction, PasswordStep, ScreenStep, TotpAction, TotpStep, UpdateUserStep,
+    PasskeyAction, PasskeyStep, PasswordAction, PasswordStep, ScreenStep, TotpAction, TotpStep, UpdateUserStep,
 };
 /// The HTTP method of a `connector` step (the connectors' own type).
 pub use crate::connectors::Method;

@@ -2,6 +2,7 @@
 //! model is [`crate::user`]; how a sign-in finds or creates its user is
 //! [`provision`].
 
+pub mod passkeys;
 pub mod password;
 pub mod provision;
 pub mod sessions;
@@ -40,6 +41,8 @@ pub fn update_user(store: &dyn Store, user_id: &str, fields: &Map<String, Value>
 
 pub fn delete_user(store: &dyn Store, user_id: &str) -> Result<()> {
     store.delete_user(user_id)?;
+    passkeys::forget(store, user_id)?;
+    totp::forget(store, user_id)?;
     sessions::forget(store, user_id)
 }
 

@@ -169,6 +169,12 @@ pub fn remove(store: &dyn Store, user_id: &str) -> Result<()> {
     store.delete_record(ENROLLED, user_id)
 }
 
+/// Forgets the user's authenticator (the user is deleted).
+pub(crate) fn forget(store: &dyn Store, user_id: &str) -> Result<()> {
+    store.delete_record(ENROLLED, user_id)?;
+    store.delete_record(FAILURES, user_id)
+}
+
 fn attempt(store: &dyn Store, lockout: &Lockout, user_id: &str, now: u64) -> Result<u64> {
     let count = store.hit(FAILURES, user_id, now + lockout.lock_seconds)?;
     if count > lockout.max_failures {

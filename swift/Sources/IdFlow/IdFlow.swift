@@ -635,6 +635,11 @@ public protocol FlowEngineProtocol: AnyObject, Sendable {
     func importPasswordHash(userId: String, hash: String) async throws 
     
     /**
+     * The user's passkeys as JSON: `[{id, createdAt, lastUsedAt}]`.
+     */
+    func listPasskeys(userId: String) async throws  -> String
+    
+    /**
      * Answers the waiting screen; returns the flow API's answer as JSON text.
      */
     func next(executionId: String, stepId: String, interactionId: String, input: String?) async throws  -> String
@@ -643,6 +648,11 @@ public protocol FlowEngineProtocol: AnyObject, Sendable {
      * How many unused recovery codes the user has.
      */
     func recoveryCodesLeft(userId: String) async throws  -> UInt32
+    
+    /**
+     * Removes one of the user's passkeys by its id.
+     */
+    func removePasskey(userId: String, passkeyId: String) async throws 
     
     func removePassword(userId: String) async throws 
     
@@ -864,6 +874,25 @@ open func importPasswordHash(userId: String, hash: String)async throws   {
 }
     
     /**
+     * The user's passkeys as JSON: `[{id, createdAt, lastUsedAt}]`.
+     */
+open func listPasskeys(userId: String)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_flowengine_list_passkeys(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(userId)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+    /**
      * Answers the waiting screen; returns the flow API's answer as JSON text.
      */
 open func next(executionId: String, stepId: String, interactionId: String, input: String? = nil)async throws  -> String  {
@@ -897,6 +926,25 @@ open func recoveryCodesLeft(userId: String)async throws  -> UInt32  {
             completeFunc: ffi_idflow_uniffi_rust_future_complete_u32,
             freeFunc: ffi_idflow_uniffi_rust_future_free_u32,
             liftFunc: FfiConverterUInt32.lift,
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
+    
+    /**
+     * Removes one of the user's passkeys by its id.
+     */
+open func removePasskey(userId: String, passkeyId: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_flowengine_remove_passkey(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(userId),FfiConverterString.lower(passkeyId)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_void,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_void,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_void,
+            liftFunc: { $0 },
             errorHandler: FfiConverterTypeIdflowError_lift
         )
 }
@@ -4535,10 +4583,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_idflow_uniffi_checksum_method_flowengine_import_password_hash() != 1531) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_idflow_uniffi_checksum_method_flowengine_list_passkeys() != 7216) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_idflow_uniffi_checksum_method_flowengine_next() != 30252) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_flowengine_recovery_codes_left() != 4332) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_flowengine_remove_passkey() != 59901) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_flowengine_remove_password() != 23102) {

@@ -336,6 +336,11 @@ uint64_t uniffi_idflow_uniffi_fn_method_flowengine_has_totp(uint64_t ptr, RustBu
 uint64_t uniffi_idflow_uniffi_fn_method_flowengine_import_password_hash(uint64_t ptr, RustBuffer user_id, RustBuffer hash
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_LIST_PASSKEYS
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_LIST_PASSKEYS
+uint64_t uniffi_idflow_uniffi_fn_method_flowengine_list_passkeys(uint64_t ptr, RustBuffer user_id
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_NEXT
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_NEXT
 uint64_t uniffi_idflow_uniffi_fn_method_flowengine_next(uint64_t ptr, RustBuffer execution_id, RustBuffer step_id, RustBuffer interaction_id, RustBuffer input
@@ -344,6 +349,11 @@ uint64_t uniffi_idflow_uniffi_fn_method_flowengine_next(uint64_t ptr, RustBuffer
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_RECOVERY_CODES_LEFT
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_RECOVERY_CODES_LEFT
 uint64_t uniffi_idflow_uniffi_fn_method_flowengine_recovery_codes_left(uint64_t ptr, RustBuffer user_id
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_REMOVE_PASSKEY
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_REMOVE_PASSKEY
+uint64_t uniffi_idflow_uniffi_fn_method_flowengine_remove_passkey(uint64_t ptr, RustBuffer user_id, RustBuffer passkey_id
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_REMOVE_PASSWORD
@@ -1241,6 +1251,12 @@ uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_import_password_hash(vo
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_LIST_PASSKEYS
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_LIST_PASSKEYS
+uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_list_passkeys(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_NEXT
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_NEXT
 uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_next(void
@@ -1250,6 +1266,12 @@ uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_next(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_RECOVERY_CODES_LEFT
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_RECOVERY_CODES_LEFT
 uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_recovery_codes_left(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_REMOVE_PASSKEY
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_REMOVE_PASSKEY
+uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_remove_passkey(void
     
 );
 #endif

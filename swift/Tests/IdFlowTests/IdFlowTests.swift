@@ -207,6 +207,26 @@ final class FlowTests: XCTestCase {
         XCTAssertFalse(removed)
     }
 
+    func testPasskeyCeremonyOptions() async throws {
+        // The JSON an app hands to ASAuthorization (Swift) or Credential Manager (Kotlin).
+        let dir = vectorsDir.deletingLastPathComponent().appendingPathComponent("flows")
+        var project = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("password-project.json"))) as! [String: Any]
+        project["flows"] = ["passkey.json"]
+        project["baseUrl"] = "https://id.example.com"
+        let engine = try FlowEngine(project: try jsonText(project), key: try Key.generate(alg: "ES256"), baseDir: dir.path)
+        func object(_ text: String) throws -> [String: Any] {
+            try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+        }
+        let started = try object(try await engine.start(flowId: "passkey", input: nil))
+        let executionId = started["executionId"] as! String
+        let get = try object(try await engine.next(executionId: executionId, stepId: "welcome", interactionId: "usePasskey", input: "{}"))
+        let passkey = (get["screen"] as! [String: Any])["passkey"] as! [String: Any]
+        XCTAssertEqual(passkey["ceremony"] as? String, "get")
+        XCTAssertEqual((passkey["publicKey"] as! [String: Any])["rpId"] as? String, "id.example.com")
+        let refused = try object(try await engine.next(executionId: executionId, stepId: "get", interactionId: "use", input: "{\"credential\":\"{}\"}"))
+        XCTAssertEqual((refused["error"] as? [String: Any])?["code"] as? String, "invalid_credentials")
+    }
+
     func testValidateFlow() throws {
         let dir = vectorsDir.deletingLastPathComponent().appendingPathComponent("flows")
         let valid = try String(contentsOf: dir.appendingPathComponent("random-user.json"), encoding: .utf8)

@@ -10,6 +10,7 @@ mod email_code;
 mod end;
 mod generate_jwt;
 mod oauth;
+mod passkey;
 mod password;
 mod screen;
 mod totp;
@@ -22,10 +23,11 @@ pub use email_code::{EmailCodeAction, EmailCodeStep};
 pub use end::EndStep;
 pub use generate_jwt::GenerateJwtStep;
 pub use oauth::OAuthStep;
+pub use passkey::{PasskeyAction, PasskeyStep};
 pub use password::{PasswordAction, PasswordStep};
 pub use screen::{Input, InputType, Interaction, ScreenStep};
 pub use totp::{TotpAction, TotpStep};
-pub(crate) use totp::{decorate as decorate_screen, waiting_at};
+pub(crate) use totp::waiting_at;
 pub use update_user::UpdateUserStep;
 
 use super::context::Context;
@@ -65,13 +67,25 @@ pub(crate) fn sign_in_user(ctx: &mut Context, store: &dyn crate::store::Store, u
 
 /// `auth.*`, which conditions read (steps cannot write it): `auth.methods`,
 /// what this execution verified for its user (the `amr` it would get, `mfa`
-/// included), and `auth.enrolled.password` / `.totp` / `.verifiedEmail`,
+/// included), and `auth.enrolled.password` / `.totp` / `.passkeys` (a count) / `.verifiedEmail`,
 /// what the user has, for step-up and "set a password?" branches.
 pub(crate) fn describe_auth(ctx: &mut Context, store: &dyn crate::store::Store, user: &crate::user::User) -> Result<()> {
     let methods = super::issue::verified_methods(ctx);
     let password = store.password_hash(&user.user_id)?.is_some();
     let totp = crate::users::totp::is_enrolled(store, &user.user_id)?;
-    ctx.set("auth", serde_json::json!({"methods": methods, "enrolled": {"password": password, "totp": totp, "verifiedEmail": user.verified_email}}))
+    let passkeys = crate::users::passkeys::list(store, &user.user_id)?.len();
+    ctx.set(
+        "auth",
+        serde_json::json!({"methods": methods, "enrolled": {"password": password, "totp": totp, "passkeys": passkeys, "verifiedEmail": user.verified_email}}),
+    )
+}
+
+/// Adds to the view of screen `step_id` what steps put there and the
+/// execution never stores: an authenticator enrollment, recovery codes, a
+/// passkey ceremony's options.
+pub(crate) fn decorate_screen(engine: &FlowEngine, execution_id: &str, step_id: &str, ctx: &Context, screen: &mut serde_json::Value) -> Result<()> {
+    totp::decorate(engine, execution_id, step_id, ctx, screen)?;
+    passkey::decorate(engine, execution_id, ctx, screen)
 }
 
 /// Where a flow goes after a step.
@@ -173,6 +187,7 @@ step_types!(
     Password(PasswordStep),
     EmailCode(EmailCodeStep),
     Totp(TotpStep),
+    Passkey(PasskeyStep),
     UpdateUser(UpdateUserStep),
     CustomClaims(CustomClaimsStep),
     OAuth(OAuthStep),

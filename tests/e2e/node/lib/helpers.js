@@ -75,8 +75,10 @@ process.on('exit', () => {
   }
 });
 
-function spawnOnce(db, port, config = PROJECT_FILE, projectId = PROJECT_ID) {
-  const base = `http://127.0.0.1:${port}`;
+function spawnOnce(db, port, config = PROJECT_FILE, projectId = PROJECT_ID, host = '127.0.0.1') {
+  // `host` names the server in its base URL (passkeys need a domain name:
+  // localhost); it always listens on 127.0.0.1.
+  const base = `http://${host}:${port}`;
   const args = ['serve', '--config', config, '--db', db, '--addr', `127.0.0.1:${port}`, '--base-url', base];
   const child = spawn(IDFLOW_BIN, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
   running.add(child);
@@ -85,6 +87,7 @@ function spawnOnce(db, port, config = PROJECT_FILE, projectId = PROJECT_ID) {
     port,
     db,
     url: base,
+    loopback: `http://127.0.0.1:${port}`,
     issuer: `${base}/${projectId}`,
     stdout: '',
     stderr: '',
@@ -129,7 +132,7 @@ function spawnOnce(db, port, config = PROJECT_FILE, projectId = PROJECT_ID) {
  * lost race). `config` and `projectId` default to the e2e project. Resolves
  * once /health answers {"status":"ok"}.
  */
-export async function startServer({ db, port, config, projectId } = {}) {
+export async function startServer({ db, port, config, projectId, host } = {}) {
   let tempDir = null;
   if (!db) {
     tempDir = makeTempDir();
@@ -138,7 +141,7 @@ export async function startServer({ db, port, config, projectId } = {}) {
   const fixedPort = port !== undefined;
   for (let attempt = 0; ; attempt++) {
     const p = fixedPort ? port : await freePort();
-    const { server, listening } = spawnOnce(db, p, config, projectId);
+    const { server, listening } = spawnOnce(db, p, config, projectId, host);
     try {
       await listening;
     } catch (e) {
@@ -151,7 +154,7 @@ export async function startServer({ db, port, config, projectId } = {}) {
       throw e;
     }
     server.tempDir = tempDir;
-    const res = await fetch(`${server.url}/health`);
+    const res = await fetch(`${server.loopback}/health`);
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), { status: 'ok' });
     return server;
@@ -163,12 +166,12 @@ export async function startServer({ db, port, config, projectId } = {}) {
  * a new temporary directory, removed by `stopServer`); `baseUrl` is
  * overridden by the server's own loopback URL.
  */
-export async function startServerWithProject(doc) {
+export async function startServerWithProject(doc, { host } = {}) {
   const dir = makeTempDir('idflow-e2e-project-');
   try {
     const config = path.join(dir, 'project.json');
     fs.writeFileSync(config, JSON.stringify(doc, null, 2));
-    const server = await startServer({ db: path.join(dir, 'idflow.db'), config, projectId: doc.projectId });
+    const server = await startServer({ db: path.join(dir, 'idflow.db'), config, projectId: doc.projectId, host });
     server.tempDir = dir;
     return server;
   } catch (e) {

@@ -818,9 +818,13 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_import_password_hash(
     ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_flowengine_list_passkeys(
+    ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_next(
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_recovery_codes_left(
+    ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_flowengine_remove_passkey(
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_remove_password(
     ): Int
@@ -997,9 +1001,13 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_flowengine_import_password_hash(`ptr`: Long,`userId`: RustBuffer.ByValue,`hash`: RustBuffer.ByValue,
     ): Long
+    external fun uniffi_idflow_uniffi_fn_method_flowengine_list_passkeys(`ptr`: Long,`userId`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_idflow_uniffi_fn_method_flowengine_next(`ptr`: Long,`executionId`: RustBuffer.ByValue,`stepId`: RustBuffer.ByValue,`interactionId`: RustBuffer.ByValue,`input`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_flowengine_recovery_codes_left(`ptr`: Long,`userId`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_idflow_uniffi_fn_method_flowengine_remove_passkey(`ptr`: Long,`userId`: RustBuffer.ByValue,`passkeyId`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_flowengine_remove_password(`ptr`: Long,`userId`: RustBuffer.ByValue,
     ): Long
@@ -1386,10 +1394,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_import_password_hash() and 0xFFFF) != 1531) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_list_passkeys() and 0xFFFF) != 7216) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_next() and 0xFFFF) != 30252) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_recovery_codes_left() and 0xFFFF) != 4332) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_remove_passkey() and 0xFFFF) != 59901) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_remove_password() and 0xFFFF) != 23102) {
@@ -2117,6 +2131,11 @@ public interface FlowEngineInterface {
     suspend fun `importPasswordHash`(`userId`: kotlin.String, `hash`: kotlin.String)
     
     /**
+     * The user's passkeys as JSON: `[{id, createdAt, lastUsedAt}]`.
+     */
+    suspend fun `listPasskeys`(`userId`: kotlin.String): kotlin.String
+    
+    /**
      * Answers the waiting screen; returns the flow API's answer as JSON text.
      */
     suspend fun `next`(`executionId`: kotlin.String, `stepId`: kotlin.String, `interactionId`: kotlin.String, `input`: kotlin.String? = null): kotlin.String
@@ -2125,6 +2144,11 @@ public interface FlowEngineInterface {
      * How many unused recovery codes the user has.
      */
     suspend fun `recoveryCodesLeft`(`userId`: kotlin.String): kotlin.UInt
+    
+    /**
+     * Removes one of the user's passkeys by its id.
+     */
+    suspend fun `removePasskey`(`userId`: kotlin.String, `passkeyId`: kotlin.String)
     
     suspend fun `removePassword`(`userId`: kotlin.String)
     
@@ -2437,6 +2461,31 @@ open class FlowEngine: Disposable, AutoCloseable, FlowEngineInterface
 
     
     /**
+     * The user's passkeys as JSON: `[{id, createdAt, lastUsedAt}]`.
+     */
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `listPasskeys`(`userId`: kotlin.String) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_flowengine_list_passkeys(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`userId`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * Answers the waiting screen; returns the flow API's answer as JSON text.
      */
     @Throws(IdflowException::class)
@@ -2483,6 +2532,33 @@ open class FlowEngine: Disposable, AutoCloseable, FlowEngineInterface
         { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_u32(future) },
         // lift function
         { FfiConverterUInt.lift(it) },
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Removes one of the user's passkeys by its id.
+     */
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `removePasskey`(`userId`: kotlin.String, `passkeyId`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_flowengine_remove_passkey(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`userId`),
+        FfiConverterString.lower(`passkeyId`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
         // Error FFI converter
         IdflowException.ErrorHandler,
     )

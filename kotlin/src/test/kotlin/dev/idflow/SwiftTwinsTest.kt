@@ -355,6 +355,27 @@ class FlowTests {
     }
 
     @Test
+    fun testPasskeyCeremonyOptions(): Unit = runBlocking {
+        // The JSON an app hands to Credential Manager (Kotlin) or ASAuthorization (Swift).
+        val dir = File("../tests/flows")
+        val project = File(dir, "password-project.json").readText()
+            .replace(Regex("\"flows\": \\[[^]]*]"), "\"flows\": [\"passkey.json\"]")
+            .replace("http://127.0.0.1:8080", "https://id.example.com")
+        FlowEngine(project, Key.generate("ES256"), dir.path).use { engine ->
+            val obj = { e: kotlinx.serialization.json.JsonElement? -> e as kotlinx.serialization.json.JsonObject }
+            val text = { e: kotlinx.serialization.json.JsonElement? -> (e as kotlinx.serialization.json.JsonPrimitive).content }
+            val started = obj(Vectors.json(engine.start("passkey")))
+            val executionId = text(started["executionId"])
+            val get = obj(Vectors.json(engine.next(executionId, "welcome", "usePasskey", "{}")))
+            val passkey = obj(obj(get["screen"])["passkey"])
+            assertEquals("get", text(passkey["ceremony"]))
+            assertEquals("id.example.com", text(obj(passkey["publicKey"])["rpId"]))
+            val refused = obj(Vectors.json(engine.next(executionId, "get", "use", """{"credential":"{}"}""")))
+            assertEquals("invalid_credentials", text(obj(refused["error"])["code"]))
+        }
+    }
+
+    @Test
     fun testValidateFlow() {
         val dir = File("../tests/flows")
         assertEquals(0, validateFlow(File(dir, "random-user.json").readText()).size)
