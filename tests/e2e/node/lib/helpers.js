@@ -422,3 +422,27 @@ export function uniqueEmail(tag = 'user') {
   counter += 1;
   return `${tag}-${process.pid}-${Date.now()}-${counter}@example.com`;
 }
+
+/** Debian's Chromium, or $CHROMIUM_PATH. */
+export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+/**
+ * Why a file's browser tests are skipped (no Chromium, outside CI), or
+ * false: in CI (CI=true) a missing browser fails the tests instead.
+ */
+export function browserSkip() {
+  const skip = !fs.existsSync(CHROMIUM) && process.env.CI !== 'true'
+    ? `${CHROMIUM} is not installed (apt-get install chromium); skipping the browser tests` : false;
+  if (skip) console.log(`# SKIP: ${skip}`);
+  return skip;
+}
+
+/** Headless Chromium through playwright-core (asserting it is there), with `extraArgs`. */
+export async function launchChromium(extraArgs = []) {
+  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing and CI=true: the browser tests must run in CI`);
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', ...extraArgs],
+  });
+}

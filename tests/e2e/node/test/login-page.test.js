@@ -15,17 +15,13 @@ import path from 'node:path';
 import * as client from 'openid-client';
 import * as jose from 'jose';
 import {
-  CLIENTS, CookieJar, NODE_DIR, PROJECT_ID, postJson, startCallbackServer, startServer, stopServer, uniqueEmail,
+  CLIENTS, CookieJar, NODE_DIR, PROJECT_ID, browserSkip, launchChromium, postJson, startCallbackServer, startServer, stopServer, uniqueEmail,
 } from '../lib/helpers.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ARTIFACTS = path.join(NODE_DIR, 'artifacts');
 const insecure = { execute: [client.allowInsecureRequests] };
 
-const haveChromium = fs.existsSync(CHROMIUM);
-const ci = process.env.CI === 'true';
-const skip = !haveChromium && !ci ? `${CHROMIUM} is not installed (apt-get install chromium); skipping the browser tests` : false;
-if (skip) console.log(`# SKIP: ${skip}`);
+const skip = browserSkip();
 
 let server;
 let browser;
@@ -33,14 +29,9 @@ let callback;
 
 before(async () => {
   if (skip) return;
-  assert.ok(haveChromium, `${CHROMIUM} is missing and CI=true: the browser tests must run in CI`);
-  const { chromium } = await import('playwright-core');
   server = await startServer();
   callback = await startCallbackServer('/callback');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -26,7 +26,7 @@ import path from 'node:path';
 import * as jose from 'jose';
 import Provider from 'oidc-provider';
 import {
-  CookieJar, REPO_ROOT, fetchManual, login, makeTempDir, removeTempDir, startServer, stopServer, uniqueEmail,
+  CookieJar, REPO_ROOT, browserSkip, fetchManual, launchChromium, login, makeTempDir, removeTempDir, startServer, stopServer, uniqueEmail,
 } from '../lib/helpers.js';
 
 const { OidcClient, SessionManager, MemoryStorage } = createRequire(import.meta.url)(path.join(REPO_ROOT, 'node'));
@@ -36,10 +36,7 @@ const NATIVE_REDIRECT = 'com.example.app:/oauth2redirect';
 const NATIVE_SIGNED_OUT = 'com.example.app:/signed-out';
 const SCOPES = ['openid', 'email', 'offline_access'];
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const haveChromium = fs.existsSync(CHROMIUM);
-const noBrowser = !haveChromium && process.env.CI !== 'true' ? `${CHROMIUM} is not installed (apt-get install chromium); skipping the browser test` : false;
-if (noBrowser) console.log(`# SKIP: ${noBrowser}`);
+const noBrowser = browserSkip();
 
 let server;
 
@@ -152,9 +149,7 @@ function assertHandOff(handOff, fromPath) {
 }
 
 test('native sign-in in Chromium: begin in one process, the private-use redirect, complete in another; refresh, sign-out, end session', { skip: noBrowser, timeout: 120000 }, async (t) => {
-  assert.ok(haveChromium, `${CHROMIUM} is missing and CI=true: the browser test must run in CI`);
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  const browser = await launchChromium();
   t.after(() => browser.close());
   const dir = makeTempDir('idflow-native-');
   t.after(() => removeTempDir(dir));

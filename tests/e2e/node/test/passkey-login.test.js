@@ -13,23 +13,18 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import dns from 'node:dns';
-import fs from 'node:fs';
 import path from 'node:path';
 import * as client from 'openid-client';
-import { E2E_DIR, startCallbackServer, startServerWithProject, stopServer } from '../lib/helpers.js';
+import { E2E_DIR, browserSkip, launchChromium, startCallbackServer, startServerWithProject, stopServer } from '../lib/helpers.js';
 
 // `localhost` is 127.0.0.1 here, where the server listens.
 dns.setDefaultResultOrder('ipv4first');
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const FLOWS = path.join(E2E_DIR, '..', 'flows');
 const insecure = { execute: [client.allowInsecureRequests] };
 const PASSWORD = 'correct horse battery';
 
-const haveChromium = fs.existsSync(CHROMIUM);
-const ci = process.env.CI === 'true';
-const skip = !haveChromium && !ci ? `${CHROMIUM} is not installed (apt-get install chromium); skipping the browser tests` : false;
-if (skip) console.log(`# SKIP: ${skip}`);
+const skip = browserSkip();
 
 let server;
 let browser;
@@ -37,8 +32,6 @@ let callback;
 
 before(async () => {
   if (skip) return;
-  assert.ok(haveChromium, `${CHROMIUM} is missing and CI=true: the browser tests must run in CI`);
-  const { chromium } = await import('playwright-core');
   callback = await startCallbackServer('/callback');
   server = await startServerWithProject({
     projectId: 'pk',
@@ -47,10 +40,7 @@ before(async () => {
     passwords: { minLength: 10, hashing: { memoryKiB: 8192, iterations: 1 } },
     applications: [{ clientId: 'pk-app', public: true, redirectUris: [callback.url], grantTypes: ['authorization_code'], flow: 'passkey' }],
   }, { host: 'localhost' });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -20,7 +20,7 @@ import { promisify } from 'node:util';
 import * as jose from 'jose';
 import Provider from 'oidc-provider';
 import {
-  CookieJar, IDFLOW_BIN, fetchManual, freePort, makeTempDir, pkcePair, removeTempDir, startCallbackServer, startServer, stopServer,
+  CookieJar, IDFLOW_BIN, browserSkip, fetchManual, freePort, launchChromium, makeTempDir, pkcePair, removeTempDir, startCallbackServer, startServer, stopServer,
 } from '../lib/helpers.js';
 
 const run = promisify(execFile);
@@ -462,13 +462,10 @@ test('social login by API: PKCE binds the code to whoever started it; only appro
   }
 });
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const noBrowser = !fs.existsSync(CHROMIUM) && process.env.CI !== 'true' ? `${CHROMIUM} is not installed; skipping the browser test` : false;
+const noBrowser = browserSkip();
 
 test('the hosted login page follows the oauth step to the upstream and back, in Chromium', { skip: noBrowser, timeout: 60000 }, async (t) => {
-  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing and CI=true: the browser test must run in CI`);
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  const browser = await launchChromium();
   t.after(() => browser.close());
   const cb = await startCallbackServer('/app/cb');
   t.after(() => cb.close());
@@ -491,12 +488,7 @@ test('the hosted login page follows the oauth step to the upstream and back, in 
 });
 
 test('a custom flowHostingUrl page on another site finishes an oauth step with resume + executionSecret, in Chromium', { skip: noBrowser, timeout: 60000 }, async (t) => {
-  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing and CI=true: the browser test must run in CI`);
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', `--host-resolver-rules=MAP ${PAGE_HOST} 127.0.0.1`],
-  });
+  const browser = await launchChromium([`--host-resolver-rules=MAP ${PAGE_HOST} 127.0.0.1`]);
   t.after(() => browser.close());
   const cb = await startCallbackServer('/app/cb');
   t.after(() => cb.close());
