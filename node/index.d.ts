@@ -183,6 +183,8 @@ export declare class FlowEngine {
   importPasswordHash(userId: string, hash: string): Promise<null>
   removePassword(userId: string): Promise<null>
   hasPassword(userId: string): Promise<boolean>
+  /** Approves, from another device, the sign-in that mailed a `crossDevice` link (its `execution` and `link` query parameters). */
+  approveLink(executionId: string, token: string): Promise<null>
   /** Ends every sign-in of the user made until now: provider sessions, codes, refresh tokens, and access tokens at userinfo. */
   signOutEverywhere(userId: string): Promise<null>
   /** Whether the user has an authenticator app (TOTP). */

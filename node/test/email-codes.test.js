@@ -31,13 +31,19 @@ async function startInbox() {
     messages,
     port: server.server.address().port,
     lastCode() { return /Subject: .*?(\d{6})/.exec(messages[messages.length - 1].text)[1] },
+    // The link in the newest message (quoted-printable decoded) and its query.
+    lastLink() {
+      const text = messages[messages.length - 1].text.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)))
+      const link = new URL(/https?:\/\/\S+/.exec(text)[0])
+      return { link: link.href, execution: link.searchParams.get('execution'), token: link.searchParams.get('link') }
+    },
     close: () => new Promise((resolve) => server.close(resolve)),
   }
 }
 
 function engine(inbox) {
   const doc = JSON.parse(fs.readFileSync(path.join(FLOWS, 'password-project.json'), 'utf8'))
-  doc.flows = ['email-code.json', 'password.json', 'step-up.json']
+  doc.flows = ['email-code.json', 'password.json', 'step-up.json', 'magic-link.json']
   doc.email = { transport: 'smtp', from: 'Example <no-reply@example.com>', smtp: { host: '127.0.0.1', port: inbox.port, tls: 'none' } }
   return new FlowEngine(JSON.stringify(doc), Key.generate('ES256'), { baseDir: FLOWS })
 }
@@ -119,4 +125,39 @@ test('codes go through a mail API by HTTP (the http transport)', async (t) => {
   const code = /\d{6}/.exec(body.subject)[0]
   assert.ok(body.text.includes(code))
   assert.equal((await e.next(execution, 'enter', 'signIn', { code })).status, 'completed')
+})
+
+async function askLink(e, inbox, address, how = 'send') {
+  const s = await e.start('magic-link')
+  const r = await e.next(s.executionId, 'ask', how, { email: address })
+  assert.equal(r.stepId, 'wait')
+  const { link, execution, token } = inbox.lastLink()
+  assert.ok(link.startsWith('https://app.example.com/sign-in/link?'), link)
+  assert.equal(execution, s.executionId)
+  return { execution, token }
+}
+
+test('a mailed link (tests/flows/magic-link.json) signs in once and only where it was asked', async (t) => {
+  const inbox = await startInbox()
+  t.after(() => inbox.close())
+  const e = engine(inbox)
+  const { execution, token } = await askLink(e, inbox, 'Lin@Example.com')
+  await assert.rejects(e.approveLink(execution, token), { code: 'access_denied' })
+  const done = await e.next(execution, 'wait', 'continue', { token })
+  assert.equal(done.status, 'completed')
+  assert.deepEqual(jwt.decodeUnverified(done.authInfo.sessionJwt).claims.amr, ['otp'])
+  const other = await askLink(e, inbox, 'lin@example.com')
+  assert.equal((await e.next(other.execution, 'wait', 'continue', { token })).error.code, 'invalid_code')
+})
+
+test('a cross-device link approves the sign-in that asked', async (t) => {
+  const inbox = await startInbox()
+  t.after(() => inbox.close())
+  const e = engine(inbox)
+  const { execution, token } = await askLink(e, inbox, 'dee@example.com', 'sendAnyDevice')
+  assert.equal((await e.next(execution, 'wait', 'continue', {})).error.code, 'invalid_request')
+  await assert.rejects(e.approveLink(execution, 'Lwrong'), { code: 'invalid_code' })
+  await e.approveLink(execution, token)
+  await assert.rejects(e.approveLink(execution, token), { code: 'invalid_code' })
+  assert.equal((await e.next(execution, 'wait', 'continue', {})).status, 'completed')
 })

@@ -24,6 +24,15 @@ class Inbox:
         self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content)))
         return "250 OK"
 
+    def last_link(self):
+        """The link in the newest message's text, and its query parameters."""
+        from urllib.parse import parse_qs, urlsplit
+
+        _, message = self.messages[-1]
+        text = next(p for p in message.walk() if p.get_content_type() == "text/plain").get_payload(decode=True).decode()
+        link = re.search(r"https?://\S+", text).group(0)
+        return link, {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
+
     def last_code(self):
         _, message = self.messages[-1]
         return re.search(r"\d{6}", message["Subject"]).group(0)
@@ -44,7 +53,7 @@ def inbox():
 @pytest.fixture
 def engine(inbox):
     doc = json.loads((FLOWS / "password-project.json").read_text())
-    doc["flows"] = ["email-code.json", "password.json", "step-up.json"]
+    doc["flows"] = ["email-code.json", "password.json", "step-up.json", "magic-link.json"]
     doc["email"] = {
         "transport": "smtp",
         "from": "Example <no-reply@example.com>",
@@ -164,3 +173,38 @@ def test_codes_go_through_a_mail_api_by_http():
         assert engine.next(execution, "enter", "signIn", {"code": code})["status"] == "completed"
     finally:
         server.shutdown()
+
+
+def ask_link(engine, inbox, address, how="send"):
+    s = engine.start("magic-link")
+    r = engine.next(s["executionId"], "ask", how, {"email": address})
+    assert r["status"] == "waiting" and r["stepId"] == "wait", r
+    link, query = inbox.last_link()
+    assert link.startswith("https://app.example.com/sign-in/link?") and query["execution"] == s["executionId"]
+    return s["executionId"], query["link"]
+
+
+def test_a_mailed_link_signs_in_once_and_only_where_it_was_asked(engine, inbox):
+    execution, token = ask_link(engine, inbox, "Lin@Example.com")
+    # Not crossDevice: another device cannot approve it, and trying spends nothing.
+    with pytest.raises(idflow.IdflowError) as e:
+        engine.approve_link(execution, token)
+    assert e.value.code == "access_denied"
+    done = engine.next(execution, "wait", "continue", {"token": token})
+    assert done["status"] == "completed", done
+    assert idflow.jwt.decode_unverified(done["authInfo"]["sessionJwt"])["claims"]["amr"] == ["otp"]
+    other, _ = ask_link(engine, inbox, "lin@example.com")
+    assert engine.next(other, "wait", "continue", {"token": token})["error"]["code"] == "invalid_code"
+
+
+def test_a_cross_device_link_approves_the_sign_in_that_asked(engine, inbox):
+    execution, token = ask_link(engine, inbox, "dee@example.com", "sendAnyDevice")
+    assert engine.next(execution, "wait", "continue", {})["error"]["code"] == "invalid_request"
+    with pytest.raises(idflow.IdflowError) as e:
+        engine.approve_link(execution, "Lwrong")
+    assert e.value.code == "invalid_code"
+    engine.approve_link(execution, token)
+    with pytest.raises(idflow.IdflowError) as e:
+        engine.approve_link(execution, token)
+    assert e.value.code == "invalid_code"
+    assert engine.next(execution, "wait", "continue", {})["status"] == "completed"

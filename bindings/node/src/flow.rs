@@ -133,11 +133,28 @@ impl FlowEngine {
         f: impl FnOnce(&dyn idflow::store::Store) -> std::result::Result<T, idflow::Error> + Send + 'static,
         to_json: impl FnOnce(T) -> Json + 'static,
     ) -> napi::Result<PromiseRaw<'env, Json>> {
-        let store = self.inner.store().clone();
+        self.engine_call(env, move |e| f(e.store().as_ref()), to_json)
+    }
+
+    /// Runs `f` on the engine off the JavaScript thread.
+    fn engine_call<'env, T: Send + 'static>(
+        &self,
+        env: &'env Env,
+        f: impl FnOnce(&idflow::flow::FlowEngine) -> std::result::Result<T, idflow::Error> + Send + 'static,
+        to_json: impl FnOnce(T) -> Json + 'static,
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
+        let engine = self.inner.clone();
         env.spawn_future_with_callback(
-            async move { Ok(crate::error::guard(|| f(store.as_ref()))) },
+            async move { Ok(crate::error::guard(|| f(engine.as_ref()))) },
             move |env, r| r.map(to_json).map_err(|e| crate::error::js_err(env, e)),
         )
+    }
+
+    /// Approves, from another device, the sign-in that mailed a
+    /// `crossDevice` link (its `execution` and `link` query parameters).
+    #[napi(js_name = "approveLink", ts_return_type = "Promise<null>")]
+    pub fn approve_link<'env>(&self, env: &'env Env, execution_id: String, token: String) -> napi::Result<PromiseRaw<'env, Json>> {
+        self.engine_call(env, move |e| e.approve_link(&execution_id, &token), |()| Json::Null)
     }
 
     #[napi(js_name = "createUser", ts_return_type = "Promise<Record<string, unknown>>")]

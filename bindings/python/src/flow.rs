@@ -133,6 +133,13 @@ impl PyFlowEngine {
         })
     }
 
+    /// Approves, from another device, the sign-in that mailed a
+    /// `crossDevice` link (its `execution` and `link` query parameters).
+    fn approve_link(&self, py: Python<'_>, execution_id: &str, token: &str) -> PyResult<()> {
+        let engine = self.inner.clone();
+        py.detach(|| guard(|| engine.approve_link(execution_id, token))).py()
+    }
+
     /// Creates a user (`fields` use the `/v1` names); returns it.
     #[pyo3(signature = (login_id, fields=None))]
     fn create_user<'py>(&self, py: Python<'py>, login_id: &str, fields: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyAny>> {

@@ -98,6 +98,13 @@ impl FlowEngine {
         crate::error::guard(|| idflow::users::password::remove(store.as_ref(), &user_id))
     }
 
+    /// Approves, from another device, the sign-in that mailed a
+    /// `crossDevice` link (its `execution` and `link` query parameters).
+    pub async fn approve_link(&self, execution_id: String, token: String) -> Result<(), crate::IdflowError> {
+        let engine = self.inner.clone();
+        crate::error::guard(|| engine.approve_link(&execution_id, &token))
+    }
+
     /// Ends every sign-in of the user made until now: provider sessions,
     /// codes, refresh tokens, and access tokens at userinfo.
     pub async fn sign_out_everywhere(&self, user_id: String) -> Result<(), crate::IdflowError> {

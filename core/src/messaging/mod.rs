@@ -50,12 +50,15 @@ pub struct EmailSettings {
     pub from: String,
     /// The message carrying a one-time code (`emailCode` steps).
     pub code_template: MessageTemplate,
+    /// The message carrying a sign-in link and its code (`emailCode` steps
+    /// with `link`).
+    pub link_template: MessageTemplate,
 }
 
 /// The fields of `email`, `email.smtp` and a template (documentation test).
 pub(crate) const FIELDS: [&str; 5] = ["transport", "from", "smtp", "http", "templates"];
 pub(crate) const TEMPLATE_FIELDS: [&str; 3] = ["subject", "text", "html"];
-const TEMPLATES: [&str; 1] = ["code"];
+const TEMPLATES: [&str; 2] = ["code", "link"];
 
 /// What a code message may say: `{{code}}`, `{{email}}`, `{{minutes}}`
 /// (how long the code lives), `{{project}}` (the project id), and the
@@ -74,6 +77,35 @@ pub const CODE_PLACEHOLDERS: [&str; 10] = [
     "user.preferredUsername",
     "user.locale",
 ];
+
+/// What a link message may say: everything a code message may, and
+/// `{{link}}`.
+pub const LINK_PLACEHOLDERS: [&str; 11] = [
+    "link",
+    "code",
+    "email",
+    "minutes",
+    "project",
+    "user.name",
+    "user.givenName",
+    "user.familyName",
+    "user.nickname",
+    "user.preferredUsername",
+    "user.locale",
+];
+
+fn default_link_template() -> MessageTemplate {
+    MessageTemplate {
+        subject: "Your sign-in link".into(),
+        text: "Open this link to sign in:\n{{link}}\n\nOr type the code {{code}}. Both work for {{minutes}} minutes, once.\n\nIf you did not ask for it, ignore this message.\n".into(),
+        html: Some(
+            "<p><a href=\"{{link}}\">Sign in</a></p>\n\
+             <p>Or type the code <strong>{{code}}</strong>. Both work for {{minutes}} minutes, once.</p>\n\
+             <p>If you did not ask for it, ignore this message.</p>\n"
+                .into(),
+        ),
+    }
+}
 
 fn default_code_template() -> MessageTemplate {
     MessageTemplate {
@@ -214,14 +246,21 @@ impl EmailSettings {
             None => return Err(Error::config("email.transport is required (smtp, http or console)")),
         };
         let mut code_template = default_code_template();
+        let mut link_template = default_link_template();
         if let Some(t) = m.get("templates").filter(|v| !v.is_null()) {
             let t = t.as_object().ok_or_else(|| Error::config("email.templates must be an object"))?;
             check_fields(t, "email.templates", &TEMPLATES)?;
             if let Some(code) = t.get("code") {
                 code_template = MessageTemplate::from_json(code, "email.templates.code", &CODE_PLACEHOLDERS, code_template)?;
             }
+            if let Some(link) = t.get("link") {
+                link_template = MessageTemplate::from_json(link, "email.templates.link", &LINK_PLACEHOLDERS, link_template)?;
+                if !link_template.text.contains("{{link}}") {
+                    return Err(Error::config("email.templates.link.text must carry {{link}} (every message has a text body)"));
+                }
+            }
         }
-        Ok(Some(EmailSettings { transport, from, code_template }))
+        Ok(Some(EmailSettings { transport, from, code_template, link_template }))
     }
 
     /// The connector the `http` transport sends through, if it uses one.
@@ -239,8 +278,11 @@ impl EmailSettings {
         let (subject, text, html) = template.render(vars)?;
         match &self.transport {
             Transport::Console => {
-                // The address is masked: logs are kept, and a log is no place for it.
-                eprintln!("[idflow email, development only] to {}: {subject}", mask(to));
+                // The address is masked: logs are kept, and a log is no place
+                // for it. The body is shown (it carries the code or link the
+                // developer needs), indented under its subject.
+                let body: String = text.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("\n    {l}")).collect();
+                eprintln!("[idflow email, development only] to {}: {subject}{body}", mask(to));
                 Ok(())
             }
             Transport::Smtp(s) => s.send(&self.from, to, &subject, text, html).await,

@@ -71,18 +71,47 @@ impl SmtpServer {
         self.messages.lock().unwrap().clone()
     }
 
-    /// The six-digit code of the newest message (from its subject), waiting
-    /// up to two seconds for it.
-    pub async fn last_code(&self) -> String {
+    /// The newest message, waiting up to two seconds for one.
+    pub async fn last_message(&self) -> String {
         for _ in 0..40 {
-            if let Some(m) = self.messages().last() {
-                let subject = m.lines().find(|l| l.starts_with("Subject: ")).unwrap_or_default();
-                let code: String = subject.chars().filter(char::is_ascii_digit).collect();
-                assert_eq!(code.len(), 6, "{subject}");
-                return code;
+            if let Some(m) = self.messages().pop() {
+                return m;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("no message arrived");
+    }
+
+    /// The newest message with quoted-printable parts decoded (soft line
+    /// breaks joined, `=XX` bytes restored), as a reader sees its text.
+    pub async fn last_text(&self) -> String {
+        let raw = self.last_message().await.replace("=\r\n", "").replace("=\n", "");
+        let mut out = Vec::with_capacity(raw.len());
+        let b = raw.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+            match (b[i], hex) {
+                (b'=', Some(byte)) => {
+                    out.push(byte);
+                    i += 3;
+                }
+                (c, _) => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// The six-digit code of the newest message (from its subject), waiting
+    /// up to two seconds for it.
+    pub async fn last_code(&self) -> String {
+        let m = self.last_message().await;
+        let subject = m.lines().find(|l| l.starts_with("Subject: ")).unwrap_or_default();
+        let code: String = subject.chars().filter(char::is_ascii_digit).collect();
+        assert_eq!(code.len(), 6, "{subject}");
+        code
     }
 }

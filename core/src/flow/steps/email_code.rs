@@ -4,9 +4,17 @@
 //! `maxAttempts` times, and only once. A verified address marks the flow's
 //! user's email verified, or signs a user in or up by it (`signIn`), and
 //! adds `otp` to `amr`. Codes are bound to the execution that sent them.
+//!
+//! With `link`, `send` also mails a link (`{page}?execution=…&link=…`, the
+//! hosted page or the flow's own page) whose token `verify` takes in place
+//! of the code (`form.token`). The link works once, before the code
+//! expires, and only for the execution that asked for it, so only in the
+//! browser or app that owns that execution; with `crossDevice`, a link
+//! opened anywhere else may approve it instead ([`FlowEngine::approve_link`]),
+//! and the asking side's next `verify` (with no code) goes through.
 
 use super::prelude::*;
-use crate::flow::engine::INTERNAL;
+use crate::flow::engine::{FlowEngine, INTERNAL};
 use crate::ids::now_secs;
 use crate::user::{looks_like_email, normalize_login_id};
 use crate::users::provision::{self, SignUpMode};
@@ -18,6 +26,16 @@ pub enum EmailCodeAction {
     Verify,
 }
 
+/// Where a mailed link leads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkPage {
+    /// The page the execution's owner drives it from (the hosted page, or
+    /// the application's `flowHostingUrl`).
+    Owner,
+    /// An absolute http(s) URL: the application's own page.
+    Url(String),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmailCodeStep {
     pub action: EmailCodeAction,
@@ -25,6 +43,12 @@ pub struct EmailCodeStep {
     pub email: String,
     /// `verify`: context path of the typed code; defaults to `form.code`.
     pub code: String,
+    /// `verify`: context path of a link's token; defaults to `form.token`.
+    pub token: String,
+    /// `send`: mail a link as well as the code.
+    pub link: Option<LinkPage>,
+    /// `send`: the link may approve the sign-in from another device.
+    pub cross_device: bool,
     /// `verify`: sign a user in, up or either by the verified address.
     pub sign_in: Option<SignUpMode>,
     /// Seconds a code lives. Defaults to 600 (60–3600).
@@ -82,6 +106,23 @@ fn new_code() -> Result<String> {
     }
 }
 
+fn same(a: &str, b: &str) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
+}
+
+/// `page` with the execution and the link's token as query parameters.
+fn link_url(page: &LinkPage, ctx: &crate::flow::context::Context, execution_id: &str, token: &str) -> Result<String> {
+    let page = match page {
+        LinkPage::Url(u) => u.clone(),
+        LinkPage::Owner => ctx.get(&format!("{INTERNAL}.owner.page")).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| {
+            Error::config("an emailCode link of true leads to the hosted page, and this execution has none (it was not started through the provider): set link to your page's URL")
+        })?,
+    };
+    let mut url = url::Url::parse(&page).map_err(|_| Error::config("the emailCode link page is not a URL"))?;
+    url.query_pairs_mut().append_pair("execution", execution_id).append_pair("link", token);
+    Ok(url.into())
+}
+
 fn invalid(message: &str) -> Error {
     Error::new(ErrorCode::InvalidCode, message)
 }
@@ -105,6 +146,31 @@ impl StepType for EmailCodeStep {
         check_path(p.p, &id, "email", &email);
         let code = f.string(p.p, "code", false).unwrap_or_else(|| "form.code".to_owned());
         check_path(p.p, &id, "code", &code);
+        let token = f.string(p.p, "token", false).unwrap_or_else(|| "form.token".to_owned());
+        check_path(p.p, &id, "token", &token);
+        let link = match f.get("link") {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => None,
+            Some(Value::Bool(true)) => Some(LinkPage::Owner),
+            Some(Value::String(u)) if url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some() && u.fragment().is_none()) => {
+                Some(LinkPage::Url(u.clone()))
+            }
+            Some(_) => {
+                p.p.add(Some(&id), "link", "must be true (the hosted page) or an absolute http(s) URL without a fragment");
+                None
+            }
+        };
+        let cross_device = match f.get("crossDevice") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) if !*b || link.is_some() => *b,
+            Some(Value::Bool(_)) => {
+                p.p.add(Some(&id), "crossDevice", "needs link");
+                false
+            }
+            Some(_) => {
+                p.p.add(Some(&id), "crossDevice", "must be true or false");
+                false
+            }
+        };
         let sign_in = match f.string(p.p, "signIn", false).as_deref() {
             None => None,
             Some("signIn") => Some(SignUpMode::SignIn),
@@ -128,7 +194,7 @@ impl StepType for EmailCodeStep {
         let ttl_seconds = number("ttlSeconds", 60..=3600, 600);
         let max_attempts = number("maxAttempts", 1..=10, 5);
         let next = p.target(f, "next", true);
-        Some(EmailCodeStep { action, email, code, sign_in, ttl_seconds, max_attempts, next })
+        Some(EmailCodeStep { action, email, code, token, link, cross_device, sign_in, ttl_seconds, max_attempts, next })
     }
 
     async fn run(&self, run: &mut StepRun<'_>) -> Result<Next> {
@@ -140,7 +206,7 @@ impl StepType for EmailCodeStep {
     }
 
     fn form_inputs(&self, names: &mut BTreeSet<String>) {
-        for path in [&self.email, &self.code] {
+        for path in [&self.email, &self.code, &self.token] {
             if let Some(name) = path.strip_prefix("form.") {
                 names.insert(name.to_owned());
             }
@@ -169,7 +235,16 @@ impl EmailCodeStep {
         let code = new_code()?;
         // The record outlives the code by an hour, so a late answer is told
         // "expired" rather than "never sent".
-        let record = json!({"email": to, "digest": digest(run.execution_id, &code), "expiresAt": now + self.ttl_seconds});
+        let mut record = json!({"email": to, "digest": digest(run.execution_id, &code), "expiresAt": now + self.ttl_seconds, "maxAttempts": self.max_attempts});
+        let link = match &self.link {
+            None => None,
+            Some(page) => {
+                let token = crate::ids::random_id("L")?;
+                record["link"] = digest(run.execution_id, &token).into();
+                record["crossDevice"] = self.cross_device.into();
+                Some(link_url(page, run.ctx, run.execution_id, &token)?)
+            }
+        };
         store.put_record(CODE, run.execution_id, &record, Some(now + self.ttl_seconds + 3600))?;
         store.delete_record(ATTEMPTS, run.execution_id)?;
         let minutes = self.ttl_seconds.div_ceil(60).to_string();
@@ -182,7 +257,14 @@ impl EmailCodeStep {
         let mut vars = vec![("code", code.as_str()), ("email", to.as_str()), ("minutes", minutes.as_str()), ("project", project.as_str())];
         vars.extend(user_fields.iter().map(|(k, v)| (*k, v.as_str())));
         let connector = email.connector_id().and_then(|id| engine.connectors.get(id));
-        email.send(&to, &email.code_template, &vars, connector).await?;
+        let template = match &link {
+            Some(l) => {
+                vars.push(("link", l.as_str()));
+                &email.link_template
+            }
+            None => &email.code_template,
+        };
+        email.send(&to, template, &vars, connector).await?;
         run.ctx.set("emailCode.sentTo", Value::String(to))?;
         Ok(())
     }
@@ -191,6 +273,10 @@ impl EmailCodeStep {
         let engine = run.engine;
         let store = engine.store.as_ref();
         let now = now_secs();
+        let token = match run.ctx.get(&self.token) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            _ => None,
+        };
         let typed = match run.ctx.get(&self.code) {
             Some(Value::String(s)) => s.trim().to_owned(),
             // A client that sent the code as a number lost its leading zeros.
@@ -204,6 +290,11 @@ impl EmailCodeStep {
             return Err(Error::new(ErrorCode::ExpiredCode, "the code expired; ask for a new one"));
         }
         let address = record["email"].as_str().unwrap_or_default().to_owned();
+        let approved = record["approved"] == Value::Bool(true);
+        if token.is_none() && typed.is_empty() && !approved {
+            // Nothing to check (the other device has not approved yet): no attempt spent.
+            return Err(Error::invalid_request("type the code, or open the link we sent (then continue here)"));
+        }
         // Counted before it is checked: parallel guesses cannot exceed the limit.
         let attempts = store.hit(ATTEMPTS, run.execution_id, expires)?;
         if attempts > self.max_attempts {
@@ -214,14 +305,17 @@ impl EmailCodeStep {
             store.delete_record(CODE, run.execution_id)?;
             return Err(Error::new(ErrorCode::RateLimited, "too many wrong codes for this address; try again later"));
         }
-        let expected = record["digest"].as_str().unwrap_or_default();
-        let matches = typed.len() == 6 && aws_lc_rs::constant_time::verify_slices_are_equal(digest(run.execution_id, &typed).as_bytes(), expected.as_bytes()).is_ok();
+        let matches = match &token {
+            Some(t) => record["link"].as_str().is_some_and(|expected| same(&digest(run.execution_id, t), expected)),
+            None if typed.is_empty() => approved,
+            None => typed.len() == 6 && same(&digest(run.execution_id, &typed), record["digest"].as_str().unwrap_or_default()),
+        };
         if !matches {
             store.hit(ADDRESS_FAILURES, &address_id(&address, now), now - now % HOUR + HOUR)?;
             if attempts >= self.max_attempts {
                 store.delete_record(CODE, run.execution_id)?;
             }
-            return Err(invalid("the code is wrong"));
+            return Err(invalid(if token.is_some() { "the link is wrong, or a newer one was sent" } else { "the code is wrong" }));
         }
         // Single use: a second verify of this code finds nothing.
         store.delete_record(CODE, run.execution_id)?;
@@ -251,6 +345,42 @@ impl EmailCodeStep {
             }
             super::sign_in_user(ctx, store, u, "otp")?;
         }
+        Ok(())
+    }
+}
+
+impl FlowEngine {
+    /// Approves from another device the sign-in of `execution_id` that
+    /// mailed a `crossDevice` link with `token`: the asking side's next
+    /// `verify` without a code goes through. A link without `crossDevice`
+    /// is refused here with `access_denied` (it works only for the
+    /// execution's owner, through `verify`), and stays usable there.
+    pub fn approve_link(&self, execution_id: &str, token: &str) -> Result<()> {
+        let store = self.store.as_ref();
+        let now = now_secs();
+        let unknown = || invalid("no link was sent to this sign-in, or it was used");
+        let mut record = store.record(CODE, execution_id)?.ok_or_else(unknown)?;
+        let expires = record["expiresAt"].as_u64().unwrap_or(0);
+        if now >= expires {
+            store.delete_record(CODE, execution_id)?;
+            return Err(Error::new(ErrorCode::ExpiredCode, "the link expired; ask for a new one"));
+        }
+        let expected = record["link"].as_str().map(str::to_owned).ok_or_else(unknown)?;
+        if store.hit(ATTEMPTS, execution_id, expires)? > record["maxAttempts"].as_u64().unwrap_or(5) {
+            store.delete_record(CODE, execution_id)?;
+            return Err(invalid("too many wrong answers; ask for a new link"));
+        }
+        if !same(&digest(execution_id, token.trim()), &expected) {
+            return Err(invalid("the link is wrong, or a newer one was sent"));
+        }
+        if record["crossDevice"] != Value::Bool(true) {
+            return Err(Error::new(ErrorCode::AccessDenied, "this link signs in only in the browser that asked for it: open it there"));
+        }
+        // Used up here: the approval stands in for it.
+        let m = record.as_object_mut().ok_or_else(|| Error::internal("a stored code is not an object"))?;
+        m.remove("link");
+        m.insert("approved".into(), Value::Bool(true));
+        store.put_record(CODE, execution_id, &record, Some(expires + 3600))?;
         Ok(())
     }
 }

@@ -5,7 +5,8 @@
 //! browser's `idflow_browser` cookie; every later use of the execution
 //! (`next`, reading the screen or the result, resuming after an `oauth`
 //! step) needs the secret (body field `executionSecret`) or that cookie.
-//! The execution id alone gets 403 `access_denied`.
+//! The execution id alone gets 403 `access_denied`. `POST /v1/flow/link`
+//! lets a mailed `crossDevice` link approve a sign-in from elsewhere.
 
 use super::authorize::str_field;
 use crate::oidc::params::append_query;
@@ -184,6 +185,25 @@ impl Provider {
             }
         }
         self.flow_reply(result, None)
+    }
+
+    /// `POST /v1/flow/link` (`{executionId, token}`): a mailed
+    /// `crossDevice` link, opened in a browser that does not own the
+    /// execution, approves its sign-in ([`crate::flow::FlowEngine::approve_link`]).
+    pub(super) fn flow_link(&self, req: &HttpRequest) -> HttpResponse {
+        let approved = (|| {
+            let body = req.json_object()?;
+            let field = |k: &str| body.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+            let (Some(execution), Some(token)) = (field("executionId"), field("token")) else {
+                return Err(Error::invalid_request("executionId and token are required strings"));
+            };
+            self.count_ip(req, "flow_link", self.limits.flow_starts_per_ip, "links opened from this address")?;
+            self.engine.approve_link(execution, token)
+        })();
+        match approved {
+            Ok(()) => HttpResponse::json_no_store(200, &json!({"status": "approved"})),
+            Err(e) => flow_error(&e),
+        }
     }
 
     /// The flow API's answer; a completed flow for an authorization request

@@ -340,6 +340,7 @@ impl Provider {
                 Route::Logout => self.logout(&req),
                 Route::FlowStart => self.flow_start(&req).await,
                 Route::FlowNext => self.flow_next(&req).await,
+                Route::FlowLink => self.flow_link(&req),
                 Route::OAuthAuthorize => self.oauth_authorize(&req).await,
                 Route::OAuthExchange => self.oauth_exchange(&req).await,
                 Route::OAuthCallback => self.oauth_callback(&req).await,
@@ -429,6 +430,7 @@ enum Route {
     Logout,
     FlowStart,
     FlowNext,
+    FlowLink,
     OAuthAuthorize,
     OAuthExchange,
     OAuthCallback,
@@ -449,6 +451,7 @@ impl Route {
             "/oauth2/v1/logout" => Route::Logout,
             "/v1/flow/start" => Route::FlowStart,
             "/v1/flow/next" => Route::FlowNext,
+            "/v1/flow/link" => Route::FlowLink,
             "/v1/auth/oauth/authorize" => Route::OAuthAuthorize,
             "/v1/auth/oauth/exchange" => Route::OAuthExchange,
             "/v1/oauth/callback" => Route::OAuthCallback,
@@ -463,7 +466,7 @@ impl Route {
 
     fn methods(self) -> &'static [&'static str] {
         match self {
-            Route::Token | Route::Revoke | Route::FlowStart | Route::FlowNext | Route::OAuthAuthorize | Route::OAuthExchange => &["POST"],
+            Route::Token | Route::Revoke | Route::FlowStart | Route::FlowNext | Route::FlowLink | Route::OAuthAuthorize | Route::OAuthExchange => &["POST"],
             Route::Authorize | Route::Userinfo | Route::Logout | Route::OAuthCallback => &["GET", "POST"],
             Route::Favicon | Route::Health | Route::Discovery | Route::Jwks | Route::AuthorizeComplete | Route::LoginPage => &["GET"],
         }
