@@ -614,6 +614,12 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 public protocol FlowEngineProtocol: AnyObject, Sendable {
     
     /**
+     * Approves, from another device, the sign-in that mailed a
+     * `crossDevice` link (its `execution` and `link` query parameters).
+     */
+    func approveLink(executionId: String, token: String) async throws 
+    
+    /**
      * Creates a user (`fields`: JSON text with the `/v1` names); returns it as JSON text.
      */
     func createUser(loginId: String, fields: String?) async throws  -> String
@@ -767,6 +773,26 @@ public convenience init(project: String, key: Key, baseDir: String = ".", databa
 
     
 
+    
+    /**
+     * Approves, from another device, the sign-in that mailed a
+     * `crossDevice` link (its `execution` and `link` query parameters).
+     */
+open func approveLink(executionId: String, token: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_idflow_uniffi_fn_method_flowengine_approve_link(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(executionId),FfiConverterString.lower(token)
+                )
+            },
+            pollFunc: ffi_idflow_uniffi_rust_future_poll_void,
+            completeFunc: ffi_idflow_uniffi_rust_future_complete_void,
+            freeFunc: ffi_idflow_uniffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeIdflowError_lift
+        )
+}
     
     /**
      * Creates a user (`fields`: JSON text with the `/v1` names); returns it as JSON text.
@@ -4563,6 +4589,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_func_provider_open() != 31511) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_flowengine_approve_link() != 53113) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_flowengine_create_user() != 10229) {

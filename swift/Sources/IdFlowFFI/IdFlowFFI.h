@@ -306,6 +306,11 @@ void uniffi_idflow_uniffi_fn_free_flowengine(uint64_t handle, RustCallStatus *_N
 uint64_t uniffi_idflow_uniffi_fn_constructor_flowengine_new(RustBuffer project, uint64_t key, RustBuffer base_dir, RustBuffer database, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_APPROVE_LINK
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_APPROVE_LINK
+uint64_t uniffi_idflow_uniffi_fn_method_flowengine_approve_link(uint64_t ptr, RustBuffer execution_id, RustBuffer token
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_CREATE_USER
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_FLOWENGINE_CREATE_USER
 uint64_t uniffi_idflow_uniffi_fn_method_flowengine_create_user(uint64_t ptr, RustBuffer login_id, RustBuffer fields
@@ -1212,6 +1217,12 @@ uint16_t uniffi_idflow_uniffi_checksum_func_pkce_verify(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_FUNC_PROVIDER_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_FUNC_PROVIDER_OPEN
 uint16_t uniffi_idflow_uniffi_checksum_func_provider_open(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_APPROVE_LINK
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_FLOWENGINE_APPROVE_LINK
+uint16_t uniffi_idflow_uniffi_checksum_method_flowengine_approve_link(void
     
 );
 #endif

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
+import * as oidcClient from 'openid-client';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(here, '../../../..');
@@ -444,5 +445,30 @@ export async function launchChromium(extraArgs = []) {
   return chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', ...extraArgs],
+  });
+}
+
+/**
+ * An authorization request (PKCE, state, nonce) of the public client
+ * `clientId` at `issuer` back to `redirectUri`, for a browser to open at `url`.
+ */
+export async function authorization(issuer, clientId, redirectUri) {
+  const insecure = { execute: [oidcClient.allowInsecureRequests] };
+  const config = await oidcClient.discovery(new URL(issuer), clientId, undefined, oidcClient.None(), insecure);
+  const verifier = oidcClient.randomPKCECodeVerifier();
+  const state = oidcClient.randomState();
+  const nonce = oidcClient.randomNonce();
+  const url = oidcClient.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri, scope: 'openid email', state, nonce,
+    code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+  });
+  return { config, verifier, state, nonce, url, redirectUri };
+}
+
+/** The tokens for `req` (from {@link authorization}) once `page` reaches its redirect URI. */
+export async function tokensAt(page, req) {
+  await page.waitForURL((u) => u.href.startsWith(`${req.redirectUri}?`), { timeout: 20000 });
+  return oidcClient.authorizationCodeGrant(req.config, new URL(page.url()), {
+    pkceCodeVerifier: req.verifier, expectedState: req.state, expectedNonce: req.nonce,
   });
 }

@@ -14,14 +14,12 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import dns from 'node:dns';
 import path from 'node:path';
-import * as client from 'openid-client';
-import { E2E_DIR, browserSkip, launchChromium, startCallbackServer, startServerWithProject, stopServer } from '../lib/helpers.js';
+import { E2E_DIR, authorization, browserSkip, launchChromium, startCallbackServer, startServerWithProject, stopServer, tokensAt } from '../lib/helpers.js';
 
 // `localhost` is 127.0.0.1 here, where the server listens.
 dns.setDefaultResultOrder('ipv4first');
 
 const FLOWS = path.join(E2E_DIR, '..', 'flows');
-const insecure = { execute: [client.allowInsecureRequests] };
 const PASSWORD = 'correct horse battery';
 
 const skip = browserSkip();
@@ -49,23 +47,8 @@ after(async () => {
   if (server) assert.deepEqual(await stopServer(server), { code: 0, signal: null });
 });
 
-async function authorize() {
-  const config = await client.discovery(new URL(server.issuer), 'pk-app', undefined, client.None(), insecure);
-  const verifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const nonce = client.randomNonce();
-  const url = client.buildAuthorizationUrl(config, {
-    redirect_uri: callback.url, scope: 'openid email', state, nonce,
-    code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-  });
-  return { config, verifier, state, nonce, url };
-}
-
-async function tokensFrom(page, req) {
-  await page.waitForURL((u) => u.href.startsWith(`${callback.url}?`), { timeout: 20000 });
-  return client.authorizationCodeGrant(req.config, new URL(page.url()), {
-    pkceCodeVerifier: req.verifier, expectedState: req.state, expectedNonce: req.nonce,
-  });
+function authorize() {
+  return authorization(server.issuer, 'pk-app', callback.url);
 }
 
 /** A browser tab with a platform authenticator that verifies its user. */
@@ -98,7 +81,7 @@ test('add a passkey after a password sign-up, then sign in with it alone; amr is
   await page.getByRole('button', { name: 'Create an account' }).click();
   await page.getByRole('button', { name: 'Add a passkey' }).click();
   await page.getByRole('button', { name: 'Create the passkey' }).click();
-  const first = await tokensFrom(page, up);
+  const first = await tokensAt(page, up);
   assert.deepEqual(first.claims().amr, ['pwd']);
   const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
   assert.equal(credentials.length, 1);
@@ -108,7 +91,7 @@ test('add a passkey after a password sign-up, then sign in with it alone; amr is
   await context.clearCookies();
   const again = await authorize();
   await usePasskey(page, again);
-  const second = await tokensFrom(page, again);
+  const second = await tokensAt(page, again);
   assert.equal(second.claims().sub, first.claims().sub);
   assert.deepEqual(second.claims().amr, ['hwk', 'user']);
   const after = await cdp.send('WebAuthn.getCredentials', { authenticatorId });

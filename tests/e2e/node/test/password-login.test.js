@@ -15,12 +15,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import * as client from 'openid-client';
 import * as OTPAuth from 'otpauth';
-import { E2E_DIR, browserSkip, launchChromium, startCallbackServer, startServerWithProject, stopServer } from '../lib/helpers.js';
+import { E2E_DIR, authorization, browserSkip, launchChromium, startCallbackServer, startServerWithProject, stopServer, tokensAt } from '../lib/helpers.js';
 
 const FLOWS = path.join(E2E_DIR, '..', 'flows');
-const insecure = { execute: [client.allowInsecureRequests] };
 const PASSWORD = 'correct horse battery';
 
 const skip = browserSkip();
@@ -53,17 +51,8 @@ after(async () => {
   if (server) assert.deepEqual(await stopServer(server), { code: 0, signal: null });
 });
 
-/** An authorization request for `clientId`; resolves to what the callback needs. */
-async function authorize(clientId = 'pw-app') {
-  const config = await client.discovery(new URL(server.issuer), clientId, undefined, client.None(), insecure);
-  const verifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const nonce = client.randomNonce();
-  const url = client.buildAuthorizationUrl(config, {
-    redirect_uri: callback.url, scope: 'openid email', state, nonce,
-    code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-  });
-  return { config, verifier, state, nonce, url };
+function authorize(clientId = 'pw-app') {
+  return authorization(server.issuer, clientId, callback.url);
 }
 
 async function fill(page, email, password) {
@@ -84,10 +73,7 @@ test('sign up and sign in with a password on the hosted page; amr is pwd', { ski
   await fill(page, email, PASSWORD);
   assert.equal(await page.getByLabel('Password').getAttribute('type'), 'password');
   await page.getByRole('button', { name: 'Create an account' }).click();
-  await page.waitForURL((u) => u.href.startsWith(`${callback.url}?`), { timeout: 20000 });
-  const tokens = await client.authorizationCodeGrant(up.config, new URL(page.url()), {
-    pkceCodeVerifier: up.verifier, expectedState: up.state, expectedNonce: up.nonce,
-  });
+  const tokens = await tokensAt(page, up);
   assert.deepEqual(tokens.claims().amr, ['pwd']);
 
   // Sign in in another browser: a wrong password is shown and changes nothing.
@@ -103,10 +89,7 @@ test('sign up and sign in with a password on the hosted page; amr is pwd', { ski
   assert.equal(new URL(page2.url()).pathname, '/login/pw');
   await fill(page2, email, PASSWORD);
   await page2.getByRole('button', { name: 'Sign in' }).click();
-  await page2.waitForURL((u) => u.href.startsWith(`${callback.url}?`), { timeout: 20000 });
-  const tokens2 = await client.authorizationCodeGrant(again.config, new URL(page2.url()), {
-    pkceCodeVerifier: again.verifier, expectedState: again.state, expectedNonce: again.nonce,
-  });
+  const tokens2 = await tokensAt(page2, again);
   assert.equal(tokens2.claims().sub, tokens.claims().sub);
   assert.deepEqual(tokens2.claims().amr, ['pwd']);
 });
@@ -132,10 +115,7 @@ test('sign in by a code mailed to the address (console transport); amr is otp', 
   assert.doesNotMatch(server.stderr, /cody@example\.com/, 'the terminal shows a masked address');
   await page.getByLabel('Code').fill(code);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL((u) => u.href.startsWith(`${callback.url}?`), { timeout: 20000 });
-  const tokens = await client.authorizationCodeGrant(req.config, new URL(page.url()), {
-    pkceCodeVerifier: req.verifier, expectedState: req.state, expectedNonce: req.nonce,
-  });
+  const tokens = await tokensAt(page, req);
   assert.deepEqual(tokens.claims().amr, ['otp']);
 });
 
@@ -171,10 +151,7 @@ test('enroll an authenticator app from the page, then sign in with its codes; am
   await codes.first().waitFor({ state: 'visible', timeout: 10000 });
   assert.equal(await codes.count(), 10);
   await page.getByRole('button', { name: 'I have saved them' }).click();
-  await page.waitForURL((u) => u.href.startsWith(`${callback.url}?`), { timeout: 20000 });
-  const tokens = await client.authorizationCodeGrant(req.config, new URL(page.url()), {
-    pkceCodeVerifier: req.verifier, expectedState: req.state, expectedNonce: req.nonce,
-  });
+  const tokens = await tokensAt(page, req);
   assert.deepEqual(tokens.claims().amr, ['pwd', 'otp', 'mfa']);
 
   // Another browser: the password, then the next code from the app.
@@ -190,10 +167,7 @@ test('enroll an authenticator app from the page, then sign in with its codes; am
   assert.equal(await page2.locator('#totp-qr').count(), 0, 'no enrollment is shown at sign-in');
   await field.fill(app.generate({ timestamp: now + 30000 }));
   await page2.getByRole('button', { name: 'Continue' }).click();
-  await page2.waitForURL((u) => u.href.startsWith(`${callback.url}?`), { timeout: 20000 });
-  const tokens2 = await client.authorizationCodeGrant(again.config, new URL(page2.url()), {
-    pkceCodeVerifier: again.verifier, expectedState: again.state, expectedNonce: again.nonce,
-  });
+  const tokens2 = await tokensAt(page2, again);
   assert.equal(tokens2.claims().sub, tokens.claims().sub);
   assert.deepEqual(tokens2.claims().amr, ['pwd', 'otp', 'mfa']);
 });

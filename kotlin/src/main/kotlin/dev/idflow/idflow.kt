@@ -806,6 +806,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_idflow_uniffi_checksum_func_provider_open(
     ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_flowengine_approve_link(
+    ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_create_user(
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_flowengine_delete_user(
@@ -988,6 +990,8 @@ internal object UniffiLib {
     external fun uniffi_idflow_uniffi_fn_free_flowengine(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_idflow_uniffi_fn_constructor_flowengine_new(`project`: RustBuffer.ByValue,`key`: Long,`baseDir`: RustBuffer.ByValue,`database`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_idflow_uniffi_fn_method_flowengine_approve_link(`ptr`: Long,`executionId`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_flowengine_create_user(`ptr`: Long,`loginId`: RustBuffer.ByValue,`fields`: RustBuffer.ByValue,
     ): Long
@@ -1374,6 +1378,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_func_provider_open() and 0xFFFF) != 31511) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_approve_link() and 0xFFFF) != 53113) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_flowengine_create_user() and 0xFFFF) != 10229) {
@@ -2110,6 +2117,12 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 public interface FlowEngineInterface {
     
     /**
+     * Approves, from another device, the sign-in that mailed a
+     * `crossDevice` link (its `execution` and `link` query parameters).
+     */
+    suspend fun `approveLink`(`executionId`: kotlin.String, `token`: kotlin.String)
+    
+    /**
      * Creates a user (`fields`: JSON text with the `/v1` names); returns it as JSON text.
      */
     suspend fun `createUser`(`loginId`: kotlin.String, `fields`: kotlin.String? = null): kotlin.String
@@ -2312,6 +2325,34 @@ open class FlowEngine: Disposable, AutoCloseable, FlowEngineInterface
         return uniffiRustCall() { status ->
             UniffiLib.uniffi_idflow_uniffi_fn_clone_flowengine(handle, status)
         }
+    }
+
+    
+    /**
+     * Approves, from another device, the sign-in that mailed a
+     * `crossDevice` link (its `execution` and `link` query parameters).
+     */
+    @Throws(IdflowException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `approveLink`(`executionId`: kotlin.String, `token`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_idflow_uniffi_fn_method_flowengine_approve_link(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`executionId`),
+        FfiConverterString.lower(`token`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_idflow_uniffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_idflow_uniffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        IdflowException.ErrorHandler,
+    )
     }
 
     

@@ -4,6 +4,7 @@ import kotlinx.coroutines.runBlocking
 import kotlinx.serialization.json.jsonObject
 import kotlinx.serialization.json.jsonPrimitive
 import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertThrows
 import org.junit.jupiter.api.Test
 import java.io.File
 import java.io.IOException
@@ -60,6 +61,13 @@ class SmtpInbox : AutoCloseable {
 
     fun lastCode(): String = Regex("Subject: .*?(\\d{6})").find(messages.last())!!.groupValues[1]
 
+    /** The link in the newest message (quoted-printable decoded). */
+    fun lastLink(): java.net.URI {
+        val text = messages.last().replace(Regex("=\r?\n"), "")
+            .replace(Regex("=([0-9A-F]{2})")) { it.groupValues[1].toInt(16).toChar().toString() }
+        return java.net.URI(Regex("https?://\\S+").find(text)!!.value)
+    }
+
     override fun close() = server.close()
 }
 
@@ -93,6 +101,36 @@ class EmailCodeTest {
                 assertEquals("completed", field(done, "status"))
                 val user = Vectors.json(engine.searchUsers("kim@example.com")) as kotlinx.serialization.json.JsonArray
                 assertEquals("true", user[0].jsonObject["verifiedEmail"]!!.jsonPrimitive.content)
+            }
+        }
+    }
+
+    @Test
+    fun aMailedLinkSignsInOnlyWhereItWasAskedOrIsApprovedFromAnotherDevice(): Unit = runBlocking {
+        SmtpInbox().use { inbox ->
+            val dir = File("../tests/flows")
+            val project = File(dir, "password-project.json").readText().replace(
+                "\"flows\": [\"password.json\", \"change-password.json\"],",
+                "\"flows\": [\"magic-link.json\"], \"email\": {\"transport\": \"smtp\", \"from\": \"no-reply@example.com\", " +
+                    "\"smtp\": {\"host\": \"127.0.0.1\", \"port\": ${inbox.port}, \"tls\": \"none\"}},",
+            )
+            FlowEngine(project, Key.generate("ES256"), dir.path).use { engine ->
+                suspend fun ask(email: String, how: String): Pair<String, String> {
+                    val execution = field(engine.start("magic-link"), "executionId")
+                    assertEquals("wait", field(engine.next(execution, "ask", how, """{"email":"$email"}"""), "stepId"))
+                    val query = inbox.lastLink().rawQuery.split('&').associate { it.substringBefore('=') to it.substringAfter('=') }
+                    assertEquals(execution, query["execution"])
+                    return execution to query["link"]!!
+                }
+                // Same browser only: another device is refused, and the asking side signs in.
+                val (one, token) = ask("lin@example.com", "send")
+                assertThrows(IdflowException.AccessDenied::class.java) { runBlocking { engine.approveLink(one, token) } }
+                assertEquals("completed", field(engine.next(one, "wait", "continue", """{"token":"$token"}"""), "status"))
+                // Cross-device: approved once from elsewhere, then the asking side continues.
+                val (two, token2) = ask("dee@example.com", "sendAnyDevice")
+                engine.approveLink(two, token2)
+                assertThrows(IdflowException.InvalidCode::class.java) { runBlocking { engine.approveLink(two, token2) } }
+                assertEquals("completed", field(engine.next(two, "wait", "continue", "{}"), "status"))
             }
         }
     }
