@@ -26,10 +26,6 @@ const CEREMONY_USED: &str = "passkey_ceremony_used";
 /// How long a ceremony waits for the browser (WebAuthn's default timeout).
 const CEREMONY_TTL: u64 = 300;
 
-fn no_user() -> Error {
-    Error::new(ErrorCode::UserNotFound, "no user with this user id")
-}
-
 fn internal(e: impl std::fmt::Display) -> Error {
     Error::internal(format!("passkey state: {e}"))
 }
@@ -157,14 +153,14 @@ pub fn ceremony(store: &dyn Store, id: &str) -> Result<Option<(String, Value)>> 
 
 /// The user's passkeys: `[{id, createdAt, lastUsedAt}]`.
 pub fn list(store: &dyn Store, user_id: &str) -> Result<Vec<Value>> {
-    store.user(user_id)?.ok_or_else(no_user)?;
+    super::get_user(store, user_id)?;
     Ok(keys(store, user_id)?.iter().map(|k| json!({"id": k["id"], "createdAt": k["createdAt"], "lastUsedAt": k["lastUsedAt"]})).collect())
 }
 
 /// Removes one of the user's passkeys; `invalid_request` when the user has
 /// no passkey with that id.
 pub fn remove(store: &dyn Store, user_id: &str, credential_id: &str) -> Result<()> {
-    store.user(user_id)?.ok_or_else(no_user)?;
+    super::get_user(store, user_id)?;
     let mut all = keys(store, user_id)?;
     let before = all.len();
     all.retain(|k| k["id"] != credential_id);

@@ -106,7 +106,7 @@ pub async fn sign_up(store: &dyn Store, settings: &PasswordSettings, login_id: &
 /// applies. Every earlier sign-in of the user ends
 /// ([`super::sessions::sign_out_everywhere`]).
 pub async fn set(store: &dyn Store, settings: &PasswordSettings, user_id: &str, password: String) -> Result<()> {
-    let user = store.user(user_id)?.ok_or_else(|| Error::new(ErrorCode::UserNotFound, "no user with this user id"))?;
+    let user = super::get_user(store, user_id)?;
     settings.policy.check(&password, user.login_ids.first().map(String::as_str))?;
     let hash = settings.hashing.hash_async(password).await?;
     store.set_password_hash(user_id, Some(&hash), None)?;
@@ -118,7 +118,7 @@ pub async fn set(store: &dyn Store, settings: &PasswordSettings, user_id: &str, 
 /// earlier sign-in of the user ends, the one that changed it included
 /// (its flow, still running, signs in anew).
 pub async fn change(store: &dyn Store, settings: &PasswordSettings, user_id: &str, current: String, new: String, now: u64) -> Result<()> {
-    let user = store.user(user_id)?.ok_or_else(|| Error::new(ErrorCode::UserNotFound, "no user with this user id"))?;
+    let user = super::get_user(store, user_id)?;
     let login_id = user.login_ids.first().cloned().unwrap_or_default();
     settings.policy.check(&new, Some(&login_id))?;
     let counter = counter_id(&login_id, Some(&user));
@@ -153,9 +153,7 @@ pub fn remove(store: &dyn Store, user_id: &str) -> Result<()> {
 
 /// Whether the user has a password.
 pub fn has_password(store: &dyn Store, user_id: &str) -> Result<bool> {
-    if store.user(user_id)?.is_none() {
-        return Err(Error::new(ErrorCode::UserNotFound, "no user with this user id"));
-    }
+    super::get_user(store, user_id)?;
     Ok(store.password_hash(user_id)?.is_some())
 }
 

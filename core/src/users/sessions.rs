@@ -6,7 +6,7 @@
 //! earlier sign-in stop working. Moments are in milliseconds, so a sign-in
 //! made just before the change, in the same second, ends too.
 
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::Result;
 use crate::ids::now_millis;
 use crate::store::Store;
 use serde_json::{json, Value};
@@ -16,9 +16,7 @@ const KIND: &str = "signed_out";
 /// Ends every sign-in of `user_id` made until now; `user_not_found` when
 /// there is no such user. The moment only moves forward.
 pub fn sign_out_everywhere(store: &dyn Store, user_id: &str) -> Result<()> {
-    if store.user(user_id)?.is_none() {
-        return Err(Error::new(ErrorCode::UserNotFound, "no user with this user id"));
-    }
+    super::get_user(store, user_id)?;
     let now = now_millis();
     let at = signed_out_at(store, user_id)?.map_or(now, |t| t.max(now));
     store.put_record(KIND, user_id, &json!({"atMs": at}), None)
@@ -44,6 +42,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::store::MemoryStore;
+    use crate::ErrorCode;
 
     #[test]
     fn earlier_sign_ins_end_and_later_ones_stay() {

@@ -50,10 +50,6 @@ fn digest(s: &str) -> String {
     crate::b64::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.as_bytes()).as_ref())
 }
 
-fn no_user() -> Error {
-    Error::new(ErrorCode::UserNotFound, "no user with this user id")
-}
-
 fn secret_of(vault: &Vault, id: &str, record: &Value) -> Result<Vec<u8>> {
     let plain = vault.open_sealed(id, &record["sealed"])?;
     plain.as_str().and_then(crate::b64::decode).ok_or_else(|| Error::new(ErrorCode::Storage, "a stored authenticator secret is malformed"))
@@ -85,7 +81,7 @@ pub fn pending(store: &dyn Store, vault: &Vault, id: &str, issuer: &str) -> Resu
         return Ok(None);
     };
     let user_id = record["userId"].as_str().unwrap_or_default();
-    let user = store.user(user_id)?.ok_or_else(no_user)?;
+    let user = super::get_user(store, user_id)?;
     let secret = secret_of(vault, &format!("{PENDING}:{id}"), &record)?;
     enrollment(&authenticator(&secret, issuer, &user)?).map(Some)
 }
@@ -98,7 +94,7 @@ pub fn confirm(store: &dyn Store, vault: &Vault, lockout: &Lockout, id: &str, us
     if record["userId"].as_str() != Some(user_id) {
         return Err(Error::new(ErrorCode::AccessDenied, "the enrollment belongs to another user"));
     }
-    let user = store.user(user_id)?.ok_or_else(no_user)?;
+    let user = super::get_user(store, user_id)?;
     let count = attempt(store, lockout, user_id, now)?;
     let secret = secret_of(vault, &format!("{PENDING}:{id}"), &record)?;
     let Some(step) = authenticator(&secret, "", &user)?.check(code, now) else {
@@ -118,7 +114,7 @@ pub fn confirm(store: &dyn Store, vault: &Vault, lockout: &Lockout, id: &str, us
 /// `invalid_code` for a wrong or used one, `user_locked` after too many
 /// failures, `access_denied` when the user has no authenticator.
 pub fn verify(store: &dyn Store, vault: &Vault, lockout: &Lockout, user_id: &str, code: &str, now: u64) -> Result<Verified> {
-    let user = store.user(user_id)?.ok_or_else(no_user)?;
+    let user = super::get_user(store, user_id)?;
     let mut record = store.record(ENROLLED, user_id)?.ok_or_else(|| Error::new(ErrorCode::AccessDenied, "the user has no authenticator app"))?;
     let count = attempt(store, lockout, user_id, now)?;
     if let Some(normalized) = normalize_recovery_code(code) {
@@ -153,19 +149,19 @@ pub fn verify(store: &dyn Store, vault: &Vault, lockout: &Lockout, user_id: &str
 
 /// Whether the user has an authenticator app; `user_not_found` when absent.
 pub fn is_enrolled(store: &dyn Store, user_id: &str) -> Result<bool> {
-    store.user(user_id)?.ok_or_else(no_user)?;
+    super::get_user(store, user_id)?;
     Ok(store.record(ENROLLED, user_id)?.is_some())
 }
 
 /// Recovery codes the user has left (0 without an authenticator).
 pub fn recovery_codes_left(store: &dyn Store, user_id: &str) -> Result<usize> {
-    store.user(user_id)?.ok_or_else(no_user)?;
+    super::get_user(store, user_id)?;
     Ok(store.record(ENROLLED, user_id)?.and_then(|r| r["recovery"].as_array().map(Vec::len)).unwrap_or(0))
 }
 
 /// Removes the user's authenticator app and its recovery codes.
 pub fn remove(store: &dyn Store, user_id: &str) -> Result<()> {
-    store.user(user_id)?.ok_or_else(no_user)?;
+    super::get_user(store, user_id)?;
     store.delete_record(ENROLLED, user_id)
 }
 

@@ -343,7 +343,7 @@ impl EmailCodeStep {
                 u.updated_time = now;
                 store.update_user(u)?;
             }
-            super::sign_in_user(ctx, store, u, "otp")?;
+            super::sign_in_user(ctx, store, u, &["otp"])?;
         }
         Ok(())
     }

@@ -45,10 +45,10 @@ mod prelude {
     pub(super) use std::collections::BTreeSet;
 }
 
-/// Makes `user` the flow's user, verified by `method` (an RFC 8176 `amr`
-/// value): the methods already verified for this user in this execution are
+/// Makes `user` the flow's user, verified by `methods` (RFC 8176 `amr`
+/// values): the methods already verified for this user in this execution are
 /// kept, and a different user starts the list again.
-pub(crate) fn sign_in_user(ctx: &mut Context, store: &dyn crate::store::Store, user: &crate::user::User, method: &str) -> Result<()> {
+pub(crate) fn sign_in_user(ctx: &mut Context, store: &dyn crate::store::Store, user: &crate::user::User, methods: &[&str]) -> Result<()> {
     use super::engine::INTERNAL;
     let amr_path = format!("{INTERNAL}.amr");
     let same_user = ctx.get(&format!("{INTERNAL}.userId")).and_then(serde_json::Value::as_str) == Some(user.user_id.as_str());
@@ -56,8 +56,10 @@ pub(crate) fn sign_in_user(ctx: &mut Context, store: &dyn crate::store::Store, u
         Some(serde_json::Value::Array(a)) if same_user => a.clone(),
         _ => Vec::new(),
     };
-    if !amr.iter().any(|m| m == method) {
-        amr.push(method.into());
+    for method in methods {
+        if !amr.iter().any(|m| m == method) {
+            amr.push((*method).into());
+        }
     }
     ctx.set("user", user.to_json())?;
     ctx.set(&format!("{INTERNAL}.userId"), user.user_id.clone().into())?;

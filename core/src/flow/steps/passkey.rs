@@ -95,17 +95,8 @@ impl StepType for PasskeyStep {
                 let credential = answer(run.ctx, &self.credential)?;
                 run.ctx.set(&flag(), Value::Bool(false))?;
                 let (user, methods) = passkeys::finish_sign_in(store, rp, run.execution_id, &credential, now)?;
-                super::sign_in_user(run.ctx, store, &user, methods[0])?;
                 // `user` (presence) rides along with the key's method.
-                let amr = format!("{INTERNAL}.amr");
-                if let Some(Value::Array(list)) = run.ctx.get(&amr).cloned() {
-                    if !list.iter().any(|m| m == methods[1]) {
-                        let mut list = list;
-                        list.push(json!(methods[1]));
-                        run.ctx.set(&amr, Value::Array(list))?;
-                        super::describe_auth(run.ctx, store, &user)?;
-                    }
-                }
+                super::sign_in_user(run.ctx, store, &user, &methods)?;
             }
         }
         Ok(Next::Step(self.next.clone()))

@@ -126,7 +126,7 @@ impl StepType for PasswordStep {
                 store.user(&user_id)?.ok_or_else(|| Error::new(ErrorCode::UserNotFound, "the flow's user no longer exists"))?
             }
         };
-        super::sign_in_user(ctx, store, &user, "pwd")?;
+        super::sign_in_user(ctx, store, &user, &["pwd"])?;
         Ok(Next::Step(self.next.clone()))
     }
 

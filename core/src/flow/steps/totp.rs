@@ -110,7 +110,7 @@ impl TotpStep {
         let store = run.engine.store.as_ref();
         let user = store.user(user_id)?.ok_or_else(|| Error::new(ErrorCode::UserNotFound, "the flow's user no longer exists"))?;
         run.ctx.set(&flag("verified"), Value::Bool(true))?;
-        super::sign_in_user(run.ctx, store, &user, "otp")
+        super::sign_in_user(run.ctx, store, &user, &["otp"])
     }
 }
 
