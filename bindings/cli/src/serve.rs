@@ -71,6 +71,9 @@ pub struct ServeArgs {
 pub fn load_project(config: Option<&str>, base_url: Option<&str>, addr: &SocketAddr) -> Result<Project, Error> {
     let mut project = match config {
         Some(path) => Project::from_file(path)?,
+        // On a loopback address the demo is named `localhost`: browsers take
+        // no IP address as a passkey's relying party, and the demo offers passkeys.
+        None if addr.ip().is_loopback() => crate::demo::project(&format!("http://localhost:{}", addr.port()))?,
         None => crate::demo::project(&format!("http://{addr}"))?,
     };
     if let Some(b) = base_url {

@@ -227,7 +227,8 @@ fn the_demo_project_signs_a_user_in_from_the_printed_authorize_url() {
     let port = free_port();
     let server = start(&dir.join("idflow.db"), port, &[]);
     let issuer = server.line("issuer:");
-    assert_eq!(issuer, format!("http://127.0.0.1:{port}/local"));
+    // Named localhost (not 127.0.0.1), so the demo's passkeys have a relying party.
+    assert_eq!(issuer, format!("http://localhost:{port}/local"));
     assert_eq!(server.line("demo client id:"), "local (public, PKCE)");
     let (status, _, body) = http(port, "GET", "/health", &[], b"");
     assert_eq!((status, serde_json::from_slice::<Value>(&body).unwrap()["status"].clone()), (200, "ok".into()));

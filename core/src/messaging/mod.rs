@@ -281,7 +281,7 @@ impl EmailSettings {
                 // The address is masked: logs are kept, and a log is no place
                 // for it. The body is shown (it carries the code or link the
                 // developer needs), indented under its subject.
-                let body: String = text.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("\n    {l}")).collect();
+                let body: String = text.replace(to, &mask(to)).lines().filter(|l| !l.trim().is_empty()).map(|l| format!("\n    {l}")).collect();
                 eprintln!("[idflow email, development only] to {}: {subject}{body}", mask(to));
                 Ok(())
             }

@@ -78,9 +78,12 @@ process.on('exit', () => {
 
 function spawnOnce(db, port, config = PROJECT_FILE, projectId = PROJECT_ID, host = '127.0.0.1') {
   // `host` names the server in its base URL (passkeys need a domain name:
-  // localhost); it always listens on 127.0.0.1.
-  const base = `http://${host}:${port}`;
-  const args = ['serve', '--config', config, '--db', db, '--addr', `127.0.0.1:${port}`, '--base-url', base];
+  // localhost); it always listens on 127.0.0.1. `config` null is the demo
+  // project, which names itself localhost.
+  const base = `http://${config === null ? 'localhost' : host}:${port}`;
+  const project = config === null ? [] : ['--config', config, '--base-url', base];
+  const args = ['serve', ...project, '--db', db, '--addr', `127.0.0.1:${port}`];
+  if (config === null) projectId = 'local';
   const child = spawn(IDFLOW_BIN, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
   running.add(child);
   const server = {
@@ -130,7 +133,8 @@ function spawnOnce(db, port, config = PROJECT_FILE, projectId = PROJECT_ID, host
 /**
  * Starts `idflow serve` on the e2e project. `db` defaults to a new temporary
  * directory's idflow.db; `port` defaults to a free port (and is retried on a
- * lost race). `config` and `projectId` default to the e2e project. Resolves
+ * lost race). `config` and `projectId` default to the e2e project (`config:
+ * null` runs the demo project, as `idflow serve` alone does). Resolves
  * once /health answers {"status":"ok"}.
  */
 export async function startServer({ db, port, config, projectId, host } = {}) {

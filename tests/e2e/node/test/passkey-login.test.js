@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import dns from 'node:dns';
 import path from 'node:path';
-import { E2E_DIR, authorization, browserSkip, launchChromium, startCallbackServer, startServerWithProject, stopServer, tokensAt } from '../lib/helpers.js';
+import { E2E_DIR, authorization, browserSkip, launchChromium, startCallbackServer, startServer, startServerWithProject, stopServer, tokensAt } from '../lib/helpers.js';
 
 // `localhost` is 127.0.0.1 here, where the server listens.
 dns.setDefaultResultOrder('ipv4first');
@@ -137,4 +137,38 @@ test('a passkey this server never registered is refused', { skip, timeout: 60000
   await usePasskey(page, req);
   await page.getByRole('alert').filter({ hasText: 'not registered here' }).waitFor({ timeout: 10000 });
   assert.ok(!page.url().startsWith(callback.url));
+});
+
+test('the demo (idflow serve alone) signs up, verifies the email, adds a passkey and signs in with it', { skip, timeout: 120000 }, async (t) => {
+  const demo = await startServer({ config: null });
+  t.after(async () => assert.deepEqual(await stopServer(demo), { code: 0, signal: null }));
+  assert.equal(demo.issuer, `http://localhost:${demo.port}/local`);
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const { page } = await pageWithAuthenticator(context);
+  const up = await authorization(demo.issuer, 'local', callback.url);
+  await page.goto(up.url.href);
+  await page.getByLabel('Email').fill('dana@example.com');
+  await page.getByLabel('Password').fill(PASSWORD);
+  const seen = demo.stderr.length;
+  await page.getByRole('button', { name: 'Create an account' }).click();
+  await page.getByLabel('The code we sent you').waitFor({ state: 'visible', timeout: 10000 });
+  let code = null;
+  for (let i = 0; i < 50 && !code; i++) {
+    code = /Your sign-in code: (\d{6})/.exec(demo.stderr.slice(seen))?.[1];
+    if (!code) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(code, `the demo printed the code: ${demo.stderr.slice(seen)}`);
+  await page.getByLabel('The code we sent you').fill(code);
+  await page.getByRole('button', { name: 'Verify my email' }).click();
+  await page.getByRole('button', { name: 'Add a passkey' }).click();
+  await page.getByRole('button', { name: 'Create the passkey' }).click();
+  const first = await tokensAt(page, up);
+  assert.deepEqual(first.claims().amr, ['pwd', 'otp', 'mfa']);
+  await context.clearCookies();
+  const again = await authorization(demo.issuer, 'local', callback.url);
+  await usePasskey(page, again);
+  const second = await tokensAt(page, again);
+  assert.equal(second.claims().sub, first.claims().sub);
+  assert.deepEqual(second.claims().amr, ['hwk', 'user']);
 });
