@@ -238,6 +238,8 @@ export declare class Provider {
   /** Reads a project file (JSON, or TOML by its name). */
   static fromFile(path: string, options?: Omit<ProviderOptions, 'baseDir'>): Provider
   readonly issuer: string
+  /** The provider's metrics in the Prometheus (OpenMetrics) text format: serve them where only your monitoring reaches. */
+  metrics(): string
   /** The provider's flow engine: flows and users management on the same store. */
   readonly engine: FlowEngine
   /**

@@ -201,6 +201,10 @@ class Provider {
     return this._native.discovery()
   }
 
+  metrics() {
+    return this._native.metrics()
+  }
+
   oauthAuthorize(provider, options) {
     return this._native.oauthAuthorize(provider, options)
   }

@@ -70,7 +70,7 @@ python_suite() {
   if [ ! -x "$PY" ]; then
     python3 -m venv "$ROOT/.venv" || return 1
   fi
-  "$PY" -m pip install -q --disable-pip-version-check "maturin>=1.9.4,<2" "pytest>=8,<9" "mypy>=1.15,<2" "flask>=3.1,<4" "argon2-cffi>=25.1,<26" "bcrypt>=5,<6" "aiosmtpd>=1.4.6,<2" "pyotp>=2.9,<3" || return 1
+  "$PY" -m pip install -q --disable-pip-version-check "maturin>=1.9.4,<2" "pytest>=8,<9" "mypy>=1.15,<2" "flask>=3.1,<4" "argon2-cffi>=25.1,<26" "bcrypt>=5,<6" "aiosmtpd>=1.4.6,<2" "pyotp>=2.9,<3" "prometheus-client>=0.21,<1" || return 1
   (cd python && "$ROOT/.venv/bin/maturin" build --profile dev -o "$CARGO_TARGET_DIR/wheels" -i "$PY") || return 1
   local wheel
   wheel="$(ls -t "$CARGO_TARGET_DIR"/wheels/idflow-*.whl | head -n 1)"

@@ -542,6 +542,12 @@ async fn client_credentials_with_access_keys() {
     assert_eq!(oauth_error(&r), "invalid_scope");
     let t = body(&post_form(&p, "/oauth2/v1/token", &[("grant_type", "client_credentials")], Some(web)).await);
     assert_eq!(t["scope"], "");
+    // Metrics count the tokens issued (three), not the refusals, and the
+    // answers by status; no label carries a client id or secret.
+    let metrics = p.metrics();
+    assert!(metrics.lines().any(|l| l == "idflow_tokens_issued_total{grant=\"client_credentials\"} 3"), "{metrics}");
+    assert!(metrics.lines().any(|l| l == "idflow_http_requests_total{route=\"token\",status=\"401\"} 1"), "{metrics}");
+    assert!(!metrics.contains("K-reporting") && !metrics.contains("secret"), "{metrics}");
     // An expired key is refused.
     let p = provider_on(Arc::new(MemoryStore::new()), |d| d["accessKeys"][0]["expiresAt"] = json!(1));
     let r = post_form(&p, "/oauth2/v1/token", &[("grant_type", "client_credentials")], Some(key)).await;

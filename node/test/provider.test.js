@@ -85,6 +85,15 @@ test('a code flow through Provider.handle', async () => {
     form({ grant_type: 'authorization_code', code: second.code, redirect_uri: CB, client_id: 'e2e', code_verifier: second.verifier })))
   const rotated = json(await p.handle('POST', '/oauth2/v1/token', FORM, form({ grant_type: 'refresh_token', refresh_token: t2.refresh_token, client_id: 'e2e' })))
   assert.notEqual(rotated.refresh_token, t2.refresh_token)
+  // The metrics (OpenMetrics text): tokens by grant, answers by status.
+  const metrics = p.metrics().split('\n')
+  for (const line of [
+    'idflow_tokens_issued_total{grant="authorization_code"} 2',
+    'idflow_tokens_issued_total{grant="refresh_token"} 1',
+    'idflow_http_requests_total{route="token",status="400"} 1',
+    'idflow_http_requests_total{route="userinfo",status="401"} 1',
+  ]) assert.ok(metrics.includes(line), `${line} in\n${metrics.join('\n')}`)
+  assert.equal(metrics.at(-2), '# EOF')
 })
 
 test('signing a user out everywhere ends their tokens', async () => {

@@ -115,6 +115,18 @@ def test_code_flow_through_handle():
     assert r.status == 400 and err["error"] == "invalid_grant"
     info = provider.handle("GET", "/oauth2/v1/userinfo", {"Authorization": "Bearer " + tokens["access_token"]})
     assert info.status == 401 and 'error="invalid_token"' in info.header("WWW-Authenticate")
+    # The metrics, read by the Prometheus project's own OpenMetrics parser.
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(provider.metrics())
+        for s in family.samples
+    }
+    assert samples[("idflow_tokens_issued_total", (("grant", "authorization_code"),))] == 1
+    assert samples[("idflow_http_requests_total", (("route", "token"), ("status", "400")))] == 1
+    assert samples[("idflow_http_requests_total", (("route", "userinfo"), ("status", "401")))] == 1
+    assert samples[("idflow_flow_answers_total", (("outcome", "completed"),))] == 1
 
 
 def test_signing_a_user_out_everywhere_ends_their_tokens():

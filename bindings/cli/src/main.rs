@@ -7,6 +7,7 @@ mod demo;
 mod flows;
 mod jwt;
 mod keys;
+mod metrics;
 mod serve;
 mod upstream;
 
@@ -50,6 +51,10 @@ enum Command {
         /// Open connections at most; at the cap the longest-idle one closes.
         #[arg(long, default_value_t = 1024)]
         max_connections: usize,
+        /// Serve GET /metrics (Prometheus text) on this host:port, a listener
+        /// of its own for the monitoring network only. Off by default.
+        #[arg(long)]
+        metrics_addr: Option<String>,
     },
     /// Print the upstream access token kept for a user (oauthProviders with
     /// manageProviderTokens), refreshed first when it has expired.
@@ -129,7 +134,7 @@ fn pretty(v: &impl serde::Serialize) -> String {
 
 fn run(cli: Cli) -> Result<String, Error> {
     match cli.command {
-        Command::Serve { config, addr, db, base_url, header_timeout, body_timeout, idle_timeout, max_connections } => {
+        Command::Serve { config, addr, db, base_url, header_timeout, body_timeout, idle_timeout, max_connections, metrics_addr } => {
             if header_timeout == 0 || body_timeout == 0 || idle_timeout == 0 || max_connections == 0 {
                 return Err(Error::config("--header-timeout, --body-timeout, --idle-timeout and --max-connections must be positive"));
             }
@@ -139,7 +144,7 @@ fn run(cli: Cli) -> Result<String, Error> {
                 idle_timeout: std::time::Duration::from_secs(idle_timeout),
                 max_connections,
             };
-            serve::serve(serve::ServeArgs { config, addr, db, base_url, limits })
+            serve::serve(serve::ServeArgs { config, addr, db, base_url, limits, metrics_addr })
         }
         Command::ProviderToken { config, db, user, provider } => upstream::provider_token(&config, &db, &user, &provider),
         Command::Oauth(command) => upstream::run(command),

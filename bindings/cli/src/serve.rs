@@ -66,6 +66,8 @@ pub struct ServeArgs {
     pub db: String,
     pub base_url: Option<String>,
     pub limits: Limits,
+    /// Where `GET /metrics` answers (a listener of its own); none by default.
+    pub metrics_addr: Option<String>,
 }
 
 pub fn load_project(config: Option<&str>, base_url: Option<&str>, addr: &SocketAddr) -> Result<Project, Error> {
@@ -297,6 +299,10 @@ async fn shutdown_signal() {
 
 pub fn serve(args: ServeArgs) -> Result<String, Error> {
     let addr: SocketAddr = args.addr.parse().map_err(|_| Error::config(format!("--addr {:?} is not host:port", args.addr)))?;
+    let metrics_addr: Option<SocketAddr> = match &args.metrics_addr {
+        None => None,
+        Some(a) => Some(a.parse().map_err(|_| Error::config(format!("--metrics-addr {a:?} is not host:port")))?),
+    };
     let demo = args.config.is_none();
     let project = load_project(args.config.as_deref(), args.base_url.as_deref(), &addr)?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&args.db)?);
@@ -315,9 +321,16 @@ pub fn serve(args: ServeArgs) -> Result<String, Error> {
         "" | "info" => Some(tracing::Level::INFO),
         other => return Err(Error::config(format!("IDFLOW_LOG={other:?} is not off, error, warn, info or debug"))),
     };
+    // IDFLOW_LOG_FORMAT: text (the default) or json (one JSON object per line).
+    let json = match std::env::var("IDFLOW_LOG_FORMAT").unwrap_or_default().to_ascii_lowercase().as_str() {
+        "" | "text" => false,
+        "json" => true,
+        other => return Err(Error::config(format!("IDFLOW_LOG_FORMAT={other:?} is not text or json"))),
+    };
     if let Some(level) = level {
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        let _ = tracing_subscriber::fmt().with_target(false).with_ansi(ansi).with_max_level(level).with_writer(std::io::stderr).try_init();
+        let log = tracing_subscriber::fmt().with_target(false).with_max_level(level).with_writer(std::io::stderr);
+        let _ = if json { log.json().flatten_event(true).try_init() } else { log.with_ansi(ansi).try_init() };
     }
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -335,6 +348,10 @@ pub fn serve(args: ServeArgs) -> Result<String, Error> {
         say!("issuer:    {issuer}");
         say!("discovery: {issuer}/.well-known/openid-configuration");
         say!("database:  {}", args.db);
+        let metrics = match metrics_addr {
+            Some(a) => Some(tokio::net::TcpListener::bind(a).await.map_err(|e| Error::config(format!("cannot listen on {a} for metrics: {e}")))?),
+            None => None,
+        };
         if demo {
             let pair = idflow::pkce::generate(None)?;
             let url = format!(
@@ -346,6 +363,12 @@ pub fn serve(args: ServeArgs) -> Result<String, Error> {
             say!("demo client id: local (public, PKCE)");
             say!("authorize URL:  {url}");
             say!("code_verifier:  {}", pair.verifier);
+        }
+        if let Some(m) = metrics {
+            if let Ok(a) = m.local_addr() {
+                say!("metrics:   http://{a}/metrics");
+            }
+            tokio::spawn(crate::metrics::serve(m, provider.clone()));
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();

@@ -32,10 +32,15 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 }
 
 fn start(db: &std::path::Path, port: u16, extra: &[&str]) -> Server {
+    start_with(db, port, extra, &[])
+}
+
+fn start_with(db: &std::path::Path, port: u16, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let addr = format!("127.0.0.1:{port}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_idflow"))
         .args(["serve", "--addr", &addr, "--db", db.to_str().unwrap()])
         .args(extra)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -57,9 +62,11 @@ fn start(db: &std::path::Path, port: u16, extra: &[&str]) -> Server {
             break;
         }
     }
-    // The demo prints three more lines after the database.
-    if extra.is_empty() {
-        for _ in 0..3 {
+    // The demo prints three more lines after the database, and
+    // --metrics-addr one more.
+    let more = if extra.contains(&"--config") { 0 } else { 3 } + usize::from(extra.contains(&"--metrics-addr"));
+    {
+        for _ in 0..more {
             let mut line = String::new();
             out.read_line(&mut line).unwrap();
             lines.push(line.trim_end().to_owned());
@@ -549,4 +556,55 @@ fn a_crash_during_refreshes_loses_no_session_within_the_grace_window() {
         assert_eq!(status, 200, "chain {i} goes on: {body}");
     }
     server.stop();
+}
+
+/// `--metrics-addr`: the metrics on a listener of their own (not on the
+/// public one), in a format Prometheus reads, counting requests by route
+/// and status and flow answers by outcome; `IDFLOW_LOG_FORMAT=json` logs
+/// one JSON object per line, still without secrets.
+#[test]
+fn metrics_have_their_own_listener_and_logs_can_be_json() {
+    let dir = temp_dir("metrics");
+    let port = free_port();
+    let server = start_with(&dir.join("idflow.db"), port, &["--metrics-addr", "127.0.0.1:0"], &[("IDFLOW_LOG_FORMAT", "json")]);
+    let url = server.line("metrics:");
+    let metrics_port: u16 = url.trim_start_matches("http://127.0.0.1:").trim_end_matches("/metrics").parse().unwrap();
+    // Not on the public listener.
+    let (status, _, _) = http(port, "GET", "/metrics", &[], b"");
+    assert_eq!(status, 404);
+    http(port, "GET", "/health", &[], b"");
+    http(port, "GET", "/nope?secret-in-query=1", &[], b"");
+    let (status, headers, body) = http(port, "POST", "/v1/flow/start", &[("Content-Type", "application/json")], br#"{"flowId":"sign-up-or-in"}"#);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let cookie = header(&headers, "set-cookie").unwrap().split(';').next().unwrap().to_owned();
+    let started: Value = serde_json::from_slice(&body).unwrap();
+    let answer = serde_json::json!({"executionId": started["executionId"], "stepId": "welcome", "interactionId": "signIn",
+        "input": {"email": "nobody@example.com", "password": "not the password at all"}});
+    let (_, _, body) = http(port, "POST", "/v1/flow/next", &[("Content-Type", "application/json"), ("Cookie", &cookie)], answer.to_string().as_bytes());
+    let answered: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(answered["error"]["code"], "invalid_credentials", "{answered}");
+    let (status, headers, body) = http(metrics_port, "GET", "/metrics", &[], b"");
+    assert_eq!(status, 200);
+    assert!(header(&headers, "content-type").unwrap().starts_with("application/openmetrics-text"));
+    let text = String::from_utf8(body).unwrap();
+    for line in [
+        "idflow_http_requests_total{route=\"health\",status=\"200\"} 1",
+        "idflow_http_requests_total{route=\"unknown\",status=\"404\"} 2",
+        "idflow_http_requests_total{route=\"flow_next\",status=\"200\"} 1",
+        "idflow_flow_answers_total{outcome=\"invalid_credentials\"} 1",
+        "idflow_http_request_duration_seconds_count{route=\"flow_start\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let (status, _, _) = http(metrics_port, "POST", "/metrics", &[], b"");
+    assert_eq!(status, 405);
+    let (status, log) = server.stop();
+    assert!(status.success());
+    let requests: Vec<Value> = log.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|v| v["message"] == "request").collect();
+    assert!(requests.len() >= 5, "one JSON object per request: {log}");
+    assert!(requests.iter().any(|r| r["path"] == "/v1/flow/next" && r["status"] == 200 && r["level"] == "INFO"), "{log}");
+    for secret in ["secret-in-query", "not the password at all", "nobody@example.com", cookie.split_once('=').unwrap().1] {
+        assert!(!log.contains(secret), "the log leaked {secret}");
+    }
 }

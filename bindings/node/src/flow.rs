@@ -220,7 +220,7 @@ impl FlowEngine {
     /// How many unused recovery codes the user has.
     #[napi(js_name = "recoveryCodesLeft", ts_return_type = "Promise<number>")]
     pub fn recovery_codes_left<'env>(&self, env: &'env Env, user_id: String) -> napi::Result<PromiseRaw<'env, Json>> {
-        self.users(env, move |s| idflow::users::totp::recovery_codes_left(s, &user_id), |n| Json::from(n))
+        self.users(env, move |s| idflow::users::totp::recovery_codes_left(s, &user_id), Json::from)
     }
 
     /// The user's passkeys: `[{id, createdAt, lastUsedAt}]`.

@@ -68,6 +68,13 @@ impl Provider {
         self.inner.issuer().to_owned()
     }
 
+    /// The provider's metrics in the Prometheus (OpenMetrics) text format:
+    /// serve them where only your monitoring reaches.
+    #[napi]
+    pub fn metrics(&self) -> String {
+        self.inner.metrics()
+    }
+
     /// The provider's flow engine: flows and users management on the same store.
     #[napi(getter)]
     pub fn engine(&self) -> crate::flow::FlowEngine {

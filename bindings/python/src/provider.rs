@@ -139,6 +139,12 @@ impl PyProvider {
         self.inner.issuer().to_owned()
     }
 
+    /// The provider's metrics in the Prometheus (OpenMetrics) text format:
+    /// serve them where only your monitoring reaches.
+    fn metrics(&self) -> String {
+        self.inner.metrics()
+    }
+
     /// The provider's flow engine: flows and users management on the same store.
     #[getter]
     fn engine(&self) -> crate::flow::PyFlowEngine {

@@ -50,6 +50,12 @@ impl Provider {
         self.inner.discovery().to_string()
     }
 
+    /// The provider's metrics in the Prometheus (OpenMetrics) text format:
+    /// serve them where only your monitoring reaches.
+    pub fn metrics(&self) -> String {
+        self.inner.metrics()
+    }
+
     /// Handles one request; `url` is the path with its query, or an absolute
     /// URL. `peer` is the client's IP address, for the per-address rate
     /// limits (`rateLimits`); without it nothing is counted per address. A

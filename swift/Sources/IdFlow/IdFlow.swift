@@ -2193,6 +2193,12 @@ public protocol ProviderProtocol: AnyObject, Sendable {
     func issuer()  -> String
     
     /**
+     * The provider's metrics in the Prometheus (OpenMetrics) text format:
+     * serve them where only your monitoring reaches.
+     */
+    func metrics()  -> String
+    
+    /**
      * Social login by API, step 1: the upstream authorization URL of custom
      * OAuth provider `provider` and a fresh PKCE verifier to keep; after the
      * callback the browser lands on `redirect_url?code=...` (or
@@ -2308,6 +2314,19 @@ open func issuer() -> String  {
     return try!  FfiConverterString.lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_idflow_uniffi_fn_method_provider_issuer(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The provider's metrics in the Prometheus (OpenMetrics) text format:
+     * serve them where only your monitoring reaches.
+     */
+open func metrics() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_idflow_uniffi_fn_method_provider_metrics(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -4742,6 +4761,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_provider_issuer() != 54503) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_provider_metrics() != 11405) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_provider_oauth_authorize() != 8801) {

@@ -651,6 +651,11 @@ uint64_t uniffi_idflow_uniffi_fn_method_provider_handle(uint64_t ptr, RustBuffer
 RustBuffer uniffi_idflow_uniffi_fn_method_provider_issuer(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_METRICS
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_METRICS
+RustBuffer uniffi_idflow_uniffi_fn_method_provider_metrics(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_OAUTH_AUTHORIZE
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_OAUTH_AUTHORIZE
 uint64_t uniffi_idflow_uniffi_fn_method_provider_oauth_authorize(uint64_t ptr, RustBuffer provider, RustBuffer redirect_url, RustBuffer prompt, RustBuffer login_hint
@@ -1523,6 +1528,12 @@ uint16_t uniffi_idflow_uniffi_checksum_method_provider_handle(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_PROVIDER_ISSUER
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_PROVIDER_ISSUER
 uint16_t uniffi_idflow_uniffi_checksum_method_provider_issuer(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_PROVIDER_METRICS
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_PROVIDER_METRICS
+uint16_t uniffi_idflow_uniffi_checksum_method_provider_metrics(void
     
 );
 #endif

@@ -261,6 +261,10 @@ final class ProviderTests: XCTestCase {
             _ = try await provider.handle(method: "GET", url: "/health", headers: [], body: Data(), peer: "not-an-address")
             XCTFail("not an IP address")
         } catch IdflowError.InvalidRequest {}
+        // The metrics count each answer by route and status.
+        let metrics = provider.metrics().split(separator: "\n").map(String.init)
+        XCTAssertTrue(metrics.contains("idflow_http_requests_total{route=\"flow_start\",status=\"200\"} 4"), metrics.joined(separator: "\n"))
+        XCTAssertTrue(metrics.contains("idflow_http_requests_total{route=\"flow_start\",status=\"429\"} 1"), metrics.joined(separator: "\n"))
     }
 }
 

@@ -176,6 +176,13 @@ impl Provider {
             None => None,
         };
         let result = self.engine.next(&execution, &step, &interaction, input).await;
+        self.metrics.answer(match &result {
+            Ok(r) => match (&r.error, r.status) {
+                (Some(e), _) => e.code.as_str(),
+                (None, s) => s.as_str(),
+            },
+            Err(e) => e.code.as_str(),
+        });
         let failed = result
             .as_ref()
             .is_ok_and(|r| r.error.as_ref().is_some_and(|e| matches!(e.code, ErrorCode::InvalidCredentials | ErrorCode::UserLocked | ErrorCode::InvalidCode)));

@@ -28,6 +28,8 @@ pub mod limits;
 mod minting;
 mod pages;
 mod request_object;
+mod routes;
+mod metrics;
 mod social_login;
 mod token;
 
@@ -36,6 +38,7 @@ pub use http::{HttpRequest, HttpResponse};
 pub use keys::SigningKeys;
 pub use social_login::OAuthStart;
 use crate::vault::Vault;
+use routes::{with_cors, Route};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::flow::FlowEngine;
@@ -83,6 +86,7 @@ pub struct Provider {
     vault: Vault,
     limits: limits::RateLimits,
     proxies: limits::TrustedProxies,
+    metrics: metrics::Metrics,
 }
 
 impl std::fmt::Debug for Provider {
@@ -191,6 +195,7 @@ impl Provider {
             vault,
             limits: limits::RateLimits::from_json(project.extra.get("rateLimits"))?,
             proxies: limits::TrustedProxies::from_json(project.extra.get("trustedProxies"))?,
+            metrics: metrics::Metrics::new(),
             project,
         };
         provider.discovery_json = provider.discovery().to_string();
@@ -309,15 +314,31 @@ impl Provider {
 
     /// Handles one HTTP request.
     pub async fn handle(&self, req: HttpRequest) -> HttpResponse {
+        let started = std::time::Instant::now();
         let path = match req.path.strip_prefix(&self.base_path) {
             Some(rest) if !self.base_path.is_empty() => rest.to_owned(),
             _ => req.path.clone(),
         };
         let path = if path.is_empty() { "/".to_owned() } else { path };
-        let method = req.method.as_str();
         let Some(route) = Route::at(&path, &self.project.project_id) else {
+            self.metrics.request("unknown", 404, started.elapsed().as_secs_f64());
             return HttpResponse::json(404, &json!({"error": "not_found", "error_description": "no such endpoint"}));
         };
+        let response = self.answer(route, req).await;
+        self.metrics.request(route.name(), response.status, started.elapsed().as_secs_f64());
+        response
+    }
+
+    /// The provider's metrics in the Prometheus text format (version
+    /// 0.0.4 / OpenMetrics text): requests by route and status, their
+    /// latency, tokens by grant type, flow answers by outcome. Serve it
+    /// where only your monitoring reaches (`idflow serve --metrics-addr`).
+    pub fn metrics(&self) -> String {
+        self.metrics.text()
+    }
+
+    async fn answer(&self, route: Route, req: HttpRequest) -> HttpResponse {
+        let method = req.method.as_str();
         if method == "OPTIONS" && route.cors() {
             return with_cors(HttpResponse::new(204).with_header("Access-Control-Max-Age", "600"));
         }
@@ -412,77 +433,6 @@ impl Provider {
         let path = if self.base_path.is_empty() { "/" } else { &self.base_path };
         format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
     }
-}
-
-/// The provider's endpoints: the one table that dispatch, `405`'s `Allow`
-/// header and CORS read (docs/ARCHITECTURE.md lists them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
-    Favicon,
-    Health,
-    Discovery,
-    Jwks,
-    Authorize,
-    AuthorizeComplete,
-    Token,
-    Userinfo,
-    Revoke,
-    Logout,
-    FlowStart,
-    FlowNext,
-    FlowLink,
-    OAuthAuthorize,
-    OAuthExchange,
-    OAuthCallback,
-    LoginPage,
-}
-
-impl Route {
-    /// The endpoint at `path` (below the base URL's path) of project `pid`.
-    fn at(path: &str, pid: &str) -> Option<Route> {
-        Some(match path {
-            "/favicon.ico" => Route::Favicon,
-            "/health" => Route::Health,
-            "/oauth2/v1/authorize" => Route::Authorize,
-            "/oauth2/v1/authorize/complete" => Route::AuthorizeComplete,
-            "/oauth2/v1/token" => Route::Token,
-            "/oauth2/v1/userinfo" => Route::Userinfo,
-            "/oauth2/v1/revoke" => Route::Revoke,
-            "/oauth2/v1/logout" => Route::Logout,
-            "/v1/flow/start" => Route::FlowStart,
-            "/v1/flow/next" => Route::FlowNext,
-            "/v1/flow/link" => Route::FlowLink,
-            "/v1/auth/oauth/authorize" => Route::OAuthAuthorize,
-            "/v1/auth/oauth/exchange" => Route::OAuthExchange,
-            "/v1/oauth/callback" => Route::OAuthCallback,
-            _ if path.strip_prefix("/login/") == Some(pid) => Route::LoginPage,
-            _ => match path.strip_prefix('/').and_then(|p| p.strip_prefix(pid)) {
-                Some("/.well-known/openid-configuration") => Route::Discovery,
-                Some("/.well-known/jwks.json") => Route::Jwks,
-                _ => return None,
-            },
-        })
-    }
-
-    fn methods(self) -> &'static [&'static str] {
-        match self {
-            Route::Token | Route::Revoke | Route::FlowStart | Route::FlowNext | Route::FlowLink | Route::OAuthAuthorize | Route::OAuthExchange => &["POST"],
-            Route::Authorize | Route::Userinfo | Route::Logout | Route::OAuthCallback => &["GET", "POST"],
-            Route::Favicon | Route::Health | Route::Discovery | Route::Jwks | Route::AuthorizeComplete | Route::LoginPage => &["GET"],
-        }
-    }
-
-    /// The endpoints a web page on another origin calls (with CORS).
-    fn cors(self) -> bool {
-        matches!(self, Route::Token | Route::Userinfo | Route::Revoke | Route::Discovery | Route::Jwks)
-    }
-}
-
-fn with_cors(r: HttpResponse) -> HttpResponse {
-    r.with_header("Access-Control-Allow-Origin", "*")
-        .with_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-        .with_header("Access-Control-Allow-Headers", "Authorization, Content-Type, DPoP")
-        .with_header("Access-Control-Expose-Headers", "WWW-Authenticate")
 }
 
 /// An RFC 6749 §5.2 error response for `e`.

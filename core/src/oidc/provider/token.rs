@@ -107,11 +107,15 @@ impl Provider {
             }
             _ => {}
         }
-        match grant_type {
-            "authorization_code" => self.code_grant(&client, &params),
-            "refresh_token" => self.refresh_grant(&client, &params),
-            _ => self.client_credentials(&client, &params),
+        let (grant, issued) = match grant_type {
+            "authorization_code" => ("authorization_code", self.code_grant(&client, &params)),
+            "refresh_token" => ("refresh_token", self.refresh_grant(&client, &params)),
+            _ => ("client_credentials", self.client_credentials(&client, &params)),
+        };
+        if issued.is_ok() {
+            self.metrics.token(grant);
         }
+        issued
     }
     fn code_grant(&self, client: &Client<'_>, params: &Params) -> Result<Value> {
         let code = params.get("code").ok_or_else(|| Error::invalid_request("code is missing"))?;

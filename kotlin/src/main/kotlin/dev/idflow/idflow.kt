@@ -908,6 +908,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_provider_issuer(
     ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_provider_metrics(
+    ): Int
     external fun uniffi_idflow_uniffi_checksum_method_provider_oauth_authorize(
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_provider_oauth_exchange(
@@ -1128,6 +1130,8 @@ internal object UniffiLib {
     external fun uniffi_idflow_uniffi_fn_method_provider_handle(`ptr`: Long,`method`: RustBuffer.ByValue,`url`: RustBuffer.ByValue,`headers`: RustBuffer.ByValue,`body`: RustBuffer.ByValue,`peer`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_idflow_uniffi_fn_method_provider_issuer(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_idflow_uniffi_fn_method_provider_metrics(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_idflow_uniffi_fn_method_provider_oauth_authorize(`ptr`: Long,`provider`: RustBuffer.ByValue,`redirectUrl`: RustBuffer.ByValue,`prompt`: RustBuffer.ByValue,`loginHint`: RustBuffer.ByValue,
     ): Long
@@ -1531,6 +1535,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_provider_issuer() and 0xFFFF) != 54503) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_provider_metrics() and 0xFFFF) != 11405) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_idflow_uniffi_checksum_method_provider_oauth_authorize() and 0xFFFF) != 8801) {
@@ -4668,6 +4675,12 @@ public interface ProviderInterface {
     fun `issuer`(): kotlin.String
     
     /**
+     * The provider's metrics in the Prometheus (OpenMetrics) text format:
+     * serve them where only your monitoring reaches.
+     */
+    fun `metrics`(): kotlin.String
+    
+    /**
      * Social login by API, step 1: the upstream authorization URL of custom
      * OAuth provider `provider` and a fresh PKCE verifier to keep; after the
      * callback the browser lands on `redirect_url?code=...` (or
@@ -4848,6 +4861,23 @@ open class Provider: Disposable, AutoCloseable, ProviderInterface
     callWithHandle {
     uniffiRustCall() { _status ->
     UniffiLib.uniffi_idflow_uniffi_fn_method_provider_issuer(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The provider's metrics in the Prometheus (OpenMetrics) text format:
+     * serve them where only your monitoring reaches.
+     */override fun `metrics`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_idflow_uniffi_fn_method_provider_metrics(
         it,
         _status)
 }

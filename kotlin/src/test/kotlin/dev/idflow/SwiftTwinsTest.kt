@@ -182,6 +182,10 @@ class ProviderTests {
             assertThrows(IdflowException.InvalidRequest::class.java) {
                 runBlocking { provider.handle("GET", "/health", emptyList(), ByteArray(0), "not-an-address") }
             }
+            // The metrics count each answer by route and status.
+            val metrics = provider.metrics().lines()
+            assertTrue(metrics.contains("idflow_http_requests_total{route=\"flow_start\",status=\"200\"} 4"), metrics.joinToString("\n"))
+            assertTrue(metrics.contains("idflow_http_requests_total{route=\"flow_start\",status=\"429\"} 1"), metrics.joinToString("\n"))
         }
     }
 }
