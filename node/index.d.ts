@@ -240,6 +240,12 @@ export declare class Provider {
   readonly issuer: string
   /** The provider's metrics in the Prometheus (OpenMetrics) text format: serve them where only your monitoring reaches. */
   metrics(): string
+  /**
+   * Adds a signing key that every provider on this database publishes within seconds and
+   * signs with after `prepublish` seconds (defaults: the project's `signing.alg` and
+   * `signing.prepublish`).
+   */
+  rotateKeys(alg?: string, prepublish?: number): { kid: string, alg: string, signsFrom: number }
   /** The provider's flow engine: flows and users management on the same store. */
   readonly engine: FlowEngine
   /**

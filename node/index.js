@@ -205,6 +205,10 @@ class Provider {
     return this._native.metrics()
   }
 
+  rotateKeys(alg, prepublish) {
+    return this._native.rotateKeys(alg ?? undefined, prepublish ?? undefined)
+  }
+
   oauthAuthorize(provider, options) {
     return this._native.oauthAuthorize(provider, options)
   }

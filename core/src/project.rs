@@ -37,6 +37,9 @@ pub struct Project {
     pub base_url: String,
     /// Signing algorithm for generated keys. Defaults to RS256.
     pub signing_alg: Algorithm,
+    /// `signing.prepublish`: seconds a rotated-in key is published before
+    /// it signs (default 3600).
+    pub signing_prepublish: u64,
     /// Seconds. Default 600.
     pub session_ttl: u64,
     /// Seconds. Default 30 days.
@@ -130,7 +133,7 @@ impl Project {
             }
         };
         let signing = section("signing")?;
-        if let Some(k) = signing.keys().find(|k| k.as_str() != "alg") {
+        if let Some(k) = signing.keys().find(|k| !matches!(k.as_str(), "alg" | "prepublish")) {
             return Err(Error::config(format!("unknown field signing.{k}")));
         }
         let signing_alg = match signing.get("alg") {
@@ -143,6 +146,13 @@ impl Project {
                 alg
             }
             Some(_) => return Err(Error::config("signing.alg must be a string")),
+        };
+        let signing_prepublish = match signing.get("prepublish") {
+            None | Some(Value::Null) => crate::oidc::provider::keys::DEFAULT_PREPUBLISH,
+            Some(v) => v
+                .as_u64()
+                .filter(|n| *n <= 30 * 24 * 3600)
+                .ok_or_else(|| Error::config("signing.prepublish must be a whole number of seconds from 0 to 2592000 (30 days)"))?,
         };
         let tokens = section("tokens")?;
         let session_ttl = ttl(&tokens, "sessionTtl", 600)?;
@@ -238,6 +248,7 @@ impl Project {
             project_id,
             base_url,
             signing_alg,
+            signing_prepublish,
             session_ttl,
             refresh_ttl,
             code_ttl,

@@ -800,45 +800,81 @@ async fn an_older_database_is_sealed_when_opened() {
     assert_eq!(provider_on(Arc::new(SqliteStore::open(&db).unwrap()), |_| {}).signing_keys().active.kid(), key.kid());
 }
 
-#[tokio::test]
-async fn rotation_publishes_the_new_key_and_keeps_the_old_one() {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let p = provider_on(store.clone(), |_| {});
-    let t = body(&post_form(&p, "/oauth2/v1/token", &[("grant_type", "client_credentials")], Some(("K-reporting", "reporting-secret-0123456789"))).await);
-    let old_kid = p.signing_keys().active.kid().to_owned();
-    let vault = idflow::vault::Vault::open(None, &*store).unwrap();
-    let new_kid = keys::rotate(&*store, &vault, Algorithm::ES256).unwrap();
-    let p = provider_on(store.clone(), |_| {});
-    assert_eq!(p.signing_keys().active.kid(), new_kid);
-    let jwks = body(&get(&p, "/e2e/.well-known/jwks.json", None).await);
-    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
-    assert_eq!(kids, vec![new_kid.as_str(), old_kid.as_str()]);
-    assert_eq!(body(&get(&p, "/e2e/.well-known/openid-configuration", None).await)["id_token_signing_alg_values_supported"], json!(["ES256"]));
-    // A token signed before the rotation still verifies; new ones use ES256.
-    assert!(p.verify_access_token(t["access_token"].as_str().unwrap()).is_ok());
-    let t = body(&post_form(&p, "/oauth2/v1/token", &[("grant_type", "client_credentials")], Some(("K-reporting", "reporting-secret-0123456789"))).await);
-    assert_eq!(jose::decode_unverified(t["access_token"].as_str().unwrap()).unwrap().header["alg"], "ES256");
+/// Moves a signing key's `activeFrom` (or an older version's `retiredAt`)
+/// `secs` into the past, as if that long had gone by.
+fn key_time(store: &dyn Store, kid: &str, field: &str, secs: u64) {
+    let (id, mut value) = store.records("signing_key").unwrap().into_iter().find(|(_, v)| v["kid"] == kid).unwrap();
+    value[field] = (now() - secs).into();
+    store.put_record("signing_key", &id, &value, None).unwrap();
+}
+
+fn published_kids(p: &Provider) -> Vec<String> {
+    p.signing_keys().published.keys().iter().map(|k| k.kid().to_owned()).collect()
 }
 
 #[tokio::test]
-async fn a_retired_key_stays_published_only_while_its_access_and_id_tokens_live() {
+async fn a_rotated_key_is_published_first_and_signs_after_its_prepublish_time_without_a_restart() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let p = provider_on(store.clone(), |_| {});
+    let access_key = Some(("K-reporting", "reporting-secret-0123456789"));
+    let t = body(&post_form(&p, "/oauth2/v1/token", &[("grant_type", "client_credentials")], access_key).await);
+    let old_kid = p.signing_keys().active.kid().to_owned();
+    // Another process (idflow keys rotate) adds a key that signs in an hour.
+    let vault = idflow::vault::Vault::open(None, &*store).unwrap();
+    let rotation = keys::rotate(&*store, &vault, Algorithm::ES256, 3600).unwrap();
+    assert!(rotation.signs_from >= now() + 3599);
+    let new_kid = rotation.kid;
+    // This provider sees it at its next reload (every few seconds; now here).
+    p.reload_keys().unwrap();
+    let jwks = body(&get(&p, "/e2e/.well-known/jwks.json", None).await);
+    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    assert_eq!(kids, vec![new_kid.as_str(), old_kid.as_str()], "published before it signs");
+    let t2 = body(&post_form(&p, "/oauth2/v1/token", &[("grant_type", "client_credentials")], access_key).await);
+    assert_eq!(jose::decode_unverified(t2["access_token"].as_str().unwrap()).unwrap().header["kid"], old_kid.as_str(), "the old key still signs");
+    // Its time comes: it signs, and the old key stays published.
+    key_time(&*store, &new_kid, "activeFrom", 1);
+    p.reload_keys().unwrap();
+    assert_eq!(p.signing_keys().active.kid(), new_kid);
+    assert_eq!(published_kids(&p), vec![new_kid.clone(), old_kid.clone()]);
+    let algs = body(&get(&p, "/e2e/.well-known/openid-configuration", None).await)["id_token_signing_alg_values_supported"].clone();
+    assert_eq!(algs, json!(["ES256", "RS256"]), "the signing key's first; the old key's tokens are still valid");
+    // A token signed before the rotation still verifies; new ones use ES256.
+    assert!(p.verify_access_token(t["access_token"].as_str().unwrap()).is_ok());
+    let t = body(&post_form(&p, "/oauth2/v1/token", &[("grant_type", "client_credentials")], access_key).await);
+    let header = jose::decode_unverified(t["access_token"].as_str().unwrap()).unwrap().header;
+    assert_eq!((header["alg"].as_str(), header["kid"].as_str()), (Some("ES256"), Some(new_kid.as_str())));
+    // The same through the provider's own rotation (the bindings' management API).
+    let third = p.rotate_keys(None, Some(0)).unwrap();
+    assert_eq!(p.signing_keys().active.kid(), third.kid, "prepublish 0 signs at once");
+    assert_eq!((third.alg, p.signing_keys().active.alg()), (Algorithm::RS256, Some(Algorithm::RS256)), "the project's signing.alg");
+    assert_eq!(p.rotate_keys(Some("HS256"), None).unwrap_err().code, idflow::ErrorCode::InvalidRequest);
+}
+
+#[tokio::test]
+async fn a_superseded_key_stays_published_only_while_its_access_and_id_tokens_live() {
     // sessionTtl (600 s here) bounds it, not refreshTtl (a day here): a key
-    // retired because it leaked must not stay trusted for the refresh
+    // superseded because it leaked must not stay trusted for the refresh
     // JWTs' lifetime.
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let old_kid = provider_on(store.clone(), |_| {}).signing_keys().active.kid().to_owned();
     let vault = idflow::vault::Vault::open(None, &*store).unwrap();
-    keys::rotate(&*store, &vault, Algorithm::ES256).unwrap();
-    let retired_for = |secs: u64| {
-        let (id, mut value) = store.records("signing_key").unwrap().into_iter().find(|(_, v)| v.get("retiredAt").is_some()).unwrap();
-        value["retiredAt"] = (now() - secs).into();
-        store.put_record("signing_key", &id, &value, None).unwrap();
-        let p = provider_on(store.clone(), |_| {});
-        let jwks = p.signing_keys().published.to_public_jwks().unwrap();
-        jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == old_kid.as_str())
+    let new_kid = keys::rotate(&*store, &vault, Algorithm::ES256, 0).unwrap().kid;
+    key_time(&*store, &old_kid, "activeFrom", 86_400);
+    let superseded_for = |secs: u64| {
+        key_time(&*store, &new_kid, "activeFrom", secs);
+        published_kids(&provider_on(store.clone(), |_| {})).contains(&old_kid)
     };
-    assert!(retired_for(590), "within sessionTtl: still published");
-    assert!(!retired_for(610), "past sessionTtl and codeTtl: gone, though refresh JWTs it signed still live");
+    assert!(superseded_for(590), "within sessionTtl: still published");
+    assert!(!superseded_for(610), "past sessionTtl and codeTtl: gone, though refresh JWTs it signed still live");
+    // A key an older version retired (retiredAt) counts from then.
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let old_kid = provider_on(store.clone(), |_| {}).signing_keys().active.kid().to_owned();
+    let (id, mut value) = store.records("signing_key").unwrap().remove(0);
+    value["retiredAt"] = (now() - 610).into();
+    store.put_record("signing_key", &id, &value, None).unwrap();
+    let vault = idflow::vault::Vault::open(None, &*store).unwrap();
+    keys::rotate(&*store, &vault, Algorithm::ES256, 0).unwrap();
+    assert!(!published_kids(&provider_on(store.clone(), |_| {})).contains(&old_kid));
 }
 
 #[test]

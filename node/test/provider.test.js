@@ -96,6 +96,26 @@ test('a code flow through Provider.handle', async () => {
   assert.equal(metrics.at(-2), '# EOF')
 })
 
+test('keys rotate without a restart', async () => {
+  const p = makeProvider()
+  const kids = async () => json(await p.handle('GET', '/e2e/.well-known/jwks.json')).keys.map((k) => k.kid)
+  const [old] = await kids()
+  const tokenKid = async () => {
+    const auth = { ...FORM, authorization: `Basic ${Buffer.from('K-reporting:reporting-secret-0123456789').toString('base64')}` }
+    const t = json(await p.handle('POST', '/oauth2/v1/token', auth, form({ grant_type: 'client_credentials' })))
+    return jwt.decodeUnverified(t.access_token).header.kid
+  }
+  // Published at once, signing after signing.prepublish (an hour by default).
+  const waiting = p.rotateKeys('ES256')
+  assert.equal(waiting.alg, 'ES256')
+  assert.ok(waiting.signsFrom >= Date.now() / 1000 + 3590)
+  assert.deepEqual(await kids(), [waiting.kid, old])
+  assert.equal(await tokenKid(), old)
+  const now = p.rotateKeys(undefined, 0)
+  assert.equal(await tokenKid(), now.kid)
+  assert.throws(() => p.rotateKeys('HS256'), { code: 'invalid_request' })
+})
+
 test('signing a user out everywhere ends their tokens', async () => {
   const p = makeProvider()
   const { code, verifier } = await login(p, 'lost-phone@example.com')

@@ -129,6 +129,29 @@ def test_code_flow_through_handle():
     assert samples[("idflow_flow_answers_total", (("outcome", "completed"),))] == 1
 
 
+def test_keys_rotate_without_a_restart():
+    provider = make_provider()
+    jwks = lambda: [k["kid"] for k in json.loads(provider.handle("GET", "/e2e/.well-known/jwks.json").body)["keys"]]
+    [old] = jwks()
+
+    def token_kid():
+        headers, body = form({"grant_type": "client_credentials"})
+        headers.append(("Authorization", "Basic " + __import__("base64").b64encode(b"K-reporting:reporting-secret-0123456789").decode()))
+        t = json.loads(provider.handle("POST", "/oauth2/v1/token", headers, body).body)
+        return idflow.jwt.decode_unverified(t["access_token"])["header"]["kid"]
+
+    # Published at once, signing after signing.prepublish (an hour by default).
+    waiting = provider.rotate_keys(alg="ES256")
+    assert waiting["alg"] == "ES256" and waiting["signsFrom"] >= __import__("time").time() + 3590
+    assert jwks() == [waiting["kid"], old] and token_kid() == old
+    now = provider.rotate_keys(prepublish=0)
+    assert now["alg"] == "RS256" and token_kid() == now["kid"]
+    assert jwks()[0] == now["kid"] and old in jwks()
+    with pytest.raises(idflow.IdflowError) as e:
+        provider.rotate_keys(alg="HS256")
+    assert e.value.code == "invalid_request"
+
+
 def test_signing_a_user_out_everywhere_ends_their_tokens():
     provider = make_provider()
     code, verifier = login(provider, email="lost-phone@example.com")

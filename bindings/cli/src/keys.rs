@@ -29,8 +29,9 @@ pub(crate) enum KeysCommand {
         #[arg(long, value_enum, default_value_t = KeyFormat::Jwk)]
         format: KeyFormat,
     },
-    /// Make a new signing key active in a provider database; old public keys
-    /// stay published until the tokens they signed expire. Restart `serve`.
+    /// Add a signing key to a provider database: every running `serve` on it
+    /// publishes it within seconds and signs with it after --prepublish;
+    /// the old key stays published until the tokens it signed expire.
     Rotate {
         #[arg(long, default_value = "./idflow.db")]
         db: String,
@@ -40,6 +41,11 @@ pub(crate) enum KeysCommand {
         /// Algorithm of the new key (default: the project's signing.alg, else RS256).
         #[arg(long)]
         alg: Option<String>,
+        /// Seconds the new key is published before it signs (default: the
+        /// project's signing.prepublish, else 3600), so relying parties'
+        /// JWKS caches hold it first.
+        #[arg(long)]
+        prepublish: Option<u64>,
     },
 }
 #[derive(Clone, Copy, ValueEnum)]
@@ -72,7 +78,7 @@ pub(crate) fn load_key(path: &str) -> Result<Key, Error> {
 
 pub(crate) fn run(command: KeysCommand) -> Result<String, Error> {
     match command {
-        KeysCommand::Rotate { db, config, alg } => {
+        KeysCommand::Rotate { db, config, alg, prepublish } => {
             let project = match &config {
                 Some(path) => Some(idflow::project::Project::from_file(path)?),
                 None => None,
@@ -85,8 +91,9 @@ pub(crate) fn run(command: KeysCommand) -> Result<String, Error> {
             // The new key is sealed with the data key `serve` uses: the
             // project's encryption.key, or the key file beside the database.
             let vault = idflow::vault::Vault::open(project.as_ref().and_then(|p| p.extra.get("encryption")), &store)?;
-            let kid = idflow::oidc::provider::keys::rotate(&store, &vault, alg)?;
-            Ok(pretty(&serde_json::json!({"active": kid, "alg": alg.as_str()})))
+            let prepublish = prepublish.or(project.as_ref().map(|p| p.signing_prepublish)).unwrap_or(idflow::oidc::provider::keys::DEFAULT_PREPUBLISH);
+            // Running servers on this database publish it within seconds.
+            Ok(pretty(&idflow::oidc::provider::keys::rotate(&store, &vault, alg, prepublish)?.to_json()))
         }
         KeysCommand::Generate { alg, bits, kid, format } => {
             let mut key = Key::generate(Algorithm::parse(&alg)?, bits)?;

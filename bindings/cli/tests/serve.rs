@@ -282,25 +282,41 @@ fn the_demo_project_signs_a_user_in_from_the_printed_authorize_url() {
     }
 }
 
+/// `idflow keys rotate` while two servers run on the database: both
+/// publish the new key within seconds, with no restart, and keep the old.
 #[test]
-fn keys_rotate_between_restarts_and_config_errors_exit_2() {
+fn keys_rotate_while_servers_run_and_config_errors_exit_2() {
     let dir = temp_dir("rotate");
     let db = dir.join("idflow.db");
-    let port = free_port();
+    let (port, port2) = (free_port(), free_port());
     let server = start(&db, port, &[]);
-    let (_, _, before) = http(port, "GET", "/local/.well-known/jwks.json", &[], b"");
-    server.stop();
-    let rotated = Command::new(env!("CARGO_BIN_EXE_idflow")).args(["keys", "rotate", "--db", db.to_str().unwrap(), "--alg", "ES256"]).output().unwrap();
+    let server2 = start(&db, port2, &[]);
+    let jwks = |p: u16| serde_json::from_slice::<Value>(&http(p, "GET", "/local/.well-known/jwks.json", &[], b"").2).unwrap();
+    let before = jwks(port);
+    let rotated = Command::new(env!("CARGO_BIN_EXE_idflow"))
+        .args(["keys", "rotate", "--db", db.to_str().unwrap(), "--alg", "ES256", "--prepublish", "1"])
+        .output()
+        .unwrap();
     assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
-    let active: Value = serde_json::from_slice(&rotated.stdout).unwrap();
-    let server = start(&db, port, &[]);
-    let (_, _, after) = http(port, "GET", "/local/.well-known/jwks.json", &[], b"");
+    let rotated: Value = serde_json::from_slice(&rotated.stdout).unwrap();
+    assert_eq!(rotated["alg"], "ES256");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for p in [port, port2] {
+        let after = loop {
+            let after = jwks(p);
+            if after["keys"].as_array().unwrap().len() == 2 || Instant::now() > deadline {
+                break after;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        };
+        assert_eq!(after["keys"].as_array().unwrap().len(), 2, "published within seconds: {after}");
+        assert_eq!(after["keys"][0]["kid"], rotated["kid"]);
+        assert_eq!(after["keys"][1], before["keys"][0], "the old public key stays published");
+        let discovery: Value = serde_json::from_slice(&http(p, "GET", "/local/.well-known/openid-configuration", &[], b"").2).unwrap();
+        assert!(discovery["id_token_signing_alg_values_supported"].as_array().unwrap().contains(&"ES256".into()), "{discovery}");
+    }
     server.stop();
-    let before: Value = serde_json::from_slice(&before).unwrap();
-    let after: Value = serde_json::from_slice(&after).unwrap();
-    assert_eq!(after["keys"].as_array().unwrap().len(), 2);
-    assert_eq!(after["keys"][0]["kid"], active["active"]);
-    assert_eq!(after["keys"][1], before["keys"][0], "the old public key stays published");
+    server2.stop();
     // A bad project file: exit 2 with the error code.
     std::fs::write(dir.join("bad.json"), r#"{"projectId": "x", "baseUrl": "http://127.0.0.1", "applicationz": []}"#).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_idflow"))

@@ -157,6 +157,15 @@ impl Provider {
         })
     }
 
+    /// Adds a signing key that every provider on this database publishes
+    /// within seconds and signs with after `prepublish` seconds (defaults:
+    /// the project's `signing.alg` and `signing.prepublish`); returns
+    /// `{kid, alg, signsFrom}`.
+    #[napi(js_name = "rotateKeys", ts_return_type = "{ kid: string, alg: string, signsFrom: number }")]
+    pub fn rotate_keys(&self, env: Env, alg: Option<String>, prepublish: Option<u32>) -> napi::Result<Json> {
+        crate::error::run(&env, || self.inner.rotate_keys(alg.as_deref(), prepublish.map(u64::from)).map(|r| r.to_json()))
+    }
+
     /// The discovery document.
     #[napi(ts_return_type = "Record<string, unknown>")]
     pub fn discovery(&self) -> Json {

@@ -251,6 +251,16 @@ impl PyProvider {
         crate::runtime::awaitable(py, async move { p.provider_token(&user_id, &provider).await }, |py, v| crate::convert::to_py_value(py, &v))
     }
 
+    /// Adds a signing key that every provider on this database publishes
+    /// within seconds and signs with after `prepublish` seconds (defaults:
+    /// the project's `signing.alg` and `signing.prepublish`); returns
+    /// `{"kid", "alg", "signsFrom"}`.
+    #[pyo3(signature = (alg=None, prepublish=None))]
+    fn rotate_keys<'py>(&self, py: Python<'py>, alg: Option<&str>, prepublish: Option<u64>) -> PyResult<Bound<'py, PyAny>> {
+        let rotated = py.detach(|| guard(|| self.inner.rotate_keys(alg, prepublish))).py()?;
+        crate::convert::to_py_value(py, &rotated.to_json())
+    }
+
     /// The discovery document.
     fn discovery<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         crate::convert::to_py_value(py, &self.inner.discovery())

@@ -50,6 +50,15 @@ impl Provider {
         self.inner.discovery().to_string()
     }
 
+    /// Adds a signing key that every provider on this database publishes
+    /// within seconds and signs with after `prepublish` seconds (defaults:
+    /// the project's `signing.alg` and `signing.prepublish`); returns
+    /// `{"kid", "alg", "signsFrom"}` as JSON.
+    #[uniffi::method(default(alg = None, prepublish = None))]
+    pub fn rotate_keys(&self, alg: Option<String>, prepublish: Option<u64>) -> Result<String, crate::IdflowError> {
+        crate::error::guard(|| self.inner.rotate_keys(alg.as_deref(), prepublish).map(|r| r.to_json().to_string()))
+    }
+
     /// The provider's metrics in the Prometheus (OpenMetrics) text format:
     /// serve them where only your monitoring reaches.
     pub fn metrics(&self) -> String {

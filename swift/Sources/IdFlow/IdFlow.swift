@@ -503,6 +503,22 @@ fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
+    typealias FfiType = UInt64
+    typealias SwiftType = UInt64
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt64 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterDouble: FfiConverterPrimitive {
     typealias FfiType = Double
     typealias SwiftType = Double
@@ -2219,6 +2235,14 @@ public protocol ProviderProtocol: AnyObject, Sendable {
      */
     func providerToken(userId: String, provider: String) async throws  -> String
     
+    /**
+     * Adds a signing key that every provider on this database publishes
+     * within seconds and signs with after `prepublish` seconds (defaults:
+     * the project's `signing.alg` and `signing.prepublish`); returns
+     * `{"kid", "alg", "signsFrom"}` as JSON.
+     */
+    func rotateKeys(alg: String?, prepublish: UInt64?) throws  -> String
+    
 }
 /**
  * An OpenID Connect provider for one project.
@@ -2388,6 +2412,23 @@ open func providerToken(userId: String, provider: String)async throws  -> String
             liftFunc: FfiConverterString.lift,
             errorHandler: FfiConverterTypeIdflowError_lift
         )
+}
+    
+    /**
+     * Adds a signing key that every provider on this database publishes
+     * within seconds and signs with after `prepublish` seconds (defaults:
+     * the project's `signing.alg` and `signing.prepublish`); returns
+     * `{"kid", "alg", "signsFrom"}` as JSON.
+     */
+open func rotateKeys(alg: String? = nil, prepublish: UInt64? = nil)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeIdflowError_lift) {
+        uniffiCallStatus in
+    uniffi_idflow_uniffi_fn_method_provider_rotate_keys(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionString.lower(alg),
+        FfiConverterOptionUInt64.lower(prepublish),uniffiCallStatus
+    )
+})
 }
     
 
@@ -4001,6 +4042,30 @@ fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
+    typealias SwiftType = UInt64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionDouble: FfiConverterRustBuffer {
     typealias SwiftType = Double?
 
@@ -4773,6 +4838,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_provider_provider_token() != 18786) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_idflow_uniffi_checksum_method_provider_rotate_keys() != 11901) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_idflow_uniffi_checksum_method_sessionlistener_on_event() != 55433) {

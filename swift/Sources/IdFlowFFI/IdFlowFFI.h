@@ -671,6 +671,11 @@ RustBuffer uniffi_idflow_uniffi_fn_method_provider_oauth_exchange(uint64_t ptr, 
 uint64_t uniffi_idflow_uniffi_fn_method_provider_provider_token(uint64_t ptr, RustBuffer user_id, RustBuffer provider
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_ROTATE_KEYS
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_METHOD_PROVIDER_ROTATE_KEYS
+RustBuffer uniffi_idflow_uniffi_fn_method_provider_rotate_keys(uint64_t ptr, RustBuffer alg, RustBuffer prepublish, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CLONE_SESSIONLISTENER
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_FN_CLONE_SESSIONLISTENER
 uint64_t uniffi_idflow_uniffi_fn_clone_sessionlistener(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -1552,6 +1557,12 @@ uint16_t uniffi_idflow_uniffi_checksum_method_provider_oauth_exchange(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_PROVIDER_PROVIDER_TOKEN
 #define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_PROVIDER_PROVIDER_TOKEN
 uint16_t uniffi_idflow_uniffi_checksum_method_provider_provider_token(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_PROVIDER_ROTATE_KEYS
+#define UNIFFI_FFIDEF_UNIFFI_IDFLOW_UNIFFI_CHECKSUM_METHOD_PROVIDER_ROTATE_KEYS
+uint16_t uniffi_idflow_uniffi_checksum_method_provider_rotate_keys(void
     
 );
 #endif

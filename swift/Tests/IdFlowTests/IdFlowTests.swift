@@ -266,6 +266,31 @@ final class ProviderTests: XCTestCase {
         XCTAssertTrue(metrics.contains("idflow_http_requests_total{route=\"flow_start\",status=\"200\"} 4"), metrics.joined(separator: "\n"))
         XCTAssertTrue(metrics.contains("idflow_http_requests_total{route=\"flow_start\",status=\"429\"} 1"), metrics.joined(separator: "\n"))
     }
+
+    func testKeysRotateWithoutARestart() async throws {
+        let dir = vectorsDir.deletingLastPathComponent().appendingPathComponent("flows").path
+        let project = "{\"projectId\":\"keys\",\"baseUrl\":\"http://127.0.0.1:7004\",\"flows\":[\"sign-up-or-in.json\"]}"
+        let provider = try await providerOpen(project: project, baseDir: dir)
+        func jwks() async throws -> String {
+            let response = try await provider.handle(method: "GET", url: "/keys/.well-known/jwks.json", headers: [], body: Data())
+            return String(decoding: response.body, as: UTF8.self)
+        }
+        let before = try await jwks()
+        let text = try provider.rotateKeys(alg: "ES256", prepublish: 0)
+        let rotated = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+        XCTAssertEqual(rotated?["alg"] as? String, "ES256")
+        let kid = try XCTUnwrap(rotated?["kid"] as? String)
+        let after = try await jwks()
+        // The new key first, and the old one still published.
+        let newAt = try XCTUnwrap(after.range(of: kid)).lowerBound
+        let oldAt = try XCTUnwrap(after.range(of: "\"RS256\"")).lowerBound
+        XCTAssertTrue(newAt < oldAt, after)
+        XCTAssertTrue(before.contains("\"RS256\"") && !before.contains(kid), before)
+        do {
+            _ = try provider.rotateKeys(alg: "HS256")
+            XCTFail("a symmetric signing key")
+        } catch IdflowError.InvalidRequest {}
+    }
 }
 
 final class OidcClientTests: XCTestCase {

@@ -22,7 +22,7 @@ fn bearer_error(status: u16, error: &str, description: &str) -> HttpResponse {
 impl Provider {
     fn published_algs(&self) -> Vec<Algorithm> {
         let mut algs: Vec<Algorithm> = Vec::new();
-        for k in self.keys.published.keys() {
+        for k in self.keys().published.keys() {
             if let Some(a) = k.alg() {
                 if !algs.contains(&a) {
                     algs.push(a);
@@ -48,7 +48,7 @@ impl Provider {
         v.audience = vec![self.project.project_id.clone()];
         v.leeway = 0;
         v.required_claims = vec!["exp".into(), "jti".into(), "sub".into()];
-        let t = jose::verify(token, &self.keys.published, &v)?;
+        let t = jose::verify(token, &self.keys().published, &v)?;
         let typ = t.header.get("typ").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
         if typ != "at+jwt" && typ != "application/at+jwt" {
             return Err(Error::invalid_token("not an access token (typ is not at+jwt)"));
@@ -150,7 +150,7 @@ impl Provider {
     /// The claims of an id_token this provider signed (`id_token_hint`);
     /// its expiry does not matter.
     pub(super) fn id_token_hint(&self, token: &str) -> Option<Map<String, Value>> {
-        jose::verify_jws(token, &self.keys.published, &self.published_algs(), 16 * 1024)
+        jose::verify_jws(token, &self.keys().published, &self.published_algs(), 16 * 1024)
             .ok()
             .and_then(|jws| crate::json::parse_object(&jws.payload).ok())
             .filter(|c| c.get("iss").and_then(Value::as_str) == Some(self.issuer.as_str()))

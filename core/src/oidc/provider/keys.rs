@@ -1,9 +1,14 @@
 //! The provider's signing keys, kept in the store (`signing_key` records)
 //! with the private key sealed by the data key ([`Vault`]): generated on
-//! first start, rotated on demand. The newest unretired key signs; a
-//! retired key stays published in the JWKS until every token it signed has
-//! expired. A record from before sealing (a plain private JWK) is sealed
-//! when it is first loaded.
+//! first start, rotated at run time. A rotated-in key is published at once
+//! and signs from its `activeFrom` (after `signing.prepublish`, so relying
+//! parties' JWKS caches hold it first); the newest key whose time has come
+//! signs, and a key it superseded stays published until every token it
+//! signed has expired. Every process reloads the keys from the store every
+//! few seconds ([`KEY_REFRESH_SECS`]), so a rotation reaches all servers on
+//! one database without a restart. A record from before sealing (a plain
+//! private JWK) is sealed when it is first loaded; one retired by an older
+//! version (`retiredAt`) counts as superseded then.
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::now_secs;
@@ -13,6 +18,12 @@ use crate::vault::Vault;
 use serde_json::{json, Value};
 
 const KIND: &str = "signing_key";
+
+/// How often a provider reloads its keys from the store (seconds).
+pub const KEY_REFRESH_SECS: u64 = 5;
+
+/// How long a new key is published before it signs, by default (seconds).
+pub const DEFAULT_PREPUBLISH: u64 = 3600;
 
 /// The keys a provider uses: the active private key and the published set.
 #[derive(Debug, Clone)]
@@ -25,10 +36,13 @@ pub struct SigningKeys {
     pub jwks_json: String,
 }
 
+/// A stored key: the key, its algorithm, when it signs from, and when an
+/// older version retired it (if it did).
 fn stored_key(store: &dyn Store, vault: &Vault, id: &str, value: &Value) -> Result<(Key, Algorithm, u64, Option<u64>)> {
     let bad = || Error::new(ErrorCode::Storage, "a stored signing key is malformed");
     let alg = Algorithm::parse(value.get("alg").and_then(Value::as_str).ok_or_else(bad)?)?;
     let created = value.get("createdAt").and_then(Value::as_u64).ok_or_else(bad)?;
+    let active_from = value.get("activeFrom").and_then(Value::as_u64).unwrap_or(created);
     let retired = value.get("retiredAt").and_then(Value::as_u64);
     let key = match (value.get("sealed"), value.get("jwk").and_then(Value::as_object)) {
         (Some(sealed), _) => {
@@ -48,14 +62,14 @@ fn stored_key(store: &dyn Store, vault: &Vault, id: &str, value: &Value) -> Resu
         }
         (None, None) => return Err(bad()),
     };
-    Ok((key, alg, created, retired))
+    Ok((key, alg, active_from, retired))
 }
 
 /// The record id of the first key: every process that starts on an empty
 /// store proposes its key under this one id, and only the first write wins.
 const FIRST_KEY_ID: &str = "000000000000000000000000-first";
 
-fn new_key(store: &dyn Store, vault: &Vault, alg: Algorithm, first: bool) -> Result<String> {
+fn new_key(store: &dyn Store, vault: &Vault, alg: Algorithm, first: bool, prepublish: u64) -> Result<(String, u64)> {
     let key = Key::generate(alg, None)?;
     let kid = key.kid().to_owned();
     let jwk = key.to_jwk(true)?;
@@ -63,13 +77,15 @@ fn new_key(store: &dyn Store, vault: &Vault, alg: Algorithm, first: bool) -> Res
     // Ids sort by creation time (ns), so the newest key is the last record.
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let id = if first { FIRST_KEY_ID.to_owned() } else { format!("{nanos:024}-{kid}") };
-    let record = json!({"kid": kid, "alg": alg.as_str(), "createdAt": now, "sealed": vault.seal(&format!("{KIND}:{id}"), &Value::Object(jwk))?});
+    let active_from = now + prepublish;
+    let record = json!({"kid": kid, "alg": alg.as_str(), "createdAt": now, "activeFrom": active_from,
+        "sealed": vault.seal(&format!("{KIND}:{id}"), &Value::Object(jwk))?});
     if first {
         store.insert_record(KIND, &id, &record, None)?;
     } else {
         store.put_record(KIND, &id, &record, None)?;
     }
-    Ok(kid)
+    Ok((kid, active_from))
 }
 
 /// Loads the keys, generating the first one with `alg` when there is none.
@@ -77,28 +93,41 @@ fn new_key(store: &dyn Store, vault: &Vault, alg: Algorithm, first: bool) -> Res
 /// `max_token_ttl` bounds how long a retired key stays published.
 pub fn load_or_create(store: &dyn Store, vault: &Vault, alg: Algorithm, max_token_ttl: u64) -> Result<SigningKeys> {
     if store.records(KIND)?.is_empty() {
-        new_key(store, vault, alg, true)?;
+        new_key(store, vault, alg, true, 0)?;
     }
     load(store, vault, max_token_ttl)
 }
 
 /// Loads the keys already in the store.
 pub fn load(store: &dyn Store, vault: &Vault, max_token_ttl: u64) -> Result<SigningKeys> {
-    let now = now_secs();
-    let mut active: Option<(Key, Algorithm)> = None;
-    let mut published = Vec::new();
+    load_at(store, vault, max_token_ttl, now_secs())
+}
+
+/// The keys as they stand at `now`: the newest key whose `activeFrom` has
+/// come signs; keys still waiting are published; a key superseded (by a
+/// newer key's activation, or retired by an older version) is published
+/// until `max_token_ttl` after that.
+fn load_at(store: &dyn Store, vault: &Vault, max_token_ttl: u64, now: u64) -> Result<SigningKeys> {
+    let mut keys = Vec::new();
     for (id, value) in store.records(KIND)? {
-        let (key, alg, _, retired) = stored_key(store, vault, &id, &value)?;
-        match retired {
-            None => {
-                published.push(key.public_key()?.with_alg(alg)?);
-                active = Some((key, alg));
-            }
-            Some(t) if t + max_token_ttl > now => published.push(key.public_key()?.with_alg(alg)?),
-            Some(_) => {}
+        keys.push(stored_key(store, vault, &id, &value)?);
+    }
+    // Records come in id order, which is creation order.
+    let signing = keys.iter().rposition(|(_, _, from, retired)| *from <= now && retired.is_none());
+    let mut published = Vec::new();
+    for (i, (key, alg, from, retired)) in keys.iter().enumerate() {
+        // When a newer key first signed (never before this one could).
+        let superseded = keys[i + 1..].iter().map(|(_, _, f, _)| *f).filter(|f| *f <= now).min().map(|f| f.max(*from));
+        let ended = match (superseded, retired) {
+            (Some(s), Some(r)) => Some(s.min(*r)),
+            (s, r) => s.or(*r),
+        };
+        let shown = Some(i) == signing || *from > now || ended.is_some_and(|t| t + max_token_ttl > now);
+        if shown {
+            published.push(key.public_key()?.with_alg(*alg)?);
         }
     }
-    let (active, alg) = active.ok_or_else(|| Error::config("the store holds no active signing key"))?;
+    let (active, alg) = signing.map(|i| (keys[i].0.clone(), keys[i].1)).ok_or_else(|| Error::config("the store holds no active signing key"))?;
     let active = active.with_alg(alg)?;
     published.reverse(); // newest first
     let published = KeySet::new(published)?;
@@ -106,15 +135,30 @@ pub fn load(store: &dyn Store, vault: &Vault, max_token_ttl: u64) -> Result<Sign
     Ok(SigningKeys { active, alg, published, jwks_json })
 }
 
-/// Makes a new key (with `alg`) the active one and retires the others;
-/// returns the new key id. A running provider picks it up on restart.
-pub fn rotate(store: &dyn Store, vault: &Vault, alg: Algorithm) -> Result<String> {
-    let now = now_secs();
-    for (id, mut value) in store.records(KIND)? {
-        if value.get("retiredAt").is_none() {
-            value["retiredAt"] = now.into();
-            store.put_record(KIND, &id, &value, None)?;
-        }
+/// A key added by [`rotate`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rotation {
+    pub kid: String,
+    pub alg: Algorithm,
+    /// When it starts signing (Unix seconds).
+    pub signs_from: u64,
+}
+
+impl Rotation {
+    /// `{"kid", "alg", "signsFrom"}`.
+    pub fn to_json(&self) -> Value {
+        json!({"kid": self.kid, "alg": self.alg.as_str(), "signsFrom": self.signs_from})
     }
-    new_key(store, vault, alg, false)
+}
+
+/// Adds a new key (with `alg`): published at once, it signs `prepublish`
+/// seconds from now, and the key it supersedes stays published until its
+/// tokens expire. Every provider on the store picks it up within
+/// [`KEY_REFRESH_SECS`].
+pub fn rotate(store: &dyn Store, vault: &Vault, alg: Algorithm, prepublish: u64) -> Result<Rotation> {
+    if alg.key_type() == crate::jose::KeyType::Oct {
+        return Err(Error::invalid_request("a signing key must be asymmetric (RS*, PS*, ES*, EdDSA)"));
+    }
+    let (kid, signs_from) = new_key(store, vault, alg, false, prepublish)?;
+    Ok(Rotation { kid, alg, signs_from })
 }

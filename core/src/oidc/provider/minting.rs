@@ -45,11 +45,13 @@ impl Provider {
                 add_custom_claims(&mut claims, s.custom);
             }
         }
-        self.minter().mint(TokenKind::Access, s.subject, &self.project.project_id, now_secs(), self.project.session_ttl, claims)
+        Minter::new(&self.issuer, &self.keys().active).mint(TokenKind::Access, s.subject, &self.project.project_id, now_secs(), self.project.session_ttl, claims)
     }
     /// An id_token (OIDC Core §2) with `at_hash` when an access token is
     /// issued alongside.
     pub(crate) fn mint_id_token(&self, s: &Subject<'_>, access_token: Option<&str>, _code: Option<&str>) -> Result<String> {
+        // One snapshot of the keys: `at_hash` follows the signing key's alg.
+        let keys = self.keys();
         let mut claims = Map::new();
         claims.insert("azp".into(), s.client_id.into());
         if let Some(t) = s.auth_time {
@@ -59,17 +61,13 @@ impl Provider {
             claims.insert("nonce".into(), n.into());
         }
         if let Some(at) = access_token {
-            claims.insert("at_hash".into(), self.keys.alg.half_hash(at).into());
+            claims.insert("at_hash".into(), keys.alg.half_hash(at).into());
         }
         add_auth_claims(s, &mut claims);
         if let Some(user) = s.user {
             let target = Target::IdToken { with_access_token: access_token.is_some() };
             self.release_user_claims(user, s.scopes, s.custom, s.claims_request, target, &mut claims);
         }
-        Ok(self.minter().mint(TokenKind::Id, s.subject, s.client_id, now_secs(), self.project.session_ttl, claims)?.0)
-    }
-    /// Issues this provider's JWTs with its active key.
-    fn minter(&self) -> Minter<'_> {
-        Minter::new(&self.issuer, &self.keys.active)
+        Ok(Minter::new(&self.issuer, &keys.active).mint(TokenKind::Id, s.subject, s.client_id, now_secs(), self.project.session_ttl, claims)?.0)
     }
 }

@@ -67,6 +67,12 @@ pub(crate) struct BrowserBinding {
 /// How long an authorization request waits for its flow to finish.
 pub const AUTH_REQUEST_TTL: u64 = 600;
 
+/// The signing keys in use and the discovery document that names their algorithms.
+struct Live {
+    keys: Arc<SigningKeys>,
+    discovery_json: String,
+}
+
 /// The provider: configuration, keys, the flow engine and the store.
 pub struct Provider {
     project: Project,
@@ -78,8 +84,13 @@ pub struct Provider {
     access_keys: HashMap<String, AccessKey>,
     engine: Arc<FlowEngine>,
     store: Arc<dyn Store>,
-    keys: SigningKeys,
-    discovery_json: String,
+    /// The signing keys and the discovery document made with them,
+    /// reloaded from the store every [`keys::KEY_REFRESH_SECS`].
+    live: std::sync::RwLock<Arc<Live>>,
+    /// When the keys were last loaded (seconds).
+    keys_loaded: std::sync::atomic::AtomicU64,
+    /// How long a superseded key stays published (seconds).
+    max_token_ttl: u64,
     client_jwks: HashMap<String, JwksCache>,
     secure_cookies: bool,
     social: Arc<social_login::SocialLogin>,
@@ -124,10 +135,10 @@ impl Provider {
         let max_ttl = project.session_ttl.max(project.code_ttl);
         let vault = Vault::open(project.extra.get("encryption"), &*store)?;
         let keys = keys::load_or_create(&*store, &vault, project.signing_alg, max_ttl)?;
-        Provider::with_keys(project, store, keys, vault)
+        Provider::with_keys(project, store, keys, vault, max_ttl)
     }
 
-    fn with_keys(project: Project, store: Arc<dyn Store>, keys: SigningKeys, vault: Vault) -> Result<Provider> {
+    fn with_keys(project: Project, store: Arc<dyn Store>, keys: SigningKeys, vault: Vault, max_token_ttl: u64) -> Result<Provider> {
         let base = url::Url::parse(&project.base_url).map_err(|_| Error::config("baseUrl is not a URL"))?;
         if !matches!(base.scheme(), "http" | "https") {
             return Err(Error::config("baseUrl must be an http or https URL"));
@@ -188,8 +199,9 @@ impl Provider {
             access_keys,
             engine,
             store,
-            keys,
-            discovery_json: String::new(),
+            live: std::sync::RwLock::new(Arc::new(Live { keys: Arc::new(keys), discovery_json: String::new() })),
+            keys_loaded: std::sync::atomic::AtomicU64::new(crate::ids::now_secs()),
+            max_token_ttl,
             client_jwks,
             social,
             vault,
@@ -198,7 +210,9 @@ impl Provider {
             metrics: metrics::Metrics::new(),
             project,
         };
-        provider.discovery_json = provider.discovery().to_string();
+        let keys = provider.keys();
+        let discovery_json = provider.metadata_for(&keys).to_json().to_string();
+        provider.live = std::sync::RwLock::new(Arc::new(Live { keys, discovery_json }));
         Ok(provider)
     }
 
@@ -240,8 +254,53 @@ impl Provider {
         Provider::new(project, crate::store::open(database)?)
     }
 
-    pub fn signing_keys(&self) -> &SigningKeys {
-        &self.keys
+    /// The signing keys as they stand (reloaded every few seconds).
+    pub fn signing_keys(&self) -> Arc<SigningKeys> {
+        self.keys()
+    }
+
+    fn live(&self) -> Arc<Live> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = crate::ids::now_secs();
+        let last = self.keys_loaded.load(Relaxed);
+        // One request per interval reloads; the others keep the keys they have.
+        if now >= last + keys::KEY_REFRESH_SECS && self.keys_loaded.compare_exchange(last, now, Relaxed, Relaxed).is_ok() {
+            // A store that cannot be read now keeps the keys in use.
+            let _ = self.reload_keys();
+        }
+        self.live.read().map_or_else(|p| p.into_inner().clone(), |l| l.clone())
+    }
+
+    pub(crate) fn keys(&self) -> Arc<SigningKeys> {
+        self.live().keys.clone()
+    }
+
+    /// Adds a signing key (with `alg`, by default `signing.alg`) that every
+    /// provider on the store publishes within seconds and signs with after
+    /// `prepublish` seconds (by default `signing.prepublish`); the key it
+    /// supersedes stays published until its tokens expire.
+    pub fn rotate_keys(&self, alg: Option<&str>, prepublish: Option<u64>) -> Result<keys::Rotation> {
+        let alg = match alg {
+            Some(a) => crate::jose::Algorithm::parse(a)?,
+            None => self.project.signing_alg,
+        };
+        let rotated = keys::rotate(&*self.store, &self.vault, alg, prepublish.unwrap_or(self.project.signing_prepublish))?;
+        self.reload_keys()?;
+        Ok(rotated)
+    }
+
+    /// Reloads the signing keys from the store now (a rotation by another
+    /// process, a prepublished key whose time came); providers also do it
+    /// by themselves every few seconds.
+    pub fn reload_keys(&self) -> Result<()> {
+        let keys = Arc::new(keys::load(&*self.store, &self.vault, self.max_token_ttl)?);
+        let discovery_json = self.metadata_for(&keys).to_json().to_string();
+        let live = Arc::new(Live { keys, discovery_json });
+        match self.live.write() {
+            Ok(mut l) => *l = live,
+            Err(p) => *p.into_inner() = live,
+        }
+        Ok(())
     }
 
     pub fn application(&self, client_id: &str) -> Option<&Application> {
@@ -274,6 +333,10 @@ impl Provider {
 
     /// What the discovery document says about this provider.
     pub fn metadata(&self) -> ProviderMetadata {
+        self.metadata_for(&self.keys())
+    }
+
+    fn metadata_for(&self, keys: &SigningKeys) -> ProviderMetadata {
         let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
         let mut response_types = vec!["code"];
         for t in ["id_token", "id_token token"] {
@@ -294,7 +357,17 @@ impl Provider {
             response_types_supported: strings(&response_types),
             response_modes_supported: strings(&["query", "form_post"]),
             subject_types_supported: strings(&["public"]),
-            id_token_signing_alg_values_supported: strings(&[self.keys.alg.as_str()]),
+            // The signing key's first, then those of published keys: tokens of
+            // a superseded key stay valid, and a prepublished key's are coming.
+            id_token_signing_alg_values_supported: {
+                let mut algs = vec![keys.alg.as_str().to_owned()];
+                for a in keys.published.keys().iter().filter_map(|k| k.alg()) {
+                    if !algs.iter().any(|x| x == a.as_str()) {
+                        algs.push(a.as_str().to_owned());
+                    }
+                }
+                algs
+            },
             scopes_supported: strings(&STANDARD_SCOPES),
             claims_supported: self.supported_claims(),
             grant_types_supported: strings(&["authorization_code", "refresh_token", "client_credentials"]),
@@ -350,9 +423,9 @@ impl Provider {
                 Route::Favicon => HttpResponse::new(204).with_header("Cache-Control", "public, max-age=86400"),
                 Route::Health => HttpResponse::json(200, &json!({"status": "ok"})).with_header("Cache-Control", "no-store"),
                 Route::Discovery => {
-                    HttpResponse::json_text(200, self.discovery_json.clone()).with_header("Cache-Control", "public, max-age=300")
+                    HttpResponse::json_text(200, self.live().discovery_json.clone()).with_header("Cache-Control", "public, max-age=300")
                 }
-                Route::Jwks => HttpResponse::json_text(200, self.keys.jwks_json.clone()).with_header("Cache-Control", "public, max-age=300"),
+                Route::Jwks => HttpResponse::json_text(200, self.keys().jwks_json.clone()).with_header("Cache-Control", "public, max-age=300"),
                 Route::Authorize => self.authorize(&req).await,
                 Route::AuthorizeComplete => self.complete_page(&req),
                 Route::Token => self.token(&req).await,

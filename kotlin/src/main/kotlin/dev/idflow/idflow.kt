@@ -916,6 +916,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_provider_provider_token(
     ): Int
+    external fun uniffi_idflow_uniffi_checksum_method_provider_rotate_keys(
+    ): Int
     external fun uniffi_idflow_uniffi_checksum_method_sessionlistener_on_event(
     ): Int
     external fun uniffi_idflow_uniffi_checksum_method_sessionmanager_access_token(
@@ -1139,6 +1141,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_idflow_uniffi_fn_method_provider_provider_token(`ptr`: Long,`userId`: RustBuffer.ByValue,`provider`: RustBuffer.ByValue,
     ): Long
+    external fun uniffi_idflow_uniffi_fn_method_provider_rotate_keys(`ptr`: Long,`alg`: RustBuffer.ByValue,`prepublish`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_idflow_uniffi_fn_clone_sessionlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_idflow_uniffi_fn_free_sessionlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1549,6 +1553,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_idflow_uniffi_checksum_method_provider_provider_token() and 0xFFFF) != 18786) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_idflow_uniffi_checksum_method_provider_rotate_keys() and 0xFFFF) != 11901) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_idflow_uniffi_checksum_method_sessionlistener_on_event() and 0xFFFF) != 55433) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1896,6 +1903,29 @@ public object FfiConverterUInt: FfiConverter<UInt, Int> {
 
     override fun write(value: UInt, buf: ByteBuffer) {
         buf.putInt(value.toInt())
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterULong: FfiConverter<ULong, Long> {
+    override fun lift(value: Long): ULong {
+        return value.toULong()
+    }
+
+    override fun read(buf: ByteBuffer): ULong {
+        return lift(buf.getLong())
+    }
+
+    override fun lower(value: ULong): Long {
+        return value.toLong()
+    }
+
+    override fun allocationSize(value: ULong) = 8UL
+
+    override fun write(value: ULong, buf: ByteBuffer) {
+        buf.putLong(value.toLong())
     }
 }
 
@@ -4701,6 +4731,14 @@ public interface ProviderInterface {
      */
     suspend fun `providerToken`(`userId`: kotlin.String, `provider`: kotlin.String): kotlin.String
     
+    /**
+     * Adds a signing key that every provider on this database publishes
+     * within seconds and signs with after `prepublish` seconds (defaults:
+     * the project's `signing.alg` and `signing.prepublish`); returns
+     * `{"kid", "alg", "signsFrom"}` as JSON.
+     */
+    fun `rotateKeys`(`alg`: kotlin.String? = null, `prepublish`: kotlin.ULong? = null): kotlin.String
+    
     companion object
 }
 
@@ -4964,6 +5002,28 @@ open class Provider: Disposable, AutoCloseable, ProviderInterface
         IdflowException.ErrorHandler,
     )
     }
+
+    
+    /**
+     * Adds a signing key that every provider on this database publishes
+     * within seconds and signs with after `prepublish` seconds (defaults:
+     * the project's `signing.alg` and `signing.prepublish`); returns
+     * `{"kid", "alg", "signsFrom"}` as JSON.
+     */
+    @Throws(IdflowException::class)override fun `rotateKeys`(`alg`: kotlin.String?, `prepublish`: kotlin.ULong?): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(IdflowException) { _status ->
+    UniffiLib.uniffi_idflow_uniffi_fn_method_provider_rotate_keys(
+        it,
+        
+        FfiConverterOptionalString.lower(`alg`),
+        FfiConverterOptionalULong.lower(`prepublish`),_status)
+}
+    }
+    )
+    }
+    
 
     
 
@@ -6885,6 +6945,38 @@ public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
         } else {
             buf.put(1)
             FfiConverterUInt.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalULong: FfiConverterRustBuffer<kotlin.ULong?> {
+    override fun read(buf: ByteBuffer): kotlin.ULong? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterULong.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.ULong?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterULong.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.ULong?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterULong.write(value, buf)
         }
     }
 }

@@ -2,6 +2,8 @@ package dev.idflow
 
 import dev.idflow.core.*
 import kotlinx.coroutines.runBlocking
+import kotlinx.serialization.json.jsonObject
+import kotlinx.serialization.json.jsonPrimitive
 import org.junit.jupiter.api.Assertions.assertDoesNotThrow
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
@@ -186,6 +188,23 @@ class ProviderTests {
             val metrics = provider.metrics().lines()
             assertTrue(metrics.contains("idflow_http_requests_total{route=\"flow_start\",status=\"200\"} 4"), metrics.joinToString("\n"))
             assertTrue(metrics.contains("idflow_http_requests_total{route=\"flow_start\",status=\"429\"} 1"), metrics.joinToString("\n"))
+        }
+    }
+
+    @Test
+    fun testKeysRotateWithoutARestart(): Unit = runBlocking {
+        val project = """{"projectId":"keys","baseUrl":"http://127.0.0.1:7004","flows":["sign-up-or-in.json"]}"""
+        providerOpen(project, File("../tests/flows").path).use { provider ->
+            val jwks = suspend { String(provider.handle("GET", "/keys/.well-known/jwks.json", emptyList(), ByteArray(0)).body) }
+            val before = jwks()
+            val rotated = Vectors.json(provider.rotateKeys("ES256", 0uL)).jsonObject
+            assertEquals("ES256", rotated["alg"]!!.jsonPrimitive.content)
+            val kid = rotated["kid"]!!.jsonPrimitive.content
+            val after = jwks()
+            // The new key first, and the old one still published.
+            assertTrue(after.indexOf(kid) in 0 until after.indexOf("\"RS256\""), after)
+            assertTrue(before.contains("\"RS256\"") && !before.contains(kid), before)
+            assertThrows(IdflowException.InvalidRequest::class.java) { provider.rotateKeys("HS256") }
         }
     }
 }
