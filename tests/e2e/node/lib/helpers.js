@@ -76,11 +76,12 @@ process.on('exit', () => {
   }
 });
 
-function spawnOnce(db, port, config = PROJECT_FILE, projectId = PROJECT_ID, host = '127.0.0.1') {
+function spawnOnce(db, port, config = PROJECT_FILE, projectId = PROJECT_ID, host = '127.0.0.1', baseUrl = undefined) {
   // `host` names the server in its base URL (passkeys need a domain name:
   // localhost); it always listens on 127.0.0.1. `config` null is the demo
   // project, which names itself localhost.
-  const base = `http://${config === null ? 'localhost' : host}:${port}`;
+  // `baseUrl` gives several servers one issuer (as behind a load balancer).
+  const base = baseUrl ?? `http://${config === null ? 'localhost' : host}:${port}`;
   const project = config === null ? [] : ['--config', config, '--base-url', base];
   const args = ['serve', ...project, '--db', db, '--addr', `127.0.0.1:${port}`];
   if (config === null) projectId = 'local';
@@ -137,7 +138,7 @@ function spawnOnce(db, port, config = PROJECT_FILE, projectId = PROJECT_ID, host
  * null` runs the demo project, as `idflow serve` alone does). Resolves
  * once /health answers {"status":"ok"}.
  */
-export async function startServer({ db, port, config, projectId, host } = {}) {
+export async function startServer({ db, port, config, projectId, host, baseUrl } = {}) {
   let tempDir = null;
   if (!db) {
     tempDir = makeTempDir();
@@ -146,7 +147,7 @@ export async function startServer({ db, port, config, projectId, host } = {}) {
   const fixedPort = port !== undefined;
   for (let attempt = 0; ; attempt++) {
     const p = fixedPort ? port : await freePort();
-    const { server, listening } = spawnOnce(db, p, config, projectId, host);
+    const { server, listening } = spawnOnce(db, p, config, projectId, host, baseUrl);
     try {
       await listening;
     } catch (e) {
