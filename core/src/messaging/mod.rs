@@ -78,22 +78,6 @@ pub const CODE_PLACEHOLDERS: [&str; 10] = [
     "user.locale",
 ];
 
-/// What a link message may say: everything a code message may, and
-/// `{{link}}`.
-pub const LINK_PLACEHOLDERS: [&str; 11] = [
-    "link",
-    "code",
-    "email",
-    "minutes",
-    "project",
-    "user.name",
-    "user.givenName",
-    "user.familyName",
-    "user.nickname",
-    "user.preferredUsername",
-    "user.locale",
-];
-
 fn default_link_template() -> MessageTemplate {
     MessageTemplate {
         subject: "Your sign-in link".into(),
@@ -254,7 +238,9 @@ impl EmailSettings {
                 code_template = MessageTemplate::from_json(code, "email.templates.code", &CODE_PLACEHOLDERS, code_template)?;
             }
             if let Some(link) = t.get("link") {
-                link_template = MessageTemplate::from_json(link, "email.templates.link", &LINK_PLACEHOLDERS, link_template)?;
+                // What a code message may say, and `{{link}}`.
+                let allowed: Vec<&str> = std::iter::once("link").chain(CODE_PLACEHOLDERS).collect();
+                link_template = MessageTemplate::from_json(link, "email.templates.link", &allowed, link_template)?;
                 if !link_template.text.contains("{{link}}") {
                     return Err(Error::config("email.templates.link.text must carry {{link}} (every message has a text body)"));
                 }

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
+import { before, after } from 'node:test';
 import * as oidcClient from 'openid-client';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -476,4 +477,27 @@ export async function tokensAt(page, req) {
   return oidcClient.authorizationCodeGrant(req.config, new URL(page.url()), {
     pkceCodeVerifier: req.verifier, expectedState: req.state, expectedNonce: req.nonce,
   });
+}
+
+/**
+ * The hosted-page browser tests' shared setup: before the file's tests, a
+ * callback server on 127.0.0.1, `idflow serve` on the project that
+ * `project(callbackUrl)` returns (see {@link startServerWithProject}), and
+ * headless Chromium; after them, all three closed (the server must stop
+ * cleanly). Returns `{ skip, server, browser, callback }`, filled in by then.
+ */
+export function hostedPageSuite(project, { host } = {}) {
+  const suite = { skip: browserSkip(), server: null, browser: null, callback: null };
+  before(async () => {
+    if (suite.skip) return;
+    suite.callback = await startCallbackServer('/callback');
+    suite.server = await startServerWithProject(project(suite.callback.url), { host });
+    suite.browser = await launchChromium();
+  });
+  after(async () => {
+    await suite.browser?.close();
+    await suite.callback?.close();
+    if (suite.server) assert.deepEqual(await stopServer(suite.server), { code: 0, signal: null });
+  });
+  return suite;
 }

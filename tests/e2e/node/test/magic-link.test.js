@@ -9,67 +9,53 @@
 // Needs /usr/bin/chromium (or $CHROMIUM_PATH). Without it the tests are
 // skipped, unless CI=true, where a missing browser is a failure.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { E2E_DIR, authorization, browserSkip, launchChromium, startCallbackServer, startServerWithProject, stopServer, tokensAt } from '../lib/helpers.js';
+import { authorization, E2E_DIR, hostedPageSuite, tokensAt } from '../lib/helpers.js';
 
 const FLOWS = path.join(E2E_DIR, '..', 'flows');
 
-const skip = browserSkip();
-
-let server;
-let browser;
-let callback;
-
-before(async () => {
-  if (skip) return;
-  callback = await startCallbackServer('/callback');
+const suite = hostedPageSuite((callbackUrl) => {
   const flow = JSON.parse(fs.readFileSync(path.join(FLOWS, 'magic-link.json'), 'utf8'));
   flow.steps.send.link = true;
   flow.steps.sendAnyDevice.link = true;
-  server = await startServerWithProject({
+  return {
     projectId: 'ml',
     baseUrl: 'http://127.0.0.1:9', // replaced by the server's own URL
     flows: [flow],
     email: { transport: 'console', from: 'idflow e2e <no-reply@idflow.invalid>' },
-    applications: [{ clientId: 'link-app', public: true, redirectUris: [callback.url], grantTypes: ['authorization_code'], flow: 'magic-link' }],
-  });
-  browser = await launchChromium();
+    applications: [{ clientId: 'link-app', public: true, redirectUris: [callbackUrl], grantTypes: ['authorization_code'], flow: 'magic-link' }],
+  };
 });
-
-after(async () => {
-  await browser?.close();
-  await callback?.close();
-  if (server) assert.deepEqual(await stopServer(server), { code: 0, signal: null });
-});
+const { skip } = suite;
 
 /** In a new browser, asks for a link for `email` by pressing `button`; the page and the mailed link. */
 async function askForLink(t, req, email, button) {
-  const context = await browser.newContext();
+  const context = await suite.browser.newContext();
   t.after(() => context.close());
   const page = await context.newPage();
   await page.goto(req.url.href);
   const field = page.getByLabel('Email');
   await field.waitFor({ state: 'visible', timeout: 10000 });
   await field.fill(email);
-  const seen = server.stderr.length;
+  const seen = suite.server.stderr.length;
   await page.getByRole('button', { name: button, exact: true }).click();
   await page.getByLabel('Code').waitFor({ state: 'visible', timeout: 10000 });
   let link = null;
   for (let i = 0; i < 50 && !link; i++) {
-    link = /^\s+(http:\/\/\S+[?&]link=\S+)$/m.exec(server.stderr.slice(seen))?.[1];
+    link = /^\s+(http:\/\/\S+[?&]link=\S+)$/m.exec(suite.server.stderr.slice(seen))?.[1];
     if (!link) await new Promise((r) => setTimeout(r, 100));
   }
-  assert.ok(link, `the console transport printed the link: ${server.stderr.slice(seen)}`);
-  assert.ok(link.startsWith(`${server.issuer.replace(/\/ml$/, '')}/login/ml?execution=`), link);
+  assert.ok(link, `the console transport printed the link: ${suite.server.stderr.slice(seen)}`);
+  assert.ok(link.startsWith(`${suite.server.issuer.replace(/\/ml$/, '')}/login/ml?execution=`), link);
   return { context, page, link };
 }
 
 /** Opens `link` in a browser that did not ask for it; the page. */
 async function openElsewhere(t, link) {
-  const other = await browser.newContext();
+  const other = await suite.browser.newContext();
   t.after(() => other.close());
   const page = await other.newPage();
   await page.goto(link);
@@ -79,7 +65,7 @@ async function openElsewhere(t, link) {
 }
 
 test('a link signs in the browser that asked, and only that one', { skip, timeout: 90000 }, async (t) => {
-  const req = await authorization(server.issuer, 'link-app', callback.url);
+  const req = await authorization(suite.server.issuer, 'link-app', suite.callback.url);
   const { context, link } = await askForLink(t, req, 'lin@example.com', 'Email me a link');
   // Another browser: the page offers to approve, and the server refuses.
   const elsewhere = await openElsewhere(t, link);
@@ -94,7 +80,7 @@ test('a link signs in the browser that asked, and only that one', { skip, timeou
 });
 
 test('a crossDevice link approves the waiting sign-in from another browser', { skip, timeout: 90000 }, async (t) => {
-  const req = await authorization(server.issuer, 'link-app', callback.url);
+  const req = await authorization(suite.server.issuer, 'link-app', suite.callback.url);
   const { page, link } = await askForLink(t, req, 'dee@example.com', 'Email me a link I can open on another device');
   // Continue before the approval: the page says what to do and stays.
   await page.getByRole('button', { name: 'Continue' }).click();

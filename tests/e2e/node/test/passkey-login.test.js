@@ -9,12 +9,12 @@
 // Needs /usr/bin/chromium (or $CHROMIUM_PATH). Without it the tests are
 // skipped, unless CI=true, where a missing browser is a failure.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import dns from 'node:dns';
 import path from 'node:path';
-import { E2E_DIR, authorization, browserSkip, launchChromium, startCallbackServer, startServer, startServerWithProject, stopServer, tokensAt } from '../lib/helpers.js';
+import { authorization, E2E_DIR, hostedPageSuite, startServer, stopServer, tokensAt } from '../lib/helpers.js';
 
 // `localhost` is 127.0.0.1 here, where the server listens.
 dns.setDefaultResultOrder('ipv4first');
@@ -22,33 +22,17 @@ dns.setDefaultResultOrder('ipv4first');
 const FLOWS = path.join(E2E_DIR, '..', 'flows');
 const PASSWORD = 'correct horse battery';
 
-const skip = browserSkip();
-
-let server;
-let browser;
-let callback;
-
-before(async () => {
-  if (skip) return;
-  callback = await startCallbackServer('/callback');
-  server = await startServerWithProject({
-    projectId: 'pk',
-    baseUrl: 'http://localhost:9', // replaced by the server's own URL
-    flows: [path.join(FLOWS, 'passkey.json')],
-    passwords: { minLength: 10, hashing: { memoryKiB: 8192, iterations: 1 } },
-    applications: [{ clientId: 'pk-app', public: true, redirectUris: [callback.url], grantTypes: ['authorization_code'], flow: 'passkey' }],
-  }, { host: 'localhost' });
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await callback?.close();
-  if (server) assert.deepEqual(await stopServer(server), { code: 0, signal: null });
-});
+const suite = hostedPageSuite((callbackUrl) => ({
+  projectId: 'pk',
+  baseUrl: 'http://localhost:9', // replaced by the server's own URL
+  flows: [path.join(FLOWS, 'passkey.json')],
+  passwords: { minLength: 10, hashing: { memoryKiB: 8192, iterations: 1 } },
+  applications: [{ clientId: 'pk-app', public: true, redirectUris: [callbackUrl], grantTypes: ['authorization_code'], flow: 'passkey' }],
+}), { host: 'localhost' });
+const { skip } = suite;
 
 function authorize() {
-  return authorization(server.issuer, 'pk-app', callback.url);
+  return authorization(suite.server.issuer, 'pk-app', suite.callback.url);
 }
 
 /** A browser tab with a platform authenticator that verifies its user. */
@@ -71,7 +55,7 @@ async function usePasskey(page, req) {
 }
 
 test('add a passkey after a password sign-up, then sign in with it alone; amr is hwk user', { skip, timeout: 120000 }, async (t) => {
-  const context = await browser.newContext();
+  const context = await suite.browser.newContext();
   t.after(() => context.close());
   const { page, cdp, authenticatorId } = await pageWithAuthenticator(context);
   const up = await authorize();
@@ -113,12 +97,12 @@ test('add a passkey after a password sign-up, then sign in with it alone; amr is
   });
   await usePasskey(page, forged);
   await page.getByRole('alert').filter({ hasText: 'passkey was not accepted' }).waitFor({ timeout: 10000 });
-  assert.ok(!page.url().startsWith(callback.url));
+  assert.ok(!page.url().startsWith(suite.callback.url));
   await page.unroute('**/v1/flow/next');
 });
 
 test('a passkey this server never registered is refused', { skip, timeout: 60000 }, async (t) => {
-  const context = await browser.newContext();
+  const context = await suite.browser.newContext();
   t.after(() => context.close());
   const { page, cdp, authenticatorId } = await pageWithAuthenticator(context);
   const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -136,17 +120,17 @@ test('a passkey this server never registered is refused', { skip, timeout: 60000
   const req = await authorize();
   await usePasskey(page, req);
   await page.getByRole('alert').filter({ hasText: 'not registered here' }).waitFor({ timeout: 10000 });
-  assert.ok(!page.url().startsWith(callback.url));
+  assert.ok(!page.url().startsWith(suite.callback.url));
 });
 
 test('the demo (idflow serve alone) signs up, verifies the email, adds a passkey and signs in with it', { skip, timeout: 120000 }, async (t) => {
   const demo = await startServer({ config: null });
   t.after(async () => assert.deepEqual(await stopServer(demo), { code: 0, signal: null }));
   assert.equal(demo.issuer, `http://localhost:${demo.port}/local`);
-  const context = await browser.newContext();
+  const context = await suite.browser.newContext();
   t.after(() => context.close());
   const { page } = await pageWithAuthenticator(context);
-  const up = await authorization(demo.issuer, 'local', callback.url);
+  const up = await authorization(demo.issuer, 'local', suite.callback.url);
   await page.goto(up.url.href);
   await page.getByLabel('Email').fill('dana@example.com');
   await page.getByLabel('Password').fill(PASSWORD);
@@ -166,7 +150,7 @@ test('the demo (idflow serve alone) signs up, verifies the email, adds a passkey
   const first = await tokensAt(page, up);
   assert.deepEqual(first.claims().amr, ['pwd', 'otp', 'mfa']);
   await context.clearCookies();
-  const again = await authorization(demo.issuer, 'local', callback.url);
+  const again = await authorization(demo.issuer, 'local', suite.callback.url);
   await usePasskey(page, again);
   const second = await tokensAt(page, again);
   assert.equal(second.claims().sub, first.claims().sub);

@@ -12,47 +12,31 @@
 // Needs /usr/bin/chromium (or $CHROMIUM_PATH). Without it the tests are
 // skipped, unless CI=true, where a missing browser is a failure.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import * as OTPAuth from 'otpauth';
-import { E2E_DIR, authorization, browserSkip, launchChromium, startCallbackServer, startServerWithProject, stopServer, tokensAt } from '../lib/helpers.js';
+import { authorization, E2E_DIR, hostedPageSuite, tokensAt } from '../lib/helpers.js';
 
 const FLOWS = path.join(E2E_DIR, '..', 'flows');
 const PASSWORD = 'correct horse battery';
 
-const skip = browserSkip();
-
-let server;
-let browser;
-let callback;
-
-before(async () => {
-  if (skip) return;
-  callback = await startCallbackServer('/callback');
-  server = await startServerWithProject({
-    projectId: 'pw',
-    baseUrl: 'http://127.0.0.1:9', // replaced by the server's own URL
-    flows: [path.join(FLOWS, 'password.json'), path.join(FLOWS, 'email-code.json'), path.join(FLOWS, 'totp.json')],
-    passwords: { minLength: 10, hashing: { memoryKiB: 8192, iterations: 1 }, lockout: { maxFailures: 5 } },
-    email: { transport: 'console', from: 'idflow e2e <no-reply@idflow.invalid>' },
-    applications: [
-      { clientId: 'pw-app', public: true, redirectUris: [callback.url], grantTypes: ['authorization_code'], flow: 'password' },
-      { clientId: 'code-app', public: true, redirectUris: [callback.url], grantTypes: ['authorization_code'], flow: 'email-code' },
-      { clientId: 'totp-app', public: true, redirectUris: [callback.url], grantTypes: ['authorization_code'], flow: 'totp' },
-    ],
-  });
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await callback?.close();
-  if (server) assert.deepEqual(await stopServer(server), { code: 0, signal: null });
-});
+const suite = hostedPageSuite((callbackUrl) => ({
+  projectId: 'pw',
+  baseUrl: 'http://127.0.0.1:9', // replaced by the server's own URL
+  flows: [path.join(FLOWS, 'password.json'), path.join(FLOWS, 'email-code.json'), path.join(FLOWS, 'totp.json')],
+  passwords: { minLength: 10, hashing: { memoryKiB: 8192, iterations: 1 }, lockout: { maxFailures: 5 } },
+  email: { transport: 'console', from: 'idflow e2e <no-reply@idflow.invalid>' },
+  applications: [
+    { clientId: 'pw-app', public: true, redirectUris: [callbackUrl], grantTypes: ['authorization_code'], flow: 'password' },
+    { clientId: 'code-app', public: true, redirectUris: [callbackUrl], grantTypes: ['authorization_code'], flow: 'email-code' },
+    { clientId: 'totp-app', public: true, redirectUris: [callbackUrl], grantTypes: ['authorization_code'], flow: 'totp' },
+  ],
+}));
+const { skip } = suite;
 
 function authorize(clientId = 'pw-app') {
-  return authorization(server.issuer, clientId, callback.url);
+  return authorization(suite.server.issuer, clientId, suite.callback.url);
 }
 
 async function fill(page, email, password) {
@@ -66,7 +50,7 @@ test('sign up and sign in with a password on the hosted page; amr is pwd', { ski
   const email = 'pat@example.com';
   // Sign up.
   const up = await authorize();
-  const first = await browser.newContext();
+  const first = await suite.browser.newContext();
   t.after(() => first.close());
   const page = await first.newPage();
   await page.goto(up.url.href);
@@ -78,7 +62,7 @@ test('sign up and sign in with a password on the hosted page; amr is pwd', { ski
 
   // Sign in in another browser: a wrong password is shown and changes nothing.
   const again = await authorize();
-  const second = await browser.newContext();
+  const second = await suite.browser.newContext();
   t.after(() => second.close());
   const page2 = await second.newPage();
   await page2.goto(again.url.href);
@@ -96,23 +80,23 @@ test('sign up and sign in with a password on the hosted page; amr is pwd', { ski
 
 test('sign in by a code mailed to the address (console transport); amr is otp', { skip, timeout: 90000 }, async (t) => {
   const req = await authorize('code-app');
-  const context = await browser.newContext();
+  const context = await suite.browser.newContext();
   t.after(() => context.close());
   const page = await context.newPage();
   await page.goto(req.url.href);
   const field = page.getByLabel('Email');
   await field.waitFor({ state: 'visible', timeout: 10000 });
   await field.fill('cody@example.com');
-  const seen = server.stderr.length;
+  const seen = suite.server.stderr.length;
   await page.getByRole('button', { name: 'Email me a code' }).click();
   await page.getByLabel('Code').waitFor({ state: 'visible', timeout: 10000 });
   let code = null;
   for (let i = 0; i < 50 && !code; i++) {
-    code = /to c\*\*\*@example\.com: Your sign-in code: (\d{6})/.exec(server.stderr.slice(seen))?.[1];
+    code = /to c\*\*\*@example\.com: Your sign-in code: (\d{6})/.exec(suite.server.stderr.slice(seen))?.[1];
     if (!code) await new Promise((r) => setTimeout(r, 100));
   }
-  assert.ok(code, `the console transport printed the code: ${server.stderr.slice(seen)}`);
-  assert.doesNotMatch(server.stderr, /cody@example\.com/, 'the terminal shows a masked address');
+  assert.ok(code, `the console transport printed the code: ${suite.server.stderr.slice(seen)}`);
+  assert.doesNotMatch(suite.server.stderr, /cody@example\.com/, 'the terminal shows a masked address');
   await page.getByLabel('Code').fill(code);
   await page.getByRole('button', { name: 'Sign in' }).click();
   const tokens = await tokensAt(page, req);
@@ -123,13 +107,13 @@ test('enroll an authenticator app from the page, then sign in with its codes; am
   const email = 'tia@example.com';
   // An account with a password first.
   const up = await authorize();
-  const context = await browser.newContext();
+  const context = await suite.browser.newContext();
   t.after(() => context.close());
   const page = await context.newPage();
   await page.goto(up.url.href);
   await fill(page, email, PASSWORD);
   await page.getByRole('button', { name: 'Create an account' }).click();
-  await page.waitForURL((u) => u.href.startsWith(`${callback.url}?`), { timeout: 20000 });
+  await page.waitForURL((u) => u.href.startsWith(`${suite.callback.url}?`), { timeout: 20000 });
 
   // The password, then the app is enrolled: QR code and key on the page.
   const req = await authorize('totp-app');
@@ -156,7 +140,7 @@ test('enroll an authenticator app from the page, then sign in with its codes; am
 
   // Another browser: the password, then the next code from the app.
   const again = await authorize('totp-app');
-  const other = await browser.newContext();
+  const other = await suite.browser.newContext();
   t.after(() => other.close());
   const page2 = await other.newPage();
   await page2.goto(again.url.href);

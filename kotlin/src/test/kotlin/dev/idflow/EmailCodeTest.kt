@@ -73,6 +73,17 @@ class SmtpInbox : AutoCloseable {
 
 /** Email one-time codes through tests/flows/email-code.json, as Rust, Python and Node run it. */
 class EmailCodeTest {
+    /** tests/flows/password-project.json with `flow` alone, mailing through `inbox`. */
+    private fun engine(inbox: SmtpInbox, flow: String): FlowEngine {
+        val dir = File("../tests/flows")
+        val project = File(dir, "password-project.json").readText().replace(
+            "\"flows\": [\"password.json\", \"change-password.json\"],",
+            "\"flows\": [\"$flow\"], \"email\": {\"transport\": \"smtp\", \"from\": \"no-reply@example.com\", " +
+                "\"smtp\": {\"host\": \"127.0.0.1\", \"port\": ${inbox.port}, \"tls\": \"none\"}},",
+        )
+        return FlowEngine(project, Key.generate("ES256"), dir.path)
+    }
+
     private fun field(json: String, vararg path: String): String {
         var e = Vectors.json(json)
         for (p in path) e = e.jsonObject[p]!!
@@ -82,13 +93,7 @@ class EmailCodeTest {
     @Test
     fun aMailedCodeSignsInOnceAndWrongCodesAreRefused(): Unit = runBlocking {
         SmtpInbox().use { inbox ->
-            val dir = File("../tests/flows")
-            val project = File(dir, "password-project.json").readText().replace(
-                "\"flows\": [\"password.json\", \"change-password.json\"],",
-                "\"flows\": [\"email-code.json\"], \"email\": {\"transport\": \"smtp\", \"from\": \"no-reply@example.com\", " +
-                    "\"smtp\": {\"host\": \"127.0.0.1\", \"port\": ${inbox.port}, \"tls\": \"none\"}},",
-            )
-            FlowEngine(project, Key.generate("ES256"), dir.path).use { engine ->
+            engine(inbox, "email-code.json").use { engine ->
                 val started = engine.start("email-code")
                 val execution = field(started, "executionId")
                 val asked = engine.next(execution, "ask", "send", """{"email":"kim@example.com"}""")
@@ -108,13 +113,7 @@ class EmailCodeTest {
     @Test
     fun aMailedLinkSignsInOnlyWhereItWasAskedOrIsApprovedFromAnotherDevice(): Unit = runBlocking {
         SmtpInbox().use { inbox ->
-            val dir = File("../tests/flows")
-            val project = File(dir, "password-project.json").readText().replace(
-                "\"flows\": [\"password.json\", \"change-password.json\"],",
-                "\"flows\": [\"magic-link.json\"], \"email\": {\"transport\": \"smtp\", \"from\": \"no-reply@example.com\", " +
-                    "\"smtp\": {\"host\": \"127.0.0.1\", \"port\": ${inbox.port}, \"tls\": \"none\"}},",
-            )
-            FlowEngine(project, Key.generate("ES256"), dir.path).use { engine ->
+            engine(inbox, "magic-link.json").use { engine ->
                 suspend fun ask(email: String, how: String): Pair<String, String> {
                     val execution = field(engine.start("magic-link"), "executionId")
                     assertEquals("wait", field(engine.next(execution, "ask", how, """{"email":"$email"}"""), "stepId"))
