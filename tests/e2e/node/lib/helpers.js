@@ -501,3 +501,25 @@ export function hostedPageSuite(project, { host } = {}) {
   });
   return suite;
 }
+
+/** A new browser context (closed after test `t`) on `url`, with `email` typed into the Email field. */
+export async function openSignIn(t, browser, url, email) {
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const page = await context.newPage();
+  await page.goto(url);
+  const field = page.getByLabel('Email');
+  await field.waitFor({ state: 'visible', timeout: 10000 });
+  await field.fill(email);
+  return { context, page };
+}
+
+/** The first group of `pattern` in what `server` printed to stderr after `since` characters, waiting up to 5 s. */
+export async function printed(server, since, pattern) {
+  for (let i = 0; i < 50; i++) {
+    const found = pattern.exec(server.stderr.slice(since))?.[1];
+    if (found) return found;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`idflow serve printed no ${pattern}: ${server.stderr.slice(since)}`);
+}

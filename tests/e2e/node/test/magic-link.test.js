@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { authorization, E2E_DIR, hostedPageSuite, tokensAt } from '../lib/helpers.js';
+import { authorization, E2E_DIR, hostedPageSuite, openSignIn, printed, tokensAt } from '../lib/helpers.js';
 
 const FLOWS = path.join(E2E_DIR, '..', 'flows');
 
@@ -33,22 +33,11 @@ const { skip } = suite;
 
 /** In a new browser, asks for a link for `email` by pressing `button`; the page and the mailed link. */
 async function askForLink(t, req, email, button) {
-  const context = await suite.browser.newContext();
-  t.after(() => context.close());
-  const page = await context.newPage();
-  await page.goto(req.url.href);
-  const field = page.getByLabel('Email');
-  await field.waitFor({ state: 'visible', timeout: 10000 });
-  await field.fill(email);
+  const { context, page } = await openSignIn(t, suite.browser, req.url.href, email);
   const seen = suite.server.stderr.length;
   await page.getByRole('button', { name: button, exact: true }).click();
   await page.getByLabel('Code').waitFor({ state: 'visible', timeout: 10000 });
-  let link = null;
-  for (let i = 0; i < 50 && !link; i++) {
-    link = /^\s+(http:\/\/\S+[?&]link=\S+)$/m.exec(suite.server.stderr.slice(seen))?.[1];
-    if (!link) await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.ok(link, `the console transport printed the link: ${suite.server.stderr.slice(seen)}`);
+  const link = await printed(suite.server, seen, /^\s+(http:\/\/\S+[?&]link=\S+)$/m);
   assert.ok(link.startsWith(`${suite.server.issuer.replace(/\/ml$/, '')}/login/ml?execution=`), link);
   return { context, page, link };
 }

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import dns from 'node:dns';
 import path from 'node:path';
-import { authorization, E2E_DIR, hostedPageSuite, startServer, stopServer, tokensAt } from '../lib/helpers.js';
+import { authorization, E2E_DIR, hostedPageSuite, printed, startServer, stopServer, tokensAt } from '../lib/helpers.js';
 
 // `localhost` is 127.0.0.1 here, where the server listens.
 dns.setDefaultResultOrder('ipv4first');
@@ -137,12 +137,7 @@ test('the demo (idflow serve alone) signs up, verifies the email, adds a passkey
   const seen = demo.stderr.length;
   await page.getByRole('button', { name: 'Create an account' }).click();
   await page.getByLabel('The code we sent you').waitFor({ state: 'visible', timeout: 10000 });
-  let code = null;
-  for (let i = 0; i < 50 && !code; i++) {
-    code = /Your sign-in code: (\d{6})/.exec(demo.stderr.slice(seen))?.[1];
-    if (!code) await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.ok(code, `the demo printed the code: ${demo.stderr.slice(seen)}`);
+  const code = await printed(demo, seen, /Your sign-in code: (\d{6})/);
   await page.getByLabel('The code we sent you').fill(code);
   await page.getByRole('button', { name: 'Verify my email' }).click();
   await page.getByRole('button', { name: 'Add a passkey' }).click();

@@ -16,7 +16,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import * as OTPAuth from 'otpauth';
-import { authorization, E2E_DIR, hostedPageSuite, tokensAt } from '../lib/helpers.js';
+import { authorization, E2E_DIR, hostedPageSuite, openSignIn, printed, tokensAt } from '../lib/helpers.js';
 
 const FLOWS = path.join(E2E_DIR, '..', 'flows');
 const PASSWORD = 'correct horse battery';
@@ -80,22 +80,11 @@ test('sign up and sign in with a password on the hosted page; amr is pwd', { ski
 
 test('sign in by a code mailed to the address (console transport); amr is otp', { skip, timeout: 90000 }, async (t) => {
   const req = await authorize('code-app');
-  const context = await suite.browser.newContext();
-  t.after(() => context.close());
-  const page = await context.newPage();
-  await page.goto(req.url.href);
-  const field = page.getByLabel('Email');
-  await field.waitFor({ state: 'visible', timeout: 10000 });
-  await field.fill('cody@example.com');
+  const { page } = await openSignIn(t, suite.browser, req.url.href, 'cody@example.com');
   const seen = suite.server.stderr.length;
   await page.getByRole('button', { name: 'Email me a code' }).click();
   await page.getByLabel('Code').waitFor({ state: 'visible', timeout: 10000 });
-  let code = null;
-  for (let i = 0; i < 50 && !code; i++) {
-    code = /to c\*\*\*@example\.com: Your sign-in code: (\d{6})/.exec(suite.server.stderr.slice(seen))?.[1];
-    if (!code) await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.ok(code, `the console transport printed the code: ${suite.server.stderr.slice(seen)}`);
+  const code = await printed(suite.server, seen, /to c\*\*\*@example\.com: Your sign-in code: (\d{6})/);
   assert.doesNotMatch(suite.server.stderr, /cody@example\.com/, 'the terminal shows a masked address');
   await page.getByLabel('Code').fill(code);
   await page.getByRole('button', { name: 'Sign in' }).click();
