@@ -13,9 +13,10 @@ use serde_json::{Map, Value};
 use std::path::Path;
 use std::sync::Arc;
 
-const FIELDS: [&str; 17] = [
+const FIELDS: [&str; 18] = [
     "projectId", "baseUrl", "signing", "tokens", "applications", "accessKeys", "connectors", "roles",
     "oauthProviders", "flows", "tenants", "encryption", "redirectUrls", "rateLimits", "trustedProxies", "passwords", "email",
+    "management",
 ];
 
 /// Why `url` cannot be a redirect URL, if it cannot (the rule of
@@ -231,7 +232,7 @@ impl Project {
         let extra = doc
             .iter()
             .filter(|(k, _)| {
-                ["applications", "accessKeys", "roles", "oauthProviders", "tenants", "encryption", "rateLimits", "trustedProxies"].contains(&k.as_str())
+                ["applications", "accessKeys", "roles", "oauthProviders", "tenants", "encryption", "rateLimits", "trustedProxies", "management"].contains(&k.as_str())
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();

@@ -30,6 +30,7 @@ mod pages;
 mod request_object;
 mod routes;
 mod metrics;
+mod management;
 mod social_login;
 mod token;
 
@@ -98,6 +99,7 @@ pub struct Provider {
     limits: limits::RateLimits,
     proxies: limits::TrustedProxies,
     metrics: metrics::Metrics,
+    management_keys: Vec<management::ManagementKey>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -208,6 +210,7 @@ impl Provider {
             limits: limits::RateLimits::from_json(project.extra.get("rateLimits"))?,
             proxies: limits::TrustedProxies::from_json(project.extra.get("trustedProxies"))?,
             metrics: metrics::Metrics::new(),
+            management_keys: management::keys_from_json(project.extra.get("management"))?,
             project,
         };
         let keys = provider.keys();
@@ -397,7 +400,7 @@ impl Provider {
             self.metrics.request("unknown", 404, started.elapsed().as_secs_f64());
             return HttpResponse::json(404, &json!({"error": "not_found", "error_description": "no such endpoint"}));
         };
-        let response = self.answer(route, req).await;
+        let response = self.answer(route, &path, req).await;
         self.metrics.request(route.name(), response.status, started.elapsed().as_secs_f64());
         response
     }
@@ -410,7 +413,7 @@ impl Provider {
         self.metrics.text()
     }
 
-    async fn answer(&self, route: Route, req: HttpRequest) -> HttpResponse {
+    async fn answer(&self, route: Route, path: &str, req: HttpRequest) -> HttpResponse {
         let method = req.method.as_str();
         if method == "OPTIONS" && route.cors() {
             return with_cors(HttpResponse::new(204).with_header("Access-Control-Max-Age", "600"));
@@ -439,6 +442,7 @@ impl Provider {
                 Route::OAuthExchange => self.oauth_exchange(&req).await,
                 Route::OAuthCallback => self.oauth_callback(&req).await,
                 Route::LoginPage => pages::login_page(),
+                Route::Management => self.management(&req, path).await,
             }
         };
         let response = if response.status == 429 {

@@ -24,6 +24,8 @@ pub(super) enum Route {
     OAuthExchange,
     OAuthCallback,
     LoginPage,
+    /// `/v1/mgmt/...` (management.rs routes within).
+    Management,
 }
 
 impl Route {
@@ -45,6 +47,7 @@ impl Route {
             "/v1/auth/oauth/exchange" => Route::OAuthExchange,
             "/v1/oauth/callback" => Route::OAuthCallback,
             _ if path.strip_prefix("/login/") == Some(pid) => Route::LoginPage,
+            _ if path.starts_with("/v1/mgmt/") => Route::Management,
             _ => match path.strip_prefix('/').and_then(|p| p.strip_prefix(pid)) {
                 Some("/.well-known/openid-configuration") => Route::Discovery,
                 Some("/.well-known/jwks.json") => Route::Jwks,
@@ -58,6 +61,7 @@ impl Route {
             Route::Token | Route::Revoke | Route::FlowStart | Route::FlowNext | Route::FlowLink | Route::OAuthAuthorize | Route::OAuthExchange => &["POST"],
             Route::Authorize | Route::Userinfo | Route::Logout | Route::OAuthCallback => &["GET", "POST"],
             Route::Favicon | Route::Health | Route::Discovery | Route::Jwks | Route::AuthorizeComplete | Route::LoginPage => &["GET"],
+            Route::Management => &["GET", "POST", "PUT", "PATCH", "DELETE"],
         }
     }
 
@@ -81,6 +85,7 @@ impl Route {
             Route::OAuthExchange => "oauth_exchange",
             Route::OAuthCallback => "oauth_callback",
             Route::LoginPage => "login_page",
+            Route::Management => "management",
         }
     }
 
