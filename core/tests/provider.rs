@@ -819,6 +819,8 @@ async fn a_rotated_key_is_published_first_and_signs_after_its_prepublish_time_wi
     let access_key = Some(("K-reporting", "reporting-secret-0123456789"));
     let t = body(&post_form(&p, "/oauth2/v1/token", &[("grant_type", "client_credentials")], access_key).await);
     let old_kid = p.signing_keys().active.kid().to_owned();
+    // The first key has signed for a day.
+    key_time(&*store, &old_kid, "activeFrom", 86_400);
     // Another process (idflow keys rotate) adds a key that signs in an hour.
     let vault = idflow::vault::Vault::open(None, &*store).unwrap();
     let rotation = keys::rotate(&*store, &vault, Algorithm::ES256, 3600).unwrap();
@@ -864,13 +866,14 @@ async fn a_superseded_key_stays_published_only_while_its_access_and_id_tokens_li
         key_time(&*store, &new_kid, "activeFrom", secs);
         published_kids(&provider_on(store.clone(), |_| {})).contains(&old_kid)
     };
-    assert!(superseded_for(590), "within sessionTtl: still published");
-    assert!(!superseded_for(610), "past sessionTtl and codeTtl: gone, though refresh JWTs it signed still live");
+    // Plus 65 s: servers sign with it until their next reload (5 s), and clocks differ.
+    assert!(superseded_for(660), "within sessionTtl and the grace: still published");
+    assert!(!superseded_for(670), "past sessionTtl, codeTtl and the grace: gone, though refresh JWTs it signed still live");
     // A key an older version retired (retiredAt) counts from then.
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let old_kid = provider_on(store.clone(), |_| {}).signing_keys().active.kid().to_owned();
     let (id, mut value) = store.records("signing_key").unwrap().remove(0);
-    value["retiredAt"] = (now() - 610).into();
+    value["retiredAt"] = (now() - 670).into();
     store.put_record("signing_key", &id, &value, None).unwrap();
     let vault = idflow::vault::Vault::open(None, &*store).unwrap();
     keys::rotate(&*store, &vault, Algorithm::ES256, 0).unwrap();

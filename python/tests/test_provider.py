@@ -146,10 +146,37 @@ def test_keys_rotate_without_a_restart():
     assert jwks() == [waiting["kid"], old] and token_kid() == old
     now = provider.rotate_keys(prepublish=0)
     assert now["alg"] == "RS256" and token_kid() == now["kid"]
-    assert jwks()[0] == now["kid"] and old in jwks()
+    assert jwks() == [waiting["kid"], now["kid"], old], "by when they sign: the waiting key, the signing one, the old one"
     with pytest.raises(idflow.IdflowError) as e:
         provider.rotate_keys(alg="HS256")
     assert e.value.code == "invalid_request"
+
+
+def test_the_management_api_over_http():
+    doc = json.loads((E2E / "project.json").read_text())
+    secret = "py-management-secret-0123456789abcdef"
+    doc["management"] = {"keys": [{"id": "ops", "secret": secret}]}
+    provider = idflow.Provider(json.dumps(doc), base_dir=str(E2E))
+
+    def mgmt(method, path, body=None, key=secret):
+        headers = {"Content-Type": "application/json"}
+        if key:
+            headers["Authorization"] = "Bearer " + key
+        r = provider.handle(method, "/v1/mgmt/" + path, headers, json.dumps(body) if body is not None else None)
+        return r.status, (json.loads(r.body) if r.body else None)
+
+    status, body = mgmt("GET", "users", key=None)
+    assert status == 401 and body["error"]["code"] == "invalid_client"
+    status, user = mgmt("POST", "users", {"loginId": "ola@example.com", "tenants": [{"tenantId": "acme", "roles": ["viewer"]}]})
+    assert status == 201 and user["tenants"] == [{"tenantId": "acme", "roles": ["viewer"]}]
+    assert mgmt("POST", "users", {"loginId": "ola@example.com"})[1]["error"]["code"] == "user_exists"
+    assert mgmt("PUT", f"users/{user['userId']}/password", {"password": "short"})[1]["error"]["code"] == "weak_password"
+    assert mgmt("PUT", f"users/{user['userId']}/password", {"password": "a long management password"})[0] == 204
+    assert provider.engine.has_password(user["userId"])
+    status, rotated = mgmt("POST", "keys/rotate", {"prepublish": 0})
+    assert status == 201 and rotated["alg"] == "RS256"
+    assert mgmt("DELETE", f"users/{user['userId']}")[0] == 204
+    assert mgmt("GET", f"users/{user['userId']}") == (404, {"error": {"code": "user_not_found", "message": "no user with this user id"}})
 
 
 def test_signing_a_user_out_everywhere_ends_their_tokens():

@@ -1,7 +1,9 @@
 //! `idflow serve --metrics-addr`: the provider's metrics (Prometheus /
 //! OpenMetrics text) at `GET /metrics` on a listener of their own, so they
 //! are reachable from the monitoring network only, never through the
-//! public one. Each connection answers one request within ten seconds.
+//! public one. Each connection answers one request within ten seconds, and
+//! at most 16 are served at once, so the listener cannot use up the
+//! descriptors the provider needs.
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -28,9 +30,14 @@ fn answer(provider: &Provider, request: &Request<Incoming>) -> Response<Full<Byt
     r
 }
 
+/// Connections served at once; more wait for one to close.
+const MAX_CONNECTIONS: usize = 16;
+
 /// Serves the metrics on `listener` until the process stops.
 pub async fn serve(listener: tokio::net::TcpListener, provider: Arc<Provider>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else { return };
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(e) => {
@@ -41,6 +48,7 @@ pub async fn serve(listener: tokio::net::TcpListener, provider: Arc<Provider>) {
         };
         let provider = provider.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                 let response = answer(&provider, &request);
                 async move { Ok::<_, std::convert::Infallible>(response) }

@@ -69,6 +69,8 @@ const HOUR: u64 = 3600;
 /// counter, the execution's sends, and the per-address counters.
 const CODE: &str = "email_code";
 const ATTEMPTS: &str = "email_code_attempts";
+/// Wrong tokens at [`FlowEngine::approve_link`], by execution.
+const LINK_ATTEMPTS: &str = "email_link_attempts";
 const SENDS: &str = "email_code_sends";
 const ADDRESS_SENDS: &str = "email_code_address_sends";
 const ADDRESS_FAILURES: &str = "email_code_address_failures";
@@ -104,6 +106,17 @@ fn new_code() -> Result<String> {
             return Ok(format!("{:06}", n % 1_000_000));
         }
     }
+}
+
+/// An https page, or http on a loopback host (a link carries a secret).
+fn link_page_ok(u: &url::Url) -> bool {
+    let loopback = match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    u.fragment().is_none() && u.host().is_some() && (u.scheme() == "https" || (u.scheme() == "http" && loopback))
 }
 
 fn same(a: &str, b: &str) -> bool {
@@ -151,11 +164,9 @@ impl StepType for EmailCodeStep {
         let link = match f.get("link") {
             None | Some(Value::Null) | Some(Value::Bool(false)) => None,
             Some(Value::Bool(true)) => Some(LinkPage::Owner),
-            Some(Value::String(u)) if url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some() && u.fragment().is_none()) => {
-                Some(LinkPage::Url(u.clone()))
-            }
+            Some(Value::String(u)) if url::Url::parse(u).is_ok_and(|u| link_page_ok(&u)) => Some(LinkPage::Url(u.clone())),
             Some(_) => {
-                p.p.add(Some(&id), "link", "must be true (the hosted page) or an absolute http(s) URL without a fragment");
+                p.p.add(Some(&id), "link", "must be true (the hosted page) or an absolute https URL without a fragment (http on a loopback host only)");
                 None
             }
         };
@@ -247,6 +258,7 @@ impl EmailCodeStep {
         };
         store.put_record(CODE, run.execution_id, &record, Some(now + self.ttl_seconds + 3600))?;
         store.delete_record(ATTEMPTS, run.execution_id)?;
+        store.delete_record(LINK_ATTEMPTS, run.execution_id)?;
         let minutes = self.ttl_seconds.div_ceil(60).to_string();
         let project = engine.config.audience.clone();
         let user = run.ctx.get("user").cloned().unwrap_or(Value::Null);
@@ -366,18 +378,23 @@ impl FlowEngine {
             return Err(Error::new(ErrorCode::ExpiredCode, "the link expired; ask for a new one"));
         }
         let expected = record["link"].as_str().map(str::to_owned).ok_or_else(unknown)?;
-        if store.hit(ATTEMPTS, execution_id, expires)? > record["maxAttempts"].as_u64().unwrap_or(5) {
-            store.delete_record(CODE, execution_id)?;
-            return Err(invalid("too many wrong answers; ask for a new link"));
+        // Not a secret, so not an attempt: a same-browser link opened
+        // elsewhere spends nothing.
+        if record["crossDevice"] != Value::Bool(true) {
+            return Err(Error::new(ErrorCode::AccessDenied, "this link signs in only in the browser that asked for it: open it there"));
+        }
+        let m = record.as_object_mut().ok_or_else(|| Error::internal("a stored code is not an object"))?;
+        // Wrong tokens here have a counter of their own, and using it up ends
+        // the link alone: whoever knows the execution id cannot kill the code.
+        if store.hit(LINK_ATTEMPTS, execution_id, expires)? > m.get("maxAttempts").and_then(Value::as_u64).unwrap_or(5) {
+            m.remove("link");
+            store.put_record(CODE, execution_id, &record, Some(expires + 3600))?;
+            return Err(invalid("too many wrong links; type the code, or ask for a new link"));
         }
         if !same(&digest(execution_id, token.trim()), &expected) {
             return Err(invalid("the link is wrong, or a newer one was sent"));
         }
-        if record["crossDevice"] != Value::Bool(true) {
-            return Err(Error::new(ErrorCode::AccessDenied, "this link signs in only in the browser that asked for it: open it there"));
-        }
         // Used up here: the approval stands in for it.
-        let m = record.as_object_mut().ok_or_else(|| Error::internal("a stored code is not an object"))?;
         m.remove("link");
         m.insert("approved".into(), Value::Bool(true));
         store.put_record(CODE, execution_id, &record, Some(expires + 3600))?;

@@ -22,6 +22,10 @@ const KIND: &str = "signing_key";
 /// How often a provider reloads its keys from the store (seconds).
 pub const KEY_REFRESH_SECS: u64 = 5;
 
+/// How much longer than its tokens a superseded key stays published: the
+/// reload interval and a minute of clock skew between servers.
+const SUPERSEDED_GRACE: u64 = KEY_REFRESH_SECS + 60;
+
 /// How long a new key is published before it signs, by default (seconds).
 pub const DEFAULT_PREPUBLISH: u64 = 3600;
 
@@ -112,7 +116,10 @@ fn load_at(store: &dyn Store, vault: &Vault, max_token_ttl: u64, now: u64) -> Re
     for (id, value) in store.records(KIND)? {
         keys.push(stored_key(store, vault, &id, &value)?);
     }
-    // Records come in id order, which is creation order.
+    // In the order they sign: by `activeFrom`, then by creation (record
+    // ids, made from the rotating host's clock, only break ties), so a
+    // rotation from a host whose clock is behind still takes over.
+    keys.sort_by_key(|(_, _, from, _)| *from);
     let signing = keys.iter().rposition(|(_, _, from, retired)| *from <= now && retired.is_none());
     let mut published = Vec::new();
     for (i, (key, alg, from, retired)) in keys.iter().enumerate() {
@@ -122,7 +129,9 @@ fn load_at(store: &dyn Store, vault: &Vault, max_token_ttl: u64, now: u64) -> Re
             (Some(s), Some(r)) => Some(s.min(*r)),
             (s, r) => s.or(*r),
         };
-        let shown = Some(i) == signing || *from > now || ended.is_some_and(|t| t + max_token_ttl > now);
+        // Servers may sign with a superseded key until their next reload,
+        // and clocks differ: it stays published that much longer.
+        let shown = Some(i) == signing || *from > now || ended.is_some_and(|t| t + max_token_ttl + SUPERSEDED_GRACE > now);
         if shown {
             published.push(key.public_key()?.with_alg(*alg)?);
         }

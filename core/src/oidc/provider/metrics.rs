@@ -24,6 +24,7 @@ pub(super) struct Metrics {
     durations: Family<Labels, Histogram, fn() -> Histogram>,
     tokens: Family<Labels, Counter>,
     answers: Family<Labels, Counter>,
+    key_reload_failures: Counter,
 }
 
 impl Metrics {
@@ -41,7 +42,13 @@ impl Metrics {
             "Flow API answers (POST /v1/flow/next), by outcome: completed, waiting, or the error code",
             answers.clone(),
         );
-        Metrics { registry, requests, durations, tokens, answers }
+        let key_reload_failures = Counter::default();
+        registry.register(
+            "key_reload_failures",
+            "Signing key reloads from the store that failed (the keys in use stay)",
+            key_reload_failures.clone(),
+        );
+        Metrics { registry, requests, durations, tokens, answers, key_reload_failures }
     }
 
     pub(super) fn request(&self, route: &'static str, status: u16, seconds: f64) {
@@ -55,6 +62,10 @@ impl Metrics {
 
     pub(super) fn answer(&self, outcome: &'static str) {
         self.answers.get_or_create(&vec![("outcome", outcome.to_owned())]).inc();
+    }
+
+    pub(super) fn key_reload_failed(&self) {
+        self.key_reload_failures.inc();
     }
 
     pub(super) fn text(&self) -> String {

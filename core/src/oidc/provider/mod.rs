@@ -90,6 +90,9 @@ pub struct Provider {
     live: std::sync::RwLock<Arc<Live>>,
     /// When the keys were last loaded (seconds).
     keys_loaded: std::sync::atomic::AtomicU64,
+    /// Held from reading the keys to installing them, so an older read
+    /// never replaces a newer one.
+    keys_reload: std::sync::Mutex<()>,
     /// How long a superseded key stays published (seconds).
     max_token_ttl: u64,
     client_jwks: HashMap<String, JwksCache>,
@@ -203,6 +206,7 @@ impl Provider {
             store,
             live: std::sync::RwLock::new(Arc::new(Live { keys: Arc::new(keys), discovery_json: String::new() })),
             keys_loaded: std::sync::atomic::AtomicU64::new(crate::ids::now_secs()),
+            keys_reload: std::sync::Mutex::new(()),
             max_token_ttl,
             client_jwks,
             social,
@@ -268,8 +272,11 @@ impl Provider {
         let last = self.keys_loaded.load(Relaxed);
         // One request per interval reloads; the others keep the keys they have.
         if now >= last + keys::KEY_REFRESH_SECS && self.keys_loaded.compare_exchange(last, now, Relaxed, Relaxed).is_ok() {
-            // A store that cannot be read now keeps the keys in use.
-            let _ = self.reload_keys();
+            // A store that cannot be read now keeps the keys in use; the
+            // metrics count it (idflow_key_reload_failures_total).
+            if self.reload_keys().is_err() {
+                self.metrics.key_reload_failed();
+            }
         }
         self.live.read().map_or_else(|p| p.into_inner().clone(), |l| l.clone())
     }
@@ -296,6 +303,7 @@ impl Provider {
     /// process, a prepublished key whose time came); providers also do it
     /// by themselves every few seconds.
     pub fn reload_keys(&self) -> Result<()> {
+        let _one_at_a_time = self.keys_reload.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let keys = Arc::new(keys::load(&*self.store, &self.vault, self.max_token_ttl)?);
         let discovery_json = self.metadata_for(&keys).to_json().to_string();
         let live = Arc::new(Live { keys, discovery_json });
