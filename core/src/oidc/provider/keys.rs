@@ -8,7 +8,8 @@
 //! few seconds ([`KEY_REFRESH_SECS`]), so a rotation reaches all servers on
 //! one database without a restart. A record from before sealing (a plain
 //! private JWK) is sealed when it is first loaded; one retired by an older
-//! version (`retiredAt`) counts as superseded then.
+//! version (`retiredAt`) counts as superseded then. The `impl Provider`
+//! at the end is the provider's side: the keys in use, reloads, rotation.
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::now_secs;
@@ -16,6 +17,7 @@ use crate::jose::{Algorithm, Key, KeySet};
 use crate::store::Store;
 use crate::vault::Vault;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 const KIND: &str = "signing_key";
 
@@ -170,4 +172,65 @@ pub fn rotate(store: &dyn Store, vault: &Vault, alg: Algorithm, prepublish: u64)
     }
     let (kid, signs_from) = new_key(store, vault, alg, false, prepublish)?;
     Ok(Rotation { kid, alg, signs_from })
+}
+
+/// The signing keys in use and the discovery document that names their algorithms.
+pub(super) struct Live {
+    pub(super) keys: Arc<SigningKeys>,
+    pub(super) discovery_json: String,
+}
+
+impl super::Provider {
+    /// The signing keys as they stand (reloaded every few seconds).
+    pub fn signing_keys(&self) -> Arc<SigningKeys> {
+        self.keys()
+    }
+
+    pub(super) fn live(&self) -> Arc<Live> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = crate::ids::now_secs();
+        let last = self.keys_loaded.load(Relaxed);
+        // One request per interval reloads; the others keep the keys they have.
+        if now >= last + KEY_REFRESH_SECS && self.keys_loaded.compare_exchange(last, now, Relaxed, Relaxed).is_ok() {
+            // A store that cannot be read now keeps the keys in use; the
+            // metrics count it (idflow_key_reload_failures_total).
+            if self.reload_keys().is_err() {
+                self.metrics.key_reload_failed();
+            }
+        }
+        self.live.read().map_or_else(|p| p.into_inner().clone(), |l| l.clone())
+    }
+
+    pub(crate) fn keys(&self) -> Arc<SigningKeys> {
+        self.live().keys.clone()
+    }
+
+    /// Adds a signing key (with `alg`, by default `signing.alg`) that every
+    /// provider on the store publishes within seconds and signs with after
+    /// `prepublish` seconds (by default `signing.prepublish`); the key it
+    /// supersedes stays published until its tokens expire.
+    pub fn rotate_keys(&self, alg: Option<&str>, prepublish: Option<u64>) -> Result<Rotation> {
+        let alg = match alg {
+            Some(a) => crate::jose::Algorithm::parse(a)?,
+            None => self.project.signing_alg,
+        };
+        let rotated = rotate(&*self.store, &self.vault, alg, prepublish.unwrap_or(self.project.signing_prepublish))?;
+        self.reload_keys()?;
+        Ok(rotated)
+    }
+
+    /// Reloads the signing keys from the store now (a rotation by another
+    /// process, a prepublished key whose time came); providers also do it
+    /// by themselves every few seconds.
+    pub fn reload_keys(&self) -> Result<()> {
+        let _one_at_a_time = self.keys_reload.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let keys = Arc::new(load(&*self.store, &self.vault, self.max_token_ttl)?);
+        let discovery_json = self.metadata_for(&keys).to_json().to_string();
+        let live = Arc::new(Live { keys, discovery_json });
+        match self.live.write() {
+            Ok(mut l) => *l = live,
+            Err(p) => *p.into_inner() = live,
+        }
+        Ok(())
+    }
 }

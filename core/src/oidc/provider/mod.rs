@@ -39,6 +39,7 @@ pub use http::{HttpRequest, HttpResponse};
 pub use keys::SigningKeys;
 pub use social_login::OAuthStart;
 use crate::vault::Vault;
+use keys::Live;
 use routes::{with_cors, Route};
 
 use crate::error::{Error, ErrorCode, Result};
@@ -68,11 +69,6 @@ pub(crate) struct BrowserBinding {
 /// How long an authorization request waits for its flow to finish.
 pub const AUTH_REQUEST_TTL: u64 = 600;
 
-/// The signing keys in use and the discovery document that names their algorithms.
-struct Live {
-    keys: Arc<SigningKeys>,
-    discovery_json: String,
-}
 
 /// The provider: configuration, keys, the flow engine and the store.
 pub struct Provider {
@@ -259,59 +255,6 @@ impl Provider {
             project.base_url = b.trim_end_matches('/').to_owned();
         }
         Provider::new(project, crate::store::open(database)?)
-    }
-
-    /// The signing keys as they stand (reloaded every few seconds).
-    pub fn signing_keys(&self) -> Arc<SigningKeys> {
-        self.keys()
-    }
-
-    fn live(&self) -> Arc<Live> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let now = crate::ids::now_secs();
-        let last = self.keys_loaded.load(Relaxed);
-        // One request per interval reloads; the others keep the keys they have.
-        if now >= last + keys::KEY_REFRESH_SECS && self.keys_loaded.compare_exchange(last, now, Relaxed, Relaxed).is_ok() {
-            // A store that cannot be read now keeps the keys in use; the
-            // metrics count it (idflow_key_reload_failures_total).
-            if self.reload_keys().is_err() {
-                self.metrics.key_reload_failed();
-            }
-        }
-        self.live.read().map_or_else(|p| p.into_inner().clone(), |l| l.clone())
-    }
-
-    pub(crate) fn keys(&self) -> Arc<SigningKeys> {
-        self.live().keys.clone()
-    }
-
-    /// Adds a signing key (with `alg`, by default `signing.alg`) that every
-    /// provider on the store publishes within seconds and signs with after
-    /// `prepublish` seconds (by default `signing.prepublish`); the key it
-    /// supersedes stays published until its tokens expire.
-    pub fn rotate_keys(&self, alg: Option<&str>, prepublish: Option<u64>) -> Result<keys::Rotation> {
-        let alg = match alg {
-            Some(a) => crate::jose::Algorithm::parse(a)?,
-            None => self.project.signing_alg,
-        };
-        let rotated = keys::rotate(&*self.store, &self.vault, alg, prepublish.unwrap_or(self.project.signing_prepublish))?;
-        self.reload_keys()?;
-        Ok(rotated)
-    }
-
-    /// Reloads the signing keys from the store now (a rotation by another
-    /// process, a prepublished key whose time came); providers also do it
-    /// by themselves every few seconds.
-    pub fn reload_keys(&self) -> Result<()> {
-        let _one_at_a_time = self.keys_reload.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let keys = Arc::new(keys::load(&*self.store, &self.vault, self.max_token_ttl)?);
-        let discovery_json = self.metadata_for(&keys).to_json().to_string();
-        let live = Arc::new(Live { keys, discovery_json });
-        match self.live.write() {
-            Ok(mut l) => *l = live,
-            Err(p) => *p.into_inner() = live,
-        }
-        Ok(())
     }
 
     pub fn application(&self, client_id: &str) -> Option<&Application> {
