@@ -119,7 +119,7 @@ pub(super) fn check_fields(m: &Map<String, Value>, what: &str, fields: &[&str]) 
 }
 
 /// Whether a host name or address is loopback (`localhost`, 127/8, ::1).
-fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }

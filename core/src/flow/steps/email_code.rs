@@ -110,17 +110,12 @@ fn new_code() -> Result<String> {
 
 /// An https page, or http on a loopback host (a link carries a secret).
 fn link_page_ok(u: &url::Url) -> bool {
-    let loopback = match u.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
+    let loopback = u.host_str().is_some_and(crate::messaging::is_loopback_host);
     u.fragment().is_none() && u.host().is_some() && (u.scheme() == "https" || (u.scheme() == "http" && loopback))
 }
 
 fn same(a: &str, b: &str) -> bool {
-    aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
+    crate::pkce::constant_time_eq(a.as_bytes(), b.as_bytes())
 }
 
 /// `page` with the execution and the link's token as query parameters.

@@ -120,7 +120,7 @@ fn strings(obj: &Map<String, Value>, field: &str, at: &str) -> Result<Option<Vec
     }
 }
 
-fn string(obj: &Map<String, Value>, field: &str, at: &str) -> Result<Option<String>> {
+pub(super) fn string(obj: &Map<String, Value>, field: &str, at: &str) -> Result<Option<String>> {
     match obj.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
@@ -136,7 +136,7 @@ fn boolean(obj: &Map<String, Value>, field: &str, at: &str) -> Result<Option<boo
     }
 }
 
-fn check_fields(obj: &Map<String, Value>, known: &[&str], at: &str) -> Result<()> {
+pub(super) fn check_fields(obj: &Map<String, Value>, known: &[&str], at: &str) -> Result<()> {
     match obj.keys().find(|k| !known.contains(&k.as_str())) {
         Some(k) => Err(Error::config(format!("unknown field {at}.{k}"))),
         None => Ok(()),

@@ -275,8 +275,7 @@ fn not_yours() -> Error {
 }
 
 fn constant_eq(a: &str, b: &str) -> bool {
-    #[allow(deprecated)]
-    aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
+    crate::pkce::constant_time_eq(a.as_bytes(), b.as_bytes())
 }
 
 /// The body's `input`: an object of at most [`MAX_FLOW_INPUT`] bytes.

@@ -20,7 +20,7 @@
 //! | `POST /v1/mgmt/login-ids/unlock` | `{"loginId"}`: ends a lockout |
 //! | `POST /v1/mgmt/keys/rotate` | `{"alg"?, "prepublish"?}`: adds a signing key |
 
-use super::config::{digest, secret_matches};
+use super::config::{check_fields, digest, secret_matches, string};
 use super::http::{HttpRequest, HttpResponse};
 use super::Provider;
 use crate::error::{Error, ErrorCode, Result};
@@ -42,20 +42,16 @@ const KEY_FIELDS: [&str; 2] = ["id", "secret"];
 pub(super) fn keys_from_json(value: Option<&Value>) -> Result<Vec<ManagementKey>> {
     let Some(value) = value.filter(|v| !v.is_null()) else { return Ok(Vec::new()) };
     let m = value.as_object().ok_or_else(|| Error::config("management must be an object"))?;
-    if let Some(k) = m.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(Error::config(format!("unknown field management.{k}")));
-    }
+    check_fields(m, &FIELDS, "management")?;
     let list = m.get("keys").and_then(Value::as_array).ok_or_else(|| Error::config("management.keys must be an array"))?;
     let mut keys: Vec<ManagementKey> = Vec::new();
     for (i, k) in list.iter().enumerate() {
         let at = format!("management.keys[{i}]");
         let k = k.as_object().ok_or_else(|| Error::config(format!("{at} must be an object")))?;
-        if let Some(f) = k.keys().find(|f| !KEY_FIELDS.contains(&f.as_str())) {
-            return Err(Error::config(format!("unknown field {at}.{f}")));
-        }
-        let text = |f: &str| k.get(f).and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| Error::config(format!("{at}.{f} must be a non-empty string")));
-        let id = text("id")?.to_owned();
-        let secret = crate::env::resolve_env(text("secret")?)?;
+        check_fields(k, &KEY_FIELDS, &at)?;
+        let text = |f: &str| string(k, f, &at)?.ok_or_else(|| Error::config(format!("{at}.{f} must be a non-empty string")));
+        let id = text("id")?;
+        let secret = crate::env::resolve_env(&text("secret")?)?;
         if secret.len() < 32 {
             return Err(Error::config(format!("{at}.secret must be at least 32 characters (use a random value)")));
         }
