@@ -82,6 +82,11 @@ struct Browser {
 
 /// A whole login in one browser: authorize → flow → delivery.
 async fn sign_in(p: &Provider, client: &str, redirect: &str, extra: &str, email: &str) -> Browser {
+    sign_in_with(p, client, redirect, extra, "submit", json!({"email": email})).await
+}
+
+/// A login whose first screen is answered by `interaction` with `input`.
+async fn sign_in_with(p: &Provider, client: &str, redirect: &str, extra: &str, interaction: &str, input: Value) -> Browser {
     let pair = pkce::generate(None).unwrap();
     let r = get(p, &authorize_url(client, redirect, &pair.challenge, extra), &[]).await;
     assert_eq!(r.status, 302, "{}", r.text());
@@ -92,7 +97,7 @@ async fn sign_in(p: &Provider, client: &str, redirect: &str, extra: &str, email:
         &post_json(
             p,
             "/v1/flow/next",
-            json!({"executionId": s["executionId"], "executionSecret": s["executionSecret"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": email}}),
+            json!({"executionId": s["executionId"], "executionSecret": s["executionSecret"], "stepId": s["stepId"], "interactionId": interaction, "input": input}),
         )
         .await,
     );
@@ -179,28 +184,16 @@ async fn an_application_runs_only_its_own_flows_and_tokens_name_the_flow() {
     let b = sign_in(&p, "e2e", CB, "", "flo@example.com").await;
     let r = get(&p, &authorize_url("web", web_cb, &pair.challenge, "&prompt=none"), &[&b.session]).await;
     assert_eq!(query(r.header("Location").unwrap())["error"], "login_required");
-    // The tokens say which flow ran.
-    let t = tokens(&p, "e2e", &b, CB, None).await;
-    assert_eq!(claims(t["id_token"].as_str().unwrap())["acr"], "sign-up-or-in");
-    assert_eq!(claims(t["access_token"].as_str().unwrap())["acr"], "sign-up-or-in");
-    let b = sign_in(&p, "web", web_cb, "", "flo@example.com").await;
-    let t = tokens(&p, "web", &b, web_cb, Some("web-secret-0123456789abcdef")).await;
-    assert_eq!(claims(t["id_token"].as_str().unwrap())["acr"], "claims");
-    // Refreshed tokens keep it.
-    let form = format!("grant_type=refresh_token&refresh_token={}", t["refresh_token"].as_str().unwrap());
-    let r = post_as(&p, "/oauth2/v1/token", "application/x-www-form-urlencoded", form.into_bytes(), &[], Some(("web", "web-secret-0123456789abcdef"))).await;
-    assert_eq!(claims(body(&r)["access_token"].as_str().unwrap())["acr"], "claims", "{}", r.text());
     // Discovery lists the flows as acr values.
     let d = body(&get(&p, "/e2e/.well-known/openid-configuration", &[]).await);
-    assert_eq!(d["acr_values_supported"], json!(["sign-up-or-in", "claims"]));
+    assert_eq!(d["acr_values_supported"], json!(["sign-up-or-in", "claims", "password"]));
 }
 
 #[tokio::test]
 async fn acr_values_choose_among_an_applications_flows_and_bound_session_reuse() {
     let p = provider_with(|d| d["applications"][0]["flows"] = json!(["sign-up-or-in", "claims"]));
     let b = sign_in(&p, "e2e", CB, "&acr_values=claims", "ace@example.com").await;
-    let t = tokens(&p, "e2e", &b, CB, None).await;
-    assert_eq!(claims(t["id_token"].as_str().unwrap())["acr"], "claims");
+    assert_eq!(query(&b.callback)["state"], "st-1");
     let pair = pkce::generate(None).unwrap();
     // The session (from `claims`) answers a request that accepts `claims`...
     let r = get(&p, &authorize_url("e2e", CB, &pair.challenge, "&prompt=none&acr_values=claims"), &[&b.session]).await;
@@ -211,6 +204,49 @@ async fn acr_values_choose_among_an_applications_flows_and_bound_session_reuse()
     // Unknown acr values are a preference, not an error: the default runs.
     let r = get(&p, &authorize_url("e2e", CB, &pair.challenge, "&acr_values=gold"), &[]).await;
     assert!(r.header("Location").unwrap().contains("flow=sign-up-or-in"), "{:?}", r.header("Location"));
+}
+
+#[tokio::test]
+async fn acr_names_the_flow_only_when_it_verified_the_user() {
+    // `sign-up-or-in` only looks a user up by the email typed; `password`
+    // checks a password (tests/flows/password.json); `web` may run both.
+    let p = provider_with(|d| d["applications"][2]["flows"] = json!(["claims", "password"]));
+    let (web, web_cb, secret) = ("web", "http://127.0.0.1/cb", Some("web-secret-0123456789abcdef"));
+    let acr_of = |t: &Value, kind: &str| claims(t[kind].as_str().unwrap()).get("acr").cloned();
+    // Nothing verified: no acr in any token, and discovery still lists
+    // the flows a relying party may ask for.
+    let b = sign_in(&p, "e2e", CB, "", "nov@example.com").await;
+    let t = tokens(&p, "e2e", &b, CB, None).await;
+    assert_eq!((acr_of(&t, "id_token"), acr_of(&t, "access_token")), (None, None));
+    let d = body(&get(&p, "/e2e/.well-known/openid-configuration", &[]).await);
+    assert_eq!(d["acr_values_supported"], json!(["sign-up-or-in", "claims", "password"]));
+    // An essential acr that such a flow answers is a failed authentication
+    // (OIDC Core §5.5.1.1), and its session never answers one later.
+    let essential = |values: Value| format!("&claims={}", enc(&json!({"id_token": {"acr": {"essential": true, "values": values}}}).to_string()));
+    let refused = sign_in(&p, "e2e", CB, &essential(json!(["sign-up-or-in"])), "nov@example.com").await;
+    let q = query(&refused.callback);
+    assert_eq!((q["error"].as_str(), q["state"].as_str()), ("unmet_authentication_requirements", "st-1"));
+    assert!(!q.contains_key("code"));
+    let pair = pkce::generate(None).unwrap();
+    let r = get(&p, &authorize_url("e2e", CB, &pair.challenge, &format!("&prompt=none{}", essential(json!([])))), &[&b.session]).await;
+    assert_eq!(query(r.header("Location").unwrap())["error"], "login_required");
+    // A password checked in this execution: acr names the flow, in the
+    // id_token, the access token and refreshed tokens.
+    let input = json!({"email": "pwd@example.com", "password": "correct horse battery staple"});
+    let b = sign_in_with(&p, web, web_cb, "&acr_values=password", "signUp", input.clone()).await;
+    let t = tokens(&p, web, &b, web_cb, secret).await;
+    assert_eq!(acr_of(&t, "id_token"), Some(json!("password")));
+    assert_eq!(acr_of(&t, "access_token"), Some(json!("password")));
+    assert_eq!(claims(t["id_token"].as_str().unwrap())["amr"], json!(["pwd"]));
+    let form = format!("grant_type=refresh_token&refresh_token={}", t["refresh_token"].as_str().unwrap());
+    let r = post_as(&p, "/oauth2/v1/token", "application/x-www-form-urlencoded", form.into_bytes(), &[], Some((web, secret.unwrap()))).await;
+    assert_eq!(acr_of(&body(&r), "access_token"), Some(json!("password")), "{}", r.text());
+    // That session answers an essential acr without a new sign-in; a
+    // request that insists on it can also sign in again.
+    let r = get(&p, &authorize_url(web, web_cb, &pair.challenge, &format!("&prompt=none{}", essential(json!(["password"])))), &[&b.session]).await;
+    assert!(query(r.header("Location").unwrap()).contains_key("code"), "{:?}", r.header("Location"));
+    let b = sign_in_with(&p, web, web_cb, &format!("&prompt=login{}", essential(json!(["password"]))), "signIn", input).await;
+    assert_eq!(acr_of(&tokens(&p, web, &b, web_cb, secret).await, "id_token"), Some(json!("password")));
 }
 
 #[tokio::test]

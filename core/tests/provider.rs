@@ -248,12 +248,12 @@ async fn code_flow_with_pkce_issues_standard_tokens() {
     for claim in ["email", "email_verified", "name", "updated_at"] {
         assert!(!id.contains_key(claim), "id_token carries {claim}");
     }
-    for claim in ["auth_time", "sid", "acr", "at_hash", "iat", "exp"] {
+    for claim in ["auth_time", "sid", "at_hash", "iat", "exp"] {
         assert!(id.contains_key(claim), "id_token lacks {claim}");
     }
-    assert_eq!(id["acr"], "sign-up-or-in");
-    // Typing an email verifies nothing: no amr names a method (RFC 8176).
-    assert!(!id.contains_key("amr"), "{id:?}");
+    // Typing an email verifies nothing: no amr names a method (RFC 8176),
+    // and no acr claims an authentication context.
+    assert!(!id.contains_key("amr") && !id.contains_key("acr"), "{id:?}");
     // at_hash = left half of SHA-256(access_token), base64url.
     let at = t["access_token"].as_str().unwrap();
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, at.as_bytes());
@@ -1019,7 +1019,7 @@ async fn scope_claims_are_at_userinfo_with_every_standard_claim_the_user_has() {
     let id = verify(&p, t["id_token"].as_str().unwrap(), "web");
     let mut keys: Vec<&str> = id.keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["acr", "at_hash", "aud", "auth_time", "azp", "exp", "iat", "iss", "nonce", "sid", "sub"]);
+    assert_eq!(keys, ["at_hash", "aud", "auth_time", "azp", "exp", "iat", "iss", "nonce", "sid", "sub"]);
     assert_eq!(userinfo(&p, t["access_token"].as_str().unwrap()).await.keys().collect::<Vec<_>>(), ["sub"]);
 }
 
@@ -1089,7 +1089,7 @@ async fn the_claims_parameter_acr_and_sub_bound_the_sign_in() {
     let r = get(&p, &authorize_url("web-post", WEB_CB, "openid", Some(&c.challenge), &acr(json!({"values": ["nope", "claims"]}))), None).await;
     assert!(r.header("Location").unwrap().contains("flow=claims"), "{:?}", r.header("Location"));
     let r = get(&p, &authorize_url("web-post", WEB_CB, "openid", Some(&c.challenge), &acr(json!({"essential": true, "value": "nope"}))), None).await;
-    assert_eq!(query(r.header("Location").unwrap())["error"], "access_denied");
+    assert_eq!(query(r.header("Location").unwrap())["error"], "unmet_authentication_requirements");
     let r = get(&p, &authorize_url("web-post", WEB_CB, "openid", Some(&c.challenge), &acr(json!({"value": "nope"}))), None).await;
     assert!(r.header("Location").unwrap().starts_with(&format!("{BASE}/login/e2e")), "a voluntary acr is only a wish");
     // sub with a value: only that user's session may answer (§5.5.1).
@@ -1345,7 +1345,7 @@ async fn essential_acr_values_are_the_only_flows_that_answer() {
     let r = get(&p, &url(&format!("&acr_values=sign-up-or-in{essential}")), None).await;
     assert!(r.header("Location").unwrap().contains("flow=claims"), "{:?}", r.header("Location"));
     let r = get(&p, &url(&format!("&flow=sign-up-or-in{essential}")), None).await;
-    assert_eq!(query(r.header("Location").unwrap())["error"], "access_denied");
+    assert_eq!(query(r.header("Location").unwrap())["error"], "unmet_authentication_requirements");
     // A session made by another flow does not answer an essential acr.
     let l = login(&p, "web-post", WEB_CB, "openid", "acr@example.com").await;
     let r = get(&p, &url(&format!("&prompt=none&acr_values=sign-up-or-in{essential}")), Some(&l.cookie)).await;

@@ -43,10 +43,13 @@ impl AuthInfo {
 /// session JWT itself; the provider turns this into a code.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Authenticated {
-    /// The flow that ran: what the provider's tokens name as `acr`.
+    /// The flow that ran.
     pub flow_id: String,
     pub user_id: String,
     pub amr: Value,
+    /// What the provider's tokens name as `acr`: the flow's id when a step
+    /// of this execution verified the user, else none.
+    pub acr: Option<String>,
     /// The flow's custom claims (`claims.*`).
     pub custom_claims: Map<String, Value>,
     /// The flow's `request` context (the authorization request).

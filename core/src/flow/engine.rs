@@ -310,8 +310,10 @@ impl FlowEngine {
                 ctx.set("user", user.to_json())?;
                 ctx.set(&format!("{INTERNAL}.userId"), user.user_id.clone().into())?;
                 // The upstream authenticated the user; nothing here verified
-                // a credential, so no RFC 8176 method is named.
+                // a credential, so no RFC 8176 method is named, but the
+                // checked upstream sign-in gives the execution its `acr`.
                 ctx.set(&format!("{INTERNAL}.amr"), json!([]))?;
+                ctx.set(&format!("{INTERNAL}.upstream"), Value::String(provider.clone()))?;
                 super::steps::describe_auth(&mut ctx, self.store.as_ref(), &user)?;
                 ctx.set(&format!("oauth.{provider}.claims"), Value::Object(claims))?;
                 next.clone()
@@ -421,6 +423,7 @@ impl FlowEngine {
                         flow_id: flow.id.clone(),
                         user_id: user_id.to_owned(),
                         amr: super::issue::verified_methods(&ctx),
+                        acr: super::issue::verified_acr(&ctx, &flow.id),
                         custom_claims: ctx.get("claims").and_then(Value::as_object).cloned().unwrap_or_default(),
                         request,
                     });

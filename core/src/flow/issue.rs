@@ -24,6 +24,16 @@ pub(crate) fn verified_methods(ctx: &Context) -> Value {
     Value::Array(methods)
 }
 
+/// The `acr` of an execution of `flow_id`: the flow's id when a step of
+/// this execution verified the user (a method in `amr`, or an upstream
+/// provider's sign-in that the `oauth` step checked), else none, so that a
+/// flow which only looked a user up never claims an authentication context.
+pub(crate) fn verified_acr(ctx: &Context, flow_id: &str) -> Option<String> {
+    let methods = ctx.get(&format!("{INTERNAL}.amr")).and_then(Value::as_array).is_some_and(|m| !m.is_empty());
+    let upstream = ctx.get(&format!("{INTERNAL}.upstream")).is_some_and(Value::is_string);
+    (methods || upstream).then(|| flow_id.to_owned())
+}
+
 impl FlowEngine {
     /// Session and refresh JWTs for the authenticated user.
     pub(super) fn issue(&self, ctx: &Context) -> Result<AuthInfo> {

@@ -221,10 +221,13 @@ def authorize(browser: requests.Session, server: Server, url: str) -> requests.R
 
 
 def login(server: Server, authorization_url: str, email: str | None = None,
-          browser: requests.Session | None = None) -> Login:
-    """Drives a sign-in for `authorization_url` through the flow API."""
+          browser: requests.Session | None = None, answer: dict | None = None) -> Login:
+    """Drives a sign-in for `authorization_url` through the flow API; the
+    first screen is answered by `answer` (interactionId and input), by
+    default "submit" with the email."""
     browser = browser if browser is not None else requests.Session()
     email = email or new_email()
+    answer = answer or {"interactionId": "submit", "input": {"email": email}}
     r = authorize(browser, server, authorization_url)
     location = r.headers["Location"]
     hosting = urlsplit(location)
@@ -242,15 +245,14 @@ def login(server: Server, authorization_url: str, email: str | None = None,
     assert waiting["status"] == "waiting", waiting
     assert waiting["executionId"] and waiting["stepId"], waiting
     assert any(i["name"] == "email" for i in waiting["screen"]["inputs"]), waiting
-    assert any(i["id"] == "submit" for i in waiting["screen"]["interactions"]), waiting
+    assert any(i["id"] == answer["interactionId"] for i in waiting["screen"]["interactions"]), waiting
 
     assert waiting["executionSecret"], waiting
     assert browser.cookies.get("idflow_browser"), "authorize binds the request to this browser"
 
     nxt = browser.post(
         server.url("/v1/flow/next"),
-        json={"executionId": waiting["executionId"], "executionSecret": waiting["executionSecret"], "stepId": waiting["stepId"],
-              "interactionId": "submit", "input": {"email": email}},
+        json={"executionId": waiting["executionId"], "executionSecret": waiting["executionSecret"], "stepId": waiting["stepId"], **answer},
         timeout=HTTP_TIMEOUT,
     )
     assert nxt.status_code == 200, nxt.text

@@ -21,6 +21,7 @@ from authlib.oauth2.rfc7523.assertion import private_key_jwt_sign
 from authlib.oidc.core import CodeIDToken
 from authlib.oidc.discovery import OpenIDProviderMetadata
 from joserfc.errors import InvalidClaimError as JoserfcInvalidClaimError
+from joserfc.errors import MissingClaimError
 from joserfc.jwk import ECKey
 
 from conftest import (
@@ -78,7 +79,7 @@ def session_for(metadata, client_id, client_secret=None, *, redirect_uri, scope,
     )
 
 
-def sign_in(server, metadata, client: OAuth2Session, email=None, browser=None, **authorize_params):
+def sign_in(server, metadata, client: OAuth2Session, email=None, browser=None, answer=None, **authorize_params):
     """create_authorization_url → flow API → fetch_token(authorization_response)."""
     verifier = generate_token(64)
     nonce = generate_token(20)
@@ -88,7 +89,7 @@ def sign_in(server, metadata, client: OAuth2Session, email=None, browser=None, *
     )
     assert got_state == state
     assert "code_challenge_method=S256" in url and "code_challenge=" in url
-    result = login(server, url, email, browser)
+    result = login(server, url, email, browser, answer)
     assert result.params["state"] == state
     assert result.params["iss"] == metadata["issuer"]  # RFC 9207
     token = client.fetch_token(authorization_response=result.callback_url, code_verifier=verifier, state=state)
@@ -553,36 +554,63 @@ def test_logout_ends_session_and_revokes_its_grants(server, metadata):
 # ------------------------------------------------------------------ acr
 
 
-def test_id_token_acr_names_the_flow_that_ran(server, metadata, key_set):
-    assert metadata["acr_values_supported"] == ["sign-up-or-in", "claims"]
+def test_acr_names_the_flow_only_when_it_verified_the_user(server, metadata, key_set):
+    assert metadata["acr_values_supported"] == ["sign-up-or-in", "claims", "password"]
+    # e2e may run sign-up-or-in (its default), which only looks a user up
+    # by the email typed: no acr, and Authlib refuses the token to an RP that
+    # requires one.
     client = public_client(metadata, scope="openid email")
     token, nonce, _ = sign_in(server, metadata, client)
-    # Authlib checks acr (essential, this value) along with the signature and the rest.
     idt = validate_id_token(metadata, key_set, token["id_token"], client_id=PUBLIC_CLIENT, nonce=nonce,
-                            access_token=token["access_token"], acr="sign-up-or-in")
-    assert idt["acr"] == "sign-up-or-in"
-    # ... and refuses the token when the RP requires another flow.
+                            access_token=token["access_token"])
+    assert "acr" not in idt
+    with pytest.raises(MissingClaimError):
+        validate_id_token(metadata, key_set, token["id_token"], client_id=PUBLIC_CLIENT, nonce=nonce, acr="sign-up-or-in")
+    assert "acr" not in decode_access_token(metadata, key_set, token["access_token"])
+    # acr_values=password runs e2e's password flow, which checks one:
+    # Authlib checks acr (essential, this value) with the signature and the rest.
+    email = new_email()
+    answer = {"interactionId": "signUp", "input": {"email": email, "password": "correct horse battery staple"}}
+    token, nonce, _ = sign_in(server, metadata, public_client(metadata, scope="openid email"), email,
+                              answer=answer, acr_values="password")
+    idt = validate_id_token(metadata, key_set, token["id_token"], client_id=PUBLIC_CLIENT, nonce=nonce,
+                            access_token=token["access_token"], acr="password")
+    assert (idt["acr"], idt["amr"]) == ("password", ["pwd"])
     with pytest.raises(CLAIM_ERRORS):
         validate_id_token(metadata, key_set, token["id_token"], client_id=PUBLIC_CLIENT, nonce=nonce, acr="claims")
-    assert decode_access_token(metadata, key_set, token["access_token"])["acr"] == "sign-up-or-in"
+    assert decode_access_token(metadata, key_set, token["access_token"])["acr"] == "password"
+
+
+def test_an_essential_acr_a_flow_cannot_give_is_a_failed_sign_in(server, metadata):
+    # OIDC Core §5.5.1.1: sign-up-or-in verifies nothing, so it cannot give
+    # an essential acr; the RP receives the error, never a code.
+    essential = json.dumps({"id_token": {"acr": {"essential": True, "values": ["sign-up-or-in"]}}})
+    client = public_client(metadata, scope="openid")
+    url, state = client.create_authorization_url(metadata["authorization_endpoint"], code_verifier=generate_token(48),
+                                                 claims=essential)
+    result = login(server, url)
+    assert result.params["error"] == "unmet_authentication_requirements"
+    assert result.params["state"] == state and "code" not in result.params
+    with pytest.raises(MissingCodeException):
+        parse_authorization_code_response(result.callback_url, state=state)
 
 
 def test_acr_values_run_another_flow_of_the_application(server, metadata, key_set):
-    # web-post may run sign-up-or-in (its default) and claims.
+    # web-post may run sign-up-or-in (its default), claims and password.
     client = session_for(metadata, POST_CLIENT, POST_SECRET, redirect_uri=POST_REDIRECT,
                          scope="openid email descope.custom_claims", token_endpoint_auth_method="client_secret_post")
     email = new_email()
     token, nonce, _ = sign_in(server, metadata, client, email, acr_values="claims")
     idt = validate_id_token(metadata, key_set, token["id_token"], client_id=POST_CLIENT, nonce=nonce,
-                            access_token=token["access_token"], acr="claims")
-    assert idt["acr"] == "claims"
+                            access_token=token["access_token"])
     assert (idt["plan"], idt["loginEmail"]) == ("pro", email)  # set by the claims flow only
-    assert decode_access_token(metadata, key_set, token["access_token"])["acr"] == "claims"
-    # Without acr_values, the default flow runs.
-    plain = session_for(metadata, POST_CLIENT, POST_SECRET, redirect_uri=POST_REDIRECT, scope="openid",
-                        token_endpoint_auth_method="client_secret_post")
+    assert "acr" not in idt  # the claims flow verifies nothing either
+    # Without acr_values, the default flow (sign-up-or-in) runs: no plan.
+    plain = session_for(metadata, POST_CLIENT, POST_SECRET, redirect_uri=POST_REDIRECT,
+                        scope="openid email descope.custom_claims", token_endpoint_auth_method="client_secret_post")
     token, nonce, _ = sign_in(server, metadata, plain)
-    validate_id_token(metadata, key_set, token["id_token"], client_id=POST_CLIENT, nonce=nonce, acr="sign-up-or-in")
+    idt = validate_id_token(metadata, key_set, token["id_token"], client_id=POST_CLIENT, nonce=nonce)
+    assert "plan" not in idt and "acr" not in idt
 
 
 def test_claims_parameter_asks_for_single_claims(server, metadata, key_set):

@@ -62,6 +62,7 @@ impl StepType for GenerateJwtStep {
         // typed password is not checked here, so the list starts
         // empty for this user.
         ctx.set(&format!("{INTERNAL}.amr"), json!([]))?;
+        ctx.set(&format!("{INTERNAL}.upstream"), Value::Null)?;
         super::describe_auth(ctx, run.engine.store.as_ref(), &user)?;
         Ok(Next::Step(self.next.clone()))
     }

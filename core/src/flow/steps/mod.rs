@@ -64,6 +64,9 @@ pub(crate) fn sign_in_user(ctx: &mut Context, store: &dyn crate::store::Store, u
     ctx.set("user", user.to_json())?;
     ctx.set(&format!("{INTERNAL}.userId"), user.user_id.clone().into())?;
     ctx.set(&amr_path, serde_json::Value::Array(amr))?;
+    if !same_user {
+        ctx.set(&format!("{INTERNAL}.upstream"), serde_json::Value::Null)?;
+    }
     describe_auth(ctx, store, user)
 }
 

@@ -187,10 +187,10 @@ impl Provider {
             // Essential values are the only flows that may answer, whatever
             // acr_values or a kept session say.
             if allowed_acr.is_empty() {
-                return self.reply_error(&reply, "access_denied", "no flow of this application gives the essential acr the claims parameter asks for");
+                return self.reply_error(&reply, claims::UNMET_ACR, "no flow of this application gives the essential acr the claims parameter asks for");
             }
             if params.get("flow").is_some_and(|f| !allowed_acr.iter().any(|a| a == f)) {
-                return self.reply_error(&reply, "access_denied", "the flow parameter names a flow the essential acr does not allow");
+                return self.reply_error(&reply, claims::UNMET_ACR, "the flow parameter names a flow the essential acr does not allow");
             }
             acr_values = allowed_acr;
         } else {
@@ -250,7 +250,9 @@ impl Provider {
                 app.flows.iter().any(|f| f == made_by)
             };
             let user_ok = [&hint_sub, &required_sub].into_iter().flatten().all(|sub| str_field(s, "userId") == Some(sub.as_str()));
-            flow_ok && user_ok && !force_login
+            // An essential acr needs a session whose flow verified the user.
+            let acr_ok = !acr_essential || str_field(s, "acr").is_some();
+            flow_ok && user_ok && acr_ok && !force_login
         });
         if let Some((sid, s)) = session {
             let auth_time = s.get("authTime").and_then(Value::as_u64).unwrap_or(0);
@@ -260,7 +262,7 @@ impl Provider {
                 let login = SignIn {
                     user_id: str_field(&s, "userId").unwrap_or_default(),
                     amr: s.get("amr").cloned().unwrap_or_else(|| json!([])),
-                    acr: str_field(&s, "flow").unwrap_or_default(),
+                    acr: str_field(&s, "acr"),
                     auth_time,
                     signed_in_ms: super::signed_in_ms(&s),
                     custom: s.get("claims").and_then(Value::as_object).cloned().unwrap_or_default(),

@@ -148,6 +148,10 @@ pub(crate) fn within_scopes(mut request: Value, allowed: &[String]) -> Value {
     request
 }
 
+/// The authorization error for an essential `acr` the provider cannot
+/// give (OpenID Connect Core Error Code `unmet_authentication_requirements`).
+pub(crate) const UNMET_ACR: &str = "unmet_authentication_requirements";
+
 /// What the `claims` parameter asks of `acr` in the id_token: its wanted
 /// values (`value` or `values`, in order) and whether it is essential.
 pub(crate) fn requested_acr(request: Option<&Value>) -> (Vec<String>, bool) {

@@ -15,8 +15,8 @@ use serde_json::{json, Map, Value};
 pub(super) struct SignIn<'a> {
     pub user_id: &'a str,
     pub amr: Value,
-    /// The flow that signed the user in (`acr`).
-    pub acr: &'a str,
+    /// The flow that signed the user in, when it verified something (`acr`).
+    pub acr: Option<&'a str>,
     pub auth_time: u64,
     /// When, in milliseconds, for [`crate::users::sessions`].
     pub signed_in_ms: u64,
@@ -118,14 +118,20 @@ impl Provider {
         let mode = if request.get("formPost").and_then(Value::as_bool) == Some(true) { Mode::FormPost } else { Mode::Query };
         let now = now_secs();
         let response_type = str_field(request, "responseType").unwrap_or("code");
-        // claims.id_token.sub.value: only that user may answer (§5.5.1).
-        if claims::requested_sub(request.get("claimsRequest")).is_some_and(|sub| sub != login.user_id) {
+        // claims.id_token.sub.value: only that user may answer (§5.5.1);
+        // an essential acr the sign-in did not give is a failed
+        // authentication (§5.5.1.1), as when its flow verified nothing.
+        let (acr_values, acr_essential) = claims::requested_acr(request.get("claimsRequest"));
+        let refusal = if claims::requested_sub(request.get("claimsRequest")).is_some_and(|sub| sub != login.user_id) {
+            Some(("access_denied", "the signed-in user is not the one the claims parameter names (sub)"))
+        } else if acr_essential && login.acr.is_none_or(|a| !acr_values.is_empty() && !acr_values.iter().any(|v| v == a)) {
+            Some((claims::UNMET_ACR, "the sign-in verified nothing that gives the essential acr the claims parameter asks for"))
+        } else {
+            None
+        };
+        if let Some((error, description)) = refusal {
             let mode = if response_type != "code" && mode == Mode::Query { Mode::Fragment } else { mode };
-            let fields = [
-                ("error", "access_denied"),
-                ("error_description", "the signed-in user is not the one the claims parameter names (sub)"),
-                ("iss", self.issuer.as_str()),
-            ];
+            let fields = [("error", error), ("error_description", description), ("iss", self.issuer.as_str())];
             return Ok(Completion::of(redirect_uri, mode, &fields, state.as_deref()));
         }
         if response_type == "code" {
@@ -160,7 +166,7 @@ impl Provider {
             scopes: &scopes,
             auth_time: Some(login.auth_time),
             amr: Some(&login.amr),
-            acr: Some(login.acr),
+            acr: login.acr,
             custom: &login.custom,
             claims_request: request.get("claimsRequest"),
             nonce: str_field(request, "nonce"),
@@ -222,10 +228,10 @@ impl Provider {
         self.store.put_record(
             "session",
             &sid,
-            &json!({"userId": auth.user_id, "authTime": now, "signedInMs": signed_in_ms, "amr": auth.amr, "flow": auth.flow_id, "claims": auth.custom_claims, "grants": [], "expiresAt": expires}),
+            &json!({"userId": auth.user_id, "authTime": now, "signedInMs": signed_in_ms, "amr": auth.amr, "flow": auth.flow_id, "acr": auth.acr, "claims": auth.custom_claims, "grants": [], "expiresAt": expires}),
             Some(expires),
         )?;
-        let login = SignIn { user_id: &auth.user_id, amr: auth.amr.clone(), acr: &auth.flow_id, auth_time: now, signed_in_ms, custom: auth.custom_claims.clone(), sid: &sid };
+        let login = SignIn { user_id: &auth.user_id, amr: auth.amr.clone(), acr: auth.acr.as_deref(), auth_time: now, signed_in_ms, custom: auth.custom_claims.clone(), sid: &sid };
         let delivery = self.complete(&request, &login)?.to_json();
         let id = random_id("P")?;
         let record = json!({"delivery": delivery, "sid": sid, "browser": str_field(&request, "browser")});

@@ -281,7 +281,8 @@ export async function postJson(url, body, jar) {
 /**
  * Signs in through the provider without a browser: GET the authorize URL,
  * follow its 302 to the hosted login page's URL, drive the flow API
- * (start, then "submit" on the welcome screen with `email`, proving the
+ * (start, then answer the welcome screen with `answer`, by default
+ * "submit" with `{ email }`, proving the
  * execution is ours with its `executionSecret` and the jar's
  * `idflow_browser` cookie), then GET the `redirect.url` it answers (the
  * provider's completion URL, which delivers the answer only to the browser
@@ -295,7 +296,7 @@ export async function postJson(url, body, jar) {
  * request at once (an existing session), in which case `start`/`next` are
  * absent.
  */
-export async function login(authorizeUrl, email, jar = new CookieJar()) {
+export async function login(authorizeUrl, email, jar = new CookieJar(), answer = { interactionId: 'submit', input: { email } }) {
   const authorize = await fetchManual(String(authorizeUrl), jar);
   const location = authorize.headers.get('location');
   assert.equal(authorize.status, 302, `authorize should redirect, got ${authorize.status}: ${await authorize.text()}`);
@@ -316,7 +317,7 @@ export async function login(authorizeUrl, email, jar = new CookieJar()) {
   assert.ok(start.json.executionSecret, `flow/start answers an executionSecret: ${JSON.stringify(start.json)}`);
   const next = await postJson(
     `${origin}/v1/flow/next`,
-    { executionId: start.json.executionId, executionSecret: start.json.executionSecret, stepId: start.json.stepId, interactionId: 'submit', input: { email } },
+    { executionId: start.json.executionId, executionSecret: start.json.executionSecret, stepId: start.json.stepId, ...answer },
     jar,
   );
   assert.equal(next.res.status, 200, `flow/next: ${JSON.stringify(next.json)}`);

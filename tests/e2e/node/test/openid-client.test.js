@@ -38,7 +38,7 @@ after(async () => {
 });
 
 /** Runs a full browserless login for `config` and redeems the code with openid-client. */
-async function codeFlow(config, { scope, redirectUri, email = uniqueEmail(), jar = new CookieJar(), extra = {} }) {
+async function codeFlow(config, { scope, redirectUri, email = uniqueEmail(), jar = new CookieJar(), extra = {}, answer }) {
   const codeVerifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const nonce = client.randomNonce();
@@ -51,7 +51,7 @@ async function codeFlow(config, { scope, redirectUri, email = uniqueEmail(), jar
     nonce,
     ...extra,
   });
-  const result = await login(url, email, jar);
+  const result = await login(url, email, jar, answer);
   assert.equal(result.params.get('state'), state, 'the redirect echoes state');
   assert.equal(result.params.get('iss'), server.issuer, 'the redirect carries iss (RFC 9207)');
   const tokens = await client.authorizationCodeGrant(config, result.url, {
@@ -476,32 +476,41 @@ test('"partner" (private_key_jwt, ES256): code flow and refresh with client asse
   await expectOAuthError(client.refreshTokenGrant(impostor, again.refresh_token), 'invalid_client');
 });
 
-test('acr: the id_token names the flow that ran; acr_values picks another flow the application may run', async () => {
-  assert.deepEqual(publicConfig.serverMetadata().acr_values_supported, ['sign-up-or-in', 'claims']);
+test('acr: names the flow only when it verified the user; acr_values picks another flow the application may run', async () => {
+  assert.deepEqual(publicConfig.serverMetadata().acr_values_supported, ['sign-up-or-in', 'claims', 'password']);
 
-  // "e2e" runs sign-up-or-in; openid-client validated the id_token, and its claims() carry acr.
+  // "e2e" runs sign-up-or-in, which only looks a user up by the email typed:
+  // openid-client validates the id_token, and neither token claims an acr.
   const { tokens, result } = await codeFlow(publicConfig, { scope: 'openid email', redirectUri: CLIENTS.public.redirect });
   assert.equal(result.flow.flowId, 'sign-up-or-in');
-  assert.equal(tokens.claims().acr, 'sign-up-or-in');
-  assert.equal((await verifyAccessToken(tokens.access_token)).acr, 'sign-up-or-in', 'the access token names it too');
+  assert.equal(tokens.claims().acr, undefined);
+  assert.equal((await verifyAccessToken(tokens.access_token)).acr, undefined, 'nor the access token');
 
-  // "web-post" may run sign-up-or-in (its default) and claims: acr_values=claims runs claims.
+  // "web-post" may run sign-up-or-in (its default), claims and password:
+  // acr_values=claims runs claims (its custom claim, still no acr) ...
   const config = await client.discovery(new URL(server.issuer), CLIENTS.webPost.id, undefined, client.ClientSecretPost(CLIENTS.webPost.secret), insecure);
-  const jar = new CookieJar();
   const chosen = await codeFlow(config, {
-    scope: 'openid email descope.custom_claims', redirectUri: CLIENTS.webPost.redirect, jar, extra: { acr_values: 'claims' },
+    scope: 'openid email descope.custom_claims', redirectUri: CLIENTS.webPost.redirect, extra: { acr_values: 'claims' },
   });
   assert.equal(chosen.result.flow.flowId, 'claims', 'the hosted page runs the requested flow');
-  assert.equal(chosen.tokens.claims().acr, 'claims');
   assert.equal(chosen.tokens.claims().plan, 'pro', 'a custom claim only the claims flow sets');
-  assert.equal((await verifyAccessToken(chosen.tokens.access_token)).acr, 'claims');
+  assert.equal(chosen.tokens.claims().acr, undefined);
 
-  // Its default flow is still sign-up-or-in.
-  const plain = await codeFlow(config, { scope: 'openid email', redirectUri: CLIENTS.webPost.redirect });
-  assert.equal(plain.result.flow.flowId, 'sign-up-or-in');
-  assert.equal(plain.tokens.claims().acr, 'sign-up-or-in');
+  // ... and acr_values=password checks a password: both tokens name the flow.
+  const email = uniqueEmail('acr');
+  const jar = new CookieJar();
+  const password = 'correct horse battery staple';
+  const checked = await codeFlow(config, {
+    scope: 'openid email', redirectUri: CLIENTS.webPost.redirect, jar, email, extra: { acr_values: 'password' },
+    answer: { interactionId: 'signUp', input: { email, password } },
+  });
+  assert.equal(checked.result.flow.flowId, 'password');
+  assert.equal(checked.tokens.claims().acr, 'password');
+  assert.deepEqual(checked.tokens.claims().amr, ['pwd']);
+  assert.equal((await verifyAccessToken(checked.tokens.access_token)).acr, 'password');
 
-  // The session the claims flow made is not reused for a request that asks for another flow.
+  // The session the password flow made answers a request for that flow,
+  // even as an essential acr, but not one that asks for another flow.
   const silent = async (extra) => {
     const url = client.buildAuthorizationUrl(config, {
       redirect_uri: CLIENTS.webPost.redirect,
@@ -516,8 +525,23 @@ test('acr: the id_token names the flow that ran; acr_values picks another flow t
     assert.equal(res.status, 302);
     return new URL(res.headers.get('location')).searchParams;
   };
-  assert.ok((await silent({ acr_values: 'claims' })).get('code'), 'the same flow: answered at once');
+  const essential = (values) => ({ claims: JSON.stringify({ id_token: { acr: { essential: true, values } } }) });
+  assert.ok((await silent({ acr_values: 'password' })).get('code'), 'the same flow: answered at once');
+  assert.ok((await silent(essential(['password']))).get('code'), 'an essential acr the session gives');
   assert.equal((await silent({ acr_values: 'sign-up-or-in' })).get('error'), 'login_required', 'another flow: login_required');
+
+  // An essential acr answered by a flow that verified nothing is a failed
+  // authentication (OIDC Core §5.5.1.1): openid-client sees the error.
+  const unmet = await login(client.buildAuthorizationUrl(config, {
+    redirect_uri: CLIENTS.webPost.redirect, scope: 'openid', state: 'st', ...essential(['sign-up-or-in']),
+    code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: 'S256',
+  }), uniqueEmail('unmet'));
+  assert.equal(unmet.params.get('error'), 'unmet_authentication_requirements');
+  assert.equal(unmet.params.get('code'), null);
+  await assert.rejects(
+    client.authorizationCodeGrant(config, unmet.url, { pkceCodeVerifier: 'x'.repeat(43), expectedState: 'st' }),
+    (e) => e.error === 'unmet_authentication_requirements',
+  );
 });
 
 /** Decodes the HTML character references a server may use in attribute values. */
@@ -648,7 +672,7 @@ test('the claims parameter (OIDC Core §5.5): name as essential at userinfo, ema
   const { tokens, email } = await codeFlow(publicConfig, { scope: 'openid', redirectUri: CLIENTS.public.redirect, extra: { claims } });
   const idt = tokens.claims();
   assert.equal(idt.email, email, 'asked for in the id_token');
-  assert.equal(idt.acr, 'sign-up-or-in');
+  assert.equal(idt.acr, undefined, 'a voluntary acr is only a wish, and sign-up-or-in verified nothing');
   assert.equal(idt.name, undefined, 'asked for at userinfo only');
   const info = await client.fetchUserInfo(publicConfig, tokens.access_token, idt.sub);
   assert.deepEqual(Object.keys(info).sort(), ['name', 'sub'], JSON.stringify(info));

@@ -59,6 +59,7 @@ test('sign up and sign in with a password on the hosted page; amr is pwd', { ski
   await page.getByRole('button', { name: 'Create an account' }).click();
   const tokens = await tokensAt(page, up);
   assert.deepEqual(tokens.claims().amr, ['pwd']);
+  assert.equal(tokens.claims().acr, 'password', 'a flow that checked a password names itself as acr');
 
   // Sign in in another browser: a wrong password is shown and changes nothing.
   const again = await authorize();
