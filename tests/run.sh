@@ -38,8 +38,18 @@ suite() {
   fi
 }
 
+# shellcheck source=tests/postgres.sh
+. "$ROOT/tests/postgres.sh"
+trap pg_stop EXIT
+
 rust_suite() {
-  cargo test --workspace --exclude idflow-python --exclude idflow-node --exclude idflow-uniffi
+  # The store contract and the several-servers tests run on a private
+  # PostgreSQL cluster too (tests/postgres.sh), stopped at the end.
+  pg_start || return 1
+  local ok=0
+  cargo test --workspace --exclude idflow-python --exclude idflow-node --exclude idflow-uniffi || ok=1
+  pg_stop
+  return $ok
 }
 
 uniffi_build() {

@@ -5,7 +5,8 @@
 //! or else a key file beside the SQLite database (`{db}.key`, mode 0600,
 //! made on first start), so a copied database file alone opens nothing.
 //! A store without a file (in memory) keeps a generated key in the store,
-//! as nothing of it outlives the process. The record id is the additional
+//! as nothing of it outlives the process; a PostgreSQL store needs
+//! `encryption.key`. The record id is the additional
 //! authenticated data, so a sealed blob cannot be moved to another record.
 
 use crate::error::{Error, ErrorCode, Result};
@@ -111,6 +112,11 @@ impl Vault {
                     store.delete_record("data_key", "default")?;
                 }
                 bytes
+            }
+            (None, None) if store.networked() => {
+                return Err(Error::config(
+                    "encryption.key is required with a PostgreSQL store: every server needs the same data key, and it must not live in the database it protects",
+                ))
             }
             (None, None) => match stored()? {
                 Some(b) => b,

@@ -246,3 +246,232 @@ fn many_openers_of_a_new_database_migrate_once_and_share_the_first_key() {
         assert!(kids.iter().all(|k| k == &kids[0]), "round {round}: {kids:?}");
     }
 }
+
+#[cfg(feature = "postgres")]
+#[path = "support/postgres.rs"]
+mod pg_support;
+
+/// The same contract and races on PostgreSQL (`IDFLOW_TEST_POSTGRES`, set
+/// by tests/run.sh), each test in a database of its own.
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::pg_support as support;
+    use super::*;
+    use idflow::store::PostgresStore;
+
+    #[test]
+    fn postgres_store_keeps_the_contract() {
+        let Some(url) = support::fresh_database("contract") else {
+            return;
+        };
+        contract(&PostgresStore::open(&url).unwrap());
+        // Reopened (another server, or a restart): everything is still there.
+        let again = PostgresStore::open(&url).unwrap();
+        assert_eq!(
+            again
+                .user_by_login_id("ann@new.example")
+                .unwrap()
+                .map(|u| u.user_id),
+            Some("U1".into())
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_store_works_from_async_code_and_a_current_thread_runtime() {
+        let Some(url) = support::fresh_database("runtimes") else {
+            return;
+        };
+        let store = Arc::new(PostgresStore::open(&url).unwrap());
+        store
+            .create_user(&User::new("U1".into(), "rt@example.com", 1))
+            .unwrap();
+        let s = store.clone();
+        let found = tokio::spawn(async move { s.user_by_login_id("rt@example.com").unwrap() })
+            .await
+            .unwrap();
+        assert_eq!(found.map(|u| u.user_id), Some("U1".into()));
+        let s = store.clone();
+        let other = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(async move { s.user("U1").unwrap().is_some() })
+        });
+        assert!(other.join().unwrap());
+    }
+
+    #[test]
+    fn races_between_servers_have_one_winner() {
+        let Some(url) = support::fresh_database("races") else {
+            return;
+        };
+        // Four "servers" (stores with pools of their own) on one database.
+        let stores: Vec<Arc<PostgresStore>> = (0..4)
+            .map(|_| Arc::new(PostgresStore::open(&url).unwrap()))
+            .collect();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let handles: Vec<_> = stores
+            .iter()
+            .enumerate()
+            .map(|(t, store)| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let mut wins = (0, 0, 0);
+                    for i in 0..25 {
+                        // A login id, a single-use code and an execution
+                        // version, each claimed by every server at once.
+                        if store
+                            .create_user(&User::new(
+                                format!("X{t}-{i}"),
+                                &format!("race-{i}@example.com"),
+                                1,
+                            ))
+                            .is_ok()
+                        {
+                            wins.0 += 1;
+                        }
+                        if store
+                            .insert_record("code_used", &format!("c{i}"), &json!(t), Some(now + 60))
+                            .unwrap()
+                        {
+                            wins.1 += 1;
+                        }
+                        let marker = json!(t);
+                        let next = json!({"by": t});
+                        let m = RecordWrite {
+                            kind: "rt_used",
+                            id: &format!("r{i}"),
+                            value: &marker,
+                            expires_at: Some(now + 60),
+                        };
+                        let n = RecordWrite {
+                            kind: "rt",
+                            id: &format!("r{i}-next-{t}"),
+                            value: &next,
+                            expires_at: Some(now + 60),
+                        };
+                        if store.redeem_and_put(&m, &n).unwrap() {
+                            wins.2 += 1;
+                        }
+                        store.hit("rate", "window", now + 60).unwrap();
+                    }
+                    wins
+                })
+            })
+            .collect();
+        let wins = handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .fold((0, 0, 0), |a, w| (a.0 + w.0, a.1 + w.1, a.2 + w.2));
+        assert_eq!(wins, (25, 25, 25), "each race has exactly one winner");
+        assert_eq!(
+            stores[0].record("rate", "window").unwrap(),
+            Some(json!(100)),
+            "no increment is lost"
+        );
+        let successors = (0..25)
+            .filter(|i| {
+                (0..4).any(|t| {
+                    stores[1]
+                        .record("rt", &format!("r{i}-next-{t}"))
+                        .unwrap()
+                        .is_some()
+                })
+            })
+            .count();
+        assert_eq!(
+            successors, 25,
+            "every redemption stored its successor, and only the winner's"
+        );
+    }
+
+    #[test]
+    fn many_servers_starting_on_a_new_database_migrate_once_and_share_the_first_key() {
+        let Some(url) = support::fresh_database("migrate") else {
+            return;
+        };
+        let barrier = Arc::new(std::sync::Barrier::new(4));
+        let key = json!({"key": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="});
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let (url, barrier, key) = (url.clone(), barrier.clone(), key.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let store = PostgresStore::open(&url).unwrap();
+                    let vault = idflow::vault::Vault::open(Some(&key), &store).unwrap();
+                    let keys = idflow::oidc::provider::keys::load_or_create(
+                        &store,
+                        &vault,
+                        Algorithm::ES256,
+                        600,
+                    )
+                    .unwrap();
+                    keys.active.kid().to_owned()
+                })
+            })
+            .collect();
+        let kids: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert!(kids.iter().all(|k| k == &kids[0]), "{kids:?}");
+    }
+
+    #[test]
+    fn the_data_key_never_lives_in_the_database() {
+        let Some(url) = support::fresh_database("vault") else {
+            return;
+        };
+        let store = PostgresStore::open(&url).unwrap();
+        let err = idflow::vault::Vault::open(None, &store).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Config);
+        assert!(err.message.contains("encryption.key"), "{}", err.message);
+        assert_eq!(store.record("data_key", "default").unwrap(), None);
+    }
+
+    #[test]
+    fn bad_urls_and_newer_schemas_are_clear_errors() {
+        for (url, says) in [
+            ("postgres://idflow@127.0.0.1:1/x?sslmode=bogus", "not valid"),
+            ("postgres://idflow@127.0.0.1:1/x?pool_size=0", "pool_size"),
+            (
+                "postgres://idflow@127.0.0.1:1/x?sslmode=require&sslrootcert=/nonexistent.pem",
+                "sslrootcert",
+            ),
+        ] {
+            let err = PostgresStore::open(url).unwrap_err();
+            assert_eq!(err.code, ErrorCode::Config, "{url}: {}", err.message);
+            assert!(err.message.contains(says), "{url}: {}", err.message);
+        }
+        let err = PostgresStore::open("postgres://idflow:s3cret-pw@127.0.0.1:1/x?sslmode=disable")
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::Storage);
+        assert!(!err.message.contains("s3cret-pw"), "{}", err.message);
+        let Some(url) = support::fresh_database("schema") else {
+            return;
+        };
+        drop(PostgresStore::open(&url).unwrap());
+        let bump = url.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let (client, connection) = tokio_postgres::connect(&bump, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(connection);
+                client
+                    .batch_execute("UPDATE idflow_schema SET version = 999")
+                    .await
+                    .unwrap();
+            });
+        })
+        .join()
+        .unwrap();
+        let err = PostgresStore::open(&url).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Storage);
+        assert!(err.message.contains("newer"), "{}", err.message);
+    }
+}

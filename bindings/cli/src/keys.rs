@@ -33,7 +33,7 @@ pub(crate) enum KeysCommand {
     /// publishes it within seconds and signs with it after --prepublish;
     /// the old key stays published until the tokens it signed expire.
     Rotate {
-        #[arg(long, default_value = "./idflow.db")]
+        #[arg(long, env = "IDFLOW_DB", default_value = "./idflow.db")]
         db: String,
         /// The project file, for its signing.alg and token lifetimes.
         #[arg(long)]
@@ -87,13 +87,13 @@ pub(crate) fn run(command: KeysCommand) -> Result<String, Error> {
                 Some(a) => Algorithm::parse(&a)?,
                 None => project.as_ref().map_or(Algorithm::RS256, |p| p.signing_alg),
             };
-            let store = idflow::store::SqliteStore::open(&db)?;
+            let store = idflow::store::open(Some(&db))?;
             // The new key is sealed with the data key `serve` uses: the
             // project's encryption.key, or the key file beside the database.
-            let vault = idflow::vault::Vault::open(project.as_ref().and_then(|p| p.extra.get("encryption")), &store)?;
+            let vault = idflow::vault::Vault::open(project.as_ref().and_then(|p| p.extra.get("encryption")), &*store)?;
             let prepublish = prepublish.or(project.as_ref().map(|p| p.signing_prepublish)).unwrap_or(idflow::oidc::provider::keys::DEFAULT_PREPUBLISH);
             // Running servers on this database publish it within seconds.
-            Ok(pretty(&idflow::oidc::provider::keys::rotate(&store, &vault, alg, prepublish)?.to_json()))
+            Ok(pretty(&idflow::oidc::provider::keys::rotate(&*store, &vault, alg, prepublish)?.to_json()))
         }
         KeysCommand::Generate { alg, bits, kid, format } => {
             let mut key = Key::generate(Algorithm::parse(&alg)?, bits)?;

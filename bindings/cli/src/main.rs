@@ -33,8 +33,9 @@ enum Command {
         config: Option<String>,
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: String,
-        /// SQLite database file.
-        #[arg(long, default_value = "./idflow.db")]
+        /// The store: a SQLite file, or a postgres:// URL (several servers
+        /// on one PostgreSQL database serve as one provider).
+        #[arg(long, env = "IDFLOW_DB", default_value = "./idflow.db")]
         db: String,
         /// Public base URL (the issuer is BASE_URL/PROJECT_ID), e.g. behind a proxy.
         #[arg(long)]
@@ -62,7 +63,7 @@ enum Command {
         /// The project file (JSON or TOML).
         #[arg(long)]
         config: String,
-        #[arg(long, default_value = "./idflow.db")]
+        #[arg(long, env = "IDFLOW_DB", default_value = "./idflow.db")]
         db: String,
         /// The idflow user id.
         #[arg(long)]

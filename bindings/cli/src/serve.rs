@@ -19,7 +19,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use idflow::oidc::provider::{HttpRequest, Provider};
 use idflow::project::Project;
-use idflow::store::{SqliteStore, Store};
+use idflow::store::Store;
 use idflow::Error;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -305,7 +305,7 @@ pub fn serve(args: ServeArgs) -> Result<String, Error> {
     };
     let demo = args.config.is_none();
     let project = load_project(args.config.as_deref(), args.base_url.as_deref(), &addr)?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&args.db)?);
+    let store: Arc<dyn Store> = idflow::store::open(Some(&args.db))?;
     let provider = Arc::new(Provider::new(project, store.clone())?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -347,7 +347,7 @@ pub fn serve(args: ServeArgs) -> Result<String, Error> {
         say!("idflow serve: listening on http://{addr}");
         say!("issuer:    {issuer}");
         say!("discovery: {issuer}/.well-known/openid-configuration");
-        say!("database:  {}", args.db);
+        say!("database:  {}", idflow::store::display_name(&args.db));
         let metrics = match metrics_addr {
             Some(a) => Some(tokio::net::TcpListener::bind(a).await.map_err(|e| Error::config(format!("cannot listen on {a} for metrics: {e}")))?),
             None => None,

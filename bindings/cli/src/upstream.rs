@@ -18,7 +18,7 @@ pub(crate) enum OauthCommand {
         #[arg(long)]
         provider: String,
         /// Holds the project's keys (private_key_jwt) and the pending request.
-        #[arg(long, default_value = "./idflow.db")]
+        #[arg(long, env = "IDFLOW_DB", default_value = "./idflow.db")]
         db: String,
         /// Public base URL, as given to `idflow serve` (makes the callback URL).
         #[arg(long)]

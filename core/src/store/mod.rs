@@ -8,21 +8,56 @@
 //! lose cleanly instead of double-running a step.
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::error::Result;
 use crate::user::{User, UserQuery};
 use serde_json::Value;
 
-/// The SQLite store at `database`, or a fresh in-memory store for `None`.
+/// The store `database` names: a `postgres://` (or `postgresql://`) URL,
+/// else the SQLite file at that path; a fresh in-memory store for `None`.
 pub fn open(database: Option<&str>) -> Result<std::sync::Arc<dyn Store>> {
     Ok(match database {
         None => std::sync::Arc::new(MemoryStore::new()),
+        Some(url) if is_postgres_url(url) => open_postgres(url)?,
         Some(path) => std::sync::Arc::new(SqliteStore::open(path)?),
     })
+}
+
+/// `database` as it may be shown or logged: a URL's password is masked.
+pub fn display_name(database: &str) -> String {
+    match url::Url::parse(database) {
+        Ok(mut u) if is_postgres_url(database) && u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(_) if is_postgres_url(database) => database.to_owned(),
+        // Unparseable: what follows "://" may still hold a secret.
+        _ if is_postgres_url(database) => "postgres://(unparseable URL)".to_owned(),
+        _ => database.to_owned(),
+    }
+}
+
+/// Whether `database` names a PostgreSQL server rather than a file.
+pub fn is_postgres_url(database: &str) -> bool {
+    ["postgres://", "postgresql://"].iter().any(|p| database.get(..p.len()).is_some_and(|s| s.eq_ignore_ascii_case(p)))
+}
+
+#[cfg(feature = "postgres")]
+fn open_postgres(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    Ok(std::sync::Arc::new(PostgresStore::open(url)?))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn open_postgres(_: &str) -> Result<std::sync::Arc<dyn Store>> {
+    Err(crate::error::Error::config("this build of idflow has no PostgreSQL store (the `postgres` feature; `idflow serve` has it)"))
 }
 
 /// A flow execution as stored between requests.
@@ -122,6 +157,27 @@ pub trait Store: Send + Sync {
     fn data_key_file(&self) -> Option<std::path::PathBuf> {
         None
     }
+    /// Whether the store is a server that several processes share (and
+    /// that outlives them): its data key must come from the project
+    /// (`encryption.key`), never from the database it protects.
+    fn networked(&self) -> bool {
+        false
+    }
     /// Drops expired records and executions; returns how many went.
     fn purge_expired(&self, now: u64) -> Result<usize>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_choose_postgres_and_never_show_their_password() {
+        assert!(is_postgres_url("postgres://h/db") && is_postgres_url("PostgreSQL://h/db"));
+        assert!(!is_postgres_url("./postgres.db") && !is_postgres_url("postgres"));
+        assert_eq!(display_name("postgres://idflow:s3cret@db.internal:5432/idflow?sslmode=require"), "postgres://idflow:***@db.internal:5432/idflow?sslmode=require");
+        assert_eq!(display_name("postgres://idflow@db.internal/idflow"), "postgres://idflow@db.internal/idflow");
+        assert_eq!(display_name("postgres://u:s3cret@[bad"), "postgres://(unparseable URL)");
+        assert_eq!(display_name("./idflow.db"), "./idflow.db");
+    }
 }

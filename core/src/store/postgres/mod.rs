@@ -1,0 +1,472 @@
+//! The PostgreSQL store (feature `postgres`): one database shared by any
+//! number of `idflow serve` processes. tokio-postgres through a deadpool
+//! connection pool, on a small runtime of its own, so the synchronous
+//! [`Store`] calls of the engine and the provider block only their own
+//! thread (through `block_in_place` on a multi-threaded runtime) while the
+//! pool's connections keep running. Every method is one statement or one
+//! transaction; the races the provider depends on ("first use wins",
+//! compare-and-swap on executions, counters) are single statements that
+//! PostgreSQL orders. Migrations run once, under an advisory lock, however
+//! many servers start together; expiry purges run on one server at a time.
+
+mod connect;
+
+use super::{ExecutionRecord, RecordWrite, RefreshRecord, Store, UserQuery};
+use crate::error::{Error, ErrorCode, Result};
+use crate::user::{normalize_login_id, User};
+use deadpool_postgres::{Object, Pool};
+use serde_json::Value;
+use std::future::Future;
+
+/// Schema steps; entry `i` migrates version `i` to `i + 1`. Append only.
+const MIGRATIONS: &[&str] = &["CREATE TABLE users (user_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+     CREATE TABLE login_ids (login_id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE);
+     CREATE INDEX login_ids_user ON login_ids(user_id);
+     CREATE TABLE passwords (user_id TEXT PRIMARY KEY REFERENCES users(user_id) ON DELETE CASCADE, hash TEXT NOT NULL);
+     CREATE TABLE executions (id TEXT PRIMARY KEY, flow_id TEXT NOT NULL, step_id TEXT NOT NULL,
+         version BIGINT NOT NULL, context TEXT NOT NULL, expires_at BIGINT NOT NULL);
+     CREATE INDEX executions_expiry ON executions(expires_at);
+     CREATE TABLE refresh_tokens (jti TEXT PRIMARY KEY, user_id TEXT NOT NULL, expires_at BIGINT NOT NULL,
+         revoked BOOLEAN NOT NULL DEFAULT false);
+     CREATE TABLE records (kind TEXT NOT NULL, id TEXT NOT NULL, value TEXT NOT NULL, expires_at BIGINT,
+         PRIMARY KEY (kind, id));
+     CREATE INDEX records_expiry ON records(expires_at) WHERE expires_at IS NOT NULL;"];
+
+/// Advisory lock keys (any constant both sides agree on): migrations, and
+/// the expiry purge.
+const MIGRATION_LOCK: i64 = 0x1df1_0001;
+const PURGE_LOCK: i64 = 0x1df1_0002;
+
+pub(super) fn pg(e: impl std::fmt::Display) -> Error {
+    Error::new(ErrorCode::Storage, format!("postgres: {e}"))
+}
+
+fn json_err(_: serde_json::Error) -> Error {
+    Error::new(ErrorCode::Storage, "a stored record is not valid JSON")
+}
+
+fn clamp(t: u64) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
+
+fn now() -> i64 {
+    clamp(crate::ids::now_secs())
+}
+
+/// A [`Store`] in a PostgreSQL database.
+pub struct PostgresStore {
+    pool: Pool,
+    /// The pool's own runtime (taken on drop, which may happen inside
+    /// another runtime, where a runtime cannot be dropped in place).
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PostgresStore")
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:port/db?sslmode=...`),
+    /// creating and migrating the schema as needed.
+    pub fn open(url: &str) -> Result<PostgresStore> {
+        let (pool, runtime) = connect::pool(url)?;
+        let store = PostgresStore { pool, runtime: Some(runtime) };
+        store.block(store.migrate())?;
+        Ok(store)
+    }
+
+    /// Runs `fut` on the pool's runtime and waits for it: directly on a
+    /// thread outside any runtime, through `block_in_place` on a worker of
+    /// a multi-threaded one, and on a scoped helper thread elsewhere.
+    fn block<T: Send>(&self, fut: impl Future<Output = Result<T>> + Send) -> Result<T> {
+        let Some(rt) = self.runtime.as_ref() else {
+            return Err(Error::internal("the PostgreSQL store is closed"));
+        };
+        match tokio::runtime::Handle::try_current() {
+            Err(_) => rt.block_on(fut),
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(|| rt.block_on(fut)),
+            Ok(_) => {
+                std::thread::scope(|s| s.spawn(|| rt.block_on(fut)).join()).unwrap_or_else(|_| Err(Error::internal("a PostgreSQL call panicked")))
+            }
+        }
+    }
+
+    async fn client(&self) -> Result<Object> {
+        self.pool.get().await.map_err(pg)
+    }
+
+    /// A pooled connection and `sql` prepared on it (each connection keeps
+    /// its prepared statements, so a hot query is parsed once).
+    async fn prepared(&self, sql: &str) -> Result<(Object, tokio_postgres::Statement)> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(pg)?;
+        Ok((client, statement))
+    }
+
+    /// Brings the schema to the newest version, once: concurrent starters
+    /// queue on an advisory lock held for the transaction.
+    async fn migrate(&self) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(pg)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS idflow_schema (version INTEGER NOT NULL)").await.map_err(pg)?;
+        let version: i32 = match tx.query_opt("SELECT version FROM idflow_schema", &[]).await.map_err(pg)? {
+            Some(row) => row.get(0),
+            None => {
+                tx.execute("INSERT INTO idflow_schema (version) VALUES (0)", &[]).await.map_err(pg)?;
+                0
+            }
+        };
+        let known = MIGRATIONS.len() as i32;
+        if version > known {
+            return Err(Error::new(ErrorCode::Storage, format!("the database schema is version {version}, newer than this idflow knows ({known})")));
+        }
+        for step in MIGRATIONS.iter().skip(version as usize) {
+            tx.batch_execute(step).await.map_err(pg)?;
+        }
+        tx.execute("UPDATE idflow_schema SET version = $1", &[&known]).await.map_err(pg)?;
+        tx.commit().await.map_err(pg)
+    }
+
+    async fn insert_user(&self, user: &User, password_hash: Option<&str>) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg)?;
+        let data = user.to_json().to_string();
+        let n = tx.execute("INSERT INTO users (user_id, data) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&user.user_id, &data]).await.map_err(pg)?;
+        if n == 0 {
+            return Err(Error::new(ErrorCode::UserExists, "a user with this user id exists"));
+        }
+        claim_login_ids(&tx, user).await?; // an error drops `tx`, rolling everything back
+        if let Some(h) = password_hash {
+            tx.execute("INSERT INTO passwords (user_id, hash) VALUES ($1, $2)", &[&user.user_id, &h]).await.map_err(pg)?;
+        }
+        tx.commit().await.map_err(pg)
+    }
+}
+
+/// The user in a row's first column (its JSON).
+fn user_of(row: &tokio_postgres::Row) -> Result<User> {
+    let value: Value = serde_json::from_str(row.get::<_, &str>(0)).map_err(json_err)?;
+    User::from_json(&value).ok_or_else(|| Error::new(ErrorCode::Storage, "a stored user is malformed"))
+}
+
+/// Claims every login id of `user` inside `tx`; the caller's transaction
+/// rolls back on a clash.
+async fn claim_login_ids(tx: &deadpool_postgres::Transaction<'_>, user: &User) -> Result<()> {
+    for login_id in &user.login_ids {
+        let id = normalize_login_id(login_id);
+        let n = tx
+            .execute("INSERT INTO login_ids (login_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&id, &user.user_id])
+            .await
+            .map_err(pg)?;
+        if n == 0 {
+            return Err(Error::new(ErrorCode::UserExists, format!("login id {id:?} already belongs to a user")));
+        }
+    }
+    Ok(())
+}
+
+/// Inserts a record unless a live one holds its key (an expired one is
+/// replaced): one statement, so the check and the write cannot interleave.
+const INSERT_IF_ABSENT: &str = "INSERT INTO records (kind, id, value, expires_at) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (kind, id) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+     WHERE records.expires_at IS NOT NULL AND records.expires_at <= $5";
+const UPSERT: &str = "INSERT INTO records (kind, id, value, expires_at) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (kind, id) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at";
+
+impl Store for PostgresStore {
+    fn networked(&self) -> bool {
+        true
+    }
+
+    fn create_user(&self, user: &User) -> Result<()> {
+        self.block(self.insert_user(user, None))
+    }
+
+    fn create_user_with_password(&self, user: &User, password_hash: &str) -> Result<()> {
+        self.block(self.insert_user(user, Some(password_hash)))
+    }
+
+    fn password_hash(&self, user_id: &str) -> Result<Option<String>> {
+        self.block(async {
+            let row = self.client().await?.query_opt("SELECT hash FROM passwords WHERE user_id = $1", &[&user_id]).await.map_err(pg)?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
+    fn set_password_hash(&self, user_id: &str, hash: Option<&str>, expected: Option<&str>) -> Result<bool> {
+        self.block(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg)?;
+            // The user's row lock orders concurrent changes of its password.
+            if tx.query_opt("SELECT 1 FROM users WHERE user_id = $1 FOR UPDATE", &[&user_id]).await.map_err(pg)?.is_none() {
+                return Err(Error::new(ErrorCode::UserNotFound, "no user with this user id"));
+            }
+            let current: Option<String> =
+                tx.query_opt("SELECT hash FROM passwords WHERE user_id = $1", &[&user_id]).await.map_err(pg)?.map(|r| r.get(0));
+            if expected.is_some_and(|e| current.as_deref() != Some(e)) {
+                return Ok(false);
+            }
+            match hash {
+                Some(h) => {
+                    let sql = "INSERT INTO passwords (user_id, hash) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash";
+                    tx.execute(sql, &[&user_id, &h]).await
+                }
+                None => tx.execute("DELETE FROM passwords WHERE user_id = $1", &[&user_id]).await,
+            }
+            .map_err(pg)?;
+            tx.commit().await.map_err(pg)?;
+            Ok(true)
+        })
+    }
+
+    fn update_user(&self, user: &User) -> Result<()> {
+        self.block(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg)?;
+            let data = user.to_json().to_string();
+            let n = tx.execute("UPDATE users SET data = $2 WHERE user_id = $1", &[&user.user_id, &data]).await.map_err(pg)?;
+            if n == 0 {
+                return Err(Error::new(ErrorCode::UserNotFound, "no user with this user id"));
+            }
+            tx.execute("DELETE FROM login_ids WHERE user_id = $1", &[&user.user_id]).await.map_err(pg)?;
+            claim_login_ids(&tx, user).await?;
+            tx.commit().await.map_err(pg)
+        })
+    }
+
+    fn user(&self, user_id: &str) -> Result<Option<User>> {
+        self.block(async {
+            let (c, s) = self.prepared("SELECT data FROM users WHERE user_id = $1").await?;
+            c.query_opt(&s, &[&user_id]).await.map_err(pg)?.map(|row| user_of(&row)).transpose()
+        })
+    }
+
+    fn user_by_login_id(&self, login_id: &str) -> Result<Option<User>> {
+        let id = normalize_login_id(login_id);
+        self.block(async {
+            let (c, s) = self.prepared("SELECT u.data FROM login_ids l JOIN users u ON u.user_id = l.user_id WHERE l.login_id = $1").await?;
+            c.query_opt(&s, &[&id]).await.map_err(pg)?.map(|row| user_of(&row)).transpose()
+        })
+    }
+
+    fn delete_user(&self, user_id: &str) -> Result<()> {
+        self.block(async {
+            // Login ids and the password go with the user (ON DELETE CASCADE).
+            let n = self.client().await?.execute("DELETE FROM users WHERE user_id = $1", &[&user_id]).await.map_err(pg)?;
+            if n == 0 {
+                return Err(Error::new(ErrorCode::UserNotFound, "no user with this user id"));
+            }
+            Ok(())
+        })
+    }
+
+    fn search_users(&self, query: &UserQuery) -> Result<Vec<User>> {
+        // Rows in user-id order, filtered by the same `UserQuery::matches`
+        // as the other stores, so all three agree exactly.
+        self.block(async {
+            let rows = self.client().await?.query("SELECT data FROM users ORDER BY user_id COLLATE \"C\"", &[]).await.map_err(pg)?;
+            let mut out = Vec::new();
+            let mut skipped = 0;
+            for row in rows {
+                let user = user_of(&row)?;
+                if !query.matches(&user) {
+                    continue;
+                }
+                if skipped < query.offset {
+                    skipped += 1;
+                    continue;
+                }
+                out.push(user);
+                if out.len() >= query.limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn insert_execution(&self, r: &ExecutionRecord) -> Result<()> {
+        let context = r.context.to_string();
+        self.block(async {
+            self.client()
+                .await?
+                .execute(
+                    "INSERT INTO executions (id, flow_id, step_id, version, context, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[&r.id, &r.flow_id, &r.step_id, &clamp(r.version), &context, &clamp(r.expires_at)],
+                )
+                .await
+                .map(|_| ())
+                .map_err(pg)
+        })
+    }
+
+    fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>> {
+        self.block(async {
+            let (c, s) = self.prepared("SELECT flow_id, step_id, version, context, expires_at FROM executions WHERE id = $1").await?;
+            let row = c.query_opt(&s, &[&id]).await.map_err(pg)?;
+            row.map(|r| {
+                Ok(ExecutionRecord {
+                    id: id.to_owned(),
+                    flow_id: r.get(0),
+                    step_id: r.get(1),
+                    version: r.get::<_, i64>(2) as u64,
+                    context: serde_json::from_str(r.get::<_, &str>(3)).map_err(json_err)?,
+                    expires_at: r.get::<_, i64>(4) as u64,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn save_execution(&self, r: &ExecutionRecord, expected_version: u64) -> Result<bool> {
+        let context = r.context.to_string();
+        self.block(async {
+            let (c, s) = self
+                .prepared("UPDATE executions SET step_id = $2, version = $3, context = $4, expires_at = $5 WHERE id = $1 AND version = $6")
+                .await?;
+            let n =
+                c.execute(&s, &[&r.id, &r.step_id, &clamp(r.version), &context, &clamp(r.expires_at), &clamp(expected_version)]).await.map_err(pg)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn delete_execution(&self, id: &str) -> Result<()> {
+        self.block(async { self.client().await?.execute("DELETE FROM executions WHERE id = $1", &[&id]).await.map(|_| ()).map_err(pg) })
+    }
+
+    fn insert_refresh(&self, r: &RefreshRecord) -> Result<()> {
+        self.block(async {
+            self.client()
+                .await?
+                .execute(
+                    "INSERT INTO refresh_tokens (jti, user_id, expires_at, revoked) VALUES ($1, $2, $3, $4)",
+                    &[&r.jti, &r.user_id, &clamp(r.expires_at), &r.revoked],
+                )
+                .await
+                .map(|_| ())
+                .map_err(pg)
+        })
+    }
+
+    fn refresh(&self, jti: &str) -> Result<Option<RefreshRecord>> {
+        self.block(async {
+            let row = self
+                .client()
+                .await?
+                .query_opt("SELECT user_id, expires_at, revoked FROM refresh_tokens WHERE jti = $1", &[&jti])
+                .await
+                .map_err(pg)?;
+            Ok(row.map(|r| RefreshRecord { jti: jti.to_owned(), user_id: r.get(0), expires_at: r.get::<_, i64>(1) as u64, revoked: r.get(2) }))
+        })
+    }
+
+    fn put_record(&self, kind: &str, id: &str, value: &Value, expires_at: Option<u64>) -> Result<()> {
+        let text = value.to_string();
+        let expires = expires_at.map(clamp);
+        self.block(async {
+            let (c, s) = self.prepared(UPSERT).await?;
+            c.execute(&s, &[&kind, &id, &text, &expires]).await.map(|_| ()).map_err(pg)
+        })
+    }
+
+    fn insert_record(&self, kind: &str, id: &str, value: &Value, expires_at: Option<u64>) -> Result<bool> {
+        let text = value.to_string();
+        let expires = expires_at.map(clamp);
+        self.block(async {
+            let (c, s) = self.prepared(INSERT_IF_ABSENT).await?;
+            let n = c.execute(&s, &[&kind, &id, &text, &expires, &now()]).await.map_err(pg)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn redeem_and_put(&self, marker: &RecordWrite<'_>, then: &RecordWrite<'_>) -> Result<bool> {
+        let (marker_text, then_text) = (marker.value.to_string(), then.value.to_string());
+        let (marker_expires, then_expires) = (marker.expires_at.map(clamp), then.expires_at.map(clamp));
+        self.block(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg)?;
+            let n = tx.execute(INSERT_IF_ABSENT, &[&marker.kind, &marker.id, &marker_text, &marker_expires, &now()]).await.map_err(pg)?;
+            if n != 1 {
+                return Ok(false); // dropping the transaction rolls it back
+            }
+            tx.execute(UPSERT, &[&then.kind, &then.id, &then_text, &then_expires]).await.map_err(pg)?;
+            tx.commit().await.map_err(pg)?;
+            Ok(true)
+        })
+    }
+
+    fn hit(&self, kind: &str, id: &str, expires_at: u64) -> Result<u64> {
+        self.block(async {
+            let (c, s) = self
+                .prepared(
+                    "INSERT INTO records (kind, id, value, expires_at) VALUES ($1, $2, '1', $3)
+                     ON CONFLICT (kind, id) DO UPDATE SET
+                         value = CASE WHEN records.expires_at IS NOT NULL AND records.expires_at <= $4 THEN '1'
+                                      ELSE (records.value::BIGINT + 1)::TEXT END,
+                         expires_at = CASE WHEN records.expires_at IS NOT NULL AND records.expires_at <= $4 THEN excluded.expires_at
+                                           ELSE records.expires_at END
+                     RETURNING value::BIGINT",
+                )
+                .await?;
+            let row = c.query_one(&s, &[&kind, &id, &clamp(expires_at), &now()]).await.map_err(pg)?;
+            Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+        })
+    }
+
+    fn record(&self, kind: &str, id: &str) -> Result<Option<Value>> {
+        self.block(async {
+            let (c, s) = self.prepared("SELECT value FROM records WHERE kind = $1 AND id = $2 AND (expires_at IS NULL OR expires_at > $3)").await?;
+            let row = c.query_opt(&s, &[&kind, &id, &now()]).await.map_err(pg)?;
+            row.map(|r| serde_json::from_str(r.get::<_, &str>(0)).map_err(json_err)).transpose()
+        })
+    }
+
+    fn delete_record(&self, kind: &str, id: &str) -> Result<()> {
+        self.block(async {
+            self.client().await?.execute("DELETE FROM records WHERE kind = $1 AND id = $2", &[&kind, &id]).await.map(|_| ()).map_err(pg)
+        })
+    }
+
+    fn records(&self, kind: &str) -> Result<Vec<(String, Value)>> {
+        self.block(async {
+            let rows = self
+                .client()
+                .await?
+                .query(
+                    "SELECT id, value FROM records WHERE kind = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY id COLLATE \"C\"",
+                    &[&kind, &now()],
+                )
+                .await
+                .map_err(pg)?;
+            rows.iter().map(|r| Ok((r.get::<_, String>(0), serde_json::from_str(r.get::<_, &str>(1)).map_err(json_err)?))).collect()
+        })
+    }
+
+    fn purge_expired(&self, now: u64) -> Result<usize> {
+        let now = clamp(now);
+        self.block(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg)?;
+            // One server purges at a time; the others skip this round.
+            let locked: bool = tx.query_one("SELECT pg_try_advisory_xact_lock($1)", &[&PURGE_LOCK]).await.map_err(pg)?.get(0);
+            if !locked {
+                return Ok(0);
+            }
+            let a = tx.execute("DELETE FROM records WHERE expires_at IS NOT NULL AND expires_at <= $1", &[&now]).await.map_err(pg)?;
+            let b = tx.execute("DELETE FROM executions WHERE expires_at <= $1", &[&now]).await.map_err(pg)?;
+            tx.commit().await.map_err(pg)?;
+            Ok((a + b) as usize)
+        })
+    }
+}
