@@ -548,6 +548,11 @@ async fn client_credentials_with_access_keys() {
     assert!(metrics.lines().any(|l| l == "idflow_tokens_issued_total{grant=\"client_credentials\"} 3"), "{metrics}");
     assert!(metrics.lines().any(|l| l == "idflow_http_requests_total{route=\"token\",status=\"401\"} 1"), "{metrics}");
     assert!(!metrics.contains("K-reporting") && !metrics.contains("secret"), "{metrics}");
+    // Store calls by operation (the failed authentication's counter); a
+    // store without a pool has no pool gauges.
+    let hits = metrics.lines().find_map(|l| l.strip_prefix("idflow_store_operation_duration_seconds_count{op=\"hit\"} ")).unwrap();
+    assert!(hits.parse::<u64>().unwrap() >= 1, "{metrics}");
+    assert!(!metrics.contains("idflow_store_pool_connections{"), "{metrics}");
     // An expired key is refused.
     let p = provider_on(Arc::new(MemoryStore::new()), |d| d["accessKeys"][0]["expiresAt"] = json!(1));
     let r = post_form(&p, "/oauth2/v1/token", &[("grant_type", "client_credentials")], Some(key)).await;

@@ -93,6 +93,9 @@ test('a code flow through Provider.handle', async () => {
     'idflow_http_requests_total{route="token",status="400"} 1',
     'idflow_http_requests_total{route="userinfo",status="401"} 1',
   ]) assert.ok(metrics.includes(line), `${line} in\n${metrics.join('\n')}`)
+  // Every store call is timed, by operation.
+  const puts = metrics.find((l) => l.startsWith('idflow_store_operation_duration_seconds_count{op="put_record"} '))
+  assert.ok(puts && Number(puts.split(' ')[1]) >= 1, metrics.join('\n'))
   assert.equal(metrics.at(-2), '# EOF')
 })
 

@@ -127,6 +127,8 @@ def test_code_flow_through_handle():
     assert samples[("idflow_http_requests_total", (("route", "token"), ("status", "400")))] == 1
     assert samples[("idflow_http_requests_total", (("route", "userinfo"), ("status", "401")))] == 1
     assert samples[("idflow_flow_answers_total", (("outcome", "completed"),))] == 1
+    # Every store call is timed, by operation (the code is one record).
+    assert samples[("idflow_store_operation_duration_seconds_count", (("op", "put_record"),))] >= 1
 
 
 def test_keys_rotate_without_a_restart():

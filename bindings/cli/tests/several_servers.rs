@@ -57,7 +57,7 @@ impl Cluster {
                 .iter()
                 .map(|&p| {
                     let (db, config) = (&db, &config);
-                    s.spawn(move || start(db, p, &["--config", config.to_str().unwrap()]))
+                    s.spawn(move || start(db, p, &["--config", config.to_str().unwrap(), "--metrics-addr", "127.0.0.1:0"]))
                 })
                 .collect();
             handles.into_iter().map(|h| Some(h.join().unwrap())).collect()
@@ -66,7 +66,7 @@ impl Cluster {
     }
 
     fn restart(&mut self, i: usize) {
-        self.servers[i] = Some(start(&self.db, self.ports[i], &["--config", self.config.to_str().unwrap()]));
+        self.servers[i] = Some(start(&self.db, self.ports[i], &["--config", self.config.to_str().unwrap(), "--metrics-addr", "127.0.0.1:0"]));
     }
 }
 
@@ -197,6 +197,15 @@ fn three_servers_on_one_database_are_one_provider() {
         let (status, body) = client_credentials(p, SVC_SECRET);
         assert_eq!(status, 429, "server {p}: {body}");
     }
+    // Each server's metrics: its store calls by operation, and its pool.
+    let url = cluster.servers[0].as_ref().unwrap().line("metrics:");
+    let port: u16 = url.trim_end_matches("/metrics").rsplit(':').next().unwrap().parse().unwrap();
+    let metrics = String::from_utf8(http(port, "GET", "/metrics", &[], b"").2).unwrap();
+    assert!(metrics.lines().any(|l| l == "idflow_store_pool_connections{state=\"max\"} 16"), "{metrics}");
+    let open = metrics.lines().find_map(|l| l.strip_prefix("idflow_store_pool_connections{state=\"open\"} ")).unwrap();
+    assert!(open.parse::<u64>().unwrap() >= 1, "{metrics}");
+    let reads = metrics.lines().find_map(|l| l.strip_prefix("idflow_store_operation_duration_seconds_count{op=\"record\"} ")).unwrap();
+    assert!(reads.parse::<u64>().unwrap() >= 1, "{metrics}");
     for server in cluster.servers.into_iter().flatten() {
         let (status, log) = server.stop();
         assert!(status.success(), "{log}");

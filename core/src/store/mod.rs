@@ -8,11 +8,13 @@
 //! lose cleanly instead of double-running a step.
 
 mod memory;
+mod metered;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
 
 pub use memory::MemoryStore;
+pub use metered::{Metered, Observer};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -83,6 +85,19 @@ pub struct RefreshRecord {
     pub user_id: String,
     pub expires_at: u64,
     pub revoked: bool,
+}
+
+/// A connection pool's state at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    /// Connections the pool may open.
+    pub max: usize,
+    /// Connections open now.
+    pub open: usize,
+    /// Open connections that no call holds.
+    pub idle: usize,
+    /// Calls waiting for a connection.
+    pub waiting: usize,
 }
 
 /// One record to write: `(kind, id) = value` until `expires_at`.
@@ -162,6 +177,10 @@ pub trait Store: Send + Sync {
     /// (`encryption.key`), never from the database it protects.
     fn networked(&self) -> bool {
         false
+    }
+    /// How the store's connection pool is used, for a store that has one.
+    fn pool_use(&self) -> Option<PoolUse> {
+        None
     }
     /// Drops expired records and executions; returns how many went.
     fn purge_expired(&self, now: u64) -> Result<usize>;

@@ -265,6 +265,8 @@ final class ProviderTests: XCTestCase {
         let metrics = provider.metrics().split(separator: "\n").map(String.init)
         XCTAssertTrue(metrics.contains("idflow_http_requests_total{route=\"flow_start\",status=\"200\"} 4"), metrics.joined(separator: "\n"))
         XCTAssertTrue(metrics.contains("idflow_http_requests_total{route=\"flow_start\",status=\"429\"} 1"), metrics.joined(separator: "\n"))
+        // Every store call is timed, by operation (the rate limits' counters).
+        XCTAssertTrue(metrics.contains { $0.hasPrefix("idflow_store_operation_duration_seconds_count{op=\"hit\"} ") }, metrics.joined(separator: "\n"))
     }
 
     func testKeysRotateWithoutARestart() async throws {

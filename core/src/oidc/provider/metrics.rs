@@ -1,5 +1,6 @@
 //! What an operator graphs: requests by route and status, their latency,
-//! tokens issued by grant, and flow answers by outcome, in the Prometheus
+//! tokens issued by grant, flow answers by outcome, store calls by
+//! operation and the store's connection pool, in the Prometheus
 //! text format (the Prometheus project's `prometheus-client`). Labels come
 //! from closed sets (route names, grant types, error codes), never from
 //! request data, so an attacker cannot grow the series, and no label
@@ -8,6 +9,7 @@
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -18,6 +20,11 @@ fn latency() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 15))
 }
 
+fn store_latency() -> Histogram {
+    // 50 µs to about 1.6 s.
+    Histogram::new(exponential_buckets(0.00005, 2.0, 16))
+}
+
 pub(super) struct Metrics {
     registry: Registry,
     requests: Family<Labels, Counter>,
@@ -25,6 +32,9 @@ pub(super) struct Metrics {
     tokens: Family<Labels, Counter>,
     answers: Family<Labels, Counter>,
     key_reload_failures: Counter,
+    store_calls: Family<Labels, Histogram, fn() -> Histogram>,
+    store_errors: Family<Labels, Counter>,
+    pool: Family<Labels, Gauge>,
 }
 
 impl Metrics {
@@ -48,7 +58,29 @@ impl Metrics {
             "Signing key reloads from the store that failed (the keys in use stay)",
             key_reload_failures.clone(),
         );
-        Metrics { registry, requests, durations, tokens, answers, key_reload_failures }
+        let store_calls = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(store_latency as fn() -> Histogram);
+        let store_errors = Family::<Labels, Counter>::default();
+        let pool = Family::<Labels, Gauge>::default();
+        registry.register("store_operation_duration_seconds", "Time a store call took, by operation", store_calls.clone());
+        registry.register("store_errors", "Store calls that failed, by operation", store_errors.clone());
+        registry.register(
+            "store_pool_connections",
+            "The store's connection pool (PostgreSQL): max, open, idle, and calls waiting for one",
+            pool.clone(),
+        );
+        Metrics { registry, requests, durations, tokens, answers, key_reload_failures, store_calls, store_errors, pool }
+    }
+
+    /// What the provider's store reports each call to.
+    pub(super) fn store_observer(&self) -> crate::store::Observer {
+        let (calls, errors) = (self.store_calls.clone(), self.store_errors.clone());
+        std::sync::Arc::new(move |op: &'static str, took: std::time::Duration, failed: bool| {
+            let labels = vec![("op", op.to_owned())];
+            calls.get_or_create(&labels).observe(took.as_secs_f64());
+            if failed {
+                errors.get_or_create(&labels).inc();
+            }
+        })
     }
 
     pub(super) fn request(&self, route: &'static str, status: u16, seconds: f64) {
@@ -68,7 +100,13 @@ impl Metrics {
         self.key_reload_failures.inc();
     }
 
-    pub(super) fn text(&self) -> String {
+    /// The text, with the pool's gauges read now.
+    pub(super) fn text(&self, pool: Option<crate::store::PoolUse>) -> String {
+        if let Some(p) = pool {
+            for (state, n) in [("max", p.max), ("open", p.open), ("idle", p.idle), ("waiting", p.waiting)] {
+                self.pool.get_or_create(&vec![("state", state.to_owned())]).set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);

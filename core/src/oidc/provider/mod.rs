@@ -185,6 +185,9 @@ impl Provider {
                 client_jwks.insert(app.client_id.clone(), JwksCache::new(uri, Default::default())?);
             }
         }
+        // Every store call the provider and its flows make is timed.
+        let metrics = metrics::Metrics::new();
+        let store: Arc<dyn Store> = Arc::new(crate::store::Metered::new(store, metrics.store_observer()));
         let oauth = crate::oidc::upstream::OAuthProviders::from_json(project.extra.get("oauthProviders"), &base_url, &keys.active)?;
         let social = Arc::new(social_login::SocialLogin::new(oauth, store.clone()));
         let mut engine = project.engine(keys.active.clone(), store.clone())?;
@@ -209,7 +212,7 @@ impl Provider {
             vault,
             limits: limits::RateLimits::from_json(project.extra.get("rateLimits"))?,
             proxies: limits::TrustedProxies::from_json(project.extra.get("trustedProxies"))?,
-            metrics: metrics::Metrics::new(),
+            metrics,
             management_keys: management::keys_from_json(project.extra.get("management"))?,
             project,
         };
@@ -361,7 +364,7 @@ impl Provider {
     /// latency, tokens by grant type, flow answers by outcome. Serve it
     /// where only your monitoring reaches (`idflow serve --metrics-addr`).
     pub fn metrics(&self) -> String {
-        self.metrics.text()
+        self.metrics.text(self.store.pool_use())
     }
 
     async fn answer(&self, route: Route, path: &str, req: HttpRequest) -> HttpResponse {

@@ -11,7 +11,7 @@
 
 mod connect;
 
-use super::{ExecutionRecord, RecordWrite, RefreshRecord, Store, UserQuery};
+use super::{ExecutionRecord, PoolUse, RecordWrite, RefreshRecord, Store, UserQuery};
 use crate::error::{Error, ErrorCode, Result};
 use crate::user::{normalize_login_id, User};
 use deadpool_postgres::{Object, Pool};
@@ -187,6 +187,11 @@ const UPSERT: &str = "INSERT INTO records (kind, id, value, expires_at) VALUES (
 impl Store for PostgresStore {
     fn networked(&self) -> bool {
         true
+    }
+
+    fn pool_use(&self) -> Option<PoolUse> {
+        let s = self.pool.status();
+        Some(PoolUse { max: s.max_size, open: s.size, idle: s.available, waiting: s.waiting })
     }
 
     fn create_user(&self, user: &User) -> Result<()> {

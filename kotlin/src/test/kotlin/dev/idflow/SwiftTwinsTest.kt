@@ -188,6 +188,8 @@ class ProviderTests {
             val metrics = provider.metrics().lines()
             assertTrue(metrics.contains("idflow_http_requests_total{route=\"flow_start\",status=\"200\"} 4"), metrics.joinToString("\n"))
             assertTrue(metrics.contains("idflow_http_requests_total{route=\"flow_start\",status=\"429\"} 1"), metrics.joinToString("\n"))
+            // Every store call is timed, by operation (the rate limits' counters).
+            assertTrue(metrics.any { it.startsWith("idflow_store_operation_duration_seconds_count{op=\"hit\"} ") }, metrics.joinToString("\n"))
         }
     }
 
