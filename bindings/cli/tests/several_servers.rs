@@ -187,6 +187,38 @@ fn three_servers_on_one_database_are_one_provider() {
             "svc"
         );
     }
+    // A key rotated by `idflow keys rotate` on the database: every server
+    // publishes it within seconds, signs with it after the prepublish
+    // second, and a token from before still verifies with any key set.
+    let before = client_credentials(ports[0], SVC_SECRET).1["access_token"].as_str().unwrap().to_owned();
+    let config = cluster.config.to_str().unwrap();
+    let rotated = std::process::Command::new(env!("CARGO_BIN_EXE_idflow"))
+        .args(["keys", "rotate", "--db", &cluster.db, "--config", config, "--prepublish", "1"])
+        .output()
+        .unwrap();
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    let kid = serde_json::from_slice::<Value>(&rotated.stdout).unwrap()["kid"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for &p in &ports {
+        while !get(p, "/many/.well-known/jwks.json")["keys"].as_array().unwrap().iter().any(|k| k["kid"] == kid.as_str()) {
+            assert!(Instant::now() < deadline, "server {p} never published {kid}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    for &p in &ports {
+        let after = loop {
+            let t = client_credentials(p, SVC_SECRET).1["access_token"].as_str().unwrap().to_owned();
+            if idflow::jose::decode_unverified(&t).unwrap().header["kid"] == kid.as_str() {
+                break t;
+            }
+            assert!(Instant::now() < deadline, "server {p} never signed with {kid}");
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let keys = get(ports[(p as usize + 1) % 3], "/many/.well-known/jwks.json");
+        for token in [&before, &after] {
+            assert_eq!(verify_access(&keys, token, &issuer)["client_id"], "svc");
+        }
+    }
     // Rate limits count together: five wrong secrets spread over the three
     // servers, and the right one is refused by every server.
     for i in 0..5 {
