@@ -14,9 +14,11 @@ mod connect;
 use super::{ExecutionRecord, PoolUse, RecordWrite, RefreshRecord, Store, UserQuery};
 use crate::error::{Error, ErrorCode, Result};
 use crate::user::{normalize_login_id, User};
-use deadpool_postgres::{Object, Pool};
+use deadpool_postgres::{GenericClient, Object, Pool};
 use serde_json::Value;
 use std::future::Future;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
 
 /// Schema steps; entry `i` migrates version `i` to `i + 1`. Append only.
 const MIGRATIONS: &[&str] = &["CREATE TABLE users (user_id TEXT PRIMARY KEY, data TEXT NOT NULL);
@@ -105,25 +107,17 @@ impl PostgresStore {
         self.pool.get().await.map_err(pg)
     }
 
-    /// A pooled connection and `sql` prepared on it (each connection keeps
-    /// its prepared statements, so a hot query is parsed once).
-    async fn prepared(&self, sql: &str) -> Result<(Object, tokio_postgres::Statement)> {
-        let client = self.client().await?;
-        let statement = client.prepare_cached(sql).await.map_err(pg)?;
-        Ok((client, statement))
-    }
-
     /// Brings the schema to the newest version, once: concurrent starters
     /// queue on an advisory lock held for the transaction.
     async fn migrate(&self) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(pg)?;
+        exec(&tx, "SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
         tx.batch_execute("CREATE TABLE IF NOT EXISTS idflow_schema (version INTEGER NOT NULL)").await.map_err(pg)?;
-        let version: i32 = match tx.query_opt("SELECT version FROM idflow_schema", &[]).await.map_err(pg)? {
+        let version: i32 = match opt(&tx, "SELECT version FROM idflow_schema", &[]).await? {
             Some(row) => row.get(0),
             None => {
-                tx.execute("INSERT INTO idflow_schema (version) VALUES (0)", &[]).await.map_err(pg)?;
+                exec(&tx, "INSERT INTO idflow_schema (version) VALUES (0)", &[]).await?;
                 0
             }
         };
@@ -134,7 +128,7 @@ impl PostgresStore {
         for step in MIGRATIONS.iter().skip(version as usize) {
             tx.batch_execute(step).await.map_err(pg)?;
         }
-        tx.execute("UPDATE idflow_schema SET version = $1", &[&known]).await.map_err(pg)?;
+        exec(&tx, "UPDATE idflow_schema SET version = $1", &[&known]).await?;
         tx.commit().await.map_err(pg)
     }
 
@@ -142,16 +136,42 @@ impl PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg)?;
         let data = user.to_json().to_string();
-        let n = tx.execute("INSERT INTO users (user_id, data) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&user.user_id, &data]).await.map_err(pg)?;
+        let n = exec(&tx, "INSERT INTO users (user_id, data) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&user.user_id, &data]).await?;
         if n == 0 {
             return Err(Error::new(ErrorCode::UserExists, "a user with this user id exists"));
         }
         claim_login_ids(&tx, user).await?; // an error drops `tx`, rolling everything back
         if let Some(h) = password_hash {
-            tx.execute("INSERT INTO passwords (user_id, hash) VALUES ($1, $2)", &[&user.user_id, &h]).await.map_err(pg)?;
+            exec(&tx, "INSERT INTO passwords (user_id, hash) VALUES ($1, $2)", &[&user.user_id, &h]).await?;
         }
         tx.commit().await.map_err(pg)
     }
+}
+
+/// Statement parameters.
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+// Every statement goes through the connection's statement cache: a query
+// is parsed and planned once per connection, then each call is one round
+// trip.
+async fn exec(c: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<u64> {
+    let statement = c.prepare_cached(sql).await.map_err(pg)?;
+    c.execute(&statement, params).await.map_err(pg)
+}
+
+async fn opt(c: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+    let statement = c.prepare_cached(sql).await.map_err(pg)?;
+    c.query_opt(&statement, params).await.map_err(pg)
+}
+
+async fn one(c: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<Row> {
+    let statement = c.prepare_cached(sql).await.map_err(pg)?;
+    c.query_one(&statement, params).await.map_err(pg)
+}
+
+async fn all(c: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+    let statement = c.prepare_cached(sql).await.map_err(pg)?;
+    c.query(&statement, params).await.map_err(pg)
 }
 
 /// The user in a row's first column (its JSON).
@@ -165,10 +185,7 @@ fn user_of(row: &tokio_postgres::Row) -> Result<User> {
 async fn claim_login_ids(tx: &deadpool_postgres::Transaction<'_>, user: &User) -> Result<()> {
     for login_id in &user.login_ids {
         let id = normalize_login_id(login_id);
-        let n = tx
-            .execute("INSERT INTO login_ids (login_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&id, &user.user_id])
-            .await
-            .map_err(pg)?;
+        let n = exec(tx, "INSERT INTO login_ids (login_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&id, &user.user_id]).await?;
         if n == 0 {
             return Err(Error::new(ErrorCode::UserExists, format!("login id {id:?} already belongs to a user")));
         }
@@ -204,7 +221,7 @@ impl Store for PostgresStore {
 
     fn password_hash(&self, user_id: &str) -> Result<Option<String>> {
         self.block(async {
-            let row = self.client().await?.query_opt("SELECT hash FROM passwords WHERE user_id = $1", &[&user_id]).await.map_err(pg)?;
+            let row = opt(&self.client().await?, "SELECT hash FROM passwords WHERE user_id = $1", &[&user_id]).await?;
             Ok(row.map(|r| r.get(0)))
         })
     }
@@ -214,22 +231,20 @@ impl Store for PostgresStore {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(pg)?;
             // The user's row lock orders concurrent changes of its password.
-            if tx.query_opt("SELECT 1 FROM users WHERE user_id = $1 FOR UPDATE", &[&user_id]).await.map_err(pg)?.is_none() {
+            if opt(&tx, "SELECT 1 FROM users WHERE user_id = $1 FOR UPDATE", &[&user_id]).await?.is_none() {
                 return Err(Error::new(ErrorCode::UserNotFound, "no user with this user id"));
             }
-            let current: Option<String> =
-                tx.query_opt("SELECT hash FROM passwords WHERE user_id = $1", &[&user_id]).await.map_err(pg)?.map(|r| r.get(0));
+            let current: Option<String> = opt(&tx, "SELECT hash FROM passwords WHERE user_id = $1", &[&user_id]).await?.map(|r| r.get(0));
             if expected.is_some_and(|e| current.as_deref() != Some(e)) {
                 return Ok(false);
             }
             match hash {
                 Some(h) => {
                     let sql = "INSERT INTO passwords (user_id, hash) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash";
-                    tx.execute(sql, &[&user_id, &h]).await
+                    exec(&tx, sql, &[&user_id, &h]).await
                 }
-                None => tx.execute("DELETE FROM passwords WHERE user_id = $1", &[&user_id]).await,
-            }
-            .map_err(pg)?;
+                None => exec(&tx, "DELETE FROM passwords WHERE user_id = $1", &[&user_id]).await,
+            }?;
             tx.commit().await.map_err(pg)?;
             Ok(true)
         })
@@ -240,11 +255,11 @@ impl Store for PostgresStore {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(pg)?;
             let data = user.to_json().to_string();
-            let n = tx.execute("UPDATE users SET data = $2 WHERE user_id = $1", &[&user.user_id, &data]).await.map_err(pg)?;
+            let n = exec(&tx, "UPDATE users SET data = $2 WHERE user_id = $1", &[&user.user_id, &data]).await?;
             if n == 0 {
                 return Err(Error::new(ErrorCode::UserNotFound, "no user with this user id"));
             }
-            tx.execute("DELETE FROM login_ids WHERE user_id = $1", &[&user.user_id]).await.map_err(pg)?;
+            exec(&tx, "DELETE FROM login_ids WHERE user_id = $1", &[&user.user_id]).await?;
             claim_login_ids(&tx, user).await?;
             tx.commit().await.map_err(pg)
         })
@@ -252,23 +267,24 @@ impl Store for PostgresStore {
 
     fn user(&self, user_id: &str) -> Result<Option<User>> {
         self.block(async {
-            let (c, s) = self.prepared("SELECT data FROM users WHERE user_id = $1").await?;
-            c.query_opt(&s, &[&user_id]).await.map_err(pg)?.map(|row| user_of(&row)).transpose()
+            opt(&self.client().await?, "SELECT data FROM users WHERE user_id = $1", &[&user_id]).await?.map(|row| user_of(&row)).transpose()
         })
     }
 
     fn user_by_login_id(&self, login_id: &str) -> Result<Option<User>> {
         let id = normalize_login_id(login_id);
         self.block(async {
-            let (c, s) = self.prepared("SELECT u.data FROM login_ids l JOIN users u ON u.user_id = l.user_id WHERE l.login_id = $1").await?;
-            c.query_opt(&s, &[&id]).await.map_err(pg)?.map(|row| user_of(&row)).transpose()
+            opt(&self.client().await?, "SELECT u.data FROM login_ids l JOIN users u ON u.user_id = l.user_id WHERE l.login_id = $1", &[&id])
+                .await?
+                .map(|row| user_of(&row))
+                .transpose()
         })
     }
 
     fn delete_user(&self, user_id: &str) -> Result<()> {
         self.block(async {
             // Login ids and the password go with the user (ON DELETE CASCADE).
-            let n = self.client().await?.execute("DELETE FROM users WHERE user_id = $1", &[&user_id]).await.map_err(pg)?;
+            let n = exec(&self.client().await?, "DELETE FROM users WHERE user_id = $1", &[&user_id]).await?;
             if n == 0 {
                 return Err(Error::new(ErrorCode::UserNotFound, "no user with this user id"));
             }
@@ -280,7 +296,7 @@ impl Store for PostgresStore {
         // Rows in user-id order, filtered by the same `UserQuery::matches`
         // as the other stores, so all three agree exactly.
         self.block(async {
-            let rows = self.client().await?.query("SELECT data FROM users ORDER BY user_id COLLATE \"C\"", &[]).await.map_err(pg)?;
+            let rows = all(&self.client().await?, "SELECT data FROM users ORDER BY user_id COLLATE \"C\"", &[]).await?;
             let mut out = Vec::new();
             let mut skipped = 0;
             for row in rows {
@@ -304,22 +320,15 @@ impl Store for PostgresStore {
     fn insert_execution(&self, r: &ExecutionRecord) -> Result<()> {
         let context = r.context.to_string();
         self.block(async {
-            self.client()
-                .await?
-                .execute(
-                    "INSERT INTO executions (id, flow_id, step_id, version, context, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                    &[&r.id, &r.flow_id, &r.step_id, &clamp(r.version), &context, &clamp(r.expires_at)],
-                )
-                .await
-                .map(|_| ())
-                .map_err(pg)
+            let sql = "INSERT INTO executions (id, flow_id, step_id, version, context, expires_at) VALUES ($1, $2, $3, $4, $5, $6)";
+            exec(&self.client().await?, sql, &[&r.id, &r.flow_id, &r.step_id, &clamp(r.version), &context, &clamp(r.expires_at)]).await.map(|_| ())
         })
     }
 
     fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>> {
         self.block(async {
-            let (c, s) = self.prepared("SELECT flow_id, step_id, version, context, expires_at FROM executions WHERE id = $1").await?;
-            let row = c.query_opt(&s, &[&id]).await.map_err(pg)?;
+            let row =
+                opt(&self.client().await?, "SELECT flow_id, step_id, version, context, expires_at FROM executions WHERE id = $1", &[&id]).await?;
             row.map(|r| {
                 Ok(ExecutionRecord {
                     id: id.to_owned(),
@@ -337,41 +346,26 @@ impl Store for PostgresStore {
     fn save_execution(&self, r: &ExecutionRecord, expected_version: u64) -> Result<bool> {
         let context = r.context.to_string();
         self.block(async {
-            let (c, s) = self
-                .prepared("UPDATE executions SET step_id = $2, version = $3, context = $4, expires_at = $5 WHERE id = $1 AND version = $6")
-                .await?;
-            let n =
-                c.execute(&s, &[&r.id, &r.step_id, &clamp(r.version), &context, &clamp(r.expires_at), &clamp(expected_version)]).await.map_err(pg)?;
-            Ok(n == 1)
+            let sql = "UPDATE executions SET step_id = $2, version = $3, context = $4, expires_at = $5 WHERE id = $1 AND version = $6";
+            let params: Params<'_> = &[&r.id, &r.step_id, &clamp(r.version), &context, &clamp(r.expires_at), &clamp(expected_version)];
+            Ok(exec(&self.client().await?, sql, params).await? == 1)
         })
     }
 
     fn delete_execution(&self, id: &str) -> Result<()> {
-        self.block(async { self.client().await?.execute("DELETE FROM executions WHERE id = $1", &[&id]).await.map(|_| ()).map_err(pg) })
+        self.block(async { exec(&self.client().await?, "DELETE FROM executions WHERE id = $1", &[&id]).await.map(|_| ()) })
     }
 
     fn insert_refresh(&self, r: &RefreshRecord) -> Result<()> {
         self.block(async {
-            self.client()
-                .await?
-                .execute(
-                    "INSERT INTO refresh_tokens (jti, user_id, expires_at, revoked) VALUES ($1, $2, $3, $4)",
-                    &[&r.jti, &r.user_id, &clamp(r.expires_at), &r.revoked],
-                )
-                .await
-                .map(|_| ())
-                .map_err(pg)
+            let sql = "INSERT INTO refresh_tokens (jti, user_id, expires_at, revoked) VALUES ($1, $2, $3, $4)";
+            exec(&self.client().await?, sql, &[&r.jti, &r.user_id, &clamp(r.expires_at), &r.revoked]).await.map(|_| ())
         })
     }
 
     fn refresh(&self, jti: &str) -> Result<Option<RefreshRecord>> {
         self.block(async {
-            let row = self
-                .client()
-                .await?
-                .query_opt("SELECT user_id, expires_at, revoked FROM refresh_tokens WHERE jti = $1", &[&jti])
-                .await
-                .map_err(pg)?;
+            let row = opt(&self.client().await?, "SELECT user_id, expires_at, revoked FROM refresh_tokens WHERE jti = $1", &[&jti]).await?;
             Ok(row.map(|r| RefreshRecord { jti: jti.to_owned(), user_id: r.get(0), expires_at: r.get::<_, i64>(1) as u64, revoked: r.get(2) }))
         })
     }
@@ -379,20 +373,13 @@ impl Store for PostgresStore {
     fn put_record(&self, kind: &str, id: &str, value: &Value, expires_at: Option<u64>) -> Result<()> {
         let text = value.to_string();
         let expires = expires_at.map(clamp);
-        self.block(async {
-            let (c, s) = self.prepared(UPSERT).await?;
-            c.execute(&s, &[&kind, &id, &text, &expires]).await.map(|_| ()).map_err(pg)
-        })
+        self.block(async { exec(&self.client().await?, UPSERT, &[&kind, &id, &text, &expires]).await.map(|_| ()) })
     }
 
     fn insert_record(&self, kind: &str, id: &str, value: &Value, expires_at: Option<u64>) -> Result<bool> {
         let text = value.to_string();
         let expires = expires_at.map(clamp);
-        self.block(async {
-            let (c, s) = self.prepared(INSERT_IF_ABSENT).await?;
-            let n = c.execute(&s, &[&kind, &id, &text, &expires, &now()]).await.map_err(pg)?;
-            Ok(n == 1)
-        })
+        self.block(async { Ok(exec(&self.client().await?, INSERT_IF_ABSENT, &[&kind, &id, &text, &expires, &now()]).await? == 1) })
     }
 
     fn redeem_and_put(&self, marker: &RecordWrite<'_>, then: &RecordWrite<'_>) -> Result<bool> {
@@ -401,11 +388,11 @@ impl Store for PostgresStore {
         self.block(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(pg)?;
-            let n = tx.execute(INSERT_IF_ABSENT, &[&marker.kind, &marker.id, &marker_text, &marker_expires, &now()]).await.map_err(pg)?;
+            let n = exec(&tx, INSERT_IF_ABSENT, &[&marker.kind, &marker.id, &marker_text, &marker_expires, &now()]).await?;
             if n != 1 {
                 return Ok(false); // dropping the transaction rolls it back
             }
-            tx.execute(UPSERT, &[&then.kind, &then.id, &then_text, &then_expires]).await.map_err(pg)?;
+            exec(&tx, UPSERT, &[&then.kind, &then.id, &then_text, &then_expires]).await?;
             tx.commit().await.map_err(pg)?;
             Ok(true)
         })
@@ -413,47 +400,42 @@ impl Store for PostgresStore {
 
     fn hit(&self, kind: &str, id: &str, expires_at: u64) -> Result<u64> {
         self.block(async {
-            let (c, s) = self
-                .prepared(
-                    "INSERT INTO records (kind, id, value, expires_at) VALUES ($1, $2, '1', $3)
+            let row = one(
+                &self.client().await?,
+                "INSERT INTO records (kind, id, value, expires_at) VALUES ($1, $2, '1', $3)
                      ON CONFLICT (kind, id) DO UPDATE SET
                          value = CASE WHEN records.expires_at IS NOT NULL AND records.expires_at <= $4 THEN '1'
                                       ELSE (records.value::BIGINT + 1)::TEXT END,
                          expires_at = CASE WHEN records.expires_at IS NOT NULL AND records.expires_at <= $4 THEN excluded.expires_at
                                            ELSE records.expires_at END
                      RETURNING value::BIGINT",
-                )
-                .await?;
-            let row = c.query_one(&s, &[&kind, &id, &clamp(expires_at), &now()]).await.map_err(pg)?;
+                &[&kind, &id, &clamp(expires_at), &now()],
+            )
+            .await?;
             Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
         })
     }
 
     fn record(&self, kind: &str, id: &str) -> Result<Option<Value>> {
         self.block(async {
-            let (c, s) = self.prepared("SELECT value FROM records WHERE kind = $1 AND id = $2 AND (expires_at IS NULL OR expires_at > $3)").await?;
-            let row = c.query_opt(&s, &[&kind, &id, &now()]).await.map_err(pg)?;
+            let row = opt(
+                &self.client().await?,
+                "SELECT value FROM records WHERE kind = $1 AND id = $2 AND (expires_at IS NULL OR expires_at > $3)",
+                &[&kind, &id, &now()],
+            )
+            .await?;
             row.map(|r| serde_json::from_str(r.get::<_, &str>(0)).map_err(json_err)).transpose()
         })
     }
 
     fn delete_record(&self, kind: &str, id: &str) -> Result<()> {
-        self.block(async {
-            self.client().await?.execute("DELETE FROM records WHERE kind = $1 AND id = $2", &[&kind, &id]).await.map(|_| ()).map_err(pg)
-        })
+        self.block(async { exec(&self.client().await?, "DELETE FROM records WHERE kind = $1 AND id = $2", &[&kind, &id]).await.map(|_| ()) })
     }
 
     fn records(&self, kind: &str) -> Result<Vec<(String, Value)>> {
         self.block(async {
-            let rows = self
-                .client()
-                .await?
-                .query(
-                    "SELECT id, value FROM records WHERE kind = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY id COLLATE \"C\"",
-                    &[&kind, &now()],
-                )
-                .await
-                .map_err(pg)?;
+            let sql = "SELECT id, value FROM records WHERE kind = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY id COLLATE \"C\"";
+            let rows = all(&self.client().await?, sql, &[&kind, &now()]).await?;
             rows.iter().map(|r| Ok((r.get::<_, String>(0), serde_json::from_str(r.get::<_, &str>(1)).map_err(json_err)?))).collect()
         })
     }
@@ -464,12 +446,12 @@ impl Store for PostgresStore {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(pg)?;
             // One server purges at a time; the others skip this round.
-            let locked: bool = tx.query_one("SELECT pg_try_advisory_xact_lock($1)", &[&PURGE_LOCK]).await.map_err(pg)?.get(0);
+            let locked: bool = one(&tx, "SELECT pg_try_advisory_xact_lock($1)", &[&PURGE_LOCK]).await?.get(0);
             if !locked {
                 return Ok(0);
             }
-            let a = tx.execute("DELETE FROM records WHERE expires_at IS NOT NULL AND expires_at <= $1", &[&now]).await.map_err(pg)?;
-            let b = tx.execute("DELETE FROM executions WHERE expires_at <= $1", &[&now]).await.map_err(pg)?;
+            let a = exec(&tx, "DELETE FROM records WHERE expires_at IS NOT NULL AND expires_at <= $1", &[&now]).await?;
+            let b = exec(&tx, "DELETE FROM executions WHERE expires_at <= $1", &[&now]).await?;
             tx.commit().await.map_err(pg)?;
             Ok((a + b) as usize)
         })
