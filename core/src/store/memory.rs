@@ -127,9 +127,9 @@ impl Store for MemoryStore {
 
     fn search_users(&self, query: &UserQuery) -> Result<Vec<User>> {
         let inner = self.lock();
-        let mut found: Vec<&User> = inner.users.values().filter(|u| query.matches(u)).collect();
-        found.sort_by(|a, b| a.user_id.cmp(&b.user_id));
-        Ok(found.into_iter().skip(query.offset).take(query.limit).cloned().collect())
+        let mut all: Vec<&User> = inner.users.values().collect();
+        all.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        query.page(all.into_iter().map(|u| Ok::<User, Error>(u.clone())))
     }
 
     fn insert_execution(&self, record: &ExecutionRecord) -> Result<()> {

@@ -306,24 +306,10 @@ impl Store for SqliteStore {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached("SELECT data FROM users ORDER BY user_id").map_err(db)?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
-        let mut out = Vec::new();
-        let mut skipped = 0;
-        for row in rows {
+        query.page(rows.map(|row| {
             let value: serde_json::Value = serde_json::from_str(&row.map_err(db)?).map_err(json_err)?;
-            let user = User::from_json(&value).ok_or_else(|| Error::new(ErrorCode::Storage, "a stored user is malformed"))?;
-            if !query.matches(&user) {
-                continue;
-            }
-            if skipped < query.offset {
-                skipped += 1;
-                continue;
-            }
-            out.push(user);
-            if out.len() >= query.limit {
-                break;
-            }
-        }
-        Ok(out)
+            User::from_json(&value).ok_or_else(|| Error::new(ErrorCode::Storage, "a stored user is malformed"))
+        }))
     }
 
     fn insert_execution(&self, r: &ExecutionRecord) -> Result<()> {

@@ -355,6 +355,28 @@ impl UserQuery {
             }
         }
     }
+
+    /// The page of `users` (in user-id order) this query asks for: the
+    /// matching ones after `offset`, `limit` at most; reading stops there.
+    pub fn page<E>(&self, users: impl IntoIterator<Item = std::result::Result<User, E>>) -> std::result::Result<Vec<User>, E> {
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        for user in users {
+            let user = user?;
+            if !self.matches(&user) {
+                continue;
+            }
+            if skipped < self.offset {
+                skipped += 1;
+                continue;
+            }
+            if out.len() >= self.limit {
+                break;
+            }
+            out.push(user);
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]

@@ -193,70 +193,63 @@ assert h["alg"] == alg, h
 EOF
 }
 
-measure_tokens() {
-  # measure_tokens NAME ALG URL BASIC N_URLS: wrk on each of the first N
-  # servers (16 connections in all), the servers' and PostgreSQL's CPU.
-  local name="$1" alg="$2" path="$3" basic="$4" n="$5" i s0 s1 p0 p1 lines=()
-  local split=(16)
-  [ "$n" = 3 ] && split=(6 5 5)
-  local url=()
-  for i in $(seq 0 $((n - 1))); do url+=("http://127.0.0.1:$([ "$name" = hydra ] && echo $HYDRA_PUBLIC || echo "${PORTS[$i]}")$path"); done
-  local jobs=()
-  for i in $(seq 0 $((n - 1))); do
-    wrk -t$([ "$n" = 1 ] && echo 2 || echo 1) -c"${split[$i]}" -d"${WARMUP}s" -s "$PROVIDER/token.lua" "${url[$i]}" -- "$basic" >/dev/null 2>&1 &
-    jobs+=($!)
-  done
-  wait "${jobs[@]}"
-  jobs=()
-  s0=$(ticks_of "${PIDS[@]}")
-  p0=$(pg_ticks)
-  for i in $(seq 0 $((n - 1))); do
-    wrk -t$([ "$n" = 1 ] && echo 2 || echo 1) -c"${split[$i]}" -d"${DURATION}s" --latency -s "$PROVIDER/token.lua" "${url[$i]}" -- "$basic" >"$WORK/wrk-$i.out" 2>&1 &
-    jobs+=($!)
-  done
-  wait "${jobs[@]}"
-  s1=$(ticks_of "${PIDS[@]}")
-  p1=$(pg_ticks)
-  for i in $(seq 0 $((n - 1))); do
-    lines+=("$(grep '^{' "$WORK/wrk-$i.out" | tail -n 1 || echo '{}')")
-  done
-  local parts
-  parts="$(IFS=,; echo "${lines[*]}")"
-  row "{\"kind\":\"tokens\",\"name\":\"$name\",\"alg\":\"$alg\",\"servers\":$n,\"server_cpu_s\":$(seconds_of "$s0" "$s1"),\"pg_cpu_s\":$(seconds_of "$p0" "$p1"),\"parts\":[$parts]}"
-  log "$name $alg tokens, $n server(s): $parts"
+load_one() {
+  # load_one KIND I SECONDS: one load generator against server I (its share
+  # of 16 connections), for SECONDS; its JSON line is the last on stdout.
+  local kind="$1" i="$2" secs="$3" share=(16)
+  [ "$N" = 3 ] && share=(6 5 5)
+  case "$kind" in
+    tokens)
+      wrk -t$([ "$N" = 1 ] && echo 2 || echo 1) -c"${share[$i]}" -d"${secs}s" --latency -s "$PROVIDER/token.lua" "${URLS[$i]}" -- "$BASIC" ;;
+    logins)
+      node "$PROVIDER/login-load.js" --target idflow --base "${URLS[$i]}" --seconds "$secs" --warmup 0 --concurrency "${share[$i]}" ;;
+  esac
 }
 
-measure_logins() {
-  local name="$1" alg="$2" n="$3" i s0 s1 p0 p1 lines=() jobs=()
-  local split=(16)
-  [ "$n" = 3 ] && split=(6 5 5)
-  s0=$(ticks_of "${PIDS[@]}")
-  p0=$(pg_ticks)
-  for i in $(seq 0 $((n - 1))); do
-    node "$PROVIDER/login-load.js" --target idflow --base "http://127.0.0.1:${PORTS[$i]}" --seconds "$DURATION" --warmup "$WARMUP" \
-      --concurrency "${split[$i]}" >"$WORK/login-$i.out" 2>&1 &
+load_round() {
+  # load_round KIND SECONDS OUT: one generator per server at once.
+  local kind="$1" secs="$2" out="$3" i jobs=()
+  for i in $(seq 0 $((N - 1))); do
+    load_one "$kind" "$i" "$secs" >"$out-$i.out" 2>&1 &
     jobs+=($!)
   done
   wait "${jobs[@]}"
+}
+
+measure() {
+  # measure KIND NAME ALG: a warm-up round, then the measured one with the
+  # CPU time of the servers and of PostgreSQL around it (URLS, BASIC and N
+  # say where and how many).
+  local kind="$1" name="$2" alg="$3" i s0 s1 p0 p1 lines=() parts
+  load_round "$kind" "$WARMUP" "$WORK/warm"
+  s0=$(ticks_of "${PIDS[@]}")
+  p0=$(pg_ticks)
+  load_round "$kind" "$DURATION" "$WORK/run"
   s1=$(ticks_of "${PIDS[@]}")
   p1=$(pg_ticks)
-  for i in $(seq 0 $((n - 1))); do
-    lines+=("$(grep '^{' "$WORK/login-$i.out" | tail -n 1 || echo '{}')")
+  for i in $(seq 0 $((N - 1))); do
+    lines+=("$(grep '^{' "$WORK/run-$i.out" | tail -n 1 || echo '{}')")
   done
-  local parts
   parts="$(IFS=,; echo "${lines[*]}")"
-  row "{\"kind\":\"logins\",\"name\":\"$name\",\"alg\":\"$alg\",\"servers\":$n,\"server_cpu_s\":$(seconds_of "$s0" "$s1"),\"pg_cpu_s\":$(seconds_of "$p0" "$p1"),\"parts\":[$parts]}"
-  log "$name $alg logins, $n server(s): $parts"
+  row "{\"kind\":\"$kind\",\"name\":\"$name\",\"alg\":\"$alg\",\"servers\":$N,\"server_cpu_s\":$(seconds_of "$s0" "$s1"),\"pg_cpu_s\":$(seconds_of "$p0" "$p1"),\"parts\":[$parts]}"
+  log "$name $alg $kind, $N server(s): $parts"
 }
 
 run_idflow() {
   # run_idflow NAME ALG DB N
-  local name="$1" alg="$2" db="$3" n="$4"
+  local name="$1" alg="$2" db="$3" n="$4" i
   step "$name, $alg, $n server(s)"
   start_idflow "$alg" "$db" "$n" || { stop_servers; return 1; }
   sample_token "http://127.0.0.1:${PORTS[0]}/oauth2/v1/token" "$CLIENT_BASIC" "$alg" || { stop_servers; return 1; }
-  measure_tokens "$name" "$alg" /oauth2/v1/token "$CLIENT_BASIC" "$n"
-  if [ "$alg" = RS256 ]; then measure_logins "$name" "$alg" "$n"; fi
+  N="$n" BASIC="$CLIENT_BASIC"
+  URLS=()
+  for i in $(seq 0 $((n - 1))); do URLS+=("http://127.0.0.1:${PORTS[$i]}/oauth2/v1/token"); done
+  measure tokens "$name" "$alg"
+  if [ "$alg" = RS256 ]; then
+    URLS=()
+    for i in $(seq 0 $((n - 1))); do URLS+=("http://127.0.0.1:${PORTS[$i]}"); done
+    measure logins "$name" "$alg"
+  fi
   stop_servers
 }
 
@@ -274,7 +267,8 @@ done
 if [ "$HYDRA" = 1 ]; then
   step "hydra, RS256"
   if start_hydra && sample_token "http://127.0.0.1:$HYDRA_PUBLIC/oauth2/token" "$HYDRA_BASIC" RS256; then
-    measure_tokens hydra RS256 /oauth2/token "$HYDRA_BASIC" 1
+    N=1 BASIC="$HYDRA_BASIC" URLS=("http://127.0.0.1:$HYDRA_PUBLIC/oauth2/token")
+    measure tokens hydra RS256
   else
     failed+=("hydra")
   fi

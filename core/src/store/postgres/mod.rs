@@ -297,23 +297,7 @@ impl Store for PostgresStore {
         // as the other stores, so all three agree exactly.
         self.block(async {
             let rows = all(&self.client().await?, "SELECT data FROM users ORDER BY user_id COLLATE \"C\"", &[]).await?;
-            let mut out = Vec::new();
-            let mut skipped = 0;
-            for row in rows {
-                let user = user_of(&row)?;
-                if !query.matches(&user) {
-                    continue;
-                }
-                if skipped < query.offset {
-                    skipped += 1;
-                    continue;
-                }
-                out.push(user);
-                if out.len() >= query.limit {
-                    break;
-                }
-            }
-            Ok(out)
+            query.page(rows.iter().map(user_of))
         })
     }
 
