@@ -191,6 +191,16 @@ fn three_servers_on_one_database_are_one_provider() {
     // publishes it within seconds, signs with it after the prepublish
     // second, and a token from before still verifies with any key set.
     let before = client_credentials(ports[0], SVC_SECRET).1["access_token"].as_str().unwrap().to_owned();
+    // A relying party with idflow's own JwksCache on the third server's key
+    // set (it refetches at once on an unknown kid).
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let options = idflow::jose::JwksCacheOptions { refetch_cooldown: Duration::ZERO, ..Default::default() };
+    let cache = idflow::jose::JwksCache::new(&format!("http://127.0.0.1:{}/many/.well-known/jwks.json", ports[2]), options).unwrap();
+    let mut validation = idflow::jose::Validation::new(&[idflow::jose::Algorithm::RS256]);
+    validation.issuer = Some(issuer.clone());
+    validation.audience = vec!["many".into()];
+    let relying_party = |token: &str| rt.block_on(cache.verify(token, &validation)).map(|t| t.claims["client_id"].clone());
+    assert_eq!(relying_party(&before).unwrap(), "svc");
     let config = cluster.config.to_str().unwrap();
     let rotated = std::process::Command::new(env!("CARGO_BIN_EXE_idflow"))
         .args(["keys", "rotate", "--db", &cluster.db, "--config", config, "--prepublish", "1"])
@@ -217,6 +227,7 @@ fn three_servers_on_one_database_are_one_provider() {
         let keys = get(ports[(p as usize + 1) % 3], "/many/.well-known/jwks.json");
         for token in [&before, &after] {
             assert_eq!(verify_access(&keys, token, &issuer)["client_id"], "svc");
+            assert_eq!(relying_party(token).unwrap(), "svc", "the JwksCache verifies across the rotation");
         }
     }
     // Rate limits count together: five wrong secrets spread over the three
