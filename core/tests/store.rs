@@ -86,6 +86,13 @@ fn contract(store: &dyn Store) {
     store.put_record("key", "z", &json!("Z"), Some(now - 5)).unwrap();
     assert_eq!(store.records("key").unwrap(), vec![("a".to_owned(), json!("A")), ("b".to_owned(), json!("B"))]);
     store.delete_record("key", "a").unwrap();
+    // Taking: the live record once, then nothing; an expired one never.
+    store.put_record("once", "t1", &json!({"n": 1}), Some(now + 60)).unwrap();
+    assert_eq!(store.take_record("once", "t1").unwrap(), Some(json!({"n": 1})));
+    assert_eq!(store.take_record("once", "t1").unwrap(), None, "taken once");
+    assert_eq!(store.record("once", "t1").unwrap(), None);
+    store.put_record("once", "old", &json!(1), Some(now - 1)).unwrap();
+    assert_eq!(store.take_record("once", "old").unwrap(), None, "an expired record is not taken");
     assert_eq!(store.records("key").unwrap().len(), 1);
     assert!(store.purge_expired(now).unwrap() >= 1);
     assert_eq!(store.record("code", "c1").unwrap(), Some(json!({"a": 2})), "live records survive a purge");
@@ -313,16 +320,21 @@ mod postgres {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
+        // One-time records (deliveries, states) that every server takes at once.
+        for i in 0..25 {
+            stores[0].put_record("completion", &format!("p{i}"), &json!(i), Some(now + 60)).unwrap();
+        }
         let handles: Vec<_> = stores
             .iter()
             .enumerate()
             .map(|(t, store)| {
                 let store = store.clone();
                 std::thread::spawn(move || {
-                    let mut wins = (0, 0, 0);
+                    let mut wins = (0, 0, 0, 0);
                     for i in 0..25 {
-                        // A login id, a single-use code and an execution
-                        // version, each claimed by every server at once.
+                        // A login id, a single-use code, a refresh
+                        // redemption and a one-time record, each claimed by
+                        // every server at once.
                         if store
                             .create_user(&User::new(
                                 format!("X{t}-{i}"),
@@ -357,6 +369,9 @@ mod postgres {
                             wins.2 += 1;
                         }
                         store.hit("rate", "window", now + 60).unwrap();
+                        if store.take_record("completion", &format!("p{i}")).unwrap().is_some() {
+                            wins.3 += 1;
+                        }
                     }
                     wins
                 })
@@ -365,8 +380,8 @@ mod postgres {
         let wins = handles
             .into_iter()
             .map(|h| h.join().unwrap())
-            .fold((0, 0, 0), |a, w| (a.0 + w.0, a.1 + w.1, a.2 + w.2));
-        assert_eq!(wins, (25, 25, 25), "each race has exactly one winner");
+            .fold((0, 0, 0, 0), |a, w| (a.0 + w.0, a.1 + w.1, a.2 + w.2, a.3 + w.3));
+        assert_eq!(wins, (25, 25, 25, 25), "each race has exactly one winner");
         assert_eq!(
             stores[0].record("rate", "window").unwrap(),
             Some(json!(100)),

@@ -212,6 +212,15 @@ impl Store for MemoryStore {
         Ok(inner.records.get(&(kind.to_owned(), id.to_owned())).filter(|(_, e)| live(*e)).map(|(v, _)| v.clone()))
     }
 
+    fn take_record(&self, kind: &str, id: &str) -> Result<Option<Value>> {
+        let mut inner = self.lock();
+        let key = (kind.to_owned(), id.to_owned());
+        if !inner.records.get(&key).is_some_and(|(_, e)| live(*e)) {
+            return Ok(None);
+        }
+        Ok(inner.records.remove(&key).map(|(v, _)| v))
+    }
+
     fn delete_record(&self, kind: &str, id: &str) -> Result<()> {
         self.lock().records.remove(&(kind.to_owned(), id.to_owned()));
         Ok(())

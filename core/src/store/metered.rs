@@ -93,6 +93,9 @@ impl Store for Metered {
     fn record(&self, kind: &str, id: &str) -> Result<Option<Value>> {
         self.timed("record", |s| s.record(kind, id))
     }
+    fn take_record(&self, kind: &str, id: &str) -> Result<Option<Value>> {
+        self.timed("take_record", |s| s.take_record(kind, id))
+    }
     fn delete_record(&self, kind: &str, id: &str) -> Result<()> {
         self.timed("delete_record", |s| s.delete_record(kind, id))
     }

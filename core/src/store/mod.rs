@@ -164,6 +164,10 @@ pub trait Store: Send + Sync {
     /// limits' fixed windows.
     fn hit(&self, kind: &str, id: &str, expires_at: u64) -> Result<u64>;
     fn record(&self, kind: &str, id: &str) -> Result<Option<Value>>;
+    /// Deletes the live record `(kind, id)` and returns it, in one atomic
+    /// step: of callers racing for a one-time record (a delivery, a state,
+    /// a confirmation), one gets it and the others get `None`.
+    fn take_record(&self, kind: &str, id: &str) -> Result<Option<Value>>;
     fn delete_record(&self, kind: &str, id: &str) -> Result<()>;
     /// Every live record of `kind`, ordered by id.
     fn records(&self, kind: &str) -> Result<Vec<(String, Value)>>;

@@ -468,6 +468,19 @@ impl Store for SqliteStore {
         text.map(|t| serde_json::from_str(&t).map_err(json_err)).transpose()
     }
 
+    fn take_record(&self, kind: &str, id: &str) -> Result<Option<Value>> {
+        let text: Option<String> = self
+            .conn()
+            .row(
+                "DELETE FROM records WHERE kind = ?1 AND id = ?2 AND (expires_at IS NULL OR expires_at > ?3) RETURNING value",
+                params![kind, id, clamp(crate::ids::now_secs())],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        text.map(|t| serde_json::from_str(&t).map_err(json_err)).transpose()
+    }
+
     fn delete_record(&self, kind: &str, id: &str) -> Result<()> {
         self.conn().exec("DELETE FROM records WHERE kind = ?1 AND id = ?2", params![kind, id]).map(|_| ()).map_err(db)
     }

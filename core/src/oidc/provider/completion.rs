@@ -216,11 +216,11 @@ impl Provider {
     /// hands it only to the browser that sent the authorization request.
     /// Returns the URL that delivers it.
     pub(super) fn finish_authorization(&self, request_id: &str, auth: &crate::flow::Authenticated) -> Result<String> {
+        // Taken: of flows finishing at once for one request, one answers it.
         let request = self
             .store
-            .record("authreq", request_id)?
-            .ok_or_else(|| Error::invalid_request("the authorization request expired while the flow ran; sign in again"))?;
-        self.store.delete_record("authreq", request_id)?;
+            .take_record("authreq", request_id)?
+            .ok_or_else(|| Error::invalid_request("the authorization request expired while the flow ran, or another sign-in answered it; sign in again"))?;
         let signed_in_ms = crate::ids::now_millis();
         let now = signed_in_ms / 1000;
         let sid = random_id("S")?;
@@ -259,8 +259,12 @@ impl Provider {
                 "this sign-in was started in another browser; go back to the application and sign in again from here",
             );
         }
-        if self.store.delete_record("completion", id).is_err() {
-            return pages::error_page(500, "Sign-in failed", "the server could not complete the request");
+        // Taken only now (a wrong browser must not spend it), and once:
+        // of requests racing with the right cookie, one is answered.
+        match self.store.take_record("completion", id) {
+            Ok(Some(_)) => {}
+            Ok(None) => return pages::error_page(400, "Expired", "this sign-in response was already delivered or has expired"),
+            Err(_) => return pages::error_page(500, "Sign-in failed", "the server could not complete the request"),
         }
         let out = match record.get("delivery").and_then(Completion::from_json) {
             Some(c) => c.into_response(),

@@ -248,7 +248,11 @@ impl Provider {
         if sid.is_none() || sid != cookie_sid {
             return pages::error_page(403, "Sign-out failed", "this sign-out was not asked for by this browser's session");
         }
-        let _ = self.store.delete_record("logout_confirm", &digest);
+        match self.store.take_record("logout_confirm", &digest) {
+            Ok(Some(_)) => {}
+            Ok(None) => return pages::error_page(400, "Sign-out failed", "this sign-out page has expired; sign out again from the application"),
+            Err(_) => return pages::error_page(500, "Sign-out failed", "try again"),
+        }
         if self.end_session(sid.unwrap_or_default()).is_err() {
             return pages::error_page(500, "Sign-out failed", "the session could not be ended; try again");
         }

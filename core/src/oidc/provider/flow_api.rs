@@ -74,7 +74,10 @@ impl Provider {
             if !self.owns(req, body, done.get("owner").unwrap_or(&Value::Null)) {
                 return Err(not_yours());
             }
-            self.store.delete_record("flow_result", execution)?;
+            // Shown once: of requests racing for it, one gets it.
+            if self.store.take_record("flow_result", execution)?.is_none() {
+                return Err(Error::invalid_request("this outcome was already shown"));
+            }
             return Ok(HttpResponse::json_no_store(200, done.get("response").unwrap_or(&Value::Null)));
         }
         self.check_owner(req, body, execution)?;
@@ -84,7 +87,9 @@ impl Provider {
                 .record("oauth_resume", resume)?
                 .filter(|p| str_field(p, "executionId") == Some(execution))
                 .ok_or_else(|| Error::invalid_request("this sign-in has expired or was already completed; start again"))?;
-            self.store.delete_record("oauth_resume", resume)?;
+            if self.store.take_record("oauth_resume", resume)?.is_none() {
+                return Err(Error::invalid_request("this sign-in has expired or was already completed; start again"));
+            }
             let record = pending.get("record").cloned().unwrap_or(Value::Null);
             let input = str_field(&pending, "input").unwrap_or_default().to_owned();
             let result = self.oauth_resume_execution(&record, &input).await;

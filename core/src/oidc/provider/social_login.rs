@@ -197,7 +197,8 @@ impl Provider {
         let Some(state) = params.get("state").map(str::to_owned) else {
             return pages::error_page(400, "Sign-in failed", "the provider's answer has no state");
         };
-        // Taken, not read: a replayed callback finds nothing, so nothing is
+        // Read, then taken (below) once the test mode is ruled out: a
+        // replayed or raced callback finds nothing, so nothing is
         // provisioned twice.
         let record = match self.store.record("oauth_state", &state) {
             Ok(Some(r)) if r.get("mode").and_then(Value::as_str) == Some("test") => {
@@ -212,8 +213,10 @@ impl Provider {
             Ok(None) => return pages::error_page(400, "Sign-in failed", "this sign-in has expired or was already completed; start again"),
             Err(_) => return pages::error_page(500, "Sign-in failed", "the server could not complete the request"),
         };
-        if self.store.delete_record("oauth_state", &state).is_err() {
-            return pages::error_page(500, "Sign-in failed", "the server could not complete the request");
+        match self.store.take_record("oauth_state", &state) {
+            Ok(Some(_)) => {}
+            Ok(None) => return pages::error_page(400, "Sign-in failed", "this sign-in has expired or was already completed; start again"),
+            Err(_) => return pages::error_page(500, "Sign-in failed", "the server could not complete the request"),
         }
         if record.get("mode").and_then(Value::as_str) == Some("flow") {
             return self.oauth_resume_flow(req, &record, &input).await;
@@ -283,7 +286,9 @@ impl Provider {
             .record("oauth_state", state)?
             .filter(|r| r.get("mode").and_then(Value::as_str) == Some("test"))
             .ok_or_else(|| Error::invalid_request("no provider test is waiting for this state (expired, or already used)"))?;
-        self.store.delete_record("oauth_state", state)?;
+        if self.store.take_record("oauth_state", state)?.is_none() {
+            return Err(Error::invalid_request("no provider test is waiting for this state (expired, or already used)"));
+        }
         let (provider, tokens, claims) = self.oauth_tokens(&record, query).await?;
         let scratch = crate::store::MemoryStore::new();
         let user = provider.provision(&scratch, &claims, now_secs())?;

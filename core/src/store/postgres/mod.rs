@@ -412,6 +412,14 @@ impl Store for PostgresStore {
         })
     }
 
+    fn take_record(&self, kind: &str, id: &str) -> Result<Option<Value>> {
+        self.block(async {
+            let sql = "DELETE FROM records WHERE kind = $1 AND id = $2 AND (expires_at IS NULL OR expires_at > $3) RETURNING value";
+            let row = opt(&self.client().await?, sql, &[&kind, &id, &now()]).await?;
+            row.map(|r| serde_json::from_str(r.get::<_, &str>(0)).map_err(json_err)).transpose()
+        })
+    }
+
     fn delete_record(&self, kind: &str, id: &str) -> Result<()> {
         self.block(async { exec(&self.client().await?, "DELETE FROM records WHERE kind = $1 AND id = $2", &[&kind, &id]).await.map(|_| ()) })
     }
