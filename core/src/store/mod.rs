@@ -62,6 +62,23 @@ fn open_postgres(_: &str) -> Result<std::sync::Arc<dyn Store>> {
     Err(crate::error::Error::config("this build of idflow has no PostgreSQL store (the `postgres` feature; `idflow serve` has it)"))
 }
 
+/// Stored JSON text (a record, a context) back as a value.
+pub(super) fn parse_json(text: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|_| crate::error::Error::new(crate::error::ErrorCode::Storage, "a stored record is not valid JSON"))
+}
+
+/// A user from its stored JSON.
+pub(super) fn parse_user(text: &str) -> Result<User> {
+    User::from_json(&parse_json(text)?)
+        .ok_or_else(|| crate::error::Error::new(crate::error::ErrorCode::Storage, "a stored user is malformed"))
+}
+
+/// Seconds since the epoch as the databases keep them (a signed 64-bit
+/// integer), saturating.
+pub(super) fn clamp(t: u64) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
+
 /// A flow execution as stored between requests.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecutionRecord {

@@ -2,7 +2,7 @@
 //! versioned in code (`PRAGMA user_version`), every write in a transaction,
 //! so a crash mid-step leaves either the old or the new state.
 
-use super::{ExecutionRecord, RecordWrite, RefreshRecord, Store, UserQuery};
+use super::{clamp, parse_json, parse_user, ExecutionRecord, RecordWrite, RefreshRecord, Store, UserQuery};
 use crate::error::{Error, ErrorCode, Result};
 use crate::user::{normalize_login_id, User};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -60,10 +60,6 @@ fn busy_retry<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> Result<T> {
 
 fn db(e: rusqlite::Error) -> Error {
     Error::new(ErrorCode::Storage, format!("sqlite: {e}"))
-}
-
-fn json_err(_: serde_json::Error) -> Error {
-    Error::new(ErrorCode::Storage, "a stored record is not valid JSON")
 }
 
 /// A [`Store`] in one SQLite database file.
@@ -189,13 +185,7 @@ fn load_user(conn: &Connection, user_id: &str) -> Result<Option<User>> {
         .row("SELECT data FROM users WHERE user_id = ?1", params![user_id], |r| r.get(0))
         .optional()
         .map_err(db)?;
-    match data {
-        None => Ok(None),
-        Some(text) => {
-            let value: serde_json::Value = serde_json::from_str(&text).map_err(json_err)?;
-            User::from_json(&value).map(Some).ok_or_else(|| Error::new(ErrorCode::Storage, "a stored user is malformed"))
-        }
-    }
+    data.as_deref().map(parse_user).transpose()
 }
 
 fn taken(login_id: &str) -> Error {
@@ -306,10 +296,7 @@ impl Store for SqliteStore {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached("SELECT data FROM users ORDER BY user_id").map_err(db)?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
-        query.page(rows.map(|row| {
-            let value: serde_json::Value = serde_json::from_str(&row.map_err(db)?).map_err(json_err)?;
-            User::from_json(&value).ok_or_else(|| Error::new(ErrorCode::Storage, "a stored user is malformed"))
-        }))
+        query.page(rows.map(|row| parse_user(&row.map_err(db)?)))
     }
 
     fn insert_execution(&self, r: &ExecutionRecord) -> Result<()> {
@@ -339,7 +326,7 @@ impl Store for SqliteStore {
                 flow_id,
                 step_id,
                 version: version as u64,
-                context: serde_json::from_str(&context).map_err(json_err)?,
+                context: parse_json(&context)?,
                 expires_at: expires_at as u64,
             })),
         }
@@ -465,7 +452,7 @@ impl Store for SqliteStore {
             )
             .optional()
             .map_err(db)?;
-        text.map(|t| serde_json::from_str(&t).map_err(json_err)).transpose()
+        text.map(|t| parse_json(&t)).transpose()
     }
 
     fn take_record(&self, kind: &str, id: &str) -> Result<Option<Value>> {
@@ -478,7 +465,7 @@ impl Store for SqliteStore {
             )
             .optional()
             .map_err(db)?;
-        text.map(|t| serde_json::from_str(&t).map_err(json_err)).transpose()
+        text.map(|t| parse_json(&t)).transpose()
     }
 
     fn delete_record(&self, kind: &str, id: &str) -> Result<()> {
@@ -496,7 +483,7 @@ impl Store for SqliteStore {
         let mut out = Vec::new();
         for row in rows {
             let (id, text) = row.map_err(db)?;
-            out.push((id, serde_json::from_str(&text).map_err(json_err)?));
+            out.push((id, parse_json(&text)?));
         }
         Ok(out)
     }
@@ -511,6 +498,3 @@ impl Store for SqliteStore {
     }
 }
 
-fn clamp(t: u64) -> i64 {
-    i64::try_from(t).unwrap_or(i64::MAX)
-}

@@ -360,6 +360,9 @@ impl UserQuery {
     /// matching ones after `offset`, `limit` at most; reading stops there.
     pub fn page<E>(&self, users: impl IntoIterator<Item = std::result::Result<User, E>>) -> std::result::Result<Vec<User>, E> {
         let mut out = Vec::new();
+        if self.limit == 0 {
+            return Ok(out);
+        }
         let mut skipped = 0;
         for user in users {
             let user = user?;
@@ -370,10 +373,10 @@ impl UserQuery {
                 skipped += 1;
                 continue;
             }
+            out.push(user);
             if out.len() >= self.limit {
                 break;
             }
-            out.push(user);
         }
         Ok(out)
     }

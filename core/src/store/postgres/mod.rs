@@ -11,7 +11,7 @@
 
 mod connect;
 
-use super::{ExecutionRecord, PoolUse, RecordWrite, RefreshRecord, Store, UserQuery};
+use super::{clamp, parse_json, parse_user, ExecutionRecord, PoolUse, RecordWrite, RefreshRecord, Store, UserQuery};
 use crate::error::{Error, ErrorCode, Result};
 use crate::user::{normalize_login_id, User};
 use deadpool_postgres::{GenericClient, Object, Pool};
@@ -41,14 +41,6 @@ const PURGE_LOCK: i64 = 0x1df1_0002;
 
 pub(super) fn pg(e: impl std::fmt::Display) -> Error {
     Error::new(ErrorCode::Storage, format!("postgres: {e}"))
-}
-
-fn json_err(_: serde_json::Error) -> Error {
-    Error::new(ErrorCode::Storage, "a stored record is not valid JSON")
-}
-
-fn clamp(t: u64) -> i64 {
-    i64::try_from(t).unwrap_or(i64::MAX)
 }
 
 fn now() -> i64 {
@@ -176,8 +168,7 @@ async fn all(c: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<Ve
 
 /// The user in a row's first column (its JSON).
 fn user_of(row: &tokio_postgres::Row) -> Result<User> {
-    let value: Value = serde_json::from_str(row.get::<_, &str>(0)).map_err(json_err)?;
-    User::from_json(&value).ok_or_else(|| Error::new(ErrorCode::Storage, "a stored user is malformed"))
+    parse_user(row.get(0))
 }
 
 /// Claims every login id of `user` inside `tx`; the caller's transaction
@@ -319,7 +310,7 @@ impl Store for PostgresStore {
                     flow_id: r.get(0),
                     step_id: r.get(1),
                     version: r.get::<_, i64>(2) as u64,
-                    context: serde_json::from_str(r.get::<_, &str>(3)).map_err(json_err)?,
+                    context: parse_json(r.get::<_, &str>(3))?,
                     expires_at: r.get::<_, i64>(4) as u64,
                 })
             })
@@ -408,7 +399,7 @@ impl Store for PostgresStore {
                 &[&kind, &id, &now()],
             )
             .await?;
-            row.map(|r| serde_json::from_str(r.get::<_, &str>(0)).map_err(json_err)).transpose()
+            row.map(|r| parse_json(r.get::<_, &str>(0))).transpose()
         })
     }
 
@@ -416,7 +407,7 @@ impl Store for PostgresStore {
         self.block(async {
             let sql = "DELETE FROM records WHERE kind = $1 AND id = $2 AND (expires_at IS NULL OR expires_at > $3) RETURNING value";
             let row = opt(&self.client().await?, sql, &[&kind, &id, &now()]).await?;
-            row.map(|r| serde_json::from_str(r.get::<_, &str>(0)).map_err(json_err)).transpose()
+            row.map(|r| parse_json(r.get::<_, &str>(0))).transpose()
         })
     }
 
@@ -428,7 +419,7 @@ impl Store for PostgresStore {
         self.block(async {
             let sql = "SELECT id, value FROM records WHERE kind = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY id COLLATE \"C\"";
             let rows = all(&self.client().await?, sql, &[&kind, &now()]).await?;
-            rows.iter().map(|r| Ok((r.get::<_, String>(0), serde_json::from_str(r.get::<_, &str>(1)).map_err(json_err)?))).collect()
+            rows.iter().map(|r| Ok((r.get::<_, String>(0), parse_json(r.get::<_, &str>(1))?))).collect()
         })
     }
 
