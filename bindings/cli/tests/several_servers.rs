@@ -94,23 +94,6 @@ fn code_across(ports: &[u16], email: &str) -> (SignIn, String, String) {
     (login, code, pair.verifier)
 }
 
-/// Authorize and the flow (on the first two of `ports`), up to the
-/// completion URL, not yet delivered: its path and the browser's cookie.
-fn completion_across(ports: &[u16], email: &str) -> (String, String) {
-    let pair = idflow::pkce::generate(None).unwrap();
-    let (status, headers, _) = http(ports[0], "GET", &authorize_url(&pair.challenge, ""), &[], b"");
-    assert_eq!(status, 302);
-    let cookie = set_cookie(&headers, "idflow_browser").unwrap();
-    let request = param(header(&headers, "location").unwrap(), "request");
-    let jar = [("Content-Type", "application/json"), ("Cookie", cookie.as_str())];
-    let post = |port: u16, path: &str, body: Value| serde_json::from_slice::<Value>(&http(port, "POST", path, &jar, body.to_string().as_bytes()).2).unwrap();
-    let s = post(ports[1], "/v1/flow/start", json!({"request": request}));
-    let step = json!({"executionId": s["executionId"], "executionSecret": s["executionSecret"], "stepId": s["stepId"], "interactionId": "submit", "input": {"email": email}});
-    let done = post(ports[0], "/v1/flow/next", step);
-    let url = done["redirect"]["url"].as_str().unwrap_or_else(|| panic!("{done}"));
-    (url[url.find("/oauth2/v1/authorize/complete?").unwrap()..].to_owned(), cookie)
-}
-
 fn redeem(port: u16, code: &str, verifier: &str) -> (u16, Value) {
     form(port, "/oauth2/v1/token", &format!("grant_type=authorization_code&code={code}&client_id=spa&redirect_uri={CB}&code_verifier={verifier}"))
 }
@@ -197,8 +180,10 @@ fn three_servers_on_one_database_are_one_provider() {
     assert!(statuses.iter().all(|s| *s == 200 || *s == 400), "{statuses:?}");
     // A finished sign-in's delivery raced by its own browser on the three
     // servers: one answer with a code, and "already delivered" for the rest.
-    let (target, cookie) = completion_across(&ports, "deliver@example.com");
-    let statuses = race(&ports, |p| (http(p, "GET", &target, &[("Cookie", &cookie)], b"").0, Value::Null));
+    let pair = idflow::pkce::generate(None).unwrap();
+    let one = || ports[0];
+    let flow = finish_flow(&one, &authorize_url(&pair.challenge, ""), &mut |_| ("submit".into(), json!({"email": "deliver@example.com"})));
+    let statuses = race(&ports, |p| (http(p, "GET", &flow.completion, &[("Cookie", &flow.cookie)], b"").0, Value::Null));
     assert_eq!(statuses.iter().filter(|s| **s == 302).count(), 1, "{statuses:?}");
     assert!(statuses.iter().all(|s| *s == 302 || *s == 400), "{statuses:?}");
     // Client credentials from each server verify with the key set of any.

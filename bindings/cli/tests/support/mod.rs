@@ -204,6 +204,28 @@ pub fn sign_in_across(ports: &[u16], authorize: &str, answer: &mut dyn FnMut(&Va
         turn.set(i + 1);
         ports[i % ports.len()]
     };
+    let flow = finish_flow(&next_port, authorize, answer);
+    assert_eq!(http(next_port(), "GET", &flow.completion, &[], b"").0, 403, "another browser gets nothing");
+    let (status, headers, _) = http(next_port(), "GET", &flow.completion, &[("Cookie", &flow.cookie)], b"");
+    assert_eq!(status, 302);
+    let session = set_cookie(&headers, "idflow_session").expect("the delivery sets the provider session");
+    let landed = header(&headers, "location").unwrap().to_owned();
+    SignIn { request: flow.request, cookie: flow.cookie, secret: flow.secret, landed, session }
+}
+
+/// A finished flow whose answer is not yet delivered.
+pub struct FinishedFlow {
+    pub request: String,
+    /// The `idflow_browser` cookie (`name=value`).
+    pub cookie: String,
+    pub secret: String,
+    /// The completion URL's path and query.
+    pub completion: String,
+}
+
+/// Authorize, then the flow API to its end, each request to the port
+/// `next_port` gives: the completion URL, not yet delivered.
+pub fn finish_flow(next_port: &dyn Fn() -> u16, authorize: &str, answer: &mut dyn FnMut(&Value) -> (String, Value)) -> FinishedFlow {
     let (status, headers, _) = http(next_port(), "GET", authorize, &[], b"");
     assert_eq!(status, 302);
     let cookie = set_cookie(&headers, "idflow_browser").expect("authorize sets the idflow_browser cookie");
@@ -233,11 +255,6 @@ pub fn sign_in_across(ports: &[u16], authorize: &str, answer: &mut dyn FnMut(&Va
         d = post("/v1/flow/next", step);
     }
     let complete = d["redirect"]["url"].as_str().unwrap_or_else(|| panic!("no redirect.url: {d}"));
-    let target = &complete[complete.find("/oauth2/v1/authorize/complete?").unwrap()..];
-    assert_eq!(http(next_port(), "GET", target, &[], b"").0, 403, "another browser gets nothing");
-    let (status, headers, _) = http(next_port(), "GET", target, &[("Cookie", &cookie)], b"");
-    assert_eq!(status, 302);
-    let session = set_cookie(&headers, "idflow_session").expect("the delivery sets the provider session");
-    let landed = header(&headers, "location").unwrap().to_owned();
-    SignIn { request, cookie, secret, landed, session }
+    let completion = complete[complete.find("/oauth2/v1/authorize/complete?").unwrap()..].to_owned();
+    FinishedFlow { request, cookie, secret, completion }
 }

@@ -361,7 +361,8 @@ impl Provider {
 
     /// The provider's metrics in the Prometheus text format (version
     /// 0.0.4 / OpenMetrics text): requests by route and status, their
-    /// latency, tokens by grant type, flow answers by outcome. Serve it
+    /// latency, tokens by grant type, flow answers by outcome, store calls
+    /// by operation and the store's pool. Serve it
     /// where only your monitoring reaches (`idflow serve --metrics-addr`).
     pub fn metrics(&self) -> String {
         self.metrics.text(self.store.pool_use())
