@@ -64,7 +64,7 @@ fn every_route_is_documented() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let routes = std::fs::read_to_string(root.join("src/oidc/provider/routes.rs")).expect("the route table file");
     let doc = std::fs::read_to_string(root.join("../docs/ARCHITECTURE.md")).expect("the architecture document");
-    let start = routes.find("fn at(path: &str, pid: &str)").expect("the route table");
+    let start = routes.find("fn at(path: &str, pid: &str, mounted: bool)").expect("the route table");
     let table = &routes[start..start + routes[start..].find("\n    }\n").expect("its end")];
     let mut paths: Vec<&str> = table
         .lines()

@@ -33,6 +33,7 @@ pub(crate) enum KeysCommand {
     /// publishes it within seconds and signs with it after --prepublish;
     /// the old key stays published until the tokens it signed expire.
     Rotate {
+        /// The store (as `serve --db`; {project} is the project's id).
         #[arg(long, env = "IDFLOW_DB", default_value = "./idflow.db")]
         db: String,
         /// The project file, for its signing.alg and token lifetimes.
@@ -87,7 +88,14 @@ pub(crate) fn run(command: KeysCommand) -> Result<String, Error> {
                 Some(a) => Algorithm::parse(&a)?,
                 None => project.as_ref().map_or(Algorithm::RS256, |p| p.signing_alg),
             };
-            let store = idflow::store::open(Some(&db))?;
+            // {project} in --db names the project's own store.
+            let store = match &project {
+                Some(p) => idflow::store::open_for_project(Some(&db), &p.project_id)?,
+                None if db.contains(idflow::store::PROJECT_PLACEHOLDER) => {
+                    return Err(Error::config("--db names one store per project ({project}): give --config for its project id"))
+                }
+                None => idflow::store::open(Some(&db))?,
+            };
             // The new key is sealed with the data key `serve` uses: the
             // project's encryption.key, or the key file beside the database.
             let vault = idflow::vault::Vault::open(project.as_ref().and_then(|p| p.extra.get("encryption")), &*store)?;

@@ -28,13 +28,19 @@ struct Cli {
 enum Command {
     /// Serve the OpenID Connect provider (the demo project when no --config).
     Serve {
-        /// Project file (JSON, or TOML by its .toml name). Without it, the demo project.
+        /// Project file (JSON, or TOML by its .toml name), or a folder of
+        /// them. Without it, the demo project. Repeat it to serve several
+        /// projects, each at its own issuer BASE_URL/PROJECT_ID with every
+        /// endpoint under it; --db then names one store per project with
+        /// {project}.
         #[arg(long)]
-        config: Option<String>,
+        config: Vec<String>,
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: String,
         /// The store: a SQLite file, or a postgres:// URL (several servers
-        /// on one PostgreSQL database serve as one provider).
+        /// on one PostgreSQL database serve as one provider). {project} in
+        /// it is replaced by the project id (data/{project}.db, or
+        /// postgres://host/db?schema={project}).
         #[arg(long, env = "IDFLOW_DB", default_value = "./idflow.db")]
         db: String,
         /// Public base URL (the issuer is BASE_URL/PROJECT_ID), e.g. behind a proxy.

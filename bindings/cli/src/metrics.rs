@@ -8,14 +8,14 @@
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
-use idflow::oidc::provider::Provider;
+use idflow::oidc::provider::Providers;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The media type of `Provider::metrics` (what prometheus-client writes).
+/// The media type of `Providers::metrics` (what prometheus-client writes).
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-fn answer(provider: &Provider, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn answer(provider: &Providers, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     let (status, kind, body) = if request.uri().path() != "/metrics" {
         (StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "not found: the metrics are at /metrics\n".to_owned())
     } else if request.method() != Method::GET {
@@ -34,7 +34,7 @@ fn answer(provider: &Provider, request: &Request<Incoming>) -> Response<Full<Byt
 const MAX_CONNECTIONS: usize = 16;
 
 /// Serves the metrics on `listener` until the process stops.
-pub async fn serve(listener: tokio::net::TcpListener, provider: Arc<Provider>) {
+pub async fn serve(listener: tokio::net::TcpListener, provider: Arc<Providers>) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else { return };

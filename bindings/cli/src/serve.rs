@@ -17,9 +17,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use idflow::oidc::provider::{HttpRequest, Provider};
+use idflow::oidc::provider::{HttpRequest, Providers};
 use idflow::project::Project;
-use idflow::store::Store;
 use idflow::Error;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -61,7 +60,8 @@ impl Default for Limits {
 }
 
 pub struct ServeArgs {
-    pub config: Option<String>,
+    /// Project files and folders of them; none for the demo project.
+    pub config: Vec<String>,
     pub addr: String,
     pub db: String,
     pub base_url: Option<String>,
@@ -70,13 +70,14 @@ pub struct ServeArgs {
     pub metrics_addr: Option<String>,
 }
 
-pub fn load_project(config: Option<&str>, base_url: Option<&str>, addr: &SocketAddr) -> Result<Project, Error> {
-    let mut project = match config {
-        Some(path) => Project::from_file(path)?,
-        // On a loopback address the demo is named `localhost`: browsers take
-        // no IP address as a passkey's relying party, and the demo offers passkeys.
-        None if addr.ip().is_loopback() => crate::demo::project(&format!("http://localhost:{}", addr.port()))?,
-        None => crate::demo::project(&format!("http://{addr}"))?,
+/// The demo project, at `base_url` when given.
+fn demo_project(base_url: Option<&str>, addr: &SocketAddr) -> Result<Project, Error> {
+    // On a loopback address the demo is named `localhost`: browsers take
+    // no IP address as a passkey's relying party, and the demo offers passkeys.
+    let mut project = if addr.ip().is_loopback() {
+        crate::demo::project(&format!("http://localhost:{}", addr.port()))?
+    } else {
+        crate::demo::project(&format!("http://{addr}"))?
     };
     if let Some(b) = base_url {
         project.base_url = b.trim_end_matches('/').to_owned();
@@ -85,7 +86,7 @@ pub fn load_project(config: Option<&str>, base_url: Option<&str>, addr: &SocketA
 }
 
 /// One request: the body read within its limits, the provider's answer.
-async fn handle(provider: Arc<Provider>, peer: IpAddr, limits: Limits, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(provider: Arc<Providers>, peer: IpAddr, limits: Limits, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
     let method = parts.method.as_str().to_owned();
@@ -250,7 +251,7 @@ impl AsyncWrite for Tracked {
 }
 
 /// Serves one connection until it ends or is told to close.
-fn spawn_connection(stream: tokio::net::TcpStream, peer: SocketAddr, id: u64, provider: Arc<Provider>, connections: Arc<Connections>, limits: Limits) {
+fn spawn_connection(stream: tokio::net::TcpStream, peer: SocketAddr, id: u64, provider: Arc<Providers>, connections: Arc<Connections>, limits: Limits) {
     let close = Arc::new(Notify::new());
     connections.lock().insert(id, Slot { phase: Phase::Fresh(Instant::now()), close: close.clone() });
     let tracked = Tracked { stream, id, connections: connections.clone() };
@@ -303,10 +304,12 @@ pub fn serve(args: ServeArgs) -> Result<String, Error> {
         None => None,
         Some(a) => Some(a.parse().map_err(|_| Error::config(format!("--metrics-addr {a:?} is not host:port")))?),
     };
-    let demo = args.config.is_none();
-    let project = load_project(args.config.as_deref(), args.base_url.as_deref(), &addr)?;
-    let store: Arc<dyn Store> = idflow::store::open(Some(&args.db))?;
-    let provider = Arc::new(Provider::new(project, store.clone())?);
+    let demo = args.config.is_empty();
+    let provider = Arc::new(if demo {
+        Providers::open(vec![demo_project(args.base_url.as_deref(), &addr)?], Some(&args.db))?
+    } else {
+        Providers::open_files(&args.config, Some(&args.db), args.base_url.as_deref())?
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -336,7 +339,6 @@ pub fn serve(args: ServeArgs) -> Result<String, Error> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| Error::config(format!("cannot listen on {addr}: {e}")))?;
-        let issuer = provider.issuer().to_owned();
         // stdout may be closed by whoever started us; that is no reason to stop.
         macro_rules! say {
             ($($t:tt)*) => {{
@@ -345,8 +347,11 @@ pub fn serve(args: ServeArgs) -> Result<String, Error> {
             }};
         }
         say!("idflow serve: listening on http://{addr}");
-        say!("issuer:    {issuer}");
-        say!("discovery: {issuer}/.well-known/openid-configuration");
+        for p in provider.providers() {
+            let issuer = p.issuer();
+            say!("issuer:    {issuer}");
+            say!("discovery: {issuer}/.well-known/openid-configuration");
+        }
         say!("database:  {}", idflow::store::display_name(&args.db));
         let metrics = match metrics_addr {
             Some(a) => Some(tokio::net::TcpListener::bind(a).await.map_err(|e| Error::config(format!("cannot listen on {a} for metrics: {e}")))?),
@@ -356,7 +361,7 @@ pub fn serve(args: ServeArgs) -> Result<String, Error> {
             let pair = idflow::pkce::generate(None)?;
             let url = format!(
                 "{}?response_type=code&client_id=local&redirect_uri={}&scope=openid%20profile%20email&state=demo&code_challenge={}&code_challenge_method=S256",
-                provider.url("/oauth2/v1/authorize"),
+                provider.providers()[0].url("/oauth2/v1/authorize"),
                 "http%3A%2F%2F127.0.0.1%3A8765%2Fcallback",
                 pair.challenge
             );
@@ -373,14 +378,16 @@ pub fn serve(args: ServeArgs) -> Result<String, Error> {
         use std::io::Write;
         let _ = std::io::stdout().flush();
         // Expired codes, requests, sessions and revocations are dropped once a minute.
-        let purge_store = store.clone();
+        let purged = provider.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tick.tick().await;
                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-                if let Err(e) = purge_store.purge_expired(now) {
-                    tracing::warn!(code = e.code.as_str(), "purging expired records failed");
+                for p in purged.providers() {
+                    if let Err(e) = p.store().purge_expired(now) {
+                        tracing::warn!(code = e.code.as_str(), project = p.project().project_id, "purging expired records failed");
+                    }
                 }
             }
         });

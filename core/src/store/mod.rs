@@ -33,6 +33,42 @@ pub fn open(database: Option<&str>) -> Result<std::sync::Arc<dyn Store>> {
     })
 }
 
+/// The placeholder in a `database` that names one store per project.
+pub const PROJECT_PLACEHOLDER: &str = "{project}";
+
+/// The store of project `project_id`: [`open`] on `database` with every
+/// `{project}` replaced by the project id (`data/{project}.db`,
+/// `postgres://host/idflow?schema={project}`), so projects served in one
+/// process never share a store. The id must then be a safe name (letters,
+/// digits, `_` and `-`, at most 63 bytes): it becomes a file name or a
+/// PostgreSQL schema.
+pub fn open_for_project(database: Option<&str>, project_id: &str) -> Result<std::sync::Arc<dyn Store>> {
+    match database {
+        Some(d) if d.contains(PROJECT_PLACEHOLDER) => {
+            let id = safe_project_id(project_id)?;
+            open(Some(&d.replace(PROJECT_PLACEHOLDER, id)))
+        }
+        other => open(other),
+    }
+}
+
+/// `id` when it may name a file, a URL path segment and a schema.
+pub fn safe_project_id(id: &str) -> Result<&str> {
+    if safe_name(id) {
+        Ok(id)
+    } else {
+        Err(crate::error::Error::config(format!(
+            "projectId {id:?} cannot name its own store or path: use letters, digits, _ and - (at most 63)"
+        )))
+    }
+}
+
+/// Whether `name` is letters, digits, `_` and `-`, 1 to 63 bytes: safe as
+/// a file name, a URL path segment and a (quoted) PostgreSQL identifier.
+pub(crate) fn safe_name(name: &str) -> bool {
+    (1..=63).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// `database` as it may be shown or logged: a URL's password is masked.
 pub fn display_name(database: &str) -> String {
     match url::Url::parse(database) {

@@ -25,20 +25,50 @@ fn store_latency() -> Histogram {
     Histogram::new(exponential_buckets(0.00005, 2.0, 16))
 }
 
-pub(super) struct Metrics {
+/// The families every project of a process shares (one registry, so one
+/// `# TYPE` line per metric), each series labelled by its project when
+/// several are served together.
+struct Shared {
     registry: Registry,
     requests: Family<Labels, Counter>,
     durations: Family<Labels, Histogram, fn() -> Histogram>,
     tokens: Family<Labels, Counter>,
     answers: Family<Labels, Counter>,
-    key_reload_failures: Counter,
+    key_reload_failures: Family<Labels, Counter>,
     store_calls: Family<Labels, Histogram, fn() -> Histogram>,
     store_errors: Family<Labels, Counter>,
     pool: Family<Labels, Gauge>,
 }
 
+/// One provider's view of the metrics: the shared families, and the
+/// `project` label its series carry when several projects share them.
+pub(super) struct Metrics {
+    shared: std::sync::Arc<Shared>,
+    project: Option<String>,
+}
+
 impl Metrics {
+    /// A provider's metrics, alone in their registry.
     pub(super) fn new() -> Metrics {
+        Metrics::with(Shared::new(), None)
+    }
+
+    /// A registry for several projects' series ([`Metrics::for_project`]),
+    /// itself recording none.
+    pub(super) fn root() -> Metrics {
+        Metrics { shared: Shared::new(), project: None }
+    }
+
+    fn with(shared: std::sync::Arc<Shared>, project: Option<String>) -> Metrics {
+        let m = Metrics { shared, project };
+        // Shown (at 0) before the first failure.
+        let _ = m.shared.key_reload_failures.get_or_create(&m.labels(vec![]));
+        m
+    }
+}
+
+impl Shared {
+    fn new() -> std::sync::Arc<Shared> {
         let mut registry = Registry::with_prefix("idflow");
         let requests = Family::<Labels, Counter>::default();
         let durations = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(latency as fn() -> Histogram);
@@ -52,7 +82,7 @@ impl Metrics {
             "Flow API answers (POST /v1/flow/next), by outcome: completed, waiting, or the error code",
             answers.clone(),
         );
-        let key_reload_failures = Counter::default();
+        let key_reload_failures = Family::<Labels, Counter>::default();
         registry.register(
             "key_reload_failures",
             "Signing key reloads from the store that failed (the keys in use stay)",
@@ -68,14 +98,32 @@ impl Metrics {
             "The store's connection pool (PostgreSQL): max, open, idle, and calls waiting for one",
             pool.clone(),
         );
-        Metrics { registry, requests, durations, tokens, answers, key_reload_failures, store_calls, store_errors, pool }
+        std::sync::Arc::new(Shared { registry, requests, durations, tokens, answers, key_reload_failures, store_calls, store_errors, pool })
+    }
+}
+
+impl Metrics {
+    /// The same families, for project `project_id`'s series.
+    pub(super) fn for_project(&self, project_id: &str) -> Metrics {
+        Metrics::with(self.shared.clone(), Some(project_id.to_owned()))
+    }
+
+    fn labels(&self, mut labels: Labels) -> Labels {
+        if let Some(p) = &self.project {
+            labels.insert(0, ("project", p.clone()));
+        }
+        labels
     }
 
     /// What the provider's store reports each call to.
     pub(super) fn store_observer(&self) -> crate::store::Observer {
-        let (calls, errors) = (self.store_calls.clone(), self.store_errors.clone());
+        let (calls, errors) = (self.shared.store_calls.clone(), self.shared.store_errors.clone());
+        let project = self.project.clone();
         std::sync::Arc::new(move |op: &'static str, took: std::time::Duration, failed: bool| {
-            let labels = vec![("op", op.to_owned())];
+            let mut labels = vec![("op", op.to_owned())];
+            if let Some(p) = &project {
+                labels.insert(0, ("project", p.clone()));
+            }
             calls.get_or_create(&labels).observe(took.as_secs_f64());
             if failed {
                 errors.get_or_create(&labels).inc();
@@ -84,32 +132,36 @@ impl Metrics {
     }
 
     pub(super) fn request(&self, route: &'static str, status: u16, seconds: f64) {
-        self.requests.get_or_create(&vec![("route", route.to_owned()), ("status", status.to_string())]).inc();
-        self.durations.get_or_create(&vec![("route", route.to_owned())]).observe(seconds);
+        self.shared.requests.get_or_create(&self.labels(vec![("route", route.to_owned()), ("status", status.to_string())])).inc();
+        self.shared.durations.get_or_create(&self.labels(vec![("route", route.to_owned())])).observe(seconds);
     }
 
     pub(super) fn token(&self, grant: &'static str) {
-        self.tokens.get_or_create(&vec![("grant", grant.to_owned())]).inc();
+        self.shared.tokens.get_or_create(&self.labels(vec![("grant", grant.to_owned())])).inc();
     }
 
     pub(super) fn answer(&self, outcome: &'static str) {
-        self.answers.get_or_create(&vec![("outcome", outcome.to_owned())]).inc();
+        self.shared.answers.get_or_create(&self.labels(vec![("outcome", outcome.to_owned())])).inc();
     }
 
     pub(super) fn key_reload_failed(&self) {
-        self.key_reload_failures.inc();
+        self.shared.key_reload_failures.get_or_create(&self.labels(vec![])).inc();
     }
 
-    /// The text, with the pool's gauges read now.
-    pub(super) fn text(&self, pool: Option<crate::store::PoolUse>) -> String {
+    /// Sets the pool's gauges to `pool`, read now.
+    pub(super) fn set_pool(&self, pool: Option<crate::store::PoolUse>) {
         if let Some(p) = pool {
             for (state, n) in [("max", p.max), ("open", p.open), ("idle", p.idle), ("waiting", p.waiting)] {
-                self.pool.get_or_create(&vec![("state", state.to_owned())]).set(i64::try_from(n).unwrap_or(i64::MAX));
+                self.shared.pool.get_or_create(&self.labels(vec![("state", state.to_owned())])).set(i64::try_from(n).unwrap_or(i64::MAX));
             }
         }
+    }
+
+    /// The text of every series of the shared families.
+    pub(super) fn encode(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
-        let _ = encode(&mut out, &self.registry);
+        let _ = encode(&mut out, &self.shared.registry);
         out
     }
 }

@@ -29,6 +29,7 @@ mod minting;
 mod pages;
 mod request_object;
 mod routes;
+mod several;
 mod metrics;
 mod management;
 mod social_login;
@@ -37,6 +38,7 @@ mod token;
 pub use config::{AccessKey, Application, AuthMethod, STANDARD_SCOPES};
 pub use http::{HttpRequest, HttpResponse};
 pub use keys::SigningKeys;
+pub use several::Providers;
 pub use social_login::OAuthStart;
 use crate::vault::Vault;
 use keys::Live;
@@ -77,6 +79,10 @@ pub struct Provider {
     /// The base URL's path without a trailing slash ("" at the root).
     base_path: String,
     base_url: String,
+    /// Where the endpoints are below the base URL: "" for a provider
+    /// serving alone, `/{projectId}` (its issuer's path) for one of
+    /// several projects in one process ([`Providers`]).
+    mount: String,
     apps: HashMap<String, Application>,
     access_keys: HashMap<String, AccessKey>,
     engine: Arc<FlowEngine>,
@@ -127,6 +133,18 @@ impl Provider {
     /// Builds the provider for `project` over `store`, creating the signing
     /// key on first start.
     pub fn new(project: Project, store: Arc<dyn Store>) -> Result<Provider> {
+        Provider::build(project, store, None)
+    }
+
+    /// Builds the provider with every endpoint under its issuer's path
+    /// (`{base}/{projectId}/oauth2/v1/...`) and its cookies scoped to it,
+    /// as one of several projects served together ([`Providers`]), its
+    /// metrics in `shared`'s families.
+    fn new_mounted(project: Project, store: Arc<dyn Store>, shared: &metrics::Metrics) -> Result<Provider> {
+        Provider::build(project, store, Some(shared))
+    }
+
+    fn build(project: Project, store: Arc<dyn Store>, mounted: Option<&metrics::Metrics>) -> Result<Provider> {
         // A retired key stays published (and trusted, here and by relying
         // parties) as long as the tokens the provider itself verifies and
         // relying parties keep: access and ID tokens (sessionTtl), codes. Not
@@ -136,16 +154,27 @@ impl Provider {
         let max_ttl = project.session_ttl.max(project.code_ttl);
         let vault = Vault::open(project.extra.get("encryption"), &*store)?;
         let keys = keys::load_or_create(&*store, &vault, project.signing_alg, max_ttl)?;
-        Provider::with_keys(project, store, keys, vault, max_ttl)
+        Provider::with_keys(project, store, keys, vault, max_ttl, mounted)
     }
 
-    fn with_keys(project: Project, store: Arc<dyn Store>, keys: SigningKeys, vault: Vault, max_token_ttl: u64) -> Result<Provider> {
+    fn with_keys(
+        project: Project,
+        store: Arc<dyn Store>,
+        keys: SigningKeys,
+        vault: Vault,
+        max_token_ttl: u64,
+        mounted: Option<&metrics::Metrics>,
+    ) -> Result<Provider> {
         let base = url::Url::parse(&project.base_url).map_err(|_| Error::config("baseUrl is not a URL"))?;
         if !matches!(base.scheme(), "http" | "https") {
             return Err(Error::config("baseUrl must be an http or https URL"));
         }
         let base_url = project.base_url.trim_end_matches('/').to_owned();
         let base_path = base.path().trim_end_matches('/').to_owned();
+        let mount = match mounted {
+            Some(_) => format!("/{}", crate::store::safe_project_id(&project.project_id)?),
+            None => String::new(),
+        };
         let mut apps = HashMap::new();
         for (i, v) in project.extra.get("applications").and_then(Value::as_array).into_iter().flatten().enumerate() {
             let mut app = Application::from_json(v, i)?;
@@ -186,9 +215,12 @@ impl Provider {
             }
         }
         // Every store call the provider and its flows make is timed.
-        let metrics = metrics::Metrics::new();
+        let metrics = match mounted {
+            Some(shared) => shared.for_project(&project.project_id),
+            None => metrics::Metrics::new(),
+        };
         let store: Arc<dyn Store> = Arc::new(crate::store::Metered::new(store, metrics.store_observer()));
-        let oauth = crate::oidc::upstream::OAuthProviders::from_json(project.extra.get("oauthProviders"), &base_url, &keys.active)?;
+        let oauth = crate::oidc::upstream::OAuthProviders::from_json(project.extra.get("oauthProviders"), &format!("{base_url}{mount}"), &keys.active)?;
         let social = Arc::new(social_login::SocialLogin::new(oauth, store.clone()));
         let mut engine = project.engine(keys.active.clone(), store.clone())?;
         engine.set_oauth(social.clone());
@@ -199,6 +231,7 @@ impl Provider {
             issuer,
             base_path,
             base_url,
+            mount,
             apps,
             access_keys,
             engine,
@@ -241,14 +274,16 @@ impl Provider {
     }
 
     /// Opens a provider from project JSON text (flow paths relative to
-    /// `base_dir`), on the SQLite database at `database` or in memory, with
+    /// `base_dir`), on the store `database` names (a SQLite file or a
+    /// PostgreSQL URL, `{project}` replaced by the project id) or in memory, with
     /// `base_url` overriding the project's. What the bindings construct.
     pub fn open(project_json: &str, base_dir: &std::path::Path, database: Option<&str>, base_url: Option<&str>) -> Result<Provider> {
         let mut project = Project::from_json(project_json, base_dir)?;
         if let Some(b) = base_url {
             project.base_url = b.trim_end_matches('/').to_owned();
         }
-        Provider::new(project, crate::store::open(database)?)
+        let store = crate::store::open_for_project(database, &project.project_id)?;
+        Provider::new(project, store)
     }
 
     /// Like [`Provider::open`], reading a project file (JSON or TOML).
@@ -257,7 +292,8 @@ impl Provider {
         if let Some(b) = base_url {
             project.base_url = b.trim_end_matches('/').to_owned();
         }
-        Provider::new(project, crate::store::open(database)?)
+        let store = crate::store::open_for_project(database, &project.project_id)?;
+        Provider::new(project, store)
     }
 
     pub fn application(&self, client_id: &str) -> Option<&Application> {
@@ -280,7 +316,13 @@ impl Provider {
 
     /// An absolute URL for a provider path (`/oauth2/v1/token`).
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
+        format!("{}{}{path}", self.base_url, self.mount)
+    }
+
+    /// The path below which this provider's endpoints are (the base URL's
+    /// path, and the issuer's when mounted); "" at the root.
+    pub(crate) fn route_base(&self) -> String {
+        format!("{}{}", self.base_path, self.mount)
     }
 
     /// The discovery document (OpenID Connect Discovery 1.0 §3), as JSON.
@@ -345,12 +387,13 @@ impl Provider {
     /// Handles one HTTP request.
     pub async fn handle(&self, req: HttpRequest) -> HttpResponse {
         let started = std::time::Instant::now();
-        let path = match req.path.strip_prefix(&self.base_path) {
-            Some(rest) if !self.base_path.is_empty() => rest.to_owned(),
+        let base = self.route_base();
+        let path = match req.path.strip_prefix(&base) {
+            Some(rest) if !base.is_empty() => rest.to_owned(),
             _ => req.path.clone(),
         };
         let path = if path.is_empty() { "/".to_owned() } else { path };
-        let Some(route) = Route::at(&path, &self.project.project_id) else {
+        let Some(route) = Route::at(&path, &self.project.project_id, !self.mount.is_empty()) else {
             self.metrics.request("unknown", 404, started.elapsed().as_secs_f64());
             return HttpResponse::json(404, &json!({"error": "not_found", "error_description": "no such endpoint"}));
         };
@@ -365,7 +408,8 @@ impl Provider {
     /// by operation and the store's pool. Serve it
     /// where only your monitoring reaches (`idflow serve --metrics-addr`).
     pub fn metrics(&self) -> String {
-        self.metrics.text(self.store.pool_use())
+        self.metrics.set_pool(self.store.pool_use());
+        self.metrics.encode()
     }
 
     async fn answer(&self, route: Route, path: &str, req: HttpRequest) -> HttpResponse {
@@ -462,7 +506,8 @@ impl Provider {
 
     fn cookie(&self, name: &str, value: &str, max_age: u64) -> String {
         let secure = if self.secure_cookies { "; Secure" } else { "" };
-        let path = if self.base_path.is_empty() { "/" } else { &self.base_path };
+        let base = self.route_base();
+        let path = if base.is_empty() { "/" } else { &base };
         format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
     }
 }

@@ -29,8 +29,9 @@ pub(super) enum Route {
 }
 
 impl Route {
-    /// The endpoint at `path` (below the base URL's path) of project `pid`.
-    pub(super) fn at(path: &str, pid: &str) -> Option<Route> {
+    /// The endpoint at `path` (below the base URL's path, and below the
+    /// issuer's when `mounted`) of project `pid`.
+    pub(super) fn at(path: &str, pid: &str, mounted: bool) -> Option<Route> {
         Some(match path {
             "/favicon.ico" => Route::Favicon,
             "/health" => Route::Health,
@@ -48,7 +49,9 @@ impl Route {
             "/v1/oauth/callback" => Route::OAuthCallback,
             _ if path.strip_prefix("/login/") == Some(pid) => Route::LoginPage,
             _ if path.starts_with("/v1/mgmt/") => Route::Management,
-            _ => match path.strip_prefix('/').and_then(|p| p.strip_prefix(pid)) {
+            // Discovery is under the issuer's path, where a mounted
+            // provider's every endpoint already is.
+            _ => match if mounted { Some(path) } else { path.strip_prefix('/').and_then(|p| p.strip_prefix(pid)) } {
                 Some("/.well-known/openid-configuration") => Route::Discovery,
                 Some("/.well-known/jwks.json") => Route::Jwks,
                 _ => return None,

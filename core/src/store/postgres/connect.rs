@@ -12,9 +12,11 @@ const DEFAULT_POOL_SIZE: usize = 16;
 /// How long a call waits for a free connection, or for a new one.
 const POOL_WAIT: Duration = Duration::from_secs(10);
 
-/// The pool for `url` and the runtime its connections run on.
-pub(super) fn pool(url: &str) -> Result<(Pool, tokio::runtime::Runtime)> {
+/// The pool for `url`, the runtime its connections run on, and the
+/// URL's `schema`.
+pub(super) fn pool(url: &str) -> Result<(Pool, tokio::runtime::Runtime, Option<String>)> {
     let options = parse_url(url)?;
+    let schema = options.schema.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("idflow-postgres")
@@ -37,16 +39,19 @@ pub(super) fn pool(url: &str) -> Result<(Pool, tokio::runtime::Runtime)> {
         .build()
         .map_err(pg)?;
     drop(guard);
-    Ok((pool, runtime))
+    Ok((pool, runtime, schema))
 }
 
 /// What `postgres://` URL options idflow reads itself (the rest go to
 /// tokio-postgres): `sslrootcert` (a PEM file of CA certificates trusted
-/// besides the system's) and `pool_size`.
+/// besides the system's), `pool_size`, and `schema` (where idflow's tables
+/// are, created when missing: one per project when several share a
+/// database).
 struct Options {
     config: tokio_postgres::Config,
     root_cert: Option<String>,
     pool_size: usize,
+    schema: Option<String>,
 }
 
 fn parse_url(url: &str) -> Result<Options> {
@@ -54,12 +59,19 @@ fn parse_url(url: &str) -> Result<Options> {
     let mut parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
     let mut root_cert = None;
     let mut pool_size = DEFAULT_POOL_SIZE;
+    let mut schema = None;
     let mut kept: Vec<(String, String)> = Vec::new();
     for (k, v) in parsed.query_pairs() {
         match k.as_ref() {
             "sslrootcert" => root_cert = Some(v.into_owned()),
             "pool_size" => {
                 pool_size = v.parse().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| bad("pool_size must be a number from 1 to 1000"))?;
+            }
+            "schema" => {
+                if !crate::store::safe_name(&v) {
+                    return Err(bad("schema must be letters, digits, _ and - (at most 63)"));
+                }
+                schema = Some(v.into_owned());
             }
             _ => kept.push((k.into_owned(), v.into_owned())),
         }
@@ -71,8 +83,13 @@ fn parse_url(url: &str) -> Result<Options> {
     }
     // The message of a parse error never repeats the URL (it may hold a
     // password).
-    let config: tokio_postgres::Config = parsed.as_str().parse().map_err(|e: tokio_postgres::Error| bad(&e.to_string()))?;
-    Ok(Options { config, root_cert, pool_size })
+    let mut config: tokio_postgres::Config = parsed.as_str().parse().map_err(|e: tokio_postgres::Error| bad(&e.to_string()))?;
+    if let Some(s) = &schema {
+        // Every connection looks there first (and only there).
+        let options = [config.get_options().unwrap_or_default(), &format!("-c search_path=\"{s}\"")].join(" ");
+        config.options(options.trim());
+    }
+    Ok(Options { config, root_cert, pool_size, schema })
 }
 
 /// TLS for `sslmode=prefer` (the default) and `require`: rustls on aws-lc,

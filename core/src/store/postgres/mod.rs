@@ -37,7 +37,8 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE users (user_id TEXT PRIMARY KEY, dat
 /// Advisory lock keys (any constant both sides agree on): migrations, and
 /// the expiry purge.
 const MIGRATION_LOCK: i64 = 0x1df1_0001;
-const PURGE_LOCK: i64 = 0x1df1_0002;
+/// With the schema's hash: the purge of each schema has its own lock.
+const PURGE_LOCK: i32 = 0x1df1_0002;
 
 pub(super) fn pg(e: impl std::fmt::Display) -> Error {
     Error::new(ErrorCode::Storage, format!("postgres: {e}"))
@@ -50,6 +51,8 @@ fn now() -> i64 {
 /// A [`Store`] in a PostgreSQL database.
 pub struct PostgresStore {
     pool: Pool,
+    /// The URL's `schema`, created by the first migration.
+    schema: Option<String>,
     /// The pool's own runtime (taken on drop, which may happen inside
     /// another runtime, where a runtime cannot be dropped in place).
     runtime: Option<tokio::runtime::Runtime>,
@@ -73,8 +76,8 @@ impl PostgresStore {
     /// Connects to `url` (`postgres://user:password@host:port/db?sslmode=...`),
     /// creating and migrating the schema as needed.
     pub fn open(url: &str) -> Result<PostgresStore> {
-        let (pool, runtime) = connect::pool(url)?;
-        let store = PostgresStore { pool, runtime: Some(runtime) };
+        let (pool, runtime, schema) = connect::pool(url)?;
+        let store = PostgresStore { pool, schema, runtime: Some(runtime) };
         store.block(store.migrate())?;
         Ok(store)
     }
@@ -105,6 +108,10 @@ impl PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg)?;
         exec(&tx, "SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+        if let Some(schema) = &self.schema {
+            // The name was checked (letters, digits, _ and -) and is quoted.
+            tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"")).await.map_err(pg)?;
+        }
         tx.batch_execute("CREATE TABLE IF NOT EXISTS idflow_schema (version INTEGER NOT NULL)").await.map_err(pg)?;
         let version: i32 = match opt(&tx, "SELECT version FROM idflow_schema", &[]).await? {
             Some(row) => row.get(0),
@@ -429,7 +436,7 @@ impl Store for PostgresStore {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(pg)?;
             // One server purges at a time; the others skip this round.
-            let locked: bool = one(&tx, "SELECT pg_try_advisory_xact_lock($1)", &[&PURGE_LOCK]).await?.get(0);
+            let locked: bool = one(&tx, "SELECT pg_try_advisory_xact_lock($1, hashtext(current_schema()))", &[&PURGE_LOCK]).await?.get(0);
             if !locked {
                 return Ok(0);
             }
