@@ -226,6 +226,10 @@ pub struct FinishedFlow {
 /// Authorize, then the flow API to its end, each request to the port
 /// `next_port` gives: the completion URL, not yet delivered.
 pub fn finish_flow(next_port: &dyn Fn() -> u16, authorize: &str, answer: &mut dyn FnMut(&Value) -> (String, Value)) -> FinishedFlow {
+    // The flow API is where authorize is: at the base URL, or under the
+    // issuer of one of several projects.
+    let base = &authorize[..authorize.find("/oauth2/v1/authorize").expect("an authorize target")];
+    let (flow_start, flow_next) = (format!("{base}/v1/flow/start"), format!("{base}/v1/flow/next"));
     let (status, headers, _) = http(next_port(), "GET", authorize, &[], b"");
     assert_eq!(status, 302);
     let cookie = set_cookie(&headers, "idflow_browser").expect("authorize sets the idflow_browser cookie");
@@ -235,16 +239,16 @@ pub fn finish_flow(next_port: &dyn Fn() -> u16, authorize: &str, answer: &mut dy
         let (_, _, b) = http(next_port(), "POST", path, &jar, body.to_string().as_bytes());
         serde_json::from_slice(&b).unwrap()
     };
-    let s = post("/v1/flow/start", serde_json::json!({"request": request}));
+    let s = post(&flow_start, serde_json::json!({"request": request}));
     let secret = s["executionSecret"].as_str().expect("flow/start answers an executionSecret").to_owned();
     let (interaction, input) = answer(&s);
     let step = serde_json::json!({"executionId": s["executionId"], "stepId": s["stepId"], "interactionId": interaction, "input": input});
     // The execution id alone drives nothing.
-    let (status, _, body) = http(next_port(), "POST", "/v1/flow/next", &[("Content-Type", "application/json")], step.to_string().as_bytes());
+    let (status, _, body) = http(next_port(), "POST", &flow_next, &[("Content-Type", "application/json")], step.to_string().as_bytes());
     assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
     let mut step = step;
     step["executionSecret"] = secret.clone().into();
-    let mut d = post("/v1/flow/next", step);
+    let mut d = post(&flow_next, step);
     // Further screens (a code to type, ...), up to a few.
     for _ in 0..4 {
         if d["status"] != "waiting" {
@@ -252,9 +256,9 @@ pub fn finish_flow(next_port: &dyn Fn() -> u16, authorize: &str, answer: &mut dy
         }
         let (interaction, input) = answer(&d);
         let step = serde_json::json!({"executionId": d["executionId"], "executionSecret": secret, "stepId": d["stepId"], "interactionId": interaction, "input": input});
-        d = post("/v1/flow/next", step);
+        d = post(&flow_next, step);
     }
     let complete = d["redirect"]["url"].as_str().unwrap_or_else(|| panic!("no redirect.url: {d}"));
-    let completion = complete[complete.find("/oauth2/v1/authorize/complete?").unwrap()..].to_owned();
+    let completion = complete[complete.find(&format!("{base}/oauth2/v1/authorize/complete?")).unwrap()..].to_owned();
     FinishedFlow { request, cookie, secret, completion }
 }
