@@ -204,7 +204,7 @@ export declare class FlowEngine {
 export interface ProviderOptions {
   /** Folder that relative flow paths resolve against (JSON text only). Defaults to ".". */
   baseDir?: string
-  /** A SQLite database file; in memory when absent. */
+  /** A SQLite database file (`{project}` in it is replaced by the project id); in memory when absent. */
   database?: string
   /** Overrides the project's baseUrl (the issuer is `${baseUrl}/${projectId}`). */
   baseUrl?: string
@@ -269,6 +269,26 @@ export declare class Provider {
   applications(): JsonObject[]
   /** The configured access keys (client_credentials), without secrets. */
   accessKeys(): JsonObject[]
+}
+
+/**
+ * Several projects in one app (docs/several-servers.md, "Several projects in one
+ * process"): each at its own issuer `{baseUrl}/{projectId}` with every endpoint under
+ * it and a store of its own; one project is served as `Provider` serves it.
+ */
+export declare class Providers {
+  /** `projects` are project files' JSON texts. With several, `database` holds `{project}` (`data/{project}.db`). */
+  constructor(projects: string[], options?: ProviderOptions)
+  /** Reads project files (JSON, or TOML by the name); a folder stands for every `.json` and `.toml` file in it. */
+  static fromFiles(paths: string[], options?: Omit<ProviderOptions, 'baseDir'>): Providers
+  /** Each project's issuer, in the order the projects were given. */
+  readonly issuers: string[]
+  /** The provider of project `projectId` (its engine, keys, applications), or null. */
+  provider(projectId: string): Provider | null
+  /** Handles one request, as `Provider.handle`: the project whose issuer the path is under answers it. */
+  handle(method: string, url: string, headers?: ProviderHeaders, body?: Buffer | Uint8Array | string, options?: { peer?: string }): Promise<ProviderResponse>
+  /** Every project's metrics (Prometheus text), each series labelled with its `project`. */
+  metrics(): string
 }
 
 export interface OidcClientSettings {

@@ -1,6 +1,6 @@
 'use strict'
 // idflow for Node: loads the native module and arranges it into the public
-// API (pkce, jwt, Key, KeySet, JwksCache, FlowEngine, Provider, OidcClient,
+// API (pkce, jwt, Key, KeySet, JwksCache, FlowEngine, Provider, Providers, OidcClient,
 // SessionManager). Only
 // argument normalisation lives here; behaviour is in the Rust core.
 
@@ -230,6 +230,34 @@ class Provider {
   }
 }
 
+// Several projects in one app: each at its own issuer, every endpoint under it.
+class Providers {
+  constructor(projects, options) {
+    this._native = projects instanceof native.Providers ? projects : new native.Providers(projects, options)
+  }
+
+  static fromFiles(paths, options) {
+    return new Providers(native.Providers.fromFiles(paths, options))
+  }
+
+  get issuers() {
+    return this._native.issuers
+  }
+
+  provider(projectId) {
+    const p = this._native.provider(projectId)
+    return p ? new Provider(p) : null
+  }
+
+  handle(method, url, headers, body, options) {
+    return this._native.handle(method, url, headerPairs(headers), bodyBuffer(body), options?.peer ?? undefined)
+  }
+
+  metrics() {
+    return this._native.metrics()
+  }
+}
+
 // OidcClient.discover(url, settings, privateKey?) → Promise<OidcClient>.
 native.OidcClient.discover = (discoveryUrl, settings, privateKey) => native.oidcDiscover(discoveryUrl, settings, privateKey)
 native.OidcClient.prototype.completeCallback = function completeCallback(callback, request, tokenStatus, tokenBody, keys) {
@@ -340,6 +368,7 @@ module.exports = {
   validateFlow: native.validateFlow,
   FlowEngine: native.FlowEngine,
   Provider,
+  Providers,
   OidcClient: native.OidcClient,
   SessionManager,
   MemoryStorage,

@@ -3,6 +3,6 @@
 import idflow from './index.js'
 
 export const {
-  pkce, jwt, password, Key, KeySet, JwksCache, validateFlow, FlowEngine, Provider, OidcClient, SessionManager, MemoryStorage, ERROR_CODES, ALGORITHMS,
+  pkce, jwt, password, Key, KeySet, JwksCache, validateFlow, FlowEngine, Provider, Providers, OidcClient, SessionManager, MemoryStorage, ERROR_CODES, ALGORITHMS,
 } = idflow
 export default idflow

@@ -45,13 +45,16 @@ function setCookie(r, name) {
 async function flowLogin(provider, authorizeUrl, email) {
   const r = await provider.handle('GET', authorizeUrl)
   const location = r.headers.find(([k]) => k.toLowerCase() === 'location')[1]
-  if (!new URL(location).pathname.startsWith('/login/')) return location
+  // The flow API is where authorize is: at the base URL, or under the issuer
+  // of one of several projects (Providers).
+  const base = new URL(authorizeUrl, 'http://x').pathname.split('/oauth2/v1/authorize')[0]
+  if (!new URL(location).pathname.startsWith(`${base}/login/`)) return location
   // The authorization request is bound to this browser's cookie.
   const cookie = setCookie(r, 'idflow_browser')
   const post = async (path, doc) =>
     JSON.parse((await provider.handle('POST', path, { 'content-type': 'application/json', cookie }, JSON.stringify(doc))).body)
-  const s = await post('/v1/flow/start', { request: new URL(location).searchParams.get('request') })
-  const d = await post('/v1/flow/next', { executionId: s.executionId, executionSecret: s.executionSecret, stepId: s.stepId, interactionId: 'submit', input: { email } })
+  const s = await post(`${base}/v1/flow/start`, { request: new URL(location).searchParams.get('request') })
+  const d = await post(`${base}/v1/flow/next`, { executionId: s.executionId, executionSecret: s.executionSecret, stepId: s.stepId, interactionId: 'submit', input: { email } })
   const done = await provider.handle('GET', d.redirect.url, { cookie })
   if (done.status !== 302) throw new Error(`the delivery of the sign-in answered ${done.status}`)
   return done.headers.find(([k]) => k.toLowerCase() === 'location')[1]

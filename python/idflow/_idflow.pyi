@@ -3,7 +3,7 @@ from typing import Any, Callable, Literal, Mapping, Optional, Sequence, Tuple, T
 
 from .storage import SessionStorage as _SessionStorage
 
-__all__ = ["ALGORITHMS", "ConfigError", "FlowEngine", "ERROR_CODES", "FlowError", "HttpResponse", "IdflowError", "InternalError", "JwksCache", "Key", "KeySet", "NetworkError", "OAuthError", "OAuthStart", "OidcClient", "PKCE_MAX_VERIFIER_LEN", "PKCE_MIN_VERIFIER_LEN", "PkcePair", "Provider", "SessionManager", "StorageError", "TokenError", "Verifier", "__version__", "_debug_panic", "_debug_raise", "jwt_decode_unverified", "jwt_sign", "jwt_verify", "jwt_verify_jws", "pkce_challenge", "pkce_generate", "pkce_generate_verifier", "password_hash", "password_verify", "pkce_verify", "validate_flow"]
+__all__ = ["ALGORITHMS", "ConfigError", "FlowEngine", "ERROR_CODES", "FlowError", "HttpResponse", "IdflowError", "InternalError", "JwksCache", "Key", "KeySet", "NetworkError", "OAuthError", "OAuthStart", "OidcClient", "PKCE_MAX_VERIFIER_LEN", "PKCE_MIN_VERIFIER_LEN", "PkcePair", "Provider", "Providers", "SessionManager", "StorageError", "TokenError", "Verifier", "__version__", "_debug_panic", "_debug_raise", "jwt_decode_unverified", "jwt_sign", "jwt_verify", "jwt_verify_jws", "pkce_challenge", "pkce_generate", "pkce_generate_verifier", "password_hash", "password_verify", "pkce_verify", "validate_flow"]
 
 __version__: str
 ERROR_CODES: list[str]
@@ -256,6 +256,26 @@ class Provider:
     def discovery(self) -> dict[str, Any]: ...
     def applications(self) -> list[dict[str, Any]]: ...
     def access_keys(self) -> list[dict[str, Any]]: ...
+
+@final
+class Providers:
+    """Several projects in one app, each at its own issuer with every endpoint under it."""
+
+    def __new__(
+        cls, projects: Sequence[str], *, base_dir: str = ".", database: Optional[str] = None, base_url: Optional[str] = None
+    ) -> Providers: ...
+    @staticmethod
+    def from_files(paths: Sequence[str], *, database: Optional[str] = None, base_url: Optional[str] = None) -> Providers: ...
+    @property
+    def issuers(self) -> list[str]: ...
+    def provider(self, project_id: str) -> Optional[Provider]: ...
+    def metrics(self) -> str: ...
+    def handle(
+        self, method: str, url: str, headers: Optional[_Headers] = None, body: Union[bytes, str, None] = None, *, peer: Optional[str] = None
+    ) -> HttpResponse: ...
+    async def handle_async(
+        self, method: str, url: str, headers: Optional[_Headers] = None, body: Union[bytes, str, None] = None, *, peer: Optional[str] = None
+    ) -> HttpResponse: ...
 
 class _AuthorizationRequest(TypedDict):
     url: str

@@ -10,7 +10,8 @@ use std::sync::Arc;
 pub struct ProviderOptions {
     /// Folder that relative flow paths resolve against (JSON text only). Defaults to ".".
     pub base_dir: Option<String>,
-    /// A SQLite file; in memory when absent.
+    /// A SQLite file (`{project}` in it is replaced by the project id); in
+    /// memory when absent.
     pub database: Option<String>,
     /// Overrides the project's baseUrl (the issuer is `{baseUrl}/{projectId}`).
     pub base_url: Option<String>,
@@ -41,6 +42,101 @@ pub struct Provider {
 }
 
 type Json = serde_json::Value;
+
+/// The request `handle` was given, checked.
+fn http_request(
+    env: &Env,
+    method: &str,
+    url: &str,
+    headers: Vec<Vec<String>>,
+    body: Option<Buffer>,
+    peer: Option<String>,
+) -> napi::Result<idflow::oidc::provider::HttpRequest> {
+    let mut pairs = Vec::with_capacity(headers.len());
+    for h in headers {
+        match <[String; 2]>::try_from(h) {
+            Ok([k, v]) => pairs.push((k, v)),
+            Err(_) => return Err(napi::Error::new(Status::InvalidArg, "headers must be [name, value] pairs")),
+        }
+    }
+    idflow::oidc::provider::HttpRequest::new(method, url, pairs, body.map(|b| b.to_vec()).unwrap_or_default())
+        .with_peer_text(peer.as_deref())
+        .map_err(|e| crate::error::js_err(env, e))
+}
+
+impl From<idflow::oidc::provider::HttpResponse> for ProviderResponse {
+    fn from(r: idflow::oidc::provider::HttpResponse) -> Self {
+        ProviderResponse { status: u32::from(r.status), headers: r.headers.into_iter().map(|(k, v)| vec![k, v]).collect(), body: r.body.into() }
+    }
+}
+
+/// Several projects in one app, each at its own issuer
+/// (`{baseUrl}/{projectId}`) with every endpoint under it; one project is
+/// served as `Provider` serves it. With several, `database` names one
+/// store per project with `{project}` (`data/{project}.db`).
+#[napi]
+pub struct Providers {
+    inner: Arc<idflow::oidc::provider::Providers>,
+}
+
+#[napi]
+impl Providers {
+    /// `projects` are project files' JSON texts.
+    #[napi(constructor)]
+    pub fn new(env: Env, projects: Vec<String>, options: Option<ProviderOptions>) -> napi::Result<Providers> {
+        let (base_dir, database, base_url) = options.map_or((None, None, None), |o| (o.base_dir, o.database, o.base_url));
+        let inner = run(&env, || {
+            let dir = std::path::PathBuf::from(base_dir.as_deref().unwrap_or("."));
+            let texts: Vec<&str> = projects.iter().map(String::as_str).collect();
+            idflow::oidc::provider::Providers::open_json(&texts, &dir, database.as_deref(), base_url.as_deref())
+        })?;
+        Ok(Providers { inner: Arc::new(inner) })
+    }
+
+    /// Reads project files (JSON, or TOML by the name); a folder stands for
+    /// every `.json` and `.toml` file in it.
+    #[napi(factory, js_name = "fromFiles")]
+    pub fn from_files(env: Env, paths: Vec<String>, options: Option<ProviderOptions>) -> napi::Result<Providers> {
+        let (database, base_url) = options.map_or((None, None), |o| (o.database, o.base_url));
+        let inner = run(&env, || idflow::oidc::provider::Providers::open_files(&paths, database.as_deref(), base_url.as_deref()))?;
+        Ok(Providers { inner: Arc::new(inner) })
+    }
+
+    /// Each project's issuer, in the order the projects were given.
+    #[napi(getter)]
+    pub fn issuers(&self) -> Vec<String> {
+        self.inner.providers().iter().map(|p| p.issuer().to_owned()).collect()
+    }
+
+    /// The provider of project `projectId` (its engine, users, keys), or null.
+    #[napi]
+    pub fn provider(&self, project_id: String) -> Option<Provider> {
+        self.inner.provider(&project_id).map(|p| Provider { inner: p.clone() })
+    }
+
+    /// Every project's metrics (Prometheus text), labelled by project.
+    #[napi]
+    pub fn metrics(&self) -> String {
+        self.inner.metrics()
+    }
+
+    /// Handles one request (as `Provider.handle`): the project whose issuer
+    /// the path is under answers it.
+    #[napi(ts_return_type = "Promise<ProviderResponse>")]
+    pub fn handle<'env>(
+        &self,
+        env: &'env Env,
+        method: String,
+        url: String,
+        headers: Vec<Vec<String>>,
+        body: Option<Buffer>,
+        peer: Option<String>,
+    ) -> napi::Result<PromiseRaw<'env, ProviderResponse>> {
+        let request = http_request(env, &method, &url, headers, body, peer)?;
+        let providers = self.inner.clone();
+        env.spawn_future_with_callback(async move { Ok(providers.handle(request).await) }, |_, r| Ok(r.into()))
+    }
+}
 
 #[napi]
 impl Provider {
@@ -94,24 +190,9 @@ impl Provider {
         body: Option<Buffer>,
         peer: Option<String>,
     ) -> napi::Result<PromiseRaw<'env, ProviderResponse>> {
-        let mut pairs = Vec::with_capacity(headers.len());
-        for h in headers {
-            match <[String; 2]>::try_from(h) {
-                Ok([k, v]) => pairs.push((k, v)),
-                Err(_) => return Err(napi::Error::new(Status::InvalidArg, "headers must be [name, value] pairs")),
-            }
-        }
-        let request = idflow::oidc::provider::HttpRequest::new(&method, &url, pairs, body.map(|b| b.to_vec()).unwrap_or_default())
-            .with_peer_text(peer.as_deref())
-            .map_err(|e| crate::error::js_err(env, e))?;
+        let request = http_request(env, &method, &url, headers, body, peer)?;
         let provider = self.inner.clone();
-        env.spawn_future_with_callback(async move { Ok(provider.handle(request).await) }, |_, r| {
-            Ok(ProviderResponse {
-                status: u32::from(r.status),
-                headers: r.headers.into_iter().map(|(k, v)| vec![k, v]).collect(),
-                body: r.body.into(),
-            })
-        })
+        env.spawn_future_with_callback(async move { Ok(provider.handle(request).await) }, |_, r| Ok(r.into()))
     }
 
     /// Social login by API, step 1: the upstream authorization URL for the

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyProvider>()?;
+    m.add_class::<PyProviders>()?;
     m.add_class::<PyHttpResponse>()?;
     m.add_class::<PyOAuthStart>()
 }
@@ -111,6 +112,107 @@ fn body_arg(body: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<u8>> {
     }
 }
 
+/// The request `handle` was given, checked.
+fn http_request(
+    method: &str,
+    url: &str,
+    headers: Option<&Bound<'_, PyAny>>,
+    body: Option<&Bound<'_, PyAny>>,
+    peer: Option<&str>,
+) -> PyResult<idflow::oidc::provider::HttpRequest> {
+    idflow::oidc::provider::HttpRequest::new(method, url, headers_arg(headers)?, body_arg(body)?).with_peer_text(peer).py()
+}
+
+/// Several projects in one app, each at its own issuer
+/// (`{base_url}/{projectId}`) with every endpoint under it and a store of
+/// its own; one project is served as `Provider` serves it.
+#[pyclass(frozen, module = "idflow", name = "Providers")]
+pub struct PyProviders {
+    inner: Arc<idflow::oidc::provider::Providers>,
+}
+
+#[pymethods]
+impl PyProviders {
+    /// `projects` are project files' JSON texts (flow paths relative to
+    /// `base_dir`); with several, `database` holds `{project}`
+    /// (`data/{project}.db`); None keeps each in memory.
+    #[new]
+    #[pyo3(signature = (projects, *, base_dir=".", database=None, base_url=None))]
+    fn new(projects: Vec<String>, base_dir: &str, database: Option<&str>, base_url: Option<&str>) -> PyResult<Self> {
+        let _enter = crate::runtime::runtime().enter();
+        let texts: Vec<&str> = projects.iter().map(String::as_str).collect();
+        let p = guard(|| idflow::oidc::provider::Providers::open_json(&texts, std::path::Path::new(base_dir), database, base_url)).py()?;
+        Ok(PyProviders { inner: Arc::new(p) })
+    }
+
+    /// Reads project files (JSON, or TOML by the name); a folder stands for
+    /// every `.json` and `.toml` file in it.
+    #[staticmethod]
+    #[pyo3(signature = (paths, *, database=None, base_url=None))]
+    fn from_files(paths: Vec<String>, database: Option<&str>, base_url: Option<&str>) -> PyResult<Self> {
+        let _enter = crate::runtime::runtime().enter();
+        let p = guard(|| idflow::oidc::provider::Providers::open_files(&paths, database, base_url)).py()?;
+        Ok(PyProviders { inner: Arc::new(p) })
+    }
+
+    /// Each project's issuer, in the order the projects were given.
+    #[getter]
+    fn issuers(&self) -> Vec<String> {
+        self.inner.providers().iter().map(|p| p.issuer().to_owned()).collect()
+    }
+
+    /// The provider of project `project_id` (its engine, keys,
+    /// applications), or None.
+    fn provider(&self, project_id: &str) -> Option<PyProvider> {
+        self.inner.provider(project_id).map(|p| PyProvider { inner: p.clone() })
+    }
+
+    /// Every project's metrics (Prometheus text), labelled by project.
+    fn metrics(&self) -> String {
+        self.inner.metrics()
+    }
+
+    /// Handles one request, as `Provider.handle`: the project whose issuer
+    /// the path is under answers it.
+    #[pyo3(signature = (method, url, headers=None, body=None, *, peer=None))]
+    fn handle(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        headers: Option<&Bound<'_, PyAny>>,
+        body: Option<&Bound<'_, PyAny>>,
+        peer: Option<&str>,
+    ) -> PyResult<PyHttpResponse> {
+        let request = http_request(method, url, headers, body, peer)?;
+        let providers = self.inner.clone();
+        let r = crate::runtime::block(py, async move { Ok(providers.handle(request).await) })?;
+        Ok(r.into())
+    }
+
+    /// `handle` as an awaitable for asyncio apps.
+    #[pyo3(signature = (method, url, headers=None, body=None, *, peer=None))]
+    fn handle_async<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        url: &str,
+        headers: Option<&Bound<'py, PyAny>>,
+        body: Option<&Bound<'py, PyAny>>,
+        peer: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let request = http_request(method, url, headers, body, peer)?;
+        let providers = self.inner.clone();
+        crate::runtime::awaitable(py, async move { Ok(providers.handle(request).await) }, |py, r| {
+            crate::runtime::object(py, PyHttpResponse::from(r))
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<idflow.Providers issuers={:?}>", self.issuers())
+    }
+}
+
 #[pymethods]
 impl PyProvider {
     /// `project` is the project file's JSON text (flow paths relative to
@@ -164,9 +266,7 @@ impl PyProvider {
         body: Option<&Bound<'_, PyAny>>,
         peer: Option<&str>,
     ) -> PyResult<PyHttpResponse> {
-        let request = idflow::oidc::provider::HttpRequest::new(method, url, headers_arg(headers)?, body_arg(body)?)
-            .with_peer_text(peer)
-            .py()?;
+        let request = http_request(method, url, headers, body, peer)?;
         let provider = self.inner.clone();
         let r = crate::runtime::block(py, async move { Ok(provider.handle(request).await) })?;
         Ok(r.into())
@@ -183,9 +283,7 @@ impl PyProvider {
         body: Option<&Bound<'py, PyAny>>,
         peer: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let request = idflow::oidc::provider::HttpRequest::new(method, url, headers_arg(headers)?, body_arg(body)?)
-            .with_peer_text(peer)
-            .py()?;
+        let request = http_request(method, url, headers, body, peer)?;
         let provider = self.inner.clone();
         crate::runtime::awaitable(py, async move { Ok(provider.handle(request).await) }, |py, r| {
             crate::runtime::object(py, PyHttpResponse::from(r))
