@@ -83,7 +83,8 @@ function spawnOnce(db, port, config = PROJECT_FILE, projectId = PROJECT_ID, host
   // project, which names itself localhost.
   // `baseUrl` gives several servers one issuer (as behind a load balancer).
   const base = baseUrl ?? `http://${config === null ? 'localhost' : host}:${port}`;
-  const project = config === null ? [] : ['--config', config, '--base-url', base];
+  // An array of configs serves several projects in one process.
+  const project = config === null ? [] : [...[config].flat().flatMap((c) => ['--config', c]), '--base-url', base];
   const args = ['serve', ...project, '--db', db, '--addr', `127.0.0.1:${port}`];
   if (config === null) projectId = 'local';
   const child = spawn(IDFLOW_BIN, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
@@ -302,7 +303,10 @@ export async function login(authorizeUrl, email, jar = new CookieJar(), answer =
   assert.equal(authorize.status, 302, `authorize should redirect, got ${authorize.status}: ${await authorize.text()}`);
   assert.ok(location, 'authorize redirect has a Location');
   const hosting = new URL(location, String(authorizeUrl));
-  if (!/^\/login\//.test(hosting.pathname)) {
+  // The hosted page, the flow API and the completion URL are at the base
+  // URL, or under the issuer of one of several projects in one process.
+  const base = /^(.*?)\/login\/[^/]+$/.exec(hosting.pathname)?.[1];
+  if (base === undefined) {
     // Answered at once (session cookie) or with an error.
     return { url: hosting, params: hosting.searchParams, redirect: true, jar };
   }
@@ -310,13 +314,13 @@ export async function login(authorizeUrl, email, jar = new CookieJar(), answer =
   const request = hosting.searchParams.get('request');
   assert.ok(flowId && request, `login page URL carries flow and request: ${hosting}`);
   const origin = hosting.origin;
-  const start = await postJson(`${origin}/v1/flow/start`, { flowId, request }, jar);
+  const start = await postJson(`${origin}${base}/v1/flow/start`, { flowId, request }, jar);
   assert.equal(start.res.status, 200, `flow/start: ${JSON.stringify(start.json)}`);
   assert.equal(start.json.status, 'waiting', `flow/start: ${JSON.stringify(start.json)}`);
   assert.equal(start.json.stepId, 'welcome');
   assert.ok(start.json.executionSecret, `flow/start answers an executionSecret: ${JSON.stringify(start.json)}`);
   const next = await postJson(
-    `${origin}/v1/flow/next`,
+    `${origin}${base}/v1/flow/next`,
     { executionId: start.json.executionId, executionSecret: start.json.executionSecret, stepId: start.json.stepId, ...answer },
     jar,
   );
@@ -324,7 +328,7 @@ export async function login(authorizeUrl, email, jar = new CookieJar(), answer =
   assert.equal(next.json.status, 'completed', `flow/next: ${JSON.stringify(next.json)}`);
   assert.ok(next.json.redirect?.url, `flow/next has redirect.url: ${JSON.stringify(next.json)}`);
   const complete = new URL(next.json.redirect.url);
-  assert.equal(complete.pathname, '/oauth2/v1/authorize/complete', `redirect.url is the completion URL: ${complete}`);
+  assert.equal(complete.pathname, `${base}/oauth2/v1/authorize/complete`, `redirect.url is the completion URL: ${complete}`);
   const delivery = await fetchManual(complete, jar);
   let url = complete;
   let completion;
