@@ -8,7 +8,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as client from 'openid-client';
 import * as jose from 'jose';
-import { CLIENTS, CookieJar, E2E_DIR, PROJECT_FILE, login, makeTempDir, removeTempDir, startServer, stopServer, uniqueEmail } from '../lib/helpers.js';
+import {
+  CLIENTS, CookieJar, E2E_DIR, PROJECT_FILE, browserSkip, launchChromium, login, makeTempDir, removeTempDir, startCallbackServer, startServer, stopServer,
+  uniqueEmail,
+} from '../lib/helpers.js';
 
 const insecure = { execute: [client.allowInsecureRequests] };
 
@@ -77,4 +80,47 @@ test('two projects in one process are two providers', async () => {
   await assert.rejects(client.refreshTokenGrant(globex.config, acme.tokens.refresh_token), (e) => e.error === 'invalid_grant');
   const refreshed = await client.refreshTokenGrant(acme.config, acme.tokens.refresh_token);
   assert.ok(refreshed.access_token);
+});
+
+test('in Chromium: the hosted page of one project signs in there, and its session is no session at the other', { skip: browserSkip(), timeout: 60000 }, async (t) => {
+  const browser = await launchChromium();
+  t.after(() => browser.close());
+  const callback = await startCallbackServer('/callback');
+  t.after(() => callback.close());
+  const discover = (projectId) => client.discovery(new URL(`${server.url}/${projectId}`), CLIENTS.public.id, undefined, client.None(), insecure);
+  const [acme, globex] = [await discover('acme'), await discover('globex')];
+  const authorize = async (config, extra = {}) => {
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: callback.url, scope: 'openid', state, code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra,
+    });
+    return { url, verifier, state };
+  };
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+
+  const first = await authorize(acme);
+  await page.goto(first.url.href);
+  assert.equal(new URL(page.url()).pathname, '/acme/login/acme');
+  await page.getByLabel('Email').fill('carol@example.com');
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.waitForURL((u) => u.href.startsWith(`${callback.url}?`), { timeout: 15000 });
+  const tokens = await client.authorizationCodeGrant(acme, new URL(page.url()), { pkceCodeVerifier: first.verifier, expectedState: first.state });
+  assert.deepEqual(errors, []);
+  const session = (await context.cookies()).find((c) => c.name === 'idflow_session');
+  assert.equal(session.path, '/acme', 'the session cookie is acme\'s alone');
+
+  // prompt=none: acme's session answers at acme, and nothing at globex.
+  const again = await authorize(acme, { prompt: 'none' });
+  await page.goto(again.url.href);
+  await page.waitForURL((u) => u.href.startsWith(`${callback.url}?`) && u.searchParams.get('state') === again.state, { timeout: 15000 });
+  const silent = await client.authorizationCodeGrant(acme, new URL(page.url()), { pkceCodeVerifier: again.verifier, expectedState: again.state });
+  assert.equal(silent.claims().sub, tokens.claims().sub);
+  const other = await authorize(globex, { prompt: 'none' });
+  await page.goto(other.url.href);
+  await page.waitForURL((u) => u.href.startsWith(`${callback.url}?`) && u.searchParams.get('state') === other.state, { timeout: 15000 });
+  assert.equal(new URL(page.url()).searchParams.get('error'), 'login_required');
 });
