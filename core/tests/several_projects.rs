@@ -2,7 +2,7 @@
 //! with every endpoint under it, its own keys, users and store; nothing of
 //! one is accepted by another.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use idflow::oidc::provider::{HttpRequest, HttpResponse, Providers};
 use idflow::pkce;

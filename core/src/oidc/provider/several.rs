@@ -41,9 +41,6 @@ impl Providers {
     /// digits, `_` and `-`).
     pub fn open(projects: Vec<Project>, database: Option<&str>) -> Result<Providers> {
         let several = projects.len() > 1;
-        if projects.is_empty() {
-            return Err(Error::config("no project to serve"));
-        }
         for (i, p) in projects.iter().enumerate() {
             if projects[..i].iter().any(|q| q.project_id == p.project_id) {
                 return Err(Error::config(format!("project {:?} is given twice", p.project_id)));
@@ -58,7 +55,9 @@ impl Providers {
             ));
         }
         if !several {
-            let project = projects.into_iter().next().expect("one project");
+            let Some(project) = projects.into_iter().next() else {
+                return Err(Error::config("no project to serve"));
+            };
             let store = crate::store::open_for_project(database, &project.project_id)?;
             return Ok(Providers { providers: vec![Arc::new(Provider::new(project, store)?)], metrics: None });
         }
