@@ -216,8 +216,12 @@ impl super::Provider {
         }
         let (id, expires) = self.counter_id(bucket, key);
         let ticket = Attempt { passed_id: format!("{id}:passed"), expires };
-        let attempts = self.store.hit("rate", &id, expires)?;
+        // The passes are read before this attempt draws its number: every
+        // pass counted then is of an earlier attempt. Read after, a pass of
+        // a later attempt (refused at once, racing this one) would free a
+        // place this attempt never held, and one attempt too many would run.
         let passed = self.store.record("rate", &ticket.passed_id)?.and_then(|v| v.as_u64()).unwrap_or(0);
+        let attempts = self.store.hit("rate", &id, expires)?;
         if attempts.saturating_sub(passed) > limit {
             // A refused attempt ran nothing: it is not a failure.
             self.passed(Some(ticket))?;
