@@ -7,6 +7,7 @@ use super::completion::{Completion, SignIn};
 
 use crate::oidc::params::{append_query, Params};
 use super::http::{HttpRequest, HttpResponse};
+use super::state::{self, AuthRequest};
 use super::{claims, pages, split_scope, Application, Provider, AUTH_REQUEST_TTL};
 use crate::error::ErrorCode;
 use crate::ids::{now_secs, random_id};
@@ -37,11 +38,6 @@ struct Reply<'a> {
 
 pub(super) fn str_field<'v>(v: &'v Value, k: &str) -> Option<&'v str> {
     v.get(k).and_then(Value::as_str)
-}
-
-/// The request's `state` as stored: base64url of the bytes received.
-pub(super) fn stored_state(request: &Value) -> Option<Vec<u8>> {
-    str_field(request, "state").and_then(crate::b64::decode)
 }
 
 impl Provider {
@@ -216,21 +212,22 @@ impl Provider {
         };
         // claims.id_token.sub.value: only that user may answer (§5.5.1).
         let required_sub = claims::requested_sub(claims_request.as_ref());
-        let request = json!({
-            "clientId": app.client_id,
-            "redirectUri": redirect_uri,
-            "responseType": response_type,
-            "formPost": mode == Mode::FormPost,
-            "scope": scope.join(" "),
-            "state": state.map(crate::b64::encode),
-            "nonce": params.get("nonce"),
-            "codeChallenge": params.get("code_challenge"),
-            "codeChallengeMethod": params.get("code_challenge").map(|_| params.get("code_challenge_method").unwrap_or("plain")),
-            "maxAge": max_age,
-            "loginHint": params.get("login_hint"),
-            "flow": flow,
-            "claimsRequest": claims_request,
-        });
+        let request = AuthRequest {
+            client_id: app.client_id.clone(),
+            redirect_uri: redirect_uri.to_owned(),
+            response_type: response_type.clone(),
+            form_post: mode == Mode::FormPost,
+            scope: scope.join(" "),
+            state: state.map(crate::b64::encode),
+            nonce: params.get("nonce").map(str::to_owned),
+            code_challenge: params.get("code_challenge").map(str::to_owned),
+            code_challenge_method: params.get("code_challenge").map(|_| params.get("code_challenge_method").unwrap_or("plain").to_owned()),
+            max_age,
+            login_hint: params.get("login_hint").map(str::to_owned),
+            flow: flow.clone(),
+            claims_request,
+            browser: None,
+        };
         // An existing provider session answers at once unless the client
         // forces a login (prompt=login), the session is older than max_age,
         // it was made by a flow this request does not accept, or
@@ -241,31 +238,29 @@ impl Provider {
         };
         let force_login = prompt.iter().any(|p| p == "login");
         let session = session.filter(|(_, s)| {
-            let made_by = str_field(s, "flow").unwrap_or_default();
             let flow_ok = if params.get("flow").is_some() {
-                made_by == flow
+                s.flow == flow
             } else if !acr_values.is_empty() {
-                acr_values.iter().any(|a| a == made_by)
+                acr_values.iter().any(|a| *a == s.flow)
             } else {
-                app.flows.iter().any(|f| f == made_by)
+                app.flows.iter().any(|f| *f == s.flow)
             };
-            let user_ok = [&hint_sub, &required_sub].into_iter().flatten().all(|sub| str_field(s, "userId") == Some(sub.as_str()));
+            let user_ok = [&hint_sub, &required_sub].into_iter().flatten().all(|sub| s.user_id == *sub);
             // An essential acr needs a session whose flow verified the user.
-            let acr_ok = !acr_essential || str_field(s, "acr").is_some();
+            let acr_ok = !acr_essential || s.acr.is_some();
             flow_ok && user_ok && acr_ok && !force_login
         });
         if let Some((sid, s)) = session {
-            let auth_time = s.get("authTime").and_then(Value::as_u64).unwrap_or(0);
             // max_age=0 always re-authenticates (OIDC Core §3.1.2.1).
-            let fresh = max_age.is_none_or(|m| m > 0 && now_secs().saturating_sub(auth_time) <= m);
+            let fresh = max_age.is_none_or(|m| m > 0 && now_secs().saturating_sub(s.auth_time) <= m);
             if fresh {
                 let login = SignIn {
-                    user_id: str_field(&s, "userId").unwrap_or_default(),
-                    amr: s.get("amr").cloned().unwrap_or_else(|| json!([])),
-                    acr: str_field(&s, "acr"),
-                    auth_time,
-                    signed_in_ms: super::signed_in_ms(&s),
-                    custom: s.get("claims").and_then(Value::as_object).cloned().unwrap_or_default(),
+                    user_id: &s.user_id,
+                    amr: if s.amr.is_null() { json!([]) } else { s.amr.clone() },
+                    acr: s.acr.as_deref(),
+                    auth_time: s.auth_time,
+                    signed_in_ms: state::signed_in_ms(s.signed_in_ms, Some(s.auth_time)),
+                    custom: s.claims.clone(),
                     sid: &sid,
                 };
                 return match self.complete(&request, &login) {
@@ -291,8 +286,8 @@ impl Provider {
             Err(_) => return self.reply_error(&reply, "server_error", "no randomness"),
         };
         let mut request = request;
-        request["browser"] = browser.digest.clone().into();
-        if self.store.put_record("authreq", &request_id, &request, Some(now_secs() + AUTH_REQUEST_TTL)).is_err() {
+        request.browser = Some(browser.digest.clone());
+        if self.records().put(&request_id, &request, Some(now_secs() + AUTH_REQUEST_TTL)).is_err() {
             return self.reply_error(&reply, "server_error", "the authorization request could not be stored");
         }
         let hosting = match &app.flow_hosting_url {

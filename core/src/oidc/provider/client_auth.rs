@@ -9,7 +9,7 @@ use super::{AccessKey, Application, Provider};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::now_secs;
 use crate::jose::{self, Validation};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -181,7 +181,7 @@ impl Provider {
         }
         let jti = token.claims.get("jti").and_then(Value::as_str).unwrap_or_default();
         // Remember the jti until the assertion could no longer be accepted.
-        if !self.store.insert_record("client_jti", &format!("{}:{jti}", app.client_id), &json!(true), Some(exp + 61))? {
+        if !self.records().redeem(&format!("{}:{jti}", app.client_id), &super::state::ClientJti, Some(exp + 61))? {
             return Err(invalid_client("client_assertion was already used (jti replay)"));
         }
         Ok(Client::App(app))

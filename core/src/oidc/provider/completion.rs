@@ -2,7 +2,8 @@
 //! or implicit tokens, and their delivery (`/oauth2/v1/authorize/complete`,
 //! only to the browser that sent the request).
 
-use super::authorize::{stored_state, str_field, Mode};
+use super::authorize::{str_field, Mode};
+use super::state::{AuthRequest, Authentication, Code, Delivery, Grant, Session};
 use crate::oidc::params::{append_query, append_query_bytes, Params};
 use super::http::{HttpRequest, HttpResponse};
 use super::token::Subject;
@@ -90,21 +91,21 @@ impl Completion {
 
 impl Provider {
     /// The session behind the cookie, if it is live.
-    pub(super) fn live_session(&self, req: &HttpRequest) -> Result<Option<(String, Value)>> {
+    pub(super) fn live_session(&self, req: &HttpRequest) -> Result<Option<(String, Session)>> {
         let Some(sid) = req.cookie(SESSION_COOKIE) else {
             return Ok(None);
         };
-        let Some(session) = self.store.record("session", sid)? else {
+        let Some(session) = self.records().get::<Session>(sid)? else {
             return Ok(None);
         };
-        if self.sign_in_ended(&session)? {
+        if self.sign_in_ended(&session.user_id, super::state::signed_in_ms(session.signed_in_ms, Some(session.auth_time)))? {
             return Ok(None);
         }
         Ok(Some((sid.to_owned(), session)))
     }
     /// Issues the authorization response for a signed-in user: a code (and
     /// its grant) or, for the implicit flow, the tokens themselves.
-    pub(super) fn complete(&self, request: &Value, login: &SignIn<'_>) -> Result<Completion> {
+    pub(super) fn complete(&self, request: &AuthRequest, login: &SignIn<'_>) -> Result<Completion> {
         let user = self
             .store
             .user(login.user_id)?
@@ -112,17 +113,17 @@ impl Provider {
         if user.status == crate::user::UserStatus::Disabled {
             return Err(Error::new(ErrorCode::AccessDenied, "this user is disabled"));
         }
-        let client_id = str_field(request, "clientId").unwrap_or_default();
-        let redirect_uri = str_field(request, "redirectUri").unwrap_or_default();
-        let state = stored_state(request);
-        let mode = if request.get("formPost").and_then(Value::as_bool) == Some(true) { Mode::FormPost } else { Mode::Query };
+        let client_id = request.client_id.as_str();
+        let redirect_uri = request.redirect_uri.as_str();
+        let state = request.state_bytes();
+        let mode = if request.form_post { Mode::FormPost } else { Mode::Query };
         let now = now_secs();
-        let response_type = str_field(request, "responseType").unwrap_or("code");
+        let response_type = if request.response_type.is_empty() { "code" } else { request.response_type.as_str() };
         // claims.id_token.sub.value: only that user may answer (§5.5.1);
         // an essential acr the sign-in did not give is a failed
         // authentication (§5.5.1.1), as when its flow verified nothing.
-        let (acr_values, acr_essential) = claims::requested_acr(request.get("claimsRequest"));
-        let refusal = if claims::requested_sub(request.get("claimsRequest")).is_some_and(|sub| sub != login.user_id) {
+        let (acr_values, acr_essential) = claims::requested_acr(request.claims_request.as_ref());
+        let refusal = if claims::requested_sub(request.claims_request.as_ref()).is_some_and(|sub| sub != login.user_id) {
             Some(("access_denied", "the signed-in user is not the one the claims parameter names (sub)"))
         } else if acr_essential && login.acr.is_none_or(|a| !acr_values.is_empty() && !acr_values.iter().any(|v| v == a)) {
             Some((claims::UNMET_ACR, "the sign-in verified nothing that gives the essential acr the claims parameter asks for"))
@@ -137,18 +138,22 @@ impl Provider {
         if response_type == "code" {
             let code = random_id("")?;
             let grant_id = self.new_grant(request, login, now + self.project.refresh_ttl)?;
-            let mut record = request.clone();
-            record["userId"] = login.user_id.into();
-            record["authTime"] = login.auth_time.into();
-            record["amr"] = login.amr.clone();
-            record["acr"] = login.acr.into();
-            record["claims"] = Value::Object(login.custom.clone());
-            record["sid"] = login.sid.into();
-            record["grantId"] = grant_id.clone().into();
-            record["exp"] = (now + self.project.code_ttl).into();
+            let record = Code {
+                request: request.clone(),
+                auth: Authentication {
+                    user_id: login.user_id.to_owned(),
+                    auth_time: Some(login.auth_time),
+                    amr: login.amr.clone(),
+                    acr: login.acr.map(str::to_owned),
+                    claims: login.custom.clone(),
+                    sid: Some(login.sid.to_owned()),
+                },
+                grant_id,
+                exp: now + self.project.code_ttl,
+            };
             // The record outlives the code by 10 minutes so that a late
             // replay is still recognised and revokes the grant.
-            self.store.put_record("code", &token_digest(&code), &record, Some(now + self.project.code_ttl + 600))?;
+            self.records().put(&token_digest(&code), &record, Some(now + self.project.code_ttl + 600))?;
             let fields = [("code", code.as_str()), ("iss", self.issuer.as_str())];
             return Ok(Completion::of(redirect_uri, mode, &fields, state.as_deref()));
         }
@@ -158,7 +163,7 @@ impl Provider {
             "id_token token" => Some(self.new_grant(request, login, now + self.project.session_ttl)?),
             _ => None,
         };
-        let scopes = split_scope(str_field(request, "scope"));
+        let scopes = split_scope(Some(&request.scope));
         let subject = Subject {
             client_id,
             user: Some(&user),
@@ -168,8 +173,8 @@ impl Provider {
             amr: Some(&login.amr),
             acr: login.acr,
             custom: &login.custom,
-            claims_request: request.get("claimsRequest"),
-            nonce: str_field(request, "nonce"),
+            claims_request: request.claims_request.as_ref(),
+            nonce: request.nonce.as_deref(),
             sid: Some(login.sid),
             grant_id: grant_id.as_deref(),
         };
@@ -190,24 +195,25 @@ impl Provider {
     }
     /// A grant for what `login` authorized by `request` (revoked with the
     /// session, read back by userinfo for the `claims` request).
-    fn new_grant(&self, request: &Value, login: &SignIn<'_>, expires_at: u64) -> Result<String> {
+    fn new_grant(&self, request: &AuthRequest, login: &SignIn<'_>, expires_at: u64) -> Result<String> {
         let grant_id = random_id("G")?;
-        let record = json!({
-            "clientId": str_field(request, "clientId"), "userId": login.user_id, "signedInMs": login.signed_in_ms, "sid": login.sid, "revoked": false,
-            "expiresAt": expires_at, "claimsRequest": request.get("claimsRequest"),
-        });
-        self.store.put_record("grant", &grant_id, &record, Some(expires_at))?;
+        let grant = Grant {
+            client_id: Some(request.client_id.clone()),
+            user_id: login.user_id.to_owned(),
+            signed_in_ms: Some(login.signed_in_ms),
+            sid: Some(login.sid.to_owned()),
+            revoked: false,
+            expires_at: Some(expires_at),
+            claims_request: request.claims_request.clone(),
+        };
+        self.records().put(&grant_id, &grant, Some(expires_at))?;
         self.add_grant_to_session(login.sid, &grant_id)?;
         Ok(grant_id)
     }
     fn add_grant_to_session(&self, sid: &str, grant_id: &str) -> Result<()> {
-        if let Some(mut s) = self.store.record("session", sid)? {
-            let expires = s.get("expiresAt").and_then(Value::as_u64);
-            match s.get_mut("grants").and_then(Value::as_array_mut) {
-                Some(g) => g.push(grant_id.into()),
-                None => s["grants"] = json!([grant_id]),
-            }
-            self.store.put_record("session", sid, &s, expires)?;
+        if let Some(mut s) = self.records().get::<Session>(sid)? {
+            s.grants.push(grant_id.to_owned());
+            self.records().put(sid, &s, s.expires_at)?;
         }
         Ok(())
     }
@@ -218,24 +224,30 @@ impl Provider {
     pub(super) fn finish_authorization(&self, request_id: &str, auth: &crate::flow::Authenticated) -> Result<String> {
         // Taken: of flows finishing at once for one request, one answers it.
         let request = self
-            .store
-            .take_record("authreq", request_id)?
+            .records()
+            .take::<AuthRequest>(request_id)?
             .ok_or_else(|| Error::invalid_request("the authorization request expired while the flow ran, or another sign-in answered it; sign in again"))?;
         let signed_in_ms = crate::ids::now_millis();
         let now = signed_in_ms / 1000;
         let sid = random_id("S")?;
         let expires = now + self.project.refresh_ttl;
-        self.store.put_record(
-            "session",
-            &sid,
-            &json!({"userId": auth.user_id, "authTime": now, "signedInMs": signed_in_ms, "amr": auth.amr, "flow": auth.flow_id, "acr": auth.acr, "claims": auth.custom_claims, "grants": [], "expiresAt": expires}),
-            Some(expires),
-        )?;
+        let session = Session {
+            user_id: auth.user_id.clone(),
+            auth_time: now,
+            signed_in_ms: Some(signed_in_ms),
+            amr: auth.amr.clone(),
+            flow: auth.flow_id.clone(),
+            acr: auth.acr.clone(),
+            claims: auth.custom_claims.clone(),
+            grants: Vec::new(),
+            expires_at: Some(expires),
+        };
+        self.records().put(&sid, &session, Some(expires))?;
         let login = SignIn { user_id: &auth.user_id, amr: auth.amr.clone(), acr: auth.acr.as_deref(), auth_time: now, signed_in_ms, custom: auth.custom_claims.clone(), sid: &sid };
         let delivery = self.complete(&request, &login)?.to_json();
         let id = random_id("P")?;
-        let record = json!({"delivery": delivery, "sid": sid, "browser": str_field(&request, "browser")});
-        self.store.put_record("completion", &id, &record, Some(now + AUTH_REQUEST_TTL))?;
+        let record = Delivery { delivery, sid: Some(sid), browser: request.browser.clone() };
+        self.records().put(&id, &record, Some(now + AUTH_REQUEST_TTL))?;
         Ok(append_query(&self.url("/oauth2/v1/authorize/complete"), &[("id", &id)]))
     }
     /// `GET /oauth2/v1/authorize/complete?id=`: delivers a finished
@@ -246,13 +258,12 @@ impl Provider {
         let Some(id) = params.get("id") else {
             return pages::error_page(400, "Expired", "this sign-in response was already delivered or has expired");
         };
-        let record = match self.store.record("completion", id) {
+        let record = match self.records().get::<Delivery>(id) {
             Ok(Some(r)) => r,
             Ok(None) => return pages::error_page(400, "Expired", "this sign-in response was already delivered or has expired"),
             Err(_) => return pages::error_page(500, "Sign-in failed", "the server could not complete the request"),
         };
-        let bound = str_field(&record, "browser");
-        if bound.is_none() || self.browser_digest(req).as_deref() != bound {
+        if record.browser.is_none() || self.browser_digest(req) != record.browser {
             return pages::error_page(
                 403,
                 "Wrong browser",
@@ -261,16 +272,16 @@ impl Provider {
         }
         // Taken only now (a wrong browser must not spend it), and once:
         // of requests racing with the right cookie, one is answered.
-        match self.store.take_record("completion", id) {
+        match self.records().take::<Delivery>(id) {
             Ok(Some(_)) => {}
             Ok(None) => return pages::error_page(400, "Expired", "this sign-in response was already delivered or has expired"),
             Err(_) => return pages::error_page(500, "Sign-in failed", "the server could not complete the request"),
         }
-        let out = match record.get("delivery").and_then(Completion::from_json) {
+        let out = match Completion::from_json(&record.delivery) {
             Some(c) => c.into_response(),
             None => return pages::error_page(500, "Sign-in failed", "the server could not complete the request"),
         };
-        match str_field(&record, "sid") {
+        match &record.sid {
             Some(sid) => out.with_header("Set-Cookie", self.session_cookie(sid, self.project.refresh_ttl)),
             None => out,
         }

@@ -1,6 +1,7 @@
 //! Userinfo (OIDC Core §5.3, RFC 6750), revocation (RFC 7009) and
 //! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
 
+use super::state::{Grant, LogoutConfirm, RefreshToken, RevokedJti, Session};
 use super::claims::Target;
 use crate::oidc::params::{append_query, Params};
 use super::http::{HttpRequest, HttpResponse};
@@ -58,10 +59,10 @@ impl Provider {
 
     /// [`Provider::verify_access_token`], with the record of the grant the
     /// token was issued under (none for client_credentials tokens).
-    fn verify_access_token_and_grant(&self, token: &str) -> Result<(Map<String, Value>, Option<Value>)> {
+    fn verify_access_token_and_grant(&self, token: &str) -> Result<(Map<String, Value>, Option<Grant>)> {
         let t = self.verify_own_access_token(token)?;
         let jti = t.claims.get("jti").and_then(Value::as_str).unwrap_or_default();
-        if self.store.record("revoked_jti", jti)?.is_some() {
+        if self.records().exists::<RevokedJti>(jti)? {
             return Err(Error::invalid_token("the access token has been revoked"));
         }
         let grant = match jti.split_once('.') {
@@ -106,7 +107,7 @@ impl Provider {
         let custom: Map<String, Value> =
             claims.iter().filter(|(k, _)| !ACCESS_TOKEN_CLAIMS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
         // The `claims` parameter of the authorization behind the token.
-        let requested = grant.and_then(|g| g.get("claimsRequest").cloned()).filter(Value::is_object);
+        let requested = grant.and_then(|g| g.claims_request).filter(Value::is_object);
         let mut out = Map::new();
         out.insert("sub".into(), user.user_id.clone().into());
         self.release_user_claims(&user, &scopes, &custom, requested.as_ref(), Target::Userinfo, &mut out);
@@ -129,11 +130,9 @@ impl Provider {
         let token = params.get("token").ok_or_else(|| Error::invalid_request("token is missing"))?;
         // Unknown, foreign or already-revoked tokens still answer 200
         // (RFC 7009 §2.2): the client cannot learn anything from it.
-        if let Some(rt) = self.store.record("rt", &token_digest(token))? {
-            if rt.get("clientId").and_then(Value::as_str) == Some(client.id()) {
-                if let Some(g) = rt.get("grantId").and_then(Value::as_str) {
-                    self.revoke_grant(g)?;
-                }
+        if let Some(rt) = self.records().get::<RefreshToken>(&token_digest(token))? {
+            if rt.client_id == client.id() && !rt.grant_id.is_empty() {
+                self.revoke_grant(&rt.grant_id)?;
             }
             return Ok(());
         }
@@ -141,7 +140,7 @@ impl Provider {
             if t.claims.get("client_id").and_then(Value::as_str) == Some(client.id()) {
                 let jti = t.claims.get("jti").and_then(Value::as_str).unwrap_or_default();
                 let exp = t.claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
-                self.store.put_record("revoked_jti", jti, &json!(true), Some(exp + 1))?;
+                self.records().put(jti, &RevokedJti, Some(exp + 1))?;
             }
         }
         Ok(())
@@ -228,8 +227,8 @@ impl Provider {
             Ok(t) => t,
             Err(_) => return pages::error_page(500, "Sign-out failed", "try again"),
         };
-        let pending = json!({"sid": sid, "redirect": redirect, "state": state});
-        if self.store.put_record("logout_confirm", &token_digest(&token), &pending, Some(crate::ids::now_secs() + 600)).is_err() {
+        let pending = LogoutConfirm { sid: Some(sid), redirect: redirect.clone(), state };
+        if self.records().put(&token_digest(&token), &pending, Some(crate::ids::now_secs() + 600)).is_err() {
             return pages::error_page(500, "Sign-out failed", "try again");
         }
         pages::logout_confirm_page(&self.url("/oauth2/v1/logout"), &token, redirect.as_deref())
@@ -239,16 +238,16 @@ impl Provider {
     /// for, if it is still the cookie's.
     fn logout_confirmed(&self, token: &str, cookie_sid: Option<&str>) -> HttpResponse {
         let digest = token_digest(token);
-        let pending = match self.store.record("logout_confirm", &digest) {
+        let pending = match self.records().get::<LogoutConfirm>(&digest) {
             Ok(Some(p)) => p,
             Ok(None) => return pages::error_page(400, "Sign-out failed", "this sign-out page has expired; sign out again from the application"),
             Err(_) => return pages::error_page(500, "Sign-out failed", "try again"),
         };
-        let sid = pending.get("sid").and_then(Value::as_str);
+        let sid = pending.sid.as_deref();
         if sid.is_none() || sid != cookie_sid {
             return pages::error_page(403, "Sign-out failed", "this sign-out was not asked for by this browser's session");
         }
-        match self.store.take_record("logout_confirm", &digest) {
+        match self.records().take::<LogoutConfirm>(&digest) {
             Ok(Some(_)) => {}
             Ok(None) => return pages::error_page(400, "Sign-out failed", "this sign-out page has expired; sign out again from the application"),
             Err(_) => return pages::error_page(500, "Sign-out failed", "try again"),
@@ -256,7 +255,7 @@ impl Provider {
         if self.end_session(sid.unwrap_or_default()).is_err() {
             return pages::error_page(500, "Sign-out failed", "the session could not be ended; try again");
         }
-        self.logged_out(pending.get("redirect").and_then(Value::as_str), pending.get("state").and_then(Value::as_str))
+        self.logged_out(pending.redirect.as_deref(), pending.state.as_deref())
     }
 
     fn logged_out(&self, redirect: Option<&str>, state: Option<&str>) -> HttpResponse {
@@ -275,11 +274,11 @@ impl Provider {
 
     /// Ends a provider session and revokes the grants made under it.
     fn end_session(&self, sid: &str) -> Result<()> {
-        if let Some(s) = self.store.record("session", sid)? {
-            for g in s.get("grants").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+        if let Some(s) = self.records().get::<Session>(sid)? {
+            for g in &s.grants {
                 self.revoke_grant(g)?;
             }
-            self.store.delete_record("session", sid)?;
+            self.records().delete::<Session>(sid)?;
         }
         Ok(())
     }

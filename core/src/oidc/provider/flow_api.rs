@@ -8,6 +8,7 @@
 //! The execution id alone gets 403 `access_denied`. `POST /v1/flow/link`
 //! lets a mailed `crossDevice` link approve a sign-in from elsewhere.
 
+use super::state::{FlowOutcome, SocialResume};
 use super::authorize::str_field;
 use crate::oidc::params::append_query;
 use super::http::{HttpRequest, HttpResponse};
@@ -70,29 +71,27 @@ impl Provider {
     /// an `oauth` step): the outcome once, the waiting screen, or, with
     /// `resume`, the upstream's answer kept for its owner.
     async fn flow_return(&self, req: &HttpRequest, body: &Map<String, Value>, execution: &str) -> Result<HttpResponse> {
-        if let Some(done) = self.store.record("flow_result", execution)? {
-            if !self.owns(req, body, done.get("owner").unwrap_or(&Value::Null)) {
+        if let Some(done) = self.records().get::<FlowOutcome>(execution)? {
+            if !self.owns(req, body, &done.owner) {
                 return Err(not_yours());
             }
             // Shown once: of requests racing for it, one gets it.
-            if self.store.take_record("flow_result", execution)?.is_none() {
+            if self.records().take::<FlowOutcome>(execution)?.is_none() {
                 return Err(Error::invalid_request("this outcome was already shown"));
             }
-            return Ok(HttpResponse::json_no_store(200, done.get("response").unwrap_or(&Value::Null)));
+            return Ok(HttpResponse::json_no_store(200, &done.response));
         }
         self.check_owner(req, body, execution)?;
         if let Some(resume) = body.get("resume").and_then(Value::as_str).filter(|r| !r.is_empty()) {
             let pending = self
-                .store
-                .record("oauth_resume", resume)?
-                .filter(|p| str_field(p, "executionId") == Some(execution))
+                .records()
+                .get::<SocialResume>(resume)?
+                .filter(|p| p.execution_id == execution)
                 .ok_or_else(|| Error::invalid_request("this sign-in has expired or was already completed; start again"))?;
-            if self.store.take_record("oauth_resume", resume)?.is_none() {
+            if self.records().take::<SocialResume>(resume)?.is_none() {
                 return Err(Error::invalid_request("this sign-in has expired or was already completed; start again"));
             }
-            let record = pending.get("record").cloned().unwrap_or(Value::Null);
-            let input = str_field(&pending, "input").unwrap_or_default().to_owned();
-            let result = self.oauth_resume_execution(&record, &input).await;
+            let result = self.oauth_resume_execution(&pending.record, &pending.input).await;
             return Ok(self.flow_reply(result, None));
         }
         let r = self.engine.current(execution)?;
@@ -116,13 +115,13 @@ impl Provider {
         let mut page = self.url(&format!("/login/{}", self.project.project_id));
         if let Some(id) = &request_id {
             let authreq = self
-                .store
-                .record("authreq", id)?
+                .records()
+                .get::<super::state::AuthRequest>(id)?
                 .ok_or_else(|| Error::invalid_request("the authorization request has expired or does not exist; sign in again from the application"))?;
-            if let Some(hint) = str_field(&authreq, "loginHint") {
-                input.entry("email").or_insert_with(|| hint.into());
+            if let Some(hint) = &authreq.login_hint {
+                input.entry("email").or_insert_with(|| hint.clone().into());
             }
-            let client_id = str_field(&authreq, "clientId").unwrap_or_default();
+            let client_id = authreq.client_id.as_str();
             let app = self.apps.get(client_id).ok_or_else(|| Error::internal("the request's application is gone"))?;
             match &flow_id {
                 // An application runs only its own flows.
@@ -130,7 +129,7 @@ impl Provider {
                     return Err(Error::invalid_request("flowId names a flow this application may not run (its flows)"))
                 }
                 Some(_) => {}
-                None => flow_id = str_field(&authreq, "flow").map(str::to_owned),
+                None => flow_id = Some(authreq.flow.clone()).filter(|f| !f.is_empty()),
             }
             if let Some(u) = &app.flow_hosting_url {
                 page = u.clone();
@@ -138,7 +137,7 @@ impl Provider {
             request_ctx = Some(json!({
                 "clientId": client_id,
                 "ssoAppId": client_id,
-                "scope": str_field(&authreq, "scope").unwrap_or_default(),
+                "scope": authreq.scope,
                 "requestId": id,
             }));
         }
@@ -255,7 +254,7 @@ impl Provider {
     /// through `start` with the execution id) and returns that page's URL.
     pub(super) fn keep_flow_result(&self, execution: &str, response: &FlowResponse, owner: &Value) -> Result<String> {
         if response.status != FlowStatus::Waiting {
-            self.store.put_record("flow_result", execution, &json!({"response": response.to_json(), "owner": owner}), Some(now_secs() + 60))?;
+            self.records().put(execution, &FlowOutcome { response: response.to_json(), owner: owner.clone() }, Some(now_secs() + 60))?;
         }
         Ok(self.owner_page(owner, execution, None))
     }

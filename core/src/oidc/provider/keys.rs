@@ -16,10 +16,12 @@ use crate::ids::now_secs;
 use crate::jose::{Algorithm, Key, KeySet};
 use crate::store::Store;
 use crate::vault::Vault;
+use super::state::{Records, SigningKey};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-const KIND: &str = "signing_key";
+/// What the data key's seal of a key is bound to: `signing_key:{id}`.
+const KIND: &str = <SigningKey as super::state::Record>::KIND;
 
 /// How often a provider reloads its keys from the store (seconds).
 pub const KEY_REFRESH_SECS: u64 = 5;
@@ -44,13 +46,12 @@ pub struct SigningKeys {
 
 /// A stored key: the key, its algorithm, when it signs from, and when an
 /// older version retired it (if it did).
-fn stored_key(store: &dyn Store, vault: &Vault, id: &str, value: &Value) -> Result<(Key, Algorithm, u64, Option<u64>)> {
+fn stored_key(records: Records<'_>, vault: &Vault, id: &str, record: SigningKey) -> Result<(Key, Algorithm, u64, Option<u64>)> {
     let bad = || Error::new(ErrorCode::Storage, "a stored signing key is malformed");
-    let alg = Algorithm::parse(value.get("alg").and_then(Value::as_str).ok_or_else(bad)?)?;
-    let created = value.get("createdAt").and_then(Value::as_u64).ok_or_else(bad)?;
-    let active_from = value.get("activeFrom").and_then(Value::as_u64).unwrap_or(created);
-    let retired = value.get("retiredAt").and_then(Value::as_u64);
-    let key = match (value.get("sealed"), value.get("jwk").and_then(Value::as_object)) {
+    let alg = Algorithm::parse(&record.alg)?;
+    let active_from = record.active_from.unwrap_or(record.created_at);
+    let retired = record.retired_at;
+    let key = match (&record.sealed, &record.jwk) {
         (Some(sealed), _) => {
             let jwk = vault.open_sealed(&format!("{KIND}:{id}"), sealed)?;
             Key::from_jwk(jwk.as_object().ok_or_else(bad)?)?
@@ -58,12 +59,8 @@ fn stored_key(store: &dyn Store, vault: &Vault, id: &str, value: &Value) -> Resu
         (None, Some(jwk)) => {
             let key = Key::from_jwk(jwk)?;
             // Written before keys were sealed: seal it now.
-            let mut sealed = value.clone();
-            if let Some(m) = sealed.as_object_mut() {
-                m.remove("jwk");
-                m.insert("sealed".into(), vault.seal(&format!("{KIND}:{id}"), &Value::Object(jwk.clone()))?);
-            }
-            store.put_record(KIND, id, &sealed, None)?;
+            let sealed = SigningKey { sealed: Some(vault.seal(&format!("{KIND}:{id}"), &Value::Object(jwk.clone()))?), jwk: None, ..record.clone() };
+            records.put(id, &sealed, None)?;
             key
         }
         (None, None) => return Err(bad()),
@@ -75,7 +72,7 @@ fn stored_key(store: &dyn Store, vault: &Vault, id: &str, value: &Value) -> Resu
 /// store proposes its key under this one id, and only the first write wins.
 const FIRST_KEY_ID: &str = "000000000000000000000000-first";
 
-fn new_key(store: &dyn Store, vault: &Vault, alg: Algorithm, first: bool, prepublish: u64) -> Result<(String, u64)> {
+fn new_key(records: Records<'_>, vault: &Vault, alg: Algorithm, first: bool, prepublish: u64) -> Result<(String, u64)> {
     let key = Key::generate(alg, None)?;
     let kid = key.kid().to_owned();
     let jwk = key.to_jwk(true)?;
@@ -84,12 +81,19 @@ fn new_key(store: &dyn Store, vault: &Vault, alg: Algorithm, first: bool, prepub
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let id = if first { FIRST_KEY_ID.to_owned() } else { format!("{nanos:024}-{kid}") };
     let active_from = now + prepublish;
-    let record = json!({"kid": kid, "alg": alg.as_str(), "createdAt": now, "activeFrom": active_from,
-        "sealed": vault.seal(&format!("{KIND}:{id}"), &Value::Object(jwk))?});
+    let record = SigningKey {
+        kid: kid.clone(),
+        alg: alg.as_str().to_owned(),
+        created_at: now,
+        active_from: Some(active_from),
+        retired_at: None,
+        sealed: Some(vault.seal(&format!("{KIND}:{id}"), &Value::Object(jwk))?),
+        jwk: None,
+    };
     if first {
-        store.insert_record(KIND, &id, &record, None)?;
+        records.insert(&id, &record, None)?;
     } else {
-        store.put_record(KIND, &id, &record, None)?;
+        records.put(&id, &record, None)?;
     }
     Ok((kid, active_from))
 }
@@ -98,8 +102,8 @@ fn new_key(store: &dyn Store, vault: &Vault, alg: Algorithm, first: bool, prepub
 /// Processes starting together on a new store agree on one first key.
 /// `max_token_ttl` bounds how long a retired key stays published.
 pub fn load_or_create(store: &dyn Store, vault: &Vault, alg: Algorithm, max_token_ttl: u64) -> Result<SigningKeys> {
-    if store.records(KIND)?.is_empty() {
-        new_key(store, vault, alg, true, 0)?;
+    if Records(store).all::<SigningKey>()?.is_empty() {
+        new_key(Records(store), vault, alg, true, 0)?;
     }
     load(store, vault, max_token_ttl)
 }
@@ -115,8 +119,8 @@ pub fn load(store: &dyn Store, vault: &Vault, max_token_ttl: u64) -> Result<Sign
 /// until `max_token_ttl` after that.
 fn load_at(store: &dyn Store, vault: &Vault, max_token_ttl: u64, now: u64) -> Result<SigningKeys> {
     let mut keys = Vec::new();
-    for (id, value) in store.records(KIND)? {
-        keys.push(stored_key(store, vault, &id, &value)?);
+    for (id, record) in Records(store).all::<SigningKey>()? {
+        keys.push(stored_key(Records(store), vault, &id, record)?);
     }
     // In the order they sign: by `activeFrom`, then by creation (record
     // ids, made from the rotating host's clock, only break ties), so a
@@ -170,7 +174,7 @@ pub fn rotate(store: &dyn Store, vault: &Vault, alg: Algorithm, prepublish: u64)
     if alg.key_type() == crate::jose::KeyType::Oct {
         return Err(Error::invalid_request("a signing key must be asymmetric (RS*, PS*, ES*, EdDSA)"));
     }
-    let (kid, signs_from) = new_key(store, vault, alg, false, prepublish)?;
+    let (kid, signs_from) = new_key(Records(store), vault, alg, false, prepublish)?;
     Ok(Rotation { kid, alg, signs_from })
 }
 

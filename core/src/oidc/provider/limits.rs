@@ -11,6 +11,7 @@
 //! app that mounts `Provider.handle` without one) is not counted per
 //! address.
 
+use super::state::RateCount;
 use super::http::HttpRequest;
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::now_secs;
@@ -189,7 +190,7 @@ impl super::Provider {
             return Ok(());
         }
         let (id, expires) = self.counter_id(bucket, key);
-        if self.store.hit("rate", &id, expires)? > limit {
+        if self.records().hit(&id, expires)? > limit {
             return Err(rate_limited(what));
         }
         Ok(())
@@ -201,7 +202,7 @@ impl super::Provider {
             return Ok(false);
         }
         let (id, _) = self.counter_id(bucket, key);
-        Ok(self.store.record("rate", &id)?.and_then(|v| v.as_u64()).is_some_and(|n| n >= limit))
+        Ok(self.records().get::<RateCount>(&id)?.is_some_and(|n| n.0 >= limit))
     }
 
     /// Counts an attempt that may turn out a failure of `bucket` for `key`,
@@ -220,8 +221,8 @@ impl super::Provider {
         // pass counted then is of an earlier attempt. Read after, a pass of
         // a later attempt (refused at once, racing this one) would free a
         // place this attempt never held, and one attempt too many would run.
-        let passed = self.store.record("rate", &ticket.passed_id)?.and_then(|v| v.as_u64()).unwrap_or(0);
-        let attempts = self.store.hit("rate", &id, expires)?;
+        let passed = self.records().get::<RateCount>(&ticket.passed_id)?.map_or(0, |n| n.0);
+        let attempts = self.records().hit(&id, expires)?;
         if attempts.saturating_sub(passed) > limit {
             // A refused attempt ran nothing: it is not a failure.
             self.passed(Some(ticket))?;
@@ -233,7 +234,7 @@ impl super::Provider {
     /// Marks an attempt of [`Provider::attempt`] as not failed.
     pub(super) fn passed(&self, attempt: Option<Attempt>) -> Result<()> {
         if let Some(a) = attempt {
-            self.store.hit("rate", &a.passed_id, a.expires)?;
+            self.records().hit(&a.passed_id, a.expires)?;
         }
         Ok(())
     }

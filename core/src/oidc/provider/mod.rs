@@ -8,12 +8,12 @@
 //! `/oauth2/v1/`, the flow API under `/v1/flow/`, the hosted login page at
 //! `/login/{project_id}`.
 //!
-//! State lives in the [`Store`] as records (see [`Store::put_record`]):
-//! `authreq` (pending authorization requests, 10 min), `code` (by SHA-256 of
-//! the code), `grant` (one per authorization: every token issued from it is
-//! revoked together), `rt` (refresh tokens by digest), `session` (the
-//! provider's browser session behind its cookie), `revoked_jti` (revoked
-//! access tokens until they expire) and `signing_key`.
+//! State lives in the [`Store`] as typed records, one type per kind
+//! (`state.rs`): pending authorization requests, codes (by the SHA-256 of
+//! the code), grants (one per authorization: every token issued from it is
+//! revoked together), refresh tokens (by digest), the provider's browser
+//! sessions, revoked access tokens, social-login states, signing keys and
+//! rate-limit counters.
 
 mod authorize;
 mod client_auth;
@@ -30,6 +30,7 @@ mod pages;
 mod request_object;
 mod routes;
 mod several;
+mod state;
 mod metrics;
 mod management;
 mod social_login;
@@ -456,12 +457,16 @@ impl Provider {
         }
     }
 
+    /// The provider's records in its store.
+    pub(crate) fn records(&self) -> state::Records<'_> {
+        state::Records(self.store.as_ref())
+    }
+
     /// Revokes a grant: every refresh token and access token issued from it.
     pub(crate) fn revoke_grant(&self, grant_id: &str) -> Result<()> {
-        if let Some(mut g) = self.store.record("grant", grant_id)? {
-            g["revoked"] = true.into();
-            let expires = g.get("expiresAt").and_then(Value::as_u64);
-            self.store.put_record("grant", grant_id, &g, expires)?;
+        if let Some(mut g) = self.records().get::<state::Grant>(grant_id)? {
+            g.revoked = true;
+            self.records().put(grant_id, &g, g.expires_at)?;
         }
         Ok(())
     }
@@ -470,20 +475,19 @@ impl Provider {
         Ok(self.live_grant(grant_id)?.is_some())
     }
 
-    /// The grant's record, unless it is gone or revoked, or the user was
-    /// signed out everywhere after the sign-in behind it.
-    pub(crate) fn live_grant(&self, grant_id: &str) -> Result<Option<Value>> {
-        match self.store.record("grant", grant_id)? {
-            Some(g) if g.get("revoked").and_then(Value::as_bool) != Some(true) && !self.sign_in_ended(&g)? => Ok(Some(g)),
+    /// The grant, unless it is gone or revoked, or the user was signed out
+    /// everywhere after the sign-in behind it.
+    pub(crate) fn live_grant(&self, grant_id: &str) -> Result<Option<state::Grant>> {
+        match self.records().get::<state::Grant>(grant_id)? {
+            Some(g) if !g.revoked && !self.sign_in_ended(&g.user_id, state::signed_in_ms(g.signed_in_ms, None))? => Ok(Some(g)),
             _ => Ok(None),
         }
     }
 
-    /// Whether the user of a session or grant record was signed out
-    /// everywhere since that sign-in ([`crate::users::sessions`]).
-    pub(crate) fn sign_in_ended(&self, record: &Value) -> Result<bool> {
-        let user_id = record.get("userId").and_then(Value::as_str).unwrap_or_default();
-        crate::users::sessions::sign_in_ended(self.store.as_ref(), user_id, signed_in_ms(record))
+    /// Whether `user_id` was signed out everywhere since a sign-in made at
+    /// `signed_in_ms` ([`crate::users::sessions`]).
+    pub(crate) fn sign_in_ended(&self, user_id: &str, signed_in_ms: u64) -> Result<bool> {
+        crate::users::sessions::sign_in_ended(self.store.as_ref(), user_id, signed_in_ms)
     }
 
     /// The digest of the browser binding `req` carries, if any.
@@ -529,14 +533,4 @@ pub(crate) fn oauth_error(e: &Error) -> HttpResponse {
         _ => (400, "invalid_request"),
     };
     HttpResponse::json_no_store(status, &json!({"error": code, "error_description": e.message}))
-}
-
-/// When the sign-in behind a session or grant record was made, in
-/// milliseconds: `signedInMs`, else `authTime` (seconds) for a record of an
-/// older version, else 0 (the oldest).
-fn signed_in_ms(record: &Value) -> u64 {
-    match record.get("signedInMs").and_then(Value::as_u64) {
-        Some(ms) => ms,
-        None => record.get("authTime").and_then(Value::as_u64).unwrap_or(0).saturating_mul(1000),
-    }
 }

@@ -6,6 +6,7 @@
 //! Records: `oauth_state` (by state, 10 min, taken on the callback so a
 //! replay finds nothing) and `oauth_code` (by digest, 60 s, taken once).
 
+use super::state::{ProviderTokens, Records, SocialCode, SocialCodeUsed, SocialResume, SocialState, SocialTarget};
 use crate::oidc::params::{append_query, Params};
 use super::http::{HttpRequest, HttpResponse};
 use super::{pages, token_digest, Provider, AUTH_REQUEST_TTL};
@@ -71,7 +72,7 @@ impl SocialLogin {
     }
 
     /// Builds the upstream request and remembers `target` for the callback.
-    async fn begin(&self, provider: &OAuthProvider, prompt: Vec<String>, login_hint: Option<&str>, target: Value) -> Result<String> {
+    async fn begin(&self, provider: &OAuthProvider, prompt: Vec<String>, login_hint: Option<&str>, target: SocialTarget) -> Result<String> {
         let client = self.client(provider).await?;
         let params = AuthorizationParams {
             prompt,
@@ -81,10 +82,8 @@ impl SocialLogin {
             ..Default::default()
         };
         let request = client.authorization_request(&params)?;
-        let mut record = target;
-        record["provider"] = provider.name.clone().into();
-        record["request"] = request.to_json();
-        self.store.put_record("oauth_state", &request.state, &record, Some(now_secs() + AUTH_REQUEST_TTL))?;
+        let record = SocialState { target, provider: provider.name.clone(), request: request.to_json() };
+        Records(self.store.as_ref()).put(&request.state, &record, Some(now_secs() + AUTH_REQUEST_TTL))?;
         Ok(request.url)
     }
 }
@@ -103,7 +102,8 @@ impl OAuthStarter for SocialLogin {
                 Some(x) => x.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
                 None => p.prompt.clone(),
             };
-            self.begin(&p, prompt, None, json!({"mode": "flow", "executionId": execution_id, "stepId": step_id})).await
+            let target = SocialTarget::Flow { execution_id: execution_id.to_owned(), step_id: step_id.to_owned() };
+            self.begin(&p, prompt, None, target).await
         })
     }
 }
@@ -177,7 +177,7 @@ impl Provider {
             return Err(Error::invalid_request("codeChallenge must be an S256 challenge: 43 characters of base64url"));
         }
         let prompt = prompt.unwrap_or_else(|| provider.prompt.clone());
-        let target = json!({"mode": "api", "redirectUrl": redirect_url, "codeChallenge": code_challenge});
+        let target = SocialTarget::Api { redirect_url, code_challenge: code_challenge.to_owned() };
         self.social.begin(&provider, prompt, login_hint, target).await
     }
 
@@ -200,8 +200,8 @@ impl Provider {
         // Read, then taken (below) once the test mode is ruled out: a
         // replayed or raced callback finds nothing, so nothing is
         // provisioned twice.
-        let record = match self.store.record("oauth_state", &state) {
-            Ok(Some(r)) if r.get("mode").and_then(Value::as_str) == Some("test") => {
+        let record = match self.records().get::<SocialState>(&state) {
+            Ok(Some(r)) if r.target == SocialTarget::Test => {
                 // Left for `idflow oauth test`, which holds the PKCE verifier.
                 let answer = if req.method == "POST" { input.clone() } else { format!("{}?{}", req.path, req.query) };
                 return pages::info_page(
@@ -213,30 +213,30 @@ impl Provider {
             Ok(None) => return pages::error_page(400, "Sign-in failed", "this sign-in has expired or was already completed; start again"),
             Err(_) => return pages::error_page(500, "Sign-in failed", "the server could not complete the request"),
         };
-        match self.store.take_record("oauth_state", &state) {
+        match self.records().take::<SocialState>(&state) {
             Ok(Some(_)) => {}
             Ok(None) => return pages::error_page(400, "Sign-in failed", "this sign-in has expired or was already completed; start again"),
             Err(_) => return pages::error_page(500, "Sign-in failed", "the server could not complete the request"),
         }
-        if record.get("mode").and_then(Value::as_str) == Some("flow") {
-            return self.oauth_resume_flow(req, &record, &input).await;
-        }
-        let redirect_url = record.get("redirectUrl").and_then(Value::as_str).unwrap_or_default().to_owned();
-        match self.oauth_finish(&record, &input).await {
-            Ok(code) => HttpResponse::redirect(&append_query(&redirect_url, &[("code", &code)])),
-            Err(e) => {
-                let message: String = e.message.chars().take(300).collect();
-                HttpResponse::redirect(&append_query(&redirect_url, &[("error", e.code.as_str()), ("error_description", &message)]))
-            }
+        match &record.target {
+            SocialTarget::Flow { .. } => self.oauth_resume_flow(req, &record, &input).await,
+            SocialTarget::Api { redirect_url, code_challenge } => match self.oauth_finish(&record, code_challenge, &input).await {
+                Ok(code) => HttpResponse::redirect(&append_query(redirect_url, &[("code", &code)])),
+                Err(e) => {
+                    let message: String = e.message.chars().take(300).collect();
+                    HttpResponse::redirect(&append_query(redirect_url, &[("error", e.code.as_str()), ("error_description", &message)]))
+                }
+            },
+            // Ruled out above.
+            SocialTarget::Test => pages::error_page(400, "Sign-in failed", "this sign-in has expired or was already completed; start again"),
         }
     }
 
     /// Exchanges the upstream's answer: the provider and its tokens, with
     /// the user's claims (validated id_token, or userinfo).
-    async fn oauth_tokens(&self, record: &Value, input: &str) -> Result<(Arc<OAuthProvider>, TokenSet, Map<String, Value>)> {
-        let name = record.get("provider").and_then(Value::as_str).unwrap_or_default();
-        let provider = self.oauth_provider(name)?;
-        let request = AuthorizationRequest::from_json(record.get("request").and_then(Value::as_object).ok_or_else(|| Error::internal("stored request"))?)?;
+    async fn oauth_tokens(&self, record: &SocialState, input: &str) -> Result<(Arc<OAuthProvider>, TokenSet, Map<String, Value>)> {
+        let provider = self.oauth_provider(&record.provider)?;
+        let request = AuthorizationRequest::from_json(record.request.as_object().ok_or_else(|| Error::internal("stored request"))?)?;
         let client = self.oauth_client(&provider).await?;
         let callback = client.parse_callback(input, &request.state)?;
         let tokens = match (&callback.code, &callback.id_token) {
@@ -252,7 +252,7 @@ impl Provider {
     }
 
     /// Exchanges the upstream's answer and provisions the user.
-    async fn oauth_user(&self, record: &Value, input: &str) -> Result<(Arc<OAuthProvider>, crate::user::User, Map<String, Value>)> {
+    async fn oauth_user(&self, record: &SocialState, input: &str) -> Result<(Arc<OAuthProvider>, crate::user::User, Map<String, Value>)> {
         let (provider, tokens, claims) = self.oauth_tokens(record, input).await?;
         let user = provider.provision(&**self.store(), &claims, now_secs())?;
         if provider.manage_provider_tokens {
@@ -267,7 +267,7 @@ impl Provider {
     /// there goes to [`Provider::oauth_test_finish`].
     pub async fn oauth_test_start(&self, name: &str) -> Result<String> {
         let provider = self.oauth_provider(name)?;
-        self.social.begin(&provider, provider.prompt.clone(), None, json!({"mode": "test"})).await
+        self.social.begin(&provider, provider.prompt.clone(), None, SocialTarget::Test).await
     }
 
     /// The provider test, step 2: exchanges the answer (the callback URL,
@@ -282,11 +282,11 @@ impl Provider {
         let params = Params::parse(query.as_bytes());
         let state = params.get("state").ok_or_else(|| Error::invalid_request("the address has no state: paste the whole URL the browser landed on"))?;
         let record = self
-            .store
-            .record("oauth_state", state)?
-            .filter(|r| r.get("mode").and_then(Value::as_str) == Some("test"))
+            .records()
+            .get::<SocialState>(state)?
+            .filter(|r| r.target == SocialTarget::Test)
             .ok_or_else(|| Error::invalid_request("no provider test is waiting for this state (expired, or already used)"))?;
-        if self.store.take_record("oauth_state", state)?.is_none() {
+        if self.records().take::<SocialState>(state)?.is_none() {
             return Err(Error::invalid_request("no provider test is waiting for this state (expired, or already used)"));
         }
         let (provider, tokens, claims) = self.oauth_tokens(&record, query).await?;
@@ -325,7 +325,7 @@ impl Provider {
             "expiresAt": tokens.expires_in.map(|e| now_secs() + e),
             "scope": tokens.scope,
         });
-        self.store.put_record("provider_token", &id, &self.vault.seal(&id, &plain)?, None)?;
+        self.records().put(&id, &ProviderTokens(self.vault.seal(&id, &plain)?), None)?;
         Ok(plain)
     }
 
@@ -334,7 +334,7 @@ impl Provider {
     /// `{provider, accessToken, expiresAt, scope}`.
     pub async fn provider_token(&self, user_id: &str, provider: &str) -> Result<Value> {
         let id = format!("{user_id}:{provider}");
-        let sealed = self.store.record("provider_token", &id)?.ok_or_else(|| {
+        let ProviderTokens(sealed) = self.records().get::<ProviderTokens>(&id)?.ok_or_else(|| {
             Error::new(ErrorCode::UserNotFound, "no provider tokens for this user and provider (manageProviderTokens is off, or the user never signed in there)")
         })?;
         let mut plain = self.vault.open_sealed(&id, &sealed)?;
@@ -356,16 +356,12 @@ impl Provider {
         }))
     }
 
-    async fn oauth_finish(&self, record: &Value, input: &str) -> Result<String> {
+    async fn oauth_finish(&self, record: &SocialState, code_challenge: &str, input: &str) -> Result<String> {
         let (provider, user, _) = self.oauth_user(record, input).await?;
         let code = random_id("")?;
-        let challenge = record.get("codeChallenge").and_then(Value::as_str);
-        self.store.put_record(
-            "oauth_code",
-            &token_digest(&code),
-            &json!({"userId": user.user_id, "provider": provider.name, "codeChallenge": challenge, "exp": now_secs() + 60}),
-            Some(now_secs() + 60),
-        )?;
+        let exp = now_secs() + 60;
+        let kept = SocialCode { user_id: user.user_id, provider: provider.name.clone(), code_challenge: Some(code_challenge.to_owned()), exp };
+        self.records().put(&token_digest(&code), &kept, Some(exp))?;
         Ok(code)
     }
 
@@ -378,8 +374,11 @@ impl Provider {
     /// only for a request that has both that id and the execution's proof
     /// (its secret or cookie), so neither a victim's browser nor an
     /// attacker holding the secret can finish someone else's sign-in.
-    async fn oauth_resume_flow(&self, req: &HttpRequest, record: &Value, input: &str) -> HttpResponse {
-        let execution = record.get("executionId").and_then(Value::as_str).unwrap_or_default().to_owned();
+    async fn oauth_resume_flow(&self, req: &HttpRequest, record: &SocialState, input: &str) -> HttpResponse {
+        let SocialTarget::Flow { execution_id: execution, .. } = &record.target else {
+            return pages::error_page(400, "Sign-in failed", "this sign-in has expired; start again");
+        };
+        let execution = execution.clone();
         let owner = match self.engine.owner(&execution) {
             Ok(Some(o)) => o,
             Ok(None) => return pages::error_page(400, "Sign-in failed", "this sign-in has expired; start again"),
@@ -387,8 +386,8 @@ impl Provider {
         };
         if !self.owns(req, &Map::new(), &owner) {
             let kept = random_id("R").and_then(|resume| {
-                let pending = json!({"executionId": execution, "record": record, "input": input});
-                self.store.put_record("oauth_resume", &resume, &pending, Some(now_secs() + AUTH_REQUEST_TTL))?;
+                let pending = SocialResume { execution_id: execution.clone(), record: record.clone(), input: input.to_owned() };
+                self.records().put(&resume, &pending, Some(now_secs() + AUTH_REQUEST_TTL))?;
                 Ok(resume)
             });
             return match kept {
@@ -411,9 +410,11 @@ impl Provider {
 
     /// Resumes the execution waiting on an `oauth` step with the upstream's
     /// answer (`input`, the callback's query or form body).
-    pub(super) async fn oauth_resume_execution(&self, record: &Value, input: &str) -> Result<crate::flow::FlowResponse> {
-        let execution = record.get("executionId").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let step = record.get("stepId").and_then(Value::as_str).unwrap_or_default().to_owned();
+    pub(super) async fn oauth_resume_execution(&self, record: &SocialState, input: &str) -> Result<crate::flow::FlowResponse> {
+        let SocialTarget::Flow { execution_id: execution, step_id: step } = &record.target else {
+            return Err(Error::invalid_request("this sign-in is not a flow's"));
+        };
+        let (execution, step) = (execution.clone(), step.clone());
         let outcome = self.oauth_user(record, input).await.map(|(_, user, claims)| (user, claims));
         self.engine.resume_oauth(&execution, &step, outcome).await
     }
@@ -439,18 +440,17 @@ impl Provider {
     /// code: a stolen code gives nothing, and cannot be guessed at.
     pub fn oauth_exchange_code(&self, code: &str, code_verifier: &str) -> Result<crate::flow::AuthInfo> {
         let digest = token_digest(code);
-        let record = self.store.record("oauth_code", &digest)?.ok_or_else(|| Error::new(ErrorCode::InvalidGrant, "the code is invalid, spent or expired"))?;
+        let record = self.records().get::<SocialCode>(&digest)?.ok_or_else(|| Error::new(ErrorCode::InvalidGrant, "the code is invalid, spent or expired"))?;
         // Single use: whoever inserts the marker first wins.
-        if !self.store.insert_record("oauth_code_used", &digest, &json!(true), Some(now_secs() + 120))? {
+        if !self.records().redeem(&digest, &SocialCodeUsed, Some(now_secs() + 120))? {
             return Err(Error::new(ErrorCode::InvalidGrant, "the code was already used"));
         }
-        self.store.delete_record("oauth_code", &digest)?;
-        let challenge = record.get("codeChallenge").and_then(Value::as_str).unwrap_or_default();
+        self.records().delete::<SocialCode>(&digest)?;
+        let challenge = record.code_challenge.as_deref().unwrap_or_default();
         let ok = crate::pkce::verify(code_verifier, challenge, crate::pkce::Method::S256, false).unwrap_or(false);
         if !ok {
             return Err(Error::new(ErrorCode::InvalidGrant, "codeVerifier does not match the login's codeChallenge"));
         }
-        let user_id = record.get("userId").and_then(Value::as_str).unwrap_or_default();
-        self.engine.issue_for_user(user_id, json!([]), &Map::new())
+        self.engine.issue_for_user(&record.user_id, json!([]), &Map::new())
     }
 }

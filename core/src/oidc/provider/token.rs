@@ -8,7 +8,7 @@ use super::http::{HttpRequest, HttpResponse};
 use super::{oauth_error, split_scope, token_digest, Provider};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{now_secs, random_id};
-use crate::store::RecordWrite;
+use super::state::{Authentication, Code, CodeUsed, Grant, RefreshToken, RefreshUsed};
 use crate::user::{User, UserStatus};
 use serde_json::{json, Map, Value};
 
@@ -34,14 +34,14 @@ pub(crate) struct Subject<'a> {
 }
 
 impl<'a> Subject<'a> {
-    /// A user's subject from a stored grant record (a code's or a refresh
-    /// token's): `authTime`, `amr` and `sid` come from the record.
+    /// A user's subject from what a code or refresh token carries of its
+    /// sign-in.
     fn from_grant(
         client_id: &'a str,
         user: &'a User,
         scopes: &'a [String],
-        record: &'a Value,
-        custom: &'a Map<String, Value>,
+        auth: &'a Authentication,
+        claims_request: Option<&'a Value>,
         nonce: Option<&'a str>,
         grant_id: &'a str,
     ) -> Subject<'a> {
@@ -50,13 +50,13 @@ impl<'a> Subject<'a> {
             user: Some(user),
             subject: &user.user_id,
             scopes,
-            auth_time: record.get("authTime").and_then(Value::as_u64),
-            amr: record.get("amr"),
-            acr: record.get("acr").and_then(Value::as_str),
-            custom,
-            claims_request: record.get("claimsRequest").filter(|c| c.is_object()),
+            auth_time: auth.auth_time,
+            amr: Some(&auth.amr).filter(|a| !a.is_null()),
+            acr: auth.acr.as_deref(),
+            custom: &auth.claims,
+            claims_request: claims_request.filter(|c| c.is_object()),
             nonce,
-            sid: record.get("sid").and_then(Value::as_str),
+            sid: auth.sid.as_deref(),
             grant_id: Some(grant_id),
         }
     }
@@ -65,7 +65,7 @@ impl<'a> Subject<'a> {
 /// A refresh token about to be issued: its store id, record and expiry.
 struct NewRefresh {
     digest: String,
-    record: Value,
+    record: RefreshToken,
     expires_at: u64,
 }
 
@@ -120,29 +120,27 @@ impl Provider {
     fn code_grant(&self, client: &Client<'_>, params: &Params) -> Result<Value> {
         let code = params.get("code").ok_or_else(|| Error::invalid_request("code is missing"))?;
         let digest = token_digest(code);
-        let record = self.store.record("code", &digest)?.ok_or_else(|| invalid_grant("the code is invalid or has expired"))?;
-        let field = |k: &str| record.get(k).and_then(Value::as_str);
-        if field("clientId") != Some(client.id()) {
+        let record = self.records().get::<Code>(&digest)?.ok_or_else(|| invalid_grant("the code is invalid or has expired"))?;
+        if record.request.client_id != client.id() {
             return Err(invalid_grant("the code was issued to another client"));
         }
-        let grant_id = field("grantId").unwrap_or_default().to_owned();
+        let grant_id = record.grant_id.as_str();
         // Single use: the first redemption wins; a second one revokes every
         // token issued from the code (RFC 6749 §4.1.2).
-        let expires = record.get("exp").and_then(Value::as_u64).unwrap_or(0);
-        let used = RecordWrite { kind: "code_used", id: &digest, value: &json!(true), expires_at: Some(expires + 600) };
-        if !self.redeem_once(&used, None)? {
-            self.revoke_grant(&grant_id)?;
+        let expires = record.exp;
+        if !self.records().redeem(&digest, &CodeUsed, Some(expires + 600))? {
+            self.revoke_grant(grant_id)?;
             return Err(invalid_grant("the code was already used; the tokens issued from it are revoked"));
         }
         if expires <= now_secs() {
             return Err(invalid_grant("the code has expired"));
         }
-        if params.get("redirect_uri") != field("redirectUri") {
+        if params.get("redirect_uri") != Some(record.request.redirect_uri.as_str()) {
             return Err(invalid_grant("redirect_uri does not match the authorization request"));
         }
-        match (field("codeChallenge"), params.get("code_verifier")) {
+        match (record.request.code_challenge.as_deref(), params.get("code_verifier")) {
             (Some(challenge), Some(verifier)) => {
-                let method = crate::pkce::Method::parse(field("codeChallengeMethod").unwrap_or("plain"))?;
+                let method = crate::pkce::Method::parse(record.request.code_challenge_method.as_deref().unwrap_or("plain"))?;
                 let ok = crate::pkce::verify(verifier, challenge, method, true)
                     .map_err(|e| invalid_grant(&format!("code_verifier: {}", e.message)))?;
                 if !ok {
@@ -153,27 +151,23 @@ impl Provider {
             (None, Some(_)) => return Err(invalid_grant("code_verifier given but the request had no code_challenge")),
             (None, None) => {}
         }
-        if !self.grant_live(&grant_id)? {
+        if !self.grant_live(grant_id)? {
             return Err(invalid_grant("the grant has been revoked"));
         }
-        let user_id = field("userId").unwrap_or_default();
-        let user = self.active_user(user_id)?;
-        let scopes = split_scope(field("scope"));
-        let custom = record.get("claims").and_then(Value::as_object).cloned().unwrap_or_default();
-        let subject = Subject::from_grant(client.id(), &user, &scopes, &record, &custom, field("nonce"), &grant_id);
+        let user = self.active_user(&record.auth.user_id)?;
+        let scopes = split_scope(Some(&record.request.scope));
+        let subject = Subject::from_grant(client.id(), &user, &scopes, &record.auth, record.request.claims_request.as_ref(), record.request.nonce.as_deref(), grant_id);
         self.token_response(client, &subject, true)
     }
     fn refresh_grant(&self, client: &Client<'_>, params: &Params) -> Result<Value> {
         let token = params.get("refresh_token").ok_or_else(|| Error::invalid_request("refresh_token is missing"))?;
         let digest = token_digest(token);
-        let record = self.store.record("rt", &digest)?.ok_or_else(|| invalid_grant("the refresh token is invalid or has expired"))?;
-        let field = |k: &str| record.get(k).and_then(Value::as_str);
-        if field("clientId") != Some(client.id()) {
+        let record = self.records().get::<RefreshToken>(&digest)?.ok_or_else(|| invalid_grant("the refresh token is invalid or has expired"))?;
+        if record.client_id != client.id() {
             return Err(invalid_grant("the refresh token was issued to another client"));
         }
-        let grant_id = field("grantId").unwrap_or_default().to_owned();
-        let expires = record.get("exp").and_then(Value::as_u64);
-        let granted = split_scope(field("scope"));
+        let grant_id = record.grant_id.as_str();
+        let granted = split_scope(Some(&record.scope));
         let scopes = match params.get("scope") {
             None => granted,
             Some(s) => {
@@ -187,44 +181,35 @@ impl Provider {
         // Rotation: each refresh token works once; presenting a rotated one
         // means it leaked, so the whole family is revoked (unless it is the
         // same client retrying within tokens.refreshReuseGrace).
-        if self.store.record("rt_used", &digest)?.is_some() {
-            return self.refresh_reused(client, &digest, &grant_id);
+        if self.records().exists::<RefreshUsed>(&digest)? {
+            return self.refresh_reused(client, &digest, grant_id);
         }
-        if !self.grant_live(&grant_id)? {
+        if !self.grant_live(grant_id)? {
             return Err(invalid_grant("the grant has been revoked"));
         }
-        let user = self.active_user(field("userId").unwrap_or_default())?;
-        let custom = record.get("claims").and_then(Value::as_object).cloned().unwrap_or_default();
-        let subject = Subject::from_grant(client.id(), &user, &scopes, &record, &custom, None, &grant_id);
+        let user = self.active_user(&record.auth.user_id)?;
+        let subject = Subject::from_grant(client.id(), &user, &scopes, &record.auth, record.claims_request.as_ref(), None, grant_id);
         // The narrowed scope is what the new refresh token carries; the
         // family keeps its original expiry.
         let (out, next) = self.token_response_parts(client, &subject, true)?;
         let now = now_secs();
         let grace = self.project.refresh_reuse_grace;
-        let mut marker = json!({"at": now, "clientId": client.id()});
+        let mut marker = RefreshUsed { at: now, client_id: client.id().to_owned(), response: None, next: None };
         if grace > 0 {
             // What a retry within the grace window gets back: this answer.
-            marker["response"] = self.vault.seal(&format!("rt_used:{digest}"), &out)?;
+            marker.response = Some(self.vault.seal(&format!("rt_used:{digest}"), &out)?);
         }
         if let Some(n) = &next {
-            marker["next"] = n.digest.clone().into();
+            marker.next = Some(n.digest.clone());
         }
-        let then = next.as_ref().map(|n| RecordWrite { kind: "rt", id: &n.digest, value: &n.record, expires_at: Some(n.expires_at) });
-        let redeemed = self.redeem_once(&RecordWrite { kind: "rt_used", id: &digest, value: &marker, expires_at: expires }, then.as_ref())?;
+        let redeemed = match &next {
+            Some(n) => self.records().redeem_with(&digest, &marker, record.exp, (&n.digest, &n.record, n.expires_at))?,
+            None => self.records().redeem(&digest, &marker, record.exp)?,
+        };
         if !redeemed {
-            return self.refresh_reused(client, &digest, &grant_id);
+            return self.refresh_reused(client, &digest, grant_id);
         }
         Ok(out)
-    }
-    /// Redeems a code or refresh token once: writes its `used` marker
-    /// (and `then`, the successor, in the same step) unless the marker is
-    /// there already. `false` means it was redeemed before, so it leaked:
-    /// the caller revokes what was issued from it.
-    fn redeem_once(&self, used: &RecordWrite<'_>, then: Option<&RecordWrite<'_>>) -> Result<bool> {
-        match then {
-            Some(then) => self.store.redeem_and_put(used, then),
-            None => self.store.insert_record(used.kind, used.id, used.value, used.expires_at),
-        }
     }
 
     /// A refresh token presented again. Within `tokens.refreshReuseGrace`
@@ -234,15 +219,14 @@ impl Provider {
     fn refresh_reused(&self, client: &Client<'_>, digest: &str, grant_id: &str) -> Result<Value> {
         let grace = self.project.refresh_reuse_grace;
         if grace > 0 {
-            if let Some(marker) = self.store.record("rt_used", digest)? {
-                let at = marker.get("at").and_then(Value::as_u64).unwrap_or(0);
-                let same_client = marker.get("clientId").and_then(Value::as_str) == Some(client.id());
-                let next_unused = match marker.get("next").and_then(Value::as_str) {
-                    Some(next) => self.store.record("rt_used", next)?.is_none(),
+            if let Some(marker) = self.records().get::<RefreshUsed>(digest)? {
+                let same_client = marker.client_id == client.id();
+                let next_unused = match &marker.next {
+                    Some(next) => !self.records().exists::<RefreshUsed>(next)?,
                     None => true,
                 };
-                if same_client && next_unused && now_secs() <= at + grace && self.grant_live(grant_id)? {
-                    if let Some(sealed) = marker.get("response") {
+                if same_client && next_unused && now_secs() <= marker.at + grace && self.grant_live(grant_id)? {
+                    if let Some(sealed) = &marker.response {
                         return self.vault.open_sealed(&format!("rt_used:{digest}"), sealed);
                     }
                 }
@@ -297,7 +281,7 @@ impl Provider {
     fn token_response(&self, client: &Client<'_>, s: &Subject<'_>, may_refresh: bool) -> Result<Value> {
         let (out, next) = self.token_response_parts(client, s, may_refresh)?;
         if let Some(n) = next {
-            self.store.put_record("rt", &n.digest, &n.record, Some(n.expires_at))?;
+            self.records().put(&n.digest, &n.record, Some(n.expires_at))?;
         }
         Ok(out)
     }
@@ -322,15 +306,25 @@ impl Provider {
         let token = random_id("")?;
         let now = now_secs();
         let grant_exp = self
-            .store
-            .record("grant", s.grant_id.unwrap_or_default())?
-            .and_then(|g| g.get("expiresAt").and_then(Value::as_u64))
+            .records()
+            .get::<Grant>(s.grant_id.unwrap_or_default())?
+            .and_then(|g| g.expires_at)
             .unwrap_or(now + self.project.refresh_ttl);
-        let record = json!({
-            "grantId": s.grant_id, "clientId": s.client_id, "userId": s.subject, "scope": s.scopes.join(" "),
-            "authTime": s.auth_time, "amr": s.amr, "acr": s.acr, "claims": s.custom, "claimsRequest": s.claims_request,
-            "sid": s.sid, "exp": grant_exp,
-        });
+        let record = RefreshToken {
+            auth: Authentication {
+                user_id: s.subject.to_owned(),
+                auth_time: s.auth_time,
+                amr: s.amr.cloned().unwrap_or(Value::Null),
+                acr: s.acr.map(str::to_owned),
+                claims: s.custom.clone(),
+                sid: s.sid.map(str::to_owned),
+            },
+            grant_id: s.grant_id.unwrap_or_default().to_owned(),
+            client_id: s.client_id.to_owned(),
+            scope: s.scopes.join(" "),
+            claims_request: s.claims_request.cloned(),
+            exp: Some(grant_exp),
+        };
         let next = NewRefresh { digest: token_digest(&token), record, expires_at: grant_exp };
         out["refresh_token"] = token.into();
         Ok((out, Some(next)))
