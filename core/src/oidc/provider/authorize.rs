@@ -263,7 +263,13 @@ impl Provider {
                     custom: s.claims.clone(),
                     sid: &sid,
                 };
-                return match self.complete(&request, &login) {
+                let answered = self.complete(&request, &login).and_then(|(completion, grant)| {
+                    if let Some(g) = grant {
+                        self.add_grant_to_session(&sid, &g)?;
+                    }
+                    Ok(completion)
+                });
+                return match answered {
                     Ok(completion) => completion.into_response(),
                     Err(e) if e.code == ErrorCode::AccessDenied || e.code == ErrorCode::UserNotFound => {
                         self.reply_error(&reply, "login_required", "the session's user can no longer sign in")

@@ -104,8 +104,9 @@ impl Provider {
         Ok(Some((sid.to_owned(), session)))
     }
     /// Issues the authorization response for a signed-in user: a code (and
-    /// its grant) or, for the implicit flow, the tokens themselves.
-    pub(super) fn complete(&self, request: &AuthRequest, login: &SignIn<'_>) -> Result<Completion> {
+    /// its grant) or, for the implicit flow, the tokens themselves. Returns
+    /// the grant it made, which the caller adds to the session.
+    pub(super) fn complete(&self, request: &AuthRequest, login: &SignIn<'_>) -> Result<(Completion, Option<String>)> {
         let user = self
             .store
             .user(login.user_id)?
@@ -133,7 +134,7 @@ impl Provider {
         if let Some((error, description)) = refusal {
             let mode = if response_type != "code" && mode == Mode::Query { Mode::Fragment } else { mode };
             let fields = [("error", error), ("error_description", description), ("iss", self.issuer.as_str())];
-            return Ok(Completion::of(redirect_uri, mode, &fields, state.as_deref()));
+            return Ok((Completion::of(redirect_uri, mode, &fields, state.as_deref()), None));
         }
         if response_type == "code" {
             let code = random_id("")?;
@@ -148,14 +149,14 @@ impl Provider {
                     claims: login.custom.clone(),
                     sid: Some(login.sid.to_owned()),
                 },
-                grant_id,
+                grant_id: grant_id.clone(),
                 exp: now + self.project.code_ttl,
             };
             // The record outlives the code by 10 minutes so that a late
             // replay is still recognised and revokes the grant.
             self.records().put(&token_digest(&code), &record, Some(now + self.project.code_ttl + 600))?;
             let fields = [("code", code.as_str()), ("iss", self.issuer.as_str())];
-            return Ok(Completion::of(redirect_uri, mode, &fields, state.as_deref()));
+            return Ok((Completion::of(redirect_uri, mode, &fields, state.as_deref()), Some(grant_id)));
         }
         // Implicit: id_token (and an access token for "id_token token",
         // whose grant keeps the claims request for userinfo).
@@ -191,7 +192,7 @@ impl Provider {
         fields.push(("id_token".into(), self.mint_id_token(&subject, access.as_deref(), None)?));
         fields.push(("iss".into(), self.issuer.clone()));
         let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        Ok(Completion::of(redirect_uri, Mode::FormPost, &refs, state.as_deref()))
+        Ok((Completion::of(redirect_uri, Mode::FormPost, &refs, state.as_deref()), grant_id))
     }
     /// A grant for what `login` authorized by `request` (revoked with the
     /// session, read back by userinfo for the `claims` request).
@@ -207,10 +208,10 @@ impl Provider {
             claims_request: request.claims_request.clone(),
         };
         self.records().put(&grant_id, &grant, Some(expires_at))?;
-        self.add_grant_to_session(login.sid, &grant_id)?;
         Ok(grant_id)
     }
-    fn add_grant_to_session(&self, sid: &str, grant_id: &str) -> Result<()> {
+    /// Adds a grant to a stored session, which revokes it when it ends.
+    pub(super) fn add_grant_to_session(&self, sid: &str, grant_id: &str) -> Result<()> {
         if let Some(mut s) = self.records().get::<Session>(sid)? {
             s.grants.push(grant_id.to_owned());
             self.records().put(sid, &s, s.expires_at)?;
@@ -242,9 +243,13 @@ impl Provider {
             grants: Vec::new(),
             expires_at: Some(expires),
         };
-        self.records().put(&sid, &session, Some(expires))?;
         let login = SignIn { user_id: &auth.user_id, amr: auth.amr.clone(), acr: auth.acr.as_deref(), auth_time: now, signed_in_ms, custom: auth.custom_claims.clone(), sid: &sid };
-        let delivery = self.complete(&request, &login)?.to_json();
+        let (completion, grant) = self.complete(&request, &login)?;
+        // The session is written once, with the grant it revokes when it ends.
+        let mut session = session;
+        session.grants.extend(grant);
+        self.records().put(&sid, &session, Some(expires))?;
+        let delivery = completion.to_json();
         let id = random_id("P")?;
         let record = Delivery { delivery, sid: Some(sid), browser: request.browser.clone() };
         self.records().put(&id, &record, Some(now + AUTH_REQUEST_TTL))?;

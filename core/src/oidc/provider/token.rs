@@ -8,7 +8,7 @@ use super::http::{HttpRequest, HttpResponse};
 use super::{oauth_error, split_scope, token_digest, Provider};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{now_secs, random_id};
-use super::state::{Authentication, Code, CodeUsed, Grant, RefreshToken, RefreshUsed};
+use super::state::{Authentication, Code, CodeUsed, RefreshToken, RefreshUsed};
 use crate::user::{User, UserStatus};
 use serde_json::{json, Map, Value};
 
@@ -151,13 +151,11 @@ impl Provider {
             (None, Some(_)) => return Err(invalid_grant("code_verifier given but the request had no code_challenge")),
             (None, None) => {}
         }
-        if !self.grant_live(grant_id)? {
-            return Err(invalid_grant("the grant has been revoked"));
-        }
+        let grant = self.live_grant(grant_id)?.ok_or_else(|| invalid_grant("the grant has been revoked"))?;
         let user = self.active_user(&record.auth.user_id)?;
         let scopes = split_scope(Some(&record.request.scope));
         let subject = Subject::from_grant(client.id(), &user, &scopes, &record.auth, record.request.claims_request.as_ref(), record.request.nonce.as_deref(), grant_id);
-        self.token_response(client, &subject, true)
+        self.token_response(client, &subject, grant.expires_at)
     }
     fn refresh_grant(&self, client: &Client<'_>, params: &Params) -> Result<Value> {
         let token = params.get("refresh_token").ok_or_else(|| Error::invalid_request("refresh_token is missing"))?;
@@ -184,14 +182,12 @@ impl Provider {
         if self.records().exists::<RefreshUsed>(&digest)? {
             return self.refresh_reused(client, &digest, grant_id);
         }
-        if !self.grant_live(grant_id)? {
-            return Err(invalid_grant("the grant has been revoked"));
-        }
+        let grant = self.live_grant(grant_id)?.ok_or_else(|| invalid_grant("the grant has been revoked"))?;
         let user = self.active_user(&record.auth.user_id)?;
         let subject = Subject::from_grant(client.id(), &user, &scopes, &record.auth, record.claims_request.as_ref(), None, grant_id);
         // The narrowed scope is what the new refresh token carries; the
         // family keeps its original expiry.
-        let (out, next) = self.token_response_parts(client, &subject, true)?;
+        let (out, next) = self.token_response_parts(client, &subject, grant.expires_at)?;
         let now = now_secs();
         let grace = self.project.refresh_reuse_grace;
         let mut marker = RefreshUsed { at: now, client_id: client.id().to_owned(), response: None, next: None };
@@ -277,9 +273,10 @@ impl Provider {
         Ok(user)
     }
     /// Access token, id_token (with `openid`) and, when the client may
-    /// refresh, a new refresh token (stored here).
-    fn token_response(&self, client: &Client<'_>, s: &Subject<'_>, may_refresh: bool) -> Result<Value> {
-        let (out, next) = self.token_response_parts(client, s, may_refresh)?;
+    /// refresh, a new refresh token (stored here), living until the grant
+    /// expires (`grant_expires`).
+    fn token_response(&self, client: &Client<'_>, s: &Subject<'_>, grant_expires: Option<u64>) -> Result<Value> {
+        let (out, next) = self.token_response_parts(client, s, grant_expires)?;
         if let Some(n) = next {
             self.records().put(&n.digest, &n.record, Some(n.expires_at))?;
         }
@@ -288,7 +285,7 @@ impl Provider {
     /// [`Provider::token_response`] without storing the new refresh token,
     /// which the caller writes (the refresh grant: with the old token's
     /// redemption, in one transaction).
-    fn token_response_parts(&self, client: &Client<'_>, s: &Subject<'_>, may_refresh: bool) -> Result<(Value, Option<NewRefresh>)> {
+    fn token_response_parts(&self, client: &Client<'_>, s: &Subject<'_>, grant_expires: Option<u64>) -> Result<(Value, Option<NewRefresh>)> {
         let (access, _) = self.mint_access_token(s)?;
         let mut out = json!({"access_token": access, "token_type": "Bearer", "expires_in": self.project.session_ttl, "scope": s.scopes.join(" ")});
         if s.scopes.iter().any(|x| x == "openid") {
@@ -300,16 +297,12 @@ impl Provider {
             }
             Client::Key(_) => false,
         };
-        if !(may_refresh && refreshable) {
+        if !refreshable {
             return Ok((out, None));
         }
         let token = random_id("")?;
         let now = now_secs();
-        let grant_exp = self
-            .records()
-            .get::<Grant>(s.grant_id.unwrap_or_default())?
-            .and_then(|g| g.expires_at)
-            .unwrap_or(now + self.project.refresh_ttl);
+        let grant_exp = grant_expires.unwrap_or(now + self.project.refresh_ttl);
         let record = RefreshToken {
             auth: Authentication {
                 user_id: s.subject.to_owned(),
