@@ -466,27 +466,73 @@ mod postgres {
             return;
         };
         drop(PostgresStore::open(&url).unwrap());
-        let bump = url.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&bump, tokio_postgres::NoTls)
-                    .await
-                    .unwrap();
-                tokio::spawn(connection);
-                client
-                    .batch_execute("UPDATE idflow_schema SET version = 999")
-                    .await
-                    .unwrap();
-            });
-        })
-        .join()
-        .unwrap();
+        support::sql(&url, "UPDATE idflow_schema SET version = 999");
         let err = PostgresStore::open(&url).unwrap_err();
         assert_eq!(err.code, ErrorCode::Storage);
         assert!(err.message.contains("newer"), "{}", err.message);
+    }
+
+    #[test]
+    fn each_provider_record_kind_has_a_partition_of_its_own() {
+        let Some(url) = support::fresh_database("partitions") else {
+            return;
+        };
+        let store = PostgresStore::open(&url).unwrap();
+        let partitions: Vec<String> = support::sql(
+            &url,
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+             WHERE p.relname = 'records' AND p.relnamespace = 'public'::regnamespace ORDER BY 1",
+        )
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+        let mut expected: Vec<String> = idflow::oidc::provider::RECORD_KINDS.iter().map(|k| format!("records_{k}")).collect();
+        expected.push("records_other".into());
+        expected.sort();
+        assert_eq!(partitions, expected);
+        // A record lands in its kind's table; another kind in the default one.
+        store.put_record("code", "c1", &json!({"clientId": "a"}), Some(u64::MAX / 2)).unwrap();
+        store.put_record("passkeys", "U1", &json!([]), None).unwrap();
+        let counts = support::sql(&url, "SELECT (SELECT count(*) FROM records_code), (SELECT count(*) FROM records_other), (SELECT count(*) FROM records_rt)");
+        assert_eq!(counts, vec![vec!["1".to_owned(), "1".to_owned(), "0".to_owned()]]);
+        assert!(store.insert_record("code_used", "c1", &json!(true), Some(u64::MAX / 2)).unwrap());
+        assert!(!store.insert_record("code_used", "c1", &json!(true), Some(u64::MAX / 2)).unwrap());
+        assert_eq!(store.take_record("code", "c1").unwrap(), Some(json!({"clientId": "a"})));
+        assert_eq!(store.hit("rate", "w", u64::MAX / 2).unwrap(), 1);
+        assert_eq!(store.hit("rate", "w", u64::MAX / 2).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_database_of_the_first_schema_is_migrated_with_its_records() {
+        let Some(url) = support::fresh_database("upgrade") else {
+            return;
+        };
+        // The schema (version 1) and records as the previous release left them.
+        support::sql(
+            &url,
+            "CREATE TABLE idflow_schema (version INTEGER NOT NULL); INSERT INTO idflow_schema VALUES (1);
+             CREATE TABLE users (user_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+             CREATE TABLE login_ids (login_id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE);
+             CREATE INDEX login_ids_user ON login_ids(user_id);
+             CREATE TABLE passwords (user_id TEXT PRIMARY KEY REFERENCES users(user_id) ON DELETE CASCADE, hash TEXT NOT NULL);
+             CREATE TABLE executions (id TEXT PRIMARY KEY, flow_id TEXT NOT NULL, step_id TEXT NOT NULL,
+                 version BIGINT NOT NULL, context TEXT NOT NULL, expires_at BIGINT NOT NULL);
+             CREATE INDEX executions_expiry ON executions(expires_at);
+             CREATE TABLE refresh_tokens (jti TEXT PRIMARY KEY, user_id TEXT NOT NULL, expires_at BIGINT NOT NULL,
+                 revoked BOOLEAN NOT NULL DEFAULT false);
+             CREATE TABLE records (kind TEXT NOT NULL, id TEXT NOT NULL, value TEXT NOT NULL, expires_at BIGINT, PRIMARY KEY (kind, id));
+             CREATE INDEX records_expiry ON records(expires_at) WHERE expires_at IS NOT NULL;
+             INSERT INTO records VALUES ('session', 'S1', '{\"userId\":\"U1\"}', 4000000000), ('rate', 'r', '7', 4000000000),
+                 ('totp', 'U1', '{\"on\":true}', NULL), ('code', 'old', '{}', 1)",
+        );
+        let store = PostgresStore::open(&url).unwrap();
+        assert_eq!(support::sql(&url, "SELECT version FROM idflow_schema"), vec![vec!["2".to_owned()]]);
+        assert_eq!(store.record("session", "S1").unwrap(), Some(json!({"userId": "U1"})));
+        assert_eq!(store.record("totp", "U1").unwrap(), Some(json!({"on": true})));
+        assert_eq!(store.hit("rate", "r", 4_000_000_000).unwrap(), 8);
+        assert_eq!(store.record("code", "old").unwrap(), None, "still expired");
+        assert_eq!(store.purge_expired(2).unwrap(), 1);
+        let tables = support::sql(&url, "SELECT count(*) FROM pg_tables WHERE tablename = 'records_v1'");
+        assert_eq!(tables, vec![vec!["0".to_owned()]]);
     }
 }

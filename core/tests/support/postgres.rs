@@ -33,3 +33,27 @@ pub fn fresh_database(name: &str) -> Option<String> {
     url.set_path(&format!("/{db}"));
     Some(url.to_string())
 }
+
+/// Runs `statements` (`;`-separated, no parameters) on the database at
+/// `url`, returning the rows of the last one as text columns.
+pub fn sql(url: &str, statements: &str) -> Vec<Vec<String>> {
+    let (url, statements) = (url.to_owned(), statements.to_owned());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(connection);
+            let mut rows = Vec::new();
+            for message in client.simple_query(&statements).await.unwrap() {
+                match message {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => rows.push((0..r.len()).map(|i| r.get(i).unwrap_or_default().to_owned()).collect()),
+                    tokio_postgres::SimpleQueryMessage::CommandComplete(_) => {}
+                    _ => {}
+                }
+            }
+            rows
+        })
+    })
+    .join()
+    .unwrap()
+}
