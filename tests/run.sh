@@ -42,14 +42,19 @@ suite() {
 . "$ROOT/tests/postgres.sh"
 trap pg_stop EXIT
 
-rust_suite() {
-  # The store contract and the several-servers tests run on a private
-  # PostgreSQL cluster too (tests/postgres.sh), stopped at the end.
+with_postgres() {
+  # with_postgres COMMAND...: runs it with a private PostgreSQL cluster
+  # (tests/postgres.sh), stopped at the end.
   pg_start || return 1
   local ok=0
-  cargo test --workspace --exclude idflow-python --exclude idflow-node --exclude idflow-uniffi || ok=1
+  "$@" || ok=1
   pg_stop
   return $ok
+}
+
+rust_suite() {
+  # The store contract and the several-servers tests run on PostgreSQL too.
+  with_postgres cargo test --workspace --exclude idflow-python --exclude idflow-node --exclude idflow-uniffi
 }
 
 uniffi_build() {
@@ -144,8 +149,9 @@ swift_suite() {
 t_start=$SECONDS
 suite rust rust_suite
 suite uniffi-build uniffi_build
-suite python python_suite
-suite node node_suite
+# The bindings' Provider on PostgreSQL is tested too.
+suite python with_postgres python_suite
+suite node with_postgres node_suite
 suite kotlin kotlin_suite
 suite e2e e2e_suite
 suite dist dist_suite
