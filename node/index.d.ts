@@ -204,7 +204,7 @@ export declare class FlowEngine {
 export interface ProviderOptions {
   /** Folder that relative flow paths resolve against (JSON text only). Defaults to ".". */
   baseDir?: string
-  /** A SQLite database file (`{project}` in it is replaced by the project id); in memory when absent. */
+  /** A SQLite database file, or a `postgres://` URL (several app servers on one database are one provider); `{project}` in it is replaced by the project id. In memory when absent. */
   database?: string
   /** Overrides the project's baseUrl (the issuer is `${baseUrl}/${projectId}`). */
   baseUrl?: string

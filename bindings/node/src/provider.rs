@@ -10,8 +10,9 @@ use std::sync::Arc;
 pub struct ProviderOptions {
     /// Folder that relative flow paths resolve against (JSON text only). Defaults to ".".
     pub base_dir: Option<String>,
-    /// A SQLite file (`{project}` in it is replaced by the project id); in
-    /// memory when absent.
+    /// A SQLite file, or a `postgres://` URL (several app servers on one
+    /// database are one provider); `{project}` in it is replaced by the
+    /// project id. In memory when absent.
     pub database: Option<String>,
     /// Overrides the project's baseUrl (the issuer is `{baseUrl}/{projectId}`).
     pub base_url: Option<String>,

@@ -216,7 +216,8 @@ impl PyProviders {
 #[pymethods]
 impl PyProvider {
     /// `project` is the project file's JSON text (flow paths relative to
-    /// `base_dir`); `database` a SQLite file, or None for memory; `base_url`
+    /// `base_dir`); `database` a SQLite file or a `postgres://` URL
+    /// (`{project}` replaced by the project id), or None for memory; `base_url`
     /// overrides the project's (the issuer is `{base_url}/{projectId}`).
     #[new]
     #[pyo3(signature = (project, *, base_dir=".", database=None, base_url=None))]
