@@ -241,9 +241,9 @@ impl Provider {
             let flow_ok = if params.get("flow").is_some() {
                 s.flow == flow
             } else if !acr_values.is_empty() {
-                acr_values.iter().any(|a| *a == s.flow)
+                acr_values.contains(&s.flow)
             } else {
-                app.flows.iter().any(|f| *f == s.flow)
+                app.flows.contains(&s.flow)
             };
             let user_ok = [&hint_sub, &required_sub].into_iter().flatten().all(|sub| s.user_id == *sub);
             // An essential acr needs a session whose flow verified the user.

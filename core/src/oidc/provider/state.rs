@@ -445,6 +445,7 @@ impl Record for SigningKey {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::store::MemoryStore;
