@@ -153,7 +153,7 @@ suite uniffi-build uniffi_build
 suite python with_postgres python_suite
 suite node with_postgres node_suite
 suite kotlin kotlin_suite
-suite e2e e2e_suite
+suite e2e with_postgres e2e_suite
 suite dist dist_suite
 if command -v swift >/dev/null 2>&1; then
   suite swift swift_suite

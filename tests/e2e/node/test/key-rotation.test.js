@@ -1,5 +1,6 @@
 // A signing key rotated while three `idflow serve` processes run on one
-// SQLite database as one issuer (as behind a load balancer): `idflow keys
+// database as one issuer (as behind a load balancer), SQLite and then
+// PostgreSQL (the test command's, IDFLOW_TEST_POSTGRES): `idflow keys
 // rotate --prepublish` reaches every server within seconds, with no
 // restart; the new key is published before it signs; and a relying party
 // using jose's createRemoteJWKSet (its cache shorter than the prepublish
@@ -9,9 +10,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import * as jose from 'jose';
-import { IDFLOW_BIN, PROJECT_FILE, PROJECT_ID, basicAuth, makeTempDir, postForm, removeTempDir, startServer, stopServer } from '../lib/helpers.js';
+import { E2E_DIR, IDFLOW_BIN, PROJECT_FILE, PROJECT_ID, basicAuth, makeTempDir, postForm, removeTempDir, startServer, stopServer } from '../lib/helpers.js';
 
 const KEY = basicAuth('K-reporting', 'reporting-secret-0123456789');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -39,16 +42,15 @@ async function eventually(check, ms) {
   return true;
 }
 
-test('a key rotated under three running servers is published by all, then signs; jose verifies across it', { timeout: 90000 }, async (t) => {
-  const dir = makeTempDir('idflow-e2e-rotate-');
-  const db = path.join(dir, 'idflow.db');
+/** Three servers on `db` with project file `config`, a rotation, and jose across it. */
+async function rotateAcrossThreeServers(t, dir, db, config) {
   const baseUrl = 'http://127.0.0.1:9'; // the one public URL; each server listens on its own port
   const servers = [];
   t.after(async () => {
     for (const s of servers) await stopServer(s, { keepDb: true });
     removeTempDir(dir);
   });
-  for (let i = 0; i < 3; i++) servers.push(await startServer({ db, baseUrl }));
+  for (let i = 0; i < 3; i++) servers.push(await startServer({ db, baseUrl, config }));
   const issuer = `${baseUrl}/${PROJECT_ID}`;
   assert.ok(servers.every((s) => s.issuer === issuer));
   // The relying party reads the JWKS of the third server, caching it 2 s.
@@ -59,7 +61,7 @@ test('a key rotated under three running servers is published by all, then signs;
   await verify(before);
 
   const prepublish = 12;
-  const rotated = spawnSync(IDFLOW_BIN, ['keys', 'rotate', '--db', db, '--config', PROJECT_FILE, '--alg', 'ES256', '--prepublish', String(prepublish)], { encoding: 'utf8' });
+  const rotated = spawnSync(IDFLOW_BIN, ['keys', 'rotate', '--db', db, '--config', config, '--alg', 'ES256', '--prepublish', String(prepublish)], { encoding: 'utf8' });
   assert.equal(rotated.status, 0, rotated.stderr);
   const { kid, alg, signsFrom } = JSON.parse(rotated.stdout);
   assert.equal(alg, 'ES256');
@@ -81,4 +83,25 @@ test('a key rotated under three running servers is published by all, then signs;
   const { protectedHeader } = await verify(after);
   assert.deepEqual([protectedHeader.alg, protectedHeader.kid], ['ES256', kid]);
   await verify(before);
+}
+
+test('a key rotated under three running servers on SQLite is published by all, then signs; jose verifies across it', { timeout: 90000 }, async (t) => {
+  const dir = makeTempDir('idflow-e2e-rotate-');
+  await rotateAcrossThreeServers(t, dir, path.join(dir, 'idflow.db'), PROJECT_FILE);
+});
+
+const PG = process.env.IDFLOW_TEST_POSTGRES;
+const pgSkip = PG || process.env.CI === 'true' ? false : 'IDFLOW_TEST_POSTGRES is not set (bash tests/run.sh starts a private PostgreSQL)';
+
+test('the same on PostgreSQL', { timeout: 90000, skip: pgSkip }, async (t) => {
+  assert.ok(PG, 'IDFLOW_TEST_POSTGRES is set (CI runs this test)');
+  const dir = makeTempDir('idflow-e2e-rotate-pg-');
+  // A PostgreSQL store needs the project's data key; flow paths are made absolute.
+  const doc = JSON.parse(fs.readFileSync(PROJECT_FILE, 'utf8'));
+  doc.flows = doc.flows.map((f) => path.resolve(E2E_DIR, f));
+  doc.encryption = { key: randomBytes(32).toString('base64') };
+  const config = path.join(dir, 'project.json');
+  fs.writeFileSync(config, JSON.stringify(doc));
+  const db = `${PG}${PG.includes('?') ? '&' : '?'}schema=e2e_rotate_${randomBytes(4).toString('hex')}`;
+  await rotateAcrossThreeServers(t, dir, db, config);
 });
