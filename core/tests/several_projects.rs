@@ -219,6 +219,15 @@ async fn nothing_of_one_project_is_accepted_by_another() {
 }
 
 #[tokio::test]
+async fn a_project_named_like_a_path_of_the_process_hides_nothing() {
+    let p = Providers::open(vec![project("health"), project("acme")], None).unwrap();
+    assert_eq!(body(&get(&p, "/health", &[]).await), json!({"status": "ok"}));
+    let d = body(&get(&p, "/health/.well-known/openid-configuration", &[]).await);
+    assert_eq!(d["issuer"], format!("{BASE}/health"));
+    assert_eq!(get(&p, "/healthz", &[]).await.status, 404);
+}
+
+#[tokio::test]
 async fn metrics_name_each_series_project() {
     let p = acme_and_globex(None);
     sign_in(&p, "acme", "ann@example.com").await;

@@ -116,21 +116,23 @@ impl Providers {
         if self.metrics.is_none() {
             return self.providers[0].handle(req).await;
         }
+        // The process's own paths first: a project named `health` does
+        // not hide the health check.
+        let at_base = |name: &str| self.providers.iter().any(|p| req.path == format!("{}{name}", p.base_path));
+        if at_base("/health") && req.method == "GET" {
+            return HttpResponse::json(200, &json!({"status": "ok"})).with_header("Cache-Control", "no-store");
+        }
+        if at_base("/favicon.ico") && req.method == "GET" {
+            return HttpResponse::new(204).with_header("Cache-Control", "public, max-age=86400");
+        }
         let owner = self
             .providers
             .iter()
             .filter(|p| under(&req.path, &p.route_base()))
             .max_by_key(|p| p.route_base().len());
-        if let Some(p) = owner {
-            return p.handle(req).await;
-        }
-        let at_base = |name: &str| self.providers.iter().any(|p| req.path == format!("{}{name}", p.base_path));
-        if at_base("/health") && req.method == "GET" {
-            HttpResponse::json(200, &json!({"status": "ok"})).with_header("Cache-Control", "no-store")
-        } else if at_base("/favicon.ico") && req.method == "GET" {
-            HttpResponse::new(204).with_header("Cache-Control", "public, max-age=86400")
-        } else {
-            HttpResponse::json(404, &json!({"error": "not_found", "error_description": "no such endpoint"}))
+        match owner {
+            Some(p) => p.handle(req).await,
+            None => HttpResponse::json(404, &json!({"error": "not_found", "error_description": "no such endpoint"})),
         }
     }
 
