@@ -40,7 +40,6 @@ pub use config::{AccessKey, Application, AuthMethod, STANDARD_SCOPES};
 pub use http::{HttpRequest, HttpResponse};
 pub use keys::SigningKeys;
 pub use several::Providers;
-pub use state::RECORD_KINDS;
 pub use social_login::OAuthStart;
 use crate::vault::Vault;
 use keys::Live;

@@ -32,38 +32,7 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE users (user_id TEXT PRIMARY KEY, dat
          revoked BOOLEAN NOT NULL DEFAULT false);
      CREATE TABLE records (kind TEXT NOT NULL, id TEXT NOT NULL, value TEXT NOT NULL, expires_at BIGINT,
          PRIMARY KEY (kind, id));
-     CREATE INDEX records_expiry ON records(expires_at) WHERE expires_at IS NOT NULL;",
-    // 1 → 2: each kind of provider record (oidc::provider::RECORD_KINDS) in
-    // a partition of its own, with its own key and expiry index; the
-    // others (users' factors, flow steps' records) in the default one.
-    "ALTER TABLE records RENAME TO records_v1;
-     ALTER TABLE records_v1 RENAME CONSTRAINT records_pkey TO records_v1_pkey;
-     ALTER INDEX records_expiry RENAME TO records_v1_expiry;
-     CREATE TABLE records (kind TEXT NOT NULL, id TEXT NOT NULL, value TEXT NOT NULL, expires_at BIGINT,
-         PRIMARY KEY (kind, id)) PARTITION BY LIST (kind);
-     CREATE INDEX records_expiry ON records(expires_at) WHERE expires_at IS NOT NULL;
-     CREATE TABLE records_authreq PARTITION OF records FOR VALUES IN ('authreq');
-     CREATE TABLE records_code PARTITION OF records FOR VALUES IN ('code');
-     CREATE TABLE records_code_used PARTITION OF records FOR VALUES IN ('code_used');
-     CREATE TABLE records_grant PARTITION OF records FOR VALUES IN ('grant');
-     CREATE TABLE records_rt PARTITION OF records FOR VALUES IN ('rt');
-     CREATE TABLE records_rt_used PARTITION OF records FOR VALUES IN ('rt_used');
-     CREATE TABLE records_session PARTITION OF records FOR VALUES IN ('session');
-     CREATE TABLE records_completion PARTITION OF records FOR VALUES IN ('completion');
-     CREATE TABLE records_logout_confirm PARTITION OF records FOR VALUES IN ('logout_confirm');
-     CREATE TABLE records_revoked_jti PARTITION OF records FOR VALUES IN ('revoked_jti');
-     CREATE TABLE records_client_jti PARTITION OF records FOR VALUES IN ('client_jti');
-     CREATE TABLE records_oauth_state PARTITION OF records FOR VALUES IN ('oauth_state');
-     CREATE TABLE records_oauth_resume PARTITION OF records FOR VALUES IN ('oauth_resume');
-     CREATE TABLE records_oauth_code PARTITION OF records FOR VALUES IN ('oauth_code');
-     CREATE TABLE records_oauth_code_used PARTITION OF records FOR VALUES IN ('oauth_code_used');
-     CREATE TABLE records_flow_result PARTITION OF records FOR VALUES IN ('flow_result');
-     CREATE TABLE records_provider_token PARTITION OF records FOR VALUES IN ('provider_token');
-     CREATE TABLE records_signing_key PARTITION OF records FOR VALUES IN ('signing_key');
-     CREATE TABLE records_rate PARTITION OF records FOR VALUES IN ('rate');
-     CREATE TABLE records_other PARTITION OF records DEFAULT;
-     INSERT INTO records (kind, id, value, expires_at) SELECT kind, id, value, expires_at FROM records_v1;
-     DROP TABLE records_v1;"];
+     CREATE INDEX records_expiry ON records(expires_at) WHERE expires_at IS NOT NULL;"];
 
 /// Advisory lock keys (any constant both sides agree on): migrations, and
 /// the expiry purge.
