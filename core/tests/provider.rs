@@ -1405,3 +1405,33 @@ async fn a_new_password_signs_the_user_out_everywhere() {
 async fn refresh(p: &Provider, rt: &str) -> HttpResponse {
     post_form(p, "/oauth2/v1/token", &[("grant_type", "refresh_token"), ("refresh_token", rt), ("client_id", "e2e")], None).await
 }
+
+/// A code redeemed by several requests at once: exactly one gets tokens,
+/// every round, and the others' replays then revoke what it got (RFC 6749
+/// §4.1.2). The winner checks the grant before it redeems, so a loser's
+/// revocation cannot turn the winner's answer into an error (the window is
+/// wide on PostgreSQL, where several_servers.rs caught it; narrow here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_code_raced_by_parallel_requests_has_exactly_one_winner() {
+    let p = Arc::new(provider());
+    for round in 0..12 {
+        let l = Arc::new(login(&p, "e2e", CB, "openid offline_access", &format!("race{round}@example.com")).await);
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let (p, l) = (p.clone(), l.clone());
+                tokio::spawn(async move { redeem(&p, "e2e", &l, None).await })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for t in tasks {
+            answers.push(t.await.unwrap());
+        }
+        let winners: Vec<&HttpResponse> = answers.iter().filter(|r| r.status == 200).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {:?}", answers.iter().map(|r| r.status).collect::<Vec<_>>());
+        assert!(answers.iter().all(|r| r.status == 200 || body(r)["error"] == "invalid_grant"));
+        // The replays revoked the winner's grant: its refresh token is dead.
+        let rt = body(winners[0])["refresh_token"].as_str().unwrap().to_owned();
+        let r = post_form(&p, "/oauth2/v1/token", &[("grant_type", "refresh_token"), ("refresh_token", &rt), ("client_id", "e2e")], None).await;
+        assert_eq!(body(&r)["error"], "invalid_grant", "round {round}");
+    }
+}

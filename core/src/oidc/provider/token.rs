@@ -125,6 +125,10 @@ impl Provider {
             return Err(invalid_grant("the code was issued to another client"));
         }
         let grant_id = record.grant_id.as_str();
+        // The grant is checked before the redemption: a replay racing this
+        // request revokes it only after this request has won, so the winner
+        // is answered (and its tokens then revoked with the grant).
+        let grant = self.live_grant(grant_id)?.ok_or_else(|| invalid_grant("the grant has been revoked"))?;
         // Single use: the first redemption wins; a second one revokes every
         // token issued from the code (RFC 6749 §4.1.2).
         let expires = record.exp;
@@ -151,7 +155,6 @@ impl Provider {
             (None, Some(_)) => return Err(invalid_grant("code_verifier given but the request had no code_challenge")),
             (None, None) => {}
         }
-        let grant = self.live_grant(grant_id)?.ok_or_else(|| invalid_grant("the grant has been revoked"))?;
         let user = self.active_user(&record.auth.user_id)?;
         let scopes = split_scope(Some(&record.request.scope));
         let subject = Subject::from_grant(client.id(), &user, &scopes, &record.auth, record.request.claims_request.as_ref(), record.request.nonce.as_deref(), grant_id);
