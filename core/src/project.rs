@@ -80,6 +80,14 @@ fn ttl(map: &Map<String, Value>, field: &str, default: u64) -> Result<u64> {
 
 impl Project {
     /// The issuer: `{baseUrl}/{projectId}`.
+    /// Replaces `baseUrl` with `base_url` when given (a deployment's public
+    /// URL, e.g. behind a proxy).
+    pub fn override_base_url(&mut self, base_url: Option<&str>) {
+        if let Some(b) = base_url {
+            self.base_url = b.trim_end_matches('/').to_owned();
+        }
+    }
+
     pub fn issuer(&self) -> String {
         format!("{}/{}", self.base_url.trim_end_matches('/'), self.project_id)
     }

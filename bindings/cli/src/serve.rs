@@ -79,9 +79,7 @@ fn demo_project(base_url: Option<&str>, addr: &SocketAddr) -> Result<Project, Er
     } else {
         crate::demo::project(&format!("http://{addr}"))?
     };
-    if let Some(b) = base_url {
-        project.base_url = b.trim_end_matches('/').to_owned();
-    }
+    project.override_base_url(base_url);
     Ok(project)
 }
 

@@ -7,7 +7,7 @@ use super::completion::{Completion, SignIn};
 
 use crate::oidc::params::{append_query, Params};
 use super::http::{HttpRequest, HttpResponse};
-use super::state::{self, AuthRequest};
+use super::state::AuthRequest;
 use super::{claims, pages, split_scope, Application, Provider, AUTH_REQUEST_TTL};
 use crate::error::ErrorCode;
 use crate::ids::{now_secs, random_id};
@@ -259,7 +259,7 @@ impl Provider {
                     amr: if s.amr.is_null() { json!([]) } else { s.amr.clone() },
                     acr: s.acr.as_deref(),
                     auth_time: s.auth_time,
-                    signed_in_ms: state::signed_in_ms(s.signed_in_ms, Some(s.auth_time)),
+                    signed_in_ms: s.signed_in_ms(),
                     custom: s.claims.clone(),
                     sid: &sid,
                 };

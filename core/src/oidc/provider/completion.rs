@@ -98,7 +98,7 @@ impl Provider {
         let Some(session) = self.records().get::<Session>(sid)? else {
             return Ok(None);
         };
-        if self.sign_in_ended(&session.user_id, super::state::signed_in_ms(session.signed_in_ms, Some(session.auth_time)))? {
+        if self.sign_in_ended(&session.user_id, session.signed_in_ms())? {
             return Ok(None);
         }
         Ok(Some((sid.to_owned(), session)))
@@ -232,6 +232,9 @@ impl Provider {
         let now = signed_in_ms / 1000;
         let sid = random_id("S")?;
         let expires = now + self.project.refresh_ttl;
+        let login = SignIn { user_id: &auth.user_id, amr: auth.amr.clone(), acr: auth.acr.as_deref(), auth_time: now, signed_in_ms, custom: auth.custom_claims.clone(), sid: &sid };
+        let (completion, grant) = self.complete(&request, &login)?;
+        // The session is written once, with the grant it revokes when it ends.
         let session = Session {
             user_id: auth.user_id.clone(),
             auth_time: now,
@@ -240,14 +243,9 @@ impl Provider {
             flow: auth.flow_id.clone(),
             acr: auth.acr.clone(),
             claims: auth.custom_claims.clone(),
-            grants: Vec::new(),
+            grants: grant.into_iter().collect(),
             expires_at: Some(expires),
         };
-        let login = SignIn { user_id: &auth.user_id, amr: auth.amr.clone(), acr: auth.acr.as_deref(), auth_time: now, signed_in_ms, custom: auth.custom_claims.clone(), sid: &sid };
-        let (completion, grant) = self.complete(&request, &login)?;
-        // The session is written once, with the grant it revokes when it ends.
-        let mut session = session;
-        session.grants.extend(grant);
         self.records().put(&sid, &session, Some(expires))?;
         let delivery = completion.to_json();
         let id = random_id("P")?;

@@ -84,6 +84,8 @@ pub struct Provider {
     /// serving alone, `/{projectId}` (its issuer's path) for one of
     /// several projects in one process ([`Providers`]).
     mount: String,
+    /// `base_path` and `mount`: the path every endpoint is below.
+    route_base: String,
     apps: HashMap<String, Application>,
     access_keys: HashMap<String, AccessKey>,
     engine: Arc<FlowEngine>,
@@ -230,6 +232,7 @@ impl Provider {
         let mut provider = Provider {
             secure_cookies: base.scheme() == "https",
             issuer,
+            route_base: format!("{base_path}{mount}"),
             base_path,
             base_url,
             mount,
@@ -280,9 +283,7 @@ impl Provider {
     /// `base_url` overriding the project's. What the bindings construct.
     pub fn open(project_json: &str, base_dir: &std::path::Path, database: Option<&str>, base_url: Option<&str>) -> Result<Provider> {
         let mut project = Project::from_json(project_json, base_dir)?;
-        if let Some(b) = base_url {
-            project.base_url = b.trim_end_matches('/').to_owned();
-        }
+        project.override_base_url(base_url);
         let store = crate::store::open_for_project(database, &project.project_id)?;
         Provider::new(project, store)
     }
@@ -290,9 +291,7 @@ impl Provider {
     /// Like [`Provider::open`], reading a project file (JSON or TOML).
     pub fn open_file(path: &str, database: Option<&str>, base_url: Option<&str>) -> Result<Provider> {
         let mut project = Project::from_file(path)?;
-        if let Some(b) = base_url {
-            project.base_url = b.trim_end_matches('/').to_owned();
-        }
+        project.override_base_url(base_url);
         let store = crate::store::open_for_project(database, &project.project_id)?;
         Provider::new(project, store)
     }
@@ -320,11 +319,6 @@ impl Provider {
         format!("{}{}{path}", self.base_url, self.mount)
     }
 
-    /// The path below which this provider's endpoints are (the base URL's
-    /// path, and the issuer's when mounted); "" at the root.
-    pub(crate) fn route_base(&self) -> String {
-        format!("{}{}", self.base_path, self.mount)
-    }
 
     /// The discovery document (OpenID Connect Discovery 1.0 §3), as JSON.
     pub fn discovery(&self) -> Value {
@@ -388,8 +382,8 @@ impl Provider {
     /// Handles one HTTP request.
     pub async fn handle(&self, req: HttpRequest) -> HttpResponse {
         let started = std::time::Instant::now();
-        let base = self.route_base();
-        let path = match req.path.strip_prefix(&base) {
+        let base = &self.route_base;
+        let path = match req.path.strip_prefix(base.as_str()) {
             Some(rest) if !base.is_empty() => rest.to_owned(),
             _ => req.path.clone(),
         };
@@ -479,7 +473,7 @@ impl Provider {
     /// everywhere after the sign-in behind it.
     pub(crate) fn live_grant(&self, grant_id: &str) -> Result<Option<state::Grant>> {
         match self.records().get::<state::Grant>(grant_id)? {
-            Some(g) if !g.revoked && !self.sign_in_ended(&g.user_id, state::signed_in_ms(g.signed_in_ms, None))? => Ok(Some(g)),
+            Some(g) if !g.revoked && !self.sign_in_ended(&g.user_id, g.signed_in_ms())? => Ok(Some(g)),
             _ => Ok(None),
         }
     }
@@ -510,8 +504,7 @@ impl Provider {
 
     fn cookie(&self, name: &str, value: &str, max_age: u64) -> String {
         let secure = if self.secure_cookies { "; Secure" } else { "" };
-        let base = self.route_base();
-        let path = if base.is_empty() { "/" } else { &base };
+        let path = if self.route_base.is_empty() { "/" } else { &self.route_base };
         format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
     }
 }

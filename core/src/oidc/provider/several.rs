@@ -77,9 +77,7 @@ impl Providers {
         let mut projects = Vec::new();
         for file in project_files(paths)? {
             let mut project = Project::from_file(&file)?;
-            if let Some(b) = base_url {
-                project.base_url = b.trim_end_matches('/').to_owned();
-            }
+            project.override_base_url(base_url);
             projects.push(project);
         }
         Providers::open(projects, database)
@@ -91,9 +89,7 @@ impl Providers {
         let mut out = Vec::with_capacity(projects.len());
         for text in projects {
             let mut project = Project::from_json(text, base_dir)?;
-            if let Some(b) = base_url {
-                project.base_url = b.trim_end_matches('/').to_owned();
-            }
+            project.override_base_url(base_url);
             out.push(project);
         }
         Providers::open(out, database)
@@ -128,8 +124,8 @@ impl Providers {
         let owner = self
             .providers
             .iter()
-            .filter(|p| under(&req.path, &p.route_base()))
-            .max_by_key(|p| p.route_base().len());
+            .filter(|p| under(&req.path, &p.route_base))
+            .max_by_key(|p| p.route_base.len());
         match owner {
             Some(p) => p.handle(req).await,
             None => HttpResponse::json(404, &json!({"error": "not_found", "error_description": "no such endpoint"})),

@@ -280,10 +280,20 @@ impl Record for Session {
     const KIND: &'static str = "session";
 }
 
-/// When a sign-in happened, in milliseconds (older records have only
-/// `authTime`, in seconds).
-pub(crate) fn signed_in_ms(signed_in_ms: Option<u64>, auth_time: Option<u64>) -> u64 {
-    signed_in_ms.unwrap_or_else(|| auth_time.unwrap_or(0).saturating_mul(1000))
+impl Session {
+    /// When its sign-in happened, in milliseconds (a session of an older
+    /// version has only `authTime`, in seconds).
+    pub(crate) fn signed_in_ms(&self) -> u64 {
+        self.signed_in_ms.unwrap_or_else(|| self.auth_time.saturating_mul(1000))
+    }
+}
+
+impl Grant {
+    /// When the sign-in behind it happened, in milliseconds (0, the oldest,
+    /// for a grant of an older version).
+    pub(crate) fn signed_in_ms(&self) -> u64 {
+        self.signed_in_ms.unwrap_or(0)
+    }
 }
 
 /// A finished authorization waiting for its browser
@@ -466,7 +476,7 @@ mod tests {
         // A session from before `signedInMs` and `acr`.
         store.put_record("session", "s", &json!({"userId": "U1", "authTime": 7, "amr": [], "flow": "f", "grants": ["G1"]}), None).unwrap();
         let s: Session = r.get("s").unwrap().unwrap();
-        assert_eq!((signed_in_ms(s.signed_in_ms, Some(s.auth_time)), s.acr, s.grants), (7000, None, vec!["G1".to_owned()]));
+        assert_eq!((s.signed_in_ms(), s.acr, s.grants), (7000, None, vec!["G1".to_owned()]));
         // A marker is `true`, and anything reads as one.
         assert!(r.insert("m", &CodeUsed, None).unwrap() && !r.insert("m", &CodeUsed, None).unwrap());
         assert_eq!(store.record("code_used", "m").unwrap(), Some(json!(true)));
